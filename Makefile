@@ -1,0 +1,77 @@
+# Chatvisor for nginx: build, test, demo, bench.
+SHELL := /bin/bash
+# `make` builds build/ngx_chatvisor_module.so for Debian's stock nginx.
+
+NGX_SRC      ?= /usr/share/nginx/src
+BUILD        := build
+NGX_BUILD    := $(BUILD)/nginx
+MODULE       := $(BUILD)/ngx_chatvisor_module.so
+GEN          := $(BUILD)/gen
+ASSETS_C     := $(GEN)/ngx_chatvisor_assets.c
+NGX_CC_OPT   := -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
+                -fstack-protector-strong -D_FORTIFY_SOURCE=2
+
+ENGINE_SRCS  := $(wildcard engine/*.c)
+ENGINE_HDRS  := $(wildcard engine/*.h)
+ENGINE_TESTS := $(patsubst engine/t/%.c,$(BUILD)/engine/%,$(wildcard engine/t/test_*.c))
+ENGINE_CFLAGS := -std=c11 -O1 -g -Wall -Wextra -Werror -Iengine \
+                 -fsanitize=address,undefined -fno-omit-frame-pointer
+ENGINE_LIBS  := -llmdb -lcjson -lcrypto
+
+MODULE_SRCS  := config $(wildcard ngx_chatvisor_module/*.[ch]) \
+                $(ENGINE_SRCS) $(ENGINE_HDRS)
+WWW_SRCS     := $(shell find www -type f 2>/dev/null) scripts/build-www.mjs \
+                package-lock.json
+
+.PHONY: all deps deps-test deps-bench assets engine-tests test demo demo-stop \
+        bench clean
+
+all: deps $(MODULE)
+
+deps:
+	@scripts/install-deps.sh build
+
+deps-test:
+	@scripts/install-deps.sh test
+
+deps-bench:
+	@scripts/install-deps.sh bench
+
+assets: $(ASSETS_C)
+
+$(ASSETS_C): $(WWW_SRCS)
+	node scripts/build-www.mjs $(BUILD)/www $(GEN)
+
+# nginx is configured once in a private copy of Debian's tree, never in
+# /usr/share; the flags are Debian's own so the module's signature matches.
+$(NGX_BUILD)/objs/Makefile: config $(ASSETS_C)
+	rm -rf $(NGX_BUILD) && mkdir -p $(BUILD) && cp -r $(NGX_SRC) $(NGX_BUILD)
+	cd $(NGX_BUILD) && . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
+	    --with-cc-opt='$(NGX_CC_OPT)' \
+	    --add-dynamic-module=$(CURDIR) > configure.log 2>&1 \
+	    || { tail -30 configure.log; exit 1; }
+
+$(MODULE): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS) $(ASSETS_C)
+	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
+	cp $(NGX_BUILD)/objs/ngx_chatvisor_module.so $@
+
+$(BUILD)/engine/%: engine/t/%.c engine/t/tap.h $(ENGINE_SRCS) $(ENGINE_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(ENGINE_CFLAGS) -o $@ $< $(ENGINE_SRCS) $(ENGINE_LIBS)
+
+engine-tests: $(ENGINE_TESTS)
+
+test: deps-test all engine-tests
+	prove -r t/
+
+demo: all
+	@scripts/demo.sh start
+
+demo-stop:
+	@scripts/demo.sh stop
+
+bench: deps-bench all
+	bench/inject
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,39 @@
+#!/bin/sh
+# Installs what building, testing and the demo need, and nothing when all is
+# there already (so `make` stays fast). Non-interactive: CI has no stdin.
+# Usage: scripts/install-deps.sh [build|test|bench]
+set -eu
+cd "$(dirname "$0")/.."
+
+want="nginx nginx-dev liblmdb-dev libcjson-dev libssl-dev gcc make pkg-config perl"
+case "${1:-build}" in
+    test)  want="$want chromium lmdb-utils faketime" ;;
+    bench) want="$want libnginx-mod-nchan wrk" ;;
+esac
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \
+    || want="$want nodejs npm"
+
+missing=
+for p in $want; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' \
+        || missing="$missing $p"
+done
+
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "missing Debian packages:$missing (run as root to install them)" >&2
+        exit 1
+    fi
+    echo "installing:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # the nginx package starts a daemon on :80 via its postinst where
+    # policy-rc.d allows it; we only need the binary
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# npm packages: reinstall when the lock file is newer than the install
+if [ ! -f node_modules/.package-lock.json ] \
+   || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    npm ci --no-audit --no-fund --loglevel=error
+fi
