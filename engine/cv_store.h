@@ -1,0 +1,49 @@
+/*
+ * The LMDB store shared by all nginx workers.
+ *
+ * Plain C11 + POSIX, no nginx headers: the module calls it, and so do the
+ * unit tests and chatvisorctl. One environment per process: the nginx master
+ * only prepares the store (cv_store_prepare) and never keeps it open across
+ * fork; each worker opens its own handle.
+ */
+#ifndef CV_STORE_H
+#define CV_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CV_STORE_SCHEMA_VERSION  1u
+#define CV_STORE_DEFAULT_SIZE    ((size_t) 1 << 30)
+
+typedef struct cv_store  cv_store;
+
+typedef struct {
+    const char  *path;        /* environment directory */
+    size_t       map_size;    /* bytes; 0 means CV_STORE_DEFAULT_SIZE */
+    int          sync;        /* 0: no fsync on commit (MDB_NOSYNC) */
+} cv_store_options;
+
+/* Error reporting: functions return 0 on success, -1 on failure with a
+ * human-readable message in err (always NUL-terminated when errlen > 0). */
+
+/* Creates the directory if missing, opens the environment, creates or
+ * checks the schema version record, closes it again, and hands the
+ * directory and its files to uid/gid (skipped when uid == (uid_t) -1). */
+int cv_store_prepare(const cv_store_options *opt, uid_t uid, gid_t gid,
+    char *err, size_t errlen);
+
+/* Opens the environment for this process, clears stale reader slots left
+ * by crashed processes, and checks the schema version. */
+int cv_store_open(cv_store **out, const cv_store_options *opt,
+    char *err, size_t errlen);
+
+void cv_store_close(cv_store *st);
+
+/* Number of stale reader slots cleared at open. */
+int cv_store_stale_readers_cleared(const cv_store *st);
+
+int cv_store_schema_version(cv_store *st, uint32_t *version,
+    char *err, size_t errlen);
+
+#endif /* CV_STORE_H */

@@ -1,0 +1,448 @@
+/*
+ * Chatvisor for nginx: the core module. Directives, configuration
+ * inheritance, and the store's lifecycle (prepared in the master, opened
+ * in each worker after fork).
+ */
+
+
+#include "ngx_chatvisor.h"
+
+
+static void *ngx_chatvisor_create_main_conf(ngx_conf_t *cf);
+static void *ngx_chatvisor_create_srv_conf(ngx_conf_t *cf);
+static char *ngx_chatvisor_merge_srv_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static void *ngx_chatvisor_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_chatvisor_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_chatvisor_store(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_chatvisor_prefix(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_chatvisor_init_module(ngx_cycle_t *cycle);
+static ngx_int_t ngx_chatvisor_init_process(ngx_cycle_t *cycle);
+static void ngx_chatvisor_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_command_t  ngx_chatvisor_commands[] = {
+
+    { ngx_string("chatvisor_store"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      ngx_chatvisor_store,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chatvisor"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chatvisor_loc_conf_t, enable),
+      NULL },
+
+    { ngx_string("chatvisor_prefix"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_chatvisor_prefix,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chatvisor_inject"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chatvisor_loc_conf_t, inject),
+      NULL },
+
+    { ngx_string("chatvisor_widget_color"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_chatvisor_widget_color,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chatvisor_loc_conf_t, widget),
+      NULL },
+
+    { ngx_string("chatvisor_widget_position"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_chatvisor_widget_position,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chatvisor_loc_conf_t, widget),
+      NULL },
+
+    { ngx_string("chatvisor_widget_text"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_chatvisor_widget_text,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chatvisor_loc_conf_t, widget),
+      NULL },
+
+    { ngx_string("chatvisor_widget_language"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_chatvisor_widget_language,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chatvisor_loc_conf_t, widget),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_chatvisor_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_chatvisor_create_main_conf,        /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    ngx_chatvisor_create_srv_conf,         /* create server configuration */
+    ngx_chatvisor_merge_srv_conf,          /* merge server configuration */
+
+    ngx_chatvisor_create_loc_conf,         /* create location configuration */
+    ngx_chatvisor_merge_loc_conf           /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_chatvisor_module = {
+    NGX_MODULE_V1,
+    &ngx_chatvisor_module_ctx,             /* module context */
+    ngx_chatvisor_commands,                /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    ngx_chatvisor_init_module,             /* init module */
+    ngx_chatvisor_init_process,            /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_chatvisor_exit_process,            /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_chatvisor_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cmcf = ngx_pcalloc(cf->pool, sizeof(ngx_chatvisor_main_conf_t));
+    if (cmcf == NULL) {
+        return NULL;
+    }
+
+    return cmcf;
+}
+
+
+static void *
+ngx_chatvisor_create_srv_conf(ngx_conf_t *cf)
+{
+    ngx_chatvisor_srv_conf_t  *cscf;
+
+    cscf = ngx_pcalloc(cf->pool, sizeof(ngx_chatvisor_srv_conf_t));
+    if (cscf == NULL) {
+        return NULL;
+    }
+
+    return cscf;
+}
+
+
+static char *
+ngx_chatvisor_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_chatvisor_srv_conf_t  *prev = parent;
+    ngx_chatvisor_srv_conf_t  *conf = child;
+
+    ngx_conf_merge_str_value(conf->prefix, prev->prefix,
+                             NGX_CHATVISOR_DEFAULT_PREFIX);
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_chatvisor_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_chatvisor_loc_conf_t  *clcf;
+
+    clcf = ngx_pcalloc(cf->pool, sizeof(ngx_chatvisor_loc_conf_t));
+    if (clcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     clcf->tag = { 0, NULL };
+     */
+
+    clcf->enable = NGX_CONF_UNSET;
+    clcf->inject = NGX_CONF_UNSET;
+    ngx_chatvisor_widget_init_conf(&clcf->widget);
+
+    return clcf;
+}
+
+
+static char *
+ngx_chatvisor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_chatvisor_loc_conf_t  *prev = parent;
+    ngx_chatvisor_loc_conf_t  *conf = child;
+
+    ngx_http_core_loc_conf_t  *core;
+    ngx_chatvisor_srv_conf_t  *cscf;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_value(conf->inject, prev->inject, 0);
+    ngx_chatvisor_widget_merge_conf(&conf->widget, &prev->widget);
+
+    if (conf->enable) {
+        core = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+        core->handler = ngx_chatvisor_handler;
+    }
+
+    if (conf->inject) {
+        cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_chatvisor_module);
+
+        if (ngx_chatvisor_widget_build_tag(cf, &conf->widget, &cscf->prefix,
+                                           &conf->tag)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* chatvisor_store PATH [size=1g] [sync=on|off]; */
+
+static char *
+ngx_chatvisor_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_chatvisor_main_conf_t *cmcf = conf;
+
+    off_t       size;
+    u_char     *path;
+    ngx_str_t  *value, s;
+    ngx_uint_t  i;
+
+    if (cmcf->store_path.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" needs a store directory path",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    cmcf->store_path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &cmcf->store_path, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    cmcf->store_opt.map_size = CV_STORE_DEFAULT_SIZE;
+    cmcf->store_opt.sync = 1;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "size=", 5) == 0) {
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+
+            size = ngx_parse_offset(&s);
+            if (size == NGX_ERROR || size < 1024 * 1024) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid size \"%V\" in \"%V\" directive, "
+                                   "it must be at least 1m", &s, &cmd->name);
+                return NGX_CONF_ERROR;
+            }
+
+            cmcf->store_opt.map_size = (size_t) size;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "sync=on") == 0) {
+            cmcf->store_opt.sync = 1;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "sync=off") == 0) {
+            cmcf->store_opt.sync = 0;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in \"%V\" directive, "
+                           "expected size=SIZE or sync=on|off",
+                           &value[i], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    /* LMDB wants a C string */
+    path = ngx_pnalloc(cf->pool, cmcf->store_path.len + 1);
+    if (path == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_cpystrn(path, cmcf->store_path.data, cmcf->store_path.len + 1);
+    cmcf->store_opt.path = (char *) path;
+
+    return NGX_CONF_OK;
+}
+
+
+/* chatvisor_prefix URI; */
+
+static char *
+ngx_chatvisor_prefix(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_chatvisor_srv_conf_t *cscf = conf;
+
+    u_char     *p;
+    ngx_str_t  *value;
+
+    if (cscf->prefix.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len < 2
+        || value[1].data[0] != '/'
+        || value[1].data[value[1].len - 1] != '/')
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid prefix \"%V\" in \"%V\" directive, "
+                           "it must start and end with \"/\"",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    /* it goes verbatim into an HTML attribute and URLs */
+    for (p = value[1].data; p < value[1].data + value[1].len; p++) {
+        if (*p <= ' ' || *p == '"' || *p == '\'' || *p == '<' || *p == '>'
+            || *p == '&' || *p == '?' || *p == '#' || *p == '\\'
+            || *p >= 0x7f)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid character in prefix \"%V\" of "
+                               "\"%V\" directive", &value[1], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    cscf->prefix = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_chatvisor_main_conf_t *
+ngx_chatvisor_cycle_main_conf(ngx_cycle_t *cycle)
+{
+    if (ngx_http_cycle_get_module_main_conf(cycle, ngx_http_core_module)
+        == NULL)
+    {
+        return NULL;    /* no http{} block */
+    }
+
+    return ngx_http_cycle_get_module_main_conf(cycle, ngx_chatvisor_module);
+}
+
+
+/*
+ * Runs in the master (and on every reload): create the store directory,
+ * check the schema, hand the files to the worker user, and close the
+ * environment again before workers are forked.
+ */
+
+static ngx_int_t
+ngx_chatvisor_init_module(ngx_cycle_t *cycle)
+{
+    uid_t                       uid;
+    gid_t                       gid;
+    u_char                      err[512];
+    ngx_core_conf_t            *ccf;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cmcf = ngx_chatvisor_cycle_main_conf(cycle);
+
+    if (cmcf == NULL || cmcf->store_opt.path == NULL || ngx_test_config) {
+        return NGX_OK;
+    }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    uid = (uid_t) -1;
+    gid = (gid_t) -1;
+
+    if (geteuid() == 0 && ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT) {
+        uid = ccf->user;
+        gid = ccf->group;
+    }
+
+    if (cv_store_prepare(&cmcf->store_opt, uid, gid, (char *) err,
+                         sizeof(err))
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "chatvisor_store \"%V\": %s", &cmcf->store_path, err);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_chatvisor_init_process(ngx_cycle_t *cycle)
+{
+    u_char                      err[512];
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cmcf = ngx_chatvisor_cycle_main_conf(cycle);
+
+    if (cmcf == NULL || cmcf->store_opt.path == NULL) {
+        return NGX_OK;
+    }
+
+    if (cv_store_open(&cmcf->store, &cmcf->store_opt, (char *) err,
+                      sizeof(err))
+        != 0)
+    {
+        /* the worker keeps serving pages; store-backed calls answer 503 */
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "chatvisor_store \"%V\": %s", &cmcf->store_path, err);
+        cmcf->store = NULL;
+        return NGX_OK;
+    }
+
+    if (cv_store_stale_readers_cleared(cmcf->store)) {
+        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                      "chatvisor_store \"%V\": cleared %d stale reader "
+                      "slot(s)", &cmcf->store_path,
+                      cv_store_stale_readers_cleared(cmcf->store));
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_chatvisor_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cmcf = ngx_chatvisor_cycle_main_conf(cycle);
+
+    if (cmcf != NULL && cmcf->store != NULL) {
+        cv_store_close(cmcf->store);
+        cmcf->store = NULL;
+    }
+}

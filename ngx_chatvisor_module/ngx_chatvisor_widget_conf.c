@@ -1,0 +1,317 @@
+/*
+ * The widget's look: chatvisor_widget_* directives, their inheritance, and
+ * the <script> tag that carries them to the browser.
+ */
+
+
+#include "ngx_chatvisor.h"
+
+
+static ngx_str_t  ngx_chatvisor_text_keys[NGX_CHATVISOR_TEXT_N] = {
+    ngx_string("title"),
+    ngx_string("greeting"),
+    ngx_string("placeholder"),
+    ngx_string("offline"),
+    ngx_string("launcher")
+};
+
+
+/* the widget ships built-in texts for these (www/widget/i18n.js) */
+static ngx_str_t  ngx_chatvisor_languages[] = {
+    ngx_string("en"),
+    ngx_string("es"),
+    ngx_string("de"),
+    ngx_string("fr"),
+    ngx_null_string
+};
+
+
+static ngx_str_t  ngx_chatvisor_positions[] = {
+    ngx_string("right"),
+    ngx_string("left")
+};
+
+
+void
+ngx_chatvisor_widget_init_conf(ngx_chatvisor_widget_conf_t *w)
+{
+    ngx_memzero(w, sizeof(ngx_chatvisor_widget_conf_t));
+    w->position = NGX_CONF_UNSET_UINT;
+}
+
+
+void
+ngx_chatvisor_widget_merge_conf(ngx_chatvisor_widget_conf_t *conf,
+    ngx_chatvisor_widget_conf_t *prev)
+{
+    ngx_uint_t  i;
+
+    ngx_conf_merge_str_value(conf->color, prev->color,
+                             NGX_CHATVISOR_DEFAULT_COLOR);
+    ngx_conf_merge_uint_value(conf->position, prev->position, 0);
+    ngx_conf_merge_str_value(conf->language, prev->language, "en");
+
+    /* texts merge key by key */
+    for (i = 0; i < NGX_CHATVISOR_TEXT_N; i++) {
+        if (conf->text[i].data == NULL) {
+            conf->text[i] = prev->text[i];
+        }
+    }
+}
+
+
+char *
+ngx_chatvisor_widget_color(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_chatvisor_widget_conf_t *w = (void *) ((u_char *) conf + cmd->offset);
+
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (w->color.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if ((value[1].len != 4 && value[1].len != 7) || value[1].data[0] != '#') {
+        goto invalid;
+    }
+
+    for (i = 1; i < value[1].len; i++) {
+        if (!isxdigit(value[1].data[i])) {
+            goto invalid;
+        }
+    }
+
+    w->color.len = value[1].len;
+    w->color.data = ngx_pnalloc(cf->pool, value[1].len);
+    if (w->color.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_strlow(w->color.data, value[1].data, value[1].len);
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid color \"%V\" in \"%V\" directive, "
+                       "it must be #rgb or #rrggbb", &value[1], &cmd->name);
+    return NGX_CONF_ERROR;
+}
+
+
+char *
+ngx_chatvisor_widget_position(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_chatvisor_widget_conf_t *w = (void *) ((u_char *) conf + cmd->offset);
+
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (w->position != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 0; i < sizeof(ngx_chatvisor_positions) / sizeof(ngx_str_t); i++)
+    {
+        if (value[1].len == ngx_chatvisor_positions[i].len
+            && ngx_strncmp(value[1].data, ngx_chatvisor_positions[i].data,
+                           value[1].len) == 0)
+        {
+            w->position = i;
+            return NGX_CONF_OK;
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid position \"%V\" in \"%V\" directive, "
+                       "it must be \"right\" or \"left\"",
+                       &value[1], &cmd->name);
+    return NGX_CONF_ERROR;
+}
+
+
+char *
+ngx_chatvisor_widget_text(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_chatvisor_widget_conf_t *w = (void *) ((u_char *) conf + cmd->offset);
+
+    u_char      *p;
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    value = cf->args->elts;
+
+    for (i = 0; i < NGX_CHATVISOR_TEXT_N; i++) {
+        if (value[1].len == ngx_chatvisor_text_keys[i].len
+            && ngx_strncmp(value[1].data, ngx_chatvisor_text_keys[i].data,
+                           value[1].len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == NGX_CHATVISOR_TEXT_N) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown text key \"%V\" in \"%V\" directive, "
+                           "it must be one of title, greeting, placeholder, "
+                           "offline, launcher", &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (w->text[i].data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "text \"%V\" is set twice in \"%V\" directive",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_utf8_length(value[2].data, value[2].len) == (size_t) NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "text \"%V\" in \"%V\" directive is not valid "
+                           "UTF-8", &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    for (p = value[2].data; p < value[2].data + value[2].len; p++) {
+        if (*p < ' ' && *p != '\t') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "text \"%V\" in \"%V\" directive contains a "
+                               "control character", &value[1], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    /* an empty text stays "set": it hides the built-in one */
+    w->text[i] = value[2];
+    if (w->text[i].data == NULL) {
+        w->text[i].data = (u_char *) "";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_chatvisor_widget_language(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_chatvisor_widget_conf_t *w = (void *) ((u_char *) conf + cmd->offset);
+
+    size_t       len;
+    u_char       lang[8];
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (w->language.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    /* BCP 47: the primary subtag decides, "es-ES" and "de_AT" too */
+    for (len = 0; len < value[1].len; len++) {
+        if (value[1].data[len] == '-' || value[1].data[len] == '_') {
+            break;
+        }
+    }
+
+    if (len > 0 && len < sizeof(lang)) {
+        ngx_strlow(lang, value[1].data, len);
+
+        for (i = 0; ngx_chatvisor_languages[i].len; i++) {
+            if (len == ngx_chatvisor_languages[i].len
+                && ngx_strncmp(lang, ngx_chatvisor_languages[i].data, len)
+                   == 0)
+            {
+                w->language = ngx_chatvisor_languages[i];
+                return NGX_CONF_OK;
+            }
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "unsupported language \"%V\" in \"%V\" directive, "
+                       "it must be one of en, es, de, fr",
+                       &value[1], &cmd->name);
+    return NGX_CONF_ERROR;
+}
+
+
+static u_char *
+ngx_chatvisor_attr(u_char *p, const char *name, ngx_str_t *value)
+{
+    p = ngx_sprintf(p, " %s=\"", name);
+    p = (u_char *) ngx_escape_html(p, value->data, value->len);
+    *p++ = '"';
+
+    return p;
+}
+
+
+/*
+ * <script async src="PREFIXwidget.js?v=HASH" data-chatvisor="1"
+ *  data-color=".." data-position=".." data-language=".."
+ *  data-text-KEY=".."...
+ * without the closing "></script>": a per-request nonce may follow.
+ */
+
+ngx_int_t
+ngx_chatvisor_widget_build_tag(ngx_conf_t *cf, ngx_chatvisor_widget_conf_t *w,
+    ngx_str_t *prefix, ngx_str_t *tag)
+{
+    u_char                 *p, name[32];
+    size_t                  len;
+    ngx_uint_t              i;
+    ngx_chatvisor_asset_t  *widget;
+
+    widget = ngx_chatvisor_find_asset((u_char *) "widget.js",
+                                      sizeof("widget.js") - 1);
+    if (widget == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "chatvisor: the module was built without "
+                           "widget.js");
+        return NGX_ERROR;
+    }
+
+    len = sizeof("<script async src=\"widget.js?v=\" data-chatvisor=\"1\"")
+          + prefix->len + widget->hash.len
+          + sizeof(" data-color=\"\"") + w->color.len
+          + sizeof(" data-position=\"right\"")
+          + sizeof(" data-language=\"\"") + w->language.len;
+
+    for (i = 0; i < NGX_CHATVISOR_TEXT_N; i++) {
+        if (w->text[i].data) {
+            len += sizeof(" data-text-=\"\"") + ngx_chatvisor_text_keys[i].len
+                   + w->text[i].len
+                   + ngx_escape_html(NULL, w->text[i].data, w->text[i].len);
+        }
+    }
+
+    tag->data = ngx_pnalloc(cf->pool, len);
+    if (tag->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(tag->data, "<script async src=\"%Vwidget.js?v=%V\" "
+                    "data-chatvisor=\"1\"", prefix, &widget->hash);
+    p = ngx_chatvisor_attr(p, "data-color", &w->color);
+    p = ngx_chatvisor_attr(p, "data-position",
+                           &ngx_chatvisor_positions[w->position]);
+    p = ngx_chatvisor_attr(p, "data-language", &w->language);
+
+    for (i = 0; i < NGX_CHATVISOR_TEXT_N; i++) {
+        if (w->text[i].data) {
+            ngx_sprintf(name, "data-text-%V%Z", &ngx_chatvisor_text_keys[i]);
+            p = ngx_chatvisor_attr(p, (char *) name, &w->text[i]);
+        }
+    }
+
+    tag->len = p - tag->data;
+
+    return NGX_OK;
+}
