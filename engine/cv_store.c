@@ -3,7 +3,8 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include "cv_store.h"
+#include "cv_store_impl.h"
+#include "cv_crypto.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -15,13 +16,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CV_DB_META  "meta"
 #define CV_KEY_SCHEMA  "schema_version"
+#define CV_KEY_SECRET  "secret"
 
-struct cv_store {
-    MDB_env  *env;
-    MDB_dbi   meta;
-    int       stale_cleared;
+static const char  *cv_db_names[CV_DB_N] = {
+    "meta", "log", "customers", "conversations", "conv_events",
+    "idempotency", "agents", "sessions", "login_tokens"
 };
 
 
@@ -122,38 +122,64 @@ cv_chown_tree(const char *path, uid_t uid, gid_t gid, char *err,
 }
 
 
-/* Creates the schema record in a fresh store, refuses a newer one. */
+/*
+ * Opens every database (creating them in a fresh store), creates the schema
+ * record and the signing secret, and refuses a store of a newer schema.
+ */
 static int
-cv_check_schema(cv_store *st, char *err, size_t errlen)
+cv_init_dbs(cv_store *st, char *err, size_t errlen)
 {
-    MDB_txn   *txn;
-    MDB_val    key, val;
-    uint32_t   version;
-    int        rc;
+    MDB_txn        *txn;
+    MDB_val         key, val;
+    uint32_t        version;
+    unsigned char   secret[32];
+    int             rc, i;
 
     rc = mdb_txn_begin(st->env, NULL, 0, &txn);
     if (rc != 0) {
         return cv_fail(err, errlen, "mdb_txn_begin: %s", mdb_strerror(rc));
     }
 
-    rc = mdb_dbi_open(txn, CV_DB_META, MDB_CREATE, &st->meta);
+    for (i = 0; i < CV_DB_N; i++) {
+        rc = mdb_dbi_open(txn, cv_db_names[i], MDB_CREATE, &st->dbi[i]);
+        if (rc != 0) {
+            mdb_txn_abort(txn);
+            return cv_fail(err, errlen, "mdb_dbi_open(%s): %s",
+                           cv_db_names[i], mdb_strerror(rc));
+        }
+    }
+
+    key.mv_data = (void *) CV_KEY_SECRET;
+    key.mv_size = sizeof(CV_KEY_SECRET) - 1;
+
+    rc = mdb_get(txn, st->dbi[CV_DB_META], &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        if (cv_random_bytes(secret, sizeof(secret)) != 0) {
+            mdb_txn_abort(txn);
+            return cv_fail(err, errlen, "no randomness for the secret");
+        }
+
+        val.mv_data = secret;
+        val.mv_size = sizeof(secret);
+        rc = mdb_put(txn, st->dbi[CV_DB_META], &key, &val, 0);
+    }
+
     if (rc != 0) {
         mdb_txn_abort(txn);
-        return cv_fail(err, errlen, "mdb_dbi_open(meta): %s",
-                       mdb_strerror(rc));
+        return cv_fail(err, errlen, "store secret: %s", mdb_strerror(rc));
     }
 
     key.mv_data = (void *) CV_KEY_SCHEMA;
     key.mv_size = sizeof(CV_KEY_SCHEMA) - 1;
 
-    rc = mdb_get(txn, st->meta, &key, &val);
+    rc = mdb_get(txn, st->dbi[CV_DB_META], &key, &val);
 
     if (rc == MDB_NOTFOUND) {
         version = CV_STORE_SCHEMA_VERSION;
         val.mv_data = &version;
         val.mv_size = sizeof(version);
 
-        rc = mdb_put(txn, st->meta, &key, &val, 0);
+        rc = mdb_put(txn, st->dbi[CV_DB_META], &key, &val, 0);
         if (rc != 0) {
             mdb_txn_abort(txn);
             return cv_fail(err, errlen, "writing schema version: %s",
@@ -235,7 +261,7 @@ cv_store_open(cv_store **out, const cv_store_options *opt, char *err,
         goto failed;
     }
 
-    if (cv_check_schema(st, err, errlen) != 0) {
+    if (cv_init_dbs(st, err, errlen) != 0) {
         goto failed;
     }
 
@@ -309,7 +335,7 @@ cv_store_schema_version(cv_store *st, uint32_t *version, char *err,
     key.mv_data = (void *) CV_KEY_SCHEMA;
     key.mv_size = sizeof(CV_KEY_SCHEMA) - 1;
 
-    rc = mdb_get(txn, st->meta, &key, &val);
+    rc = mdb_get(txn, st->dbi[CV_DB_META], &key, &val);
     if (rc != 0 || val.mv_size != sizeof(*version)) {
         mdb_txn_abort(txn);
         return cv_fail(err, errlen, "schema version: %s",
@@ -319,4 +345,121 @@ cv_store_schema_version(cv_store *st, uint32_t *version, char *err,
     memcpy(version, val.mv_data, sizeof(*version));
     mdb_txn_abort(txn);
     return 0;
+}
+
+
+int
+cv_status_from_mdb(int rc)
+{
+    switch (rc) {
+    case 0:
+        return CV_OK;
+    case MDB_NOTFOUND:
+        return CV_NOT_FOUND;
+    case MDB_MAP_FULL:
+    case MDB_TXN_FULL:
+        return CV_FULL;
+    default:
+        return CV_ERROR;
+    }
+}
+
+
+void
+cv_put_u64be(unsigned char out[8], uint64_t v)
+{
+    int  i;
+
+    for (i = 7; i >= 0; i--) {
+        out[i] = (unsigned char) (v & 0xff);
+        v >>= 8;
+    }
+}
+
+
+uint64_t
+cv_get_u64be(const unsigned char in[8])
+{
+    uint64_t  v;
+    int       i;
+
+    v = 0;
+    for (i = 0; i < 8; i++) {
+        v = (v << 8) | in[i];
+    }
+
+    return v;
+}
+
+
+cv_status
+cv_txn_begin(cv_store *st, int write, cv_txn **out)
+{
+    cv_txn  *t;
+    int      rc;
+
+    t = malloc(sizeof(cv_txn));
+    if (t == NULL) {
+        return CV_ERROR;
+    }
+
+    rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
+    if (rc != 0) {
+        free(t);
+        return cv_status_from_mdb(rc);
+    }
+
+    t->store = st;
+    t->write = write;
+    *out = t;
+
+    return CV_OK;
+}
+
+
+cv_status
+cv_txn_commit(cv_txn *t)
+{
+    int  rc;
+
+    rc = mdb_txn_commit(t->txn);
+    free(t);
+
+    return cv_status_from_mdb(rc);
+}
+
+
+void
+cv_txn_abort(cv_txn *t)
+{
+    if (t != NULL) {
+        mdb_txn_abort(t->txn);
+        free(t);
+    }
+}
+
+
+cv_status
+cv_store_secret(cv_store *st, unsigned char out[32])
+{
+    MDB_txn  *txn;
+    MDB_val   key, val;
+    int       rc;
+
+    rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0) {
+        return cv_status_from_mdb(rc);
+    }
+
+    key.mv_data = (void *) CV_KEY_SECRET;
+    key.mv_size = sizeof(CV_KEY_SECRET) - 1;
+
+    rc = mdb_get(txn, st->dbi[CV_DB_META], &key, &val);
+    if (rc == 0 && val.mv_size == 32) {
+        memcpy(out, val.mv_data, 32);
+    }
+
+    mdb_txn_abort(txn);
+
+    return rc == 0 ? CV_OK : cv_status_from_mdb(rc);
 }

@@ -17,6 +17,18 @@
 #define CV_STORE_DEFAULT_SIZE    ((size_t) 1 << 30)
 
 typedef struct cv_store  cv_store;
+typedef struct cv_txn    cv_txn;
+
+/* Outcomes of store operations; the module maps them to HTTP statuses. */
+typedef enum {
+    CV_OK = 0,
+    CV_NOT_FOUND,       /* 404 */
+    CV_CONFLICT,        /* 409 */
+    CV_INVALID,         /* 400 */
+    CV_FORBIDDEN,       /* 403 */
+    CV_FULL,            /* 507: the map is full; nothing was written */
+    CV_ERROR            /* 500 */
+} cv_status;
 
 typedef struct {
     const char  *path;        /* environment directory */
@@ -45,5 +57,14 @@ int cv_store_stale_readers_cleared(const cv_store *st);
 
 int cv_store_schema_version(cv_store *st, uint32_t *version,
     char *err, size_t errlen);
+
+/* Transactions: one writer at a time across all processes; readers never
+ * block. A write transaction groups several changes into one commit. */
+cv_status cv_txn_begin(cv_store *st, int write, cv_txn **out);
+cv_status cv_txn_commit(cv_txn *t);
+void cv_txn_abort(cv_txn *t);
+
+/* The store's secret for signing cookies, created once with the store. */
+cv_status cv_store_secret(cv_store *st, unsigned char out[32]);
 
 #endif /* CV_STORE_H */

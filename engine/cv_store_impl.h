@@ -1,0 +1,43 @@
+/*
+ * The store's internals, for the engine's own model files only.
+ */
+#ifndef CV_STORE_IMPL_H
+#define CV_STORE_IMPL_H
+
+#include "cv_store.h"
+
+#include <lmdb.h>
+
+/* one LMDB database per kind of record */
+enum {
+    CV_DB_META = 0,       /* schema version, counters, keys */
+    CV_DB_LOG,            /* u64be global seq -> event JSON */
+    CV_DB_CUSTOMERS,      /* cus_... -> JSON */
+    CV_DB_CONVERSATIONS,  /* conv_... -> JSON */
+    CV_DB_CONV_EVENTS,    /* conv_id NUL u64be seq -> event JSON */
+    CV_DB_IDEMPOTENCY,    /* author id NUL client_msg_id -> conv seq */
+    CV_DB_AGENTS,         /* integrator's agent id -> JSON */
+    CV_DB_SESSIONS,       /* sha256(session secret) -> JSON */
+    CV_DB_LOGIN_TOKENS,   /* sha256(token) -> JSON */
+    CV_DB_N
+};
+
+struct cv_store {
+    MDB_env  *env;
+    MDB_dbi   dbi[CV_DB_N];
+    int       stale_cleared;
+};
+
+struct cv_txn {
+    cv_store  *store;
+    MDB_txn   *txn;
+    int        write;
+};
+
+/* maps an LMDB return code to a cv_status */
+int cv_status_from_mdb(int rc);
+
+void cv_put_u64be(unsigned char out[8], uint64_t v);
+uint64_t cv_get_u64be(const unsigned char in[8]);
+
+#endif

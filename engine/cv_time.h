@@ -1,0 +1,17 @@
+/* Wall-clock time in milliseconds and its RFC 3339 form. */
+#ifndef CV_TIME_H
+#define CV_TIME_H
+
+#include <stdint.h>
+
+#define CV_TIME_STR  64   /* "2026-11-23T10:00:00.123Z" + NUL, with room */
+
+int64_t cv_now_ms(void);
+
+/* Formats UTC milliseconds as 2026-11-23T10:00:00.123Z. */
+void cv_format_time(int64_t ms, char out[CV_TIME_STR]);
+
+/* Parses RFC 3339 (Z or +hh:mm offsets, optional fraction); -1 on error. */
+int cv_parse_time(const char *s, int64_t *ms);
+
+#endif
