@@ -1,0 +1,960 @@
+/*
+ * The chat model: customers, conversations, messages, event streams.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "cv_chat.h"
+#include "cv_store_impl.h"
+#include "cv_time.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+static cv_status
+cv_get_json(cv_txn *t, int db, const void *key, size_t klen, cJSON **out)
+{
+    MDB_val  k, v;
+    int      rc;
+
+    k.mv_data = (void *) key;
+    k.mv_size = klen;
+
+    rc = mdb_get(t->txn, t->store->dbi[db], &k, &v);
+    if (rc != 0) {
+        return cv_status_from_mdb(rc);
+    }
+
+    *out = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+
+    return *out ? CV_OK : CV_ERROR;
+}
+
+
+static cv_status
+cv_put_json(cv_txn *t, int db, const void *key, size_t klen,
+    const cJSON *obj)
+{
+    MDB_val   k, v;
+    char     *json;
+    int       rc;
+
+    json = cJSON_PrintUnformatted(obj);
+    if (json == NULL) {
+        return CV_ERROR;
+    }
+
+    k.mv_data = (void *) key;
+    k.mv_size = klen;
+    v.mv_data = json;
+    v.mv_size = strlen(json);
+
+    rc = mdb_put(t->txn, t->store->dbi[db], &k, &v, 0);
+    cJSON_free(json);
+
+    return cv_status_from_mdb(rc);
+}
+
+
+static cJSON *
+cv_add_time(cJSON *obj, const char *name, int64_t ms)
+{
+    char  buf[CV_TIME_STR];
+
+    cv_format_time(ms, buf);
+    return cJSON_AddStringToObject(obj, name, buf);
+}
+
+
+static void
+cv_set(cJSON *obj, const char *name, cJSON *value)
+{
+    if (cJSON_GetObjectItemCaseSensitive(obj, name)) {
+        cJSON_ReplaceItemInObjectCaseSensitive(obj, name, value);
+
+    } else {
+        cJSON_AddItemToObject(obj, name, value);
+    }
+}
+
+
+static void
+cv_set_string_or_null(cJSON *obj, const char *name, const char *value)
+{
+    cv_set(obj, name, value ? cJSON_CreateString(value) : cJSON_CreateNull());
+}
+
+
+static const char *
+cv_string(const cJSON *obj, const char *name)
+{
+    const cJSON  *item;
+
+    item = cJSON_GetObjectItemCaseSensitive(obj, name);
+    return cJSON_IsString(item) ? item->valuestring : NULL;
+}
+
+
+static uint64_t
+cv_u64(const cJSON *obj, const char *name)
+{
+    const cJSON  *item;
+
+    item = cJSON_GetObjectItemCaseSensitive(obj, name);
+    return cJSON_IsNumber(item) && item->valuedouble > 0
+           ? (uint64_t) item->valuedouble : 0;
+}
+
+
+/* the global log: u64be seq -> {"seq","type","conversation_id",...} */
+
+static cv_status
+cv_log_append(cv_txn *t, const char *type, const cJSON *conv,
+    uint64_t conv_seq, int64_t now)
+{
+    MDB_cursor     *c;
+    MDB_val         k, v;
+    unsigned char   key[8];
+    uint64_t        seq;
+    cJSON          *ev;
+    cv_status       st;
+    int             rc;
+
+    rc = mdb_cursor_open(t->txn, t->store->dbi[CV_DB_LOG], &c);
+    if (rc != 0) {
+        return cv_status_from_mdb(rc);
+    }
+
+    rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    mdb_cursor_close(c);
+
+    if (rc == 0 && k.mv_size == 8) {
+        seq = cv_get_u64be(k.mv_data) + 1;
+
+    } else if (rc == MDB_NOTFOUND) {
+        seq = 1;
+
+    } else {
+        return rc ? cv_status_from_mdb(rc) : CV_ERROR;
+    }
+
+    ev = cJSON_CreateObject();
+    cJSON_AddNumberToObject(ev, "seq", (double) seq);
+    cJSON_AddStringToObject(ev, "type", type);
+    cJSON_AddStringToObject(ev, "conversation_id", cv_string(conv, "id"));
+    cJSON_AddStringToObject(ev, "customer_id",
+                            cv_string(conv, "customer_id"));
+    cJSON_AddNumberToObject(ev, "conversation_seq", (double) conv_seq);
+    cv_add_time(ev, "created_at", now);
+
+    cv_put_u64be(key, seq);
+    st = cv_put_json(t, CV_DB_LOG, key, 8, ev);
+    cJSON_Delete(ev);
+
+    return st;
+}
+
+
+/* a conversation's stream: "conv_id" NUL u64be seq -> event */
+
+static size_t
+cv_conv_key(unsigned char *key, const char *conv_id, uint64_t seq)
+{
+    size_t  n;
+
+    n = strlen(conv_id);
+    memcpy(key, conv_id, n);
+    key[n] = '\0';
+    cv_put_u64be(key + n + 1, seq);
+
+    return n + 9;
+}
+
+
+/* Appends event to the conversation's stream and the global log, and
+ * stores the conversation with its new last_seq. */
+
+static cv_status
+cv_conv_append(cv_txn *t, cJSON *conv, cJSON *event, const char *log_type,
+    int64_t now, uint64_t *seq_out)
+{
+    unsigned char   key[CV_ID_MAX + 9];
+    char            stamp[CV_TIME_STR];
+    const char     *id;
+    uint64_t        seq;
+    size_t          klen;
+    cJSON          *msg;
+    cv_status       st;
+
+    id = cv_string(conv, "id");
+    seq = cv_u64(conv, "last_seq") + 1;
+
+    cv_set(event, "seq", cJSON_CreateNumber((double) seq));
+    msg = cJSON_GetObjectItemCaseSensitive(event, "message");
+    if (msg) {
+        cv_set(msg, "seq", cJSON_CreateNumber((double) seq));
+    }
+
+    klen = cv_conv_key(key, id, seq);
+    st = cv_put_json(t, CV_DB_CONV_EVENTS, key, klen, event);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    cv_format_time(now, stamp);
+    cv_set(conv, "last_seq", cJSON_CreateNumber((double) seq));
+    cv_set(conv, "updated_at", cJSON_CreateString(stamp));
+
+    st = cv_put_json(t, CV_DB_CONVERSATIONS, id, strlen(id), conv);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    if (log_type) {
+        st = cv_log_append(t, log_type, conv, seq, now);
+        if (st != CV_OK) {
+            return st;
+        }
+    }
+
+    if (seq_out) {
+        *seq_out = seq;
+    }
+
+    return CV_OK;
+}
+
+
+cv_status
+cv_customer_create(cv_txn *t, char id[CV_ID_MAX])
+{
+    cJSON      *c;
+    cv_status   st;
+
+    if (cv_random_id(id, CV_ID_MAX, "cus_", 16) != 0) {
+        return CV_ERROR;
+    }
+
+    c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "customer_id", id);
+    cJSON_AddNullToObject(c, "id");
+    cJSON_AddNullToObject(c, "email");
+    cJSON_AddNullToObject(c, "firstname");
+    cJSON_AddNullToObject(c, "lastname");
+    cJSON_AddArrayToObject(c, "labels");
+    cJSON_AddNullToObject(c, "conversation_id");
+    cJSON_AddNullToObject(c, "page_url");
+    cv_add_time(c, "created_at", cv_now_ms());
+
+    st = cv_put_json(t, CV_DB_CUSTOMERS, id, strlen(id), c);
+    cJSON_Delete(c);
+
+    return st;
+}
+
+
+cv_status
+cv_customer_get(cv_txn *t, const char *id, cJSON **out)
+{
+    return cv_get_json(t, CV_DB_CUSTOMERS, id, strlen(id), out);
+}
+
+
+cv_status
+cv_customer_open_conversation(cv_txn *t, const char *customer_id,
+    char conv_id[CV_ID_MAX])
+{
+    cJSON       *cus, *conv;
+    const char  *id, *status;
+    cv_status    st;
+
+    st = cv_customer_get(t, customer_id, &cus);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    id = cv_string(cus, "conversation_id");
+    if (id == NULL || strlen(id) >= CV_ID_MAX) {
+        cJSON_Delete(cus);
+        return CV_NOT_FOUND;
+    }
+
+    st = cv_conversation_get(t, id, &conv);
+    if (st == CV_OK) {
+        status = cv_string(conv, "status");
+        st = (status && strcmp(status, "open") == 0) ? CV_OK : CV_NOT_FOUND;
+        cJSON_Delete(conv);
+    }
+
+    if (st == CV_OK) {
+        strcpy(conv_id, id);
+    }
+
+    cJSON_Delete(cus);
+    return st;
+}
+
+
+static cv_status
+cv_conversation_open(cv_txn *t, cJSON *customer, const char *page_url,
+    int64_t now, cJSON **out)
+{
+    char        id[CV_ID_MAX];
+    const char *cus_id;
+    cJSON      *conv;
+    cv_status   st;
+
+    if (cv_random_id(id, sizeof(id), "conv_", 16) != 0) {
+        return CV_ERROR;
+    }
+
+    cus_id = cv_string(customer, "customer_id");
+
+    conv = cJSON_CreateObject();
+    cJSON_AddStringToObject(conv, "id", id);
+    cJSON_AddStringToObject(conv, "customer_id", cus_id);
+    cJSON_AddStringToObject(conv, "status", "open");
+    cJSON_AddNullToObject(conv, "assigned_agent_id");
+    cv_add_time(conv, "created_at", now);
+    cv_add_time(conv, "updated_at", now);
+    cJSON_AddNumberToObject(conv, "last_seq", 0);
+    cv_set_string_or_null(conv, "page_url", page_url);
+
+    st = cv_put_json(t, CV_DB_CONVERSATIONS, id, strlen(id), conv);
+    if (st == CV_OK) {
+        st = cv_log_append(t, CV_EV_CONVERSATION_CREATED, conv, 0, now);
+    }
+
+    if (st == CV_OK) {
+        cv_set(customer, "conversation_id", cJSON_CreateString(id));
+        if (page_url) {
+            cv_set(customer, "page_url", cJSON_CreateString(page_url));
+        }
+        st = cv_put_json(t, CV_DB_CUSTOMERS, cus_id, strlen(cus_id),
+                         customer);
+    }
+
+    if (st != CV_OK) {
+        cJSON_Delete(conv);
+        return st;
+    }
+
+    *out = conv;
+    return CV_OK;
+}
+
+
+static size_t
+cv_idem_key(char *key, size_t size, const cv_author *author,
+    const char *client_msg_id)
+{
+    int  n;
+
+    n = snprintf(key, size, "%s:%s%c%s", author->type,
+                 author->id ? author->id : "", '\0', client_msg_id);
+
+    return (n > 0 && (size_t) n < size) ? (size_t) n : 0;
+}
+
+
+static cv_status
+cv_event_get(cv_txn *t, const char *conv_id, uint64_t seq, cJSON **out)
+{
+    unsigned char  key[CV_ID_MAX + 9];
+    size_t         klen;
+
+    klen = cv_conv_key(key, conv_id, seq);
+    return cv_get_json(t, CV_DB_CONV_EVENTS, key, klen, out);
+}
+
+
+/* the first message again, for a retried client_msg_id */
+
+static cv_status
+cv_message_replay(cv_txn *t, MDB_val *v, cJSON **message)
+{
+    char      conv_id[CV_ID_MAX];
+    cJSON    *ev, *msg;
+    size_t    n;
+    cv_status st;
+
+    n = strnlen(v->mv_data, v->mv_size);
+    if (n >= CV_ID_MAX || v->mv_size != n + 9) {
+        return CV_ERROR;
+    }
+
+    memcpy(conv_id, v->mv_data, n);
+    conv_id[n] = '\0';
+
+    st = cv_event_get(t, conv_id,
+                      cv_get_u64be((unsigned char *) v->mv_data + n + 1),
+                      &ev);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    msg = cJSON_DetachItemFromObjectCaseSensitive(ev, "message");
+    cJSON_Delete(ev);
+
+    if (msg == NULL) {
+        return CV_ERROR;
+    }
+
+    *message = msg;
+    return CV_OK;
+}
+
+
+cv_status
+cv_message_post(cv_txn *t, const char *conv_id, const char *customer_id,
+    const cv_author *author, const char *client_msg_id, const char *text,
+    const char *page_url, cJSON **message, int *duplicate)
+{
+    char            idem[CV_ID_MAX + CV_CLIENT_MSG_ID_MAX + 16];
+    char            msg_id[CV_ID_MAX];
+    unsigned char   ref[CV_ID_MAX + 9];
+    size_t          idem_len, ref_len;
+    int64_t         now;
+    uint64_t        seq;
+    cJSON          *conv, *customer, *event, *msg, *a;
+    MDB_val         k, v;
+    cv_status       st;
+    int             rc;
+
+    *duplicate = 0;
+    *message = NULL;
+    idem_len = 0;
+    now = cv_now_ms();
+
+    if (client_msg_id && client_msg_id[0]) {
+        idem_len = cv_idem_key(idem, sizeof(idem), author, client_msg_id);
+        if (idem_len == 0) {
+            return CV_INVALID;
+        }
+
+        k.mv_data = idem;
+        k.mv_size = idem_len;
+
+        rc = mdb_get(t->txn, t->store->dbi[CV_DB_IDEMPOTENCY], &k, &v);
+        if (rc == 0) {
+            *duplicate = 1;
+            return cv_message_replay(t, &v, message);
+        }
+
+        if (rc != MDB_NOTFOUND) {
+            return cv_status_from_mdb(rc);
+        }
+    }
+
+    conv = NULL;
+    customer = NULL;
+
+    if (conv_id == NULL) {
+        /* a customer's message: their open conversation, or a new one */
+        char  open_id[CV_ID_MAX];
+
+        st = cv_customer_open_conversation(t, customer_id, open_id);
+
+        if (st == CV_OK) {
+            st = cv_conversation_get(t, open_id, &conv);
+
+        } else if (st == CV_NOT_FOUND) {
+            st = cv_customer_get(t, customer_id, &customer);
+            if (st == CV_OK) {
+                st = cv_conversation_open(t, customer, page_url, now, &conv);
+            }
+        }
+
+    } else {
+        st = cv_conversation_get(t, conv_id, &conv);
+
+        if (st == CV_OK && strcmp(cv_string(conv, "status"), "open") != 0) {
+            st = CV_CONFLICT;
+        }
+    }
+
+    cJSON_Delete(customer);
+
+    if (st != CV_OK) {
+        cJSON_Delete(conv);
+        return st;
+    }
+
+    if (cv_random_id(msg_id, sizeof(msg_id), "msg_", 16) != 0) {
+        cJSON_Delete(conv);
+        return CV_ERROR;
+    }
+
+    msg = cJSON_CreateObject();
+    cJSON_AddStringToObject(msg, "id", msg_id);
+    cJSON_AddStringToObject(msg, "conversation_id", cv_string(conv, "id"));
+    cJSON_AddNumberToObject(msg, "seq", 0);
+    a = cJSON_AddObjectToObject(msg, "author");
+    cJSON_AddStringToObject(a, "type", author->type);
+    cv_set_string_or_null(a, "id", author->id);
+    cv_set_string_or_null(a, "name", author->name);
+    cJSON_AddStringToObject(msg, "text", text);
+    cv_add_time(msg, "created_at", now);
+    if (client_msg_id && client_msg_id[0]) {
+        cJSON_AddStringToObject(msg, "client_msg_id", client_msg_id);
+    }
+
+    event = cJSON_CreateObject();
+    cJSON_AddNumberToObject(event, "seq", 0);
+    cJSON_AddStringToObject(event, "type", "message");
+    cJSON_AddItemToObject(event, "message", msg);
+
+    st = cv_conv_append(t, conv, event, CV_EV_MESSAGE_CREATED, now, &seq);
+
+    if (st == CV_OK && idem_len) {
+        ref_len = cv_conv_key(ref, cv_string(conv, "id"), seq);
+        k.mv_data = idem;
+        k.mv_size = idem_len;
+        v.mv_data = ref;
+        v.mv_size = ref_len;
+        st = cv_status_from_mdb(mdb_put(t->txn,
+                                        t->store->dbi[CV_DB_IDEMPOTENCY],
+                                        &k, &v, 0));
+    }
+
+    cJSON_Delete(conv);
+
+    if (st != CV_OK) {
+        cJSON_Delete(event);
+        return st;
+    }
+
+    *message = cJSON_DetachItemFromObjectCaseSensitive(event, "message");
+    cJSON_Delete(event);
+
+    return CV_OK;
+}
+
+
+cv_status
+cv_conversation_get(cv_txn *t, const char *id, cJSON **out)
+{
+    return cv_get_json(t, CV_DB_CONVERSATIONS, id, strlen(id), out);
+}
+
+
+cv_status
+cv_conversation_last_seq(cv_txn *t, const char *conv_id, uint64_t *seq)
+{
+    cJSON     *conv;
+    cv_status  st;
+
+    st = cv_conversation_get(t, conv_id, &conv);
+    if (st == CV_OK) {
+        *seq = cv_u64(conv, "last_seq");
+        cJSON_Delete(conv);
+    }
+
+    return st;
+}
+
+
+cv_status
+cv_conversation_events(cv_txn *t, const char *conv_id, uint64_t after,
+    size_t limit, cJSON *events, uint64_t *cursor)
+{
+    unsigned char   key[CV_ID_MAX + 9];
+    size_t          klen, idlen, n;
+    MDB_cursor     *c;
+    MDB_val         k, v;
+    cJSON          *ev;
+    int             rc;
+
+    *cursor = after;
+
+    if (after == UINT64_MAX) {
+        return CV_OK;
+    }
+
+    idlen = strlen(conv_id);
+    klen = cv_conv_key(key, conv_id, after + 1);
+
+    rc = mdb_cursor_open(t->txn, t->store->dbi[CV_DB_CONV_EVENTS], &c);
+    if (rc != 0) {
+        return cv_status_from_mdb(rc);
+    }
+
+    k.mv_data = key;
+    k.mv_size = klen;
+
+    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+
+    for (n = 0; rc == 0 && n < limit; n++) {
+        if (k.mv_size != idlen + 9
+            || memcmp(k.mv_data, conv_id, idlen) != 0
+            || ((unsigned char *) k.mv_data)[idlen] != '\0')
+        {
+            break;
+        }
+
+        ev = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+        if (ev == NULL) {
+            mdb_cursor_close(c);
+            return CV_ERROR;
+        }
+
+        cJSON_AddItemToArray(events, ev);
+        *cursor = cv_get_u64be((unsigned char *) k.mv_data + idlen + 1);
+
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+
+    mdb_cursor_close(c);
+
+    return (rc == 0 || rc == MDB_NOTFOUND) ? CV_OK : cv_status_from_mdb(rc);
+}
+
+
+cv_status
+cv_conversation_assign(cv_txn *t, const char *conv_id,
+    const cv_author *agent, int *changed)
+{
+    const char  *current;
+    cJSON       *conv, *event, *who;
+    cv_status    st;
+    int64_t      now;
+
+    *changed = 0;
+
+    st = cv_conversation_get(t, conv_id, &conv);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    if (strcmp(cv_string(conv, "status"), "open") != 0) {
+        cJSON_Delete(conv);
+        return CV_CONFLICT;
+    }
+
+    current = cv_string(conv, "assigned_agent_id");
+
+    if ((agent == NULL && current == NULL)
+        || (agent && current && strcmp(agent->id, current) == 0))
+    {
+        cJSON_Delete(conv);
+        return CV_OK;
+    }
+
+    now = cv_now_ms();
+    event = cJSON_CreateObject();
+
+    if (current) {
+        /* the previous agent leaves first, in its own event */
+        cJSON_AddStringToObject(event, "type", "agent_left");
+        who = cJSON_AddObjectToObject(event, "agent");
+        cJSON_AddStringToObject(who, "id", current);
+        cv_set(conv, "assigned_agent_id", cJSON_CreateNull());
+
+        st = cv_conv_append(t, conv, event,
+                            agent ? NULL : CV_EV_CONVERSATION_UNASSIGNED,
+                            now, NULL);
+        cJSON_Delete(event);
+        event = NULL;
+
+        if (st != CV_OK || agent == NULL) {
+            cJSON_Delete(conv);
+            *changed = (st == CV_OK);
+            return st;
+        }
+
+        event = cJSON_CreateObject();
+    }
+
+    cJSON_AddStringToObject(event, "type", "agent_joined");
+    who = cJSON_AddObjectToObject(event, "agent");
+    cJSON_AddStringToObject(who, "id", agent->id);
+    cv_set_string_or_null(who, "name", agent->name);
+    cv_set(conv, "assigned_agent_id", cJSON_CreateString(agent->id));
+
+    st = cv_conv_append(t, conv, event, CV_EV_CONVERSATION_ASSIGNED, now,
+                        NULL);
+
+    cJSON_Delete(event);
+    cJSON_Delete(conv);
+
+    *changed = (st == CV_OK);
+    return st;
+}
+
+
+cv_status
+cv_conversation_close(cv_txn *t, const char *conv_id, const cv_author *by,
+    int *changed)
+{
+    cJSON      *conv, *event, *who;
+    cv_status   st;
+
+    *changed = 0;
+
+    st = cv_conversation_get(t, conv_id, &conv);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    if (strcmp(cv_string(conv, "status"), "closed") == 0) {
+        cJSON_Delete(conv);
+        return CV_OK;
+    }
+
+    cv_set(conv, "status", cJSON_CreateString("closed"));
+
+    event = cJSON_CreateObject();
+    cJSON_AddStringToObject(event, "type", "closed");
+    who = cJSON_AddObjectToObject(event, "by");
+    cJSON_AddStringToObject(who, "type", by->type);
+    cv_set_string_or_null(who, "id", by->id);
+    cv_set_string_or_null(who, "name", by->name);
+
+    st = cv_conv_append(t, conv, event, CV_EV_CONVERSATION_CLOSED,
+                        cv_now_ms(), NULL);
+
+    cJSON_Delete(event);
+    cJSON_Delete(conv);
+
+    *changed = (st == CV_OK);
+    return st;
+}
+
+
+static int
+cv_by_updated_desc(const void *a, const void *b)
+{
+    const cJSON  *x = *(const cJSON * const *) a;
+    const cJSON  *y = *(const cJSON * const *) b;
+
+    /* RFC 3339 UTC with fixed width sorts as text */
+    return strcmp(cv_string(y, "updated_at"), cv_string(x, "updated_at"));
+}
+
+
+cv_status
+cv_conversation_list(cv_txn *t, const char *status,
+    const char *assigned_agent_id, size_t limit, cJSON *items)
+{
+    MDB_cursor   *c;
+    MDB_val       k, v;
+    cJSON        *conv, **all, **grown;
+    const char   *s, *a;
+    size_t        n, cap, i;
+    int           rc;
+
+    rc = mdb_cursor_open(t->txn, t->store->dbi[CV_DB_CONVERSATIONS], &c);
+    if (rc != 0) {
+        return cv_status_from_mdb(rc);
+    }
+
+    all = NULL;
+    n = 0;
+    cap = 0;
+
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+         rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+    {
+        conv = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+        if (conv == NULL) {
+            continue;
+        }
+
+        s = cv_string(conv, "status");
+        a = cv_string(conv, "assigned_agent_id");
+
+        if ((status && (s == NULL || strcmp(s, status) != 0))
+            || (assigned_agent_id && assigned_agent_id[0] == '\0' && a)
+            || (assigned_agent_id && assigned_agent_id[0]
+                && (a == NULL || strcmp(a, assigned_agent_id) != 0)))
+        {
+            cJSON_Delete(conv);
+            continue;
+        }
+
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            grown = realloc(all, cap * sizeof(cJSON *));
+            if (grown == NULL) {
+                cJSON_Delete(conv);
+                break;
+            }
+            all = grown;
+        }
+
+        all[n++] = conv;
+    }
+
+    mdb_cursor_close(c);
+
+    if (n > 1) {
+        qsort(all, n, sizeof(cJSON *), cv_by_updated_desc);
+    }
+
+    for (i = 0; i < n; i++) {
+        if (i < limit) {
+            cJSON_AddItemToArray(items, all[i]);
+
+        } else {
+            cJSON_Delete(all[i]);
+        }
+    }
+
+    free(all);
+
+    return (rc == 0 || rc == MDB_NOTFOUND) ? CV_OK : cv_status_from_mdb(rc);
+}
+
+
+cv_status
+cv_log_read(cv_txn *t, uint64_t after, size_t limit, cJSON *items,
+    uint64_t *cursor)
+{
+    unsigned char   key[8];
+    MDB_cursor     *c;
+    MDB_val         k, v;
+    cJSON          *ev;
+    size_t          n;
+    int             rc;
+
+    *cursor = after;
+
+    if (after == UINT64_MAX) {
+        return CV_OK;
+    }
+
+    rc = mdb_cursor_open(t->txn, t->store->dbi[CV_DB_LOG], &c);
+    if (rc != 0) {
+        return cv_status_from_mdb(rc);
+    }
+
+    cv_put_u64be(key, after + 1);
+    k.mv_data = key;
+    k.mv_size = 8;
+
+    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+
+    for (n = 0; rc == 0 && n < limit; n++) {
+        ev = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+        if (ev == NULL || k.mv_size != 8) {
+            cJSON_Delete(ev);
+            mdb_cursor_close(c);
+            return CV_ERROR;
+        }
+
+        cJSON_AddItemToArray(items, ev);
+        *cursor = cv_get_u64be(k.mv_data);
+
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+
+    mdb_cursor_close(c);
+
+    return (rc == 0 || rc == MDB_NOTFOUND) ? CV_OK : cv_status_from_mdb(rc);
+}
+
+
+cv_status
+cv_log_last_seq(cv_txn *t, uint64_t *seq)
+{
+    MDB_cursor  *c;
+    MDB_val      k, v;
+    int          rc;
+
+    rc = mdb_cursor_open(t->txn, t->store->dbi[CV_DB_LOG], &c);
+    if (rc != 0) {
+        return cv_status_from_mdb(rc);
+    }
+
+    rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    mdb_cursor_close(c);
+
+    if (rc == MDB_NOTFOUND) {
+        *seq = 0;
+        return CV_OK;
+    }
+
+    if (rc != 0 || k.mv_size != 8) {
+        return rc ? cv_status_from_mdb(rc) : CV_ERROR;
+    }
+
+    *seq = cv_get_u64be(k.mv_data);
+    return CV_OK;
+}
+
+
+const char *
+cv_text_invalid(const char *text, size_t len)
+{
+    const unsigned char  *p, *end;
+    size_t                chars, blank;
+    unsigned int          c, n, min;
+
+    p = (const unsigned char *) text;
+    end = p + len;
+    chars = 0;
+    blank = 0;
+
+    while (p < end) {
+        c = *p++;
+
+        if (c < 0x80) {
+            if (c < 0x20 && c != '\n' && c != '\r' && c != '\t') {
+                return "text contains a control character";
+            }
+
+            if (c == 0x7f) {
+                return "text contains a control character";
+            }
+
+            if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+                blank++;
+            }
+
+            chars++;
+            continue;
+        }
+
+        if (c >= 0xf0 && c <= 0xf4) {
+            n = 3; c &= 0x07; min = 0x10000;
+
+        } else if (c >= 0xe0) {
+            n = 2; c &= 0x0f; min = 0x800;
+
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            n = 1; c &= 0x1f; min = 0x80;
+
+        } else {
+            return "text is not valid UTF-8";
+        }
+
+        if ((size_t) (end - p) < n) {
+            return "text is not valid UTF-8";
+        }
+
+        while (n--) {
+            if ((*p & 0xc0) != 0x80) {
+                return "text is not valid UTF-8";
+            }
+            c = (c << 6) | (*p++ & 0x3f);
+        }
+
+        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+            return "text is not valid UTF-8";
+        }
+
+        chars++;
+    }
+
+    if (chars == blank) {
+        return "text is empty";
+    }
+
+    if (chars > CV_TEXT_MAX) {
+        return "text is longer than 4096 characters";
+    }
+
+    return NULL;
+}

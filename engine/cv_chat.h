@@ -1,0 +1,83 @@
+/*
+ * The chat model: customers, conversations, messages and the event log.
+ *
+ * Every change appends, in the same transaction, to the conversation's own
+ * event stream (what its visitor polls, by per-conversation seq) and to the
+ * global event log (what agent consoles, the REST poll and webhooks read, by
+ * global seq). Records are JSON (cJSON); callers own returned objects.
+ */
+#ifndef CV_CHAT_H
+#define CV_CHAT_H
+
+#include "cv_store.h"
+#include "cv_crypto.h"
+
+#include <cjson/cJSON.h>
+
+#define CV_TEXT_MAX           4096   /* characters of a message */
+#define CV_CLIENT_MSG_ID_MAX  128
+
+typedef struct {
+    const char  *type;    /* "customer", "agent" or "system" */
+    const char  *id;
+    const char  *name;
+} cv_author;
+
+/* what the global log records (and webhooks are named after) */
+#define CV_EV_CONVERSATION_CREATED   "conversation.created"
+#define CV_EV_MESSAGE_CREATED        "message.created"
+#define CV_EV_CONVERSATION_ASSIGNED  "conversation.assigned"
+#define CV_EV_CONVERSATION_CLOSED    "conversation.closed"
+#define CV_EV_CONVERSATION_UNASSIGNED "conversation.unassigned"
+
+cv_status cv_customer_create(cv_txn *t, char id[CV_ID_MAX]);
+cv_status cv_customer_get(cv_txn *t, const char *id, cJSON **out);
+
+/* The customer's open conversation id, or CV_NOT_FOUND. */
+cv_status cv_customer_open_conversation(cv_txn *t, const char *customer_id,
+    char conv_id[CV_ID_MAX]);
+
+/*
+ * Posts a message. A customer's message goes to their open conversation,
+ * or opens a new one (conv_id NULL); others name the conversation. A
+ * client_msg_id already used by the same author returns the first message
+ * with *duplicate set, and writes nothing.
+ */
+cv_status cv_message_post(cv_txn *t, const char *conv_id,
+    const char *customer_id, const cv_author *author,
+    const char *client_msg_id, const char *text, const char *page_url,
+    cJSON **message, int *duplicate);
+
+cv_status cv_conversation_get(cv_txn *t, const char *id, cJSON **out);
+
+/* Events of one conversation after a seq, at most limit; *cursor is the
+ * seq of the last one returned (or after, when there are none). */
+cv_status cv_conversation_events(cv_txn *t, const char *conv_id,
+    uint64_t after, size_t limit, cJSON *events, uint64_t *cursor);
+
+/* The last seq of a conversation's stream. */
+cv_status cv_conversation_last_seq(cv_txn *t, const char *conv_id,
+    uint64_t *seq);
+
+/* Assigns (agent != NULL) or unassigns; no-op when nothing changes. */
+cv_status cv_conversation_assign(cv_txn *t, const char *conv_id,
+    const cv_author *agent, int *changed);
+
+cv_status cv_conversation_close(cv_txn *t, const char *conv_id,
+    const cv_author *by, int *changed);
+
+/* Conversations, newest change first; status and assigned_agent_id
+ * filters may be NULL ("" for assigned means unassigned). */
+cv_status cv_conversation_list(cv_txn *t, const char *status,
+    const char *assigned_agent_id, size_t limit, cJSON *items);
+
+/* The global log. */
+cv_status cv_log_read(cv_txn *t, uint64_t after, size_t limit, cJSON *items,
+    uint64_t *cursor);
+cv_status cv_log_last_seq(cv_txn *t, uint64_t *seq);
+
+/* Validates visitor/agent text: UTF-8, 1..CV_TEXT_MAX characters after
+ * trimming; returns a reason or NULL. */
+const char *cv_text_invalid(const char *text, size_t len);
+
+#endif

@@ -1,0 +1,268 @@
+/* Unit tests of the chat model (engine/cv_chat.c). */
+#define _POSIX_C_SOURCE 200809L
+
+#include "cv_chat.h"
+#include "tap.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char  root[256];
+
+
+static void
+cleanup(void)
+{
+    char  cmd[300];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+    if (system(cmd) != 0) {
+        diag("cleanup failed");
+    }
+}
+
+
+static const char *
+str(const cJSON *o, const char *name)
+{
+    const cJSON  *i = cJSON_GetObjectItemCaseSensitive(o, name);
+
+    return cJSON_IsString(i) ? i->valuestring : NULL;
+}
+
+
+static double
+num(const cJSON *o, const char *name)
+{
+    const cJSON  *i = cJSON_GetObjectItemCaseSensitive(o, name);
+
+    return cJSON_IsNumber(i) ? i->valuedouble : -1;
+}
+
+
+int
+main(void)
+{
+    cv_store_options  opt;
+    cv_store         *st;
+    cv_txn           *t;
+    char              err[256], cus[CV_ID_MAX], cus2[CV_ID_MAX];
+    char              conv[CV_ID_MAX], conv2[CV_ID_MAX];
+    cJSON            *msg, *events, *c, *items;
+    uint64_t          cursor, seq;
+    int               dup, changed;
+    cv_author         visitor = { "customer", NULL, NULL };
+    cv_author         agent = { "agent", "ag-1", "Ann" };
+    cv_author         agent2 = { "agent", "ag-2", "Bob" };
+
+    snprintf(root, sizeof(root), "/tmp/cv-chat-test-XXXXXX");
+    if (mkdtemp(root) == NULL) {
+        printf("Bail out! mkdtemp\n");
+        return 1;
+    }
+    atexit(cleanup);
+
+    memset(&opt, 0, sizeof(opt));
+    opt.path = root;
+    opt.map_size = 1u << 20;
+    opt.sync = 0;
+
+    if (cv_store_open(&st, &opt, err, sizeof(err)) != 0) {
+        printf("Bail out! %s\n", err);
+        return 1;
+    }
+
+    /* a customer's first message opens a conversation */
+    cv_txn_begin(st, 1, &t);
+    ok(cv_customer_create(t, cus) == CV_OK && strncmp(cus, "cus_", 4) == 0
+       && strlen(cus) == 4 + 26, "customer id %s", cus);
+    visitor.id = cus;
+
+    ok(cv_message_post(t, NULL, cus, &visitor, "c1", "Hello", "http://x/p",
+                       &msg, &dup) == CV_OK && !dup, "first message posted");
+    ok(msg && num(msg, "seq") == 1 && strncmp(str(msg, "id"), "msg_", 4) == 0
+       && strcmp(str(msg, "text"), "Hello") == 0,
+       "message has id, seq 1 and text");
+    snprintf(conv, sizeof(conv), "%s", str(msg, "conversation_id"));
+    ok(strncmp(conv, "conv_", 5) == 0, "conversation %s opened", conv);
+    ok(strcmp(str(cJSON_GetObjectItem(msg, "author"), "type"), "customer")
+       == 0, "author type customer");
+    cJSON_Delete(msg);
+    ok(cv_txn_commit(t) == CV_OK, "commit");
+
+    /* the same client_msg_id again: the first message, nothing new */
+    cv_txn_begin(st, 1, &t);
+    ok(cv_message_post(t, NULL, cus, &visitor, "c1", "Hello again", NULL,
+                       &msg, &dup) == CV_OK && dup && num(msg, "seq") == 1
+       && strcmp(str(msg, "text"), "Hello") == 0,
+       "retry with the same client_msg_id returns the first message");
+    cJSON_Delete(msg);
+
+    ok(cv_message_post(t, NULL, cus, &visitor, "c2", "Second", NULL, &msg,
+                       &dup) == CV_OK && !dup && num(msg, "seq") == 2
+       && strcmp(str(msg, "conversation_id"), conv) == 0,
+       "second message goes to the same open conversation, seq 2");
+    cJSON_Delete(msg);
+
+    /* an agent's client_msg_id space is separate from the customer's */
+    ok(cv_message_post(t, conv, NULL, &agent, "c1", "Hi, Ann here", NULL,
+                       &msg, &dup) == CV_OK && !dup && num(msg, "seq") == 3,
+       "agent reply with the same client_msg_id is a new message");
+    cJSON_Delete(msg);
+    cv_txn_commit(t);
+
+    /* events after a cursor */
+    cv_txn_begin(st, 0, &t);
+    events = cJSON_CreateArray();
+    ok(cv_conversation_events(t, conv, 1, 100, events, &cursor) == CV_OK
+       && cJSON_GetArraySize(events) == 2 && cursor == 3,
+       "two events after seq 1, cursor 3");
+    ok(strcmp(str(cJSON_GetArrayItem(events, 0), "type"), "message") == 0
+       && num(cJSON_GetArrayItem(events, 0), "seq") == 2,
+       "events come in order with their seq");
+    cJSON_Delete(events);
+
+    events = cJSON_CreateArray();
+    ok(cv_conversation_events(t, conv, 3, 100, events, &cursor) == CV_OK
+       && cJSON_GetArraySize(events) == 0 && cursor == 3,
+       "nothing after the last seq; cursor unchanged");
+    cJSON_Delete(events);
+
+    events = cJSON_CreateArray();
+    ok(cv_conversation_events(t, conv, 0, 2, events, &cursor) == CV_OK
+       && cJSON_GetArraySize(events) == 2 && cursor == 2,
+       "limit is honoured, cursor at the last returned");
+    cJSON_Delete(events);
+
+    events = cJSON_CreateArray();
+    ok(cv_conversation_events(t, conv, UINT64_MAX, 10, events, &cursor)
+       == CV_OK && cJSON_GetArraySize(events) == 0,
+       "a huge cursor returns nothing");
+    cJSON_Delete(events);
+
+    /* the global log saw: created, 3 messages */
+    items = cJSON_CreateArray();
+    ok(cv_log_read(t, 0, 100, items, &cursor) == CV_OK
+       && cJSON_GetArraySize(items) == 4 && cursor == 4,
+       "global log has 4 entries");
+    ok(strcmp(str(cJSON_GetArrayItem(items, 0), "type"),
+              "conversation.created") == 0
+       && strcmp(str(cJSON_GetArrayItem(items, 3), "type"),
+                 "message.created") == 0
+       && strcmp(str(cJSON_GetArrayItem(items, 3), "customer_id"), cus) == 0,
+       "log entries name type, conversation and customer");
+    cJSON_Delete(items);
+    ok(cv_log_last_seq(t, &seq) == CV_OK && seq == 4, "last log seq is 4");
+    cv_txn_abort(t);
+
+    /* assignment, reassignment, close */
+    cv_txn_begin(st, 1, &t);
+    ok(cv_conversation_assign(t, conv, &agent, &changed) == CV_OK && changed,
+       "assign to Ann");
+    ok(cv_conversation_assign(t, conv, &agent, &changed) == CV_OK && !changed,
+       "assigning again changes nothing");
+    ok(cv_conversation_assign(t, conv, &agent2, &changed) == CV_OK && changed,
+       "reassign to Bob");
+    cv_conversation_get(t, conv, &c);
+    ok(strcmp(str(c, "assigned_agent_id"), "ag-2") == 0
+       && num(c, "last_seq") == 6, "Bob assigned; left+joined events added");
+    cJSON_Delete(c);
+
+    items = cJSON_CreateArray();
+    ok(cv_conversation_list(t, "open", "ag-2", 10, items) == CV_OK
+       && cJSON_GetArraySize(items) == 1, "listed as Bob's");
+    cJSON_Delete(items);
+    items = cJSON_CreateArray();
+    ok(cv_conversation_list(t, NULL, "", 10, items) == CV_OK
+       && cJSON_GetArraySize(items) == 0, "not listed as unassigned");
+    cJSON_Delete(items);
+
+    ok(cv_conversation_close(t, conv, &agent2, &changed) == CV_OK && changed,
+       "close");
+    ok(cv_message_post(t, conv, NULL, &agent, NULL, "late", NULL, &msg, &dup)
+       == CV_CONFLICT, "an agent cannot post into a closed conversation");
+    ok(cv_conversation_assign(t, conv, &agent, &changed) == CV_CONFLICT,
+       "a closed conversation cannot be assigned");
+
+    ok(cv_message_post(t, NULL, cus, &visitor, "c3", "Back again", NULL,
+                       &msg, &dup) == CV_OK && num(msg, "seq") == 1
+       && strcmp(str(msg, "conversation_id"), conv) != 0,
+       "the customer's next message opens a new conversation");
+    snprintf(conv2, sizeof(conv2), "%s", str(msg, "conversation_id"));
+    cJSON_Delete(msg);
+    cv_txn_commit(t);
+
+    /* another customer never lands in the first one's conversation */
+    cv_txn_begin(st, 1, &t);
+    cv_customer_create(t, cus2);
+    cv_author  v2 = { "customer", cus2, NULL };
+    ok(cv_message_post(t, NULL, cus2, &v2, "c1", "Hi", NULL, &msg, &dup)
+       == CV_OK && !dup && strcmp(str(msg, "conversation_id"), conv) != 0
+       && strcmp(str(msg, "conversation_id"), conv2) != 0,
+       "customer 2 with the same client_msg_id gets a conversation of its "
+       "own");
+    cJSON_Delete(msg);
+    ok(cv_message_post(t, NULL, "cus_nonexistent", &v2, NULL, "Hi", NULL,
+                       &msg, &dup) == CV_NOT_FOUND,
+       "an unknown customer cannot post");
+    cv_txn_commit(t);
+
+    /* text validation */
+    ok(cv_text_invalid("hello", 5) == NULL, "plain text is valid");
+    ok(cv_text_invalid("  \n ", 4) != NULL, "blank text is refused");
+    ok(cv_text_invalid("", 0) != NULL, "empty text is refused");
+    ok(cv_text_invalid("a\xff", 2) != NULL, "invalid UTF-8 is refused");
+    ok(cv_text_invalid("\xc0\xaf", 2) != NULL, "overlong UTF-8 is refused");
+    ok(cv_text_invalid("\xed\xa0\x80", 3) != NULL, "surrogates are refused");
+    ok(cv_text_invalid("a\x01", 2) != NULL, "control characters are refused");
+    ok(cv_text_invalid("caf\xc3\xa9 \xf0\x9f\x91\x8b", 10) == NULL,
+       "accents and emoji are valid");
+    {
+        char  *big = malloc(4097 * 2);
+
+        for (int i = 0; i < 4096; i++) {
+            big[2 * i] = (char) 0xc3;
+            big[2 * i + 1] = (char) 0xa9;
+        }
+        ok(cv_text_invalid(big, 4096 * 2) == NULL,
+           "4096 two-byte characters are fine");
+        big[8192] = 'x';
+        ok(cv_text_invalid(big, 8193) != NULL, "4097 characters are not");
+        free(big);
+    }
+
+    /* a full map refuses the write and keeps what was committed */
+    {
+        char       text[4001];
+        cv_status  s = CV_OK;
+        int        i, n;
+
+        memset(text, 'x', 4000);
+        text[4000] = '\0';
+
+        for (n = 0; n < 1000 && s == CV_OK; n++) {
+            cv_txn_begin(st, 1, &t);
+            for (i = 0; i < 10 && s == CV_OK; i++) {
+                s = cv_message_post(t, NULL, cus2, &v2, NULL, text, NULL,
+                                    &msg, &dup);
+                cJSON_Delete(msg);
+            }
+            if (s == CV_OK) {
+                s = cv_txn_commit(t);
+            } else {
+                cv_txn_abort(t);
+            }
+        }
+        ok(s == CV_FULL, "a full store answers CV_FULL (after %d commits)", n);
+
+        cv_txn_begin(st, 0, &t);
+        ok(cv_log_last_seq(t, &seq) == CV_OK && seq > 4,
+           "the store still reads after the full write (log at %llu)",
+           (unsigned long long) seq);
+        cv_txn_abort(t);
+    }
+
+    cv_store_close(st);
+    return done_testing();
+}
