@@ -1,0 +1,73 @@
+// Built-in texts of the widget. The five operator texts (title, greeting,
+// placeholder, offline, launcher) can be overridden by the injected tag's
+// data-text-* attributes; the rest are UI labels.
+
+export const TEXTS = {
+  en: {
+    title: 'Chat with us',
+    greeting: 'Hi there! How can we help you today?',
+    placeholder: 'Type your message…',
+    offline: 'We are offline right now. Leave a message and we will get back to you.',
+    launcher: 'Open chat',
+    close: 'Close chat',
+    send: 'Send',
+    composer: 'Type your message',
+    messages: 'Messages',
+    sending: 'Sending…',
+  },
+  es: {
+    title: 'Chatea con nosotros',
+    greeting: '¡Hola! ¿En qué podemos ayudarte hoy?',
+    placeholder: 'Escribe tu mensaje…',
+    offline: 'Ahora no estamos conectados. Déjanos un mensaje y te responderemos.',
+    launcher: 'Abrir chat',
+    close: 'Cerrar chat',
+    send: 'Enviar',
+    composer: 'Escribe tu mensaje',
+    messages: 'Mensajes',
+    sending: 'Enviando…',
+  },
+  de: {
+    title: 'Chatten Sie mit uns',
+    greeting: 'Hallo! Wie können wir Ihnen heute helfen?',
+    placeholder: 'Nachricht eingeben…',
+    offline: 'Wir sind gerade nicht erreichbar. Hinterlassen Sie eine Nachricht, wir melden uns.',
+    launcher: 'Chat öffnen',
+    close: 'Chat schließen',
+    send: 'Senden',
+    composer: 'Nachricht eingeben',
+    messages: 'Nachrichten',
+    sending: 'Wird gesendet…',
+  },
+  fr: {
+    title: 'Discutez avec nous',
+    greeting: 'Bonjour ! Comment pouvons-nous vous aider ?',
+    placeholder: 'Écrivez votre message…',
+    offline: 'Nous sommes hors ligne pour le moment. Laissez-nous un message, nous vous répondrons.',
+    launcher: 'Ouvrir le chat',
+    close: 'Fermer le chat',
+    send: 'Envoyer',
+    composer: 'Écrivez votre message',
+    messages: 'Messages',
+    sending: 'Envoi…',
+  },
+};
+
+// Keys an operator may set with chatvisor_widget_text / data-text-KEY.
+export const CONFIGURABLE = ['title', 'greeting', 'placeholder', 'offline', 'launcher'];
+
+// "es-MX" -> "es", "DE" -> "de"; unknown -> "en".
+export function pickLanguage(tag) {
+  const base = String(tag || '').trim().toLowerCase().split(/[-_]/)[0];
+  return Object.prototype.hasOwnProperty.call(TEXTS, base) ? base : 'en';
+}
+
+// Built-in texts of the language with the configured ones laid over them.
+export function resolveTexts(language, overrides) {
+  const texts = Object.assign({}, TEXTS.en, TEXTS[pickLanguage(language)]);
+  for (const key of CONFIGURABLE) {
+    const v = overrides && overrides[key];
+    if (typeof v === 'string' && v.trim() !== '') texts[key] = v;
+  }
+  return texts;
+}
