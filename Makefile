@@ -11,7 +11,8 @@ ASSETS_C     := $(GEN)/ngx_chatvisor_assets.c
 NGX_CC_OPT   := -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
                 -fstack-protector-strong -D_FORTIFY_SOURCE=2
 
-ENGINE_SRCS  := $(wildcard engine/*.c)
+ENGINE_SRCS  := $(filter-out engine/chatvisorctl.c,$(wildcard engine/*.c))
+CTL          := $(BUILD)/chatvisorctl
 ENGINE_HDRS  := $(wildcard engine/*.h)
 ENGINE_TESTS := $(patsubst engine/t/%.c,$(BUILD)/engine/%,$(wildcard engine/t/test_*.c))
 ENGINE_CFLAGS := -std=c11 -O1 -g -Wall -Wextra -Werror -Iengine \
@@ -26,7 +27,7 @@ WWW_SRCS     := $(shell find www -type f 2>/dev/null) scripts/build-www.mjs \
 .PHONY: all deps deps-test deps-bench assets engine-tests test demo demo-stop \
         bench clean
 
-all: deps $(MODULE)
+all: deps $(MODULE) $(CTL)
 
 deps:
 	@scripts/install-deps.sh build
@@ -60,6 +61,11 @@ $(BUILD)/engine/%: engine/t/%.c engine/t/tap.h $(ENGINE_SRCS) $(ENGINE_HDRS)
 	$(CC) $(ENGINE_CFLAGS) -o $@ $< $(ENGINE_SRCS) $(ENGINE_LIBS)
 
 engine-tests: $(ENGINE_TESTS)
+
+$(CTL): engine/chatvisorctl.c $(ENGINE_SRCS) $(ENGINE_HDRS)
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -O2 -g -Wall -Wextra -Werror -Iengine -o $@ $< \
+	    $(ENGINE_SRCS) $(ENGINE_LIBS)
 
 test: deps-test all engine-tests
 	prove -r t/

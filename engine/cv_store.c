@@ -237,11 +237,13 @@ cv_store_open(cv_store **out, const cv_store_options *opt, char *err,
     mdb_env_set_maxdbs(st->env, 32);
     mdb_env_set_maxreaders(st->env, 1024);
 
-    rc = mdb_env_set_mapsize(st->env, opt->map_size ? opt->map_size
-                                                    : CV_STORE_DEFAULT_SIZE);
-    if (rc != 0) {
-        cv_fail(err, errlen, "mdb_env_set_mapsize: %s", mdb_strerror(rc));
-        goto failed;
+    /* 0: adopt the size the store already has (tools beside nginx) */
+    if (opt->map_size) {
+        rc = mdb_env_set_mapsize(st->env, opt->map_size);
+        if (rc != 0) {
+            cv_fail(err, errlen, "mdb_env_set_mapsize: %s", mdb_strerror(rc));
+            goto failed;
+        }
     }
 
     /* MDB_NOTLS: read transactions may later move to nginx thread pools */
@@ -404,6 +406,13 @@ cv_txn_begin(cv_store *st, int write, cv_txn **out)
     }
 
     rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
+
+    if (rc == MDB_MAP_RESIZED) {
+        /* another process (a reload with a larger size=) grew the map */
+        mdb_env_set_mapsize(st->env, 0);
+        rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
+    }
+
     if (rc != 0) {
         free(t);
         return cv_status_from_mdb(rc);
@@ -462,4 +471,13 @@ cv_store_secret(cv_store *st, unsigned char out[32])
     mdb_txn_abort(txn);
 
     return rc == 0 ? CV_OK : cv_status_from_mdb(rc);
+}
+
+
+cv_status
+cv_store_backup(cv_store *st, const char *dest_dir)
+{
+    /* a read transaction underneath: consistent while nginx writes */
+    return cv_status_from_mdb(mdb_env_copy2(st->env, dest_dir,
+                                            MDB_CP_COMPACT));
 }

@@ -32,7 +32,7 @@ typedef enum {
 
 typedef struct {
     const char  *path;        /* environment directory */
-    size_t       map_size;    /* bytes; 0 means CV_STORE_DEFAULT_SIZE */
+    size_t       map_size;    /* bytes; 0 adopts the existing store's */
     int          sync;        /* 0: no fsync on commit (MDB_NOSYNC) */
 } cv_store_options;
 
@@ -63,6 +63,9 @@ int cv_store_schema_version(cv_store *st, uint32_t *version,
 cv_status cv_txn_begin(cv_store *st, int write, cv_txn **out);
 cv_status cv_txn_commit(cv_txn *t);
 void cv_txn_abort(cv_txn *t);
+
+/* A compacted, consistent copy into an existing empty directory. */
+cv_status cv_store_backup(cv_store *st, const char *dest_dir);
 
 /* The store's secret for signing cookies, created once with the store. */
 cv_status cv_store_secret(cv_store *st, unsigned char out[32]);

@@ -1,0 +1,57 @@
+/*
+ * Agents, their console sessions and one-time login tokens.
+ *
+ * Secrets (session ids, login tokens) are random, handed out once, and
+ * stored only as SHA-256: a copy of the store lets nobody log in.
+ */
+#ifndef CV_AGENTS_H
+#define CV_AGENTS_H
+
+#include "cv_store.h"
+#include "cv_crypto.h"
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+#define CV_AGENT_ID_MAX      128
+#define CV_SECRET_STR        64    /* base64url of 32 bytes + NUL */
+#define CV_LOGIN_TTL_DEFAULT (10 * 60 * 1000)
+#define CV_LOGIN_TTL_MAX     (24 * 60 * 60 * 1000)
+
+/* Inserts or updates an agent: fields "name", "email", "enabled",
+ * "max_concurrent" (absent ones keep their value, or get defaults).
+ * *created tells which. The stored record is returned in *out if out. */
+cv_status cv_agent_put(cv_txn *t, const char *id, const cJSON *fields,
+    cJSON **out, int *created);
+
+cv_status cv_agent_get(cv_txn *t, const char *id, cJSON **out);
+
+/* all agents, ordered by id */
+cv_status cv_agent_list(cv_txn *t, cJSON *items);
+
+/* Validates an integrator's agent id: 1..128 of [A-Za-z0-9._@-]. */
+int cv_agent_id_valid(const char *id);
+
+/* A one-time login token for an enabled agent, optionally bound to a
+ * conversation; ttl_ms 0 means the default. */
+cv_status cv_login_token_create(cv_txn *t, const char *agent_id,
+    const char *conversation_id, int64_t ttl_ms,
+    char token[CV_SECRET_STR], int64_t *expires_at);
+
+/* Uses a token up (once): the agent must still be enabled. *agent and
+ * *conversation_id (NULL when none) are returned on success. */
+cv_status cv_login_token_redeem(cv_txn *t, const char *token,
+    cJSON **agent, char conversation_id[CV_ID_MAX]);
+
+cv_status cv_session_create(cv_txn *t, const char *agent_id, int64_t ttl_ms,
+    char session[CV_SECRET_STR], int64_t *expires_at);
+
+/* The agent of a live session of an enabled agent, else CV_NOT_FOUND. */
+cv_status cv_session_agent(cv_txn *t, const char *session, cJSON **agent);
+
+cv_status cv_session_delete(cv_txn *t, const char *session);
+
+/* Ends every session of an agent (disabled, deleted). */
+cv_status cv_sessions_end_for(cv_txn *t, const char *agent_id);
+
+#endif
