@@ -1,0 +1,120 @@
+/* Unit tests of routing (engine/cv_routing.c). */
+#define _POSIX_C_SOURCE 200809L
+
+#include "cv_routing.h"
+#include "cv_chat.h"
+#include "tap.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char  root[256];
+
+
+static void
+cleanup(void)
+{
+    char  cmd[300];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+    if (system(cmd) != 0) {
+        diag("cleanup failed");
+    }
+}
+
+
+static void
+open_conversation_for(cv_txn *t, const char *agent_id)
+{
+    char       cus[CV_ID_MAX];
+    cJSON     *msg;
+    int        dup, changed;
+    cv_author  v = { "customer", NULL, NULL };
+    cv_author  a = { "agent", agent_id, agent_id };
+
+    cv_customer_create(t, cus);
+    v.id = cus;
+    cv_message_post(t, NULL, cus, &v, NULL, "hi", NULL, &msg, &dup);
+    cv_conversation_assign(t, cJSON_GetObjectItem(msg, "conversation_id")
+                              ->valuestring, &a, &changed);
+    cJSON_Delete(msg);
+}
+
+
+int
+main(void)
+{
+    cv_store_options  opt;
+    cv_store         *st;
+    cv_txn           *t;
+    cJSON            *ids, *f;
+    char              err[256], picked[CV_AGENT_ID_MAX + 1];
+    int               created, count;
+
+    snprintf(root, sizeof(root), "/tmp/cv-routing-test-XXXXXX");
+    if (mkdtemp(root) == NULL) {
+        return 1;
+    }
+    atexit(cleanup);
+
+    memset(&opt, 0, sizeof(opt));
+    opt.path = root;
+    opt.map_size = 8u << 20;
+
+    if (cv_store_open(&st, &opt, err, sizeof(err)) != 0) {
+        printf("Bail out! %s\n", err);
+        return 1;
+    }
+
+    cv_txn_begin(st, 1, &t);
+
+    f = cJSON_Parse("{\"max_concurrent\":2}");
+    cv_agent_put(t, "ann", f, NULL, &created);
+    cv_agent_put(t, "bob", f, NULL, &created);
+    cv_agent_put(t, "cat", f, NULL, &created);
+    cJSON_Delete(f);
+    f = cJSON_Parse("{\"enabled\":false}");
+    cv_agent_put(t, "dan", f, NULL, &created);
+    cJSON_Delete(f);
+
+    ids = cJSON_Parse("[\"cat\",\"ann\",\"bob\",\"dan\",\"ghost\"]");
+
+    ok(cv_route_pick(t, CV_ROUTE_MANUAL, ids, picked) == CV_NOT_FOUND,
+       "manual routing picks nobody");
+
+    ok(cv_route_pick(t, CV_ROUTE_ROUND_ROBIN, ids, picked) == CV_OK
+       && strcmp(picked, "ann") == 0, "round robin starts with ann");
+    ok(cv_route_pick(t, CV_ROUTE_ROUND_ROBIN, ids, picked) == CV_OK
+       && strcmp(picked, "bob") == 0, "then bob");
+    ok(cv_route_pick(t, CV_ROUTE_ROUND_ROBIN, ids, picked) == CV_OK
+       && strcmp(picked, "cat") == 0, "then cat (dan disabled, ghost "
+       "unknown)");
+    ok(cv_route_pick(t, CV_ROUTE_ROUND_ROBIN, ids, picked) == CV_OK
+       && strcmp(picked, "ann") == 0, "and around again");
+
+    open_conversation_for(t, "ann");
+    open_conversation_for(t, "bob");
+    open_conversation_for(t, "bob");
+    ok(cv_agent_open_count(t, "bob", &count) == CV_OK && count == 2,
+       "bob has 2 open conversations");
+
+    ok(cv_route_pick(t, CV_ROUTE_LEAST_BUSY, ids, picked) == CV_OK
+       && strcmp(picked, "cat") == 0, "least busy picks cat (0 open)");
+
+    open_conversation_for(t, "cat");
+    ok(cv_route_pick(t, CV_ROUTE_LEAST_BUSY, ids, picked) == CV_OK
+       && strcmp(picked, "ann") == 0, "ties go by id: ann (1 open)");
+
+    open_conversation_for(t, "ann");
+    open_conversation_for(t, "cat");
+    ok(cv_route_pick(t, CV_ROUTE_LEAST_BUSY, ids, picked) == CV_NOT_FOUND,
+       "everybody at capacity: nobody");
+    ok(cv_route_pick(t, CV_ROUTE_ROUND_ROBIN, ids, picked) == CV_NOT_FOUND,
+       "round robin also honours capacity");
+
+    cJSON_Delete(ids);
+    cv_txn_abort(t);
+    cv_store_close(st);
+    return done_testing();
+}
