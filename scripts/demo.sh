@@ -1,0 +1,148 @@
+#!/bin/bash
+# Runs the demo: the backend (demo/backend.pl serving demo/site/) and the
+# stock nginx with the built module and conf/demo.conf, both detached, all
+# state under demo/run/ (gitignored). No prompts; works without a terminal.
+#
+#   scripts/demo.sh start    start both, print the URL to open
+#   scripts/demo.sh stop     stop both
+#   scripts/demo.sh status   say whether it runs
+#
+# Environment: DEMO_PORT (nginx, default 8080), DEMO_BACKEND_PORT (default
+# 8081), CHATVISOR_MODULE (default build/ngx_chatvisor_module.so), NGINX
+# (default /usr/sbin/nginx).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+RUN=$ROOT/demo/run
+PORT=${DEMO_PORT:-8080}
+BACKEND_PORT=${DEMO_BACKEND_PORT:-8081}
+MODULE=${CHATVISOR_MODULE:-$ROOT/build/ngx_chatvisor_module.so}
+NGINX=${NGINX:-/usr/sbin/nginx}
+
+NGINX_PID=$RUN/logs/nginx.pid
+BACKEND_PID=$RUN/backend.pid
+URL_FILE=$RUN/url
+
+say() { echo "demo: $*"; }
+die() { echo "demo: $*" >&2; exit 1; }
+
+# pid from a pid file when that process is alive and is what we expect
+live_pid() {    # file, pattern in its command line
+    local pid
+    [ -f "$1" ] || return 1
+    pid=$(tr -dc 0-9 < "$1")
+    [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
+    tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q -- "$2" || return 1
+    echo "$pid"
+}
+
+nginx_pid() { live_pid "$NGINX_PID" nginx; }
+backend_pid() { live_pid "$BACKEND_PID" backend.pl; }
+
+port_open() {
+    perl -MIO::Socket::INET -e \
+        'exit(IO::Socket::INET->new(PeerAddr => "127.0.0.1", PeerPort => $ARGV[0], Timeout => 1) ? 0 : 1)' \
+        "$1"
+}
+
+# waits until GET url answers (any status); 10 s at most
+wait_http() {
+    perl -MHTTP::Tiny -MTime::HiRes=sleep -e '
+        my $h = HTTP::Tiny->new(timeout => 2, max_redirect => 0);
+        for (1 .. 100) { exit 0 if $h->get($ARGV[0])->{status} < 599; sleep 0.1 }
+        exit 1' "$1"
+}
+
+stop_pid() {    # pid, name, first signal
+    local pid=$1 name=$2 sig=$3 i
+    kill "-$sig" "$pid" 2>/dev/null || return 0
+    for i in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || { say "$name stopped"; return 0; }
+        sleep 0.1
+    done
+    say "$name did not stop after SIG$sig, sending TERM"
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 50); do
+        kill -0 "$pid" 2>/dev/null || { say "$name stopped"; return 0; }
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    say "$name killed"
+}
+
+start() {
+    if pid=$(nginx_pid); then
+        echo "demo already running at $(cat "$URL_FILE" 2>/dev/null || echo "http://127.0.0.1:$PORT/") (make demo-stop to stop it)"
+        exit 0
+    fi
+    [ -f "$MODULE" ] || die "$MODULE is missing; run make first"
+    [ -x "$NGINX" ] || die "$NGINX not found (apt-get install nginx)"
+
+    mkdir -p "$RUN/logs" "$RUN/tmp" "$RUN/modules"
+    ln -sfn "$MODULE" "$RUN/modules/ngx_chatvisor_module.so"
+    sed -e "s/127\.0\.0\.1:8080;/127.0.0.1:$PORT;/" \
+        -e "s/127\.0\.0\.1:8081;/127.0.0.1:$BACKEND_PORT;/" \
+        "$ROOT/conf/demo.conf" > "$RUN/nginx.conf"
+    # nginx workers run as nobody when started as root: let them in
+    chmod 755 "$RUN" "$RUN/logs" "$RUN/tmp"
+
+    if ! pid=$(backend_pid); then
+        port_open "$BACKEND_PORT" && die "port $BACKEND_PORT is in use (set DEMO_BACKEND_PORT)"
+        setsid perl "$ROOT/demo/backend.pl" --port "$BACKEND_PORT" \
+            --root "$ROOT/demo/site" --pid-file "$BACKEND_PID" \
+            < /dev/null >> "$RUN/logs/backend.log" 2>&1 &
+        wait_http "http://127.0.0.1:$BACKEND_PORT/" \
+            || die "backend did not start, see $RUN/logs/backend.log"
+    fi
+
+    port_open "$PORT" && { stop; die "port $PORT is in use (set DEMO_PORT)"; }
+    if ! "$NGINX" -t -q -p "$RUN/" -c nginx.conf -e "$RUN/logs/error.log"; then
+        stop
+        die "nginx rejected $RUN/nginx.conf"
+    fi
+    # nginx daemonizes itself (daemon on is the default)
+    "$NGINX" -p "$RUN/" -c nginx.conf -e "$RUN/logs/error.log" < /dev/null \
+        || { stop; die "nginx did not start, see $RUN/logs/error.log"; }
+
+    local url="http://127.0.0.1:$PORT/"
+    wait_http "$url" || { stop; die "nginx does not answer on $url, see $RUN/logs/error.log"; }
+    echo "$url" > "$URL_FILE"
+
+    echo
+    echo "Chatvisor demo is running."
+    echo "  Open $url"
+    # AGENT LOGIN URL: once the module serves one-time agent logins, print
+    # one here, e.g. "  Agent console: http://127.0.0.1:$PORT/chatvisor/agent/join/TOKEN"
+    echo "  Logs: $RUN/logs/"
+    echo "  Stop: make demo-stop"
+}
+
+stop() {
+    local any=
+    if pid=$(nginx_pid); then
+        stop_pid "$pid" nginx QUIT
+        any=1
+    fi
+    if pid=$(backend_pid); then
+        stop_pid "$pid" backend TERM
+        any=1
+    fi
+    rm -f "$BACKEND_PID" "$URL_FILE"
+    [ -n "$any" ] || say "not running"
+}
+
+status() {
+    if pid=$(nginx_pid); then
+        echo "demo running at $(cat "$URL_FILE" 2>/dev/null) (nginx $pid, backend $(backend_pid || echo 'not running'))"
+    else
+        echo "demo not running"
+        return 1
+    fi
+}
+
+case "${1:-}" in
+    start)  start ;;
+    stop)   stop ;;
+    status) status ;;
+    *)      echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac

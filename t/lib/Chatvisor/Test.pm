@@ -1,0 +1,471 @@
+package Chatvisor::Test;
+
+# Runs the stock nginx with the built module in a fresh temp directory, in
+# the spirit of nginx's own nginx-tests.
+#
+#   use Chatvisor::Test;
+#   my $t = Chatvisor::Test->new;
+#   $t->write_file('htdocs/index.html', $html);
+#   $t->write_config(<<'EOF', UP => $upstream->port);
+#   http {
+#       server {
+#           listen 127.0.0.1:%%PORT%%;
+#           location / { root %%TESTDIR%%/htdocs; chatvisor_inject on; }
+#           location /p/ { proxy_pass http://127.0.0.1:%%UP%%/; }
+#       }
+#   }
+#   EOF
+#   $t->run;                       # dies with the error log if nginx fails
+#   my $r = $t->get('/');          # HTTP::Tiny hash
+#   my $raw = $t->raw(path => '/', headers => [ Range => 'bytes=0-9' ]);
+#   ...
+#   done_testing;                  # the error log check runs here
+#
+# Template placeholders:
+#   %%PORT%%, %%PORT_2%%, %%PORT_X%%  a free loopback port per name
+#                                    ($t->port, $t->port('2'), $t->port('X'))
+#   %%MODULE%%    absolute path of build/ngx_chatvisor_module.so (env
+#                 CHATVISOR_MODULE overrides); when the template names it,
+#                 the harness does not add its own load_module
+#   %%TESTDIR%%   the temp directory (nginx's prefix)
+#   %%NAME%%      any NAME => value passed to write_config
+#
+# Added to the template without shifting its line numbers (so a test can
+# expect "nginx.conf:LINE" with LINE counted in the template, see line_of):
+#   on line 1, before the template's own text, each of these the template
+#   does not set itself: load_module, pid, error_log (info; debug with env
+#   CHATVISOR_TEST_DEBUG=1), daemon off, worker_processes 1;
+#   right after "http {", on the same line: every *_temp_path and an
+#   access_log in TESTDIR, so nginx runs as root and non-root alike;
+#   "events {}" at the end when the template has no events block.
+#
+# After the last test (done_testing, or at exit when the script dies), every
+# instance that ran nginx is stopped and one more test checks that its
+# error.log has no [alert], [crit] or [emerg] line and no worker "exited on
+# signal". $t->allow_log(qr/.../) exempts expected lines. CHATVISOR_TEST_KEEP=1
+# keeps the temp directory and prints its path.
+
+use strict;
+use warnings;
+
+use Cwd ();
+use File::Basename ();
+use File::Path ();
+use File::Spec ();
+use File::Temp ();
+use POSIX ();
+use Scalar::Util ();
+use Test::More ();
+use Test2::API ();
+use Time::HiRes ();
+
+use Chatvisor::HTTP ();
+use Chatvisor::Port ();
+use Chatvisor::Proc ();
+
+our $NGINX = $ENV{CHATVISOR_NGINX} || '/usr/sbin/nginx';
+
+my $ROOT = Cwd::abs_path(File::Spec->catdir(File::Basename::dirname(__FILE__),
+                                            '..', '..', '..'));
+
+my @INSTANCES;    # weak refs, checked and stopped after the last test
+
+sub repo_root { $ROOT }
+
+sub module_path {
+    my $m = $ENV{CHATVISOR_MODULE} || "$ROOT/build/ngx_chatvisor_module.so";
+    return Cwd::abs_path($m) // $m;
+}
+
+sub new {
+    my ($class, %args) = @_;
+    my $module = module_path();
+    # Never skip: `make test` builds the module first, so a missing .so is a
+    # broken build and must fail loudly.
+    die "Chatvisor::Test: module $module does not exist (run `make` first)\n"
+        unless -f $module;
+    die "Chatvisor::Test: $NGINX is not executable\n" unless -x $NGINX;
+
+    my $keep = $ENV{CHATVISOR_TEST_KEEP} ? 1 : 0;
+    my $dir = File::Temp::tempdir('chatvisor-test-XXXXXXXX', TMPDIR => 1,
+                                  CLEANUP => 0);
+    # workers run as nobody when we are root: they must read our files
+    chmod 0755, $dir;
+
+    my $self = bless {
+        dir     => $dir,
+        module  => $module,
+        keep    => $keep,
+        ports   => {},
+        allowed => [],
+        owner   => $$,
+        ran     => 0,
+    }, $class;
+    push @INSTANCES, $self;
+    Scalar::Util::weaken($INSTANCES[-1]);
+    return $self;
+}
+
+sub testdir { $_[0]{dir} }
+sub conf_file { "$_[0]{dir}/nginx.conf" }
+sub error_log_file { "$_[0]{dir}/error.log" }
+sub module { $_[0]{module} }
+sub pid { $_[0]{pid} }
+
+# The free port allocated for a placeholder name ('' or none: %%PORT%%).
+sub port {
+    my ($self, $name) = @_;
+    $name //= '';
+    return $self->{ports}{$name} //= Chatvisor::Port::free_port();
+}
+
+# Writes a file under the test directory (directories created). Bytes are
+# written as given.
+sub write_file {
+    my ($self, $name, $content) = @_;
+    my $path = "$self->{dir}/$name";
+    File::Path::make_path(File::Basename::dirname($path), { mode => 0755 });
+    open my $fh, '>:raw', $path or die "write $path: $!\n";
+    print $fh $content;
+    close $fh or die "write $path: $!\n";
+    chmod 0644, $path;
+    return $path;
+}
+
+sub read_file {
+    my ($self, $name) = @_;
+    my $path = $name =~ m{^/} ? $name : "$self->{dir}/$name";
+    open my $fh, '<:raw', $path or return undef;
+    local $/;
+    my $s = <$fh>;
+    return $s;
+}
+
+# The number of the first template line matching $re (1-based), for tests
+# that expect "nginx.conf:LINE" in an error message.
+sub line_of {
+    my ($text, $re) = @_;
+    $re = qr/\Q$re\E/ unless ref $re;
+    my @lines = split /\n/, $text, -1;
+    for my $i (0 .. $#lines) { return $i + 1 if $lines[$i] =~ $re }
+    return undef;
+}
+
+sub write_config {
+    my ($self, $template, %vars) = @_;
+    $self->{template} = $template;
+    $self->{vars} = \%vars;
+    $self->_write_conf('error.log');
+    return $self;
+}
+
+sub _expand {
+    my ($self, $text) = @_;
+    my %v = (%{ $self->{vars} || {} }, MODULE => $self->{module},
+             TESTDIR => $self->{dir});
+    $text =~ s{%%PORT(?:_(\w+))?%%}{ $self->port($1 // '') }ge;
+    $text =~ s{%%(\w+)%%}{
+        exists $v{$1} ? $v{$1} : die "unknown placeholder %%$1%% in config\n"
+    }ge;
+    return $text;
+}
+
+sub _write_conf {
+    my ($self, $log) = @_;
+    die "write_config first\n" unless defined $self->{template};
+    my $tmpl = $self->{template};
+    my $dir = $self->{dir};
+    my $has = sub { $tmpl =~ /^\s*$_[0]\b/m };
+    die "the harness runs nginx in the foreground; no `daemon` in templates\n"
+        if $has->('daemon');
+
+    my $level = $ENV{CHATVISOR_TEST_DEBUG} ? 'debug' : 'info';
+    my @pre;
+    push @pre, "load_module $self->{module};" unless $tmpl =~ /%%MODULE%%/;
+    push @pre, "pid $dir/nginx.pid;" unless $has->('pid');
+    push @pre, "error_log $dir/$log $level;" unless $has->('error_log');
+    push @pre, 'daemon off;';
+    push @pre, 'worker_processes 1;' unless $has->('worker_processes');
+
+    my $http = join ' ', map({ "${_}_temp_path $dir/${_}_temp;" }
+                             qw(client_body proxy fastcgi uwsgi scgi)),
+                         "access_log $dir/access.log;";
+
+    my $conf = $self->_expand($tmpl);
+    $conf =~ s/^(\s*http\s*\{)/$1 $http/m;
+    $conf = join(' ', @pre) . ' ' . $conf;
+    $conf .= "\nevents {}\n" unless $has->('events');
+    $self->write_file('nginx.conf', $conf);
+    return $conf;
+}
+
+# The config as written (after placeholders), for diagnostics.
+sub config { $_[0]->read_file('nginx.conf') }
+
+# Runs `nginx -t`; returns (exit status, stdout+stderr) in list context, the
+# exit status in scalar context. Its log goes to nginx-t.log, not error.log.
+sub test_config {
+    my ($self) = @_;
+    $self->_write_conf('nginx-t.log');
+    my $out = $self->_capture($NGINX, '-t', '-p', "$self->{dir}/", '-c',
+                              'nginx.conf', '-e', "$self->{dir}/nginx-t.log");
+    my $status = $? >> 8;
+    return wantarray ? ($status, $out) : $status;
+}
+
+sub _capture {
+    my ($self, @cmd) = @_;
+    my $pid = open(my $fh, '-|') // die "fork: $!\n";
+    if ($pid == 0) {
+        open STDERR, '>&', \*STDOUT;
+        exec @cmd or POSIX::_exit(127);
+    }
+    local $/;
+    my $out = <$fh> // '';
+    close $fh;
+    return $out;
+}
+
+# Starts nginx and waits until every port it listens on accepts
+# connections. Dies (with the error log) when nginx does not come up.
+sub run {
+    my ($self, %o) = @_;
+    die "nginx already running\n" if $self->{pid};
+    my $conf = $self->_write_conf('error.log');
+    my $dir = $self->{dir};
+    my @ports = $conf =~ /^\s*listen\s+(?:127\.0\.0\.1:|localhost:|\[::1\]:)?(\d+)/mg;
+
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>>', "$dir/stderr.log";
+        open STDERR, '>&', \*STDOUT;
+        setpgrp(0, 0);
+        # nginx goes when the test goes, even when it is killed
+        Chatvisor::Proc::die_with_parent();
+        exec $NGINX, '-p', "$dir/", '-c', 'nginx.conf', '-e', "$dir/error.log"
+            or POSIX::_exit(127);
+    }
+    $self->{pid} = $pid;
+    $self->{ran} = 1;
+
+    my $alive = sub { waitpid($pid, POSIX::WNOHANG()) == 0 };
+    for my $port (@ports) {
+        next if Chatvisor::Port::wait_port($port, $o{timeout} // 10, $alive);
+        my $exited = !kill(0, $pid) || waitpid($pid, POSIX::WNOHANG()) != 0;
+        delete $self->{pid} if $exited;
+        $self->stop unless $exited;
+        die "nginx did not start (port $port)\n" . $self->_logs_for_diag;
+    }
+    # the master accepts before its workers are forked; wait for them too
+    $self->_wait(sub { my @w = $self->worker_pids; @w }, $o{timeout} // 10)
+        unless $conf =~ /^\s*master_process\s+off/m;
+    return $self;
+}
+
+sub _logs_for_diag {
+    my ($self) = @_;
+    my $s = '';
+    for my $f (qw(stderr.log error.log)) {
+        my $c = $self->read_file($f) // next;
+        $c = substr($c, -4000) if length $c > 4000;
+        $s .= "--- $f:\n$c";
+    }
+    return $s;
+}
+
+sub _wait {
+    my ($self, $cond, $timeout) = @_;
+    my $deadline = Time::HiRes::time() + $timeout;
+    while (Time::HiRes::time() < $deadline) {
+        return 1 if $cond->();
+        Time::HiRes::sleep(0.02);
+    }
+    return $cond->() ? 1 : 0;
+}
+
+# Pids of the master's worker processes. By default only live workers, not
+# old ones "shutting down" after a reload; all => 1 lists those too.
+sub worker_pids {
+    my ($self, %o) = @_;
+    my $master = $self->{pid} or return;
+    my @pids;
+    opendir my $dh, '/proc' or return;
+    for my $p (grep { /^\d+$/ } readdir $dh) {
+        open my $fh, '<', "/proc/$p/stat" or next;
+        my $stat = <$fh> // next;
+        my ($ppid) = $stat =~ /\)\s+\S+\s+(\d+)/ or next;
+        next unless $ppid == $master;
+        open my $ch, '<', "/proc/$p/cmdline" or next;
+        my $cmd = do { local $/; <$ch> } // '';
+        next unless $cmd =~ /worker process/;
+        next if !$o{all} && $cmd =~ /shutting down/;
+        push @pids, $p;
+    }
+    @pids = sort { $a <=> $b } @pids;
+    return @pids;
+}
+
+# Reloads (SIGHUP) and waits until new workers replace the old ones.
+# Returns true when they did within the timeout (default 10 s); false when
+# nginx kept the old configuration (e.g. the new one is invalid).
+sub reload {
+    my ($self, %o) = @_;
+    my $master = $self->{pid} or die "nginx is not running\n";
+    $self->_write_conf('error.log') unless $o{keep_config};
+    my %old = map { $_ => 1 } $self->worker_pids(all => 1);
+    my $want = scalar(keys %old) || 1;
+    kill 'HUP', $master;
+    return $self->_wait(sub {
+        my @new = grep { !$old{$_} } $self->worker_pids;
+        return 0 if @new < $want;
+        return 1 if $o{no_wait_old};
+        # old workers without open connections exit at once
+        my @left = grep { $old{$_} && kill 0, $_ } keys %old;
+        return !@left || $o{keep_old};
+    }, $o{timeout} // 10);
+}
+
+# Stops nginx: QUIT (graceful), then TERM, then KILL after timeouts.
+# Returns the master's exit status (as in $?), undef when it was not running.
+sub stop {
+    my ($self, %o) = @_;
+    my $pid = delete $self->{pid} or return undef;
+    return undef unless $self->{owner} == $$;
+    my $status;
+    for my $sig (qw(QUIT TERM KILL)) {
+        kill $sig, $pid;
+        my $deadline = Time::HiRes::time() + ($sig eq 'QUIT' ? ($o{timeout} // 10) : 5);
+        while (Time::HiRes::time() < $deadline) {
+            my $r = waitpid($pid, POSIX::WNOHANG());
+            if ($r == $pid || $r < 0) {
+                $status = $?;
+                last;
+            }
+            Time::HiRes::sleep(0.02);
+        }
+        last if defined $status;
+        Test::More::diag("nginx master $pid did not exit after SIG$sig")
+            unless $sig eq 'KILL';
+    }
+    # stray workers of a killed master
+    kill 'KILL', -$pid;
+    return $status;
+}
+
+# Lines of error.log the end-of-file check must not count as failures.
+sub allow_log {
+    my ($self, @re) = @_;
+    push @{ $self->{allowed} }, @re;
+    return $self;
+}
+
+sub error_log { $_[0]->read_file('error.log') // '' }
+
+# error.log lines that fail the end-of-file check.
+sub bad_log_lines {
+    my ($self) = @_;
+    my @bad = grep { /\[(?:alert|crit|emerg)\]/ || /exited on signal/ }
+              split /\n/, $self->error_log;
+    for my $re (@{ $self->{allowed} }) { @bad = grep { $_ !~ $re } @bad }
+    return @bad;
+}
+
+# ---- HTTP helpers, to 127.0.0.1:%%PORT%% unless port => N is given ----
+
+sub _port_of {
+    my ($self, $o) = @_;
+    my $p = delete $o->{port};
+    return defined $p ? $p : $self->port;
+}
+
+sub get {
+    my ($self, $path, %o) = @_;
+    return Chatvisor::HTTP::http_get($self->_port_of(\%o), $path, %o);
+}
+
+sub head {
+    my ($self, $path, %o) = @_;
+    return Chatvisor::HTTP::http_head($self->_port_of(\%o), $path, %o);
+}
+
+sub post {
+    my ($self, $path, $body, %o) = @_;
+    return Chatvisor::HTTP::http_post($self->_port_of(\%o), $path, $body, %o);
+}
+
+sub request {
+    my ($self, $method, $path, %o) = @_;
+    return Chatvisor::HTTP::http_request($self->_port_of(\%o), $method, $path, %o);
+}
+
+# raw(method => , path => , version => , headers => [..], body => ) or
+# raw("literal request bytes"): a Chatvisor::HTTP::Response.
+sub raw {
+    my ($self, @args) = @_;
+    if (@args == 1) { return Chatvisor::HTTP::raw_request($self->port, @args) }
+    my %o = @args;
+    return Chatvisor::HTTP::raw_request($self->_port_of(\%o), %o);
+}
+
+# Like raw, but returns a Chatvisor::HTTP::Pending to finish later.
+sub start_request {
+    my ($self, @args) = @_;
+    if (@args == 1) { return Chatvisor::HTTP::start_request($self->port, @args) }
+    my %o = @args;
+    return Chatvisor::HTTP::start_request($self->_port_of(\%o), %o);
+}
+
+# ---- end of test file ----
+
+sub _finish {
+    my ($self) = @_;
+    return if $self->{finished}++ || $self->{owner} != $$;
+    my $status = $self->stop;
+    if ($self->{ran}) {
+        my @bad = $self->bad_log_lines;
+        Test::More::ok(!@bad, "error.log of $self->{dir} has no alert, crit,"
+                              . " emerg or crashed worker")
+            or Test::More::diag(join "\n", @bad);
+        Test::More::diag("nginx exited with status $status")
+            if defined $status && $status != 0;
+    }
+    my $ok = Test::More->builder->is_passing;
+    if ($self->{keep}) {
+        Test::More::diag("CHATVISOR_TEST_KEEP: kept $self->{dir}");
+    } else {
+        if (!$ok && $self->{ran}) {
+            Test::More::diag("error.log tail:\n" . $self->_tail('error.log', 40));
+        }
+        File::Path::remove_tree($self->{dir});
+    }
+}
+
+sub _tail {
+    my ($self, $file, $n) = @_;
+    my @l = split /\n/, $self->read_file($file) // '';
+    @l = @l[-$n .. -1] if @l > $n;
+    return join "\n", @l;
+}
+
+sub DESTROY {
+    my ($self) = @_;
+    local $?;
+    return unless $self->{owner} && $self->{owner} == $$;
+    $self->stop;
+    File::Path::remove_tree($self->{dir})
+        if !$self->{keep} && !$self->{finished} && -d $self->{dir};
+}
+
+# Interrupted or killed by a closed pipe: still stop nginx and clean up
+# (exit runs END blocks and destructors, a signal's default action does not).
+for my $sig (qw(INT TERM HUP PIPE)) {
+    $SIG{$sig} = sub { Test::More::diag("caught SIG$sig"); exit 1 }
+        if !defined $SIG{$sig} || $SIG{$sig} eq '' || $SIG{$sig} eq 'DEFAULT';
+}
+
+Test2::API::test2_add_callback_testing_done(sub {
+    $_->_finish for grep { defined } @INSTANCES;
+});
+
+1;
