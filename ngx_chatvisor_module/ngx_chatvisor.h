@@ -11,6 +11,9 @@
 #include <ngx_http.h>
 
 #include "cv_store.h"
+#include "cv_crypto.h"
+
+#include <cjson/cJSON.h>
 
 
 #define NGX_CHATVISOR_DEFAULT_PREFIX  "/chatvisor/"
@@ -49,21 +52,41 @@ typedef struct {
 } ngx_chatvisor_widget_conf_t;
 
 
+#define NGX_CHATVISOR_ROUTING_MANUAL       0
+#define NGX_CHATVISOR_ROUTING_ROUND_ROBIN  1
+#define NGX_CHATVISOR_ROUTING_LEAST_BUSY   2
+
+#define NGX_CHATVISOR_BODY_MAX     65536
+#define NGX_CHATVISOR_SESSION_TTL  (12 * 60 * 60 * 1000)
+
+
+typedef struct ngx_chatvisor_shm_s  ngx_chatvisor_shm_t;
+
+
 typedef struct {
     cv_store_options          store_opt;    /* store_opt.path == NULL: none */
     ngx_str_t                 store_path;
     cv_store                 *store;        /* this worker's handle */
+    u_char                    secret[32];   /* signs cookies */
+
+    ngx_shm_zone_t           *shm_zone;
+    ngx_chatvisor_shm_t      *shm;
+
+    ngx_int_t                *pipes;        /* [2 * workers]: read, write */
+    ngx_uint_t                workers;
 } ngx_chatvisor_main_conf_t;
 
 
 typedef struct {
     ngx_str_t                 prefix;
+    ngx_uint_t                routing;
 } ngx_chatvisor_srv_conf_t;
 
 
 typedef struct {
     ngx_flag_t                enable;       /* chatvisor on */
     ngx_flag_t                inject;
+    ngx_msec_t                poll_timeout;
     ngx_chatvisor_widget_conf_t  widget;
 
     /* the injected tag, built once at configuration time: "<script ...",
@@ -73,6 +96,76 @@ typedef struct {
 
 
 extern ngx_module_t  ngx_chatvisor_module;
+
+
+/*
+ * A change or a transient signal that long-polls in every worker may be
+ * waiting for. Fixed size, so that it is written atomically to the pipes.
+ */
+
+#define NGX_CHATVISOR_NOTICE_CHANGE   1   /* the store changed */
+#define NGX_CHATVISOR_NOTICE_TYPING   2   /* someone is typing */
+#define NGX_CHATVISOR_NOTICE_ALL      3   /* re-check every poll */
+
+typedef struct {
+    uint8_t                   kind;
+    uint8_t                   agent;        /* typing: an agent types */
+    char                      customer_id[CV_ID_MAX];
+    char                      conversation_id[CV_ID_MAX];
+    char                      name[44];     /* typing: the agent's name */
+} ngx_chatvisor_notice_t;
+
+
+/* a request's state while its body is read, its write is queued in a
+ * group commit, or its long-poll waits */
+
+typedef struct ngx_chatvisor_ctx_s  ngx_chatvisor_ctx_t;
+
+typedef ngx_int_t (*ngx_chatvisor_body_pt)(ngx_http_request_t *r,
+    cJSON *body);
+typedef cv_status (*ngx_chatvisor_op_run_pt)(ngx_http_request_t *r,
+    cv_txn *t);
+typedef ngx_int_t (*ngx_chatvisor_op_done_pt)(ngx_http_request_t *r,
+    cv_status st);
+typedef ngx_int_t (*ngx_chatvisor_poll_check_pt)(ngx_http_request_t *r,
+    ngx_uint_t final);
+
+struct ngx_chatvisor_ctx_s {
+    ngx_http_request_t           *request;
+    ngx_chatvisor_body_pt         body_handler;
+
+    /* group commit */
+    ngx_queue_t                   op_queue;
+    ngx_chatvisor_op_run_pt       op_run;
+    ngx_chatvisor_op_done_pt      op_done;
+    cJSON                        *result;
+    ngx_uint_t                    result_status;
+    ngx_chatvisor_notice_t        notice;
+    unsigned                      notify:1;
+
+    /* long-poll */
+    ngx_queue_t                   wait_queue;
+    ngx_event_t                   wait_timer;
+    ngx_chatvisor_poll_check_pt   poll_check;
+    ngx_chatvisor_notice_t        typing;     /* a typing signal to answer */
+    unsigned                      waiting:1;
+    unsigned                      agent_poll:1;
+    unsigned                      has_typing:1;
+
+    /* who is asking */
+    char                          customer_id[CV_ID_MAX];
+    char                          conversation_id[CV_ID_MAX];
+    char                          agent_id[CV_ID_MAX * 4];
+    char                          agent_name[64];
+    char                          text_client_msg_id[CV_ID_MAX * 4];
+    uint64_t                      after;
+    ngx_uint_t                    action;
+    cJSON                        *body;
+    cJSON                        *agent;
+    u_char                        session[CV_ID_MAX * 2];
+    unsigned                      new_customer:1;
+    unsigned                      duplicate:1;
+};
 
 
 /* ngx_chatvisor_widget_conf.c */
@@ -90,17 +183,91 @@ void ngx_chatvisor_widget_merge_conf(ngx_chatvisor_widget_conf_t *conf,
 ngx_int_t ngx_chatvisor_widget_build_tag(ngx_conf_t *cf,
     ngx_chatvisor_widget_conf_t *w, ngx_str_t *prefix, ngx_str_t *tag);
 
-/* ngx_chatvisor_assets_handler.c */
+/* ngx_chatvisor_handler.c */
 ngx_int_t ngx_chatvisor_handler(ngx_http_request_t *r);
-ngx_chatvisor_asset_t *ngx_chatvisor_find_asset(u_char *name, size_t len);
 
-/* ngx_chatvisor_error.c */
+/* ngx_chatvisor_assets.c */
+ngx_chatvisor_asset_t *ngx_chatvisor_find_asset(u_char *name, size_t len);
+ngx_int_t ngx_chatvisor_send_asset(ngx_http_request_t *r,
+    ngx_chatvisor_asset_t *asset, const char *cache_control);
+
+/* ngx_chatvisor_response.c */
+ngx_int_t ngx_chatvisor_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    cJSON *json);
+ngx_int_t ngx_chatvisor_send_status(ngx_http_request_t *r, cv_status st);
+ngx_table_elt_t *ngx_chatvisor_add_header(ngx_http_request_t *r,
+    const char *key, u_char *value, size_t len);
+
 ngx_int_t ngx_chatvisor_send_method_not_allowed(ngx_http_request_t *r,
     const char *allow);
 ngx_int_t ngx_chatvisor_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message);
 ngx_int_t ngx_chatvisor_send_body(ngx_http_request_t *r, ngx_str_t *body,
     ngx_uint_t temporary);
+
+/* ngx_chatvisor_request.c: request bodies, cookies, origin checks */
+ngx_chatvisor_ctx_t *ngx_chatvisor_get_ctx(ngx_http_request_t *r);
+ngx_int_t ngx_chatvisor_read_json(ngx_http_request_t *r,
+    ngx_chatvisor_body_pt handler);
+ngx_int_t ngx_chatvisor_check_fields(ngx_http_request_t *r, cJSON *body,
+    const char **allowed);
+ngx_int_t ngx_chatvisor_same_origin(ngx_http_request_t *r);
+ngx_int_t ngx_chatvisor_get_cookie(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value);
+ngx_int_t ngx_chatvisor_set_cookie(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value, ngx_str_t *path, time_t max_age, ngx_uint_t strict);
+ngx_int_t ngx_chatvisor_sign(ngx_http_request_t *r, const char *purpose,
+    u_char *data, size_t len, ngx_str_t *out);
+ngx_int_t ngx_chatvisor_parse_u64(ngx_str_t *s, uint64_t *v);
+ngx_int_t ngx_chatvisor_arg(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value);
+
+/* ngx_chatvisor_commit.c: group commit */
+ngx_int_t ngx_chatvisor_commit(ngx_http_request_t *r,
+    ngx_chatvisor_op_run_pt run, ngx_chatvisor_op_done_pt done);
+
+/* ngx_chatvisor_ipc.c: notices between workers */
+ngx_int_t ngx_chatvisor_ipc_init_module(ngx_cycle_t *cycle,
+    ngx_chatvisor_main_conf_t *cmcf);
+ngx_int_t ngx_chatvisor_ipc_init_process(ngx_cycle_t *cycle,
+    ngx_chatvisor_main_conf_t *cmcf);
+void ngx_chatvisor_notify(ngx_chatvisor_notice_t *n);
+
+/* ngx_chatvisor_poll.c: long-polls */
+ngx_int_t ngx_chatvisor_poll_wait(ngx_http_request_t *r,
+    ngx_chatvisor_poll_check_pt check);
+void ngx_chatvisor_poll_notice(ngx_chatvisor_notice_t *n);
+ngx_int_t ngx_chatvisor_poll_init_process(ngx_cycle_t *cycle);
+
+/* ngx_chatvisor_presence.c: agents online, in shared memory */
+ngx_int_t ngx_chatvisor_presence_init_conf(ngx_conf_t *cf,
+    ngx_chatvisor_main_conf_t *cmcf);
+void ngx_chatvisor_presence_seen(ngx_chatvisor_main_conf_t *cmcf,
+    const char *agent_id, ngx_msec_t grace);
+ngx_int_t ngx_chatvisor_presence_set(ngx_chatvisor_main_conf_t *cmcf,
+    const char *agent_id, const char *status, ngx_uint_t external);
+const char *ngx_chatvisor_presence_status(ngx_chatvisor_main_conf_t *cmcf,
+    const char *agent_id);
+ngx_uint_t ngx_chatvisor_presence_online(ngx_chatvisor_main_conf_t *cmcf,
+    cJSON *ids);
+void ngx_chatvisor_ipc_overflow_set(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_uint_t worker);
+ngx_uint_t ngx_chatvisor_ipc_overflow_take(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_uint_t worker);
+
+/* ngx_chatvisor_visitor.c */
+ngx_int_t ngx_chatvisor_visitor_handler(ngx_http_request_t *r,
+    ngx_str_t *path);
+ngx_int_t ngx_chatvisor_message_fields(ngx_http_request_t *r, cJSON *body,
+    const char **text, const char **client_msg_id);
+
+/* ngx_chatvisor_agent.c, ngx_chatvisor_agent_auth.c */
+ngx_int_t ngx_chatvisor_agent_handler(ngx_http_request_t *r,
+    ngx_str_t *path);
+ngx_int_t ngx_chatvisor_agent_join(ngx_http_request_t *r);
+ngx_int_t ngx_chatvisor_agent_auth(ngx_http_request_t *r, ngx_uint_t write,
+    ngx_int_t *rc);
+ngx_int_t ngx_chatvisor_agent_csrf(ngx_http_request_t *r, ngx_str_t *token);
 
 
 #endif /* _NGX_CHATVISOR_H_INCLUDED_ */

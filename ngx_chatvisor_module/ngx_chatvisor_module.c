@@ -19,9 +19,29 @@ static char *ngx_chatvisor_store(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_chatvisor_prefix(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_chatvisor_routing(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_chatvisor_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_chatvisor_init_process(ngx_cycle_t *cycle);
 static void ngx_chatvisor_exit_process(ngx_cycle_t *cycle);
+
+
+static char *
+ngx_chatvisor_check_poll_timeout(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_msec_t  *t = data;
+
+    if (*t < 1000 || *t > 600000) {
+        return "must be from 1s to 10m";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_conf_post_t  ngx_chatvisor_poll_timeout_bounds = {
+    ngx_chatvisor_check_poll_timeout
+};
 
 
 static ngx_command_t  ngx_chatvisor_commands[] = {
@@ -46,6 +66,20 @@ static ngx_command_t  ngx_chatvisor_commands[] = {
       NGX_HTTP_SRV_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("chatvisor_routing"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_chatvisor_routing,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chatvisor_poll_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chatvisor_loc_conf_t, poll_timeout),
+      &ngx_chatvisor_poll_timeout_bounds },
 
     { ngx_string("chatvisor_inject"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
@@ -141,6 +175,8 @@ ngx_chatvisor_create_srv_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    cscf->routing = NGX_CONF_UNSET_UINT;
+
     return cscf;
 }
 
@@ -153,6 +189,8 @@ ngx_chatvisor_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_str_value(conf->prefix, prev->prefix,
                              NGX_CHATVISOR_DEFAULT_PREFIX);
+    ngx_conf_merge_uint_value(conf->routing, prev->routing,
+                              NGX_CHATVISOR_ROUTING_MANUAL);
 
     return NGX_CONF_OK;
 }
@@ -176,6 +214,7 @@ ngx_chatvisor_create_loc_conf(ngx_conf_t *cf)
 
     clcf->enable = NGX_CONF_UNSET;
     clcf->inject = NGX_CONF_UNSET;
+    clcf->poll_timeout = NGX_CONF_UNSET_MSEC;
     ngx_chatvisor_widget_init_conf(&clcf->widget);
 
     return clcf;
@@ -193,6 +232,7 @@ ngx_chatvisor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_value(conf->inject, prev->inject, 0);
+    ngx_conf_merge_msec_value(conf->poll_timeout, prev->poll_timeout, 25000);
     ngx_chatvisor_widget_merge_conf(&conf->widget, &prev->widget);
 
     if (conf->enable) {
@@ -292,6 +332,46 @@ ngx_chatvisor_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_cpystrn(path, cmcf->store_path.data, cmcf->store_path.len + 1);
     cmcf->store_opt.path = (char *) path;
+
+    if (ngx_chatvisor_presence_init_conf(cf, cmcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* chatvisor_routing manual|round_robin|least_busy; */
+
+static char *
+ngx_chatvisor_routing(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_chatvisor_srv_conf_t *cscf = conf;
+
+    ngx_str_t  *value;
+
+    if (cscf->routing != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "manual") == 0) {
+        cscf->routing = NGX_CHATVISOR_ROUTING_MANUAL;
+
+    } else if (ngx_strcmp(value[1].data, "round_robin") == 0) {
+        cscf->routing = NGX_CHATVISOR_ROUTING_ROUND_ROBIN;
+
+    } else if (ngx_strcmp(value[1].data, "least_busy") == 0) {
+        cscf->routing = NGX_CHATVISOR_ROUTING_LEAST_BUSY;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, "
+                           "it must be manual, round_robin or least_busy",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }
@@ -396,7 +476,7 @@ ngx_chatvisor_init_module(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return NGX_OK;
+    return ngx_chatvisor_ipc_init_module(cycle, cmcf);
 }
 
 
@@ -408,8 +488,18 @@ ngx_chatvisor_init_process(ngx_cycle_t *cycle)
 
     cmcf = ngx_chatvisor_cycle_main_conf(cycle);
 
-    if (cmcf == NULL || cmcf->store_opt.path == NULL) {
+    /* not in cache manager/loader processes */
+    if (cmcf == NULL || cmcf->store_opt.path == NULL
+        || (ngx_process != NGX_PROCESS_WORKER
+            && ngx_process != NGX_PROCESS_SINGLE))
+    {
         return NGX_OK;
+    }
+
+    if (ngx_chatvisor_poll_init_process(cycle) != NGX_OK
+        || ngx_chatvisor_ipc_init_process(cycle, cmcf) != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     if (cv_store_open(&cmcf->store, &cmcf->store_opt, (char *) err,
@@ -419,6 +509,15 @@ ngx_chatvisor_init_process(ngx_cycle_t *cycle)
         /* the worker keeps serving pages; store-backed calls answer 503 */
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                       "chatvisor_store \"%V\": %s", &cmcf->store_path, err);
+        cmcf->store = NULL;
+        return NGX_OK;
+    }
+
+    if (cv_store_secret(cmcf->store, cmcf->secret) != CV_OK) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "chatvisor_store \"%V\": no signing secret",
+                      &cmcf->store_path);
+        cv_store_close(cmcf->store);
         cmcf->store = NULL;
         return NGX_OK;
     }

@@ -1,54 +1,76 @@
 /*
- * Error responses: every error of the chatvisor surface is
+ * Responses of the chatvisor surface: JSON bodies, and errors as
  * {"error": {"code": "...", "message": "..."}} with the right status.
  */
 
 
 #include "ngx_chatvisor.h"
 
-#include <cjson/cJSON.h>
 
+ngx_table_elt_t *
+ngx_chatvisor_add_header(ngx_http_request_t *r, const char *key,
+    u_char *value, size_t len)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NULL;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value.data = value;
+    h->value.len = len;
+
+    return h;
+}
+
+
+/* takes ownership of json; NULL json sends no body (e.g. 204) */
 
 ngx_int_t
-ngx_chatvisor_send_error(ngx_http_request_t *r, ngx_uint_t status,
-    const char *code, const char *message)
+ngx_chatvisor_send_json(ngx_http_request_t *r, ngx_uint_t status, cJSON *json)
 {
-    char         *json;
-    cJSON        *root, *error;
-    ngx_int_t     rc;
-    ngx_str_t     body;
-
-    root = cJSON_CreateObject();
-    error = cJSON_AddObjectToObject(root, "error");
-
-    if (error == NULL
-        || cJSON_AddStringToObject(error, "code", code) == NULL
-        || cJSON_AddStringToObject(error, "message", message) == NULL
-        || (json = cJSON_PrintUnformatted(root)) == NULL)
-    {
-        cJSON_Delete(root);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cJSON_Delete(root);
-
-    body.len = ngx_strlen(json);
-    body.data = ngx_pnalloc(r->pool, body.len + 1);
-    if (body.data == NULL) {
-        cJSON_free(json);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_memcpy(body.data, json, body.len);
-    body.data[body.len++] = '\n';
-    cJSON_free(json);
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
+    char       *text;
+    ngx_str_t   body;
 
     r->headers_out.status = status;
+
+    /* API answers are personal: never stored by caches on the way */
+    if (ngx_chatvisor_add_header(r, "Cache-Control", (u_char *) "no-store",
+                                 sizeof("no-store") - 1)
+        == NULL)
+    {
+        cJSON_Delete(json);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (json == NULL) {
+        r->header_only = 1;
+        r->headers_out.content_length_n = 0;
+        return ngx_http_send_header(r);
+    }
+
+    text = cJSON_PrintUnformatted(json);
+    cJSON_Delete(json);
+
+    if (text == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body.len = ngx_strlen(text);
+    body.data = ngx_pnalloc(r->pool, body.len + 1);
+    if (body.data == NULL) {
+        cJSON_free(text);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(body.data, text, body.len);
+    body.data[body.len++] = '\n';
+    cJSON_free(text);
+
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
@@ -58,20 +80,86 @@ ngx_chatvisor_send_error(ngx_http_request_t *r, ngx_uint_t status,
 
 
 ngx_int_t
-ngx_chatvisor_send_method_not_allowed(ngx_http_request_t *r,
-    const char *allow)
+ngx_chatvisor_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message)
 {
-    ngx_table_elt_t  *h;
+    cJSON      *root, *error;
+    ngx_int_t   rc;
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (r->header_sent) {
+        return NGX_ERROR;
+    }
+
+    if (r == r->main && !r->request_body) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    root = cJSON_CreateObject();
+    error = cJSON_AddObjectToObject(root, "error");
+
+    if (error == NULL
+        || cJSON_AddStringToObject(error, "code", code) == NULL
+        || cJSON_AddStringToObject(error, "message", message) == NULL)
+    {
+        cJSON_Delete(root);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    h->hash = 1;
-    ngx_str_set(&h->key, "Allow");
-    h->value.data = (u_char *) allow;
-    h->value.len = ngx_strlen(allow);
+    return ngx_chatvisor_send_json(r, status, root);
+}
+
+
+/* the store's outcome as an HTTP error */
+
+ngx_int_t
+ngx_chatvisor_send_status(ngx_http_request_t *r, cv_status st)
+{
+    switch (st) {
+
+    case CV_NOT_FOUND:
+        return ngx_chatvisor_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such resource");
+
+    case CV_CONFLICT:
+        return ngx_chatvisor_send_error(r, NGX_HTTP_CONFLICT, "conflict",
+                                        "the resource is not in a state "
+                                        "that allows this");
+
+    case CV_INVALID:
+        return ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_request",
+                                        "the request is not valid");
+
+    case CV_FORBIDDEN:
+        return ngx_chatvisor_send_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                        "not allowed");
+
+    case CV_FULL:
+        return ngx_chatvisor_send_error(r, 507, "store_full",
+                                        "the store is full; nothing was "
+                                        "written");
+
+    default:
+        return ngx_chatvisor_send_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                        "internal_error",
+                                        "the store failed");
+    }
+}
+
+
+ngx_int_t
+ngx_chatvisor_send_method_not_allowed(ngx_http_request_t *r,
+    const char *allow)
+{
+    if (ngx_chatvisor_add_header(r, "Allow", (u_char *) allow,
+                                 ngx_strlen(allow))
+        == NULL)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     return ngx_chatvisor_send_error(r, NGX_HTTP_NOT_ALLOWED,
                                     "method_not_allowed",

@@ -1,0 +1,598 @@
+/*
+ * Visitor endpoints (SPEC 4): send, long-poll, typing. The visitor is the
+ * customer named by the signed cv_visitor cookie, created with the first
+ * message; nobody can read or write another visitor's conversation, since
+ * the conversation is always the cookie's customer's own.
+ */
+
+
+#include "ngx_chatvisor.h"
+#include "cv_chat.h"
+#include "cv_routing.h"
+
+
+#define NGX_CHATVISOR_VISITOR_COOKIE  "cv_visitor"
+#define NGX_CHATVISOR_VISITOR_AGE     (365 * 24 * 60 * 60)
+
+
+static ngx_int_t ngx_chatvisor_visitor_post(ngx_http_request_t *r,
+    cJSON *body);
+static cv_status ngx_chatvisor_visitor_post_run(ngx_http_request_t *r,
+    cv_txn *t);
+static ngx_int_t ngx_chatvisor_visitor_post_done(ngx_http_request_t *r,
+    cv_status st);
+static ngx_int_t ngx_chatvisor_visitor_events(ngx_http_request_t *r);
+static ngx_int_t ngx_chatvisor_visitor_events_check(ngx_http_request_t *r,
+    ngx_uint_t final);
+static ngx_int_t ngx_chatvisor_visitor_typing(ngx_http_request_t *r,
+    cJSON *body);
+
+
+/* the customer id of a valid cookie into ctx->customer_id */
+
+static ngx_int_t
+ngx_chatvisor_visitor_identify(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
+{
+    u_char     *dot;
+    ngx_str_t   cookie, sig;
+
+    ctx->customer_id[0] = '\0';
+
+    if (ngx_chatvisor_get_cookie(r, NGX_CHATVISOR_VISITOR_COOKIE, &cookie)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    dot = ngx_strlchr(cookie.data, cookie.data + cookie.len, '.');
+
+    if (dot == NULL || dot == cookie.data
+        || (size_t) (dot - cookie.data) >= CV_ID_MAX
+        || ngx_strncmp(cookie.data, "cus_", 4) != 0
+        || ngx_chatvisor_sign(r, "visitor", cookie.data, dot - cookie.data,
+                              &sig)
+           != NGX_OK
+        || (size_t) (cookie.data + cookie.len - dot - 1) != sig.len
+        || !cv_equal(dot + 1, sig.data, sig.len))
+    {
+        /* forged or from another store: a stranger */
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(ctx->customer_id, cookie.data, dot - cookie.data);
+    ctx->customer_id[dot - cookie.data] = '\0';
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_chatvisor_visitor_set_cookie(ngx_http_request_t *r, const char *id)
+{
+    size_t      len;
+    ngx_str_t   sig, value;
+    ngx_str_t   path = ngx_string("/");
+
+    len = ngx_strlen(id);
+
+    if (ngx_chatvisor_sign(r, "visitor", (u_char *) id, len, &sig)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    value.data = ngx_pnalloc(r->pool, len + 1 + sig.len);
+    if (value.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    value.len = ngx_sprintf(value.data, "%s.%V", id, &sig) - value.data;
+
+    /* Path=/: pages (the edge's visibility rules) recognise the visitor */
+    return ngx_chatvisor_set_cookie(r, NGX_CHATVISOR_VISITOR_COOKIE, &value,
+                                    &path, NGX_CHATVISOR_VISITOR_AGE, 0);
+}
+
+
+ngx_int_t
+ngx_chatvisor_visitor_handler(ngx_http_request_t *r, ngx_str_t *path)
+{
+    ngx_chatvisor_ctx_t  *ctx;
+
+    ctx = ngx_chatvisor_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (path->len == sizeof("events") - 1
+        && ngx_strncmp(path->data, "events", path->len) == 0)
+    {
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_chatvisor_send_method_not_allowed(r, "GET, HEAD");
+        }
+
+        return ngx_chatvisor_visitor_events(r);
+    }
+
+    if ((path->len == sizeof("messages") - 1
+         && ngx_strncmp(path->data, "messages", path->len) == 0)
+        || (path->len == sizeof("typing") - 1
+            && ngx_strncmp(path->data, "typing", path->len) == 0))
+    {
+        if (r->method != NGX_HTTP_POST) {
+            return ngx_chatvisor_send_method_not_allowed(r, "POST");
+        }
+
+        if (ngx_chatvisor_same_origin(r) != NGX_OK) {
+            return ngx_chatvisor_send_error(r, NGX_HTTP_FORBIDDEN,
+                                            "forbidden",
+                                            "cross-site requests are not "
+                                            "allowed");
+        }
+
+        return ngx_chatvisor_read_json(r, path->data[0] == 'm'
+                                          ? ngx_chatvisor_visitor_post
+                                          : ngx_chatvisor_visitor_typing);
+    }
+
+    return ngx_chatvisor_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                    "no such visitor endpoint");
+}
+
+
+/* a string field: NULL when absent, error when of another type or long */
+
+static ngx_int_t
+ngx_chatvisor_string_field(ngx_http_request_t *r, cJSON *body,
+    const char *name, size_t max, ngx_uint_t required, const char **out)
+{
+    u_char   msg[128];
+    cJSON   *item;
+
+    *out = NULL;
+    item = cJSON_GetObjectItemCaseSensitive(body, name);
+
+    if (item == NULL || cJSON_IsNull(item)) {
+        if (!required) {
+            return NGX_OK;
+        }
+
+        ngx_snprintf(msg, sizeof(msg) - 1, "\"%s\" is required%Z", name);
+
+    } else if (!cJSON_IsString(item)) {
+        ngx_snprintf(msg, sizeof(msg) - 1, "\"%s\" must be a string%Z", name);
+
+    } else if (ngx_strlen(item->valuestring) > max) {
+        ngx_snprintf(msg, sizeof(msg) - 1, "\"%s\" is too long%Z", name);
+
+    } else {
+        *out = item->valuestring;
+        return NGX_OK;
+    }
+
+    ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST, "invalid_request",
+                             (char *) msg);
+    return NGX_DECLINED;
+}
+
+
+/* text, client_msg_id: checked here, used by visitor and agent posts */
+
+ngx_int_t
+ngx_chatvisor_message_fields(ngx_http_request_t *r, cJSON *body,
+    const char **text, const char **client_msg_id)
+{
+    const char  *why;
+
+    if (ngx_chatvisor_string_field(r, body, "text", 4 * CV_TEXT_MAX + 4, 1,
+                                   text)
+        != NGX_OK
+        || ngx_chatvisor_string_field(r, body, "client_msg_id",
+                                      CV_CLIENT_MSG_ID_MAX, 0, client_msg_id)
+           != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    why = cv_text_invalid(*text, ngx_strlen(*text));
+
+    if (why) {
+        ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST, "invalid_request",
+                                 why);
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_chatvisor_visitor_post(ngx_http_request_t *r, cJSON *body)
+{
+    static const char  *allowed[] = { "text", "client_msg_id", "page_url",
+                                      NULL };
+
+    ngx_int_t             rc;
+    const char           *text, *cmid, *page_url;
+    ngx_chatvisor_ctx_t  *ctx;
+
+    rc = ngx_chatvisor_check_fields(r, body, allowed);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_chatvisor_message_fields(r, body, &text, &cmid) != NGX_OK
+        || ngx_chatvisor_string_field(r, body, "page_url", 2048, 0,
+                                      &page_url)
+           != NGX_OK)
+    {
+        return NGX_OK;   /* the error is sent */
+    }
+
+    ctx = ngx_chatvisor_get_ctx(r);
+    ctx->new_customer = (ngx_chatvisor_visitor_identify(r, ctx) != NGX_OK);
+
+    return ngx_chatvisor_commit(r, ngx_chatvisor_visitor_post_run,
+                                ngx_chatvisor_visitor_post_done);
+}
+
+
+/* a new conversation goes to an agent per chatvisor_routing */
+
+static cv_status
+ngx_chatvisor_route(ngx_http_request_t *r, cv_txn *t, const char *conv_id)
+{
+    char                        agent_id[CV_AGENT_ID_MAX + 1];
+    int                         changed;
+    cJSON                      *ids, *agent;
+    cv_author                   who;
+    cv_status                   st;
+    ngx_chatvisor_srv_conf_t   *cscf;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cscf = ngx_http_get_module_srv_conf(r, ngx_chatvisor_module);
+    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
+
+    if (cscf->routing == NGX_CHATVISOR_ROUTING_MANUAL) {
+        return CV_OK;
+    }
+
+    ids = cJSON_CreateArray();
+    ngx_chatvisor_presence_online(cmcf, ids);
+
+    st = cv_route_pick(t, (cv_route_mode) cscf->routing, ids, agent_id);
+    cJSON_Delete(ids);
+
+    if (st == CV_NOT_FOUND) {
+        return CV_OK;     /* nobody free: it waits unassigned */
+    }
+
+    if (st != CV_OK || cv_agent_get(t, agent_id, &agent) != CV_OK) {
+        return st == CV_OK ? CV_ERROR : st;
+    }
+
+    who.type = "agent";
+    who.id = agent_id;
+    who.name = cJSON_GetStringValue(cJSON_GetObjectItem(agent, "name"));
+
+    st = cv_conversation_assign(t, conv_id, &who, &changed);
+    cJSON_Delete(agent);
+
+    return st;
+}
+
+
+static cv_status
+ngx_chatvisor_visitor_post_run(ngx_http_request_t *r, cv_txn *t)
+{
+    int                   dup;
+    cJSON                *msg, *body;
+    cv_author             author;
+    cv_status             st;
+    const char           *conv_id;
+    ngx_chatvisor_ctx_t  *ctx;
+
+    ctx = ngx_chatvisor_get_ctx(r);
+    body = ctx->body;
+
+    if (ctx->new_customer) {
+        st = cv_customer_create(t, ctx->customer_id);
+        if (st != CV_OK) {
+            return st;
+        }
+    }
+
+    author.type = "customer";
+    author.id = ctx->customer_id;
+    author.name = NULL;
+
+    st = cv_message_post(t, NULL, ctx->customer_id, &author,
+                         cJSON_GetStringValue(cJSON_GetObjectItem(body,
+                                                          "client_msg_id")),
+                         cJSON_GetStringValue(cJSON_GetObjectItem(body,
+                                                                  "text")),
+                         cJSON_GetStringValue(cJSON_GetObjectItem(body,
+                                                              "page_url")),
+                         &msg, &dup);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    ctx->result = msg;
+    ctx->duplicate = dup;
+
+    if (dup) {
+        return CV_OK;
+    }
+
+    conv_id = cJSON_GetStringValue(cJSON_GetObjectItem(msg,
+                                                       "conversation_id"));
+
+    if (cJSON_GetNumberValue(cJSON_GetObjectItem(msg, "seq")) == 1) {
+        st = ngx_chatvisor_route(r, t, conv_id);
+        if (st != CV_OK) {
+            return st;
+        }
+    }
+
+    ctx->notify = 1;
+    ngx_memzero(&ctx->notice, sizeof(ngx_chatvisor_notice_t));
+    ctx->notice.kind = NGX_CHATVISOR_NOTICE_CHANGE;
+    ngx_cpystrn((u_char *) ctx->notice.customer_id, (u_char *) ctx->customer_id,
+                CV_ID_MAX);
+    ngx_cpystrn((u_char *) ctx->notice.conversation_id, (u_char *) conv_id,
+                CV_ID_MAX);
+
+    return CV_OK;
+}
+
+
+static ngx_int_t
+ngx_chatvisor_visitor_post_done(ngx_http_request_t *r, cv_status st)
+{
+    cJSON                *result;
+    ngx_chatvisor_ctx_t  *ctx;
+
+    ctx = ngx_chatvisor_get_ctx(r);
+
+    if (st != CV_OK) {
+        if (st == CV_NOT_FOUND) {
+            /* a signed cookie whose customer is gone (store replaced) */
+            return ngx_chatvisor_send_error(r, NGX_HTTP_FORBIDDEN,
+                                            "forbidden",
+                                            "unknown visitor; reload the "
+                                            "page");
+        }
+
+        return ngx_chatvisor_send_status(r, st);
+    }
+
+    if (ctx->new_customer
+        && ngx_chatvisor_visitor_set_cookie(r, ctx->customer_id) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    result = ctx->result;
+    ctx->result = NULL;
+
+    return ngx_chatvisor_send_json(r, ctx->duplicate ? NGX_HTTP_OK
+                                                     : NGX_HTTP_CREATED,
+                                   result);
+}
+
+
+static ngx_int_t
+ngx_chatvisor_visitor_events(ngx_http_request_t *r)
+{
+    ngx_int_t             rc;
+    ngx_str_t             v;
+    ngx_chatvisor_ctx_t  *ctx;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx = ngx_chatvisor_get_ctx(r);
+
+    ctx->after = 0;
+    if (ngx_chatvisor_arg(r, "after", &v) == NGX_OK
+        && ngx_chatvisor_parse_u64(&v, &ctx->after) != NGX_OK)
+    {
+        return ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_request",
+                                        "\"after\" must be a whole number "
+                                        "from 0 to 2^53");
+    }
+
+    ctx->conversation_id[0] = '\0';
+    if (ngx_chatvisor_arg(r, "conversation", &v) == NGX_OK) {
+        if (v.len >= CV_ID_MAX) {
+            return ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                            "invalid_request",
+                                            "\"conversation\" is not a "
+                                            "conversation id");
+        }
+
+        ngx_memcpy(ctx->conversation_id, v.data, v.len);
+        ctx->conversation_id[v.len] = '\0';
+    }
+
+    ngx_chatvisor_visitor_identify(r, ctx);
+
+    rc = ngx_chatvisor_visitor_events_check(r, 0);
+    if (rc != NGX_AGAIN) {
+        return rc;
+    }
+
+    if (ngx_chatvisor_arg(r, "wait", &v) == NGX_OK
+        && v.len == 1 && v.data[0] == '0')
+    {
+        return ngx_chatvisor_visitor_events_check(r, 1);
+    }
+
+    return ngx_chatvisor_poll_wait(r, ngx_chatvisor_visitor_events_check);
+}
+
+
+static ngx_int_t
+ngx_chatvisor_visitor_events_check(ngx_http_request_t *r, ngx_uint_t final)
+{
+    char                        conv_id[CV_ID_MAX];
+    cJSON                      *out, *events, *cus, *conv, *ev, *a;
+    cv_txn                     *t;
+    uint64_t                    after, cursor;
+    cv_status                   st;
+    const char                 *id, *status;
+    ngx_chatvisor_ctx_t        *ctx;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    ctx = ngx_chatvisor_get_ctx(r);
+    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
+
+    if (cmcf->store == NULL) {
+        return ngx_chatvisor_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "unavailable",
+                                        "the chat store is not available");
+    }
+
+    conv_id[0] = '\0';
+    status = NULL;
+    after = ctx->after;
+    cursor = after;
+    events = cJSON_CreateArray();
+    conv = NULL;
+
+    if (ctx->customer_id[0]) {
+        st = cv_txn_begin(cmcf->store, 0, &t);
+        if (st != CV_OK) {
+            cJSON_Delete(events);
+            return ngx_chatvisor_send_status(r, st);
+        }
+
+        /* the customer's latest conversation, open or just closed */
+        if (cv_customer_get(t, ctx->customer_id, &cus) == CV_OK) {
+            id = cJSON_GetStringValue(cJSON_GetObjectItem(cus,
+                                                     "conversation_id"));
+            if (id && ngx_strlen(id) < CV_ID_MAX
+                && cv_conversation_get(t, id, &conv) == CV_OK)
+            {
+                ngx_cpystrn((u_char *) conv_id, (u_char *) id, CV_ID_MAX);
+            }
+
+            cJSON_Delete(cus);
+        }
+
+        if (conv_id[0]) {
+            if (ctx->conversation_id[0]
+                && ngx_strcmp(ctx->conversation_id, conv_id) != 0)
+            {
+                /* a new conversation since the client looked */
+                after = 0;
+            }
+
+            st = cv_conversation_events(t, conv_id, after, 200, events,
+                                        &cursor);
+            if (st != CV_OK) {
+                cv_txn_abort(t);
+                cJSON_Delete(events);
+                cJSON_Delete(conv);
+                return ngx_chatvisor_send_status(r, st);
+            }
+        }
+
+        cv_txn_abort(t);
+    }
+
+    if (cJSON_GetArraySize(events) == 0 && ctx->has_typing
+        && ngx_strcmp(ctx->typing.conversation_id, conv_id) == 0)
+    {
+        ev = cJSON_CreateObject();
+        cJSON_AddStringToObject(ev, "type", "typing");
+        cJSON_AddNumberToObject(ev, "seq", (double) cursor);
+        a = cJSON_AddObjectToObject(ev, "author");
+        cJSON_AddStringToObject(a, "type", "agent");
+        cJSON_AddStringToObject(a, "name", ctx->typing.name);
+        cJSON_AddItemToArray(events, ev);
+    }
+
+    ctx->has_typing = 0;
+
+    if (cJSON_GetArraySize(events) == 0 && !final) {
+        cJSON_Delete(events);
+        cJSON_Delete(conv);
+        return NGX_AGAIN;
+    }
+
+    status = conv ? cJSON_GetStringValue(cJSON_GetObjectItem(conv, "status"))
+                  : NULL;
+
+    out = cJSON_CreateObject();
+    if (conv_id[0]) {
+        cJSON_AddStringToObject(out, "conversation_id", conv_id);
+        cJSON_AddStringToObject(out, "status", status ? status : "open");
+
+    } else {
+        cJSON_AddNullToObject(out, "conversation_id");
+        cJSON_AddNullToObject(out, "status");
+    }
+
+    cJSON_AddItemToObject(out, "events", events);
+    cJSON_AddNumberToObject(out, "cursor", (double) cursor);
+    cJSON_Delete(conv);
+
+    return ngx_chatvisor_send_json(r, NGX_HTTP_OK, out);
+}
+
+
+static ngx_int_t
+ngx_chatvisor_visitor_typing(ngx_http_request_t *r, cJSON *body)
+{
+    static const char  *allowed[] = { "typing", NULL };
+
+    char                        conv_id[CV_ID_MAX];
+    cJSON                      *typing;
+    cv_txn                     *t;
+    ngx_int_t                   rc;
+    ngx_chatvisor_ctx_t        *ctx;
+    ngx_chatvisor_notice_t      n;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    rc = ngx_chatvisor_check_fields(r, body, allowed);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    typing = cJSON_GetObjectItemCaseSensitive(body, "typing");
+    if (typing && !cJSON_IsBool(typing)) {
+        return ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_request",
+                                        "\"typing\" must be true or false");
+    }
+
+    ctx = ngx_chatvisor_get_ctx(r);
+    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
+
+    if ((typing == NULL || cJSON_IsTrue(typing))
+        && cmcf->store != NULL
+        && ngx_chatvisor_visitor_identify(r, ctx) == NGX_OK
+        && cv_txn_begin(cmcf->store, 0, &t) == CV_OK)
+    {
+        if (cv_customer_open_conversation(t, ctx->customer_id, conv_id)
+            == CV_OK)
+        {
+            ngx_memzero(&n, sizeof(n));
+            n.kind = NGX_CHATVISOR_NOTICE_TYPING;
+            ngx_cpystrn((u_char *) n.customer_id, (u_char *) ctx->customer_id,
+                        CV_ID_MAX);
+            ngx_cpystrn((u_char *) n.conversation_id, (u_char *) conv_id,
+                        CV_ID_MAX);
+            ngx_chatvisor_notify(&n);
+        }
+
+        cv_txn_abort(t);
+    }
+
+    return ngx_chatvisor_send_json(r, NGX_HTTP_NO_CONTENT, NULL);
+}
