@@ -70,8 +70,20 @@ stop_pid() {    # pid, name, first signal
     say "$name killed"
 }
 
+start_backend() {
+    backend_pid > /dev/null && return 0
+    port_open "$BACKEND_PORT" && die "port $BACKEND_PORT is in use (set DEMO_BACKEND_PORT)"
+    mkdir -p "$RUN/logs"
+    setsid perl "$ROOT/demo/backend.pl" --port "$BACKEND_PORT" \
+        --root "$ROOT/demo/site" --pid-file "$BACKEND_PID" \
+        < /dev/null >> "$RUN/logs/backend.log" 2>&1 &
+    wait_http "http://127.0.0.1:$BACKEND_PORT/" \
+        || die "backend did not start, see $RUN/logs/backend.log"
+}
+
 start() {
     if pid=$(nginx_pid); then
+        start_backend    # in case only the backend had died
         echo "demo already running at $(cat "$URL_FILE" 2>/dev/null || echo "http://127.0.0.1:$PORT/") (make demo-stop to stop it)"
         exit 0
     fi
@@ -86,14 +98,7 @@ start() {
     # nginx workers run as nobody when started as root: let them in
     chmod 755 "$RUN" "$RUN/logs" "$RUN/tmp"
 
-    if ! pid=$(backend_pid); then
-        port_open "$BACKEND_PORT" && die "port $BACKEND_PORT is in use (set DEMO_BACKEND_PORT)"
-        setsid perl "$ROOT/demo/backend.pl" --port "$BACKEND_PORT" \
-            --root "$ROOT/demo/site" --pid-file "$BACKEND_PID" \
-            < /dev/null >> "$RUN/logs/backend.log" 2>&1 &
-        wait_http "http://127.0.0.1:$BACKEND_PORT/" \
-            || die "backend did not start, see $RUN/logs/backend.log"
-    fi
+    start_backend
 
     port_open "$PORT" && { stop; die "port $PORT is in use (set DEMO_PORT)"; }
     if ! "$NGINX" -t -q -p "$RUN/" -c nginx.conf -e "$RUN/logs/error.log"; then

@@ -9,6 +9,7 @@ package Chatvisor::HTTP;
 #      http_head($port, '/path');
 #      http_post($port, '/path', $body, headers => { ... });
 #      http_request($port, 'PUT', '/path', content => $body, headers => ...);
+#      http_json($port, 'POST', '/path', { a => 1 });   # adds {json}: decoded
 #
 # 2. Raw requests over a socket, byte-exact, returning a
 #    Chatvisor::HTTP::Response (status line, headers with duplicates and
@@ -29,12 +30,13 @@ use strict;
 use warnings;
 
 use HTTP::Tiny;
+use JSON::PP ();
 use IO::Socket::INET;
 use IO::Select;
 use Time::HiRes ();
 
 use Exporter 'import';
-our @EXPORT_OK = qw(http_get http_head http_post http_request raw_request
+our @EXPORT_OK = qw(http_get http_head http_post http_request http_json raw_request
                     start_request build_request);
 
 sub _tiny {
@@ -62,6 +64,20 @@ sub http_head { my ($port, $path, %opt) = @_; http_request($port, 'HEAD', $path,
 sub http_post {
     my ($port, $path, $body, %opt) = @_;
     return http_request($port, 'POST', $path, %opt, content => $body);
+}
+
+# A JSON request (body: data encoded, or none when undef); the answer gets
+# {json}: the decoded body when it is JSON, else undef.
+sub http_json {
+    my ($port, $method, $path, $data, %opt) = @_;
+    my %h = %{ $opt{headers} || {} };
+    $h{'Content-Type'} //= 'application/json' if defined $data;
+    $h{'Accept'} //= 'application/json';
+    my $r = http_request($port, $method, $path, %opt, headers => \%h,
+        defined $data ? (content => JSON::PP->new->canonical->encode($data)) : ());
+    $r->{json} = eval { JSON::PP->new->decode($r->{content}) }
+        if ($r->{headers}{'content-type'} // '') =~ m{\bjson\b};
+    return $r;
 }
 
 # Request bytes from (method, path, version, headers, body). headers is an

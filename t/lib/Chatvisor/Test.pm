@@ -39,11 +39,32 @@ package Chatvisor::Test;
 #   access_log in TESTDIR, so nginx runs as root and non-root alike;
 #   "events {}" at the end when the template has no events block.
 #
-# After the last test (done_testing, or at exit when the script dies), every
-# instance that ran nginx is stopped and one more test checks that its
-# error.log has no [alert], [crit] or [emerg] line and no worker "exited on
-# signal". $t->allow_log(qr/.../) exempts expected lines. CHATVISOR_TEST_KEEP=1
-# keeps the temp directory and prints its path.
+# Methods:
+#   new                      fresh temp dir; dies when the module is missing
+#   write_config(TMPL, K=>V) template and extra placeholders
+#   write_file(NAME, BYTES)  a file under the temp dir; read_file(NAME)
+#   test_config              `nginx -t`: (exit status, output)
+#   run / stop / reload      start and wait for the ports and workers; QUIT
+#                            then TERM then KILL; HUP and wait for new workers
+#                            (false when nginx kept the old config)
+#   worker_pids(all => 1)    live workers (all: with old ones shutting down)
+#   port(NAME) url(PATH)     ports of the placeholders; http://127.0.0.1:...
+#   get head post request    HTTP::Tiny answers (see Chatvisor::HTTP)
+#   json(METHOD, PATH, DATA) a JSON request; the answer has {json} decoded
+#   raw start_request        byte-exact answers, finished now or later
+#   error_log allow_log(RE)  the log; lines the end check must not count
+#   testdir conf_file pid    paths, the master's pid
+#   Chatvisor::Test::line_of(TEXT, RE)   line number of RE in a template
+#
+# Tests end with done_testing (not a fixed plan): the end check adds a test.
+# At done_testing every instance that ran nginx is stopped and one more test
+# checks that its error.log has no [alert], [crit] or [emerg] line and no
+# worker "exited on signal". $t->allow_log(qr/.../) exempts expected lines.
+# When the script dies first, nginx is still stopped and those lines (and
+# the log's tail) are printed as diagnostics. CHATVISOR_TEST_KEEP=1 keeps
+# the temp directory and prints its path. INT, TERM, HUP and PIPE end the
+# script through exit, so cleanup runs; nginx and the fake upstream also
+# get SIGTERM from the kernel if the script is killed outright.
 
 use strict;
 use warnings;
@@ -373,6 +394,12 @@ sub bad_log_lines {
 
 # ---- HTTP helpers, to 127.0.0.1:%%PORT%% unless port => N is given ----
 
+# http://127.0.0.1:PORT/path (PORT: %%PORT%%, or the named one)
+sub url {
+    my ($self, $path, $name) = @_;
+    return 'http://127.0.0.1:' . $self->port($name) . ($path // '/');
+}
+
 sub _port_of {
     my ($self, $o) = @_;
     my $p = delete $o->{port};
@@ -397,6 +424,12 @@ sub post {
 sub request {
     my ($self, $method, $path, %o) = @_;
     return Chatvisor::HTTP::http_request($self->_port_of(\%o), $method, $path, %o);
+}
+
+# json('POST', '/chatvisor/x', { ... }): HTTP::Tiny hash plus {json}
+sub json {
+    my ($self, $method, $path, $data, %o) = @_;
+    return Chatvisor::HTTP::http_json($self->_port_of(\%o), $method, $path, $data, %o);
 }
 
 # raw(method => , path => , version => , headers => [..], body => ) or
@@ -448,13 +481,24 @@ sub _tail {
     return join "\n", @l;
 }
 
+# Without done_testing (the script died): stop nginx, show what the log
+# says, clean up.
 sub DESTROY {
     my ($self) = @_;
-    local $?;
+    local ($?, $@);
     return unless $self->{owner} && $self->{owner} == $$;
+    return if $self->{finished};
     $self->stop;
-    File::Path::remove_tree($self->{dir})
-        if !$self->{keep} && !$self->{finished} && -d $self->{dir};
+    if ($self->{ran}) {
+        my @bad = $self->bad_log_lines;
+        Test::More::diag("error.log alerts:\n" . join("\n", @bad)) if @bad;
+        Test::More::diag("error.log tail:\n" . $self->_tail('error.log', 20));
+    }
+    if ($self->{keep}) {
+        Test::More::diag("CHATVISOR_TEST_KEEP: kept $self->{dir}");
+    } else {
+        File::Path::remove_tree($self->{dir}) if -d $self->{dir};
+    }
 }
 
 # Interrupted or killed by a closed pipe: still stop nginx and clean up
