@@ -6,6 +6,7 @@
 #include "cv_chat.h"
 #include "cv_store_impl.h"
 #include "cv_time.h"
+#include "cv_utf8.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -888,64 +889,24 @@ cv_log_last_seq(cv_txn *t, uint64_t *seq)
 const char *
 cv_text_invalid(const char *text, size_t len)
 {
-    const unsigned char  *p, *end;
-    size_t                chars, blank;
-    unsigned int          c, n, min;
+    size_t  i, chars, blank;
 
-    p = (const unsigned char *) text;
-    end = p + len;
-    chars = 0;
+    if (cv_utf8_check(text, len, &chars) != 0) {
+        return "text is not valid UTF-8";
+    }
+
     blank = 0;
 
-    while (p < end) {
-        c = *p++;
+    for (i = 0; i < len; i++) {
+        unsigned char  c = (unsigned char) text[i];
 
-        if (c < 0x80) {
-            if (c < 0x20 && c != '\n' && c != '\r' && c != '\t') {
-                return "text contains a control character";
-            }
-
-            if (c == 0x7f) {
-                return "text contains a control character";
-            }
-
-            if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
-                blank++;
-            }
-
-            chars++;
-            continue;
+        if ((c < 0x20 && c != '\n' && c != '\r' && c != '\t') || c == 0x7f) {
+            return "text contains a control character";
         }
 
-        if (c >= 0xf0 && c <= 0xf4) {
-            n = 3; c &= 0x07; min = 0x10000;
-
-        } else if (c >= 0xe0) {
-            n = 2; c &= 0x0f; min = 0x800;
-
-        } else if (c >= 0xc2 && c <= 0xdf) {
-            n = 1; c &= 0x1f; min = 0x80;
-
-        } else {
-            return "text is not valid UTF-8";
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+            blank++;
         }
-
-        if ((size_t) (end - p) < n) {
-            return "text is not valid UTF-8";
-        }
-
-        while (n--) {
-            if ((*p & 0xc0) != 0x80) {
-                return "text is not valid UTF-8";
-            }
-            c = (c << 6) | (*p++ & 0x3f);
-        }
-
-        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
-            return "text is not valid UTF-8";
-        }
-
-        chars++;
     }
 
     if (chars == blank) {

@@ -40,7 +40,7 @@ cv_fail(char *err, size_t errlen, const char *fmt, ...)
 }
 
 
-/* mkdir -p with mode 0700: the store holds sessions and tokens. */
+/* mkdir -p; the store itself 0700: it holds sessions and tokens. */
 static int
 cv_mkdirs(const char *path, char *err, size_t errlen)
 {
@@ -61,7 +61,8 @@ cv_mkdirs(const char *path, char *err, size_t errlen)
             char  c = *p;
 
             *p = '\0';
-            if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
+            /* parents must stay traversable for the worker user */
+            if (mkdir(buf, c == '\0' ? 0700 : 0755) != 0 && errno != EEXIST) {
                 return cv_fail(err, errlen, "mkdir(\"%s\") failed: %s", buf,
                                strerror(errno));
             }

@@ -1,8 +1,10 @@
 /*
  * The injection filter: puts the widget <script> right before the first
- * "</head>" of an HTML response, or before "</body>" when no "</head>" came
- * first. It streams: buffers without a match are passed on as they are,
- * only the few bytes of a tag split across buffers are held back.
+ * "</head>" of an HTML response, failing that before the first "</body>".
+ * It streams: buffers without a match are passed on as they are; only the
+ * few bytes of a tag split across buffers are held back, and, on a page
+ * whose "</body>" comes before any "</head>", what follows "</body>" (up to
+ * 64 KB) until it is clear whether a "</head>" comes after all.
  */
 
 
@@ -12,12 +14,17 @@
 /* matcher states: bytes of "</head>" or "</body>" seen so far */
 #define CV_MATCH_LEN  7
 
+/* the most kept after an early "</body>" while looking for "</head>" */
+#define CV_TAIL_MAX   65536
+
 typedef struct {
     ngx_uint_t      state;         /* 0..6 bytes matched */
     ngx_uint_t      which;         /* 'h' or 'b' once the 3rd byte is in */
     u_char          held[CV_MATCH_LEN];
     ngx_uint_t      held_len;      /* matched bytes from earlier buffers */
     ngx_str_t       nonce;
+    ngx_buf_t      *tail;          /* "</body>" and what followed it */
+    size_t          tail_scanned;
     ngx_chain_t    *free;
     ngx_chain_t    *busy;
     ngx_chain_t   **last_busy;
@@ -272,9 +279,9 @@ ngx_chatvisor_inject_header_filter(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, ctx, ngx_chatvisor_inject_filter_module);
 
+    /* SPEC 3: nothing else of the response changes (ETag included) */
     ngx_http_clear_content_length(r);
     ngx_http_clear_accept_ranges(r);
-    ngx_http_weak_etag(r);
 
     /* file buffers are read into memory by the copy filter */
     r->filter_need_in_memory = 1;
@@ -361,6 +368,34 @@ ngx_chatvisor_inject_held(ngx_http_request_t *r,
 }
 
 
+/* an empty buffer that carries the flags of a consumed one downstream */
+
+static ngx_int_t
+ngx_chatvisor_inject_flags(ngx_http_request_t *r,
+    ngx_chatvisor_inject_ctx_t *ctx, ngx_chain_t ***last, ngx_buf_t *from)
+{
+    ngx_buf_t  *b;
+
+    if (!from->last_buf && !from->last_in_chain && !from->flush
+        && !from->sync)
+    {
+        return NGX_OK;
+    }
+
+    b = ngx_chatvisor_inject_out(r, ctx, last);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->last_buf = from->last_buf;
+    b->last_in_chain = from->last_in_chain;
+    b->flush = from->flush;
+    b->sync = from->sync;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_chatvisor_inject_tag(ngx_http_request_t *r,
     ngx_chatvisor_inject_ctx_t *ctx, ngx_chain_t ***last)
@@ -406,7 +441,8 @@ ngx_chatvisor_inject_tag(ngx_http_request_t *r,
 }
 
 
-/* one step of the matcher over "</head>" and "</body>" */
+/* one step of the matcher over "</head>" and "</body>" (or only
+ * "</head>" once a "</body>" was seen) */
 
 static ngx_uint_t
 ngx_chatvisor_match_step(ngx_chatvisor_inject_ctx_t *ctx, u_char c)
@@ -419,7 +455,7 @@ ngx_chatvisor_match_step(ngx_chatvisor_inject_ctx_t *ctx, u_char c)
     c = ngx_tolower(c);
 
     if (ctx->state == 2) {
-        if (c == 'h' || c == 'b') {
+        if (c == 'h' || (c == 'b' && ctx->tail == NULL)) {
             ctx->which = c;
             return ++ctx->state;
         }
@@ -442,6 +478,104 @@ ngx_chatvisor_match_step(ngx_chatvisor_inject_ctx_t *ctx, u_char c)
 }
 
 
+/* keeps bytes after an early "</body>" in our own memory */
+
+static ngx_int_t
+ngx_chatvisor_inject_keep(ngx_http_request_t *r,
+    ngx_chatvisor_inject_ctx_t *ctx, u_char *data, size_t len)
+{
+    size_t      size;
+    ngx_buf_t  *t;
+
+    t = ctx->tail;
+
+    if ((size_t) (t->end - t->last) < len) {
+        size = ngx_max((size_t) (t->end - t->start) * 2,
+                       (size_t) (t->last - t->start) + len);
+
+        t = ngx_create_temp_buf(r->pool, size);
+        if (t == NULL) {
+            return NGX_ERROR;
+        }
+
+        t->last = ngx_cpymem(t->last, ctx->tail->pos,
+                             ctx->tail->last - ctx->tail->pos);
+        ctx->tail = t;
+    }
+
+    t->last = ngx_cpymem(t->last, data, len);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Looks for "</head>" in what was kept after "</body>"; injects there when
+ * found, or before the "</body>" when the input ends (end) or too much was
+ * kept.
+ */
+
+static ngx_int_t
+ngx_chatvisor_inject_tail(ngx_http_request_t *r,
+    ngx_chatvisor_inject_ctx_t *ctx, ngx_chain_t ***last, ngx_uint_t end)
+{
+    u_char     *p, *at;
+    ngx_buf_t  *t, *b;
+
+    t = ctx->tail;
+    at = NULL;
+
+    for (p = t->pos + ctx->tail_scanned; p < t->last; p++) {
+        if (ngx_chatvisor_match_step(ctx, *p) == CV_MATCH_LEN) {
+            at = p + 1 - CV_MATCH_LEN;
+            break;
+        }
+    }
+
+    ctx->tail_scanned = p - t->pos;
+
+    if (at == NULL) {
+        if (!end && (size_t) (t->last - t->pos) < CV_TAIL_MAX) {
+            return NGX_OK;
+        }
+
+        at = t->pos;
+    }
+
+    if (at > t->pos) {
+        b = ngx_chatvisor_inject_out(r, ctx, last);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->start = t->pos;
+        b->pos = t->pos;
+        b->last = at;
+        b->end = at;
+        b->temporary = 1;
+    }
+
+    if (ngx_chatvisor_inject_tag(r, ctx, last) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    b = ngx_chatvisor_inject_out(r, ctx, last);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->start = at;
+    b->pos = at;
+    b->last = t->last;
+    b->end = t->last;
+    b->temporary = 1;
+
+    ctx->tail = NULL;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_chatvisor_inject_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
@@ -449,6 +583,7 @@ ngx_chatvisor_inject_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     size_t                       n;
     ngx_buf_t                   *b, *sb;
     ngx_int_t                    rc;
+    ngx_uint_t                   end;
     ngx_chain_t                 *cl, *out, **last;
     ngx_chatvisor_inject_ctx_t  *ctx;
 
@@ -467,10 +602,36 @@ ngx_chatvisor_inject_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     for ( /* void */ ; in; in = in->next) {
         b = in->buf;
+        end = b->last_buf || b->last_in_chain;
 
-        if (ctx->done || !ngx_buf_in_memory(b)) {
+        if (ctx->done) {
+            goto pass;
+        }
 
-            if (ctx->held_len && (b->last_buf || b->flush || b->sync)) {
+        if (ctx->tail) {
+            /* after an early "</body>": keep everything, look for </head> */
+            if (ngx_buf_in_memory(b)) {
+                if (ngx_chatvisor_inject_keep(r, ctx, b->pos, b->last - b->pos)
+                    != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+
+                b->pos = b->last;
+            }
+
+            if (ngx_chatvisor_inject_tail(r, ctx, &last, end) != NGX_OK
+                || ngx_chatvisor_inject_flags(r, ctx, &last, b) != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        if (!ngx_buf_in_memory(b) || b->pos == b->last) {
+
+            if (ctx->held_len && end) {
                 if (ngx_chatvisor_inject_held(r, ctx, &last) != NGX_OK) {
                     return NGX_ERROR;
                 }
@@ -500,6 +661,9 @@ ngx_chatvisor_inject_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         if (p < b->last) {
             /* the tag ends at p; it starts in this buffer or in held */
             start = p + 1 - CV_MATCH_LEN + ctx->held_len;
+            ctx->state = 0;
+
+            sb = NULL;
 
             if (start > copy) {
                 sb = ngx_chatvisor_inject_slice(r, ctx, &last, b, copy,
@@ -507,6 +671,41 @@ ngx_chatvisor_inject_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
                 if (sb == NULL) {
                     return NGX_ERROR;
                 }
+            }
+
+            if (ctx->which == 'b') {
+                /* "</body>" first: keep it and the rest for a while */
+                ctx->tail = ngx_create_temp_buf(r->pool, 1024);
+                if (ctx->tail == NULL
+                    || ngx_chatvisor_inject_keep(r, ctx, ctx->held,
+                                                 ctx->held_len)
+                       != NGX_OK
+                    || ngx_chatvisor_inject_keep(r, ctx, start,
+                                                 b->last - start)
+                       != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+
+                ctx->held_len = 0;
+                ctx->tail_scanned = CV_MATCH_LEN;
+
+                if (sb) {
+                    sb->shadow = b;
+                    sb->recycled = b->recycled;
+
+                } else {
+                    b->pos = b->last;
+                }
+
+                if (ngx_chatvisor_inject_tail(r, ctx, &last, end) != NGX_OK
+                    || ngx_chatvisor_inject_flags(r, ctx, &last, b)
+                       != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+
+                continue;
             }
 
             if (ngx_chatvisor_inject_tag(r, ctx, &last) != NGX_OK) {
@@ -526,7 +725,7 @@ ngx_chatvisor_inject_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         /* no tag ends here: hold back a partial one, unless input ends */
         n = ctx->state - ctx->held_len;
 
-        if (n && !b->last_buf && !b->last_in_chain && !b->flush) {
+        if (n && !end) {
             ngx_memcpy(ctx->held + ctx->held_len, b->last - n, n);
             ctx->held_len = ctx->state;
 
@@ -534,8 +733,8 @@ ngx_chatvisor_inject_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
                 /* all of it is held: the buffer is consumed right here */
                 b->pos = b->last;
 
-                if (b->last_buf || b->flush || b->sync) {
-                    goto pass;
+                if (ngx_chatvisor_inject_flags(r, ctx, &last, b) != NGX_OK) {
+                    return NGX_ERROR;
                 }
 
                 continue;
@@ -549,6 +748,8 @@ ngx_chatvisor_inject_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
             sb->shadow = b;
             sb->recycled = b->recycled;
+            sb->flush = b->flush;
+            sb->sync = b->sync;
             continue;
         }
 
@@ -593,6 +794,10 @@ ngx_chatvisor_inject_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     }
 
     *last = NULL;
+
+    if (out == NULL && ctx->busy == NULL) {
+        return NGX_OK;
+    }
 
     rc = ngx_http_next_body_filter(r, out);
 

@@ -5,6 +5,7 @@
 
 
 #include "ngx_chatvisor.h"
+#include "cv_utf8.h"
 
 
 static ngx_str_t  ngx_chatvisor_text_keys[NGX_CHATVISOR_TEXT_N] = {
@@ -171,7 +172,7 @@ ngx_chatvisor_widget_text(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_utf8_length(value[2].data, value[2].len) == (size_t) NGX_ERROR) {
+    if (cv_utf8_check((char *) value[2].data, value[2].len, NULL) != 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "text \"%V\" in \"%V\" directive is not valid "
                            "UTF-8", &value[1], &cmd->name);
@@ -242,11 +243,56 @@ ngx_chatvisor_widget_language(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* escapes & < > " ' for an attribute value; dst NULL: the extra length */
+
+static uintptr_t
+ngx_chatvisor_escape_attr(u_char *dst, u_char *src, size_t size)
+{
+    u_char     c;
+    uintptr_t  extra;
+
+    extra = 0;
+
+    while (size--) {
+        c = *src++;
+
+        switch (c) {
+        case '&':
+            extra += 4;
+            if (dst) { dst = ngx_cpymem(dst, "&amp;", 5); }
+            continue;
+        case '<':
+            extra += 3;
+            if (dst) { dst = ngx_cpymem(dst, "&lt;", 4); }
+            continue;
+        case '>':
+            extra += 3;
+            if (dst) { dst = ngx_cpymem(dst, "&gt;", 4); }
+            continue;
+        case '"':
+            extra += 5;
+            if (dst) { dst = ngx_cpymem(dst, "&quot;", 6); }
+            continue;
+        case '\'':
+            extra += 4;
+            if (dst) { dst = ngx_cpymem(dst, "&#39;", 5); }
+            continue;
+        }
+
+        if (dst) {
+            *dst++ = c;
+        }
+    }
+
+    return dst ? (uintptr_t) dst : extra;
+}
+
+
 static u_char *
 ngx_chatvisor_attr(u_char *p, const char *name, ngx_str_t *value)
 {
     p = ngx_sprintf(p, " %s=\"", name);
-    p = (u_char *) ngx_escape_html(p, value->data, value->len);
+    p = (u_char *) ngx_chatvisor_escape_attr(p, value->data, value->len);
     *p++ = '"';
 
     return p;
@@ -288,7 +334,8 @@ ngx_chatvisor_widget_build_tag(ngx_conf_t *cf, ngx_chatvisor_widget_conf_t *w,
         if (w->text[i].data) {
             len += sizeof(" data-text-=\"\"") + ngx_chatvisor_text_keys[i].len
                    + w->text[i].len
-                   + ngx_escape_html(NULL, w->text[i].data, w->text[i].len);
+                   + ngx_chatvisor_escape_attr(NULL, w->text[i].data,
+                                               w->text[i].len);
         }
     }
 

@@ -1,0 +1,11 @@
+/* Strict UTF-8: no overlongs, no surrogates, nothing past U+10FFFF. */
+#ifndef CV_UTF8_H
+#define CV_UTF8_H
+
+#include <stddef.h>
+
+/* 0 when s is valid UTF-8, with the number of code points in *chars
+ * (chars may be NULL); -1 otherwise. */
+int cv_utf8_check(const char *s, size_t len, size_t *chars);
+
+#endif
