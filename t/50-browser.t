@@ -111,6 +111,8 @@ http {
     include /etc/nginx/mime.types;
     default_type application/octet-stream;
 
+    # the widget loads its history and sends through the chat endpoints
+    chatvisor_store %%TESTDIR%%/store size=64m;
     chatvisor_inject on;
     chatvisor_widget_color "$expect{color}";
     chatvisor_widget_position $expect{position};

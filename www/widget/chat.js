@@ -1,42 +1,293 @@
-// Chat stub. The UI talks to the conversation only through this interface;
-// the issue that wires the visitor endpoints (PREFIX v1/visitor/messages,
-// PREFIX v1/visitor/events) replaces this file and keeps the interface:
+// The visitor's side of the conversation, over the same-origin endpoints of
+// docs/chat-endpoints.md:
+//
+//   GET  PREFIX v1/visitor/events?after=0&wait=0          history, on load
+//   GET  PREFIX v1/visitor/events?after=N&conversation=ID  the long-poll
+//   POST PREFIX v1/visitor/messages  {text, client_msg_id, page_url}
+//   POST PREFIX v1/visitor/typing    {typing: true}
+//
+// The visitor is known by an HttpOnly cookie the first message sets, so the
+// conversation survives navigations and restarts. The UI talks to it only
+// through this interface:
 //
 //   const chat = createChat({ prefix });
-//   const off = chat.subscribe((event) => ...);  // {type: 'message', message}
-//   await chat.send(text);                       // resolves with the message
+//   chat.subscribe((event) => ...);
+//   chat.start();          // load history; polls when a conversation exists
+//   chat.activate();       // the panel was opened: poll from now on
+//   chat.send(text);       // -> client_msg_id; the result comes as events
+//   chat.retry(id);        // send a failed message again, same client_msg_id
+//   chat.typing();         // the visitor is typing (throttled here)
 //
-// For now a sent message only comes back locally, marked pending.
+// Events given to subscribers:
+//   {type: 'history', conversationId, status}     after the first load
+//   {type: 'message', message}                    a stored message (any author)
+//   {type: 'pending', message}                    a local message being sent
+//   {type: 'failed', clientMsgId, error, retryable}
+//   {type: 'agent_joined' | 'agent_left' | 'closed', event, conversationId}
+//   {type: 'typing', author}                      someone else is typing
+//   {type: 'conversation', conversationId, status} the conversation changed
 
-function randomId() {
+const TYPING_EVERY_MS = 2000;
+const BACKOFF_MIN_MS = 1000;
+const BACKOFF_MAX_MS = 30000;
+const SEND_ATTEMPTS = 3;
+
+export function randomId() {
   const b = new Uint8Array(16);
   window.crypto.getRandomValues(b);
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 }
 
-export function createChat({ prefix }) {
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+class HttpError extends Error {
+  constructor(status, code, message) {
+    super(message || code || ('HTTP ' + status));
+    this.status = status;
+    this.code = code || '';
+  }
+}
+
+async function request(url, options, signal) {
+  const init = Object.assign({
+    credentials: 'same-origin',
+    cache: 'no-store',
+    headers: { Accept: 'application/json' },
+    signal,
+  }, options || {});
+  if (init.body !== undefined && typeof init.body !== 'string') {
+    init.body = JSON.stringify(init.body);
+    init.headers = Object.assign({}, init.headers, { 'Content-Type': 'application/json' });
+  }
+  const res = await fetch(url, init);
+  if (res.status === 204) return null;
+  let data = null;
+  try { data = await res.json(); } catch (e) { data = null; }
+  if (!res.ok) {
+    const err = (data && data.error) || {};
+    throw new HttpError(res.status, err.code, err.message);
+  }
+  return data;
+}
+
+export function createChat({ prefix, win }) {
+  const w = win || window;
+  const base = prefix || '/chatvisor/';
   const listeners = new Set();
   const emit = (event) => listeners.forEach((fn) => {
-    try { fn(event); } catch (e) { console.error('[chatvisor]', e); }
+    try { fn(event); } catch (e) { /* a listener's bug must not stop the chat */ }
   });
 
+  const state = {
+    conversationId: null,
+    status: null,
+    cursor: 0,
+    loaded: false,
+    active: false,      // the visitor opened the panel once
+    polling: false,
+    pollAbort: null,
+    stopped: false,
+    lastTyping: 0,
+  };
+  const outbox = new Map();   // client_msg_id -> {text, attempts}
+
+  // A conversation's events after the cursor; `fresh` when they start a
+  // conversation we had not seen.
+  function apply(data) {
+    if (!data) return;
+    const conv = data.conversation_id || null;
+    let fresh = false;
+    if (conv !== state.conversationId) {
+      fresh = true;
+      state.conversationId = conv;
+      state.cursor = 0;
+    }
+    if (data.status !== undefined && (data.status !== state.status || fresh)) {
+      state.status = data.status;
+      emit({ type: 'conversation', conversationId: conv, status: data.status, fresh });
+    }
+    for (const ev of Array.isArray(data.events) ? data.events : []) {
+      if (!ev || typeof ev !== 'object') continue;
+      if (ev.type === 'typing') {
+        if (ev.author && ev.author.type !== 'customer') emit({ type: 'typing', author: ev.author });
+        continue;
+      }
+      if (typeof ev.seq === 'number' && ev.seq <= state.cursor) continue; // seen already
+      if (typeof ev.seq === 'number') state.cursor = ev.seq;
+      if (ev.type === 'message' && ev.message) {
+        emit({ type: 'message', message: ev.message });
+      } else if (ev.type === 'agent_joined' || ev.type === 'agent_left') {
+        emit({ type: ev.type, event: ev, conversationId: conv });
+      } else if (ev.type === 'closed') {
+        state.status = 'closed';
+        emit({ type: 'closed', event: ev, conversationId: conv });
+      }
+      // cobrowse_request and unknown types: not handled yet
+    }
+    if (typeof data.cursor === 'number' && data.cursor > state.cursor) state.cursor = data.cursor;
+  }
+
+  function eventsUrl(after, extra) {
+    let url = base + 'v1/visitor/events?after=' + after;
+    if (extra) url += extra;
+    return url;
+  }
+
+  async function loadHistory() {
+    let delay = BACKOFF_MIN_MS;
+    while (!state.stopped) {
+      try {
+        const data = await request(eventsUrl(0, '&wait=0'));
+        apply(data);
+        state.loaded = true;
+        emit({ type: 'history', conversationId: state.conversationId, status: state.status });
+        return;
+      } catch (e) {
+        if (e instanceof HttpError && e.status >= 400 && e.status < 500) {
+          // no usable history (say, an older server); start empty
+          state.loaded = true;
+          emit({ type: 'history', conversationId: null, status: null });
+          return;
+        }
+        await sleep(delay);
+        delay = Math.min(delay * 2, BACKOFF_MAX_MS);
+      }
+    }
+  }
+
+  function shouldPoll() {
+    return state.loaded && !state.stopped && (state.active || state.conversationId !== null);
+  }
+
+  // One long-poll at a time. Restarting aborts the one in flight (after a
+  // first message opened a conversation, say).
+  function restartPoll() {
+    if (state.pollAbort) state.pollAbort.abort();
+    state.pollAbort = null;
+    state.polling = false;
+    pollLoop();
+  }
+
+  async function pollLoop() {
+    if (state.polling || !shouldPoll()) return;
+    state.polling = true;
+    let delay = BACKOFF_MIN_MS;
+    let quick = 0;
+    const mine = new AbortController();
+    state.pollAbort = mine;
+    while (!state.stopped && !mine.signal.aborted) {
+      const started = Date.now();
+      const conv = state.conversationId;
+      try {
+        const extra = conv ? '&conversation=' + encodeURIComponent(conv) : '';
+        const data = await request(eventsUrl(state.cursor, extra), null, mine.signal);
+        if (mine.signal.aborted) break;
+        delay = BACKOFF_MIN_MS;
+        const empty = !data || !Array.isArray(data.events) || data.events.length === 0;
+        apply(data);
+        // a server that keeps answering empty polls at once must not make us
+        // spin (one quick empty answer is normal: a typing event of our own)
+        quick = empty && Date.now() - started < 300 ? quick + 1 : 0;
+        if (quick >= 3) await sleep(1000);
+      } catch (e) {
+        if (mine.signal.aborted || (e && e.name === 'AbortError')) break;
+        if (e instanceof HttpError && e.status === 400) {
+          state.cursor = 0;   // a cursor the server does not accept: start over
+          state.conversationId = null;
+        }
+        await sleep(delay + Math.floor(Math.random() * 250));
+        delay = Math.min(delay * 2, BACKOFF_MAX_MS);
+      }
+    }
+    if (state.pollAbort === mine) {
+      state.polling = false;
+      state.pollAbort = null;
+    }
+  }
+
+  async function deliver(clientMsgId) {
+    const item = outbox.get(clientMsgId);
+    if (!item || item.sending) return;
+    item.sending = true;
+    let delay = BACKOFF_MIN_MS;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const message = await request(base + 'v1/visitor/messages', {
+          method: 'POST',
+          body: { text: item.text, client_msg_id: clientMsgId, page_url: String(w.location.href).slice(0, 2048) },
+        });
+        outbox.delete(clientMsgId);
+        if (message && message.conversation_id && message.conversation_id !== state.conversationId) {
+          // the first message (or the first after a close) opened a conversation
+          state.conversationId = message.conversation_id;
+          state.cursor = 0;
+          state.status = 'open';
+          emit({ type: 'conversation', conversationId: message.conversation_id, status: 'open', fresh: true });
+          emit({ type: 'message', message });
+          restartPoll();
+        } else {
+          if (state.status === 'closed') state.status = 'open';
+          emit({ type: 'message', message });
+          if (!state.polling) pollLoop();
+        }
+        return;
+      } catch (e) {
+        const status = e instanceof HttpError ? e.status : 0;
+        const transient = status === 0 || status === 429 || status >= 500;
+        if (transient && attempt < SEND_ATTEMPTS) {
+          await sleep(delay);
+          delay *= 2;
+          continue;
+        }
+        item.sending = false;
+        emit({ type: 'failed', clientMsgId, error: e, retryable: transient || status === 403 || status === 409 });
+        return;
+      }
+    }
+  }
+
   return {
-    prefix,
+    prefix: base,
+    get conversationId() { return state.conversationId; },
+    get status() { return state.status; },
     subscribe(fn) {
       listeners.add(fn);
       return () => listeners.delete(fn);
     },
+    start() {
+      loadHistory().then(() => pollLoop());
+    },
+    activate() {
+      state.active = true;
+      pollLoop();
+    },
+    stop() {
+      state.stopped = true;
+      if (state.pollAbort) state.pollAbort.abort();
+    },
+    // Returns the client_msg_id the message is known by until it is stored.
     send(text) {
-      const message = {
-        id: null,
-        client_msg_id: randomId(),
-        author: { type: 'customer' },
-        text,
-        created_at: new Date().toISOString(),
-        pending: true,
-      };
-      emit({ type: 'message', message });
-      return Promise.resolve(message);
+      const clientMsgId = 'w-' + randomId();
+      state.lastTyping = 0;   // the next keystroke tells the agent again
+      outbox.set(clientMsgId, { text, sending: false });
+      emit({
+        type: 'pending',
+        message: {
+          id: null, client_msg_id: clientMsgId, author: { type: 'customer' }, text,
+          created_at: new Date().toISOString(), pending: true,
+        },
+      });
+      deliver(clientMsgId);
+      return clientMsgId;
+    },
+    retry(clientMsgId) {
+      deliver(clientMsgId);
+    },
+    typing() {
+      const now = Date.now();
+      if (!state.conversationId || state.status === 'closed' || now - state.lastTyping < TYPING_EVERY_MS) return;
+      state.lastTyping = now;
+      request(base + 'v1/visitor/typing', { method: 'POST', body: { typing: true } }).catch(() => {});
     },
   };
 }

@@ -14,6 +14,14 @@ export const TEXTS = {
     composer: 'Type your message',
     messages: 'Messages',
     sending: 'Sending…',
+    joined: '{name} joined the chat',
+    left: '{name} left the chat',
+    closed: 'This conversation has been closed. Send a message to start a new one.',
+    typing: '{name} is typing…',
+    agent: 'Support',
+    failed: 'Not sent.',
+    retry: 'Retry',
+    unread: '{n} unread',
   },
   es: {
     title: 'Chatea con nosotros',
@@ -26,6 +34,14 @@ export const TEXTS = {
     composer: 'Escribe tu mensaje',
     messages: 'Mensajes',
     sending: 'Enviando…',
+    joined: '{name} se ha unido al chat',
+    left: '{name} ha salido del chat',
+    closed: 'Esta conversación se ha cerrado. Escribe un mensaje para empezar otra.',
+    typing: '{name} está escribiendo…',
+    agent: 'Soporte',
+    failed: 'No enviado.',
+    retry: 'Reintentar',
+    unread: '{n} sin leer',
   },
   de: {
     title: 'Chatten Sie mit uns',
@@ -38,6 +54,14 @@ export const TEXTS = {
     composer: 'Nachricht eingeben',
     messages: 'Nachrichten',
     sending: 'Wird gesendet…',
+    joined: '{name} ist dem Chat beigetreten',
+    left: '{name} hat den Chat verlassen',
+    closed: 'Diese Unterhaltung wurde beendet. Schreiben Sie eine Nachricht, um eine neue zu beginnen.',
+    typing: '{name} schreibt…',
+    agent: 'Support',
+    failed: 'Nicht gesendet.',
+    retry: 'Erneut versuchen',
+    unread: '{n} ungelesen',
   },
   fr: {
     title: 'Discutez avec nous',
@@ -50,6 +74,14 @@ export const TEXTS = {
     composer: 'Écrivez votre message',
     messages: 'Messages',
     sending: 'Envoi…',
+    joined: '{name} a rejoint la conversation',
+    left: '{name} a quitté la conversation',
+    closed: 'Cette conversation est terminée. Envoyez un message pour en commencer une nouvelle.',
+    typing: '{name} écrit…',
+    agent: 'Support',
+    failed: 'Non envoyé.',
+    retry: 'Réessayer',
+    unread: '{n} non lus',
   },
 };
 
@@ -60,6 +92,12 @@ export const CONFIGURABLE = ['title', 'greeting', 'placeholder', 'offline', 'lau
 export function pickLanguage(tag) {
   const base = String(tag || '').trim().toLowerCase().split(/[-_]/)[0];
   return Object.prototype.hasOwnProperty.call(TEXTS, base) ? base : 'en';
+}
+
+// "{name} joined" with the values put in (as plain text: callers use
+// textContent).
+export function format(text, values) {
+  return String(text).replace(/\{(\w+)\}/g, (m, k) => (values && values[k] != null ? String(values[k]) : m));
 }
 
 // Built-in texts of the language with the configured ones laid over them.

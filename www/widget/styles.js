@@ -217,11 +217,85 @@ svg { display: block; flex: none; }
   box-shadow: none;
 }
 .pending .bubble { opacity: .75; }
+.failed .bubble { opacity: .6; box-shadow: 0 0 0 2px #dc2626; }
 .meta {
   margin: 4px 6px 0;
   font-size: 12px;
   color: var(--cv-muted);
 }
+.failed .meta { color: #b91c1c; }
+.retry {
+  padding: 0;
+  border: 0;
+  background: none;
+  color: inherit;
+  font-size: 12px;
+  font-weight: 600;
+  text-decoration: underline;
+}
+.retry:focus-visible { outline: 2px solid var(--cv-ring); outline-offset: 2px; }
+.author {
+  margin: 4px 12px 2px;
+  font-size: 12px;
+  font-weight: 600;
+  color: var(--cv-muted);
+}
+.sys {
+  align-self: center;
+  max-width: 90%;
+  margin: 6px 0;
+  padding: 3px 10px;
+  border-radius: 999px;
+  background: rgba(0, 0, 0, .05);
+  color: var(--cv-muted);
+  font-size: 12.5px;
+  text-align: center;
+  white-space: pre-wrap;
+  overflow-wrap: anywhere;
+}
+.typing {
+  flex: none;
+  display: flex;
+  align-items: center;
+  gap: 8px;
+  padding: 6px 18px;
+  background: var(--cv-soft);
+  color: var(--cv-muted);
+  font-size: 12.5px;
+}
+.dots { display: flex; gap: 3px; }
+.dots i {
+  width: 6px;
+  height: 6px;
+  border-radius: 50%;
+  background: var(--cv-muted);
+  animation: cv-dot 1.2s infinite ease-in-out;
+}
+.dots i:nth-child(2) { animation-delay: .15s; }
+.dots i:nth-child(3) { animation-delay: .3s; }
+@keyframes cv-dot {
+  0%, 60%, 100% { opacity: .3; transform: none; }
+  30% { opacity: 1; transform: translateY(-3px); }
+}
+.badge {
+  position: absolute;
+  top: -2px;
+  right: -2px;
+  min-width: 22px;
+  height: 22px;
+  padding: 0 6px;
+  border-radius: 11px;
+  display: flex;
+  align-items: center;
+  justify-content: center;
+  background: #dc2626;
+  color: #ffffff;
+  font-size: 12px;
+  font-weight: 700;
+  line-height: 1;
+  box-shadow: 0 0 0 2px #ffffff;
+}
+.open .badge { display: none; }
 
 .composer {
   flex: none;
@@ -290,7 +364,7 @@ svg { display: block; flex: none; }
 }
 
 @media (prefers-reduced-motion: reduce) {
-  .panel { animation: none; }
+  .panel, .dots i { animation: none; }
   .launcher, .launcher .icon, .send, .close { transition: none; }
 }
 

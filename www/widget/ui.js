@@ -1,6 +1,7 @@
 // Launcher and chat panel, rendered into a shadow root so the page's CSS
 // cannot reach it. Every text from the settings goes in with textContent.
 import { createSheet } from './styles.js';
+import { format } from './i18n.js';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
@@ -82,25 +83,222 @@ export function mountWidget(doc, config, texts, chat) {
   }, [launcher, panel]);
   shadow.appendChild(root);
 
-  function addMessage(message) {
-    const type = message.author && message.author.type === 'customer' ? 'customer' : 'agent';
-    const bubble = h(doc, 'div', { class: 'bubble' });
-    bubble.textContent = message.text;
-    const item = h(doc, 'div', { class: 'msg ' + type + (message.pending ? ' pending' : '') }, [bubble]);
-    if (message.pending) {
-      const meta = h(doc, 'div', { class: 'meta' });
-      meta.textContent = texts.sending;
-      item.appendChild(meta);
+  const typingText = h(doc, 'span', { class: 'typing-text' });
+  const typingRow = h(doc, 'div', { class: 'typing', 'aria-live': 'polite', hidden: true },
+    [h(doc, 'span', { class: 'dots', 'aria-hidden': 'true' }, [h(doc, 'i'), h(doc, 'i'), h(doc, 'i')]), typingText]);
+  panel.insertBefore(typingRow, composer);
+
+  const badge = h(doc, 'span', { class: 'badge', 'aria-hidden': 'true', hidden: true });
+  launcher.appendChild(badge);
+
+  // ---- the message list ----------------------------------------------------
+  // Items are ordered by (conversation, seq); local messages not stored yet
+  // stay at the end until the server gives them their place.
+  const items = [];                 // {el, key: [conv, seq] | null, author}
+  const byId = new Map();           // message id / "conv:seq" of a system line -> item
+  const byClient = new Map();       // client_msg_id -> item
+  const convIndex = new Map();      // conversation id -> order of appearance
+  const convOf = (id) => {
+    if (!convIndex.has(id)) convIndex.set(id, convIndex.size + 1);
+    return convIndex.get(id);
+  };
+  const cmp = (a, b) => (a[0] - b[0]) || (a[1] - b[1]);
+
+  const nearBottom = () => log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+
+  function place(item) {
+    const stick = nearBottom() || (item.author && item.author.type === 'customer');
+    if (item.el.parentNode) item.el.remove();
+    const at = items.indexOf(item);
+    if (at >= 0) items.splice(at, 1);
+    let i = items.length;
+    if (item.key) {
+      i = items.findIndex((o) => !o.key || cmp(o.key, item.key) > 0);
+      if (i < 0) i = items.length;
     }
-    log.appendChild(item);
-    log.scrollTop = log.scrollHeight;
+    log.insertBefore(item.el, i < items.length ? items[i].el : null);
+    items.splice(i, 0, item);
+    refreshAuthor(i);
+    refreshAuthor(i + 1);
+    if (stick) log.scrollTop = log.scrollHeight;
+  }
+
+  // An agent's name over the first of their bubbles in a row.
+  function refreshAuthor(i) {
+    const item = items[i];
+    if (!item || !item.nameEl) return;
+    const prev = items[i - 1];
+    const same = prev && prev.author && item.author && prev.author.type === item.author.type
+      && (prev.author.id || '') === (item.author.id || '');
+    item.nameEl.hidden = !!same;
+  }
+
+  function authorName(author) {
+    return (author && (author.name || author.id)) || texts.agent;
+  }
+
+  function messageItem(message) {
+    const mine = message.author && message.author.type === 'customer';
+    const bubble = h(doc, 'div', { class: 'bubble' });
+    bubble.textContent = message.text == null ? '' : String(message.text);
+    const el = h(doc, 'div', { class: 'msg ' + (mine ? 'customer' : 'agent') });
+    const item = { el, bubble, key: null, author: message.author || null };
+    if (!mine) {
+      item.nameEl = h(doc, 'div', { class: 'author' });
+      item.nameEl.textContent = authorName(message.author);
+      el.appendChild(item.nameEl);
+    }
+    el.appendChild(bubble);
+    if (message.created_at) {
+      const when = new Date(message.created_at);
+      if (!isNaN(when)) bubble.setAttribute('title', when.toLocaleString(config.language));
+    }
     return item;
   }
 
+  function setMeta(item, text, retryId) {
+    if (item.meta) item.meta.remove();
+    item.meta = null;
+    item.el.classList.toggle('pending', text === texts.sending);
+    item.el.classList.toggle('failed', !!retryId);
+    if (!text) return;
+    item.meta = h(doc, 'div', { class: 'meta' });
+    item.meta.textContent = text;
+    if (retryId) {
+      const btn = h(doc, 'button', { type: 'button', class: 'retry' });
+      btn.textContent = texts.retry;
+      btn.addEventListener('click', () => {
+        setMeta(item, texts.sending);
+        chat.retry(retryId);
+      });
+      item.meta.appendChild(doc.createTextNode(' '));
+      item.meta.appendChild(btn);
+    }
+    item.el.appendChild(item.meta);
+  }
+
+  function addPending(message) {
+    const item = messageItem(message);
+    setMeta(item, texts.sending);
+    byClient.set(message.client_msg_id, item);
+    place(item);
+  }
+
+  function addMessage(message) {
+    if (!message || !message.id || byId.has(message.id)) return false;
+    let item = message.client_msg_id ? byClient.get(message.client_msg_id) : null;
+    if (item) {
+      byClient.delete(message.client_msg_id);
+      setMeta(item, null);
+    } else {
+      item = messageItem(message);
+    }
+    byId.set(message.id, item);
+    item.key = [convOf(message.conversation_id), Number(message.seq) || 0];
+    place(item);
+    return true;
+  }
+
+  function addLine(conversationId, seq, text) {
+    const id = conversationId + ':' + seq;
+    if (byId.has(id)) return;
+    const el = h(doc, 'div', { class: 'sys', role: 'status' });
+    el.textContent = text;
+    const item = { el, key: [convOf(conversationId), Number(seq) || 0], author: { type: 'system-line' } };
+    byId.set(id, item);
+    place(item);
+  }
+
   // the greeting is the first bubble of every conversation
-  addMessage({ author: { type: 'system' }, text: texts.greeting });
+  {
+    const item = messageItem({ author: { type: 'system' }, text: texts.greeting });
+    item.el.classList.add('greeting');
+    item.nameEl.remove();
+    item.nameEl = null;
+    item.key = [0, 0];
+    place(item);
+  }
+
+  // ---- who is typing -------------------------------------------------------
+  let typingTimer = 0;
+  function showTyping(author) {
+    typingText.textContent = format(texts.typing, { name: authorName(author) });
+    typingRow.hidden = false;
+    win.clearTimeout(typingTimer);
+    typingTimer = win.setTimeout(hideTyping, 4000);
+  }
+  function hideTyping() {
+    win.clearTimeout(typingTimer);
+    typingRow.hidden = true;
+  }
+
+  // ---- unread badge --------------------------------------------------------
+  // What the visitor has seen is remembered per browser, so a reply that came
+  // while they were on another page still counts as unread.
+  const SEEN_KEY = 'chatvisor:seen';
+  const readSeen = () => {
+    try { return JSON.parse(win.localStorage.getItem(SEEN_KEY) || 'null') || {}; } catch (e) { return {}; }
+  };
+  let seen = readSeen();
+  let unread = 0;
+  let lastSeq = { conv: null, seq: 0 };
+  function markSeen() {
+    if (!lastSeq.conv) return;
+    seen = { conv: lastSeq.conv, seq: lastSeq.seq };
+    try { win.localStorage.setItem(SEEN_KEY, JSON.stringify(seen)); } catch (e) { /* private mode */ }
+  }
+  function setUnread(n) {
+    unread = n;
+    badge.hidden = n <= 0;
+    badge.textContent = n > 9 ? '9+' : String(n);
+    const label = n > 0 ? texts.launcher + ' (' + format(texts.unread, { n }) + ')' : texts.launcher;
+    launcher.setAttribute('aria-label', label);
+  }
+
+  function onMessage(message) {
+    if (!addMessage(message)) return;
+    const seq = Number(message.seq) || 0;
+    if (message.conversation_id !== lastSeq.conv || seq > lastSeq.seq) lastSeq = { conv: message.conversation_id, seq };
+    const fromAgent = !message.author || message.author.type !== 'customer';
+    if (fromAgent) hideTyping();
+    if (open) {
+      markSeen();
+    } else if (fromAgent && (seen.conv !== message.conversation_id || seq > (seen.seq || 0))) {
+      setUnread(unread + 1);
+    }
+  }
+
+  const agentNames = new Map();
   chat.subscribe((event) => {
-    if (event && event.type === 'message' && event.message) addMessage(event.message);
+    if (!event) return;
+    switch (event.type) {
+      case 'message': onMessage(event.message); break;
+      case 'pending': addPending(event.message); break;
+      case 'failed': {
+        const item = byClient.get(event.clientMsgId);
+        if (item) setMeta(item, texts.failed, event.clientMsgId);
+        break;
+      }
+      case 'typing': showTyping(event.author); break;
+      case 'agent_joined': {
+        const a = event.event.agent || {};
+        if (a.id && a.name) agentNames.set(a.id, a.name);
+        addLine(event.conversationId, event.event.seq, format(texts.joined, { name: authorName(a) }));
+        break;
+      }
+      case 'agent_left': {
+        const a = event.event.agent || {};
+        addLine(event.conversationId, event.event.seq,
+          format(texts.left, { name: a.name || agentNames.get(a.id) || authorName(a) }));
+        break;
+      }
+      case 'closed':
+        hideTyping();
+        addLine(event.conversationId, event.event.seq, texts.closed);
+        break;
+      default:
+        break;
+    }
   });
 
   let open = false;
@@ -113,6 +311,9 @@ export function mountWidget(doc, config, texts, chat) {
     if (open) {
       log.scrollTop = log.scrollHeight;
       input.focus({ preventScroll: true });
+      setUnread(0);
+      markSeen();
+      chat.activate();
     } else if (focusLauncher) {
       launcher.focus({ preventScroll: true });
     }
@@ -133,10 +334,13 @@ export function mountWidget(doc, config, texts, chat) {
     if (!text) return;
     input.value = '';
     updateSend();
-    chat.send(text).catch((err) => console.error('[chatvisor]', err));
+    chat.send(text);
     input.focus({ preventScroll: true });
   }
-  input.addEventListener('input', updateSend);
+  input.addEventListener('input', () => {
+    updateSend();
+    if (input.value.trim() !== '') chat.typing();
+  });
   input.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
@@ -155,6 +359,7 @@ export function mountWidget(doc, config, texts, chat) {
   }
 
   doc.body.appendChild(host);
+  chat.start();
 
   // Pages that re-render <body> (some SPA frameworks) may drop the host:
   // put it back, and follow a replaced <body>.
