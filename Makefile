@@ -17,7 +17,7 @@ ENGINE_HDRS  := $(wildcard engine/*.h)
 ENGINE_TESTS := $(patsubst engine/t/%.c,$(BUILD)/engine/%,$(wildcard engine/t/test_*.c))
 ENGINE_CFLAGS := -std=c11 -O1 -g -Wall -Wextra -Werror -Iengine \
                  -fsanitize=address,undefined -fno-omit-frame-pointer
-ENGINE_LIBS  := -llmdb -lcjson -lcrypto
+ENGINE_LIBS  := -llmdb -lcjson -lcrypto -lm
 
 MODULE_SRCS  := config $(wildcard ngx_chatvisor_module/*.[ch]) \
                 $(ENGINE_SRCS) $(ENGINE_HDRS)

@@ -6,54 +6,11 @@
 #include "cv_agents.h"
 #include "cv_store_impl.h"
 #include "cv_time.h"
+#include "cv_chat.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-
-static cv_status
-cv_get_record(cv_txn *t, int db, const void *key, size_t klen, cJSON **out)
-{
-    MDB_val  k, v;
-    int      rc;
-
-    k.mv_data = (void *) key;
-    k.mv_size = klen;
-
-    rc = mdb_get(t->txn, t->store->dbi[db], &k, &v);
-    if (rc != 0) {
-        return cv_status_from_mdb(rc);
-    }
-
-    *out = cJSON_ParseWithLength(v.mv_data, v.mv_size);
-    return *out ? CV_OK : CV_ERROR;
-}
-
-
-static cv_status
-cv_put_record(cv_txn *t, int db, const void *key, size_t klen,
-    const cJSON *obj)
-{
-    MDB_val   k, v;
-    char     *json;
-    int       rc;
-
-    json = cJSON_PrintUnformatted(obj);
-    if (json == NULL) {
-        return CV_ERROR;
-    }
-
-    k.mv_data = (void *) key;
-    k.mv_size = klen;
-    v.mv_data = json;
-    v.mv_size = strlen(json);
-
-    rc = mdb_put(t->txn, t->store->dbi[db], &k, &v, 0);
-    cJSON_free(json);
-
-    return cv_status_from_mdb(rc);
-}
 
 
 static int64_t
@@ -142,10 +99,14 @@ cv_agent_put(cv_txn *t, const char *id, const cJSON *fields, cJSON **out,
     cv_format_time(cv_now_ms(), stamp);
     cv_replace(agent, "updated_at", cJSON_CreateString(stamp));
 
-    st = cv_put_record(t, CV_DB_AGENTS, id, strlen(id), agent);
+    st = cv_record_put(t, CV_DB_AGENTS, id, strlen(id), agent);
 
     if (st == CV_OK && !cJSON_IsTrue(cJSON_GetObjectItem(agent, "enabled"))) {
         st = cv_sessions_end_for(t, id);
+
+        if (st == CV_OK) {
+            st = cv_agent_release(t, id);
+        }
     }
 
     if (st == CV_OK && out) {
@@ -162,7 +123,7 @@ cv_agent_put(cv_txn *t, const char *id, const cJSON *fields, cJSON **out,
 cv_status
 cv_agent_get(cv_txn *t, const char *id, cJSON **out)
 {
-    return cv_get_record(t, CV_DB_AGENTS, id, strlen(id), out);
+    return cv_record_get(t, CV_DB_AGENTS, id, strlen(id), out);
 }
 
 
@@ -272,7 +233,7 @@ cv_login_token_create(cv_txn *t, const char *agent_id,
     }
     cJSON_AddNumberToObject(rec, "expires_at", (double) *expires_at);
 
-    st = cv_put_record(t, CV_DB_LOGIN_TOKENS, hash, sizeof(hash), rec);
+    st = cv_record_put(t, CV_DB_LOGIN_TOKENS, hash, sizeof(hash), rec);
     cJSON_Delete(rec);
 
     return st;
@@ -294,7 +255,7 @@ cv_login_token_redeem(cv_txn *t, const char *token, cJSON **agent,
 
     cv_sha256(token, strlen(token), hash);
 
-    st = cv_get_record(t, CV_DB_LOGIN_TOKENS, hash, sizeof(hash), &rec);
+    st = cv_record_get(t, CV_DB_LOGIN_TOKENS, hash, sizeof(hash), &rec);
     if (st != CV_OK) {
         return st;
     }
@@ -345,7 +306,7 @@ cv_session_create(cv_txn *t, const char *agent_id, int64_t ttl_ms,
     cJSON_AddStringToObject(rec, "agent_id", agent_id);
     cJSON_AddNumberToObject(rec, "expires_at", (double) *expires_at);
 
-    st = cv_put_record(t, CV_DB_SESSIONS, hash, sizeof(hash), rec);
+    st = cv_record_put(t, CV_DB_SESSIONS, hash, sizeof(hash), rec);
     cJSON_Delete(rec);
 
     return st;
@@ -362,7 +323,7 @@ cv_session_agent(cv_txn *t, const char *session, cJSON **agent)
 
     cv_sha256(session, strlen(session), hash);
 
-    st = cv_get_record(t, CV_DB_SESSIONS, hash, sizeof(hash), &rec);
+    st = cv_record_get(t, CV_DB_SESSIONS, hash, sizeof(hash), &rec);
     if (st != CV_OK) {
         return st;
     }
@@ -434,4 +395,87 @@ cv_sessions_end_for(cv_txn *t, const char *agent_id)
     mdb_cursor_close(c);
 
     return rc == MDB_NOTFOUND ? CV_OK : cv_status_from_mdb(rc);
+}
+
+
+cv_status
+cv_agent_delete(cv_txn *t, const char *id)
+{
+    cv_status  st;
+
+    st = cv_record_del(t, CV_DB_AGENTS, id, strlen(id));
+
+    if (st == CV_OK) {
+        st = cv_sessions_end_for(t, id);
+    }
+
+    if (st == CV_OK) {
+        st = cv_agent_release(t, id);
+    }
+
+    return st;
+}
+
+
+cv_status
+cv_agents_sync(cv_txn *t, const cJSON *list, cJSON *items)
+{
+    const cJSON  *a, *id;
+    cJSON        *all, *cur, *out, *off;
+    cv_status     st;
+    int           created, listed;
+
+    /* first the listed ones */
+    cJSON_ArrayForEach(a, list) {
+        id = cJSON_GetObjectItemCaseSensitive(a, "id");
+
+        st = cv_agent_put(t, id->valuestring, a, &out, &created);
+        if (st != CV_OK) {
+            return st;
+        }
+
+        cJSON_Delete(out);
+    }
+
+    /* then everybody else is disabled */
+    all = cJSON_CreateArray();
+    st = cv_agent_list(t, all);
+
+    off = cJSON_CreateObject();
+    cJSON_AddFalseToObject(off, "enabled");
+
+    cJSON_ArrayForEach(cur, all) {
+        if (st != CV_OK) {
+            break;
+        }
+
+        listed = 0;
+        cJSON_ArrayForEach(a, list) {
+            id = cJSON_GetObjectItemCaseSensitive(a, "id");
+            if (strcmp(id->valuestring,
+                       cJSON_GetStringValue(cJSON_GetObjectItem(cur, "id")))
+                == 0)
+            {
+                listed = 1;
+                break;
+            }
+        }
+
+        if (!listed
+            && cJSON_IsTrue(cJSON_GetObjectItem(cur, "enabled")))
+        {
+            st = cv_agent_put(t, cJSON_GetStringValue(
+                                     cJSON_GetObjectItem(cur, "id")),
+                              off, NULL, &created);
+        }
+    }
+
+    cJSON_Delete(off);
+    cJSON_Delete(all);
+
+    if (st == CV_OK && items) {
+        st = cv_agent_list(t, items);
+    }
+
+    return st;
 }

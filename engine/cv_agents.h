@@ -26,6 +26,13 @@ cv_status cv_agent_put(cv_txn *t, const char *id, const cJSON *fields,
 
 cv_status cv_agent_get(cv_txn *t, const char *id, cJSON **out);
 
+/* Deletes an agent: sessions end, open conversations become unassigned. */
+cv_status cv_agent_delete(cv_txn *t, const char *id);
+
+/* Upserts every agent of list (each with a valid "id"; checked by the
+ * caller) and disables all others; items gets the resulting list. */
+cv_status cv_agents_sync(cv_txn *t, const cJSON *list, cJSON *items);
+
 /* all agents, ordered by id */
 cv_status cv_agent_list(cv_txn *t, cJSON *items);
 

@@ -13,51 +13,6 @@
 #include <string.h>
 
 
-static cv_status
-cv_get_json(cv_txn *t, int db, const void *key, size_t klen, cJSON **out)
-{
-    MDB_val  k, v;
-    int      rc;
-
-    k.mv_data = (void *) key;
-    k.mv_size = klen;
-
-    rc = mdb_get(t->txn, t->store->dbi[db], &k, &v);
-    if (rc != 0) {
-        return cv_status_from_mdb(rc);
-    }
-
-    *out = cJSON_ParseWithLength(v.mv_data, v.mv_size);
-
-    return *out ? CV_OK : CV_ERROR;
-}
-
-
-static cv_status
-cv_put_json(cv_txn *t, int db, const void *key, size_t klen,
-    const cJSON *obj)
-{
-    MDB_val   k, v;
-    char     *json;
-    int       rc;
-
-    json = cJSON_PrintUnformatted(obj);
-    if (json == NULL) {
-        return CV_ERROR;
-    }
-
-    k.mv_data = (void *) key;
-    k.mv_size = klen;
-    v.mv_data = json;
-    v.mv_size = strlen(json);
-
-    rc = mdb_put(t->txn, t->store->dbi[db], &k, &v, 0);
-    cJSON_free(json);
-
-    return cv_status_from_mdb(rc);
-}
-
-
 static cJSON *
 cv_add_time(cJSON *obj, const char *name, int64_t ms)
 {
@@ -150,7 +105,7 @@ cv_log_append(cv_txn *t, const char *type, const cJSON *conv,
     cv_add_time(ev, "created_at", now);
 
     cv_put_u64be(key, seq);
-    st = cv_put_json(t, CV_DB_LOG, key, 8, ev);
+    st = cv_record_put(t, CV_DB_LOG, key, 8, ev);
     cJSON_Delete(ev);
 
     return st;
@@ -198,7 +153,7 @@ cv_conv_append(cv_txn *t, cJSON *conv, cJSON *event, const char *log_type,
     }
 
     klen = cv_conv_key(key, id, seq);
-    st = cv_put_json(t, CV_DB_CONV_EVENTS, key, klen, event);
+    st = cv_record_put(t, CV_DB_CONV_EVENTS, key, klen, event);
     if (st != CV_OK) {
         return st;
     }
@@ -207,7 +162,7 @@ cv_conv_append(cv_txn *t, cJSON *conv, cJSON *event, const char *log_type,
     cv_set(conv, "last_seq", cJSON_CreateNumber((double) seq));
     cv_set(conv, "updated_at", cJSON_CreateString(stamp));
 
-    st = cv_put_json(t, CV_DB_CONVERSATIONS, id, strlen(id), conv);
+    st = cv_record_put(t, CV_DB_CONVERSATIONS, id, strlen(id), conv);
     if (st != CV_OK) {
         return st;
     }
@@ -248,7 +203,7 @@ cv_customer_create(cv_txn *t, char id[CV_ID_MAX])
     cJSON_AddNullToObject(c, "page_url");
     cv_add_time(c, "created_at", cv_now_ms());
 
-    st = cv_put_json(t, CV_DB_CUSTOMERS, id, strlen(id), c);
+    st = cv_record_put(t, CV_DB_CUSTOMERS, id, strlen(id), c);
     cJSON_Delete(c);
 
     return st;
@@ -258,7 +213,7 @@ cv_customer_create(cv_txn *t, char id[CV_ID_MAX])
 cv_status
 cv_customer_get(cv_txn *t, const char *id, cJSON **out)
 {
-    return cv_get_json(t, CV_DB_CUSTOMERS, id, strlen(id), out);
+    return cv_record_get(t, CV_DB_CUSTOMERS, id, strlen(id), out);
 }
 
 
@@ -322,7 +277,7 @@ cv_conversation_open(cv_txn *t, cJSON *customer, const char *page_url,
     cJSON_AddNumberToObject(conv, "last_seq", 0);
     cv_set_string_or_null(conv, "page_url", page_url);
 
-    st = cv_put_json(t, CV_DB_CONVERSATIONS, id, strlen(id), conv);
+    st = cv_record_put(t, CV_DB_CONVERSATIONS, id, strlen(id), conv);
     if (st == CV_OK) {
         st = cv_log_append(t, CV_EV_CONVERSATION_CREATED, conv, 0, now);
     }
@@ -332,7 +287,7 @@ cv_conversation_open(cv_txn *t, cJSON *customer, const char *page_url,
         if (page_url) {
             cv_set(customer, "page_url", cJSON_CreateString(page_url));
         }
-        st = cv_put_json(t, CV_DB_CUSTOMERS, cus_id, strlen(cus_id),
+        st = cv_record_put(t, CV_DB_CUSTOMERS, cus_id, strlen(cus_id),
                          customer);
     }
 
@@ -366,7 +321,7 @@ cv_event_get(cv_txn *t, const char *conv_id, uint64_t seq, cJSON **out)
     size_t         klen;
 
     klen = cv_conv_key(key, conv_id, seq);
-    return cv_get_json(t, CV_DB_CONV_EVENTS, key, klen, out);
+    return cv_record_get(t, CV_DB_CONV_EVENTS, key, klen, out);
 }
 
 
@@ -536,7 +491,7 @@ cv_message_post(cv_txn *t, const char *conv_id, const char *customer_id,
 cv_status
 cv_conversation_get(cv_txn *t, const char *id, cJSON **out)
 {
-    return cv_get_json(t, CV_DB_CONVERSATIONS, id, strlen(id), out);
+    return cv_record_get(t, CV_DB_CONVERSATIONS, id, strlen(id), out);
 }
 
 
@@ -918,4 +873,167 @@ cv_text_invalid(const char *text, size_t len)
     }
 
     return NULL;
+}
+
+
+cv_status
+cv_agent_release(cv_txn *t, const char *agent_id)
+{
+    cJSON      *items, *conv;
+    cv_status   st;
+    int         changed;
+
+    items = cJSON_CreateArray();
+    st = cv_conversation_list(t, "open", agent_id, (size_t) -1, items);
+
+    cJSON_ArrayForEach(conv, items) {
+        if (st != CV_OK) {
+            break;
+        }
+
+        st = cv_conversation_assign(t, cJSON_GetStringValue(
+                                           cJSON_GetObjectItem(conv, "id")),
+                                    NULL, &changed);
+    }
+
+    cJSON_Delete(items);
+    return st;
+}
+
+
+cv_status
+cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
+    const char *status, cJSON *items, uint64_t *next)
+{
+    unsigned char   key[8];
+    MDB_cursor     *c;
+    MDB_val         k, v;
+    cJSON          *ev, *conv, *item, *order;
+    const char     *id, *s;
+    size_t          scanned, n;
+    uint64_t        seq;
+    int             rc, i;
+
+    *next = after;
+
+    rc = mdb_cursor_open(t->txn, t->store->dbi[CV_DB_LOG], &c);
+    if (rc != 0) {
+        return cv_status_from_mdb(rc);
+    }
+
+    /* conversation ids in order of their latest change in this page */
+    order = cJSON_CreateArray();
+    n = 0;
+
+    cv_put_u64be(key, after + 1);
+    k.mv_data = key;
+    k.mv_size = 8;
+
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE), scanned = 0;
+         rc == 0 && scanned < 10000;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT), scanned++)
+    {
+        if (k.mv_size != 8) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+
+        seq = cv_get_u64be(k.mv_data);
+
+        ev = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+        id = cJSON_GetStringValue(cJSON_GetObjectItem(ev, "conversation_id"));
+
+        if (id == NULL) {
+            cJSON_Delete(ev);
+            *next = seq;
+            continue;
+        }
+
+        for (i = 0; i < cJSON_GetArraySize(order); i++) {
+            if (strcmp(cJSON_GetArrayItem(order, i)->valuestring, id) == 0) {
+                break;
+            }
+        }
+
+        if (i < cJSON_GetArraySize(order)) {
+            cJSON_DeleteItemFromArray(order, i);
+
+        } else if (n == limit) {
+            /* a new conversation would exceed the page: stop before it */
+            cJSON_Delete(ev);
+            break;
+
+        } else {
+            n++;
+        }
+
+        cJSON_AddItemToArray(order, cJSON_CreateString(id));
+        cJSON_Delete(ev);
+        *next = seq;
+    }
+
+    mdb_cursor_close(c);
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        cJSON_Delete(order);
+        return cv_status_from_mdb(rc);
+    }
+
+    cJSON_ArrayForEach(item, order) {
+        if (cv_conversation_get(t, item->valuestring, &conv) != CV_OK) {
+            continue;
+        }
+
+        s = cJSON_GetStringValue(cJSON_GetObjectItem(conv, "status"));
+
+        if (status && (s == NULL || strcmp(s, status) != 0)) {
+            cJSON_Delete(conv);
+            continue;
+        }
+
+        cJSON_AddItemToArray(items, conv);
+    }
+
+    cJSON_Delete(order);
+    return CV_OK;
+}
+
+
+cv_status
+cv_conversation_messages(cv_txn *t, const char *conv_id, uint64_t after,
+    size_t limit, cJSON *items, int *more)
+{
+    cJSON      *events, *ev, *msg;
+    uint64_t    cursor;
+    cv_status   st;
+
+    *more = 0;
+
+    for ( ;; ) {
+        events = cJSON_CreateArray();
+        st = cv_conversation_events(t, conv_id, after, 200, events, &cursor);
+
+        if (st != CV_OK || cJSON_GetArraySize(events) == 0) {
+            cJSON_Delete(events);
+            return st;
+        }
+
+        cJSON_ArrayForEach(ev, events) {
+            msg = cJSON_GetObjectItem(ev, "message");
+            if (msg == NULL) {
+                continue;
+            }
+
+            if ((size_t) cJSON_GetArraySize(items) == limit) {
+                *more = 1;
+                cJSON_Delete(events);
+                return CV_OK;
+            }
+
+            cJSON_AddItemToArray(items, cJSON_Duplicate(msg, 1));
+        }
+
+        cJSON_Delete(events);
+        after = cursor;
+    }
 }

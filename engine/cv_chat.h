@@ -76,6 +76,19 @@ cv_status cv_log_read(cv_txn *t, uint64_t after, size_t limit, cJSON *items,
     uint64_t *cursor);
 cv_status cv_log_last_seq(cv_txn *t, uint64_t *seq);
 
+/* Unassigns the open conversations of an agent (disabled, deleted). */
+cv_status cv_agent_release(cv_txn *t, const char *agent_id);
+
+/* Conversations changed after a log position, each once at its latest
+ * change in order of it, at most limit; *next is where to go on from. */
+cv_status cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
+    const char *status, cJSON *items, uint64_t *next);
+
+/* Messages of a conversation after a seq, at most limit; *more is set when
+ * there are more. */
+cv_status cv_conversation_messages(cv_txn *t, const char *conv_id,
+    uint64_t after, size_t limit, cJSON *items, int *more);
+
 /* Validates visitor/agent text: UTF-8, 1..CV_TEXT_MAX characters after
  * trimming; returns a reason or NULL. */
 const char *cv_text_invalid(const char *text, size_t len);

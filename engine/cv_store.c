@@ -21,7 +21,8 @@
 
 static const char  *cv_db_names[CV_DB_N] = {
     "meta", "log", "customers", "conversations", "conv_events",
-    "idempotency", "agents", "sessions", "login_tokens"
+    "idempotency", "agents", "sessions", "login_tokens", "customer_ids",
+    "api_tokens"
 };
 
 
@@ -481,4 +482,64 @@ cv_store_backup(cv_store *st, const char *dest_dir)
     /* a read transaction underneath: consistent while nginx writes */
     return cv_status_from_mdb(mdb_env_copy2(st->env, dest_dir,
                                             MDB_CP_COMPACT));
+}
+
+
+cv_status
+cv_record_get(cv_txn *t, int db, const void *key, size_t klen, cJSON **out)
+{
+    MDB_val  k, v;
+    int      rc;
+
+    k.mv_data = (void *) key;
+    k.mv_size = klen;
+
+    rc = mdb_get(t->txn, t->store->dbi[db], &k, &v);
+    if (rc != 0) {
+        return cv_status_from_mdb(rc);
+    }
+
+    *out = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+
+    return *out ? CV_OK : CV_ERROR;
+}
+
+
+cv_status
+cv_record_put(cv_txn *t, int db, const void *key, size_t klen,
+    const cJSON *obj)
+{
+    MDB_val   k, v;
+    char     *json;
+    int       rc;
+
+    json = cJSON_PrintUnformatted(obj);
+    if (json == NULL) {
+        return CV_ERROR;
+    }
+
+    k.mv_data = (void *) key;
+    k.mv_size = klen;
+    v.mv_data = json;
+    v.mv_size = strlen(json);
+
+    rc = mdb_put(t->txn, t->store->dbi[db], &k, &v, 0);
+    cJSON_free(json);
+
+    return cv_status_from_mdb(rc);
+}
+
+
+cv_status
+cv_record_del(cv_txn *t, int db, const void *key, size_t klen)
+{
+    MDB_val  k;
+    int      rc;
+
+    k.mv_data = (void *) key;
+    k.mv_size = klen;
+
+    rc = mdb_del(t->txn, t->store->dbi[db], &k, NULL);
+
+    return rc == MDB_NOTFOUND ? CV_NOT_FOUND : cv_status_from_mdb(rc);
 }

@@ -7,6 +7,7 @@
 #include "cv_store.h"
 
 #include <lmdb.h>
+#include <cjson/cJSON.h>
 
 /* one LMDB database per kind of record */
 enum {
@@ -19,6 +20,8 @@ enum {
     CV_DB_AGENTS,         /* integrator's agent id -> JSON */
     CV_DB_SESSIONS,       /* sha256(session secret) -> JSON */
     CV_DB_LOGIN_TOKENS,   /* sha256(token) -> JSON */
+    CV_DB_CUSTOMER_IDS,   /* integrator's customer id (text) -> cus_... */
+    CV_DB_API_TOKENS,     /* sha256(access token) -> JSON */
     CV_DB_N
 };
 
@@ -33,6 +36,13 @@ struct cv_txn {
     MDB_txn   *txn;
     int        write;
 };
+
+/* JSON records: get (parsed, caller frees) and put */
+cv_status cv_record_get(cv_txn *t, int db, const void *key, size_t klen,
+    cJSON **out);
+cv_status cv_record_put(cv_txn *t, int db, const void *key, size_t klen,
+    const cJSON *obj);
+cv_status cv_record_del(cv_txn *t, int db, const void *key, size_t klen);
 
 /* maps an LMDB return code to a cv_status */
 int cv_status_from_mdb(int rc);

@@ -1,0 +1,29 @@
+/*
+ * Access tokens of the REST API: random, "cvt_" prefixed, stored only as
+ * SHA-256 with the client's name, the fingerprint of the secret they were
+ * issued with, and their expiry.
+ */
+#ifndef CV_API_TOKENS_H
+#define CV_API_TOKENS_H
+
+#include "cv_store.h"
+#include "cv_crypto.h"
+
+#include <stdint.h>
+
+#define CV_API_TOKEN_STR   (4 + CV_SECRET_LEN_B64 + 1)
+#define CV_SECRET_LEN_B64  43
+#define CV_API_CLIENT_MAX  64
+
+cv_status cv_api_token_create(cv_txn *t, const char *client,
+    const char *secret_fingerprint, int64_t ttl_ms,
+    char token[CV_API_TOKEN_STR]);
+
+/* The client of a live token issued with the given client's current secret:
+ * fingerprint(client) returns the fingerprint of a client's current secret,
+ * or NULL when the client is no longer configured. */
+cv_status cv_api_token_check(cv_txn *t, const char *token,
+    const char *(*fingerprint)(const char *client, void *data), void *data,
+    char client[CV_API_CLIENT_MAX + 1]);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+ * What integrators know about customers: their own id, names, email and
+ * labels, and finding a customer again by that id.
+ */
+#ifndef CV_CUSTOMERS_H
+#define CV_CUSTOMERS_H
+
+#include "cv_store.h"
+
+#include <cjson/cJSON.h>
+
+/*
+ * Sets email, firstname, lastname, id and labels of a customer. replace
+ * (PUT): absent fields are cleared; otherwise (PATCH) they are kept. Bad
+ * fields give CV_INVALID with the reason in *why; an id that another
+ * customer has gives CV_CONFLICT.
+ */
+cv_status cv_customer_update(cv_txn *t, const char *customer_id,
+    const cJSON *fields, int replace, cJSON **out, const char **why);
+
+/* The customer with the integrator's id (its text form). */
+cv_status cv_customer_find(cv_txn *t, const char *ext_id, cJSON **out);
+
+/* The text form of an integrator's id (string or integer); -1 if neither. */
+int cv_customer_ext_id(const cJSON *id, char *buf, size_t size);
+
+#endif
