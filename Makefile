@@ -45,7 +45,13 @@ $(ASSETS_C): $(WWW_SRCS)
 
 # nginx is configured once in a private copy of Debian's tree, never in
 # /usr/share; the flags are Debian's own so the module's signature matches.
-$(NGX_BUILD)/objs/Makefile: config $(ASSETS_C)
+# nginx's Makefile lists the sources: configure again when files come or go
+SRC_LIST := $(BUILD)/sources.list
+$(shell mkdir -p $(BUILD); echo $(sort $(wildcard ngx_chatvisor_module/*.[ch] \
+    engine/cv_*.[ch])) > $(SRC_LIST).new; cmp -s $(SRC_LIST).new $(SRC_LIST) \
+    || mv $(SRC_LIST).new $(SRC_LIST); rm -f $(SRC_LIST).new)
+
+$(NGX_BUILD)/objs/Makefile: config $(SRC_LIST) $(ASSETS_C)
 	rm -rf $(NGX_BUILD) && mkdir -p $(BUILD) && cp -r $(NGX_SRC) $(NGX_BUILD)
 	cd $(NGX_BUILD) && . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
 	    --with-cc-opt='$(NGX_CC_OPT)' \
