@@ -142,7 +142,7 @@ async function widget(page) {
       open: panel ? !panel.hidden : false,
       launcherLabel: sr.querySelector('.launcher').getAttribute('aria-label'),
       imgs: sr.querySelectorAll('img').length + document.querySelectorAll('body img').length,
-      styleAttrs: sr.querySelectorAll('[style]').length,
+      styleAttrs: Array.from(sr.querySelectorAll('[style]'), (e) => `${e.tagName}.${e.className}: ${e.getAttribute('style')}`),
       alerts: window.__alerts.slice(),
     };
   });
@@ -211,6 +211,23 @@ async function run(browser) {
   // 1. the agent logs in through the one-time URL
   note('1. agent login');
   const agentCtx = await browser.newContext({ viewport: { width: 1360, height: 820 }, deviceScaleFactor: 1 });
+  // Desktop notifications are recorded, not shown; the tab can be made to
+  // look hidden (window.__hidden) as when the agent is in another tab.
+  await agentCtx.addInitScript(() => {
+    window.__notes = [];
+    window.__hidden = false;
+    function FakeNotification(title, options) {
+      window.__notes.push({ title: String(title), body: String((options && options.body) || '') });
+      return { close() {}, onclick: null };
+    }
+    FakeNotification.permission = 'granted';
+    FakeNotification.requestPermission = () => Promise.resolve('granted');
+    window.Notification = FakeNotification;
+    Object.defineProperty(Document.prototype, 'hidden', { configurable: true, get: () => window.__hidden });
+    Object.defineProperty(Document.prototype, 'visibilityState', {
+      configurable: true, get: () => (window.__hidden ? 'hidden' : 'visible'),
+    });
+  });
   const A = await openPage(agentCtx, LOGIN_URL);
   const agent = A.page;
   await agent.waitForURL((u) => u.pathname.endsWith(`${PREFIX}agent/`), { timeout: WAIT_MS }).catch(() => {});
@@ -221,8 +238,13 @@ async function run(browser) {
   ok(session && session.httpOnly && session.sameSite === 'Strict', 'cv_agent session cookie is HttpOnly and SameSite=Strict', cookies);
   const me = await until(async () => (await consoleState(agent)).me, 'console loaded');
   is(me, AGENT, `the console shows the agent's name (${AGENT})`);
-  let cs = await consoleState(agent);
-  ok(/available|away/i.test(cs.status || ''), 'own status is shown', cs.status);
+  // GET me says "offline" until the console's poll makes the agent online
+  const status = await until(async () => {
+    const st = (await consoleState(agent)).status;
+    return /available|away/i.test(st || '') ? st : null;
+  });
+  ok(status, 'own status is shown (online once the console polls)', (await consoleState(agent)).status);
+  let cs;
   await shot(agent, '1-console-empty');
 
   // 2. the visitor writes
@@ -354,6 +376,7 @@ async function run(browser) {
   ok(w && expected.map((t) => w.bubbles.indexOf(t)).every((v, i, a) => i === 0 || v > a[i - 1]), 'visitor: in order', w && w.bubbles);
   ok(w && w.lines.some((l) => l.includes(`${AGENT} joined`)), 'visitor: the joined line is in the history too', w && w.lines);
   is(w && w.bubbles.filter((b) => b === first).length, 1, 'visitor: each message once');
+  ok(w && w.styleAttrs.length === 0, 'visitor: still no style attribute in the widget', w && w.styleAttrs);
 
   const T2 = await openPage(visitorCtx, '/index.html');
   const tab2 = T2.page;
@@ -445,11 +468,28 @@ async function run(browser) {
   });
   ok(cs, 'agent: the chat shows it closed and the composer is off', await consoleState(agent));
   const again = 'One more question, please';
+  // the agent is in another tab now
+  await agent.evaluate(() => {
+    window.__hidden = true;
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
   await visitor.fill('chatvisor-widget textarea', again);
   await visitor.keyboard.press('Enter');
   await agent.click('.tab[data-tab="unassigned"]');
   const conv2 = await until(async () => (await consoleState(agent)).conv.find((c) => (c.preview || '').includes(again)));
   ok(conv2 && conv2.id !== convId, 'agent: the next visitor message opens a new conversation, live', await consoleState(agent));
+  const notes = await until(async () => {
+    const list = await agent.evaluate(() => window.__notes.slice());
+    return list.some((x) => x.body.includes(again)) ? list : null;
+  });
+  ok(notes && notes.some((x) => /new conversation/i.test(x.title)), 'agent: a hidden tab gets a desktop notification of the new conversation',
+    await agent.evaluate(() => window.__notes.slice()));
+  ok(notes && notes.some((x) => x.body.includes(again)), 'agent: and of the customer message', notes);
+  ok(/^\(\d+\)/.test(await agent.title()), 'agent: the page title counts it unread', await agent.title());
+  await agent.evaluate(() => {
+    window.__hidden = false;
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
   w = await until(async () => {
     const s = await widget(visitor);
     return s.bubbles.includes(again) && s.pending === 0 ? s : null;
