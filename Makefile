@@ -22,7 +22,7 @@ ENGINE_LIBS  := -llmdb -lcjson -lcrypto -lm
 MODULE_SRCS  := config $(wildcard ngx_chatvisor_module/*.[ch]) \
                 $(ENGINE_SRCS) $(ENGINE_HDRS)
 WWW_SRCS     := $(shell find www -type f 2>/dev/null) scripts/build-www.mjs \
-                package-lock.json
+                package-lock.json $(wildcard docs/openapi.json)
 
 .PHONY: all deps deps-test deps-bench assets engine-tests test demo demo-stop \
         bench clean
@@ -52,15 +52,19 @@ $(shell mkdir -p $(BUILD); echo $(sort $(wildcard ngx_chatvisor_module/*.[ch] \
     || mv $(SRC_LIST).new $(SRC_LIST); rm -f $(SRC_LIST).new)
 
 $(NGX_BUILD)/objs/Makefile: config $(SRC_LIST) $(ASSETS_C)
-	rm -rf $(NGX_BUILD) && mkdir -p $(BUILD) && cp -r $(NGX_SRC) $(NGX_BUILD)
-	cd $(NGX_BUILD) && . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
+	rm -rf $(NGX_BUILD).new && mkdir -p $(BUILD) \
+	    && cp -r $(NGX_SRC) $(NGX_BUILD).new
+	cd $(NGX_BUILD).new && . ./conf_flags \
+	    && ./configure "$${NGX_CONF_FLAGS[@]}" \
 	    --with-cc-opt='$(NGX_CC_OPT)' \
 	    --add-dynamic-module=$(CURDIR) > configure.log 2>&1 \
 	    || { tail -30 configure.log; exit 1; }
+	rm -rf $(NGX_BUILD) && mv $(NGX_BUILD).new $(NGX_BUILD)
 
 $(MODULE): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS) $(ASSETS_C)
 	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
-	cp $(NGX_BUILD)/objs/ngx_chatvisor_module.so $@
+	@# a new inode: a running nginx keeps its mapped copy intact
+	cp $(NGX_BUILD)/objs/ngx_chatvisor_module.so $@.tmp && mv $@.tmp $@
 
 $(BUILD)/engine/%: engine/t/%.c engine/t/tap.h $(ENGINE_SRCS) $(ENGINE_HDRS)
 	@mkdir -p $(@D)

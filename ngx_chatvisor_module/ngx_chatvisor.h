@@ -74,7 +74,16 @@ typedef struct {
 
     ngx_int_t                *pipes;        /* [2 * workers]: read, write */
     ngx_uint_t                workers;
+
+    ngx_array_t              *api_clients;  /* ngx_chatvisor_api_client_t */
 } ngx_chatvisor_main_conf_t;
+
+
+typedef struct {
+    ngx_str_t                 name;
+    ngx_str_t                 secret;
+    char                      fingerprint[17];  /* of the secret */
+} ngx_chatvisor_api_client_t;
 
 
 typedef struct {
@@ -163,8 +172,14 @@ struct ngx_chatvisor_ctx_s {
     cJSON                        *body;
     cJSON                        *agent;
     u_char                        session[CV_ID_MAX * 2];
+    ngx_int_t                     rc;          /* of an error already sent */
+    ngx_uint_t                    ok_status;   /* API: status on success */
+    const char                   *why;         /* API: reason of a 4xx */
+    char                          api_client[72];
     unsigned                      new_customer:1;
     unsigned                      duplicate:1;
+    unsigned                      body_form_ok:1;
+    unsigned                      body_array_ok:1;
 };
 
 
@@ -180,8 +195,9 @@ char *ngx_chatvisor_widget_language(ngx_conf_t *cf, ngx_command_t *cmd,
 void ngx_chatvisor_widget_init_conf(ngx_chatvisor_widget_conf_t *w);
 void ngx_chatvisor_widget_merge_conf(ngx_chatvisor_widget_conf_t *conf,
     ngx_chatvisor_widget_conf_t *prev);
-ngx_int_t ngx_chatvisor_widget_build_tag(ngx_conf_t *cf,
+ngx_int_t ngx_chatvisor_widget_build_tag(ngx_pool_t *pool,
     ngx_chatvisor_widget_conf_t *w, ngx_str_t *prefix, ngx_str_t *tag);
+ngx_int_t ngx_chatvisor_widget_tag(ngx_http_request_t *r, ngx_str_t *tag);
 
 /* ngx_chatvisor_handler.c */
 ngx_int_t ngx_chatvisor_handler(ngx_http_request_t *r);
@@ -204,6 +220,9 @@ ngx_int_t ngx_chatvisor_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message);
 ngx_int_t ngx_chatvisor_send_body(ngx_http_request_t *r, ngx_str_t *body,
     ngx_uint_t temporary);
+ngx_int_t ngx_chatvisor_fail(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message);
+ngx_int_t ngx_chatvisor_sent(ngx_http_request_t *r);
 
 /* ngx_chatvisor_request.c: request bodies, cookies, origin checks */
 ngx_chatvisor_ctx_t *ngx_chatvisor_get_ctx(ngx_http_request_t *r);
@@ -250,6 +269,10 @@ const char *ngx_chatvisor_presence_status(ngx_chatvisor_main_conf_t *cmcf,
     const char *agent_id);
 ngx_uint_t ngx_chatvisor_presence_online(ngx_chatvisor_main_conf_t *cmcf,
     cJSON *ids);
+ngx_int_t ngx_chatvisor_shared_widget_set(ngx_chatvisor_main_conf_t *cmcf,
+    cJSON *settings);
+cJSON *ngx_chatvisor_shared_widget_get(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_uint_t *generation);
 void ngx_chatvisor_ipc_overflow_set(ngx_chatvisor_main_conf_t *cmcf,
     ngx_uint_t worker);
 ngx_uint_t ngx_chatvisor_ipc_overflow_take(ngx_chatvisor_main_conf_t *cmcf,
@@ -260,6 +283,33 @@ ngx_int_t ngx_chatvisor_visitor_handler(ngx_http_request_t *r,
     ngx_str_t *path);
 ngx_int_t ngx_chatvisor_message_fields(ngx_http_request_t *r, cJSON *body,
     const char **text, const char **client_msg_id);
+
+/* ngx_chatvisor_api*.c: the REST API for integrators */
+ngx_int_t ngx_chatvisor_api_handler(ngx_http_request_t *r, ngx_str_t *path);
+ngx_int_t ngx_chatvisor_api_token(ngx_http_request_t *r);
+char *ngx_chatvisor_api_client(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+const char *ngx_chatvisor_api_fingerprint(const char *client, void *data);
+ngx_int_t ngx_chatvisor_api_agents(ngx_http_request_t *r, ngx_str_t *seg,
+    ngx_uint_t n);
+ngx_int_t ngx_chatvisor_api_customers(ngx_http_request_t *r, ngx_str_t *seg,
+    ngx_uint_t n);
+ngx_int_t ngx_chatvisor_api_conversations(ngx_http_request_t *r,
+    ngx_str_t *seg, ngx_uint_t n);
+ngx_int_t ngx_chatvisor_api_settings(ngx_http_request_t *r, ngx_str_t *seg,
+    ngx_uint_t n);
+ngx_int_t ngx_chatvisor_api_done(ngx_http_request_t *r, cv_status st);
+ngx_int_t ngx_chatvisor_api_login_url(ngx_http_request_t *r, cv_txn *t,
+    const char *agent_id, const char *conversation_id, int64_t ttl_ms,
+    cJSON **out, cv_status *st);
+ngx_int_t ngx_chatvisor_api_limit(ngx_http_request_t *r, size_t *limit);
+ngx_int_t ngx_chatvisor_api_ttl(ngx_http_request_t *r, cJSON *body,
+    int64_t *ttl_ms);
+ngx_uint_t ngx_chatvisor_api_is(ngx_str_t *s, const char *lit);
+void ngx_chatvisor_notice_set(ngx_chatvisor_ctx_t *ctx, ngx_uint_t kind,
+    const char *customer_id, const char *conversation_id);
+ngx_int_t ngx_chatvisor_rate_check(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_str_t *client, ngx_uint_t failed, ngx_uint_t *retry_after);
 
 /* ngx_chatvisor_agent.c, ngx_chatvisor_agent_auth.c */
 ngx_int_t ngx_chatvisor_agent_handler(ngx_http_request_t *r,

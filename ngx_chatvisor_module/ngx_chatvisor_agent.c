@@ -154,13 +154,11 @@ ngx_chatvisor_agent_status(ngx_http_request_t *r, cJSON *body)
     static const char  *allowed[] = { "status", NULL };
 
     cJSON                      *status, *out;
-    ngx_int_t                   rc;
     ngx_chatvisor_ctx_t        *ctx;
     ngx_chatvisor_main_conf_t  *cmcf;
 
-    rc = ngx_chatvisor_check_fields(r, body, allowed);
-    if (rc != NGX_OK) {
-        return rc;
+    if (ngx_chatvisor_check_fields(r, body, allowed) != NGX_OK) {
+        return ngx_chatvisor_sent(r);
     }
 
     ctx = ngx_chatvisor_get_ctx(r);
@@ -230,11 +228,8 @@ ngx_chatvisor_agent_logout(ngx_http_request_t *r, cJSON *body)
 {
     static const char  *allowed[] = { NULL };
 
-    ngx_int_t  rc;
-
-    rc = ngx_chatvisor_check_fields(r, body, allowed);
-    if (rc != NGX_OK) {
-        return rc;
+    if (ngx_chatvisor_check_fields(r, body, allowed) != NGX_OK) {
+        return ngx_chatvisor_sent(r);
     }
 
     return ngx_chatvisor_commit(r, ngx_chatvisor_logout_run,
@@ -488,7 +483,6 @@ ngx_chatvisor_agent_write(ngx_http_request_t *r, cJSON *body)
     char                        conv_id[CV_ID_MAX];
     cJSON                      *item, *conv;
     cv_txn                     *t;
-    ngx_int_t                   rc;
     cv_status                   st;
     const char                 *text, *cmid, **allowed;
     ngx_chatvisor_ctx_t        *ctx;
@@ -512,15 +506,14 @@ ngx_chatvisor_agent_write(ngx_http_request_t *r, cJSON *body)
         allowed = no_fields;
     }
 
-    rc = ngx_chatvisor_check_fields(r, body, allowed);
-    if (rc != NGX_OK) {
-        return rc;
+    if (ngx_chatvisor_check_fields(r, body, allowed) != NGX_OK) {
+        return ngx_chatvisor_sent(r);
     }
 
     if (ctx->action == NGX_CHATVISOR_CONV_MESSAGES
         && ngx_chatvisor_message_fields(r, body, &text, &cmid) != NGX_OK)
     {
-        return NGX_OK;
+        return ngx_chatvisor_sent(r);
     }
 
     if (ctx->action == NGX_CHATVISOR_CONV_ASSIGN) {

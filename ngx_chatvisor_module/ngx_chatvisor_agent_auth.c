@@ -237,11 +237,9 @@ ngx_chatvisor_join_body(ngx_http_request_t *r, cJSON *body)
     static const char  *allowed[] = { "token", NULL };
 
     cJSON      *token;
-    ngx_int_t   rc;
 
-    rc = ngx_chatvisor_check_fields(r, body, allowed);
-    if (rc != NGX_OK) {
-        return rc;
+    if (ngx_chatvisor_check_fields(r, body, allowed) != NGX_OK) {
+        return ngx_chatvisor_sent(r);
     }
 
     token = cJSON_GetObjectItemCaseSensitive(body, "token");

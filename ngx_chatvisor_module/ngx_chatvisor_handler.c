@@ -83,6 +83,10 @@ ngx_chatvisor_handler(ngx_http_request_t *r)
         return ngx_chatvisor_agent_handler(r, &rest);
     }
 
+    if (ngx_chatvisor_starts(&path, "api/v1/", &rest)) {
+        return ngx_chatvisor_api_handler(r, &rest);
+    }
+
     asset = ngx_chatvisor_find_asset(path.data, path.len);
 
     if (asset != NULL) {

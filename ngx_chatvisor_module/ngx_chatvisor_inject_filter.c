@@ -400,20 +400,21 @@ static ngx_int_t
 ngx_chatvisor_inject_tag(ngx_http_request_t *r,
     ngx_chatvisor_inject_ctx_t *ctx, ngx_chain_t ***last)
 {
-    u_char                    *p;
-    size_t                     len;
-    ngx_buf_t                 *b;
-    ngx_chatvisor_loc_conf_t  *clcf;
+    u_char      *p;
+    size_t       len;
+    ngx_buf_t   *b;
+    ngx_str_t    tag;
 
-    clcf = ngx_http_get_module_loc_conf(r, ngx_chatvisor_module);
+    if (ngx_chatvisor_widget_tag(r, &tag) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     b = ngx_chatvisor_inject_out(r, ctx, last);
     if (b == NULL) {
         return NGX_ERROR;
     }
 
-    len = clcf->tag.len + sizeof(" nonce=\"\"></script>") - 1
-          + ctx->nonce.len;
+    len = tag.len + sizeof(" nonce=\"\"></script>") - 1 + ctx->nonce.len;
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
@@ -423,7 +424,7 @@ ngx_chatvisor_inject_tag(ngx_http_request_t *r,
     b->start = p;
     b->pos = p;
 
-    p = ngx_cpymem(p, clcf->tag.data, clcf->tag.len);
+    p = ngx_cpymem(p, tag.data, tag.len);
 
     if (ctx->nonce.len) {
         p = ngx_sprintf(p, " nonce=\"%V\"", &ctx->nonce);

@@ -6,6 +6,7 @@
 
 
 #include "ngx_chatvisor.h"
+#include "cv_settings.h"
 
 
 static void *ngx_chatvisor_create_main_conf(ngx_conf_t *cf);
@@ -114,6 +115,13 @@ static ngx_command_t  ngx_chatvisor_commands[] = {
       ngx_chatvisor_widget_language,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_chatvisor_loc_conf_t, widget),
+      NULL },
+
+    { ngx_string("chatvisor_api_client"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_chatvisor_api_client,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
       ngx_null_command
@@ -243,8 +251,8 @@ ngx_chatvisor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->inject) {
         cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_chatvisor_module);
 
-        if (ngx_chatvisor_widget_build_tag(cf, &conf->widget, &cscf->prefix,
-                                           &conf->tag)
+        if (ngx_chatvisor_widget_build_tag(cf->pool, &conf->widget,
+                                           &cscf->prefix, &conf->tag)
             != NGX_OK)
         {
             return NGX_CONF_ERROR;
@@ -480,6 +488,37 @@ ngx_chatvisor_init_module(ngx_cycle_t *cycle)
 }
 
 
+/* the runtime widget settings into shared memory, once per start */
+
+static void
+ngx_chatvisor_load_settings(ngx_cycle_t *cycle,
+    ngx_chatvisor_main_conf_t *cmcf)
+{
+    cJSON       *w;
+    cv_txn      *t;
+    ngx_uint_t   gen;
+
+    if (ngx_chatvisor_shared_widget_get(cmcf, &gen) != NULL
+        || cv_txn_begin(cmcf->store, 0, &t) != CV_OK)
+    {
+        return;
+    }
+
+    if (cv_settings_get(t, "widget", &w) == CV_OK) {
+        if (cJSON_GetArraySize(w) > 0
+            && ngx_chatvisor_shared_widget_set(cmcf, w) != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                          "chatvisor: runtime widget settings too large");
+        }
+
+        cJSON_Delete(w);
+    }
+
+    cv_txn_abort(t);
+}
+
+
 static ngx_int_t
 ngx_chatvisor_init_process(ngx_cycle_t *cycle)
 {
@@ -521,6 +560,8 @@ ngx_chatvisor_init_process(ngx_cycle_t *cycle)
         cmcf->store = NULL;
         return NGX_OK;
     }
+
+    ngx_chatvisor_load_settings(cycle, cmcf);
 
     if (cv_store_stale_readers_cleared(cmcf->store)) {
         ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,

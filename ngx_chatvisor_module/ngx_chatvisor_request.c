@@ -43,6 +43,17 @@ ngx_chatvisor_free_json(void *data)
  * type application/json) and hands it to handler, which answers the request.
  */
 
+static ngx_uint_t
+ngx_chatvisor_type_is(ngx_str_t *ct, const char *type)
+{
+    size_t  len = ngx_strlen(type);
+
+    return ct && ct->len >= len
+           && ngx_strncasecmp(ct->data, (u_char *) type, len) == 0
+           && (ct->len == len || ct->data[len] == ';' || ct->data[len] == ' ');
+}
+
+
 ngx_int_t
 ngx_chatvisor_read_json(ngx_http_request_t *r, ngx_chatvisor_body_pt handler)
 {
@@ -50,16 +61,18 @@ ngx_chatvisor_read_json(ngx_http_request_t *r, ngx_chatvisor_body_pt handler)
     ngx_str_t            *ct;
     ngx_chatvisor_ctx_t  *ctx;
 
+    ctx = ngx_chatvisor_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     ct = r->headers_in.content_type ? &r->headers_in.content_type->value
                                     : NULL;
 
-    if (ct == NULL
-        || ct->len < sizeof("application/json") - 1
-        || ngx_strncasecmp(ct->data, (u_char *) "application/json",
-                           sizeof("application/json") - 1) != 0
-        || (ct->len > sizeof("application/json") - 1
-            && ct->data[sizeof("application/json") - 1] != ';'
-            && ct->data[sizeof("application/json") - 1] != ' '))
+    if (!ngx_chatvisor_type_is(ct, "application/json")
+        && !(ctx->body_form_ok
+             && ngx_chatvisor_type_is(ct,
+                                      "application/x-www-form-urlencoded")))
     {
         return ngx_chatvisor_send_error(r, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
                                         "unsupported_media_type",
@@ -70,11 +83,6 @@ ngx_chatvisor_read_json(ngx_http_request_t *r, ngx_chatvisor_body_pt handler)
         return ngx_chatvisor_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                         "too_large",
                                         "the body is larger than 64 KB");
-    }
-
-    ctx = ngx_chatvisor_get_ctx(r);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ctx->body_handler = handler;
@@ -116,6 +124,62 @@ ngx_chatvisor_has_nul_escape(u_char *start, u_char *end)
     }
 
     return 0;
+}
+
+
+/* a=1&b=x+y into {"a": "1", "b": "x y"} (OAuth2 token requests) */
+
+static cJSON *
+ngx_chatvisor_parse_form(u_char *p, u_char *end)
+{
+    u_char  *amp, *eq, *dst, *src, *name, *value;
+    cJSON   *obj;
+
+    obj = cJSON_CreateObject();
+
+    while (p < end) {
+        amp = ngx_strlchr(p, end, '&');
+        if (amp == NULL) {
+            amp = end;
+        }
+
+        eq = ngx_strlchr(p, amp, '=');
+
+        if (eq && eq > p) {
+            name = p;
+            value = eq + 1;
+            *eq = '\0';
+
+            for (src = value; src < amp; src++) {
+                if (*src == '+') {
+                    *src = ' ';
+                }
+            }
+
+            /* unescaping only shortens: in place is safe */
+            src = name;
+            dst = name;
+            ngx_unescape_uri(&dst, &src, eq - name, 0);
+            *dst = '\0';
+
+            src = value;
+            dst = value;
+            ngx_unescape_uri(&dst, &src, amp - value, 0);
+            *dst = '\0';
+
+            if (cJSON_GetObjectItemCaseSensitive(obj, (char *) name))
+            {
+                cJSON_Delete(obj);
+                return NULL;     /* a repeated parameter is an error */
+            }
+
+            cJSON_AddStringToObject(obj, (char *) name, (char *) value);
+        }
+
+        p = amp + 1;
+    }
+
+    return obj;
 }
 
 
@@ -188,9 +252,20 @@ ngx_chatvisor_body_read(ngx_http_request_t *r)
         return;
     }
 
-    json = cJSON_ParseWithLength((char *) data, p - data);
+    if (ctx->body_form_ok && r->headers_in.content_type
+        && ngx_chatvisor_type_is(&r->headers_in.content_type->value,
+                                 "application/x-www-form-urlencoded"))
+    {
+        json = ngx_chatvisor_parse_form(data, p);
 
-    if (json == NULL || !cJSON_IsObject(json)) {
+    } else {
+        json = cJSON_ParseWithLength((char *) data, p - data);
+    }
+
+    if (json == NULL
+        || !(cJSON_IsObject(json)
+             || (ctx->body_array_ok && cJSON_IsArray(json))))
+    {
         cJSON_Delete(json);
         rc = ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST, "invalid_json",
                                       "the body is not a JSON object");
@@ -235,8 +310,8 @@ ngx_chatvisor_check_fields(ngx_http_request_t *r, cJSON *body,
             ngx_snprintf(msg, sizeof(msg) - 1, "unknown field \"%*s\"%Z",
                          ngx_min(ngx_strlen(item->string), 64),
                          item->string);
-            return ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                            "invalid_request", (char *) msg);
+            return ngx_chatvisor_fail(r, NGX_HTTP_BAD_REQUEST,
+                                      "invalid_request", (char *) msg);
         }
     }
 

@@ -202,3 +202,37 @@ ngx_chatvisor_send_body(ngx_http_request_t *r, ngx_str_t *body,
 
     return ngx_http_output_filter(r, &out);
 }
+
+
+/*
+ * For checks that may answer the request themselves: send the error, keep
+ * its rc, and return NGX_DECLINED; the caller then returns
+ * ngx_chatvisor_sent(r) (never go on after an answer was sent).
+ */
+
+ngx_int_t
+ngx_chatvisor_fail(ngx_http_request_t *r, ngx_uint_t status, const char *code,
+    const char *message)
+{
+    ngx_chatvisor_ctx_t  *ctx;
+
+    ctx = ngx_chatvisor_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->rc = ngx_chatvisor_send_error(r, status, code, message);
+
+    return NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_chatvisor_sent(ngx_http_request_t *r)
+{
+    ngx_chatvisor_ctx_t  *ctx;
+
+    ctx = ngx_chatvisor_get_ctx(r);
+
+    return ctx ? ctx->rc : NGX_ERROR;
+}

@@ -1,9 +1,10 @@
 /*
- * Agent presence, in a small shared-memory zone that every worker reads
- * without touching the store: an agent is online while a console of theirs
+ * State in a small shared-memory zone that every worker reads without
+ * touching the store: agent presence, failed API logins per client (rate
+ * limit), a copy of the runtime widget settings, and the per-worker
+ * "missed notices" flags of the IPC pipes. An agent is online while a console of theirs
  * polls (or while an integrator says so), available when online, set to
- * available, and (checked by routing) under capacity. The zone also holds
- * the per-worker "missed notices" flags of the IPC pipes.
+ * available, and (checked by routing) under capacity.
  */
 
 
@@ -27,8 +28,27 @@ typedef struct {
 } ngx_chatvisor_presence_t;
 
 
+#define NGX_CHATVISOR_RATE_MAX    64
+#define NGX_CHATVISOR_RATE_FAILS  5
+#define NGX_CHATVISOR_RATE_WINDOW 60000
+
+
+typedef struct {
+    char                      client[65];
+    uint32_t                  failures;
+    int64_t                   window_start;
+} ngx_chatvisor_rate_t;
+
+
+#define NGX_CHATVISOR_WIDGET_MAX  16384
+
+
 struct ngx_chatvisor_shm_s {
     ngx_atomic_t              overflow[NGX_MAX_PROCESSES];
+    ngx_uint_t                widget_generation;
+    size_t                    widget_len;
+    u_char                    widget[NGX_CHATVISOR_WIDGET_MAX];
+    ngx_chatvisor_rate_t      rate[NGX_CHATVISOR_RATE_MAX];
     ngx_uint_t                n;
     ngx_chatvisor_presence_t  agents[NGX_CHATVISOR_PRESENCE_MAX];
 };
@@ -282,4 +302,153 @@ ngx_chatvisor_ipc_overflow_take(ngx_chatvisor_main_conf_t *cmcf,
 {
     return worker < NGX_MAX_PROCESSES
            && ngx_atomic_cmp_set(&cmcf->shm->overflow[worker], 1, 0);
+}
+
+
+/*
+ * Failed token requests per client: after 5 in a minute, the client is
+ * refused until the minute is over. failed: count one more failure.
+ */
+
+ngx_int_t
+ngx_chatvisor_rate_check(ngx_chatvisor_main_conf_t *cmcf, ngx_str_t *client,
+    ngx_uint_t failed, ngx_uint_t *retry_after)
+{
+    int64_t                now;
+    ngx_int_t              rc;
+    ngx_uint_t             i;
+    ngx_slab_pool_t       *shpool;
+    ngx_chatvisor_rate_t  *e, *free;
+
+    if (client->len >= sizeof(e->client)) {
+        return NGX_OK;
+    }
+
+    shpool = ngx_chatvisor_shpool(cmcf);
+    now = cv_now_ms();
+    e = NULL;
+    free = NULL;
+    rc = NGX_OK;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    for (i = 0; i < NGX_CHATVISOR_RATE_MAX; i++) {
+        if (ngx_strlen(cmcf->shm->rate[i].client) == client->len
+            && ngx_strncmp(cmcf->shm->rate[i].client, client->data,
+                           client->len) == 0)
+        {
+            e = &cmcf->shm->rate[i];
+            break;
+        }
+
+        if (free == NULL && (cmcf->shm->rate[i].client[0] == '\0'
+                             || now - cmcf->shm->rate[i].window_start
+                                > NGX_CHATVISOR_RATE_WINDOW))
+        {
+            free = &cmcf->shm->rate[i];
+        }
+    }
+
+    if (e == NULL && failed && free) {
+        e = free;
+        ngx_memzero(e, sizeof(ngx_chatvisor_rate_t));
+        ngx_memcpy(e->client, client->data, client->len);
+        e->window_start = now;
+    }
+
+    if (e) {
+        if (now - e->window_start > NGX_CHATVISOR_RATE_WINDOW) {
+            e->window_start = now;
+            e->failures = 0;
+        }
+
+        if (failed) {
+            e->failures++;
+        }
+
+        if (e->failures >= NGX_CHATVISOR_RATE_FAILS) {
+            *retry_after = (ngx_uint_t) ((NGX_CHATVISOR_RATE_WINDOW
+                                          - (now - e->window_start)) / 1000
+                                         + 1);
+            rc = NGX_DECLINED;
+        }
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return rc;
+}
+
+
+/* the runtime widget settings (JSON), after a commit or at worker start */
+
+ngx_int_t
+ngx_chatvisor_shared_widget_set(ngx_chatvisor_main_conf_t *cmcf,
+    cJSON *settings)
+{
+    char             *json;
+    size_t            len;
+    ngx_slab_pool_t  *shpool;
+
+    json = cJSON_PrintUnformatted(settings);
+    if (json == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_strlen(json);
+    if (len > NGX_CHATVISOR_WIDGET_MAX) {
+        cJSON_free(json);
+        return NGX_ERROR;
+    }
+
+    shpool = ngx_chatvisor_shpool(cmcf);
+
+    ngx_shmtx_lock(&shpool->mutex);
+    ngx_memcpy(cmcf->shm->widget, json, len);
+    cmcf->shm->widget_len = len;
+    cmcf->shm->widget_generation++;
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    cJSON_free(json);
+    return NGX_OK;
+}
+
+
+/*
+ * This worker's parsed copy, parsed again only when the generation moved;
+ * NULL when never set. The caller must not free it.
+ */
+
+cJSON *
+ngx_chatvisor_shared_widget_get(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_uint_t *generation)
+{
+    static cJSON       *cached;
+    static ngx_uint_t   cached_generation;
+
+    ngx_uint_t          gen;
+    ngx_slab_pool_t    *shpool;
+
+    if (cmcf->shm == NULL) {
+        return NULL;
+    }
+
+    gen = cmcf->shm->widget_generation;   /* a word read: no lock needed */
+
+    if (gen != cached_generation) {
+        shpool = ngx_chatvisor_shpool(cmcf);
+
+        ngx_shmtx_lock(&shpool->mutex);
+        gen = cmcf->shm->widget_generation;
+        cJSON_Delete(cached);
+        cached = cJSON_ParseWithLength((char *) cmcf->shm->widget,
+                                       cmcf->shm->widget_len);
+        ngx_shmtx_unlock(&shpool->mutex);
+
+        cached_generation = gen;
+    }
+
+    *generation = gen;
+
+    return cached;
 }

@@ -170,9 +170,8 @@ ngx_chatvisor_string_field(ngx_http_request_t *r, cJSON *body,
         return NGX_OK;
     }
 
-    ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST, "invalid_request",
-                             (char *) msg);
-    return NGX_DECLINED;
+    return ngx_chatvisor_fail(r, NGX_HTTP_BAD_REQUEST, "invalid_request",
+                              (char *) msg);
 }
 
 
@@ -197,9 +196,8 @@ ngx_chatvisor_message_fields(ngx_http_request_t *r, cJSON *body,
     why = cv_text_invalid(*text, ngx_strlen(*text));
 
     if (why) {
-        ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST, "invalid_request",
-                                 why);
-        return NGX_DECLINED;
+        return ngx_chatvisor_fail(r, NGX_HTTP_BAD_REQUEST, "invalid_request",
+                                  why);
     }
 
     return NGX_OK;
@@ -212,13 +210,11 @@ ngx_chatvisor_visitor_post(ngx_http_request_t *r, cJSON *body)
     static const char  *allowed[] = { "text", "client_msg_id", "page_url",
                                       NULL };
 
-    ngx_int_t             rc;
     const char           *text, *cmid, *page_url;
     ngx_chatvisor_ctx_t  *ctx;
 
-    rc = ngx_chatvisor_check_fields(r, body, allowed);
-    if (rc != NGX_OK) {
-        return rc;
+    if (ngx_chatvisor_check_fields(r, body, allowed) != NGX_OK) {
+        return ngx_chatvisor_sent(r);
     }
 
     if (ngx_chatvisor_message_fields(r, body, &text, &cmid) != NGX_OK
@@ -226,7 +222,7 @@ ngx_chatvisor_visitor_post(ngx_http_request_t *r, cJSON *body)
                                       &page_url)
            != NGX_OK)
     {
-        return NGX_OK;   /* the error is sent */
+        return ngx_chatvisor_sent(r);
     }
 
     ctx = ngx_chatvisor_get_ctx(r);
@@ -554,14 +550,12 @@ ngx_chatvisor_visitor_typing(ngx_http_request_t *r, cJSON *body)
     char                        conv_id[CV_ID_MAX];
     cJSON                      *typing;
     cv_txn                     *t;
-    ngx_int_t                   rc;
     ngx_chatvisor_ctx_t        *ctx;
     ngx_chatvisor_notice_t      n;
     ngx_chatvisor_main_conf_t  *cmcf;
 
-    rc = ngx_chatvisor_check_fields(r, body, allowed);
-    if (rc != NGX_OK) {
-        return rc;
+    if (ngx_chatvisor_check_fields(r, body, allowed) != NGX_OK) {
+        return ngx_chatvisor_sent(r);
     }
 
     typing = cJSON_GetObjectItemCaseSensitive(body, "typing");

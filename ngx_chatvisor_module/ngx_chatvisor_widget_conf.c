@@ -307,8 +307,8 @@ ngx_chatvisor_attr(u_char *p, const char *name, ngx_str_t *value)
  */
 
 ngx_int_t
-ngx_chatvisor_widget_build_tag(ngx_conf_t *cf, ngx_chatvisor_widget_conf_t *w,
-    ngx_str_t *prefix, ngx_str_t *tag)
+ngx_chatvisor_widget_build_tag(ngx_pool_t *pool,
+    ngx_chatvisor_widget_conf_t *w, ngx_str_t *prefix, ngx_str_t *tag)
 {
     u_char                 *p, name[32];
     size_t                  len;
@@ -318,10 +318,7 @@ ngx_chatvisor_widget_build_tag(ngx_conf_t *cf, ngx_chatvisor_widget_conf_t *w,
     widget = ngx_chatvisor_find_asset((u_char *) "widget.js",
                                       sizeof("widget.js") - 1);
     if (widget == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "chatvisor: the module was built without "
-                           "widget.js");
-        return NGX_ERROR;
+        return NGX_ERROR;    /* the build embeds it: cannot happen */
     }
 
     len = sizeof("<script async src=\"widget.js?v=\" data-chatvisor=\"1\"")
@@ -339,7 +336,7 @@ ngx_chatvisor_widget_build_tag(ngx_conf_t *cf, ngx_chatvisor_widget_conf_t *w,
         }
     }
 
-    tag->data = ngx_pnalloc(cf->pool, len);
+    tag->data = ngx_pnalloc(pool, len);
     if (tag->data == NULL) {
         return NGX_ERROR;
     }
@@ -361,4 +358,65 @@ ngx_chatvisor_widget_build_tag(ngx_conf_t *cf, ngx_chatvisor_widget_conf_t *w,
     tag->len = p - tag->data;
 
     return NGX_OK;
+}
+
+
+/*
+ * The tag for this request: the one built from nginx.conf, or, when the
+ * REST API changed the widget, one built with those settings on top.
+ */
+
+ngx_int_t
+ngx_chatvisor_widget_tag(ngx_http_request_t *r, ngx_str_t *tag)
+{
+    cJSON                        *rt, *v, *texts;
+    ngx_uint_t                    i, gen;
+    ngx_chatvisor_widget_conf_t   w;
+    ngx_chatvisor_loc_conf_t     *clcf;
+    ngx_chatvisor_srv_conf_t     *cscf;
+    ngx_chatvisor_main_conf_t    *cmcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_chatvisor_module);
+    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
+
+    rt = ngx_chatvisor_shared_widget_get(cmcf, &gen);
+
+    if (rt == NULL) {
+        *tag = clcf->tag;
+        return NGX_OK;
+    }
+
+    w = clcf->widget;
+
+    v = cJSON_GetObjectItemCaseSensitive(rt, "color");
+    if (cJSON_IsString(v)) {
+        w.color.data = (u_char *) v->valuestring;
+        w.color.len = ngx_strlen(v->valuestring);
+    }
+
+    v = cJSON_GetObjectItemCaseSensitive(rt, "position");
+    if (cJSON_IsString(v)) {
+        w.position = (ngx_strcmp(v->valuestring, "left") == 0);
+    }
+
+    v = cJSON_GetObjectItemCaseSensitive(rt, "language");
+    if (cJSON_IsString(v)) {
+        w.language.data = (u_char *) v->valuestring;
+        w.language.len = ngx_strlen(v->valuestring);
+    }
+
+    texts = cJSON_GetObjectItemCaseSensitive(rt, "texts");
+
+    for (i = 0; i < NGX_CHATVISOR_TEXT_N; i++) {
+        v = cJSON_GetObjectItemCaseSensitive(texts,
+                               (char *) ngx_chatvisor_text_keys[i].data);
+        if (cJSON_IsString(v)) {
+            w.text[i].data = (u_char *) v->valuestring;
+            w.text[i].len = ngx_strlen(v->valuestring);
+        }
+    }
+
+    cscf = ngx_http_get_module_srv_conf(r, ngx_chatvisor_module);
+
+    return ngx_chatvisor_widget_build_tag(r->pool, &w, &cscf->prefix, tag);
 }

@@ -26,6 +26,8 @@ const assets = [
   { name: 'join.js', source: 'www/join/index.js', type: JS, kind: 'js' },
   { name: 'agent/', source: 'www/agent/index.html', type: HTML, kind: 'copy', file: 'agent/index.html' },
   { name: 'join', source: 'www/join/index.html', type: HTML, kind: 'copy', file: 'join.html' },
+  // the REST API's own description, served at PREFIX api/v1/openapi.json
+  { name: 'api/v1/openapi.json', source: 'docs/openapi.json', type: 'application/json', kind: 'copy', file: 'openapi.json' },
 ].filter((a) => existsSync(a.source));
 
 mkdirSync(outDir, { recursive: true });

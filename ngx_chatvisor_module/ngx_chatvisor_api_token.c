@@ -1,0 +1,354 @@
+/*
+ * Integrators and their tokens: chatvisor_api_client NAME SECRET_FILE, and
+ * POST api/v1/auth/token (OAuth2 client credentials: form, JSON or HTTP
+ * Basic), rate-limited per client after failures.
+ */
+
+
+#include "ngx_chatvisor.h"
+#include "cv_api_tokens.h"
+
+
+#define NGX_CHATVISOR_SECRET_MIN     32
+#define NGX_CHATVISOR_TOKEN_TTL      3600
+#define NGX_CHATVISOR_FAILS_MAX      5
+
+
+static ngx_int_t ngx_chatvisor_api_token_body(ngx_http_request_t *r,
+    cJSON *body);
+static cv_status ngx_chatvisor_api_token_run(ngx_http_request_t *r,
+    cv_txn *t);
+
+
+/* chatvisor_api_client NAME SECRET_FILE; */
+
+char *
+ngx_chatvisor_api_client(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_chatvisor_main_conf_t *cmcf = conf;
+
+    u_char                       *p, hash[CV_SHA256_HEX];
+    ssize_t                       n;
+    ngx_fd_t                      fd;
+    ngx_str_t                    *value, file;
+    ngx_uint_t                    i;
+    ngx_file_info_t               fi;
+    ngx_chatvisor_api_client_t   *client, *c;
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].len > 64) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid client name \"%V\" in \"%V\" directive",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    for (p = value[1].data; p < value[1].data + value[1].len; p++) {
+        if (!(isalnum(*p) || *p == '-' || *p == '_' || *p == '.')) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid client name \"%V\" in \"%V\" "
+                               "directive, use letters, digits, - _ .",
+                               &value[1], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (cmcf->api_clients == NULL) {
+        cmcf->api_clients = ngx_array_create(cf->pool, 2,
+                                          sizeof(ngx_chatvisor_api_client_t));
+        if (cmcf->api_clients == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    c = cmcf->api_clients->elts;
+    for (i = 0; i < cmcf->api_clients->nelts; i++) {
+        if (c[i].name.len == value[1].len
+            && ngx_strncmp(c[i].name.data, value[1].data, value[1].len) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "client \"%V\" is configured twice in \"%V\"",
+                               &value[1], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    file = value[2];
+    if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(file.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot read secret file \"%V\" of \"%V\"",
+                           &file, &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    client = ngx_array_push(cmcf->api_clients);
+    if (client == NULL || ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_close_file(fd);
+        return NGX_CONF_ERROR;
+    }
+
+    client->secret.data = ngx_pnalloc(cf->pool, 1025);
+    if (client->secret.data == NULL) {
+        ngx_close_file(fd);
+        return NGX_CONF_ERROR;
+    }
+
+    n = ngx_read_fd(fd, client->secret.data, 1024);
+    ngx_close_file(fd);
+
+    if (n < 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot read secret file \"%V\" of \"%V\"",
+                           &file, &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    /* a trailing newline (echo > file) is not part of the secret */
+    while (n > 0 && (client->secret.data[n - 1] == '\n'
+                     || client->secret.data[n - 1] == '\r'
+                     || client->secret.data[n - 1] == ' '))
+    {
+        n--;
+    }
+
+    client->secret.len = n;
+
+    if (n < NGX_CHATVISOR_SECRET_MIN) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "secret file \"%V\" of \"%V\" must hold at least "
+                           "%d characters", &file, &cmd->name,
+                           NGX_CHATVISOR_SECRET_MIN);
+        return NGX_CONF_ERROR;
+    }
+
+    for (p = client->secret.data; p < client->secret.data + n; p++) {
+        if (*p < 0x21 || *p > 0x7e) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "secret file \"%V\" of \"%V\" must hold "
+                               "printable ASCII only", &file, &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    client->name = value[1];
+
+    cv_sha256_hex(client->secret.data, client->secret.len, (char *) hash);
+    ngx_memcpy(client->fingerprint, hash, 16);
+    client->fingerprint[16] = '\0';
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_chatvisor_api_client_t *
+ngx_chatvisor_find_client(ngx_chatvisor_main_conf_t *cmcf, u_char *name,
+    size_t len)
+{
+    ngx_uint_t                   i;
+    ngx_chatvisor_api_client_t  *c;
+
+    if (cmcf->api_clients == NULL) {
+        return NULL;
+    }
+
+    c = cmcf->api_clients->elts;
+
+    for (i = 0; i < cmcf->api_clients->nelts; i++) {
+        if (c[i].name.len == len && ngx_strncmp(c[i].name.data, name, len)
+                                    == 0)
+        {
+            return &c[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/* the fingerprint of a client's current secret: a token issued with an
+ * older secret (changed file + reload) no longer matches */
+
+const char *
+ngx_chatvisor_api_fingerprint(const char *client, void *data)
+{
+    ngx_chatvisor_api_client_t  *c;
+
+    c = ngx_chatvisor_find_client(data, (u_char *) client,
+                                  ngx_strlen(client));
+
+    return c ? c->fingerprint : NULL;
+}
+
+
+ngx_int_t
+ngx_chatvisor_api_token(ngx_http_request_t *r)
+{
+    ngx_chatvisor_ctx_t  *ctx;
+
+    if (r->method != NGX_HTTP_POST) {
+        return ngx_chatvisor_send_method_not_allowed(r, "POST");
+    }
+
+    ctx = ngx_chatvisor_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->body_form_ok = 1;
+
+    return ngx_chatvisor_read_json(r, ngx_chatvisor_api_token_body);
+}
+
+
+static ngx_int_t
+ngx_chatvisor_invalid_client(ngx_http_request_t *r,
+    ngx_chatvisor_main_conf_t *cmcf, ngx_chatvisor_api_client_t *client)
+{
+    ngx_uint_t  retry;
+
+    if (client) {
+        /* count the failure; the next attempts may be refused */
+        (void) ngx_chatvisor_rate_check(cmcf, &client->name, 1, &retry);
+    }
+
+    return ngx_chatvisor_send_error(r, NGX_HTTP_UNAUTHORIZED, "invalid_client",
+                                    "unknown client or wrong secret");
+}
+
+
+static ngx_int_t
+ngx_chatvisor_api_token_body(ngx_http_request_t *r, cJSON *body)
+{
+    static const char  *allowed[] = { "grant_type", "client_id",
+                                      "client_secret", "scope", NULL };
+
+    u_char                      *p, *retry_at;
+    cJSON                       *grant, *id, *secret;
+    ngx_str_t                    user, pass, name, sec;
+    ngx_uint_t                   retry;
+    ngx_chatvisor_ctx_t         *ctx;
+    ngx_chatvisor_api_client_t  *client;
+    ngx_chatvisor_main_conf_t   *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
+    ctx = ngx_chatvisor_get_ctx(r);
+
+    if (ngx_chatvisor_check_fields(r, body, allowed) != NGX_OK) {
+        return ngx_chatvisor_sent(r);
+    }
+
+    grant = cJSON_GetObjectItemCaseSensitive(body, "grant_type");
+    if (grant && (!cJSON_IsString(grant)
+                  || ngx_strcmp(grant->valuestring, "client_credentials")
+                     != 0))
+    {
+        return ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "unsupported_grant_type",
+                                        "grant_type must be "
+                                        "client_credentials");
+    }
+
+    id = cJSON_GetObjectItemCaseSensitive(body, "client_id");
+    secret = cJSON_GetObjectItemCaseSensitive(body, "client_secret");
+
+    if (id || secret) {
+        if (!cJSON_IsString(id) || !cJSON_IsString(secret)) {
+            return ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                            "invalid_request",
+                                            "client_id and client_secret "
+                                            "must be strings");
+        }
+
+        name.data = (u_char *) id->valuestring;
+        name.len = ngx_strlen(id->valuestring);
+        sec.data = (u_char *) secret->valuestring;
+        sec.len = ngx_strlen(secret->valuestring);
+
+    } else if (ngx_http_auth_basic_user(r) == NGX_OK) {
+        user = r->headers_in.user;
+        pass = r->headers_in.passwd;
+        name = user;
+        sec = pass;
+
+    } else {
+        return ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_request",
+                                        "client_id and client_secret are "
+                                        "required");
+    }
+
+    client = ngx_chatvisor_find_client(cmcf, name.data, name.len);
+
+    if (client && ngx_chatvisor_rate_check(cmcf, &client->name, 0, &retry)
+                  != NGX_OK)
+    {
+        retry_at = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+        if (retry_at == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p = ngx_sprintf(retry_at, "%ui", retry);
+
+        if (ngx_chatvisor_add_header(r, "Retry-After", retry_at,
+                                     p - retry_at)
+            == NULL)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_chatvisor_send_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                        "rate_limited",
+                                        "too many failed attempts; try "
+                                        "again later");
+    }
+
+    if (client == NULL || client->secret.len != sec.len
+        || !cv_equal(client->secret.data, sec.data, sec.len))
+    {
+        return ngx_chatvisor_invalid_client(r, cmcf, client);
+    }
+
+    ngx_cpystrn((u_char *) ctx->api_client, client->name.data,
+                ngx_min(client->name.len + 1, sizeof(ctx->api_client)));
+
+    ctx->ok_status = NGX_HTTP_OK;
+
+    return ngx_chatvisor_commit(r, ngx_chatvisor_api_token_run,
+                                ngx_chatvisor_api_done);
+}
+
+
+static cv_status
+ngx_chatvisor_api_token_run(ngx_http_request_t *r, cv_txn *t)
+{
+    char                        token[CV_API_TOKEN_STR];
+    cJSON                      *out;
+    cv_status                   st;
+    ngx_chatvisor_ctx_t        *ctx;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    ctx = ngx_chatvisor_get_ctx(r);
+    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
+
+    st = cv_api_token_create(t, ctx->api_client,
+                             ngx_chatvisor_api_fingerprint(ctx->api_client,
+                                                           cmcf),
+                             NGX_CHATVISOR_TOKEN_TTL * 1000, token);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "access_token", token);
+    cJSON_AddStringToObject(out, "token_type", "Bearer");
+    cJSON_AddNumberToObject(out, "expires_in", NGX_CHATVISOR_TOKEN_TTL);
+    ctx->result = out;
+
+    return CV_OK;
+}
