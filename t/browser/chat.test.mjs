@@ -454,6 +454,36 @@ async function run(browser) {
   is(cs.bubbles.filter((b) => b === once).length, 1, 'agent: the retried message exists once');
   is((await widget(visitor)).bubbles.filter((b) => b === once).length, 1, 'visitor: and shows once');
 
+  // 7b. the server cannot be reached: an inline error with a Retry button
+  let refused = 0;
+  await visitor.route('**/v1/visitor/messages', (route) => {
+    refused += 1;
+    route.abort('connectionrefused').catch(() => {});
+  });
+  const later = 'Sent when the network is back';
+  await visitor.fill('chatvisor-widget textarea', later);
+  await visitor.keyboard.press('Enter');
+  w = await until(async () => {
+    const s = await widget(visitor);
+    return s.items.some((i) => i.text === later && /failed/.test(i.cls)) ? s : null;
+  }, null, WAIT_MS + 5000);
+  const failedItem = w && w.items.find((i) => i.text === later);
+  ok(failedItem && /Not sent/.test(failedItem.meta || '') && /Retry/.test(failedItem.meta || ''),
+    'visitor: a message that cannot be sent says so, with a Retry button', w && w.items);
+  note(`${refused} attempts before giving up`);
+  await visitor.unroute('**/v1/visitor/messages');
+  await visitor.click('chatvisor-widget .retry');
+  w = await until(async () => {
+    const s = await widget(visitor);
+    return s.bubbles.includes(later) && s.pending === 0 ? s : null;
+  });
+  ok(w, 'visitor: Retry sends it', await widget(visitor));
+  cs = await until(async () => {
+    const s = await consoleState(agent);
+    return s.bubbles.includes(later) ? s : null;
+  });
+  ok(cs && cs.bubbles.filter((b) => b === later).length === 1, 'agent: the retried message arrives once', cs && cs.bubbles);
+
   // 8. closing; the next message opens a new conversation
   note('8. close and a new conversation');
   await agent.click('[data-action="close"]');

@@ -974,6 +974,11 @@ function applyEvent(ev) {
     S.unread.delete(id);
   }
   if (id === S.openId && S.chat && ev.type !== 'message.created') syncOpen();
+  // the open conversation became mine (my reply took it, say): follow it
+  if (id === S.openId && c && c.assigned_agent_id === S.me.id && S.tab === 'unassigned' && c.status === 'open') {
+    S.tab = 'mine';
+    store('chatvisor:agent:tab', S.tab);
+  }
 }
 
 // Mine, or nobody's: those an agent wants to hear about.
