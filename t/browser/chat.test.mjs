@@ -578,6 +578,12 @@ async function run(browser) {
   await agent.click('.back');
   await agent.waitForTimeout(100);
   await shot(agent, '10-phone-list');
+  await agent.click('button[aria-label="Log out"]');
+  const out = await until(async () => (await consoleState(agent)).gate);
+  ok(out && /logged out/.test(out), 'agent: Log out ends the session', out);
+  await agent.reload({ waitUntil: 'load' });
+  const after2 = await until(async () => (await consoleState(agent)).gate);
+  ok(after2 && /not logged in/.test(after2), 'agent: after logging out the console asks for a login link', after2);
   await agentCtx.close();
 
   // 11. join errors, no session
