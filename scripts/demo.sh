@@ -91,7 +91,10 @@ start() {
     [ -x "$NGINX" ] || die "$NGINX not found (apt-get install nginx)"
 
     mkdir -p "$RUN/logs" "$RUN/tmp" "$RUN/modules"
-    ln -sfn "$MODULE" "$RUN/modules/ngx_chatvisor_module.so"
+    # a copy, not a link: `make` rewrites the .so in place, which would
+    # crash the running demo's workers
+    rm -f "$RUN/modules/ngx_chatvisor_module.so"
+    cp "$MODULE" "$RUN/modules/ngx_chatvisor_module.so"
     sed -e "s/127\.0\.0\.1:8080;/127.0.0.1:$PORT;/" \
         -e "s/127\.0\.0\.1:8081;/127.0.0.1:$BACKEND_PORT;/" \
         "$ROOT/conf/demo.conf" > "$RUN/nginx.conf"

@@ -332,11 +332,16 @@ sub loop_ok {
     my @fail;
     for my $case (@$list) {
         my ($path, $orig) = @$case;
-        my $r = eval { $t->raw(path => $path) };
+        my $r = eval { $t->raw(path => $path, timeout => 5) };
         my $err = !$r ? "request failed: $@"
                 : $r->status != 200 ? 'status ' . $r->status
                 : injection_error($r->body, $orig, $TAG);
-        push @fail, "$path: $err" if $err;
+        next unless $err;
+        push @fail, "$path: $err";
+        if (my @crash = grep { /exited on signal/ } $t->bad_log_lines) {
+            unshift @fail, "nginx workers crash, giving up: $crash[0]";
+            last;
+        }
     }
     is(scalar @fail, 0, "$name (" . scalar(@$list) . ' requests)')
         or diag join "\n", @fail[0 .. ($#fail < 9 ? $#fail : 9)];

@@ -24,9 +24,11 @@ package Chatvisor::Test;
 # Template placeholders:
 #   %%PORT%%, %%PORT_2%%, %%PORT_X%%  a free loopback port per name
 #                                    ($t->port, $t->port('2'), $t->port('X'))
-#   %%MODULE%%    absolute path of build/ngx_chatvisor_module.so (env
-#                 CHATVISOR_MODULE overrides); when the template names it,
-#                 the harness does not add its own load_module
+#   %%MODULE%%    the module: a copy, taken by new(), of
+#                 build/ngx_chatvisor_module.so (env CHATVISOR_MODULE names
+#                 another), so a rebuild during a test cannot crash nginx;
+#                 when the template names it, the harness does not add its
+#                 own load_module
 #   %%TESTDIR%%   the temp directory (nginx's prefix)
 #   %%NAME%%      any NAME => value passed to write_config
 #
@@ -62,15 +64,17 @@ package Chatvisor::Test;
 # worker "exited on signal". $t->allow_log(qr/.../) exempts expected lines.
 # When the script dies first, nginx is still stopped and those lines (and
 # the log's tail) are printed as diagnostics. CHATVISOR_TEST_KEEP=1 keeps
-# the temp directory and prints its path. INT, TERM, HUP and PIPE end the
-# script through exit, so cleanup runs; nginx and the fake upstream also
-# get SIGTERM from the kernel if the script is killed outright.
+# the temp directory and prints its path. INT, TERM and HUP end the script
+# through exit, so cleanup runs; SIGPIPE (output piped into head) is
+# ignored; nginx and the fake upstream also get SIGTERM from the kernel if
+# the script is killed outright.
 
 use strict;
 use warnings;
 
 use Cwd ();
 use File::Basename ();
+use File::Copy ();
 use File::Path ();
 use File::Spec ();
 use File::Temp ();
@@ -113,9 +117,17 @@ sub new {
     # workers run as nobody when we are root: they must read our files
     chmod 0755, $dir;
 
+    # nginx runs a private copy: `make` rewrites the .so in place, and a
+    # running nginx whose mapped module changes under it crashes (SIGBUS)
+    File::Path::make_path("$dir/modules", { mode => 0755 });
+    my $copy = "$dir/modules/" . File::Basename::basename($module);
+    File::Copy::copy($module, $copy) or die "copy $module to $copy: $!\n";
+    chmod 0755, $copy;
+
     my $self = bless {
         dir     => $dir,
-        module  => $module,
+        module  => $copy,
+        module_source => $module,
         keep    => $keep,
         ports   => {},
         allowed => [],
@@ -130,7 +142,8 @@ sub new {
 sub testdir { $_[0]{dir} }
 sub conf_file { "$_[0]{dir}/nginx.conf" }
 sub error_log_file { "$_[0]{dir}/error.log" }
-sub module { $_[0]{module} }
+sub module { $_[0]{module} }           # the copy nginx loads
+sub module_source { $_[0]{module_source} }
 sub pid { $_[0]{pid} }
 
 # The free port allocated for a placeholder name ('' or none: %%PORT%%).
@@ -503,7 +516,9 @@ sub DESTROY {
 
 # Interrupted or killed by a closed pipe: still stop nginx and clean up
 # (exit runs END blocks and destructors, a signal's default action does not).
-for my $sig (qw(INT TERM HUP PIPE)) {
+$SIG{PIPE} = 'IGNORE' if !defined $SIG{PIPE} || $SIG{PIPE} eq ''
+                         || $SIG{PIPE} eq 'DEFAULT';
+for my $sig (qw(INT TERM HUP)) {
     $SIG{$sig} = sub { Test::More::diag("caught SIG$sig"); exit 1 }
         if !defined $SIG{$sig} || $SIG{$sig} eq '' || $SIG{$sig} eq 'DEFAULT';
 }
