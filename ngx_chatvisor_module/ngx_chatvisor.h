@@ -12,6 +12,7 @@
 
 #include "cv_store.h"
 #include "cv_crypto.h"
+#include "cv_hours.h"
 
 #include <cjson/cJSON.h>
 
@@ -49,6 +50,7 @@ typedef struct {
     ngx_uint_t                position;     /* 0: right, 1: left */
     ngx_str_t                 language;
     ngx_str_t                 text[NGX_CHATVISOR_TEXT_N];
+    ngx_msec_t                show_after;
 } ngx_chatvisor_widget_conf_t;
 
 
@@ -76,6 +78,7 @@ typedef struct {
     ngx_uint_t                workers;
 
     ngx_array_t              *api_clients;  /* ngx_chatvisor_api_client_t */
+    ngx_uint_t                visits_rule;  /* some location counts visits */
 } ngx_chatvisor_main_conf_t;
 
 
@@ -89,13 +92,23 @@ typedef struct {
 typedef struct {
     ngx_str_t                 prefix;
     ngx_uint_t                routing;
+    cv_hours                 *hours;        /* chatvisor_business_hours */
 } ngx_chatvisor_srv_conf_t;
+
+
+/* chatvisor_show_if rules */
+#define NGX_CHATVISOR_RULE_ONLINE     0x01
+#define NGX_CHATVISOR_RULE_AVAILABLE  0x02
+#define NGX_CHATVISOR_RULE_HOURS      0x04
+#define NGX_CHATVISOR_RULE_VISITS     0x08
 
 
 typedef struct {
     ngx_flag_t                enable;       /* chatvisor on */
     ngx_flag_t                inject;
     ngx_msec_t                poll_timeout;
+    ngx_uint_t                rules;        /* NGX_CHATVISOR_RULE_* */
+    ngx_uint_t                min_visits;
     ngx_chatvisor_widget_conf_t  widget;
 
     /* the injected tag, built once at configuration time: "<script ...",
@@ -283,6 +296,8 @@ ngx_int_t ngx_chatvisor_visitor_handler(ngx_http_request_t *r,
     ngx_str_t *path);
 ngx_int_t ngx_chatvisor_message_fields(ngx_http_request_t *r, cJSON *body,
     const char **text, const char **client_msg_id);
+ngx_int_t ngx_chatvisor_visitor_cookie(ngx_http_request_t *r,
+    char *customer_id);
 
 /* ngx_chatvisor_api*.c: the REST API for integrators */
 ngx_int_t ngx_chatvisor_api_handler(ngx_http_request_t *r, ngx_str_t *path);
@@ -310,6 +325,28 @@ void ngx_chatvisor_notice_set(ngx_chatvisor_ctx_t *ctx, ngx_uint_t kind,
     const char *customer_id, const char *conversation_id);
 ngx_int_t ngx_chatvisor_rate_check(ngx_chatvisor_main_conf_t *cmcf,
     ngx_str_t *client, ngx_uint_t failed, ngx_uint_t *retry_after);
+
+/* ngx_chatvisor_visibility.c: whether the edge shows the chat */
+char *ngx_chatvisor_show_if(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_chatvisor_business_hours(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_chatvisor_visible(ngx_http_request_t *r);
+ngx_int_t ngx_chatvisor_add_variables(ngx_conf_t *cf);
+ngx_int_t ngx_chatvisor_count_visit(ngx_http_request_t *r);
+void ngx_chatvisor_visibility_apply(ngx_chatvisor_main_conf_t *cmcf,
+    cJSON *stored);
+ngx_int_t ngx_chatvisor_api_visibility(ngx_http_request_t *r,
+    ngx_str_t *seg, ngx_uint_t n);
+void ngx_chatvisor_shared_visibility_set(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_uint_t mode, int64_t until);
+ngx_uint_t ngx_chatvisor_shared_visibility_get(
+    ngx_chatvisor_main_conf_t *cmcf, int64_t *until);
+ngx_uint_t ngx_chatvisor_presence_any(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_uint_t available);
+
+#define NGX_CHATVISOR_MODE_AUTO     0
+#define NGX_CHATVISOR_MODE_VISIBLE  1
+#define NGX_CHATVISOR_MODE_HIDDEN   2
 
 /* ngx_chatvisor_agent.c, ngx_chatvisor_agent_auth.c */
 ngx_int_t ngx_chatvisor_agent_handler(ngx_http_request_t *r,

@@ -178,6 +178,10 @@ ngx_chatvisor_api_handler(ngx_http_request_t *r, ngx_str_t *path)
         return ngx_chatvisor_api_conversations(r, seg, n);
     }
 
+    if (ngx_chatvisor_api_is(&seg[0], "visibility")) {
+        return ngx_chatvisor_api_visibility(r, seg, n);
+    }
+
     if (ngx_chatvisor_api_is(&seg[0], "settings")) {
         return ngx_chatvisor_api_settings(r, seg, n);
     }

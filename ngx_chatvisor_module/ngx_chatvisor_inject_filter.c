@@ -270,6 +270,15 @@ ngx_chatvisor_inject_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
+    if (ngx_chatvisor_count_visit(r) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (!ngx_chatvisor_visible(r)) {
+        /* hidden at the edge: the page goes out as it came */
+        return ngx_http_next_header_filter(r);
+    }
+
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_chatvisor_inject_ctx_t));
     if (ctx == NULL) {
         return NGX_ERROR;

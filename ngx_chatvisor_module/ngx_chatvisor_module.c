@@ -10,6 +10,7 @@
 
 
 static void *ngx_chatvisor_create_main_conf(ngx_conf_t *cf);
+static char *ngx_chatvisor_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_chatvisor_create_srv_conf(ngx_conf_t *cf);
 static char *ngx_chatvisor_merge_srv_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -117,6 +118,28 @@ static ngx_command_t  ngx_chatvisor_commands[] = {
       offsetof(ngx_chatvisor_loc_conf_t, widget),
       NULL },
 
+    { ngx_string("chatvisor_show_if"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_chatvisor_show_if,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chatvisor_show_after"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chatvisor_loc_conf_t, widget)
+          + offsetof(ngx_chatvisor_widget_conf_t, show_after),
+      NULL },
+
+    { ngx_string("chatvisor_business_hours"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_1MORE,
+      ngx_chatvisor_business_hours,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("chatvisor_api_client"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
       ngx_chatvisor_api_client,
@@ -129,11 +152,11 @@ static ngx_command_t  ngx_chatvisor_commands[] = {
 
 
 static ngx_http_module_t  ngx_chatvisor_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_chatvisor_add_variables,           /* preconfiguration */
     NULL,                                  /* postconfiguration */
 
     ngx_chatvisor_create_main_conf,        /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_chatvisor_init_main_conf,          /* init main configuration */
 
     ngx_chatvisor_create_srv_conf,         /* create server configuration */
     ngx_chatvisor_merge_srv_conf,          /* merge server configuration */
@@ -173,6 +196,23 @@ ngx_chatvisor_create_main_conf(ngx_conf_t *cf)
 }
 
 
+static char *
+ngx_chatvisor_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_chatvisor_main_conf_t *cmcf = conf;
+
+    /* the visit cookie is signed with the store's secret */
+    if (cmcf->visits_rule && cmcf->store_opt.path == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chatvisor_show_if visits>=N\" needs "
+                           "\"chatvisor_store\"");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 static void *
 ngx_chatvisor_create_srv_conf(ngx_conf_t *cf)
 {
@@ -200,6 +240,10 @@ ngx_chatvisor_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->routing, prev->routing,
                               NGX_CHATVISOR_ROUTING_MANUAL);
 
+    if (conf->hours == NULL) {
+        conf->hours = prev->hours;
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -223,6 +267,7 @@ ngx_chatvisor_create_loc_conf(ngx_conf_t *cf)
     clcf->enable = NGX_CONF_UNSET;
     clcf->inject = NGX_CONF_UNSET;
     clcf->poll_timeout = NGX_CONF_UNSET_MSEC;
+    clcf->rules = NGX_CONF_UNSET_UINT;
     ngx_chatvisor_widget_init_conf(&clcf->widget);
 
     return clcf;
@@ -241,6 +286,11 @@ ngx_chatvisor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_value(conf->inject, prev->inject, 0);
     ngx_conf_merge_msec_value(conf->poll_timeout, prev->poll_timeout, 25000);
+
+    if (conf->rules == NGX_CONF_UNSET_UINT) {
+        conf->rules = (prev->rules == NGX_CONF_UNSET_UINT) ? 0 : prev->rules;
+        conf->min_visits = prev->min_visits;
+    }
     ngx_chatvisor_widget_merge_conf(&conf->widget, &prev->widget);
 
     if (conf->enable) {
@@ -248,9 +298,17 @@ ngx_chatvisor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         core->handler = ngx_chatvisor_handler;
     }
 
-    if (conf->inject) {
-        cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_chatvisor_module);
+    cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_chatvisor_module);
 
+    if ((conf->rules & NGX_CHATVISOR_RULE_HOURS) && cscf->hours == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chatvisor_show_if business_hours\" needs "
+                           "\"chatvisor_business_hours\" in this server "
+                           "or http");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->inject) {
         if (ngx_chatvisor_widget_build_tag(cf->pool, &conf->widget,
                                            &cscf->prefix, &conf->tag)
             != NGX_OK)
@@ -401,7 +459,7 @@ ngx_chatvisor_prefix(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (value[1].len < 2
+    if (value[1].len == 0
         || value[1].data[0] != '/'
         || value[1].data[value[1].len - 1] != '/')
     {
@@ -502,6 +560,11 @@ ngx_chatvisor_load_settings(ngx_cycle_t *cycle,
         || cv_txn_begin(cmcf->store, 0, &t) != CV_OK)
     {
         return;
+    }
+
+    if (cv_settings_get(t, "visibility", &w) == CV_OK) {
+        ngx_chatvisor_visibility_apply(cmcf, w);
+        cJSON_Delete(w);
     }
 
     if (cv_settings_get(t, "widget", &w) == CV_OK) {

@@ -45,6 +45,8 @@ typedef struct {
 
 struct ngx_chatvisor_shm_s {
     ngx_atomic_t              overflow[NGX_MAX_PROCESSES];
+    ngx_uint_t                visibility_mode;
+    int64_t                   visibility_until;   /* ms; 0: no end */
     ngx_uint_t                widget_generation;
     size_t                    widget_len;
     u_char                    widget[NGX_CHATVISOR_WIDGET_MAX];
@@ -451,4 +453,70 @@ ngx_chatvisor_shared_widget_get(ngx_chatvisor_main_conf_t *cmcf,
     *generation = gen;
 
     return cached;
+}
+
+
+void
+ngx_chatvisor_shared_visibility_set(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_uint_t mode, int64_t until)
+{
+    ngx_slab_pool_t  *shpool;
+
+    shpool = ngx_chatvisor_shpool(cmcf);
+
+    ngx_shmtx_lock(&shpool->mutex);
+    cmcf->shm->visibility_mode = mode;
+    cmcf->shm->visibility_until = until;
+    ngx_shmtx_unlock(&shpool->mutex);
+}
+
+
+/* the REST override, read on every page: a lock-free read of two words is
+ * enough, a torn read only mixes an old and a new setting for one page */
+
+ngx_uint_t
+ngx_chatvisor_shared_visibility_get(ngx_chatvisor_main_conf_t *cmcf,
+    int64_t *until)
+{
+    if (cmcf->shm == NULL) {
+        *until = 0;
+        return NGX_CHATVISOR_MODE_AUTO;
+    }
+
+    *until = cmcf->shm->visibility_until;
+    return cmcf->shm->visibility_mode;
+}
+
+
+/* any agent online (available: any available) */
+
+ngx_uint_t
+ngx_chatvisor_presence_any(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_uint_t available)
+{
+    int64_t           now;
+    ngx_uint_t        i, found;
+    const char       *s;
+    ngx_slab_pool_t  *shpool;
+
+    if (cmcf->shm == NULL) {
+        return 0;
+    }
+
+    shpool = ngx_chatvisor_shpool(cmcf);
+    now = cv_now_ms();
+    found = 0;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    for (i = 0; i < cmcf->shm->n && !found; i++) {
+        s = ngx_chatvisor_presence_effective(&cmcf->shm->agents[i], now);
+
+        found = available ? ngx_strcmp(s, "available") == 0
+                          : ngx_strcmp(s, "offline") != 0;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return found;
 }

@@ -28,15 +28,15 @@ static ngx_int_t ngx_chatvisor_visitor_typing(ngx_http_request_t *r,
     cJSON *body);
 
 
-/* the customer id of a valid cookie into ctx->customer_id */
+/* the customer id of a validly signed visitor cookie */
 
-static ngx_int_t
-ngx_chatvisor_visitor_identify(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
+ngx_int_t
+ngx_chatvisor_visitor_cookie(ngx_http_request_t *r, char *customer_id)
 {
     u_char     *dot;
     ngx_str_t   cookie, sig;
 
-    ctx->customer_id[0] = '\0';
+    customer_id[0] = '\0';
 
     if (ngx_chatvisor_get_cookie(r, NGX_CHATVISOR_VISITOR_COOKIE, &cookie)
         != NGX_OK)
@@ -59,10 +59,17 @@ ngx_chatvisor_visitor_identify(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
         return NGX_DECLINED;
     }
 
-    ngx_memcpy(ctx->customer_id, cookie.data, dot - cookie.data);
-    ctx->customer_id[dot - cookie.data] = '\0';
+    ngx_memcpy(customer_id, cookie.data, dot - cookie.data);
+    customer_id[dot - cookie.data] = '\0';
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_chatvisor_visitor_identify(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
+{
+    return ngx_chatvisor_visitor_cookie(r, ctx->customer_id);
 }
 
 

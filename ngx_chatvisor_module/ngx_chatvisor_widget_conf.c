@@ -38,6 +38,7 @@ ngx_chatvisor_widget_init_conf(ngx_chatvisor_widget_conf_t *w)
 {
     ngx_memzero(w, sizeof(ngx_chatvisor_widget_conf_t));
     w->position = NGX_CONF_UNSET_UINT;
+    w->show_after = NGX_CONF_UNSET_MSEC;
 }
 
 
@@ -51,6 +52,7 @@ ngx_chatvisor_widget_merge_conf(ngx_chatvisor_widget_conf_t *conf,
                              NGX_CHATVISOR_DEFAULT_COLOR);
     ngx_conf_merge_uint_value(conf->position, prev->position, 0);
     ngx_conf_merge_str_value(conf->language, prev->language, "en");
+    ngx_conf_merge_msec_value(conf->show_after, prev->show_after, 0);
 
     /* texts merge key by key */
     for (i = 0; i < NGX_CHATVISOR_TEXT_N; i++) {
@@ -325,7 +327,8 @@ ngx_chatvisor_widget_build_tag(ngx_pool_t *pool,
           + prefix->len + widget->hash.len
           + sizeof(" data-color=\"\"") + w->color.len
           + sizeof(" data-position=\"right\"")
-          + sizeof(" data-language=\"\"") + w->language.len;
+          + sizeof(" data-language=\"\"") + w->language.len
+          + sizeof(" data-show-after=\"ms\"") + NGX_INT_T_LEN;
 
     for (i = 0; i < NGX_CHATVISOR_TEXT_N; i++) {
         if (w->text[i].data) {
@@ -347,6 +350,10 @@ ngx_chatvisor_widget_build_tag(ngx_pool_t *pool,
     p = ngx_chatvisor_attr(p, "data-position",
                            &ngx_chatvisor_positions[w->position]);
     p = ngx_chatvisor_attr(p, "data-language", &w->language);
+
+    if (w->show_after) {
+        p = ngx_sprintf(p, " data-show-after=\"%Mms\"", w->show_after);
+    }
 
     for (i = 0; i < NGX_CHATVISOR_TEXT_N; i++) {
         if (w->text[i].data) {

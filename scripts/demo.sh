@@ -119,8 +119,18 @@ start() {
     echo
     echo "Chatvisor demo is running."
     echo "  Open $url"
-    # AGENT LOGIN URL: once the module serves one-time agent logins, print
-    # one here, e.g. "  Agent console: http://127.0.0.1:$PORT/chatvisor/agent/join/TOKEN"
+    # a demo agent and a one-time login URL for them (chatvisorctl works on
+    # the store while nginx runs)
+    local ctl="$ROOT/build/chatvisorctl" login
+    "$ctl" agent-put --store "$RUN/store" --id demo-agent --name "Demo Agent" \
+        --email agent@example.com > /dev/null \
+        || { stop; die "could not create the demo agent"; }
+    login=$("$ctl" login-url --store "$RUN/store" --agent demo-agent \
+                --base-url "http://127.0.0.1:$PORT/chatvisor/" --ttl 3600) \
+        || { stop; die "could not make a login URL"; }
+    echo "  Agent console (one-time login URL, valid 1 hour):"
+    echo "    $login"
+    echo "  Another one: $ctl login-url --store $RUN/store --agent demo-agent --base-url http://127.0.0.1:$PORT/chatvisor/"
     echo "  Logs: $RUN/logs/"
     echo "  Stop: make demo-stop"
 }
