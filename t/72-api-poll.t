@@ -199,6 +199,8 @@ my $apid = writer($alog, sub {
                          'Content-Type' => 'application/json' },
             content => $J->encode($data));
         my $t1 = Time::HiRes::time();
+        my @e = $api->spec->check_response('POST', "/chatvisor/api/v1/$path", $r);
+        logline($fh, 'SPECERR', join ' | ', @e) if @e;
         my $j = eval { $J->decode($r->{content}) } || {};
         my $seq = $kind eq 'reply' || $kind eq 'system' ? $j->{seq} : $j->{last_seq};
         logline($fh, 'A', $t0, $t1, $r->{status}, $conv, $seq // '-', $kind);
@@ -242,12 +244,16 @@ cmp_ok($pages_full, '>', 5, "  ($pages_full polls were full pages of $LIMIT)") i
 
 # ---- what the writers did ----
 
-my (@writes, %fail599, %wrote_by);
+my (@writes, %fail599, @spec_err);
 for my $log ($vlog, $alog) {
     open my $fh, '<', $log or die "$log: $!";
     while (my $l = <$fh>) {
         chomp $l;
         die "writer error: $l\n" if $l =~ /^ERROR/;
+        if ($l =~ /^SPECERR\t(.*)/) {
+            push @spec_err, $1;
+            next;
+        }
         my ($who, $t0, $t1, $st, $conv, $seq, $kind) = split /\t/, $l;
         if ($st == 599 || $st >= 500) {
             $fail599{$conv}++;
@@ -259,6 +265,8 @@ for my $log ($vlog, $alog) {
                         kind => $kind, status => $st };
     }
 }
+is(scalar @spec_err, 0, "every answer to the integrator's writes matches docs/openapi.json")
+    or diag join "\n", @spec_err[0 .. ($#spec_err > 4 ? 4 : $#spec_err)];
 my %kinds;
 $kinds{ $_->{kind} }++ for @writes;
 cmp_ok(scalar @writes, '>', 200, 'the writers made ' . scalar(@writes) . ' acknowledged writes ('
@@ -345,7 +353,7 @@ is_deeply(\@disorder, [], 'conversations come in order of change')
     my @differ;
     for my $conv ((sort keys %last_obs)[0 .. 29]) {
         next unless defined $conv;
-        my $r = $api->call(GET => "conversations/$conv", undef, spec_check => 0);
+        my $r = $api->call(GET => "conversations/$conv", undef, spec_check => 'quiet');
         push @differ, "$conv: GET says seq $r->{json}{last_seq} $r->{json}{status}, "
                       . "the poller saw seq $last_obs{$conv}{seq} $last_obs{$conv}{status}"
             if $r->{json}{last_seq} != $last_obs{$conv}{seq}
