@@ -104,6 +104,10 @@ cv_log_append(cv_txn *t, const char *type, const cJSON *conv,
     cJSON_AddNumberToObject(ev, "conversation_seq", (double) conv_seq);
     cv_add_time(ev, "created_at", now);
 
+    /* the conversation as this change left it: pollers and webhooks get a
+     * state that matches their cursor exactly */
+    cJSON_AddItemToObject(ev, "conversation", cJSON_Duplicate(conv, 1));
+
     cv_put_u64be(key, seq);
     st = cv_record_put(t, CV_DB_LOG, key, 8, ev);
     cJSON_Delete(ev);
@@ -908,7 +912,7 @@ cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
     unsigned char   key[8];
     MDB_cursor     *c;
     MDB_val         k, v;
-    cJSON          *ev, *conv, *item, *order;
+    cJSON          *ev, *snap, *order, *item;
     const char     *id, *s;
     size_t          scanned, n;
     uint64_t        seq;
@@ -921,7 +925,8 @@ cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
         return cv_status_from_mdb(rc);
     }
 
-    /* conversation ids in order of their latest change in this page */
+    /* each conversation's state at its latest change in this page, in the
+     * order of those changes */
     order = cJSON_CreateArray();
     n = 0;
 
@@ -941,16 +946,22 @@ cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
         seq = cv_get_u64be(k.mv_data);
 
         ev = cJSON_ParseWithLength(v.mv_data, v.mv_size);
-        id = cJSON_GetStringValue(cJSON_GetObjectItem(ev, "conversation_id"));
+        snap = cJSON_DetachItemFromObjectCaseSensitive(ev, "conversation");
+        id = cJSON_GetStringValue(cJSON_GetObjectItem(snap, "id"));
 
         if (id == NULL) {
+            cJSON_Delete(snap);
             cJSON_Delete(ev);
             *next = seq;
             continue;
         }
 
         for (i = 0; i < cJSON_GetArraySize(order); i++) {
-            if (strcmp(cJSON_GetArrayItem(order, i)->valuestring, id) == 0) {
+            item = cJSON_GetArrayItem(order, i);
+
+            if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(item, "id")),
+                       id) == 0)
+            {
                 break;
             }
         }
@@ -960,6 +971,7 @@ cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
 
         } else if (n == limit) {
             /* a new conversation would exceed the page: stop before it */
+            cJSON_Delete(snap);
             cJSON_Delete(ev);
             break;
 
@@ -967,7 +979,7 @@ cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
             n++;
         }
 
-        cJSON_AddItemToArray(order, cJSON_CreateString(id));
+        cJSON_AddItemToArray(order, snap);
         cJSON_Delete(ev);
         *next = seq;
     }
@@ -979,19 +991,16 @@ cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
         return cv_status_from_mdb(rc);
     }
 
-    cJSON_ArrayForEach(item, order) {
-        if (cv_conversation_get(t, item->valuestring, &conv) != CV_OK) {
-            continue;
-        }
-
-        s = cJSON_GetStringValue(cJSON_GetObjectItem(conv, "status"));
+    while (cJSON_GetArraySize(order) > 0) {
+        item = cJSON_DetachItemFromArray(order, 0);
+        s = cJSON_GetStringValue(cJSON_GetObjectItem(item, "status"));
 
         if (status && (s == NULL || strcmp(s, status) != 0)) {
-            cJSON_Delete(conv);
+            cJSON_Delete(item);
             continue;
         }
 
-        cJSON_AddItemToArray(items, conv);
+        cJSON_AddItemToArray(items, item);
     }
 
     cJSON_Delete(order);

@@ -142,7 +142,7 @@ ngx_chatvisor_agent_auth(ngx_http_request_t *r, ngx_uint_t write,
             || !cv_equal(h->value.data, csrf.data, csrf.len))
         {
             *rc = ngx_chatvisor_send_error(r, NGX_HTTP_FORBIDDEN,
-                                           "csrf_required",
+                                           "forbidden",
                                            "the X-Chatvisor-CSRF header is "
                                            "missing or wrong");
             return NGX_DECLINED;

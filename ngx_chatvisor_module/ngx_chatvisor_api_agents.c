@@ -107,7 +107,12 @@ ngx_chatvisor_api_agent_check(cJSON *a, ngx_uint_t need_id)
 ngx_int_t
 ngx_chatvisor_api_agents(ngx_http_request_t *r, ngx_str_t *seg, ngx_uint_t n)
 {
-    cJSON                      *items, *agent, *out, *a;
+    char                        cursor[CV_AGENT_ID_MAX + 1];
+    cJSON                      *items, *agent, *out, *a, *page;
+    size_t                      limit;
+    ngx_str_t                   v;
+    ngx_uint_t                  more;
+    const char                 *id, *last;
     cv_txn                     *t;
     cv_status                   st;
     ngx_chatvisor_ctx_t        *ctx;
@@ -142,6 +147,24 @@ ngx_chatvisor_api_agents(ngx_http_request_t *r, ngx_str_t *seg, ngx_uint_t n)
             return ngx_chatvisor_send_method_not_allowed(r, "GET, HEAD, PUT");
         }
 
+        if (ngx_chatvisor_api_limit(r, &limit) != NGX_OK) {
+            return ngx_chatvisor_sent(r);
+        }
+
+        /* cursor: the id of the last agent of the previous page */
+        cursor[0] = '\0';
+        if (ngx_chatvisor_arg(r, "cursor", &v) == NGX_OK) {
+            if (v.len == 0 || v.len > CV_AGENT_ID_MAX) {
+                return ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                                "invalid_request",
+                                                "\"cursor\" is not a "
+                                                "next_cursor");
+            }
+
+            ngx_memcpy(cursor, v.data, v.len);
+            cursor[v.len] = '\0';
+        }
+
         st = cv_txn_begin(cmcf->store, 0, &t);
         if (st != CV_OK) {
             return ngx_chatvisor_send_status(r, st);
@@ -156,13 +179,38 @@ ngx_chatvisor_api_agents(ngx_http_request_t *r, ngx_str_t *seg, ngx_uint_t n)
             return ngx_chatvisor_send_status(r, st);
         }
 
+        page = cJSON_CreateArray();
+        last = NULL;
+        more = 0;
+
         cJSON_ArrayForEach(a, items) {
-            ngx_chatvisor_api_agent_view(cmcf, a);
+            id = cJSON_GetStringValue(cJSON_GetObjectItem(a, "id"));
+
+            if (id == NULL || (cursor[0] && ngx_strcmp(id, cursor) <= 0)) {
+                continue;
+            }
+
+            if ((size_t) cJSON_GetArraySize(page) == limit) {
+                more = 1;
+                break;
+            }
+
+            cJSON_AddItemToArray(page, ngx_chatvisor_api_agent_view(cmcf,
+                                                cJSON_Duplicate(a, 1)));
+            last = id;
         }
 
         out = cJSON_CreateObject();
-        cJSON_AddItemToObject(out, "items", items);
-        cJSON_AddNullToObject(out, "next_cursor");
+        cJSON_AddItemToObject(out, "items", page);
+
+        if (more && last) {
+            cJSON_AddStringToObject(out, "next_cursor", last);
+
+        } else {
+            cJSON_AddNullToObject(out, "next_cursor");
+        }
+
+        cJSON_Delete(items);
 
         return ngx_chatvisor_send_json(r, NGX_HTTP_OK, out);
     }

@@ -112,8 +112,10 @@ ngx_chatvisor_api_messages(ngx_http_request_t *r, const char *conv_id)
         return ngx_chatvisor_sent(r);
     }
 
+    /* after=SEQ, or cursor=NEXT_CURSOR of the previous page */
     after = 0;
-    if (ngx_chatvisor_arg(r, "after", &v) == NGX_OK
+    if ((ngx_chatvisor_arg(r, "after", &v) == NGX_OK
+         || ngx_chatvisor_arg(r, "cursor", &v) == NGX_OK)
         && ngx_chatvisor_parse_u64(&v, &after) != NGX_OK)
     {
         return ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST,

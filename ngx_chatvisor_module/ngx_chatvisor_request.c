@@ -186,6 +186,7 @@ ngx_chatvisor_parse_form(u_char *p, u_char *end)
 static void
 ngx_chatvisor_body_read(ngx_http_request_t *r)
 {
+    const char           *rest;
     u_char               *p, *data;
     off_t                 len;
     cJSON                *json;
@@ -243,7 +244,9 @@ ngx_chatvisor_body_read(ngx_http_request_t *r)
         }
     }
 
-    if (ngx_chatvisor_has_nul_escape(data, p)) {
+    if (ngx_chatvisor_has_nul_escape(data, p)
+        || ngx_strlchr(data, p, '\0') != NULL)
+    {
         /* cJSON would cut the string there: refuse rather than truncate */
         rc = ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST,
                                       "invalid_request",
@@ -259,7 +262,20 @@ ngx_chatvisor_body_read(ngx_http_request_t *r)
         json = ngx_chatvisor_parse_form(data, p);
 
     } else {
-        json = cJSON_ParseWithLength((char *) data, p - data);
+        json = cJSON_ParseWithLengthOpts((char *) data, p - data, &rest, 0);
+
+        /* one JSON value and nothing after it but blanks */
+        while (json && rest < (char *) p
+               && (*rest == ' ' || *rest == '\t' || *rest == '\r'
+                   || *rest == '\n'))
+        {
+            rest++;
+        }
+
+        if (json && rest != (char *) p) {
+            cJSON_Delete(json);
+            json = NULL;
+        }
     }
 
     if (json == NULL

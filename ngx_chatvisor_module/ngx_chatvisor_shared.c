@@ -59,14 +59,17 @@ struct ngx_chatvisor_shm_s {
 static ngx_int_t
 ngx_chatvisor_shm_init(ngx_shm_zone_t *shm_zone, void *data)
 {
+    ngx_chatvisor_main_conf_t  *old = data;
+
     ngx_slab_pool_t            *shpool;
     ngx_chatvisor_main_conf_t  *cmcf;
 
     cmcf = shm_zone->data;
 
-    if (data) {
-        /* a reload: keep who is online */
-        cmcf->shm = data;
+    if (old) {
+        /* a reload: the zone (who is online, overrides) lives on; data is
+         * the previous cycle's configuration */
+        cmcf->shm = old->shm;
         return NGX_OK;
     }
 
