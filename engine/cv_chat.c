@@ -305,14 +305,18 @@ cv_conversation_open(cv_txn *t, cJSON *customer, const char *page_url,
 }
 
 
+/* a customer's retries are theirs (their first message has no conversation
+ * yet); an agent's or the system's are per conversation */
 static size_t
 cv_idem_key(char *key, size_t size, const cv_author *author,
-    const char *client_msg_id)
+    const char *conv_id, const char *client_msg_id)
 {
     int  n;
 
-    n = snprintf(key, size, "%s:%s%c%s", author->type,
-                 author->id ? author->id : "", '\0', client_msg_id);
+    n = snprintf(key, size, "%s:%s:%s%c%s", author->type,
+                 author->id ? author->id : "",
+                 strcmp(author->type, "customer") == 0 || conv_id == NULL
+                 ? "" : conv_id, '\0', client_msg_id);
 
     return (n > 0 && (size_t) n < size) ? (size_t) n : 0;
 }
@@ -371,7 +375,7 @@ cv_message_post(cv_txn *t, const char *conv_id, const char *customer_id,
     const cv_author *author, const char *client_msg_id, const char *text,
     const char *page_url, cJSON **message, int *duplicate)
 {
-    char            idem[CV_ID_MAX + CV_CLIENT_MSG_ID_MAX + 16];
+    char            idem[2 * CV_ID_MAX + 128 + CV_CLIENT_MSG_ID_MAX + 16];
     char            msg_id[CV_ID_MAX];
     unsigned char   ref[CV_ID_MAX + 9];
     size_t          idem_len, ref_len;
@@ -388,7 +392,8 @@ cv_message_post(cv_txn *t, const char *conv_id, const char *customer_id,
     now = cv_now_ms();
 
     if (client_msg_id && client_msg_id[0]) {
-        idem_len = cv_idem_key(idem, sizeof(idem), author, client_msg_id);
+        idem_len = cv_idem_key(idem, sizeof(idem), author, conv_id,
+                               client_msg_id);
         if (idem_len == 0) {
             return CV_INVALID;
         }

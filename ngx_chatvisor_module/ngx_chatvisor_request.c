@@ -38,6 +38,25 @@ ngx_chatvisor_free_json(void *data)
 }
 
 
+/* the parsed body lives as long as the request */
+
+static ngx_int_t
+ngx_chatvisor_keep_json(ngx_http_request_t *r, cJSON *json)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_chatvisor_free_json;
+    cln->data = json;
+
+    return NGX_OK;
+}
+
+
 /*
  * Reads a JSON object body (at most NGX_CHATVISOR_BODY_MAX bytes, content
  * type application/json) and hands it to handler, which answers the request.
@@ -68,6 +87,27 @@ ngx_chatvisor_read_json(ngx_http_request_t *r, ngx_chatvisor_body_pt handler)
 
     ct = r->headers_in.content_type ? &r->headers_in.content_type->value
                                     : NULL;
+
+    /* no body at all (POST .../close) reads as {} */
+    if (ct == NULL && r->headers_in.content_length_n <= 0
+        && r->headers_in.chunked == 0)
+    {
+        ctx->body_handler = handler;
+
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->body = cJSON_CreateObject();
+        if (ctx->body == NULL
+            || ngx_chatvisor_keep_json(r, ctx->body) != NGX_OK)
+        {
+            cJSON_Delete(ctx->body);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return handler(r, ctx->body);
+    }
 
     if (!ngx_chatvisor_type_is(ct, "application/json")
         && !(ctx->body_form_ok
@@ -194,7 +234,6 @@ ngx_chatvisor_body_read(ngx_http_request_t *r)
     ngx_int_t             rc;
     ngx_buf_t            *b;
     ngx_chain_t          *cl;
-    ngx_pool_cleanup_t   *cln;
     ngx_chatvisor_ctx_t  *ctx;
 
     ctx = ngx_chatvisor_get_ctx(r);
@@ -289,15 +328,11 @@ ngx_chatvisor_body_read(ngx_http_request_t *r)
         return;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
+    if (ngx_chatvisor_keep_json(r, json) != NGX_OK) {
         cJSON_Delete(json);
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
-
-    cln->handler = ngx_chatvisor_free_json;
-    cln->data = json;
 
     ctx->body = json;
 
