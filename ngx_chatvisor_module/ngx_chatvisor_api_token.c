@@ -283,6 +283,14 @@ ngx_chatvisor_api_token_body(ngx_http_request_t *r, cJSON *body)
                                         "required");
     }
 
+    /* as in the file: a trailing newline (curl -d @file) is no part of it */
+    while (sec.len && (sec.data[sec.len - 1] == '\n'
+                       || sec.data[sec.len - 1] == '\r'
+                       || sec.data[sec.len - 1] == ' '))
+    {
+        sec.len--;
+    }
+
     client = ngx_chatvisor_find_client(cmcf, name.data, name.len);
 
     if (client && ngx_chatvisor_rate_check(cmcf, &client->name, 0, &retry)
