@@ -536,6 +536,14 @@ ngx_chatvisor_inject_tail(ngx_http_request_t *r,
     at = NULL;
 
     for (p = t->pos + ctx->tail_scanned; p < t->last; p++) {
+        if (ctx->state == 0) {
+            p = memchr(p, '<', t->last - p);
+            if (p == NULL) {
+                p = t->last;
+                break;
+            }
+        }
+
         if (ngx_chatvisor_match_step(ctx, *p) == CV_MATCH_LEN) {
             at = p + 1 - CV_MATCH_LEN;
             break;
@@ -653,6 +661,15 @@ ngx_chatvisor_inject_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         copy = b->pos;
 
         for (p = b->pos; p < b->last; p++) {
+
+            if (ctx->state == 0) {
+                /* between tags: let memchr() find the next '<' */
+                p = memchr(p, '<', b->last - p);
+                if (p == NULL) {
+                    p = b->last;
+                    break;
+                }
+            }
 
             if (ngx_chatvisor_match_step(ctx, *p) == CV_MATCH_LEN) {
                 break;
