@@ -452,6 +452,10 @@ my ($bob_cookie, $bob_tok_later);
     ok($exp >= $before + 58 && $exp <= time + 62, '  expires_at is about 60 s from now');
     ($bob_tok_later) = ($r->{json}{url} // '') =~ $JOIN_RE;
 
+    # a write whose body carries nothing reads as {}
+    $r = $api->call(POST => 'agents/bob/login-url', undef);
+    is($r->{status}, 201, 'login-url without a body (no Content-Type, no length): 201');
+
 }
 
 # ---- PUT agents: sync the whole list ----

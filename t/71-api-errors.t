@@ -252,7 +252,10 @@ for my $c (@CALLS) {
     error_is($r, 400, 'invalid_json', "$name with malformed JSON");
 
     $r = $api->call($m, $p, undef, body => '', request_check => 0);
-    error_is($r, 400, 'invalid_json', "$name with an empty body");
+    error_is($r, 400, 'invalid_json', "$name with an empty body as application/json");
+
+    $r = $api->call($m, $p, undef, body => $b{body} . ' {}', request_check => 0);
+    error_is($r, 400, 'invalid_json', "$name with something after the JSON value");
 
     for my $kind (qw(wrong wrong2 unknown)) {
         next unless exists $c->{$kind};
@@ -450,7 +453,7 @@ for my $p ('conversations?limit=0', 'conversations?limit=201', 'conversations?li
     my @fail = (
         [ form => 'wrong-' . secret() ], [ json => 'wrong-' . secret() ],
         [ basic => 'wrong-' . secret() ], [ form => substr($erp_secret, 0, -1) ],
-        [ json => "$erp_secret\n" ],
+        [ json => "x$erp_secret" ],
     );
     my $i = 0;
     for my $f (@fail) {
