@@ -253,6 +253,12 @@ ngx_int_t ngx_chatvisor_sign(ngx_http_request_t *r, const char *purpose,
 ngx_int_t ngx_chatvisor_parse_u64(ngx_str_t *s, uint64_t *v);
 ngx_int_t ngx_chatvisor_arg(ngx_http_request_t *r, const char *name,
     ngx_str_t *value);
+ngx_int_t ngx_chatvisor_arg_cursor(ngx_http_request_t *r, const char *name,
+    uint64_t *value);
+typedef cv_status (*ngx_chatvisor_get_pt)(cv_txn *t, const char *id,
+    cJSON **out);
+cv_status ngx_chatvisor_read_record(ngx_http_request_t *r,
+    ngx_chatvisor_get_pt get, const char *id, cJSON **out);
 
 /* ngx_chatvisor_commit.c: group commit */
 ngx_int_t ngx_chatvisor_commit(ngx_http_request_t *r,

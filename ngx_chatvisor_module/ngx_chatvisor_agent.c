@@ -360,7 +360,7 @@ ngx_chatvisor_agent_conversation(ngx_http_request_t *r, ngx_str_t *rest)
     cJSON                      *conv, *events, *out;
     cv_txn                     *t;
     uint64_t                    after, cursor;
-    ngx_str_t                   action, v;
+    ngx_str_t                   action;
     cv_status                   st;
     ngx_uint_t                  act;
     ngx_chatvisor_ctx_t        *ctx;
@@ -426,13 +426,9 @@ ngx_chatvisor_agent_conversation(ngx_http_request_t *r, ngx_str_t *rest)
 
     after = 0;
     if (act == NGX_CHATVISOR_CONV_EVENTS
-        && ngx_chatvisor_arg(r, "after", &v) == NGX_OK
-        && ngx_chatvisor_parse_u64(&v, &after) != NGX_OK)
+        && ngx_chatvisor_arg_cursor(r, "after", &after) != NGX_OK)
     {
-        return ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                        "invalid_request",
-                                        "\"after\" must be a whole number "
-                                        "from 0 to 2^53");
+        return ngx_chatvisor_sent(r);
     }
 
     st = cv_txn_begin(cmcf->store, 0, &t);
@@ -482,15 +478,12 @@ ngx_chatvisor_agent_write(ngx_http_request_t *r, cJSON *body)
 
     char                        conv_id[CV_ID_MAX];
     cJSON                      *item, *conv;
-    cv_txn                     *t;
     cv_status                   st;
     const char                 *text, *cmid, **allowed;
     ngx_chatvisor_ctx_t        *ctx;
     ngx_chatvisor_notice_t      n;
-    ngx_chatvisor_main_conf_t  *cmcf;
 
     ctx = ngx_chatvisor_get_ctx(r);
-    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
 
     switch (ctx->action) {
     case NGX_CHATVISOR_CONV_MESSAGES:
@@ -543,14 +536,8 @@ ngx_chatvisor_agent_write(ngx_http_request_t *r, cJSON *body)
                                         "\"typing\" must be true or false");
     }
 
-    st = cv_txn_begin(cmcf->store, 0, &t);
-    if (st != CV_OK) {
-        return ngx_chatvisor_send_status(r, st);
-    }
-
-    st = cv_conversation_get(t, ctx->conversation_id, &conv);
-    cv_txn_abort(t);
-
+    st = ngx_chatvisor_read_record(r, cv_conversation_get,
+                                   ctx->conversation_id, &conv);
     if (st != CV_OK) {
         return ngx_chatvisor_send_status(r, st);
     }
@@ -724,7 +711,6 @@ static ngx_int_t
 ngx_chatvisor_agent_events(ngx_http_request_t *r)
 {
     ngx_int_t                   rc;
-    ngx_str_t                   v;
     ngx_chatvisor_ctx_t        *ctx;
     ngx_chatvisor_loc_conf_t   *clcf;
     ngx_chatvisor_main_conf_t  *cmcf;
@@ -738,14 +724,8 @@ ngx_chatvisor_agent_events(ngx_http_request_t *r)
     cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
     clcf = ngx_http_get_module_loc_conf(r, ngx_chatvisor_module);
 
-    ctx->after = 0;
-    if (ngx_chatvisor_arg(r, "after", &v) == NGX_OK
-        && ngx_chatvisor_parse_u64(&v, &ctx->after) != NGX_OK)
-    {
-        return ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                        "invalid_request",
-                                        "\"after\" must be a whole number "
-                                        "from 0 to 2^53");
+    if (ngx_chatvisor_arg_cursor(r, "after", &ctx->after) != NGX_OK) {
+        return ngx_chatvisor_sent(r);
     }
 
     ctx->agent_poll = 1;

@@ -233,14 +233,7 @@ ngx_chatvisor_api_agents(ngx_http_request_t *r, ngx_str_t *seg, ngx_uint_t n)
                                                    "GET, HEAD, PUT, DELETE");
         }
 
-        st = cv_txn_begin(cmcf->store, 0, &t);
-        if (st != CV_OK) {
-            return ngx_chatvisor_send_status(r, st);
-        }
-
-        st = cv_agent_get(t, ctx->agent_id, &agent);
-        cv_txn_abort(t);
-
+        st = ngx_chatvisor_read_record(r, cv_agent_get, ctx->agent_id, &agent);
         if (st != CV_OK) {
             return ngx_chatvisor_send_status(r, st);
         }

@@ -42,14 +42,8 @@ ngx_chatvisor_api_poll(ngx_http_request_t *r)
         return ngx_chatvisor_sent(r);
     }
 
-    since = 0;
-    if (ngx_chatvisor_arg(r, "since", &v) == NGX_OK
-        && ngx_chatvisor_parse_u64(&v, &since) != NGX_OK)
-    {
-        return ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                        "invalid_request",
-                                        "\"since\" must be a cursor from a "
-                                        "previous next_cursor");
+    if (ngx_chatvisor_arg_cursor(r, "since", &since) != NGX_OK) {
+        return ngx_chatvisor_sent(r);
     }
 
     status = NULL;
@@ -101,7 +95,6 @@ ngx_chatvisor_api_messages(ngx_http_request_t *r, const char *conv_id)
     cv_txn                     *t;
     size_t                      limit;
     uint64_t                    after;
-    ngx_str_t                   v;
     cv_status                   st;
     u_char                      buf[NGX_INT64_LEN + 1];
     ngx_chatvisor_main_conf_t  *cmcf;
@@ -113,15 +106,11 @@ ngx_chatvisor_api_messages(ngx_http_request_t *r, const char *conv_id)
     }
 
     /* after=SEQ, or cursor=NEXT_CURSOR of the previous page */
-    after = 0;
-    if ((ngx_chatvisor_arg(r, "after", &v) == NGX_OK
-         || ngx_chatvisor_arg(r, "cursor", &v) == NGX_OK)
-        && ngx_chatvisor_parse_u64(&v, &after) != NGX_OK)
+    if (ngx_chatvisor_arg_cursor(r, "after", &after) != NGX_OK
+        || (after == 0
+            && ngx_chatvisor_arg_cursor(r, "cursor", &after) != NGX_OK))
     {
-        return ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                        "invalid_request",
-                                        "\"after\" must be a whole number "
-                                        "from 0 to 2^53");
+        return ngx_chatvisor_sent(r);
     }
 
     st = cv_txn_begin(cmcf->store, 0, &t);
@@ -170,13 +159,10 @@ ngx_chatvisor_api_conversations(ngx_http_request_t *r, ngx_str_t *seg,
     ngx_uint_t n)
 {
     cJSON                      *conv;
-    cv_txn                     *t;
     cv_status                   st;
     ngx_chatvisor_ctx_t        *ctx;
-    ngx_chatvisor_main_conf_t  *cmcf;
 
     ctx = ngx_chatvisor_get_ctx(r);
-    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
 
     if (n == 1) {
         if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -199,14 +185,8 @@ ngx_chatvisor_api_conversations(ngx_http_request_t *r, ngx_str_t *seg,
             return ngx_chatvisor_send_method_not_allowed(r, "GET, HEAD");
         }
 
-        st = cv_txn_begin(cmcf->store, 0, &t);
-        if (st != CV_OK) {
-            return ngx_chatvisor_send_status(r, st);
-        }
-
-        st = cv_conversation_get(t, ctx->conversation_id, &conv);
-        cv_txn_abort(t);
-
+        st = ngx_chatvisor_read_record(r, cv_conversation_get,
+                                       ctx->conversation_id, &conv);
         if (st != CV_OK) {
             return ngx_chatvisor_send_status(r, st);
         }

@@ -120,14 +120,7 @@ ngx_chatvisor_api_customers(ngx_http_request_t *r, ngx_str_t *seg,
                                                      "GET, HEAD, PUT, PATCH");
     }
 
-    st = cv_txn_begin(cmcf->store, 0, &t);
-    if (st != CV_OK) {
-        return ngx_chatvisor_send_status(r, st);
-    }
-
-    st = cv_customer_get(t, ctx->customer_id, &cus);
-    cv_txn_abort(t);
-
+    st = ngx_chatvisor_read_record(r, cv_customer_get, ctx->customer_id, &cus);
     if (st != CV_OK) {
         return ngx_chatvisor_send_status(r, st);
     }

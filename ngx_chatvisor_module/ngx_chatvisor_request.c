@@ -586,3 +586,56 @@ ngx_chatvisor_arg(ngx_http_request_t *r, const char *name, ngx_str_t *value)
 {
     return ngx_http_arg(r, (u_char *) name, ngx_strlen(name), value);
 }
+
+
+/*
+ * A cursor argument (after=, since=, cursor=): 0 when absent; a bad one is
+ * answered with 400 and NGX_DECLINED (then return ngx_chatvisor_sent()).
+ */
+
+ngx_int_t
+ngx_chatvisor_arg_cursor(ngx_http_request_t *r, const char *name,
+    uint64_t *value)
+{
+    u_char     msg[96];
+    ngx_str_t  v;
+
+    *value = 0;
+
+    if (ngx_chatvisor_arg(r, name, &v) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    if (ngx_chatvisor_parse_u64(&v, value) != NGX_OK) {
+        ngx_snprintf(msg, sizeof(msg) - 1, "\"%s\" must be a whole number "
+                     "from 0 to 2^53%Z", name);
+        return ngx_chatvisor_fail(r, NGX_HTTP_BAD_REQUEST, "invalid_request",
+                                  (char *) msg);
+    }
+
+    return NGX_OK;
+}
+
+
+/* one record read in a transaction of its own */
+
+cv_status
+ngx_chatvisor_read_record(ngx_http_request_t *r, ngx_chatvisor_get_pt get,
+    const char *id, cJSON **out)
+{
+    cv_txn                     *t;
+    cv_status                   st;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
+
+    st = cv_txn_begin(cmcf->store, 0, &t);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    st = get(t, id, out);
+    cv_txn_abort(t);
+
+    return st;
+}

@@ -399,14 +399,8 @@ ngx_chatvisor_visitor_events(ngx_http_request_t *r)
 
     ctx = ngx_chatvisor_get_ctx(r);
 
-    ctx->after = 0;
-    if (ngx_chatvisor_arg(r, "after", &v) == NGX_OK
-        && ngx_chatvisor_parse_u64(&v, &ctx->after) != NGX_OK)
-    {
-        return ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                        "invalid_request",
-                                        "\"after\" must be a whole number "
-                                        "from 0 to 2^53");
+    if (ngx_chatvisor_arg_cursor(r, "after", &ctx->after) != NGX_OK) {
+        return ngx_chatvisor_sent(r);
     }
 
     ctx->conversation_id[0] = '\0';

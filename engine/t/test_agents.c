@@ -9,21 +9,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static char  root[256];
-
-
-static void
-cleanup(void)
-{
-    char  cmd[300];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-    if (system(cmd) != 0) {
-        diag("cleanup failed");
-    }
-}
-
-
 int
 main(void)
 {
@@ -36,11 +21,7 @@ main(void)
     int64_t           exp;
     int               created;
 
-    snprintf(root, sizeof(root), "/tmp/cv-agents-test-XXXXXX");
-    if (mkdtemp(root) == NULL) {
-        return 1;
-    }
-    atexit(cleanup);
+    const char  *root = tap_tmpdir();
 
     memset(&opt, 0, sizeof(opt));
     opt.path = root;

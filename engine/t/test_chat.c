@@ -8,21 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static char  root[256];
-
-
-static void
-cleanup(void)
-{
-    char  cmd[300];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-    if (system(cmd) != 0) {
-        diag("cleanup failed");
-    }
-}
-
-
 static const char *
 str(const cJSON *o, const char *name)
 {
@@ -56,12 +41,7 @@ main(void)
     cv_author         agent = { "agent", "ag-1", "Ann" };
     cv_author         agent2 = { "agent", "ag-2", "Bob" };
 
-    snprintf(root, sizeof(root), "/tmp/cv-chat-test-XXXXXX");
-    if (mkdtemp(root) == NULL) {
-        printf("Bail out! mkdtemp\n");
-        return 1;
-    }
-    atexit(cleanup);
+    const char  *root = tap_tmpdir();
 
     memset(&opt, 0, sizeof(opt));
     opt.path = root;

@@ -9,21 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static char  root[256];
-
-
-static void
-cleanup(void)
-{
-    char  cmd[300];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-    if (system(cmd) != 0) {
-        diag("cleanup failed");
-    }
-}
-
-
 static const char *
 post(cv_txn *t, const char *cus, char conv[CV_ID_MAX])
 {
@@ -51,11 +36,7 @@ main(void)
     char              ca[CV_ID_MAX], cb[CV_ID_MAX];
     uint64_t          next, next2;
 
-    snprintf(root, sizeof(root), "/tmp/cv-customers-test-XXXXXX");
-    if (mkdtemp(root) == NULL) {
-        return 1;
-    }
-    atexit(cleanup);
+    const char  *root = tap_tmpdir();
 
     memset(&opt, 0, sizeof(opt));
     opt.path = root;

@@ -9,21 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static char  root[256];
-
-
-static void
-cleanup(void)
-{
-    char  cmd[300];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-    if (system(cmd) != 0) {
-        diag("cleanup failed");
-    }
-}
-
-
 static void
 open_conversation_for(cv_txn *t, const char *agent_id)
 {
@@ -52,11 +37,7 @@ main(void)
     char              err[256], picked[CV_AGENT_ID_MAX + 1];
     int               created, count;
 
-    snprintf(root, sizeof(root), "/tmp/cv-routing-test-XXXXXX");
-    if (mkdtemp(root) == NULL) {
-        return 1;
-    }
-    atexit(cleanup);
+    const char  *root = tap_tmpdir();
 
     memset(&opt, 0, sizeof(opt));
     opt.path = root;

@@ -12,21 +12,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char  root[256];
-
-
-static void
-cleanup(void)
-{
-    char  cmd[300];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-    if (system(cmd) != 0) {
-        diag("cleanup of %s failed", root);
-    }
-}
-
-
 int
 main(void)
 {
@@ -36,12 +21,7 @@ main(void)
     uint32_t          version;
     struct stat       sb;
 
-    snprintf(root, sizeof(root), "/tmp/cv-store-test-XXXXXX");
-    if (mkdtemp(root) == NULL) {
-        printf("Bail out! mkdtemp failed\n");
-        return 1;
-    }
-    atexit(cleanup);
+    const char  *root = tap_tmpdir();
 
     /* prepare creates nested directories and the schema record */
     snprintf(path, sizeof(path), "%s/a/b/store", root);
