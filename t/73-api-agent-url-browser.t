@@ -25,30 +25,18 @@ use utf8;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 
-use File::Path qw(make_path);
 use Test::More;
 use Time::HiRes qw(time);
 
+use Chatvisor::Browser qw(skip_unless_browser run_browser_script);
 use Chatvisor::Test;
 use Chatvisor::API;
 use Chatvisor::HTTP ();
 
 my $root     = Chatvisor::Test::repo_root();
-my $chromium = $ENV{CHATVISOR_CHROMIUM} || '/usr/bin/chromium';
 my $script   = "$root/t/browser/agent-url.test.mjs";
 
-my $missing =
-      !-x $chromium ? "no $chromium (make deps-test)"
-    : !(grep { -x "$_/node" } split /:/, $ENV{PATH} // '') ? 'no node'
-    : !-d "$root/node_modules/playwright-core"
-        ? 'no node_modules/playwright-core (make deps)'
-    : undef;
-if ($missing) {
-    plan skip_all => $missing unless $ENV{CI};
-    fail("the browser test can run: $missing");
-    done_testing();
-    exit;
-}
+skip_unless_browser();
 
 my $t = Chatvisor::Test->new;
 
@@ -158,63 +146,18 @@ is($j->{status}, 200, 'control: a ttl_seconds 1 URL redeemed at once over HTTP: 
 
 # ---- the browser part ----
 
-my $artifacts = "$root/t/artifacts";
-make_path($artifacts);
-local $ENV{CHATVISOR_ARTIFACTS}     = $artifacts;
-local $ENV{CHATVISOR_CHROMIUM}      = $chromium;
-local $ENV{CHATVISOR_AGENT_NAME}    = 'Ann';
-local $ENV{CHATVISOR_CONVERSATION}  = $conv2;
-local $ENV{CHATVISOR_OTHER_CONV}    = $conv1;
-local $ENV{CHATVISOR_TEXT}          = $text2;
-local $ENV{CHATVISOR_OTHER_TEXT}    = $text1;
-local $ENV{CHATVISOR_CUSTOMER_NAME} = 'John Doe';
-local $ENV{CHATVISOR_CUSTOMER_EMAIL} = $email;
-local $ENV{CHATVISOR_SHORT_URL}     = $short;
-# the short URL may be opened from this time on (2 s after it was made)
-local $ENV{CHATVISOR_SHORT_OPEN_AT} = int(($short_at + 2) * 1000);
-
-my $started = time;
-my $node_pid = open(my $tap, '-|') // die "fork: $!";
-if ($node_pid == 0) {
-    open STDERR, '>&', \*STDOUT;
-    chdir $root;
-    exec 'node', $script, $base, $url;
-    die "exec node: $!";
-}
-binmode $tap, ':encoding(UTF-8)';
-binmode Test::More->builder->$_, ':encoding(UTF-8)'
-    for qw(output failure_output todo_output);
-
-my ($count, $planned, $last_failed) = (0, undef, 0);
-my $timed_out = 0;
-local $SIG{ALRM} = sub { $timed_out = 1; kill 'KILL', $node_pid };
-alarm 90;
-while (my $line = <$tap>) {
-    chomp $line;
-    if ($line =~ /^(not )?ok \d+(?: -)? ?(.*)$/) {
-        my ($failed, $name) = ($1, $2);
-        $name =~ s/\\#/#/g;
-        $count++;
-        $last_failed = $failed ? 1 : 0;
-        ok(!$failed, "browser: $name");
-    } elsif ($line =~ /^1\.\.(\d+)/) {
-        $planned = $1;
-    } elsif ($line =~ /^# ?(.*)$/) {
-        $last_failed ? diag($1) : note($1);
-    } elsif ($line =~ /\S/) {
-        diag($line);    # stray output (a node crash, say)
-    }
-}
-close $tap;
-my $status = $?;
-alarm 0;
-
-ok(!$timed_out, 'browser test finished in time');
-ok(defined $planned && $planned == $count && $count > 0,
-   "browser test ran all of its checks ($count)");
-ok(($status & 127) == 0 && ($status >> 8) <= 1,
-   "node exited normally (status $status)");
-note(sprintf 'browser test took %.1f s', time - $started);
+run_browser_script($script, $base, $url, timeout => 90, env => {
+    CHATVISOR_AGENT_NAME     => 'Ann',
+    CHATVISOR_CONVERSATION   => $conv2,
+    CHATVISOR_OTHER_CONV     => $conv1,
+    CHATVISOR_TEXT           => $text2,
+    CHATVISOR_OTHER_TEXT     => $text1,
+    CHATVISOR_CUSTOMER_NAME  => 'John Doe',
+    CHATVISOR_CUSTOMER_EMAIL => $email,
+    CHATVISOR_SHORT_URL      => $short,
+    # the short URL may be opened from this time on (2 s after it was made)
+    CHATVISOR_SHORT_OPEN_AT  => int(($short_at + 2) * 1000),
+});
 
 # Afterwards: the URL was used up by the browser (a direct redeem fails too).
 my ($tok) = $url =~ /#(.+)$/;

@@ -19,9 +19,10 @@
 //   CHATVISOR_SHORT_URL        an agent URL made with ttl_seconds 1 ...
 //   CHATVISOR_SHORT_OPEN_AT    ... to be opened at this time (epoch ms) or later
 //   CHATVISOR_ARTIFACTS        where screenshots go (agent-url-*.png)
-import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { runInChromium } from './lib/chromium.mjs';
+import { ok, is, note, skipAll } from './lib/tap.mjs';
 
 const BASE = (process.argv[2] || process.env.CHATVISOR_BASE || '').replace(/\/$/, '');
 const URL_ = process.argv[3] || process.env.CHATVISOR_AGENT_URL || '';
@@ -36,40 +37,10 @@ const EMAIL = process.env.CHATVISOR_CUSTOMER_EMAIL || '';
 const SHORT_URL = process.env.CHATVISOR_SHORT_URL || '';
 const SHORT_OPEN_AT = Number(process.env.CHATVISOR_SHORT_OPEN_AT || 0);
 const ARTIFACTS = process.env.CHATVISOR_ARTIFACTS || 't/artifacts';
-const CHROMIUM = process.env.CHATVISOR_CHROMIUM || '/usr/bin/chromium';
 const DEADLINE_MS = Number(process.env.CHATVISOR_DEADLINE_MS || 60000);
 const WAIT_MS = Number(process.env.CHATVISOR_WAIT_MS || 10000);
 
-// ---- a tiny TAP producer -------------------------------------------------
-let n = 0;
-let failed = 0;
-function ok(cond, name, diag) {
-  n += 1;
-  if (!cond) failed += 1;
-  console.log(`${cond ? 'ok' : 'not ok'} ${n} - ${name.replace(/#/g, '\\#')}`);
-  if (!cond && diag !== undefined) note(typeof diag === 'string' ? diag : JSON.stringify(diag));
-  return !!cond;
-}
-function is(got, want, name) {
-  return ok(got === want, name, `got: ${JSON.stringify(got)}\nexpected: ${JSON.stringify(want)}`);
-}
-function note(text) {
-  for (const line of String(text).split('\n')) console.log(`# ${line}`);
-}
-function finish(code) {
-  console.log(`1..${n}`);
-  process.exit(code !== undefined ? code : (failed ? 1 : 0));
-}
-
-if (!BASE) {
-  console.log('1..0 # SKIP no base URL given');
-  process.exit(0);
-}
-
-const watchdog = setTimeout(() => {
-  ok(false, `agent URL browser test finished within ${DEADLINE_MS} ms`);
-  finish(1);
-}, DEADLINE_MS);
+if (!BASE) skipAll('no base URL given');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -289,18 +260,4 @@ async function run(browser) {
   await ctx3.close();
 }
 
-let browser;
-try {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  await run(browser);
-} catch (e) {
-  ok(false, 'agent URL browser test ran to the end', String(e && e.stack || e));
-} finally {
-  if (browser) await browser.close().catch(() => {});
-  clearTimeout(watchdog);
-}
-finish();
+await runInChromium('agent URL browser test', DEADLINE_MS, run);

@@ -11,49 +11,20 @@
 // is a fresh one-time login URL of the agent named in CHATVISOR_AGENT_NAME
 // (default "Ann"). With CHATVISOR_MOCK=1 the URL is asked from
 // t/browser/mock-server.mjs instead. Screenshots go to CHATVISOR_ARTIFACTS.
-import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { runInChromium } from './lib/chromium.mjs';
+import { ok, is, note, skipAll } from './lib/tap.mjs';
 
 const BASE = (process.argv[2] || process.env.CHATVISOR_BASE || '').replace(/\/$/, '');
 let LOGIN_URL = process.argv[3] || process.env.CHATVISOR_LOGIN_URL || '';
 const PREFIX = process.env.CHATVISOR_PREFIX || '/chatvisor/';
 const AGENT = process.env.CHATVISOR_AGENT_NAME || 'Ann';
 const ARTIFACTS = process.env.CHATVISOR_ARTIFACTS || 't/artifacts';
-const CHROMIUM = process.env.CHATVISOR_CHROMIUM || '/usr/bin/chromium';
 const DEADLINE_MS = Number(process.env.CHATVISOR_DEADLINE_MS || 150000);
 const WAIT_MS = Number(process.env.CHATVISOR_WAIT_MS || 10000);
 
-// ---- a tiny TAP producer -------------------------------------------------
-let n = 0;
-let failed = 0;
-function ok(cond, name, diag) {
-  n += 1;
-  if (!cond) failed += 1;
-  console.log(`${cond ? 'ok' : 'not ok'} ${n} - ${name.replace(/#/g, '\\#')}`);
-  if (!cond && diag !== undefined) note(typeof diag === 'string' ? diag : JSON.stringify(diag));
-  return !!cond;
-}
-function is(got, want, name) {
-  return ok(got === want, name, `got: ${JSON.stringify(got)}\nexpected: ${JSON.stringify(want)}`);
-}
-function note(text) {
-  for (const line of String(text).split('\n')) console.log(`# ${line}`);
-}
-function finish(code) {
-  console.log(`1..${n}`);
-  process.exit(code !== undefined ? code : (failed ? 1 : 0));
-}
-
-if (!BASE) {
-  console.log('1..0 # SKIP no base URL given');
-  process.exit(0);
-}
-
-const watchdog = setTimeout(() => {
-  ok(false, `chat browser test finished within ${DEADLINE_MS} ms`);
-  finish(1);
-}, DEADLINE_MS);
+if (!BASE) skipAll('no base URL given');
 
 const XSS_VISITOR = '<img src=x onerror=alert(1)>';
 const XSS_AGENT = '<script>alert(2)</script><img src=x onerror="alert(3)"> & "quotes"';
@@ -612,18 +583,4 @@ async function run(browser) {
   await visitorCtx.close();
 }
 
-let browser;
-try {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  await run(browser);
-} catch (e) {
-  ok(false, 'chat browser test ran to the end', String(e && e.stack || e));
-} finally {
-  if (browser) await browser.close().catch(() => {});
-  clearTimeout(watchdog);
-}
-finish();
+await runInChromium('chat browser test', DEADLINE_MS, run);
