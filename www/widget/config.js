@@ -1,7 +1,7 @@
 // Reads the widget settings from the <script> tag the nginx filter injected:
 //   <script async src="/chatvisor/widget.js?v=HASH" data-chatvisor="1"
 //     data-color="#2563eb" data-position="right" data-language="en"
-//     data-text-title="..." data-show-after="30" data-cobrowse="1" ...>
+//     data-text-title="..." data-show-after="20000ms" data-cobrowse="1" ...>
 import { CONFIGURABLE, pickLanguage } from './i18n.js';
 
 export const DEFAULT_COLOR = '#2563eb';

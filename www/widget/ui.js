@@ -2,6 +2,7 @@
 // cannot reach it. Every text from the settings goes in with textContent.
 import { createSheet } from './styles.js';
 import { format } from './i18n.js';
+import { createReveal } from './reveal.js';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
@@ -90,6 +91,11 @@ export function mountWidget(doc, config, texts, chat) {
 
   const badge = h(doc, 'span', { class: 'badge', 'aria-hidden': 'true', hidden: true });
   launcher.appendChild(badge);
+
+  // chatvisor_show_after: the launcher waits that long on the first page of
+  // a visit (tab session); later pages, a visitor who already has a
+  // conversation, and an opened panel show it at once (reveal.js)
+  const reveal = createReveal(win, config.showAfterMs, (hidden) => { launcher.hidden = hidden; });
 
   // ---- the message list ----------------------------------------------------
   // Items are ordered by (conversation, seq); local messages not stored yet
@@ -272,6 +278,12 @@ export function mountWidget(doc, config, texts, chat) {
   chat.subscribe((event) => {
     if (!event) return;
     switch (event.type) {
+      case 'history':
+        if (event.conversationId) reveal.now();
+        break;
+      case 'conversation':
+        if (event.conversationId) reveal.now();
+        break;
       case 'message': onMessage(event.message); break;
       case 'pending': addPending(event.message); break;
       case 'failed': {
@@ -309,6 +321,7 @@ export function mountWidget(doc, config, texts, chat) {
     root.classList.toggle('open', open);
     launcher.setAttribute('aria-expanded', String(open));
     if (open) {
+      reveal.now();
       log.scrollTop = log.scrollHeight;
       input.focus({ preventScroll: true });
       setUnread(0);
@@ -351,12 +364,6 @@ export function mountWidget(doc, config, texts, chat) {
     e.preventDefault();
     submit();
   });
-
-  // chatvisor_show_after: the launcher appears after that long on the page
-  if (config.showAfterMs > 0) {
-    launcher.hidden = true;
-    win.setTimeout(() => { launcher.hidden = false; }, config.showAfterMs);
-  }
 
   doc.body.appendChild(host);
   chat.start();
