@@ -284,6 +284,8 @@ void ngx_chatvisor_presence_seen(ngx_chatvisor_main_conf_t *cmcf,
     const char *agent_id, ngx_msec_t grace);
 ngx_int_t ngx_chatvisor_presence_set(ngx_chatvisor_main_conf_t *cmcf,
     const char *agent_id, const char *status, ngx_uint_t external);
+void ngx_chatvisor_presence_remove(ngx_chatvisor_main_conf_t *cmcf,
+    const char *agent_id);
 const char *ngx_chatvisor_presence_status(ngx_chatvisor_main_conf_t *cmcf,
     const char *agent_id);
 ngx_uint_t ngx_chatvisor_presence_online(ngx_chatvisor_main_conf_t *cmcf,

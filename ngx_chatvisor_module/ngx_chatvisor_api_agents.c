@@ -13,6 +13,8 @@ static ngx_int_t ngx_chatvisor_api_agent_body(ngx_http_request_t *r,
     cJSON *body);
 static cv_status ngx_chatvisor_api_agent_run(ngx_http_request_t *r,
     cv_txn *t);
+static ngx_int_t ngx_chatvisor_api_agent_done(ngx_http_request_t *r,
+    cv_status st);
 
 
 enum {
@@ -225,7 +227,7 @@ ngx_chatvisor_api_agents(ngx_http_request_t *r, ngx_str_t *seg, ngx_uint_t n)
             ctx->action = NGX_CHATVISOR_AGENT_DELETE;
             ctx->ok_status = NGX_HTTP_NO_CONTENT;
             return ngx_chatvisor_commit(r, ngx_chatvisor_api_agent_run,
-                                        ngx_chatvisor_api_done);
+                                        ngx_chatvisor_api_agent_done);
         }
 
         if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -373,7 +375,46 @@ ngx_chatvisor_api_agent_body(ngx_http_request_t *r, cJSON *body)
     }
 
     return ngx_chatvisor_commit(r, ngx_chatvisor_api_agent_run,
-                                ngx_chatvisor_api_done);
+                                ngx_chatvisor_api_agent_done);
+}
+
+
+/*
+ * Committed: agents that are disabled or deleted now stop counting as
+ * online at once (the edge's rules and routing read presence only).
+ */
+
+static ngx_int_t
+ngx_chatvisor_api_agent_done(ngx_http_request_t *r, cv_status st)
+{
+    cJSON                      *a, *items;
+    ngx_chatvisor_ctx_t        *ctx;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    ctx = ngx_chatvisor_get_ctx(r);
+    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
+
+    if (st == CV_OK) {
+        if (ctx->action == NGX_CHATVISOR_AGENT_DELETE) {
+            ngx_chatvisor_presence_remove(cmcf, ctx->agent_id);
+        }
+
+        items = cJSON_GetObjectItem(ctx->result, "items");
+        a = items ? items->child
+                  : (ctx->action == NGX_CHATVISOR_AGENT_PUT ? ctx->result
+                                                            : NULL);
+
+        for ( /* void */ ; a; a = items ? a->next : NULL) {
+            if (cJSON_IsFalse(cJSON_GetObjectItem(a, "enabled"))) {
+                ngx_chatvisor_presence_remove(cmcf,
+                    cJSON_GetStringValue(cJSON_GetObjectItem(a, "id")));
+                cJSON_ReplaceItemInObject(a, "status",
+                                          cJSON_CreateString("offline"));
+            }
+        }
+    }
+
+    return ngx_chatvisor_api_done(r, st);
 }
 
 
@@ -437,6 +478,16 @@ ngx_chatvisor_api_agent_run(ngx_http_request_t *r, cv_txn *t)
         st = cv_agent_get(t, ctx->agent_id, &agent);
         if (st != CV_OK) {
             return st;
+        }
+
+        if (!cJSON_IsTrue(cJSON_GetObjectItem(agent, "enabled"))
+            && ngx_strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(ctx->body,
+                                                                "status")),
+                          "offline") != 0)
+        {
+            cJSON_Delete(agent);
+            ctx->why = "the agent is disabled";
+            return CV_CONFLICT;
         }
 
         if (ngx_chatvisor_presence_set(cmcf, ctx->agent_id,

@@ -523,3 +523,31 @@ ngx_chatvisor_presence_any(ngx_chatvisor_main_conf_t *cmcf,
 
     return found;
 }
+
+
+/* a disabled or deleted agent is nobody's presence any more */
+
+void
+ngx_chatvisor_presence_remove(ngx_chatvisor_main_conf_t *cmcf,
+    const char *agent_id)
+{
+    ngx_slab_pool_t           *shpool;
+    ngx_chatvisor_presence_t  *p;
+
+    if (cmcf->shm == NULL) {
+        return;
+    }
+
+    shpool = ngx_chatvisor_shpool(cmcf);
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    p = ngx_chatvisor_presence_find(cmcf->shm, agent_id, 0);
+    if (p) {
+        p->status = NGX_CHATVISOR_OFFLINE;
+        p->external = 0;
+        p->online_until = 0;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+}
