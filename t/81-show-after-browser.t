@@ -19,28 +19,15 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 
-use File::Path qw(make_path);
 use Test::More;
-use Time::HiRes qw(time);
 
+use Chatvisor::Browser qw(skip_unless_browser run_browser_script);
 use Chatvisor::Test;
 
-my $root     = Chatvisor::Test::repo_root();
-my $chromium = $ENV{CHATVISOR_CHROMIUM} || '/usr/bin/chromium';
-my $script   = "$root/t/browser/show-after.test.mjs";
+my $root   = Chatvisor::Test::repo_root();
+my $script = "$root/t/browser/show-after.test.mjs";
 
-my $missing =
-      !-x $chromium ? "no $chromium (make deps-test)"
-    : !(grep { -x "$_/node" } split /:/, $ENV{PATH} // '') ? 'no node'
-    : !-d "$root/node_modules/playwright-core"
-        ? 'no node_modules/playwright-core (make deps)'
-    : undef;
-if ($missing) {
-    plan skip_all => $missing unless $ENV{CI};
-    fail("the browser test can run: $missing");
-    done_testing();
-    exit;
-}
+skip_unless_browser();
 
 my $t = Chatvisor::Test->new;
 
@@ -96,54 +83,8 @@ http {
 NGINX
 $t->run;
 
-# Run the browser script and translate its TAP.
-my $artifacts = "$root/t/artifacts";
-make_path($artifacts);
-local $ENV{CHATVISOR_ARTIFACTS}     = $artifacts;
-local $ENV{CHATVISOR_CHROMIUM}      = $chromium;
-local $ENV{CHATVISOR_SHOW_AFTER_MS} = $show_after_ms;
-
-my $started = time;
-my $node_pid = open(my $tap, '-|') // die "fork: $!";
-if ($node_pid == 0) {
-    open STDERR, '>&', \*STDOUT;
-    chdir $root;
-    exec 'node', $script, 'http://127.0.0.1:' . $t->port;
-    die "exec node: $!";
-}
-binmode $tap, ':encoding(UTF-8)';
-binmode Test::More->builder->$_, ':encoding(UTF-8)'
-    for qw(output failure_output todo_output);
-
-my ($count, $planned, $last_failed) = (0, undef, 0);
-my $timed_out = 0;
-local $SIG{ALRM} = sub { $timed_out = 1; kill 'KILL', $node_pid };
-alarm 90;
-while (my $line = <$tap>) {
-    chomp $line;
-    if ($line =~ /^(not )?ok \d+(?: -)? ?(.*)$/) {
-        my ($failed, $name) = ($1, $2);
-        $name =~ s/\\#/#/g;
-        $count++;
-        $last_failed = $failed ? 1 : 0;
-        ok(!$failed, "browser: $name");
-    } elsif ($line =~ /^1\.\.(\d+)/) {
-        $planned = $1;
-    } elsif ($line =~ /^# ?(.*)$/) {
-        $last_failed ? diag($1) : note($1);
-    } elsif ($line =~ /\S/) {
-        diag($line);    # stray output (a node crash, say)
-    }
-}
-close $tap;
-my $status = $?;
-alarm 0;
-
-ok(!$timed_out, 'browser test finished in time');
-ok(defined $planned && $planned == $count && $count > 0,
-   "browser test ran all of its checks ($count)");
-ok(($status & 127) == 0 && ($status >> 8) <= 1,
-   "node exited normally (status $status)");
-note(sprintf 'browser test took %.1f s', time - $started);
+run_browser_script($script, 'http://127.0.0.1:' . $t->port,
+                   env => { CHATVISOR_SHOW_AFTER_MS => $show_after_ms },
+                   timeout => 90);
 
 done_testing();

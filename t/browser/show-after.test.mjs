@@ -18,47 +18,18 @@
 // already has a conversation, and a visitor who opens the panel, get it at
 // once; without usable sessionStorage the wait still works. Screenshots go
 // to CHATVISOR_ARTIFACTS (default t/artifacts) as show-after-*.png.
-import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { runInChromium } from './lib/chromium.mjs';
+import { ok, is, note, skipAll } from './lib/tap.mjs';
 
 const BASE = (process.argv[2] || process.env.CHATVISOR_BASE || '').replace(/\/$/, '');
 const WAIT_MS = Number(process.env.CHATVISOR_SHOW_AFTER_MS || 2000);
 const ARTIFACTS = process.env.CHATVISOR_ARTIFACTS || 't/artifacts';
-const CHROMIUM = process.env.CHATVISOR_CHROMIUM || '/usr/bin/chromium';
 const DEADLINE_MS = Number(process.env.CHATVISOR_DEADLINE_MS || 60000);
 const SHOWN_KEY = 'chatvisor:launcher-shown';
 
-// ---- a tiny TAP producer -------------------------------------------------
-let n = 0;
-let failed = 0;
-function ok(cond, name, diag) {
-  n += 1;
-  if (!cond) failed += 1;
-  console.log(`${cond ? 'ok' : 'not ok'} ${n} - ${name.replace(/#/g, '\\#')}`);
-  if (!cond && diag !== undefined) note(typeof diag === 'string' ? diag : JSON.stringify(diag));
-  return !!cond;
-}
-function is(got, want, name) {
-  return ok(got === want, name, `got: ${JSON.stringify(got)}\nexpected: ${JSON.stringify(want)}`);
-}
-function note(text) {
-  for (const line of String(text).split('\n')) console.log(`# ${line}`);
-}
-function finish(code) {
-  console.log(`1..${n}`);
-  process.exit(code !== undefined ? code : (failed ? 1 : 0));
-}
-
-if (!BASE) {
-  console.log('1..0 # SKIP no base URL given');
-  process.exit(0);
-}
-
-const watchdog = setTimeout(() => {
-  ok(false, `browser test finished within ${DEADLINE_MS} ms`);
-  finish(1);
-}, DEADLINE_MS);
+if (!BASE) skipAll('no base URL given');
 
 // ---- page helpers ---------------------------------------------------------
 
@@ -283,18 +254,4 @@ async function run(browser) {
   await ctx.close();
 }
 
-let browser;
-try {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  await run(browser);
-} catch (e) {
-  ok(false, 'browser test ran to the end', String(e && e.stack || e));
-} finally {
-  if (browser) await browser.close().catch(() => {});
-  clearTimeout(watchdog);
-}
-finish();
+await runInChromium('browser test', DEADLINE_MS, run);
