@@ -24,8 +24,8 @@ MODULE_SRCS  := config $(wildcard ngx_chatvisor_module/*.[ch]) \
 WWW_SRCS     := $(shell find www -type f 2>/dev/null) scripts/build-www.mjs \
                 package-lock.json $(wildcard docs/openapi.json)
 
-.PHONY: all deps deps-test deps-bench assets engine-tests test demo demo-stop \
-        bench clean
+.PHONY: all deps deps-test deps-bench assets engine-tests test test-asan \
+        demo demo-stop bench clean
 
 all: deps $(MODULE) $(CTL)
 
@@ -77,8 +77,31 @@ $(CTL): engine/chatvisorctl.c $(ENGINE_SRCS) $(ENGINE_HDRS)
 	$(CC) -std=c11 -O2 -g -Wall -Wextra -Werror -Iengine -o $@ $< \
 	    $(ENGINE_SRCS) $(ENGINE_LIBS)
 
+# every test, then the nginx-facing ones again with the module under ASan
 test: deps-test all engine-tests
 	prove -r t/
+	$(MAKE) test-asan
+
+# The module under AddressSanitizer, in the stock nginx: libasan is preloaded
+# into nginx, so a memory error stops a worker, and the harness's error log
+# check (a worker that exited with a code) fails the test.
+ASAN_MODULE := $(BUILD)/asan/ngx_chatvisor_module.so
+ASAN_TESTS  ?= t/20-inject.t t/40-chat.t t/41-chat-hostile.t t/42-chat-durability.t \
+               t/70-api.t t/71-api-errors.t t/80-visibility.t
+
+ifndef ASAN_INNER
+$(ASAN_MODULE): $(MODULE_SRCS) $(ASSETS_C)
+	@mkdir -p $(@D)
+	$(MAKE) ASAN_INNER=1 NGX_BUILD=$(BUILD)/nginx-asan MODULE=$@ \
+	    NGX_CC_OPT='-O1 -g -fsanitize=address -fno-omit-frame-pointer -Wall -Wextra -Werror -Wno-unused-parameter' \
+	    $@
+endif
+
+test-asan: deps-test all $(ASAN_MODULE)
+	CHATVISOR_MODULE=$(CURDIR)/$(ASAN_MODULE) \
+	LD_PRELOAD=$$(gcc -print-file-name=libasan.so) \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
+	    prove $(ASAN_TESTS)
 
 demo: all
 	@scripts/demo.sh start

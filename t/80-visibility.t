@@ -715,6 +715,8 @@ SKIP: {
     my ($lib) = grep { -f } map { "$_/faketime/libfaketime.so.1" }
                 '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib';
     skip 'libfaketime is not installed (Debian package libfaketime)', 1 unless $lib;
+    # under make test-asan libasan is preloaded, and it does not share
+    skip 'another library is preloaded (make test-asan)', 1 if $ENV{LD_PRELOAD};
 
     $f = Chatvisor::Test->new;
     $f->write_file('htdocs/index.html', $PAGE);
