@@ -921,7 +921,7 @@ cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
     const char     *id, *s;
     size_t          scanned, n;
     uint64_t        seq;
-    int             rc, i;
+    int             rc;
 
     *next = after;
 
@@ -961,9 +961,8 @@ cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
             continue;
         }
 
-        for (i = 0; i < cJSON_GetArraySize(order); i++) {
-            item = cJSON_GetArrayItem(order, i);
-
+        /* one walk of the list: at most limit entries */
+        cJSON_ArrayForEach(item, order) {
             if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(item, "id")),
                        id) == 0)
             {
@@ -971,8 +970,8 @@ cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
             }
         }
 
-        if (i < cJSON_GetArraySize(order)) {
-            cJSON_DeleteItemFromArray(order, i);
+        if (item) {
+            cJSON_Delete(cJSON_DetachItemViaPointer(order, item));
 
         } else if (n == limit) {
             /* a new conversation would exceed the page: stop before it */
@@ -996,8 +995,8 @@ cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
         return cv_status_from_mdb(rc);
     }
 
-    while (cJSON_GetArraySize(order) > 0) {
-        item = cJSON_DetachItemFromArray(order, 0);
+    while (order->child) {
+        item = cJSON_DetachItemViaPointer(order, order->child);
         s = cJSON_GetStringValue(cJSON_GetObjectItem(item, "status"));
 
         if (status && (s == NULL || strcmp(s, status) != 0)) {
