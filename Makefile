@@ -109,8 +109,12 @@ demo: all
 demo-stop:
 	@scripts/demo.sh stop
 
+# not part of make test: each prints its tables; BENCH_UPDATE_DOCS=1 also
+# rewrites its section of docs/performance.md
 bench: deps-bench all
 	bench/inject
+	bench/chat
+	bench/api
 
 clean:
 	rm -rf $(BUILD)
