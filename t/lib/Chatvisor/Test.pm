@@ -291,8 +291,12 @@ sub run {
         $self->stop unless $exited;
         die "nginx did not start (port $port)\n" . $self->_logs_for_diag;
     }
-    # the master accepts before its workers are forked; wait for them too
-    $self->_wait(sub { my @w = $self->worker_pids; @w }, $o{timeout} // 10)
+    # the master accepts before its workers are forked; wait for all of
+    # them (worker_processes N), not only the first
+    my ($want) = $conf =~ /^\s*worker_processes\s+(\d+)\s*;/m;
+    $want ||= 1;
+    $self->_wait(sub { my @w = $self->worker_pids; @w >= $want },
+                 $o{timeout} // 10)
         unless $conf =~ /^\s*master_process\s+off/m;
     return $self;
 }
