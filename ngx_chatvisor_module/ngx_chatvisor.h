@@ -181,6 +181,7 @@ struct ngx_chatvisor_ctx_s {
     char                          agent_name[64];
     char                          text_client_msg_id[CV_ID_MAX * 4];
     uint64_t                      after;
+    int64_t                       ttl_ms;      /* login URLs */
     ngx_uint_t                    action;
     cJSON                        *body;
     cJSON                        *agent;

@@ -301,7 +301,6 @@ static ngx_int_t
 ngx_chatvisor_api_agent_body(ngx_http_request_t *r, cJSON *body)
 {
     cJSON                *a, *status;
-    int64_t               ttl;
     ngx_uint_t            i;
     const char           *why;
     ngx_chatvisor_ctx_t  *ctx;
@@ -363,7 +362,7 @@ ngx_chatvisor_api_agent_body(ngx_http_request_t *r, cJSON *body)
 
     default: /* login URL */
         if (ngx_chatvisor_check_fields(r, body, url_fields) != NGX_OK
-            || ngx_chatvisor_api_ttl(r, body, &ttl) != NGX_OK)
+            || ngx_chatvisor_api_ttl(r, body, &ctx->ttl_ms) != NGX_OK)
         {
             return ngx_chatvisor_sent(r);
         }
@@ -423,7 +422,6 @@ ngx_chatvisor_api_agent_run(ngx_http_request_t *r, cv_txn *t)
 {
     int                         created;
     cJSON                      *agent, *items, *out, *a;
-    int64_t                     ttl;
     cv_status                   st;
     ngx_chatvisor_ctx_t        *ctx;
     ngx_chatvisor_main_conf_t  *cmcf;
@@ -505,9 +503,9 @@ ngx_chatvisor_api_agent_run(ngx_http_request_t *r, cv_txn *t)
         return CV_OK;
 
     default: /* login URL */
-        (void) ngx_chatvisor_api_ttl(r, ctx->body, &ttl);
-
-        if (ngx_chatvisor_api_login_url(r, t, ctx->agent_id, NULL, ttl, &out,
+    
+        if (ngx_chatvisor_api_login_url(r, t, ctx->agent_id, NULL, ctx->ttl_ms,
+                                        &out,
                                         &st)
             != NGX_OK || st != CV_OK)
         {

@@ -135,14 +135,13 @@ ngx_chatvisor_api_customer_body(ngx_http_request_t *r, cJSON *body)
     static const char  *url_fields[] = { "agent_id", "ttl_seconds", NULL };
 
     cJSON                *agent;
-    int64_t               ttl;
     ngx_chatvisor_ctx_t  *ctx;
 
     ctx = ngx_chatvisor_get_ctx(r);
 
     if (ctx->action == NGX_CHATVISOR_CUSTOMER_AGENT_URL) {
         if (ngx_chatvisor_check_fields(r, body, url_fields) != NGX_OK
-            || ngx_chatvisor_api_ttl(r, body, &ttl) != NGX_OK)
+            || ngx_chatvisor_api_ttl(r, body, &ctx->ttl_ms) != NGX_OK)
         {
             return ngx_chatvisor_sent(r);
         }
@@ -168,7 +167,6 @@ ngx_chatvisor_api_customer_run(ngx_http_request_t *r, cv_txn *t)
 {
     char                  conv[CV_ID_MAX];
     cJSON                *cus, *out;
-    int64_t               ttl;
     cv_status             st;
     const char           *id;
     ngx_chatvisor_ctx_t  *ctx;
@@ -201,13 +199,13 @@ ngx_chatvisor_api_customer_run(ngx_http_request_t *r, cv_txn *t)
 
     cJSON_Delete(cus);
 
-    (void) ngx_chatvisor_api_ttl(r, ctx->body, &ttl);
 
     if (ngx_chatvisor_api_login_url(r, t,
                                     cJSON_GetStringValue(
                                         cJSON_GetObjectItem(ctx->body,
                                                             "agent_id")),
-                                    conv[0] ? conv : NULL, ttl, &out, &st)
+                                    conv[0] ? conv : NULL, ctx->ttl_ms, &out,
+                                    &st)
         != NGX_OK || st != CV_OK)
     {
         if (st == CV_NOT_FOUND) {

@@ -110,8 +110,6 @@ ngx_chatvisor_commit_flush(ngx_event_t *ev)
     batch.prev->next = &batch;
     ngx_queue_init(&ngx_chatvisor_ops);
 
-    ctx = ngx_queue_data(ngx_queue_head(&batch), ngx_chatvisor_ctx_t,
-                         op_queue);
     cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                ngx_chatvisor_module);
 
