@@ -254,6 +254,7 @@ ngx_int_t ngx_chatvisor_sign(ngx_http_request_t *r, const char *purpose,
 ngx_int_t ngx_chatvisor_parse_u64(ngx_str_t *s, uint64_t *v);
 ngx_int_t ngx_chatvisor_arg(ngx_http_request_t *r, const char *name,
     ngx_str_t *value);
+ngx_uint_t ngx_chatvisor_str_is(ngx_str_t *s, const char *lit);
 ngx_int_t ngx_chatvisor_arg_cursor(ngx_http_request_t *r, const char *name,
     uint64_t *value);
 typedef cv_status (*ngx_chatvisor_get_pt)(cv_txn *t, const char *id,
@@ -329,7 +330,6 @@ ngx_int_t ngx_chatvisor_api_login_url(ngx_http_request_t *r, cv_txn *t,
 ngx_int_t ngx_chatvisor_api_limit(ngx_http_request_t *r, size_t *limit);
 ngx_int_t ngx_chatvisor_api_ttl(ngx_http_request_t *r, cJSON *body,
     int64_t *ttl_ms);
-ngx_uint_t ngx_chatvisor_api_is(ngx_str_t *s, const char *lit);
 void ngx_chatvisor_notice_set(ngx_chatvisor_ctx_t *ctx, ngx_uint_t kind,
     const char *customer_id, const char *conversation_id);
 ngx_int_t ngx_chatvisor_rate_check(ngx_chatvisor_main_conf_t *cmcf,

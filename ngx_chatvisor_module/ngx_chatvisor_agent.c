@@ -39,15 +39,6 @@ static ngx_int_t ngx_chatvisor_agent_write_done(ngx_http_request_t *r,
     cv_status st);
 
 
-static ngx_uint_t
-ngx_chatvisor_is(ngx_str_t *s, const char *lit)
-{
-    size_t  len = ngx_strlen(lit);
-
-    return s->len == len && ngx_strncmp(s->data, lit, len) == 0;
-}
-
-
 ngx_int_t
 ngx_chatvisor_agent_handler(ngx_http_request_t *r, ngx_str_t *path)
 {
@@ -55,7 +46,7 @@ ngx_chatvisor_agent_handler(ngx_http_request_t *r, ngx_str_t *path)
     ngx_str_t   rest;
     ngx_uint_t  write;
 
-    if (ngx_chatvisor_is(path, "join")) {
+    if (ngx_chatvisor_str_is(path, "join")) {
         return ngx_chatvisor_agent_join(r);
     }
 
@@ -65,29 +56,29 @@ ngx_chatvisor_agent_handler(ngx_http_request_t *r, ngx_str_t *path)
         return rc;
     }
 
-    if (ngx_chatvisor_is(path, "me")) {
+    if (ngx_chatvisor_str_is(path, "me")) {
         return write ? ngx_chatvisor_send_method_not_allowed(r, "GET, HEAD")
                      : ngx_chatvisor_agent_me(r);
     }
 
-    if (ngx_chatvisor_is(path, "status")) {
+    if (ngx_chatvisor_str_is(path, "status")) {
         return r->method != NGX_HTTP_PUT
                ? ngx_chatvisor_send_method_not_allowed(r, "PUT")
                : ngx_chatvisor_read_json(r, ngx_chatvisor_agent_status);
     }
 
-    if (ngx_chatvisor_is(path, "logout")) {
+    if (ngx_chatvisor_str_is(path, "logout")) {
         return r->method != NGX_HTTP_POST
                ? ngx_chatvisor_send_method_not_allowed(r, "POST")
                : ngx_chatvisor_read_json(r, ngx_chatvisor_agent_logout);
     }
 
-    if (ngx_chatvisor_is(path, "events")) {
+    if (ngx_chatvisor_str_is(path, "events")) {
         return write ? ngx_chatvisor_send_method_not_allowed(r, "GET, HEAD")
                      : ngx_chatvisor_agent_events(r);
     }
 
-    if (ngx_chatvisor_is(path, "conversations")) {
+    if (ngx_chatvisor_str_is(path, "conversations")) {
         return write ? ngx_chatvisor_send_method_not_allowed(r, "GET, HEAD")
                      : ngx_chatvisor_agent_list(r);
     }
@@ -296,13 +287,13 @@ ngx_chatvisor_agent_list(ngx_http_request_t *r)
 
     assigned = NULL;
     if (ngx_chatvisor_arg(r, "filter", &filter) == NGX_OK) {
-        if (ngx_chatvisor_is(&filter, "unassigned")) {
+        if (ngx_chatvisor_str_is(&filter, "unassigned")) {
             assigned = "";
 
-        } else if (ngx_chatvisor_is(&filter, "mine")) {
+        } else if (ngx_chatvisor_str_is(&filter, "mine")) {
             assigned = ctx->agent_id;
 
-        } else if (!ngx_chatvisor_is(&filter, "all")) {
+        } else if (!ngx_chatvisor_str_is(&filter, "all")) {
             return ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST,
                                             "invalid_request",
                                             "\"filter\" must be unassigned, "
@@ -312,13 +303,13 @@ ngx_chatvisor_agent_list(ngx_http_request_t *r)
 
     stat = "open";
     if (ngx_chatvisor_arg(r, "status", &status) == NGX_OK) {
-        if (ngx_chatvisor_is(&status, "closed")) {
+        if (ngx_chatvisor_str_is(&status, "closed")) {
             stat = "closed";
 
-        } else if (ngx_chatvisor_is(&status, "all")) {
+        } else if (ngx_chatvisor_str_is(&status, "all")) {
             stat = NULL;
 
-        } else if (!ngx_chatvisor_is(&status, "open")) {
+        } else if (!ngx_chatvisor_str_is(&status, "open")) {
             return ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST,
                                             "invalid_request",
                                             "\"status\" must be open, closed "
@@ -391,19 +382,19 @@ ngx_chatvisor_agent_conversation(ngx_http_request_t *r, ngx_str_t *rest)
     if (action.len == 0) {
         act = NGX_CHATVISOR_CONV_GET;
 
-    } else if (ngx_chatvisor_is(&action, "events")) {
+    } else if (ngx_chatvisor_str_is(&action, "events")) {
         act = NGX_CHATVISOR_CONV_EVENTS;
 
-    } else if (ngx_chatvisor_is(&action, "messages")) {
+    } else if (ngx_chatvisor_str_is(&action, "messages")) {
         act = NGX_CHATVISOR_CONV_MESSAGES;
 
-    } else if (ngx_chatvisor_is(&action, "typing")) {
+    } else if (ngx_chatvisor_str_is(&action, "typing")) {
         act = NGX_CHATVISOR_CONV_TYPING;
 
-    } else if (ngx_chatvisor_is(&action, "assign")) {
+    } else if (ngx_chatvisor_str_is(&action, "assign")) {
         act = NGX_CHATVISOR_CONV_ASSIGN;
 
-    } else if (ngx_chatvisor_is(&action, "close")) {
+    } else if (ngx_chatvisor_str_is(&action, "close")) {
         act = NGX_CHATVISOR_CONV_CLOSE;
 
     } else {

@@ -13,15 +13,6 @@
 #define NGX_CHATVISOR_API_SEGMENTS  4
 
 
-ngx_uint_t
-ngx_chatvisor_api_is(ngx_str_t *s, const char *lit)
-{
-    size_t  len = ngx_strlen(lit);
-
-    return s->len == len && ngx_strncmp(s->data, lit, len) == 0;
-}
-
-
 static ngx_int_t
 ngx_chatvisor_api_unauthorized(ngx_http_request_t *r, ngx_uint_t presented)
 {
@@ -111,7 +102,7 @@ ngx_chatvisor_api_handler(ngx_http_request_t *r, ngx_str_t *path)
 
     cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
 
-    if (ngx_chatvisor_api_is(path, "openapi.json")) {
+    if (ngx_chatvisor_str_is(path, "openapi.json")) {
         spec = ngx_chatvisor_find_asset((u_char *) "api/v1/openapi.json",
                                         sizeof("api/v1/openapi.json") - 1);
         if (spec == NULL) {
@@ -133,7 +124,7 @@ ngx_chatvisor_api_handler(ngx_http_request_t *r, ngx_str_t *path)
                                         "the chat store is not available");
     }
 
-    if (ngx_chatvisor_api_is(path, "auth/token")) {
+    if (ngx_chatvisor_str_is(path, "auth/token")) {
         return ngx_chatvisor_api_token(r);
     }
 
@@ -166,23 +157,23 @@ ngx_chatvisor_api_handler(ngx_http_request_t *r, ngx_str_t *path)
         p++;
     }
 
-    if (ngx_chatvisor_api_is(&seg[0], "agents")) {
+    if (ngx_chatvisor_str_is(&seg[0], "agents")) {
         return ngx_chatvisor_api_agents(r, seg, n);
     }
 
-    if (ngx_chatvisor_api_is(&seg[0], "customers")) {
+    if (ngx_chatvisor_str_is(&seg[0], "customers")) {
         return ngx_chatvisor_api_customers(r, seg, n);
     }
 
-    if (ngx_chatvisor_api_is(&seg[0], "conversations")) {
+    if (ngx_chatvisor_str_is(&seg[0], "conversations")) {
         return ngx_chatvisor_api_conversations(r, seg, n);
     }
 
-    if (ngx_chatvisor_api_is(&seg[0], "visibility")) {
+    if (ngx_chatvisor_str_is(&seg[0], "visibility")) {
         return ngx_chatvisor_api_visibility(r, seg, n);
     }
 
-    if (ngx_chatvisor_api_is(&seg[0], "settings")) {
+    if (ngx_chatvisor_str_is(&seg[0], "settings")) {
         return ngx_chatvisor_api_settings(r, seg, n);
     }
 

@@ -245,7 +245,7 @@ ngx_chatvisor_api_agents(ngx_http_request_t *r, ngx_str_t *seg, ngx_uint_t n)
                                                                     agent));
     }
 
-    if (n == 3 && ngx_chatvisor_api_is(&seg[2], "status")) {
+    if (n == 3 && ngx_chatvisor_str_is(&seg[2], "status")) {
         if (r->method != NGX_HTTP_PUT) {
             return ngx_chatvisor_send_method_not_allowed(r, "PUT");
         }
@@ -254,7 +254,7 @@ ngx_chatvisor_api_agents(ngx_http_request_t *r, ngx_str_t *seg, ngx_uint_t n)
         return ngx_chatvisor_read_json(r, ngx_chatvisor_api_agent_body);
     }
 
-    if (n == 3 && ngx_chatvisor_api_is(&seg[2], "login-url")) {
+    if (n == 3 && ngx_chatvisor_str_is(&seg[2], "login-url")) {
         if (r->method != NGX_HTTP_POST) {
             return ngx_chatvisor_send_method_not_allowed(r, "POST");
         }

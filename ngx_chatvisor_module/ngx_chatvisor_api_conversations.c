@@ -48,10 +48,10 @@ ngx_chatvisor_api_poll(ngx_http_request_t *r)
 
     status = NULL;
     if (ngx_chatvisor_arg(r, "status", &v) == NGX_OK) {
-        if (ngx_chatvisor_api_is(&v, "open")) {
+        if (ngx_chatvisor_str_is(&v, "open")) {
             status = "open";
 
-        } else if (ngx_chatvisor_api_is(&v, "closed")) {
+        } else if (ngx_chatvisor_str_is(&v, "closed")) {
             status = "closed";
 
         } else {
@@ -194,7 +194,7 @@ ngx_chatvisor_api_conversations(ngx_http_request_t *r, ngx_str_t *seg,
         return ngx_chatvisor_send_json(r, NGX_HTTP_OK, conv);
     }
 
-    if (n == 3 && ngx_chatvisor_api_is(&seg[2], "messages")) {
+    if (n == 3 && ngx_chatvisor_str_is(&seg[2], "messages")) {
         if (r->method == NGX_HTTP_POST) {
             ctx->action = NGX_CHATVISOR_CONV_POST;
             return ngx_chatvisor_read_json(r,
@@ -209,8 +209,8 @@ ngx_chatvisor_api_conversations(ngx_http_request_t *r, ngx_str_t *seg,
         return ngx_chatvisor_api_messages(r, ctx->conversation_id);
     }
 
-    if (n == 3 && (ngx_chatvisor_api_is(&seg[2], "assign")
-                   || ngx_chatvisor_api_is(&seg[2], "close")))
+    if (n == 3 && (ngx_chatvisor_str_is(&seg[2], "assign")
+                   || ngx_chatvisor_str_is(&seg[2], "close")))
     {
         if (r->method != NGX_HTTP_POST) {
             return ngx_chatvisor_send_method_not_allowed(r, "POST");

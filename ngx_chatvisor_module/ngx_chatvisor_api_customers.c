@@ -94,7 +94,7 @@ ngx_chatvisor_api_customers(ngx_http_request_t *r, ngx_str_t *seg,
     ngx_memcpy(ctx->customer_id, seg[1].data, seg[1].len);
     ctx->customer_id[seg[1].len] = '\0';
 
-    if (n == 3 && ngx_chatvisor_api_is(&seg[2], "agent-url")) {
+    if (n == 3 && ngx_chatvisor_str_is(&seg[2], "agent-url")) {
         if (r->method != NGX_HTTP_POST) {
             return ngx_chatvisor_send_method_not_allowed(r, "POST");
         }

@@ -54,7 +54,7 @@ ngx_chatvisor_api_settings(ngx_http_request_t *r, ngx_str_t *seg,
     cv_status                   st;
     ngx_chatvisor_main_conf_t  *cmcf;
 
-    if (n != 2 || !ngx_chatvisor_api_is(&seg[1], "widget")) {
+    if (n != 2 || !ngx_chatvisor_str_is(&seg[1], "widget")) {
         return ngx_chatvisor_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                         "no such settings");
     }

@@ -639,3 +639,14 @@ ngx_chatvisor_read_record(ngx_http_request_t *r, ngx_chatvisor_get_pt get,
 
     return st;
 }
+
+
+/* a path segment or argument equal to a literal */
+
+ngx_uint_t
+ngx_chatvisor_str_is(ngx_str_t *s, const char *lit)
+{
+    size_t  len = ngx_strlen(lit);
+
+    return s->len == len && ngx_strncmp(s->data, lit, len) == 0;
+}

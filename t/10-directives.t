@@ -120,6 +120,19 @@ rejects('chatvisor_store in server', 'chatvisor_store', 'server',
 rejects('chatvisor_store in location', 'chatvisor_store', 'location',
         "chatvisor_store $store;");
 
+rejects('chatvisor_routing sometimes', 'chatvisor_routing', 'http',
+        'chatvisor_routing sometimes;');
+rejects('chatvisor_routing twice', 'chatvisor_routing', 'server',
+        'chatvisor_routing manual; chatvisor_routing least_busy;');
+rejects('chatvisor_routing in location', 'chatvisor_routing', 'location',
+        'chatvisor_routing manual;');
+rejects('chatvisor_poll_timeout below 1s', 'chatvisor_poll_timeout',
+        'location', 'chatvisor_poll_timeout 500ms;');
+rejects('chatvisor_poll_timeout above 10m', 'chatvisor_poll_timeout',
+        'location', 'chatvisor_poll_timeout 11m;');
+rejects('chatvisor_poll_timeout not a time', 'chatvisor_poll_timeout',
+        'location', 'chatvisor_poll_timeout soon;');
+
 rejects('chatvisor maybe', 'chatvisor', 'location', 'chatvisor maybe;');
 rejects('chatvisor in server', 'chatvisor', 'server', 'chatvisor on;');
 rejects('chatvisor in http', 'chatvisor', 'http', 'chatvisor on;');
