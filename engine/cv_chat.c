@@ -67,15 +67,16 @@ cv_u64(const cJSON *obj, const char *name)
 
 static cv_status
 cv_log_append(cv_txn *t, const char *type, const cJSON *conv,
-    uint64_t conv_seq, int64_t now)
+    const char *conv_json, size_t conv_len, uint64_t conv_seq, int64_t now)
 {
     MDB_cursor     *c;
     MDB_val         k, v;
     unsigned char   key[8];
+    char            stamp[CV_TIME_STR], *ev;
     uint64_t        seq;
-    cJSON          *ev;
     cv_status       st;
-    int             rc;
+    size_t          size;
+    int             rc, n;
 
     rc = mdb_cursor_open(t->txn, t->store->dbi[CV_DB_LOG], &c);
     if (rc != 0) {
@@ -95,23 +96,71 @@ cv_log_append(cv_txn *t, const char *type, const cJSON *conv,
         return rc ? cv_status_from_mdb(rc) : CV_ERROR;
     }
 
-    ev = cJSON_CreateObject();
-    cJSON_AddNumberToObject(ev, "seq", (double) seq);
-    cJSON_AddStringToObject(ev, "type", type);
-    cJSON_AddStringToObject(ev, "conversation_id", cv_string(conv, "id"));
-    cJSON_AddStringToObject(ev, "customer_id",
-                            cv_string(conv, "customer_id"));
-    cJSON_AddNumberToObject(ev, "conversation_seq", (double) conv_seq);
-    cv_add_time(ev, "created_at", now);
+    /*
+     * The conversation as this change left it, so pollers and webhooks get
+     * a state that matches their cursor exactly. Its JSON text was just
+     * printed for its own record: the entry is put together around it
+     * rather than printed again. Ids and types are our own ASCII tokens.
+     */
 
-    /* the conversation as this change left it: pollers and webhooks get a
-     * state that matches their cursor exactly */
-    cJSON_AddItemToObject(ev, "conversation", cJSON_Duplicate(conv, 1));
+    cv_format_time(now, stamp);
+
+    size = conv_len + 3 * CV_ID_MAX + 256;
+    ev = malloc(size);
+    if (ev == NULL) {
+        return CV_ERROR;
+    }
+
+    n = snprintf(ev, size, "{\"seq\":%llu,\"type\":\"%s\","
+                 "\"conversation_id\":\"%s\",\"customer_id\":\"%s\","
+                 "\"conversation_seq\":%llu,\"created_at\":\"%s\","
+                 "\"conversation\":",
+                 (unsigned long long) seq, type, cv_string(conv, "id"),
+                 cv_string(conv, "customer_id"),
+                 (unsigned long long) conv_seq, stamp);
+
+    if (n < 0 || (size_t) n + conv_len + 2 > size) {
+        free(ev);
+        return CV_ERROR;
+    }
+
+    memcpy(ev + n, conv_json, conv_len);
+    ev[n + conv_len] = '}';
 
     cv_put_u64be(key, seq);
-    st = cv_record_put(t, CV_DB_LOG, key, 8, ev);
-    cJSON_Delete(ev);
+    st = cv_record_put_raw(t, CV_DB_LOG, key, 8, ev, n + conv_len + 1);
+    free(ev);
 
+    return st;
+}
+
+
+/* stores the conversation and logs the change with its new state */
+
+static cv_status
+cv_conv_store(cv_txn *t, const cJSON *conv, const char *log_type,
+    uint64_t conv_seq, int64_t now)
+{
+    const char  *id;
+    char        *json;
+    size_t       len;
+    cv_status    st;
+
+    json = cJSON_PrintUnformatted(conv);
+    if (json == NULL) {
+        return CV_ERROR;
+    }
+
+    len = strlen(json);
+    id = cv_string(conv, "id");
+
+    st = cv_record_put_raw(t, CV_DB_CONVERSATIONS, id, strlen(id), json, len);
+
+    if (st == CV_OK && log_type) {
+        st = cv_log_append(t, log_type, conv, json, len, conv_seq, now);
+    }
+
+    cJSON_free(json);
     return st;
 }
 
@@ -166,16 +215,9 @@ cv_conv_append(cv_txn *t, cJSON *conv, cJSON *event, const char *log_type,
     cv_set(conv, "last_seq", cJSON_CreateNumber((double) seq));
     cv_set(conv, "updated_at", cJSON_CreateString(stamp));
 
-    st = cv_record_put(t, CV_DB_CONVERSATIONS, id, strlen(id), conv);
+    st = cv_conv_store(t, conv, log_type, seq, now);
     if (st != CV_OK) {
         return st;
-    }
-
-    if (log_type) {
-        st = cv_log_append(t, log_type, conv, seq, now);
-        if (st != CV_OK) {
-            return st;
-        }
     }
 
     if (seq_out) {
@@ -281,10 +323,7 @@ cv_conversation_open(cv_txn *t, cJSON *customer, const char *page_url,
     cJSON_AddNumberToObject(conv, "last_seq", 0);
     cv_set_string_or_null(conv, "page_url", page_url);
 
-    st = cv_record_put(t, CV_DB_CONVERSATIONS, id, strlen(id), conv);
-    if (st == CV_OK) {
-        st = cv_log_append(t, CV_EV_CONVERSATION_CREATED, conv, 0, now);
-    }
+    st = cv_conv_store(t, conv, CV_EV_CONVERSATION_CREATED, 0, now);
 
     if (st == CV_OK) {
         cv_set(customer, "conversation_id", cJSON_CreateString(id));
@@ -370,46 +409,119 @@ cv_message_replay(cv_txn *t, MDB_val *v, cJSON **message)
 }
 
 
+/* a retried client_msg_id: the first message again (*message set) */
+
+static cv_status
+cv_message_retried(cv_txn *t, const cv_author *author, const char *conv_id,
+    const char *client_msg_id, char *idem, size_t size, size_t *idem_len,
+    cJSON **message)
+{
+    MDB_val  k, v;
+    int      rc;
+
+    *idem_len = 0;
+
+    if (client_msg_id == NULL || client_msg_id[0] == '\0') {
+        return CV_OK;
+    }
+
+    *idem_len = cv_idem_key(idem, size, author, conv_id, client_msg_id);
+    if (*idem_len == 0) {
+        return CV_INVALID;
+    }
+
+    k.mv_data = idem;
+    k.mv_size = *idem_len;
+
+    rc = mdb_get(t->txn, t->store->dbi[CV_DB_IDEMPOTENCY], &k, &v);
+    if (rc == 0) {
+        return cv_message_replay(t, &v, message);
+    }
+
+    return rc == MDB_NOTFOUND ? CV_OK : cv_status_from_mdb(rc);
+}
+
+
+/* appends a new message to conv (updated in place) */
+
+static cv_status
+cv_message_append(cv_txn *t, cJSON *conv, const cv_author *author,
+    const char *client_msg_id, const char *idem, size_t idem_len,
+    const char *text, int64_t now, cJSON **message)
+{
+    char            msg_id[CV_ID_MAX];
+    unsigned char   ref[CV_ID_MAX + 9];
+    size_t          ref_len;
+    uint64_t        seq;
+    cJSON          *event, *msg, *a;
+    cv_status       st;
+
+    if (cv_random_id(msg_id, sizeof(msg_id), "msg_", 16) != 0) {
+        return CV_ERROR;
+    }
+
+    msg = cJSON_CreateObject();
+    cJSON_AddStringToObject(msg, "id", msg_id);
+    cJSON_AddStringToObject(msg, "conversation_id", cv_string(conv, "id"));
+    cJSON_AddNumberToObject(msg, "seq", 0);
+    a = cJSON_AddObjectToObject(msg, "author");
+    cJSON_AddStringToObject(a, "type", author->type);
+    cv_set_string_or_null(a, "id", author->id);
+    cv_set_string_or_null(a, "name", author->name);
+    cJSON_AddStringToObject(msg, "text", text);
+    cv_add_time(msg, "created_at", now);
+    if (client_msg_id && client_msg_id[0]) {
+        cJSON_AddStringToObject(msg, "client_msg_id", client_msg_id);
+    }
+
+    event = cJSON_CreateObject();
+    cJSON_AddNumberToObject(event, "seq", 0);
+    cJSON_AddStringToObject(event, "type", "message");
+    cJSON_AddItemToObject(event, "message", msg);
+
+    st = cv_conv_append(t, conv, event, CV_EV_MESSAGE_CREATED, now, &seq);
+
+    if (st == CV_OK && idem_len) {
+        ref_len = cv_conv_key(ref, cv_string(conv, "id"), seq);
+        st = cv_record_put_raw(t, CV_DB_IDEMPOTENCY, idem, idem_len, ref,
+                               ref_len);
+    }
+
+    if (st != CV_OK) {
+        cJSON_Delete(event);
+        return st;
+    }
+
+    *message = cJSON_DetachItemFromObjectCaseSensitive(event, "message");
+    cJSON_Delete(event);
+
+    return CV_OK;
+}
+
+
+#define CV_IDEM_KEY_MAX  (2 * CV_ID_MAX + 128 + CV_CLIENT_MSG_ID_MAX + 16)
+
+
 cv_status
 cv_message_post(cv_txn *t, const char *conv_id, const char *customer_id,
     const cv_author *author, const char *client_msg_id, const char *text,
     const char *page_url, cJSON **message, int *duplicate)
 {
-    char            idem[2 * CV_ID_MAX + 128 + CV_CLIENT_MSG_ID_MAX + 16];
-    char            msg_id[CV_ID_MAX];
-    unsigned char   ref[CV_ID_MAX + 9];
-    size_t          idem_len, ref_len;
-    int64_t         now;
-    uint64_t        seq;
-    cJSON          *conv, *customer, *event, *msg, *a;
-    MDB_val         k, v;
-    cv_status       st;
-    int             rc;
+    char        idem[CV_IDEM_KEY_MAX];
+    size_t      idem_len;
+    int64_t     now;
+    cJSON      *conv, *customer;
+    cv_status   st;
 
     *duplicate = 0;
     *message = NULL;
-    idem_len = 0;
     now = cv_now_ms();
 
-    if (client_msg_id && client_msg_id[0]) {
-        idem_len = cv_idem_key(idem, sizeof(idem), author, conv_id,
-                               client_msg_id);
-        if (idem_len == 0) {
-            return CV_INVALID;
-        }
-
-        k.mv_data = idem;
-        k.mv_size = idem_len;
-
-        rc = mdb_get(t->txn, t->store->dbi[CV_DB_IDEMPOTENCY], &k, &v);
-        if (rc == 0) {
-            *duplicate = 1;
-            return cv_message_replay(t, &v, message);
-        }
-
-        if (rc != MDB_NOTFOUND) {
-            return cv_status_from_mdb(rc);
-        }
+    st = cv_message_retried(t, author, conv_id, client_msg_id, idem,
+                            sizeof(idem), &idem_len, message);
+    if (st != CV_OK || *message) {
+        *duplicate = (*message != NULL);
+        return st;
     }
 
     conv = NULL;
@@ -441,59 +553,41 @@ cv_message_post(cv_txn *t, const char *conv_id, const char *customer_id,
 
     cJSON_Delete(customer);
 
-    if (st != CV_OK) {
-        cJSON_Delete(conv);
-        return st;
-    }
-
-    if (cv_random_id(msg_id, sizeof(msg_id), "msg_", 16) != 0) {
-        cJSON_Delete(conv);
-        return CV_ERROR;
-    }
-
-    msg = cJSON_CreateObject();
-    cJSON_AddStringToObject(msg, "id", msg_id);
-    cJSON_AddStringToObject(msg, "conversation_id", cv_string(conv, "id"));
-    cJSON_AddNumberToObject(msg, "seq", 0);
-    a = cJSON_AddObjectToObject(msg, "author");
-    cJSON_AddStringToObject(a, "type", author->type);
-    cv_set_string_or_null(a, "id", author->id);
-    cv_set_string_or_null(a, "name", author->name);
-    cJSON_AddStringToObject(msg, "text", text);
-    cv_add_time(msg, "created_at", now);
-    if (client_msg_id && client_msg_id[0]) {
-        cJSON_AddStringToObject(msg, "client_msg_id", client_msg_id);
-    }
-
-    event = cJSON_CreateObject();
-    cJSON_AddNumberToObject(event, "seq", 0);
-    cJSON_AddStringToObject(event, "type", "message");
-    cJSON_AddItemToObject(event, "message", msg);
-
-    st = cv_conv_append(t, conv, event, CV_EV_MESSAGE_CREATED, now, &seq);
-
-    if (st == CV_OK && idem_len) {
-        ref_len = cv_conv_key(ref, cv_string(conv, "id"), seq);
-        k.mv_data = idem;
-        k.mv_size = idem_len;
-        v.mv_data = ref;
-        v.mv_size = ref_len;
-        st = cv_status_from_mdb(mdb_put(t->txn,
-                                        t->store->dbi[CV_DB_IDEMPOTENCY],
-                                        &k, &v, 0));
+    if (st == CV_OK) {
+        st = cv_message_append(t, conv, author, client_msg_id, idem,
+                               idem_len, text, now, message);
     }
 
     cJSON_Delete(conv);
+    return st;
+}
 
-    if (st != CV_OK) {
-        cJSON_Delete(event);
+
+cv_status
+cv_message_post_to(cv_txn *t, cJSON *conv, const cv_author *author,
+    const char *client_msg_id, const char *text, cJSON **message,
+    int *duplicate)
+{
+    char        idem[CV_IDEM_KEY_MAX];
+    size_t      idem_len;
+    cv_status   st;
+
+    *duplicate = 0;
+    *message = NULL;
+
+    st = cv_message_retried(t, author, cv_string(conv, "id"), client_msg_id,
+                            idem, sizeof(idem), &idem_len, message);
+    if (st != CV_OK || *message) {
+        *duplicate = (*message != NULL);
         return st;
     }
 
-    *message = cJSON_DetachItemFromObjectCaseSensitive(event, "message");
-    cJSON_Delete(event);
+    if (strcmp(cv_string(conv, "status"), "open") != 0) {
+        return CV_CONFLICT;
+    }
 
-    return CV_OK;
+    return cv_message_append(t, conv, author, client_msg_id, idem, idem_len,
+                             text, cv_now_ms(), message);
 }
 
 
@@ -573,6 +667,93 @@ cv_conversation_events(cv_txn *t, const char *conv_id, uint64_t after,
     mdb_cursor_close(c);
 
     return (rc == 0 || rc == MDB_NOTFOUND) ? CV_OK : cv_status_from_mdb(rc);
+}
+
+
+cv_status
+cv_conversation_events_json(cv_txn *t, const char *conv_id, uint64_t after,
+    size_t limit, char **json, size_t *len, size_t *count, uint64_t *cursor)
+{
+    unsigned char   key[CV_ID_MAX + 9];
+    size_t          klen, idlen, used, cap;
+    MDB_cursor     *c;
+    MDB_val         k, v;
+    char           *buf, *grown;
+    int             rc;
+
+    *cursor = after;
+    *count = 0;
+
+    cap = 4096;
+    buf = malloc(cap);
+    if (buf == NULL) {
+        return CV_ERROR;
+    }
+
+    buf[0] = '[';
+    used = 1;
+    rc = MDB_NOTFOUND;
+
+    if (after != UINT64_MAX) {
+        idlen = strlen(conv_id);
+        klen = cv_conv_key(key, conv_id, after + 1);
+
+        rc = mdb_cursor_open(t->txn, t->store->dbi[CV_DB_CONV_EVENTS], &c);
+        if (rc != 0) {
+            free(buf);
+            return cv_status_from_mdb(rc);
+        }
+
+        k.mv_data = key;
+        k.mv_size = klen;
+
+        for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+             rc == 0 && *count < limit;
+             rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+        {
+            if (k.mv_size != idlen + 9
+                || memcmp(k.mv_data, conv_id, idlen) != 0
+                || ((unsigned char *) k.mv_data)[idlen] != '\0')
+            {
+                break;
+            }
+
+            if (used + v.mv_size + 2 > cap) {
+                cap = (used + v.mv_size + 2) * 2;
+                grown = realloc(buf, cap);
+                if (grown == NULL) {
+                    mdb_cursor_close(c);
+                    free(buf);
+                    return CV_ERROR;
+                }
+                buf = grown;
+            }
+
+            if (*count) {
+                buf[used++] = ',';
+            }
+
+            memcpy(buf + used, v.mv_data, v.mv_size);
+            used += v.mv_size;
+            (*count)++;
+            *cursor = cv_get_u64be((unsigned char *) k.mv_data + idlen + 1);
+        }
+
+        mdb_cursor_close(c);
+    }
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        free(buf);
+        return cv_status_from_mdb(rc);
+    }
+
+    buf[used++] = ']';
+    buf[used] = '\0';
+
+    *json = buf;
+    *len = used;
+
+    return CV_OK;
 }
 
 

@@ -48,12 +48,24 @@ cv_status cv_message_post(cv_txn *t, const char *conv_id,
     const char *client_msg_id, const char *text, const char *page_url,
     cJSON **message, int *duplicate);
 
+/* Posts into a conversation already read in this transaction (conv is
+ * updated in place); otherwise as cv_message_post. */
+cv_status cv_message_post_to(cv_txn *t, cJSON *conv,
+    const cv_author *author, const char *client_msg_id, const char *text,
+    cJSON **message, int *duplicate);
+
 cv_status cv_conversation_get(cv_txn *t, const char *id, cJSON **out);
 
 /* Events of one conversation after a seq, at most limit; *cursor is the
  * seq of the last one returned (or after, when there are none). */
 cv_status cv_conversation_events(cv_txn *t, const char *conv_id,
     uint64_t after, size_t limit, cJSON *events, uint64_t *cursor);
+
+/* The same as a JSON array text (malloc'd, NUL-terminated; free() it),
+ * made of the stored events without parsing them. */
+cv_status cv_conversation_events_json(cv_txn *t, const char *conv_id,
+    uint64_t after, size_t limit, char **json, size_t *len, size_t *count,
+    uint64_t *cursor);
 
 /* The last seq of a conversation's stream. */
 cv_status cv_conversation_last_seq(cv_txn *t, const char *conv_id,

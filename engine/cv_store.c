@@ -287,6 +287,11 @@ cv_store_close(cv_store *st)
         return;
     }
 
+    if (st->spare) {
+        mdb_txn_abort(st->spare->txn);
+        free(st->spare);
+    }
+
     mdb_env_close(st->env);
     free(st);
 }
@@ -396,11 +401,32 @@ cv_get_u64be(const unsigned char in[8])
 }
 
 
+/*
+ * Read transactions are renewed from one kept reset: a fresh one costs a
+ * malloc of LMDB's per-transaction tables and a reader slot, and a chat
+ * message takes several.
+ */
+
 cv_status
 cv_txn_begin(cv_store *st, int write, cv_txn **out)
 {
     cv_txn  *t;
     int      rc;
+
+    if (!write && st->spare) {
+        t = st->spare;
+        st->spare = NULL;
+
+        rc = mdb_txn_renew(t->txn);
+        if (rc == 0) {
+            *out = t;
+            return CV_OK;
+        }
+
+        /* e.g. MDB_MAP_RESIZED: start over with a new one */
+        mdb_txn_abort(t->txn);
+        free(t);
+    }
 
     t = malloc(sizeof(cv_txn));
     if (t == NULL) {
@@ -433,6 +459,11 @@ cv_txn_commit(cv_txn *t)
 {
     int  rc;
 
+    if (!t->write) {
+        cv_txn_abort(t);
+        return CV_OK;
+    }
+
     rc = mdb_txn_commit(t->txn);
     free(t);
 
@@ -443,10 +474,18 @@ cv_txn_commit(cv_txn *t)
 void
 cv_txn_abort(cv_txn *t)
 {
-    if (t != NULL) {
-        mdb_txn_abort(t->txn);
-        free(t);
+    if (t == NULL) {
+        return;
     }
+
+    if (!t->write && t->store->spare == NULL) {
+        mdb_txn_reset(t->txn);
+        t->store->spare = t;
+        return;
+    }
+
+    mdb_txn_abort(t->txn);
+    free(t);
 }
 
 
@@ -509,24 +548,33 @@ cv_status
 cv_record_put(cv_txn *t, int db, const void *key, size_t klen,
     const cJSON *obj)
 {
-    MDB_val   k, v;
-    char     *json;
-    int       rc;
+    char      *json;
+    cv_status  st;
 
     json = cJSON_PrintUnformatted(obj);
     if (json == NULL) {
         return CV_ERROR;
     }
 
-    k.mv_data = (void *) key;
-    k.mv_size = klen;
-    v.mv_data = json;
-    v.mv_size = strlen(json);
-
-    rc = mdb_put(t->txn, t->store->dbi[db], &k, &v, 0);
+    st = cv_record_put_raw(t, db, key, klen, json, strlen(json));
     cJSON_free(json);
 
-    return cv_status_from_mdb(rc);
+    return st;
+}
+
+
+cv_status
+cv_record_put_raw(cv_txn *t, int db, const void *key, size_t klen,
+    const void *value, size_t vlen)
+{
+    MDB_val  k, v;
+
+    k.mv_data = (void *) key;
+    k.mv_size = klen;
+    v.mv_data = (void *) value;
+    v.mv_size = vlen;
+
+    return cv_status_from_mdb(mdb_put(t->txn, t->store->dbi[db], &k, &v, 0));
 }
 
 

@@ -29,6 +29,7 @@ struct cv_store {
     MDB_env  *env;
     MDB_dbi   dbi[CV_DB_N];
     int       stale_cleared;
+    cv_txn   *spare;      /* a reset read transaction, renewed on demand */
 };
 
 struct cv_txn {
@@ -42,6 +43,9 @@ cv_status cv_record_get(cv_txn *t, int db, const void *key, size_t klen,
     cJSON **out);
 cv_status cv_record_put(cv_txn *t, int db, const void *key, size_t klen,
     const cJSON *obj);
+/* a value already in its stored form (JSON text built by the caller) */
+cv_status cv_record_put_raw(cv_txn *t, int db, const void *key, size_t klen,
+    const void *value, size_t vlen);
 cv_status cv_record_del(cv_txn *t, int db, const void *key, size_t klen);
 
 /* maps an LMDB return code to a cv_status */

@@ -184,7 +184,7 @@ struct ngx_chatvisor_ctx_s {
     int64_t                       ttl_ms;      /* login URLs */
     ngx_uint_t                    action;
     cJSON                        *body;
-    cJSON                        *agent;
+    const cJSON                  *agent;       /* cached: see agent_auth */
     u_char                        session[CV_ID_MAX * 2];
     ngx_int_t                     rc;          /* of an error already sent */
     ngx_uint_t                    ok_status;   /* API: status on success */
@@ -224,6 +224,8 @@ ngx_int_t ngx_chatvisor_send_asset(ngx_http_request_t *r,
 /* ngx_chatvisor_response.c */
 ngx_int_t ngx_chatvisor_send_json(ngx_http_request_t *r, ngx_uint_t status,
     cJSON *json);
+ngx_int_t ngx_chatvisor_send_json_text(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *body);
 ngx_int_t ngx_chatvisor_send_status(ngx_http_request_t *r, cv_status st);
 ngx_table_elt_t *ngx_chatvisor_add_header(ngx_http_request_t *r,
     const char *key, u_char *value, size_t len);

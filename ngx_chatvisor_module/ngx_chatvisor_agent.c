@@ -596,16 +596,25 @@ ngx_chatvisor_agent_write_run(ngx_http_request_t *r, cv_txn *t)
         {
             st = cv_conversation_assign(t, ctx->conversation_id, &me,
                                         &changed);
+
+            if (st == CV_OK) {
+                cJSON_Delete(conv);
+                st = cv_conversation_get(t, ctx->conversation_id, &conv);
+                if (st != CV_OK) {
+                    return st;
+                }
+            }
         }
 
         if (st == CV_OK) {
-            st = cv_message_post(t, ctx->conversation_id, NULL, &me,
-                                 cJSON_GetStringValue(
-                                     cJSON_GetObjectItem(ctx->body,
-                                                         "client_msg_id")),
-                                 cJSON_GetStringValue(
-                                     cJSON_GetObjectItem(ctx->body, "text")),
-                                 NULL, &msg, &dup);
+            st = cv_message_post_to(t, conv, &me,
+                                    cJSON_GetStringValue(
+                                        cJSON_GetObjectItem(ctx->body,
+                                                            "client_msg_id")),
+                                    cJSON_GetStringValue(
+                                        cJSON_GetObjectItem(ctx->body,
+                                                            "text")),
+                                    &msg, &dup);
         }
 
         if (st == CV_OK) {

@@ -8,6 +8,7 @@
 
 #include "ngx_chatvisor.h"
 #include "cv_agents.h"
+#include "cv_session_cache.h"
 
 
 #define NGX_CHATVISOR_AGENT_COOKIE  "cv_agent"
@@ -19,11 +20,8 @@ static ngx_int_t ngx_chatvisor_join_done(ngx_http_request_t *r,
     cv_status st);
 
 
-static void
-ngx_chatvisor_free_agent(void *data)
-{
-    cJSON_Delete(data);
-}
+/* this worker's verified sessions (see cv_session_cache.h) */
+static cv_session_cache  *ngx_chatvisor_sessions;
 
 
 /* the session secret of a validly signed cookie */
@@ -70,14 +68,13 @@ ngx_int_t
 ngx_chatvisor_agent_auth(ngx_http_request_t *r, ngx_uint_t write,
     ngx_int_t *rc)
 {
-    cJSON                      *agent;
     cv_txn                     *t;
     cv_status                   st;
     ngx_str_t                   session, csrf;
+    const cJSON                *agent;
     ngx_table_elt_t            *h;
     ngx_list_part_t            *part;
     ngx_uint_t                  i;
-    ngx_pool_cleanup_t         *cln;
     ngx_chatvisor_ctx_t        *ctx;
     ngx_chatvisor_main_conf_t  *cmcf;
 
@@ -149,29 +146,29 @@ ngx_chatvisor_agent_auth(ngx_http_request_t *r, ngx_uint_t write,
         }
     }
 
+    if (ngx_chatvisor_sessions == NULL) {
+        ngx_chatvisor_sessions = cv_session_cache_create(1024);
+        if (ngx_chatvisor_sessions == NULL) {
+            *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_DECLINED;
+        }
+    }
+
     st = cv_txn_begin(cmcf->store, 0, &t);
     if (st != CV_OK) {
         *rc = ngx_chatvisor_send_status(r, st);
         return NGX_DECLINED;
     }
 
-    st = cv_session_agent(t, (char *) ctx->session, &agent);
+    st = cv_session_cache_agent(ngx_chatvisor_sessions, t,
+                                (char *) ctx->session, &agent);
     cv_txn_abort(t);
 
     if (st != CV_OK) {
         goto unauthorized;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        cJSON_Delete(agent);
-        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        return NGX_DECLINED;
-    }
-
-    cln->handler = ngx_chatvisor_free_agent;
-    cln->data = agent;
-
+    /* the cache's record: good for this handler call only */
     ctx->agent = agent;
     ngx_cpystrn((u_char *) ctx->agent_id,
                 (u_char *) cJSON_GetStringValue(cJSON_GetObjectItem(agent,

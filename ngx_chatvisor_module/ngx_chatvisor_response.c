@@ -28,6 +28,23 @@ ngx_chatvisor_add_header(ngx_http_request_t *r, const char *key,
 }
 
 
+static ngx_int_t
+ngx_chatvisor_no_store(ngx_http_request_t *r, ngx_uint_t status)
+{
+    r->headers_out.status = status;
+
+    /* API answers are personal: never stored by caches on the way */
+    if (ngx_chatvisor_add_header(r, "Cache-Control", (u_char *) "no-store",
+                                 sizeof("no-store") - 1)
+        == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 /* takes ownership of json; NULL json sends no body (e.g. 204) */
 
 ngx_int_t
@@ -36,18 +53,11 @@ ngx_chatvisor_send_json(ngx_http_request_t *r, ngx_uint_t status, cJSON *json)
     char       *text;
     ngx_str_t   body;
 
-    r->headers_out.status = status;
-
-    /* API answers are personal: never stored by caches on the way */
-    if (ngx_chatvisor_add_header(r, "Cache-Control", (u_char *) "no-store",
-                                 sizeof("no-store") - 1)
-        == NULL)
-    {
-        cJSON_Delete(json);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     if (json == NULL) {
+        if (ngx_chatvisor_no_store(r, status) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         r->header_only = 1;
         r->headers_out.content_length_n = 0;
         return ngx_http_send_header(r);
@@ -71,11 +81,25 @@ ngx_chatvisor_send_json(ngx_http_request_t *r, ngx_uint_t status, cJSON *json)
     body.data[body.len++] = '\n';
     cJSON_free(text);
 
+    return ngx_chatvisor_send_json_text(r, status, &body);
+}
+
+
+/* a JSON body put together by the caller, in r->pool, ending in "\n" */
+
+ngx_int_t
+ngx_chatvisor_send_json_text(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *body)
+{
+    if (ngx_chatvisor_no_store(r, status) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
 
-    return ngx_chatvisor_send_body(r, &body, 1);
+    return ngx_chatvisor_send_body(r, body, 1);
 }
 
 

@@ -433,13 +433,21 @@ ngx_chatvisor_visitor_events(ngx_http_request_t *r)
 }
 
 
+/*
+ * The answer is put together around the stored events' JSON text: a woken
+ * poll does not parse and print again what the writer printed.
+ */
+
 static ngx_int_t
 ngx_chatvisor_visitor_events_check(ngx_http_request_t *r, ngx_uint_t final)
 {
-    char                        conv_id[CV_ID_MAX];
-    cJSON                      *out, *events, *cus, *conv, *ev, *a;
+    char                        conv_id[CV_ID_MAX], *events;
+    u_char                     *p;
+    cJSON                      *cus, *conv, *ev, *a, *typing;
     cv_txn                     *t;
+    size_t                      len, count;
     uint64_t                    after, cursor;
+    ngx_str_t                   body;
     cv_status                   st;
     const char                 *id, *status;
     ngx_chatvisor_ctx_t        *ctx;
@@ -458,13 +466,13 @@ ngx_chatvisor_visitor_events_check(ngx_http_request_t *r, ngx_uint_t final)
     status = NULL;
     after = ctx->after;
     cursor = after;
-    events = cJSON_CreateArray();
+    events = NULL;
+    count = 0;
     conv = NULL;
 
     if (ctx->customer_id[0]) {
         st = cv_txn_begin(cmcf->store, 0, &t);
         if (st != CV_OK) {
-            cJSON_Delete(events);
             return ngx_chatvisor_send_status(r, st);
         }
 
@@ -489,11 +497,10 @@ ngx_chatvisor_visitor_events_check(ngx_http_request_t *r, ngx_uint_t final)
                 after = 0;
             }
 
-            st = cv_conversation_events(t, conv_id, after, 200, events,
-                                        &cursor);
+            st = cv_conversation_events_json(t, conv_id, after, 200, &events,
+                                             &len, &count, &cursor);
             if (st != CV_OK) {
                 cv_txn_abort(t);
-                cJSON_Delete(events);
                 cJSON_Delete(conv);
                 return ngx_chatvisor_send_status(r, st);
             }
@@ -502,44 +509,82 @@ ngx_chatvisor_visitor_events_check(ngx_http_request_t *r, ngx_uint_t final)
         cv_txn_abort(t);
     }
 
-    if (cJSON_GetArraySize(events) == 0 && ctx->has_typing
+    typing = NULL;
+
+    if (count == 0 && ctx->has_typing
         && ngx_strcmp(ctx->typing.conversation_id, conv_id) == 0)
     {
+        typing = cJSON_CreateArray();
         ev = cJSON_CreateObject();
+        cJSON_AddItemToArray(typing, ev);
         cJSON_AddStringToObject(ev, "type", "typing");
         cJSON_AddNumberToObject(ev, "seq", (double) cursor);
         a = cJSON_AddObjectToObject(ev, "author");
         cJSON_AddStringToObject(a, "type", "agent");
         cJSON_AddStringToObject(a, "name", ctx->typing.name);
-        cJSON_AddItemToArray(events, ev);
     }
 
     ctx->has_typing = 0;
 
-    if (cJSON_GetArraySize(events) == 0 && !final) {
-        cJSON_Delete(events);
+    if (count == 0 && typing == NULL && !final) {
+        free(events);
         cJSON_Delete(conv);
         return NGX_AGAIN;
     }
 
-    status = conv ? cJSON_GetStringValue(cJSON_GetObjectItem(conv, "status"))
-                  : NULL;
+    if (typing) {
+        free(events);
+        events = cJSON_PrintUnformatted(typing);
+        cJSON_Delete(typing);
 
-    out = cJSON_CreateObject();
-    if (conv_id[0]) {
-        cJSON_AddStringToObject(out, "conversation_id", conv_id);
-        cJSON_AddStringToObject(out, "status", status ? status : "open");
+        if (events == NULL) {
+            cJSON_Delete(conv);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
 
-    } else {
-        cJSON_AddNullToObject(out, "conversation_id");
-        cJSON_AddNullToObject(out, "status");
+        len = ngx_strlen(events);
     }
 
-    cJSON_AddItemToObject(out, "events", events);
-    cJSON_AddNumberToObject(out, "cursor", (double) cursor);
+    status = conv ? cJSON_GetStringValue(cJSON_GetObjectItem(conv, "status"))
+                  : NULL;
+    if (conv_id[0] && status == NULL) {
+        status = "open";
+    }
+
+    body.data = ngx_pnalloc(r->pool, sizeof("{\"conversation_id\":\"\","
+                                            "\"status\":\"\",\"events\":[],"
+                                            "\"cursor\":}\n")
+                                     + CV_ID_MAX + 16 + NGX_INT64_LEN
+                                     + (events ? len : 0));
+    if (body.data == NULL) {
+        free(events);
+        cJSON_Delete(conv);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* ids and statuses are our own ASCII tokens: nothing to escape */
+    p = body.data;
+
+    if (conv_id[0]) {
+        p = ngx_sprintf(p, "{\"conversation_id\":\"%s\",\"status\":\"%s\",",
+                        conv_id, status);
+
+    } else {
+        p = ngx_cpymem(p, "{\"conversation_id\":null,\"status\":null,",
+                       sizeof("{\"conversation_id\":null,\"status\":null,")
+                       - 1);
+    }
+
+    p = ngx_cpymem(p, "\"events\":", sizeof("\"events\":") - 1);
+    p = events ? ngx_cpymem(p, events, len) : ngx_cpymem(p, "[]", 2);
+    p = ngx_sprintf(p, ",\"cursor\":%uL}\n", cursor);
+
+    body.len = p - body.data;
+
+    free(events);
     cJSON_Delete(conv);
 
-    return ngx_chatvisor_send_json(r, NGX_HTTP_OK, out);
+    return ngx_chatvisor_send_json_text(r, NGX_HTTP_OK, &body);
 }
 
 
