@@ -121,6 +121,53 @@ main(void)
        "a huge cursor returns nothing");
     cJSON_Delete(events);
 
+    /* the same as JSON text, made of the stored events: equal to the
+     * parsed list printed, at every cursor and limit */
+    {
+        char     *json, *printed;
+        size_t    len, count, after, limit;
+        uint64_t  c2;
+        int       same = 1;
+
+        for (after = 0; after <= 4; after++) {
+            for (limit = 1; limit <= 4; limit++) {
+                events = cJSON_CreateArray();
+                cv_conversation_events(t, conv, after, limit, events,
+                                       &cursor);
+                printed = cJSON_PrintUnformatted(events);
+
+                if (cv_conversation_events_json(t, conv, after, limit, &json,
+                                                &len, &count, &c2) != CV_OK
+                    || strcmp(json, printed) != 0 || len != strlen(json)
+                    || count != (size_t) cJSON_GetArraySize(events)
+                    || c2 != cursor)
+                {
+                    diag("after %zu limit %zu: %s vs %s", after, limit,
+                         printed, json ? json : "(none)");
+                    same = 0;
+                }
+
+                free(json);
+                cJSON_free(printed);
+                cJSON_Delete(events);
+            }
+        }
+
+        ok(same, "events as JSON text match the parsed events printed");
+
+        ok(cv_conversation_events_json(t, conv, UINT64_MAX, 10, &json, &len,
+                                       &count, &c2) == CV_OK
+           && strcmp(json, "[]") == 0 && count == 0 && c2 == UINT64_MAX,
+           "a huge cursor gives []");
+        free(json);
+
+        ok(cv_conversation_events_json(t, "conv_none", 0, 10, &json, &len,
+                                       &count, &c2) == CV_OK
+           && strcmp(json, "[]") == 0 && count == 0 && c2 == 0,
+           "an unknown conversation gives []");
+        free(json);
+    }
+
     /* the global log saw: created, 3 messages */
     items = cJSON_CreateArray();
     ok(cv_log_read(t, 0, 100, items, &cursor) == CV_OK
@@ -149,6 +196,44 @@ main(void)
        && num(c, "last_seq") == 6, "Bob assigned; left+joined events added");
     cJSON_Delete(c);
 
+    /* posting into a conversation already read */
+    cv_conversation_get(t, conv, &c);
+    ok(cv_message_post_to(t, c, &agent2, "p1", "From Bob", &msg, &dup)
+       == CV_OK && !dup && num(msg, "seq") == 7 && num(c, "last_seq") == 7,
+       "post_to: seq 7, the conversation read is updated in place");
+    cJSON_Delete(msg);
+    ok(cv_message_post_to(t, c, &agent2, "p1", "From Bob", &msg, &dup)
+       == CV_OK && dup && num(msg, "seq") == 7,
+       "post_to: a retried client_msg_id returns the first message");
+    cJSON_Delete(msg);
+    cJSON_Delete(c);
+
+    /* the log entry carries exactly the stored conversation */
+    {
+        uint64_t  last;
+        cJSON    *entries, *snap;
+        char     *a, *b;
+
+        cv_log_last_seq(t, &last);
+        entries = cJSON_CreateArray();
+        cv_log_read(t, last - 1, 1, entries, &cursor);
+        snap = cJSON_GetObjectItem(cJSON_GetArrayItem(entries, 0),
+                                   "conversation");
+        cv_conversation_get(t, conv, &c);
+        a = cJSON_PrintUnformatted(snap);
+        b = cJSON_PrintUnformatted(c);
+        ok(a && b && strcmp(a, b) == 0
+           && num(cJSON_GetArrayItem(entries, 0), "seq") == (double) last
+           && num(cJSON_GetArrayItem(entries, 0), "conversation_seq") == 7
+           && strcmp(str(cJSON_GetArrayItem(entries, 0), "type"),
+                     "message.created") == 0,
+           "log entry: seq, type, conversation_seq and the conversation");
+        cJSON_free(a);
+        cJSON_free(b);
+        cJSON_Delete(c);
+        cJSON_Delete(entries);
+    }
+
     items = cJSON_CreateArray();
     ok(cv_conversation_list(t, "open", "ag-2", 10, items) == CV_OK
        && cJSON_GetArraySize(items) == 1, "listed as Bob's");
@@ -162,6 +247,10 @@ main(void)
        "close");
     ok(cv_message_post(t, conv, NULL, &agent, NULL, "late", NULL, &msg, &dup)
        == CV_CONFLICT, "an agent cannot post into a closed conversation");
+    cv_conversation_get(t, conv, &c);
+    ok(cv_message_post_to(t, c, &agent, NULL, "late", &msg, &dup)
+       == CV_CONFLICT, "nor with post_to");
+    cJSON_Delete(c);
     ok(cv_conversation_assign(t, conv, &agent, &changed) == CV_CONFLICT,
        "a closed conversation cannot be assigned");
 
