@@ -10,6 +10,10 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#if (NGX_THREADS)
+#include <ngx_thread_pool.h>
+#endif
+
 #include "cv_store.h"
 #include "cv_crypto.h"
 #include "cv_hours.h"
@@ -67,6 +71,9 @@ typedef struct ngx_chatvisor_shm_s  ngx_chatvisor_shm_t;
 
 typedef struct {
     cv_store_options          store_opt;    /* store_opt.path == NULL: none */
+#if (NGX_THREADS)
+    ngx_thread_pool_t        *thread_pool;  /* sync=on: commits and fsync */
+#endif
     ngx_str_t                 store_path;
     cv_store                 *store;        /* this worker's handle */
     u_char                    secret[32];   /* signs cookies */

@@ -3,6 +3,13 @@
  * share one LMDB transaction, so one fsync acknowledges them all and a busy
  * worker is not stalled once per message. Nothing is answered before its
  * commit is durable.
+ *
+ * With sync=on the batch runs in nginx's thread pool: the commit holds
+ * LMDB's writer lock through its fsync, and the other workers' commits wait
+ * for that lock. In a thread, only that thread waits; the event loops go on
+ * answering polls and gathering the next batch, which starts as soon as
+ * this one is answered. One batch at a time per worker keeps the order in
+ * which a worker acknowledges writes the order of its commits.
  */
 
 
@@ -10,17 +17,26 @@
 
 
 static void ngx_chatvisor_commit_flush(ngx_event_t *ev);
+static void ngx_chatvisor_batch_run(void *data, ngx_log_t *log);
+static void ngx_chatvisor_batch_done(ngx_event_t *ev);
 
 
-static ngx_queue_t   ngx_chatvisor_ops;
+static ngx_queue_t   ngx_chatvisor_ops;        /* for the next batch */
+static ngx_queue_t   ngx_chatvisor_batch;      /* being committed */
 static ngx_event_t   ngx_chatvisor_flush_event;
 static ngx_uint_t    ngx_chatvisor_commit_ready;
+static ngx_uint_t    ngx_chatvisor_commit_busy;
+
+#if (NGX_THREADS)
+static ngx_thread_task_t  *ngx_chatvisor_commit_task;
+#endif
 
 
 static void
 ngx_chatvisor_commit_setup(void)
 {
     ngx_queue_init(&ngx_chatvisor_ops);
+    ngx_queue_init(&ngx_chatvisor_batch);
 
     ngx_memzero(&ngx_chatvisor_flush_event, sizeof(ngx_event_t));
     ngx_chatvisor_flush_event.handler = ngx_chatvisor_commit_flush;
@@ -68,7 +84,7 @@ ngx_chatvisor_commit(ngx_http_request_t *r, ngx_chatvisor_op_run_pt run,
 
     ngx_queue_insert_tail(&ngx_chatvisor_ops, &ctx->op_queue);
 
-    if (!ngx_chatvisor_flush_event.posted) {
+    if (!ngx_chatvisor_commit_busy && !ngx_chatvisor_flush_event.posted) {
         ngx_post_event(&ngx_chatvisor_flush_event, &ngx_posted_events);
     }
 
@@ -90,25 +106,74 @@ ngx_chatvisor_op_reset(ngx_chatvisor_ctx_t *ctx)
 static void
 ngx_chatvisor_commit_flush(ngx_event_t *ev)
 {
-    cv_txn                     *t;
-    cv_status                   st;
-    ngx_int_t                   rc;
-    ngx_uint_t                  notify;
-    ngx_queue_t                 batch, *q;
-    ngx_chatvisor_notice_t      notice;
-    ngx_http_request_t         *r;
-    ngx_chatvisor_ctx_t        *ctx;
     ngx_chatvisor_main_conf_t  *cmcf;
 
-    if (ngx_queue_empty(&ngx_chatvisor_ops)) {
+    if (ngx_chatvisor_commit_busy || ngx_queue_empty(&ngx_chatvisor_ops)) {
         return;
     }
 
     /* this batch; writes that arrive while it runs form the next one */
-    batch = ngx_chatvisor_ops;
-    batch.next->prev = &batch;
-    batch.prev->next = &batch;
+    ngx_chatvisor_batch = ngx_chatvisor_ops;
+    ngx_chatvisor_batch.next->prev = &ngx_chatvisor_batch;
+    ngx_chatvisor_batch.prev->next = &ngx_chatvisor_batch;
     ngx_queue_init(&ngx_chatvisor_ops);
+
+    ngx_chatvisor_commit_busy = 1;
+
+#if (NGX_THREADS)
+    cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_chatvisor_module);
+
+    if (cmcf->thread_pool) {
+        if (ngx_chatvisor_commit_task == NULL) {
+            ngx_chatvisor_commit_task = ngx_thread_task_alloc(ngx_cycle->pool,
+                                                              0);
+        }
+
+        if (ngx_chatvisor_commit_task) {
+            ngx_chatvisor_commit_task->handler = ngx_chatvisor_batch_run;
+            ngx_chatvisor_commit_task->event.handler =
+                                                    ngx_chatvisor_batch_done;
+            ngx_chatvisor_commit_task->event.data = ngx_chatvisor_commit_task;
+            ngx_chatvisor_commit_task->event.log = ev->log;
+
+            if (ngx_thread_task_post(cmcf->thread_pool,
+                                     ngx_chatvisor_commit_task)
+                == NGX_OK)
+            {
+                return;
+            }
+        }
+
+        ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                      "chatvisor: committing in the event loop, "
+                      "the thread pool did not take the batch");
+    }
+#else
+    (void) cmcf;
+#endif
+
+    ngx_chatvisor_batch_run(NULL, ev->log);
+    ngx_chatvisor_batch_done(ev);
+}
+
+
+/*
+ * Runs and commits the batch. In a pool thread with sync=on: it touches
+ * only the store, cJSON and the batch's own requests, which wait (their
+ * count held) and which the event loop leaves alone until the batch is
+ * done.
+ */
+
+static void
+ngx_chatvisor_batch_run(void *data, ngx_log_t *log)
+{
+    cv_txn                     *t;
+    cv_status                   st;
+    ngx_queue_t                *q;
+    ngx_http_request_t         *r;
+    ngx_chatvisor_ctx_t        *ctx;
+    ngx_chatvisor_main_conf_t  *cmcf;
 
     cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                ngx_chatvisor_module);
@@ -116,8 +181,8 @@ ngx_chatvisor_commit_flush(ngx_event_t *ev)
     st = cv_txn_begin(cmcf->store, 1, &t);
 
     if (st == CV_OK) {
-        for (q = ngx_queue_head(&batch);
-             q != ngx_queue_sentinel(&batch);
+        for (q = ngx_queue_head(&ngx_chatvisor_batch);
+             q != ngx_queue_sentinel(&ngx_chatvisor_batch);
              q = ngx_queue_next(q))
         {
             ctx = ngx_queue_data(q, ngx_chatvisor_ctx_t, op_queue);
@@ -143,52 +208,64 @@ ngx_chatvisor_commit_flush(ngx_event_t *ev)
         }
     }
 
-    if (st != CV_OK) {
-        /*
-         * One write failed the batch: retry each alone, so that only the
-         * failing one fails (e.g. the one that does not fit any more).
-         */
-
-        ngx_log_error(NGX_LOG_WARN, ev->log, 0,
-                      "chatvisor: group commit failed (%d), "
-                      "committing one by one", (int) st);
-
-        for (q = ngx_queue_head(&batch);
-             q != ngx_queue_sentinel(&batch);
-             q = ngx_queue_next(q))
-        {
-            ctx = ngx_queue_data(q, ngx_chatvisor_ctx_t, op_queue);
-            r = ctx->request;
-
-            ngx_chatvisor_op_reset(ctx);
-
-            st = cv_txn_begin(cmcf->store, 1, &t);
-            if (st != CV_OK) {
-                ctx->result_status = st;
-                continue;
-            }
-
-            ctx->result_status = ctx->op_run(r, t);
-
-            if (ctx->result_status == CV_OK) {
-                ctx->result_status = cv_txn_commit(t);
-
-            } else {
-                cv_txn_abort(t);
-            }
-
-            if (ctx->result_status == CV_FULL
-                || ctx->result_status == CV_ERROR)
-            {
-                ngx_chatvisor_op_reset(ctx);
-            }
-        }
+    if (st == CV_OK) {
+        return;
     }
 
-    /* durable now: answer, then wake the polls that wait for it */
+    /*
+     * One write failed the batch: retry each alone, so that only the
+     * failing one fails (e.g. the one that does not fit any more).
+     */
 
-    while (!ngx_queue_empty(&batch)) {
-        q = ngx_queue_head(&batch);
+    ngx_log_error(NGX_LOG_WARN, log, 0,
+                  "chatvisor: group commit failed (%d), "
+                  "committing one by one", (int) st);
+
+    for (q = ngx_queue_head(&ngx_chatvisor_batch);
+         q != ngx_queue_sentinel(&ngx_chatvisor_batch);
+         q = ngx_queue_next(q))
+    {
+        ctx = ngx_queue_data(q, ngx_chatvisor_ctx_t, op_queue);
+        r = ctx->request;
+
+        ngx_chatvisor_op_reset(ctx);
+
+        st = cv_txn_begin(cmcf->store, 1, &t);
+        if (st != CV_OK) {
+            ctx->result_status = st;
+            continue;
+        }
+
+        ctx->result_status = ctx->op_run(r, t);
+
+        if (ctx->result_status == CV_OK) {
+            ctx->result_status = cv_txn_commit(t);
+
+        } else {
+            cv_txn_abort(t);
+        }
+
+        if (ctx->result_status == CV_FULL || ctx->result_status == CV_ERROR) {
+            ngx_chatvisor_op_reset(ctx);
+        }
+    }
+}
+
+
+/* durable now: answer, wake the polls that wait for it, go on */
+
+static void
+ngx_chatvisor_batch_done(ngx_event_t *ev)
+{
+    ngx_int_t                rc;
+    ngx_uint_t               notify;
+    ngx_queue_t             *q;
+    ngx_http_request_t      *r;
+    ngx_chatvisor_ctx_t     *ctx;
+    ngx_chatvisor_notice_t   notice;
+
+    while (!ngx_queue_empty(&ngx_chatvisor_batch)) {
+        q = ngx_queue_head(&ngx_chatvisor_batch);
         ngx_queue_remove(q);
 
         ctx = ngx_queue_data(q, ngx_chatvisor_ctx_t, op_queue);
@@ -206,5 +283,13 @@ ngx_chatvisor_commit_flush(ngx_event_t *ev)
         if (notify) {
             ngx_chatvisor_notify(&notice);
         }
+    }
+
+    ngx_chatvisor_commit_busy = 0;
+
+    if (!ngx_queue_empty(&ngx_chatvisor_ops)
+        && !ngx_chatvisor_flush_event.posted)
+    {
+        ngx_post_event(&ngx_chatvisor_flush_event, &ngx_posted_events);
     }
 }

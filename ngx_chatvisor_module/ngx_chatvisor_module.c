@@ -403,6 +403,17 @@ ngx_chatvisor_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+#if (NGX_THREADS)
+    /* with sync=on, commits wait for the disk in nginx's "default" thread
+     * pool, so the event loop goes on serving meanwhile */
+    if (cmcf->store_opt.sync) {
+        cmcf->thread_pool = ngx_thread_pool_add(cf, NULL);
+        if (cmcf->thread_pool == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+#endif
+
     return NGX_CONF_OK;
 }
 
