@@ -29,6 +29,21 @@ static ngx_uint_t    ngx_chatvisor_commit_busy;
 
 #if (NGX_THREADS)
 static ngx_thread_task_t  *ngx_chatvisor_commit_task;
+
+/*
+ * An exiting worker (reload) leaves once no timer is left, and a batch in
+ * the thread has none: this one keeps the worker until the batch is
+ * answered.
+ */
+static ngx_event_t         ngx_chatvisor_commit_guard;
+
+static void
+ngx_chatvisor_commit_guard_handler(ngx_event_t *ev)
+{
+    if (ngx_chatvisor_commit_busy) {
+        ngx_add_timer(ev, 1000);
+    }
+}
 #endif
 
 
@@ -141,6 +156,10 @@ ngx_chatvisor_commit_flush(ngx_event_t *ev)
                                      ngx_chatvisor_commit_task)
                 == NGX_OK)
             {
+                ngx_chatvisor_commit_guard.handler =
+                                            ngx_chatvisor_commit_guard_handler;
+                ngx_chatvisor_commit_guard.log = ev->log;
+                ngx_add_timer(&ngx_chatvisor_commit_guard, 1000);
                 return;
             }
         }
@@ -286,6 +305,12 @@ ngx_chatvisor_batch_done(ngx_event_t *ev)
     }
 
     ngx_chatvisor_commit_busy = 0;
+
+#if (NGX_THREADS)
+    if (ngx_chatvisor_commit_guard.timer_set) {
+        ngx_del_timer(&ngx_chatvisor_commit_guard);
+    }
+#endif
 
     if (!ngx_queue_empty(&ngx_chatvisor_ops)
         && !ngx_chatvisor_flush_event.posted)

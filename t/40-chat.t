@@ -34,8 +34,11 @@ sub chat_config {
     my ($routing) = @_;
     # reuseport: connections spread evenly over the 4 workers, so most
     # wake-ups below are from another worker (the access log says which)
+    # sync=on (the default) commits in the thread pool, declared here; the
+    # durability tests use the one nginx creates by default
     return <<"EOF";
 worker_processes 4;
+thread_pool default threads=2;
 http {
     chatvisor_store %%TESTDIR%%/store size=64m;
     chatvisor_routing $routing;
