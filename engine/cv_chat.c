@@ -1,10 +1,19 @@
 /*
  * The chat model: customers, conversations, messages, event streams.
+ *
+ * A conversation record is a 72-byte header, what changes with every event
+ * (last seq, the log seq of its last event, when, open and assigned flags,
+ * the customer), then the rest of the conversation as JSON, which changes
+ * only with its status or agent. A message thus rewrites the header and
+ * copies the JSON as it is, and appends one log entry that carries the
+ * event (cv_log_impl.h); nothing is parsed or printed on the way but the
+ * message itself.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "cv_chat.h"
-#include "cv_store_impl.h"
+#include "cv_log_impl.h"
+#include "cv_json_text.h"
 #include "cv_time.h"
 #include "cv_utf8.h"
 
@@ -13,14 +22,23 @@
 #include <string.h>
 
 
-static cJSON *
-cv_add_time(cJSON *obj, const char *name, int64_t ms)
-{
-    char  buf[CV_TIME_STR];
+#define CV_CONV_HDR       72
+#define CV_CONV_OPEN      1u
+#define CV_CONV_ASSIGNED  2u
 
-    cv_format_time(ms, buf);
-    return cJSON_AddStringToObject(obj, name, buf);
-}
+
+/* a conversation record, its value copied out of the map */
+typedef struct {
+    unsigned char  *buf;        /* header + JSON */
+    size_t          len;
+    uint64_t        last_seq;
+    uint64_t        head;       /* log seq of its last event, 0: none */
+    int64_t         updated_ms;
+    uint32_t        flags;
+    char            customer_id[CV_ID_MAX];
+    const char     *json;       /* inside buf */
+    size_t          json_len;
+} cv_conv_rec;
 
 
 static void
@@ -52,185 +70,315 @@ cv_string(const cJSON *obj, const char *name)
 }
 
 
-static uint64_t
-cv_u64(const cJSON *obj, const char *name)
+static uint32_t
+cv_u32(const unsigned char *p)
 {
-    const cJSON  *item;
-
-    item = cJSON_GetObjectItemCaseSensitive(obj, name);
-    return cJSON_IsNumber(item) && item->valuedouble > 0
-           ? (uint64_t) item->valuedouble : 0;
+    return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16)
+           | ((uint32_t) p[2] << 8) | p[3];
 }
 
 
-/* the global log: u64be seq -> {"seq","type","conversation_id",...} */
+static void
+cv_put_u32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char) (v >> 24);
+    p[1] = (unsigned char) (v >> 16);
+    p[2] = (unsigned char) (v >> 8);
+    p[3] = (unsigned char) v;
+}
+
+
+/* ------------------------------------------------ conversation records */
+
+static void
+cv_conv_rec_free(cv_conv_rec *rec)
+{
+    free(rec->buf);
+    rec->buf = NULL;
+}
+
 
 static cv_status
-cv_log_append(cv_txn *t, const char *type, const cJSON *conv,
-    const char *conv_json, size_t conv_len, uint64_t conv_seq, int64_t now)
+cv_conv_rec_get(cv_txn *t, const char *id, cv_conv_rec *rec)
 {
-    MDB_cursor     *c;
     MDB_val         k, v;
-    unsigned char   key[8];
-    char            stamp[CV_TIME_STR], *ev;
-    uint64_t        seq;
-    cv_status       st;
-    size_t          size;
-    int             rc, n;
+    unsigned char  *h;
+    size_t          n;
+    int             rc;
 
-    rc = mdb_cursor_open(t->txn, t->store->dbi[CV_DB_LOG], &c);
+    rec->buf = NULL;
+
+    k.mv_data = (void *) id;
+    k.mv_size = strlen(id);
+
+    rc = mdb_get(t->txn, t->store->dbi[CV_DB_CONVERSATIONS], &k, &v);
     if (rc != 0) {
         return cv_status_from_mdb(rc);
     }
 
-    rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
-    mdb_cursor_close(c);
-
-    if (rc == 0 && k.mv_size == 8) {
-        seq = cv_get_u64be(k.mv_data) + 1;
-
-    } else if (rc == MDB_NOTFOUND) {
-        seq = 1;
-
-    } else {
-        return rc ? cv_status_from_mdb(rc) : CV_ERROR;
-    }
-
-    /*
-     * The conversation as this change left it, so pollers and webhooks get
-     * a state that matches their cursor exactly. Its JSON text was just
-     * printed for its own record: the entry is put together around it
-     * rather than printed again. Ids and types are our own ASCII tokens.
-     */
-
-    cv_format_time(now, stamp);
-
-    size = conv_len + 3 * CV_ID_MAX + 256;
-    ev = malloc(size);
-    if (ev == NULL) {
+    if (v.mv_size < CV_CONV_HDR + 2) {
         return CV_ERROR;
     }
 
-    n = snprintf(ev, size, "{\"seq\":%llu,\"type\":\"%s\","
-                 "\"conversation_id\":\"%s\",\"customer_id\":\"%s\","
-                 "\"conversation_seq\":%llu,\"created_at\":\"%s\","
-                 "\"conversation\":",
-                 (unsigned long long) seq, type, cv_string(conv, "id"),
-                 cv_string(conv, "customer_id"),
-                 (unsigned long long) conv_seq, stamp);
-
-    if (n < 0 || (size_t) n + conv_len + 2 > size) {
-        free(ev);
+    /* a copy: the map's pages may move once the transaction writes */
+    rec->buf = malloc(v.mv_size);
+    if (rec->buf == NULL) {
         return CV_ERROR;
     }
 
-    memcpy(ev + n, conv_json, conv_len);
-    ev[n + conv_len] = '}';
+    memcpy(rec->buf, v.mv_data, v.mv_size);
+    rec->len = v.mv_size;
 
-    cv_put_u64be(key, seq);
-    st = cv_record_put_raw(t, CV_DB_LOG, key, 8, ev, n + conv_len + 1);
-    free(ev);
+    h = rec->buf;
+    rec->last_seq = cv_get_u64be(h);
+    rec->head = cv_get_u64be(h + 8);
+    rec->updated_ms = (int64_t) cv_get_u64be(h + 16);
+    rec->flags = cv_u32(h + 24);
 
-    return st;
+    n = strnlen((char *) h + 32, CV_ID_MAX);
+    if (n == CV_ID_MAX) {
+        cv_conv_rec_free(rec);
+        return CV_ERROR;
+    }
+
+    memcpy(rec->customer_id, h + 32, n + 1);
+
+    rec->json = (const char *) h + CV_CONV_HDR;
+    rec->json_len = v.mv_size - CV_CONV_HDR;
+
+    return CV_OK;
 }
 
 
-/* stores the conversation and logs the change with its new state */
-
 static cv_status
-cv_conv_store(cv_txn *t, const cJSON *conv, const char *log_type,
-    uint64_t conv_seq, int64_t now)
+cv_conv_rec_put(cv_txn *t, const char *id, cv_conv_rec *rec)
 {
-    const char  *id;
-    char        *json;
-    size_t       len;
-    cv_status    st;
+    MDB_val         k, v;
+    unsigned char  *h;
+    int             rc;
+
+    k.mv_data = (void *) id;
+    k.mv_size = strlen(id);
+    v.mv_data = NULL;
+    v.mv_size = CV_CONV_HDR + rec->json_len;
+
+    rc = mdb_put(t->txn, t->store->dbi[CV_DB_CONVERSATIONS], &k, &v,
+                 MDB_RESERVE);
+    if (rc != 0) {
+        return cv_status_from_mdb(rc);
+    }
+
+    h = v.mv_data;
+    memset(h, 0, CV_CONV_HDR);
+    cv_put_u64be(h, rec->last_seq);
+    cv_put_u64be(h + 8, rec->head);
+    cv_put_u64be(h + 16, (uint64_t) rec->updated_ms);
+    cv_put_u32(h + 24, rec->flags);
+    memcpy(h + 32, rec->customer_id, strlen(rec->customer_id));
+    memcpy(h + CV_CONV_HDR, rec->json, rec->json_len);
+
+    return CV_OK;
+}
+
+
+/* New JSON for the record (status or agent changed): flags follow it. */
+static cv_status
+cv_conv_rec_set_json(cv_conv_rec *rec, const cJSON *conv)
+{
+    char           *json;
+    const char     *s;
+    size_t          n;
+    unsigned char  *buf;
 
     json = cJSON_PrintUnformatted(conv);
     if (json == NULL) {
         return CV_ERROR;
     }
 
-    len = strlen(json);
-    id = cv_string(conv, "id");
-
-    st = cv_record_put_raw(t, CV_DB_CONVERSATIONS, id, strlen(id), json, len);
-
-    if (st == CV_OK && log_type) {
-        st = cv_log_append(t, log_type, conv, json, len, conv_seq, now);
+    n = strlen(json);
+    buf = malloc(CV_CONV_HDR + n);
+    if (buf == NULL) {
+        cJSON_free(json);
+        return CV_ERROR;
     }
 
+    memcpy(buf + CV_CONV_HDR, json, n);
     cJSON_free(json);
-    return st;
-}
 
+    free(rec->buf);
+    rec->buf = buf;
+    rec->len = CV_CONV_HDR + n;
+    rec->json = (const char *) buf + CV_CONV_HDR;
+    rec->json_len = n;
 
-/* a conversation's stream: "conv_id" NUL u64be seq -> event */
-
-static size_t
-cv_conv_key(unsigned char *key, const char *conv_id, uint64_t seq)
-{
-    size_t  n;
-
-    n = strlen(conv_id);
-    memcpy(key, conv_id, n);
-    key[n] = '\0';
-    cv_put_u64be(key + n + 1, seq);
-
-    return n + 9;
-}
-
-
-/* Appends event to the conversation's stream and the global log, and
- * stores the conversation with its new last_seq. */
-
-static cv_status
-cv_conv_append(cv_txn *t, cJSON *conv, cJSON *event, const char *log_type,
-    int64_t now, uint64_t *seq_out)
-{
-    unsigned char   key[CV_ID_MAX + 9];
-    char            stamp[CV_TIME_STR];
-    const char     *id;
-    uint64_t        seq;
-    size_t          klen;
-    cJSON          *msg;
-    cv_status       st;
-
-    id = cv_string(conv, "id");
-    seq = cv_u64(conv, "last_seq") + 1;
-
-    cv_set(event, "seq", cJSON_CreateNumber((double) seq));
-    msg = cJSON_GetObjectItemCaseSensitive(event, "message");
-    if (msg) {
-        cv_set(msg, "seq", cJSON_CreateNumber((double) seq));
-    }
-
-    klen = cv_conv_key(key, id, seq);
-    st = cv_record_put(t, CV_DB_CONV_EVENTS, key, klen, event);
-    if (st != CV_OK) {
-        return st;
-    }
-
-    cv_format_time(now, stamp);
-    cv_set(conv, "last_seq", cJSON_CreateNumber((double) seq));
-    cv_set(conv, "updated_at", cJSON_CreateString(stamp));
-
-    st = cv_conv_store(t, conv, log_type, seq, now);
-    if (st != CV_OK) {
-        return st;
-    }
-
-    if (seq_out) {
-        *seq_out = seq;
+    s = cv_string(conv, "status");
+    rec->flags = (s && strcmp(s, "open") == 0) ? CV_CONV_OPEN : 0;
+    if (cv_string(conv, "assigned_agent_id")) {
+        rec->flags |= CV_CONV_ASSIGNED;
     }
 
     return CV_OK;
 }
 
 
+/* the record as the API shows it: its JSON with updated_at and last_seq */
+static cJSON *
+cv_conv_rec_view(const cv_conv_rec *rec)
+{
+    char    stamp[CV_TIME_STR];
+    cJSON  *conv;
+
+    conv = cJSON_ParseWithLength(rec->json, rec->json_len);
+    if (conv == NULL) {
+        return NULL;
+    }
+
+    cv_format_time(rec->updated_ms, stamp);
+    cJSON_AddStringToObject(conv, "updated_at", stamp);
+    cJSON_AddNumberToObject(conv, "last_seq", (double) rec->last_seq);
+
+    return conv;
+}
+
+
+/* the same as text, into b: the stored JSON with the two fields added */
+static void
+cv_conv_rec_view_text(cv_json_text *b, const cv_conv_rec *rec)
+{
+    cv_jt_raw(b, rec->json, rec->json_len - 1);
+    cv_jt_lit(b, rec->json_len > 2 ? ",\"updated_at\":" : "\"updated_at\":");
+    cv_jt_time(b, rec->updated_ms);
+    cv_jt_lit(b, ",\"last_seq\":");
+    cv_jt_u64(b, rec->last_seq);
+    cv_jt_raw(b, "}", 1);
+}
+
+
+/*
+ * A change of the conversation: event (its text, with seq last_seq + 1)
+ * when it has one, and one log entry of type log_type with the state the
+ * change leaves. rec is updated and stored.
+ */
+static cv_status
+cv_conv_change(cv_txn *t, const char *conv_id, cv_conv_rec *rec,
+    const char *log_type, const char *event, size_t event_len, int64_t now,
+    uint64_t *log_seq)
+{
+    size_t         event_off, conv_off, conv_len;
+    uint64_t       g, prev, seq;
+    cv_status      st;
+    cv_json_text   b;
+
+    st = cv_log_next_seq(t, &g);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    prev = rec->head;
+    seq = 0;
+
+    if (event) {
+        seq = rec->last_seq + 1;
+        rec->last_seq = seq;
+        rec->head = g;
+    }
+
+    rec->updated_ms = now;
+
+    /* ids and types are our own ASCII tokens */
+    cv_jt_init(&b, 256 + event_len + rec->json_len);
+    cv_jt_lit(&b, "{\"seq\":");
+    cv_jt_u64(&b, g);
+    cv_jt_lit(&b, ",\"type\":\"");
+    cv_jt_lit(&b, log_type);
+    cv_jt_lit(&b, "\",\"conversation_id\":\"");
+    cv_jt_lit(&b, conv_id);
+    cv_jt_lit(&b, "\",\"customer_id\":\"");
+    cv_jt_lit(&b, rec->customer_id);
+    cv_jt_lit(&b, "\",\"conversation_seq\":");
+    cv_jt_u64(&b, seq ? seq : rec->last_seq);
+    cv_jt_lit(&b, ",\"created_at\":");
+    cv_jt_time(&b, now);
+
+    event_off = 0;
+    if (event) {
+        cv_jt_lit(&b, ",\"event\":");
+        event_off = b.len;
+        cv_jt_raw(&b, event, event_len);
+    }
+
+    cv_jt_lit(&b, ",\"conversation\":");
+    conv_off = b.len;
+    cv_conv_rec_view_text(&b, rec);
+    conv_len = b.len - conv_off;
+    cv_jt_raw(&b, "}", 1);
+
+    if (b.failed) {
+        cv_jt_free(&b);
+        return CV_ERROR;
+    }
+
+    st = cv_log_append_entry(t, g, event ? prev : 0, seq, b.data, b.len,
+                             event_off, event ? event_len : 0, conv_off,
+                             conv_len);
+    cv_jt_free(&b);
+
+    if (st == CV_OK) {
+        st = cv_conv_rec_put(t, conv_id, rec);
+    }
+
+    if (st == CV_OK && log_seq) {
+        *log_seq = g;
+    }
+
+    return st;
+}
+
+
+/* an event other than a message: its fields from obj, seq first */
+static cv_status
+cv_conv_event(cv_txn *t, const char *conv_id, cv_conv_rec *rec,
+    const char *log_type, cJSON *obj, int64_t now)
+{
+    char          *fields;
+    size_t         n;
+    cv_status      st;
+    cv_json_text   b;
+
+    fields = cJSON_PrintUnformatted(obj);
+    if (fields == NULL) {
+        return CV_ERROR;
+    }
+
+    n = strlen(fields);
+
+    cv_jt_init(&b, n + 32);
+    cv_jt_lit(&b, "{\"seq\":");
+    cv_jt_u64(&b, rec->last_seq + 1);
+    if (n > 2) {
+        cv_jt_raw(&b, ",", 1);
+    }
+    cv_jt_raw(&b, fields + 1, n - 1);
+    cJSON_free(fields);
+
+    if (b.failed) {
+        cv_jt_free(&b);
+        return CV_ERROR;
+    }
+
+    st = cv_conv_change(t, conv_id, rec, log_type, b.data, b.len, now, NULL);
+    cv_jt_free(&b);
+
+    return st;
+}
+
+
+/* ------------------------------------------------------------ customers */
+
 cv_status
 cv_customer_create(cv_txn *t, char id[CV_ID_MAX])
 {
+    char        stamp[CV_TIME_STR];
     cJSON      *c;
     cv_status   st;
 
@@ -247,7 +395,8 @@ cv_customer_create(cv_txn *t, char id[CV_ID_MAX])
     cJSON_AddArrayToObject(c, "labels");
     cJSON_AddNullToObject(c, "conversation_id");
     cJSON_AddNullToObject(c, "page_url");
-    cv_add_time(c, "created_at", cv_now_ms());
+    cv_format_time(cv_now_ms(), stamp);
+    cJSON_AddStringToObject(c, "created_at", stamp);
 
     st = cv_record_put(t, CV_DB_CUSTOMERS, id, strlen(id), c);
     cJSON_Delete(c);
@@ -264,11 +413,11 @@ cv_customer_get(cv_txn *t, const char *id, cJSON **out)
 
 
 cv_status
-cv_customer_open_conversation(cv_txn *t, const char *customer_id,
+cv_customer_conversation(cv_txn *t, const char *customer_id,
     char conv_id[CV_ID_MAX])
 {
-    cJSON       *cus, *conv;
-    const char  *id, *status;
+    cJSON       *cus;
+    const char  *id;
     cv_status    st;
 
     st = cv_customer_get(t, customer_id, &cus);
@@ -277,19 +426,11 @@ cv_customer_open_conversation(cv_txn *t, const char *customer_id,
     }
 
     id = cv_string(cus, "conversation_id");
+
     if (id == NULL || strlen(id) >= CV_ID_MAX) {
-        cJSON_Delete(cus);
-        return CV_NOT_FOUND;
-    }
+        st = CV_NOT_FOUND;
 
-    st = cv_conversation_get(t, id, &conv);
-    if (st == CV_OK) {
-        status = cv_string(conv, "status");
-        st = (status && strcmp(status, "open") == 0) ? CV_OK : CV_NOT_FOUND;
-        cJSON_Delete(conv);
-    }
-
-    if (st == CV_OK) {
+    } else {
         strcpy(conv_id, id);
     }
 
@@ -298,49 +439,94 @@ cv_customer_open_conversation(cv_txn *t, const char *customer_id,
 }
 
 
+cv_status
+cv_customer_open_conversation(cv_txn *t, const char *customer_id,
+    char conv_id[CV_ID_MAX])
+{
+    cv_status      st;
+    cv_conv_state  cs;
+
+    st = cv_customer_conversation(t, customer_id, conv_id);
+
+    if (st == CV_OK) {
+        st = cv_conversation_state(t, conv_id, &cs);
+    }
+
+    if (st == CV_OK && !cs.open) {
+        st = CV_NOT_FOUND;
+    }
+
+    if (st != CV_OK) {
+        conv_id[0] = '\0';
+    }
+
+    return st;
+}
+
+
 static cv_status
 cv_conversation_open(cv_txn *t, cJSON *customer, const char *page_url,
-    int64_t now, cJSON **out)
+    int64_t now, char conv_id[CV_ID_MAX], cv_conv_rec *rec)
 {
-    char        id[CV_ID_MAX];
+    char        stamp[CV_TIME_STR];
     const char *cus_id;
     cJSON      *conv;
     cv_status   st;
 
-    if (cv_random_id(id, sizeof(id), "conv_", 16) != 0) {
+    if (cv_random_id(conv_id, CV_ID_MAX, "conv_", 16) != 0) {
         return CV_ERROR;
     }
 
     cus_id = cv_string(customer, "customer_id");
+    if (cus_id == NULL || strlen(cus_id) >= CV_ID_MAX) {
+        return CV_ERROR;
+    }
+
+    cv_format_time(now, stamp);
 
     conv = cJSON_CreateObject();
-    cJSON_AddStringToObject(conv, "id", id);
+    cJSON_AddStringToObject(conv, "id", conv_id);
     cJSON_AddStringToObject(conv, "customer_id", cus_id);
     cJSON_AddStringToObject(conv, "status", "open");
     cJSON_AddNullToObject(conv, "assigned_agent_id");
-    cv_add_time(conv, "created_at", now);
-    cv_add_time(conv, "updated_at", now);
-    cJSON_AddNumberToObject(conv, "last_seq", 0);
+    cJSON_AddStringToObject(conv, "created_at", stamp);
     cv_set_string_or_null(conv, "page_url", page_url);
 
-    st = cv_conv_store(t, conv, CV_EV_CONVERSATION_CREATED, 0, now);
+    memset(rec, 0, sizeof(*rec));
+    strcpy(rec->customer_id, cus_id);
+
+    st = cv_conv_rec_set_json(rec, conv);
+    cJSON_Delete(conv);
 
     if (st == CV_OK) {
-        cv_set(customer, "conversation_id", cJSON_CreateString(id));
+        st = cv_conv_change(t, conv_id, rec, CV_EV_CONVERSATION_CREATED,
+                            NULL, 0, now, NULL);
+    }
+
+    if (st == CV_OK) {
+        cv_set(customer, "conversation_id", cJSON_CreateString(conv_id));
         if (page_url) {
             cv_set(customer, "page_url", cJSON_CreateString(page_url));
         }
         st = cv_record_put(t, CV_DB_CUSTOMERS, cus_id, strlen(cus_id),
-                         customer);
+                           customer);
     }
 
     if (st != CV_OK) {
-        cJSON_Delete(conv);
-        return st;
+        cv_conv_rec_free(rec);
     }
 
-    *out = conv;
-    return CV_OK;
+    return st;
+}
+
+
+/* ------------------------------------------------------------- messages */
+
+void
+cv_message_clear(cv_message *m)
+{
+    free(m->json);
+    memset(m, 0, sizeof(*m));
 }
 
 
@@ -361,60 +547,89 @@ cv_idem_key(char *key, size_t size, const cv_author *author,
 }
 
 
+/* the message of a message event's text: {"seq":S,"type":"message",
+ * "message":{...}} as cv_message_append writes it */
 static cv_status
-cv_event_get(cv_txn *t, const char *conv_id, uint64_t seq, cJSON **out)
+cv_message_of_event(const char *event, size_t len, cv_message *m)
 {
-    unsigned char  key[CV_ID_MAX + 9];
-    size_t         klen;
+    static const char  key[] = ",\"message\":";
+    const char        *p, *end;
 
-    klen = cv_conv_key(key, conv_id, seq);
-    return cv_record_get(t, CV_DB_CONV_EVENTS, key, klen, out);
-}
+    end = event + len;
 
+    for (p = event; p + sizeof(key) - 1 < end; p++) {
+        if (memcmp(p, key, sizeof(key) - 1) == 0) {
+            break;
+        }
+    }
 
-/* the first message again, for a retried client_msg_id */
-
-static cv_status
-cv_message_replay(cv_txn *t, MDB_val *v, cJSON **message)
-{
-    char      conv_id[CV_ID_MAX];
-    cJSON    *ev, *msg;
-    size_t    n;
-    cv_status st;
-
-    n = strnlen(v->mv_data, v->mv_size);
-    if (n >= CV_ID_MAX || v->mv_size != n + 9) {
+    if (p + sizeof(key) - 1 >= end || end[-1] != '}') {
         return CV_ERROR;
     }
 
-    memcpy(conv_id, v->mv_data, n);
-    conv_id[n] = '\0';
+    p += sizeof(key) - 1;
 
-    st = cv_event_get(t, conv_id,
-                      cv_get_u64be((unsigned char *) v->mv_data + n + 1),
-                      &ev);
-    if (st != CV_OK) {
-        return st;
-    }
-
-    msg = cJSON_DetachItemFromObjectCaseSensitive(ev, "message");
-    cJSON_Delete(ev);
-
-    if (msg == NULL) {
+    m->len = end - 1 - p;
+    m->json = malloc(m->len + 1);
+    if (m->json == NULL) {
         return CV_ERROR;
     }
 
-    *message = msg;
+    memcpy(m->json, p, m->len);
+    m->json[m->len] = '\0';
+
     return CV_OK;
 }
 
 
-/* a retried client_msg_id: the first message again (*message set) */
+/* the first message again, for a retried client_msg_id */
+static cv_status
+cv_message_replay(cv_txn *t, const MDB_val *v, cv_message *m)
+{
+    cv_log_entry  e;
+    cJSON        *conv;
+    cv_status     st;
 
+    if (v->mv_size != 8) {
+        return CV_ERROR;
+    }
+
+    st = cv_log_get(t, cv_get_u64be(v->mv_data), &e);
+    if (st != CV_OK) {
+        return st == CV_NOT_FOUND ? CV_ERROR : st;
+    }
+
+    if (e.event == NULL || e.conv == NULL) {
+        return CV_ERROR;
+    }
+
+    conv = cJSON_ParseWithLength(e.conv, e.conv_len);
+    if (conv == NULL
+        || cv_string(conv, "id") == NULL
+        || strlen(cv_string(conv, "id")) >= CV_ID_MAX
+        || cv_string(conv, "customer_id") == NULL
+        || strlen(cv_string(conv, "customer_id")) >= CV_ID_MAX)
+    {
+        cJSON_Delete(conv);
+        return CV_ERROR;
+    }
+
+    strcpy(m->conversation_id, cv_string(conv, "id"));
+    strcpy(m->customer_id, cv_string(conv, "customer_id"));
+    cJSON_Delete(conv);
+
+    m->seq = e.conv_seq;
+    m->duplicate = 1;
+
+    return cv_message_of_event(e.event, e.event_len, m);
+}
+
+
+/* a retried client_msg_id: the first message again (m->json set) */
 static cv_status
 cv_message_retried(cv_txn *t, const cv_author *author, const char *conv_id,
     const char *client_msg_id, char *idem, size_t size, size_t *idem_len,
-    cJSON **message)
+    cv_message *m)
 {
     MDB_val  k, v;
     int      rc;
@@ -435,67 +650,90 @@ cv_message_retried(cv_txn *t, const cv_author *author, const char *conv_id,
 
     rc = mdb_get(t->txn, t->store->dbi[CV_DB_IDEMPOTENCY], &k, &v);
     if (rc == 0) {
-        return cv_message_replay(t, &v, message);
+        return cv_message_replay(t, &v, m);
     }
 
     return rc == MDB_NOTFOUND ? CV_OK : cv_status_from_mdb(rc);
 }
 
 
-/* appends a new message to conv (updated in place) */
-
+/* appends a new message to the conversation of rec */
 static cv_status
-cv_message_append(cv_txn *t, cJSON *conv, const cv_author *author,
-    const char *client_msg_id, const char *idem, size_t idem_len,
-    const char *text, int64_t now, cJSON **message)
+cv_message_append(cv_txn *t, const char *conv_id, cv_conv_rec *rec,
+    const cv_author *author, const char *client_msg_id, const char *idem,
+    size_t idem_len, const char *text, int64_t now, cv_message *m)
 {
     char            msg_id[CV_ID_MAX];
-    unsigned char   ref[CV_ID_MAX + 9];
-    size_t          ref_len;
-    uint64_t        seq;
-    cJSON          *event, *msg, *a;
+    unsigned char   ref[8];
+    size_t          msg_off, event_len;
+    uint64_t        seq, g;
     cv_status       st;
+    cv_json_text    b;
 
     if (cv_random_id(msg_id, sizeof(msg_id), "msg_", 16) != 0) {
         return CV_ERROR;
     }
 
-    msg = cJSON_CreateObject();
-    cJSON_AddStringToObject(msg, "id", msg_id);
-    cJSON_AddStringToObject(msg, "conversation_id", cv_string(conv, "id"));
-    cJSON_AddNumberToObject(msg, "seq", 0);
-    a = cJSON_AddObjectToObject(msg, "author");
-    cJSON_AddStringToObject(a, "type", author->type);
-    cv_set_string_or_null(a, "id", author->id);
-    cv_set_string_or_null(a, "name", author->name);
-    cJSON_AddStringToObject(msg, "text", text);
-    cv_add_time(msg, "created_at", now);
+    seq = rec->last_seq + 1;
+
+    /* the event {"seq","type","message"}; the message is the answer too */
+    cv_jt_init(&b, 320 + 2 * strlen(text));
+    cv_jt_lit(&b, "{\"seq\":");
+    cv_jt_u64(&b, seq);
+    cv_jt_lit(&b, ",\"type\":\"message\",\"message\":");
+    msg_off = b.len;
+    cv_jt_lit(&b, "{\"id\":\"");
+    cv_jt_lit(&b, msg_id);
+    cv_jt_lit(&b, "\",\"conversation_id\":\"");
+    cv_jt_lit(&b, conv_id);
+    cv_jt_lit(&b, "\",\"seq\":");
+    cv_jt_u64(&b, seq);
+    cv_jt_lit(&b, ",\"author\":{\"type\":");
+    cv_jt_str(&b, author->type);
+    cv_jt_lit(&b, ",\"id\":");
+    cv_jt_str(&b, author->id);
+    cv_jt_lit(&b, ",\"name\":");
+    cv_jt_str(&b, author->name);
+    cv_jt_lit(&b, "},\"text\":");
+    cv_jt_str(&b, text);
+    cv_jt_lit(&b, ",\"created_at\":");
+    cv_jt_time(&b, now);
     if (client_msg_id && client_msg_id[0]) {
-        cJSON_AddStringToObject(msg, "client_msg_id", client_msg_id);
+        cv_jt_lit(&b, ",\"client_msg_id\":");
+        cv_jt_str(&b, client_msg_id);
+    }
+    cv_jt_raw(&b, "}}", 2);
+
+    if (b.failed) {
+        cv_jt_free(&b);
+        return CV_ERROR;
     }
 
-    event = cJSON_CreateObject();
-    cJSON_AddNumberToObject(event, "seq", 0);
-    cJSON_AddStringToObject(event, "type", "message");
-    cJSON_AddItemToObject(event, "message", msg);
+    event_len = b.len;
 
-    st = cv_conv_append(t, conv, event, CV_EV_MESSAGE_CREATED, now, &seq);
+    st = cv_conv_change(t, conv_id, rec, CV_EV_MESSAGE_CREATED, b.data,
+                        event_len, now, &g);
 
     if (st == CV_OK && idem_len) {
-        ref_len = cv_conv_key(ref, cv_string(conv, "id"), seq);
-        st = cv_record_put_raw(t, CV_DB_IDEMPOTENCY, idem, idem_len, ref,
-                               ref_len);
+        cv_put_u64be(ref, g);
+        st = cv_record_put_raw(t, CV_DB_IDEMPOTENCY, idem, idem_len, ref, 8);
     }
 
     if (st != CV_OK) {
-        cJSON_Delete(event);
+        cv_jt_free(&b);
         return st;
     }
 
-    *message = cJSON_DetachItemFromObjectCaseSensitive(event, "message");
-    cJSON_Delete(event);
+    /* the message, without the event around it */
+    m->len = event_len - 1 - msg_off;
+    memmove(b.data, b.data + msg_off, m->len);
+    b.len = m->len;
+    m->json = cv_jt_take(&b, NULL);
+    m->seq = seq;
+    strcpy(m->conversation_id, conv_id);
+    strcpy(m->customer_id, rec->customer_id);
 
-    return CV_OK;
+    return m->json ? CV_OK : CV_ERROR;
 }
 
 
@@ -505,112 +743,235 @@ cv_message_append(cv_txn *t, cJSON *conv, const cv_author *author,
 cv_status
 cv_message_post(cv_txn *t, const char *conv_id, const char *customer_id,
     const cv_author *author, const char *client_msg_id, const char *text,
-    const char *page_url, cJSON **message, int *duplicate)
+    const char *page_url, cv_message *m)
 {
-    char        idem[CV_IDEM_KEY_MAX];
-    size_t      idem_len;
-    int64_t     now;
-    cJSON      *conv, *customer;
-    cv_status   st;
+    char         idem[CV_IDEM_KEY_MAX], id[CV_ID_MAX];
+    size_t       idem_len;
+    int64_t      now;
+    cJSON       *customer;
+    cv_status    st;
+    cv_conv_rec  rec;
 
-    *duplicate = 0;
-    *message = NULL;
+    memset(m, 0, sizeof(*m));
     now = cv_now_ms();
 
     st = cv_message_retried(t, author, conv_id, client_msg_id, idem,
-                            sizeof(idem), &idem_len, message);
-    if (st != CV_OK || *message) {
-        *duplicate = (*message != NULL);
+                            sizeof(idem), &idem_len, m);
+    if (st != CV_OK || m->json) {
+        if (st != CV_OK) {
+            cv_message_clear(m);
+        }
         return st;
     }
 
-    conv = NULL;
-    customer = NULL;
+    rec.buf = NULL;
 
     if (conv_id == NULL) {
         /* a customer's message: their open conversation, or a new one */
-        char  open_id[CV_ID_MAX];
-
-        st = cv_customer_open_conversation(t, customer_id, open_id);
+        st = cv_customer_open_conversation(t, customer_id, id);
 
         if (st == CV_OK) {
-            st = cv_conversation_get(t, open_id, &conv);
+            st = cv_conv_rec_get(t, id, &rec);
 
         } else if (st == CV_NOT_FOUND) {
             st = cv_customer_get(t, customer_id, &customer);
             if (st == CV_OK) {
-                st = cv_conversation_open(t, customer, page_url, now, &conv);
+                st = cv_conversation_open(t, customer, page_url, now, id,
+                                          &rec);
+                cJSON_Delete(customer);
             }
         }
 
-    } else {
-        st = cv_conversation_get(t, conv_id, &conv);
+    } else if (strlen(conv_id) >= CV_ID_MAX) {
+        st = CV_NOT_FOUND;
 
-        if (st == CV_OK && strcmp(cv_string(conv, "status"), "open") != 0) {
+    } else {
+        strcpy(id, conv_id);
+        st = cv_conv_rec_get(t, id, &rec);
+
+        if (st == CV_OK && !(rec.flags & CV_CONV_OPEN)) {
             st = CV_CONFLICT;
         }
     }
 
-    cJSON_Delete(customer);
-
     if (st == CV_OK) {
-        st = cv_message_append(t, conv, author, client_msg_id, idem,
-                               idem_len, text, now, message);
+        st = cv_message_append(t, id, &rec, author, client_msg_id, idem,
+                               idem_len, text, now, m);
     }
 
-    cJSON_Delete(conv);
+    cv_conv_rec_free(&rec);
+
+    if (st != CV_OK) {
+        cv_message_clear(m);
+    }
+
     return st;
 }
 
 
-cv_status
-cv_message_post_to(cv_txn *t, cJSON *conv, const cv_author *author,
-    const char *client_msg_id, const char *text, cJSON **message,
-    int *duplicate)
-{
-    char        idem[CV_IDEM_KEY_MAX];
-    size_t      idem_len;
-    cv_status   st;
-
-    *duplicate = 0;
-    *message = NULL;
-
-    st = cv_message_retried(t, author, cv_string(conv, "id"), client_msg_id,
-                            idem, sizeof(idem), &idem_len, message);
-    if (st != CV_OK || *message) {
-        *duplicate = (*message != NULL);
-        return st;
-    }
-
-    if (strcmp(cv_string(conv, "status"), "open") != 0) {
-        return CV_CONFLICT;
-    }
-
-    return cv_message_append(t, conv, author, client_msg_id, idem, idem_len,
-                             text, cv_now_ms(), message);
-}
-
+/* -------------------------------------------------------- conversations */
 
 cv_status
 cv_conversation_get(cv_txn *t, const char *id, cJSON **out)
 {
-    return cv_record_get(t, CV_DB_CONVERSATIONS, id, strlen(id), out);
+    cv_status    st;
+    cv_conv_rec  rec;
+
+    st = cv_conv_rec_get(t, id, &rec);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    *out = cv_conv_rec_view(&rec);
+    cv_conv_rec_free(&rec);
+
+    return *out ? CV_OK : CV_ERROR;
+}
+
+
+cv_status
+cv_conversation_state(cv_txn *t, const char *id, cv_conv_state *out)
+{
+    MDB_val               k, v;
+    const unsigned char  *h;
+    uint32_t              flags;
+    size_t                n;
+    int                   rc;
+
+    k.mv_data = (void *) id;
+    k.mv_size = strlen(id);
+
+    rc = mdb_get(t->txn, t->store->dbi[CV_DB_CONVERSATIONS], &k, &v);
+    if (rc != 0) {
+        return cv_status_from_mdb(rc);
+    }
+
+    if (v.mv_size < CV_CONV_HDR + 2) {
+        return CV_ERROR;
+    }
+
+    h = v.mv_data;
+
+    n = strnlen((const char *) h + 32, CV_ID_MAX);
+    if (n == CV_ID_MAX) {
+        return CV_ERROR;
+    }
+
+    out->last_seq = cv_get_u64be(h);
+    out->head = cv_get_u64be(h + 8);
+    out->updated_ms = (int64_t) cv_get_u64be(h + 16);
+    flags = cv_u32(h + 24);
+    out->open = (flags & CV_CONV_OPEN) != 0;
+    out->assigned = (flags & CV_CONV_ASSIGNED) != 0;
+    memcpy(out->customer_id, h + 32, n);
+    out->customer_id[n] = '\0';
+
+    return CV_OK;
 }
 
 
 cv_status
 cv_conversation_last_seq(cv_txn *t, const char *conv_id, uint64_t *seq)
 {
-    cJSON     *conv;
-    cv_status  st;
+    cv_status      st;
+    cv_conv_state  cs;
 
-    st = cv_conversation_get(t, conv_id, &conv);
+    st = cv_conversation_state(t, conv_id, &cs);
     if (st == CV_OK) {
-        *seq = cv_u64(conv, "last_seq");
-        cJSON_Delete(conv);
+        *seq = cs.last_seq;
     }
 
     return st;
+}
+
+
+/*
+ * The log seqs of a conversation's events after a seq, oldest first, at
+ * most limit of them (the oldest), walking its chain back from its head:
+ * every event newer than after is visited once. *more is set when there
+ * were more than limit.
+ */
+static cv_status
+cv_conversation_chain(cv_txn *t, const char *conv_id, uint64_t after,
+    size_t limit, uint64_t **seqs, size_t *n, int *more)
+{
+    uint64_t      *all, *grown, g;
+    size_t         cap, count, i;
+    cv_status      st;
+    cv_log_entry   e;
+    cv_conv_state  cs;
+
+    *seqs = NULL;
+    *n = 0;
+    if (more) {
+        *more = 0;
+    }
+
+    st = cv_conversation_state(t, conv_id, &cs);
+    if (st == CV_NOT_FOUND) {
+        return CV_OK;
+    }
+
+    if (st != CV_OK || cs.last_seq <= after || limit == 0) {
+        return st;
+    }
+
+    cap = cs.last_seq - after < 64 ? cs.last_seq - after : 64;
+    all = malloc(cap * sizeof(uint64_t));
+    if (all == NULL) {
+        return CV_ERROR;
+    }
+
+    count = 0;
+
+    for (g = cs.head; g != 0; g = e.prev) {
+        st = cv_log_get(t, g, &e);
+        if (st != CV_OK) {
+            free(all);
+            return st == CV_NOT_FOUND ? CV_ERROR : st;
+        }
+
+        if (e.conv_seq <= after) {
+            break;
+        }
+
+        if (count == cap) {
+            cap *= 2;
+            grown = realloc(all, cap * sizeof(uint64_t));
+            if (grown == NULL) {
+                free(all);
+                return CV_ERROR;
+            }
+            all = grown;
+        }
+
+        all[count++] = g;
+
+        if (e.prev >= g) {
+            free(all);
+            return CV_ERROR;     /* a chain must go back */
+        }
+    }
+
+    /* newest first: keep the oldest limit, oldest first */
+    if (count > limit) {
+        if (more) {
+            *more = 1;
+        }
+        memmove(all, all + count - limit, limit * sizeof(uint64_t));
+        count = limit;
+    }
+
+    for (i = 0; i < count / 2; i++) {
+        g = all[i];
+        all[i] = all[count - 1 - i];
+        all[count - 1 - i] = g;
+    }
+
+    *seqs = all;
+    *n = count;
+
+    return CV_OK;
 }
 
 
@@ -618,55 +979,35 @@ cv_status
 cv_conversation_events(cv_txn *t, const char *conv_id, uint64_t after,
     size_t limit, cJSON *events, uint64_t *cursor)
 {
-    unsigned char   key[CV_ID_MAX + 9];
-    size_t          klen, idlen, n;
-    MDB_cursor     *c;
-    MDB_val         k, v;
-    cJSON          *ev;
-    int             rc;
+    uint64_t      *seqs;
+    size_t         n, i;
+    cJSON         *ev;
+    cv_status      st;
+    cv_log_entry   e;
 
     *cursor = after;
 
-    if (after == UINT64_MAX) {
-        return CV_OK;
-    }
+    st = cv_conversation_chain(t, conv_id, after, limit, &seqs, &n, NULL);
 
-    idlen = strlen(conv_id);
-    klen = cv_conv_key(key, conv_id, after + 1);
-
-    rc = mdb_cursor_open(t->txn, t->store->dbi[CV_DB_CONV_EVENTS], &c);
-    if (rc != 0) {
-        return cv_status_from_mdb(rc);
-    }
-
-    k.mv_data = key;
-    k.mv_size = klen;
-
-    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-
-    for (n = 0; rc == 0 && n < limit; n++) {
-        if (k.mv_size != idlen + 9
-            || memcmp(k.mv_data, conv_id, idlen) != 0
-            || ((unsigned char *) k.mv_data)[idlen] != '\0')
-        {
+    for (i = 0; st == CV_OK && i < n; i++) {
+        st = cv_log_get(t, seqs[i], &e);
+        if (st != CV_OK || e.event == NULL) {
+            st = CV_ERROR;
             break;
         }
 
-        ev = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+        ev = cJSON_ParseWithLength(e.event, e.event_len);
         if (ev == NULL) {
-            mdb_cursor_close(c);
-            return CV_ERROR;
+            st = CV_ERROR;
+            break;
         }
 
         cJSON_AddItemToArray(events, ev);
-        *cursor = cv_get_u64be((unsigned char *) k.mv_data + idlen + 1);
-
-        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+        *cursor = e.conv_seq;
     }
 
-    mdb_cursor_close(c);
-
-    return (rc == 0 || rc == MDB_NOTFOUND) ? CV_OK : cv_status_from_mdb(rc);
+    free(seqs);
+    return st;
 }
 
 
@@ -674,86 +1015,101 @@ cv_status
 cv_conversation_events_json(cv_txn *t, const char *conv_id, uint64_t after,
     size_t limit, char **json, size_t *len, size_t *count, uint64_t *cursor)
 {
-    unsigned char   key[CV_ID_MAX + 9];
-    size_t          klen, idlen, used, cap;
-    MDB_cursor     *c;
-    MDB_val         k, v;
-    char           *buf, *grown;
-    int             rc;
+    uint64_t      *seqs;
+    size_t         n, i;
+    cv_status      st;
+    cv_log_entry   e;
+    cv_json_text   b;
 
     *cursor = after;
     *count = 0;
 
-    cap = 4096;
-    buf = malloc(cap);
-    if (buf == NULL) {
-        return CV_ERROR;
+    st = cv_conversation_chain(t, conv_id, after, limit, &seqs, &n, NULL);
+    if (st != CV_OK) {
+        return st;
     }
 
-    buf[0] = '[';
-    used = 1;
-    rc = MDB_NOTFOUND;
+    cv_jt_init(&b, 512 * (n + 1));
+    cv_jt_raw(&b, "[", 1);
 
-    if (after != UINT64_MAX) {
-        idlen = strlen(conv_id);
-        klen = cv_conv_key(key, conv_id, after + 1);
-
-        rc = mdb_cursor_open(t->txn, t->store->dbi[CV_DB_CONV_EVENTS], &c);
-        if (rc != 0) {
-            free(buf);
-            return cv_status_from_mdb(rc);
+    for (i = 0; i < n; i++) {
+        st = cv_log_get(t, seqs[i], &e);
+        if (st != CV_OK || e.event == NULL) {
+            st = CV_ERROR;
+            break;
         }
 
-        k.mv_data = key;
-        k.mv_size = klen;
-
-        for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-             rc == 0 && *count < limit;
-             rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
-        {
-            if (k.mv_size != idlen + 9
-                || memcmp(k.mv_data, conv_id, idlen) != 0
-                || ((unsigned char *) k.mv_data)[idlen] != '\0')
-            {
-                break;
-            }
-
-            if (used + v.mv_size + 2 > cap) {
-                cap = (used + v.mv_size + 2) * 2;
-                grown = realloc(buf, cap);
-                if (grown == NULL) {
-                    mdb_cursor_close(c);
-                    free(buf);
-                    return CV_ERROR;
-                }
-                buf = grown;
-            }
-
-            if (*count) {
-                buf[used++] = ',';
-            }
-
-            memcpy(buf + used, v.mv_data, v.mv_size);
-            used += v.mv_size;
-            (*count)++;
-            *cursor = cv_get_u64be((unsigned char *) k.mv_data + idlen + 1);
+        if (i) {
+            cv_jt_raw(&b, ",", 1);
         }
 
-        mdb_cursor_close(c);
+        cv_jt_raw(&b, e.event, e.event_len);
+        *cursor = e.conv_seq;
     }
 
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        free(buf);
-        return cv_status_from_mdb(rc);
+    free(seqs);
+    cv_jt_raw(&b, "]", 1);
+
+    if (st != CV_OK) {
+        cv_jt_free(&b);
+        return st;
     }
 
-    buf[used++] = ']';
-    buf[used] = '\0';
+    *json = cv_jt_take(&b, len);
+    *count = n;
 
-    *json = buf;
-    *len = used;
+    return *json ? CV_OK : CV_ERROR;
+}
 
-    return CV_OK;
+
+cv_status
+cv_conversation_messages(cv_txn *t, const char *conv_id, uint64_t after,
+    size_t limit, cJSON *items, int *more)
+{
+    uint64_t      *seqs;
+    size_t         n, i, added;
+    cJSON         *ev, *msg;
+    cv_status      st;
+    cv_log_entry   e;
+
+    *more = 0;
+
+    /* every event after: only some are messages */
+    st = cv_conversation_chain(t, conv_id, after, (size_t) -1, &seqs, &n,
+                               NULL);
+
+    for (i = 0, added = 0; st == CV_OK && i < n; i++) {
+        st = cv_log_get(t, seqs[i], &e);
+        if (st != CV_OK || e.event == NULL) {
+            st = CV_ERROR;
+            break;
+        }
+
+        ev = cJSON_ParseWithLength(e.event, e.event_len);
+        if (ev == NULL) {
+            st = CV_ERROR;
+            break;
+        }
+
+        msg = cJSON_DetachItemFromObjectCaseSensitive(ev, "message");
+        cJSON_Delete(ev);
+
+        if (msg == NULL) {
+            continue;
+        }
+
+        if (added == limit) {
+            cJSON_Delete(msg);
+            *more = 1;
+            break;
+        }
+
+        cJSON_AddItemToArray(items, msg);
+        added++;
+    }
+
+    free(seqs);
+    return st;
 }
 
 
@@ -761,70 +1117,90 @@ cv_status
 cv_conversation_assign(cv_txn *t, const char *conv_id,
     const cv_author *agent, int *changed)
 {
-    const char  *current;
+    char         current[256];
     cJSON       *conv, *event, *who;
+    const char  *cur;
     cv_status    st;
     int64_t      now;
+    cv_conv_rec  rec;
 
     *changed = 0;
 
-    st = cv_conversation_get(t, conv_id, &conv);
+    st = cv_conv_rec_get(t, conv_id, &rec);
     if (st != CV_OK) {
         return st;
     }
 
-    if (strcmp(cv_string(conv, "status"), "open") != 0) {
-        cJSON_Delete(conv);
-        return CV_CONFLICT;
+    conv = cJSON_ParseWithLength(rec.json, rec.json_len);
+    if (conv == NULL) {
+        cv_conv_rec_free(&rec);
+        return CV_ERROR;
     }
 
-    current = cv_string(conv, "assigned_agent_id");
+    if (!(rec.flags & CV_CONV_OPEN)) {
+        st = CV_CONFLICT;
+        goto done;
+    }
 
-    if ((agent == NULL && current == NULL)
-        || (agent && current && strcmp(agent->id, current) == 0))
+    cur = cv_string(conv, "assigned_agent_id");
+
+    if ((agent == NULL && cur == NULL)
+        || (agent && cur && strcmp(agent->id, cur) == 0))
     {
-        cJSON_Delete(conv);
-        return CV_OK;
+        goto done;
     }
 
     now = cv_now_ms();
-    event = cJSON_CreateObject();
 
-    if (current) {
+    if (cur) {
         /* the previous agent leaves first, in its own event */
-        cJSON_AddStringToObject(event, "type", "agent_left");
-        who = cJSON_AddObjectToObject(event, "agent");
-        cJSON_AddStringToObject(who, "id", current);
+        snprintf(current, sizeof(current), "%s", cur);
         cv_set(conv, "assigned_agent_id", cJSON_CreateNull());
 
-        st = cv_conv_append(t, conv, event,
-                            agent ? NULL : CV_EV_CONVERSATION_UNASSIGNED,
-                            now, NULL);
-        cJSON_Delete(event);
-        event = NULL;
-
-        if (st != CV_OK || agent == NULL) {
-            cJSON_Delete(conv);
-            *changed = (st == CV_OK);
-            return st;
+        st = cv_conv_rec_set_json(&rec, conv);
+        if (st != CV_OK) {
+            goto done;
         }
 
         event = cJSON_CreateObject();
+        cJSON_AddStringToObject(event, "type", "agent_left");
+        who = cJSON_AddObjectToObject(event, "agent");
+        cJSON_AddStringToObject(who, "id", current);
+
+        st = cv_conv_event(t, conv_id, &rec, CV_EV_CONVERSATION_UNASSIGNED,
+                           event, now);
+        cJSON_Delete(event);
+
+        if (st != CV_OK || agent == NULL) {
+            *changed = (st == CV_OK);
+            goto done;
+        }
     }
 
+    cv_set(conv, "assigned_agent_id", cJSON_CreateString(agent->id));
+
+    st = cv_conv_rec_set_json(&rec, conv);
+    if (st != CV_OK) {
+        goto done;
+    }
+
+    event = cJSON_CreateObject();
     cJSON_AddStringToObject(event, "type", "agent_joined");
     who = cJSON_AddObjectToObject(event, "agent");
     cJSON_AddStringToObject(who, "id", agent->id);
     cv_set_string_or_null(who, "name", agent->name);
-    cv_set(conv, "assigned_agent_id", cJSON_CreateString(agent->id));
 
-    st = cv_conv_append(t, conv, event, CV_EV_CONVERSATION_ASSIGNED, now,
-                        NULL);
-
+    st = cv_conv_event(t, conv_id, &rec, CV_EV_CONVERSATION_ASSIGNED, event,
+                       now);
     cJSON_Delete(event);
-    cJSON_Delete(conv);
 
     *changed = (st == CV_OK);
+
+done:
+
+    cJSON_Delete(conv);
+    cv_conv_rec_free(&rec);
+
     return st;
 }
 
@@ -833,49 +1209,65 @@ cv_status
 cv_conversation_close(cv_txn *t, const char *conv_id, const cv_author *by,
     int *changed)
 {
-    cJSON      *conv, *event, *who;
-    cv_status   st;
+    cJSON       *conv, *event, *who;
+    cv_status    st;
+    cv_conv_rec  rec;
 
     *changed = 0;
 
-    st = cv_conversation_get(t, conv_id, &conv);
+    st = cv_conv_rec_get(t, conv_id, &rec);
     if (st != CV_OK) {
         return st;
     }
 
-    if (strcmp(cv_string(conv, "status"), "closed") == 0) {
-        cJSON_Delete(conv);
+    if (!(rec.flags & CV_CONV_OPEN)) {
+        cv_conv_rec_free(&rec);
         return CV_OK;
     }
 
+    conv = cJSON_ParseWithLength(rec.json, rec.json_len);
+    if (conv == NULL) {
+        cv_conv_rec_free(&rec);
+        return CV_ERROR;
+    }
+
     cv_set(conv, "status", cJSON_CreateString("closed"));
-
-    event = cJSON_CreateObject();
-    cJSON_AddStringToObject(event, "type", "closed");
-    who = cJSON_AddObjectToObject(event, "by");
-    cJSON_AddStringToObject(who, "type", by->type);
-    cv_set_string_or_null(who, "id", by->id);
-    cv_set_string_or_null(who, "name", by->name);
-
-    st = cv_conv_append(t, conv, event, CV_EV_CONVERSATION_CLOSED,
-                        cv_now_ms(), NULL);
-
-    cJSON_Delete(event);
+    st = cv_conv_rec_set_json(&rec, conv);
     cJSON_Delete(conv);
+
+    if (st == CV_OK) {
+        event = cJSON_CreateObject();
+        cJSON_AddStringToObject(event, "type", "closed");
+        who = cJSON_AddObjectToObject(event, "by");
+        cJSON_AddStringToObject(who, "type", by->type);
+        cv_set_string_or_null(who, "id", by->id);
+        cv_set_string_or_null(who, "name", by->name);
+
+        st = cv_conv_event(t, conv_id, &rec, CV_EV_CONVERSATION_CLOSED,
+                           event, cv_now_ms());
+        cJSON_Delete(event);
+    }
+
+    cv_conv_rec_free(&rec);
 
     *changed = (st == CV_OK);
     return st;
 }
 
 
+typedef struct {
+    int64_t   updated_ms;
+    cJSON    *conv;
+} cv_listed;
+
+
 static int
 cv_by_updated_desc(const void *a, const void *b)
 {
-    const cJSON  *x = *(const cJSON * const *) a;
-    const cJSON  *y = *(const cJSON * const *) b;
+    const cv_listed  *x = a;
+    const cv_listed  *y = b;
 
-    /* RFC 3339 UTC with fixed width sorts as text */
-    return strcmp(cv_string(y, "updated_at"), cv_string(x, "updated_at"));
+    return (y->updated_ms > x->updated_ms) - (y->updated_ms < x->updated_ms);
 }
 
 
@@ -883,10 +1275,13 @@ cv_status
 cv_conversation_list(cv_txn *t, const char *status,
     const char *assigned_agent_id, size_t limit, cJSON *items)
 {
+    char          stamp[CV_TIME_STR];
     MDB_cursor   *c;
     MDB_val       k, v;
-    cJSON        *conv, **all, **grown;
+    cJSON        *conv;
+    cv_listed    *all, *grown;
     const char   *s, *a;
+    uint64_t      last_seq;
     size_t        n, cap, i;
     int           rc;
 
@@ -903,7 +1298,12 @@ cv_conversation_list(cv_txn *t, const char *status,
          rc == 0;
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
     {
-        conv = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+        if (v.mv_size < CV_CONV_HDR + 2) {
+            continue;
+        }
+
+        conv = cJSON_ParseWithLength((char *) v.mv_data + CV_CONV_HDR,
+                                     v.mv_size - CV_CONV_HDR);
         if (conv == NULL) {
             continue;
         }
@@ -922,7 +1322,7 @@ cv_conversation_list(cv_txn *t, const char *status,
 
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
-            grown = realloc(all, cap * sizeof(cJSON *));
+            grown = realloc(all, cap * sizeof(cv_listed));
             if (grown == NULL) {
                 cJSON_Delete(conv);
                 break;
@@ -930,104 +1330,35 @@ cv_conversation_list(cv_txn *t, const char *status,
             all = grown;
         }
 
-        all[n++] = conv;
+        all[n].updated_ms = (int64_t) cv_get_u64be(
+                                (unsigned char *) v.mv_data + 16);
+        last_seq = cv_get_u64be(v.mv_data);
+
+        cv_format_time(all[n].updated_ms, stamp);
+        cJSON_AddStringToObject(conv, "updated_at", stamp);
+        cJSON_AddNumberToObject(conv, "last_seq", (double) last_seq);
+
+        all[n++].conv = conv;
     }
 
     mdb_cursor_close(c);
 
     if (n > 1) {
-        qsort(all, n, sizeof(cJSON *), cv_by_updated_desc);
+        qsort(all, n, sizeof(cv_listed), cv_by_updated_desc);
     }
 
     for (i = 0; i < n; i++) {
         if (i < limit) {
-            cJSON_AddItemToArray(items, all[i]);
+            cJSON_AddItemToArray(items, all[i].conv);
 
         } else {
-            cJSON_Delete(all[i]);
+            cJSON_Delete(all[i].conv);
         }
     }
 
     free(all);
 
     return (rc == 0 || rc == MDB_NOTFOUND) ? CV_OK : cv_status_from_mdb(rc);
-}
-
-
-cv_status
-cv_log_read(cv_txn *t, uint64_t after, size_t limit, cJSON *items,
-    uint64_t *cursor)
-{
-    unsigned char   key[8];
-    MDB_cursor     *c;
-    MDB_val         k, v;
-    cJSON          *ev;
-    size_t          n;
-    int             rc;
-
-    *cursor = after;
-
-    if (after == UINT64_MAX) {
-        return CV_OK;
-    }
-
-    rc = mdb_cursor_open(t->txn, t->store->dbi[CV_DB_LOG], &c);
-    if (rc != 0) {
-        return cv_status_from_mdb(rc);
-    }
-
-    cv_put_u64be(key, after + 1);
-    k.mv_data = key;
-    k.mv_size = 8;
-
-    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-
-    for (n = 0; rc == 0 && n < limit; n++) {
-        ev = cJSON_ParseWithLength(v.mv_data, v.mv_size);
-        if (ev == NULL || k.mv_size != 8) {
-            cJSON_Delete(ev);
-            mdb_cursor_close(c);
-            return CV_ERROR;
-        }
-
-        cJSON_AddItemToArray(items, ev);
-        *cursor = cv_get_u64be(k.mv_data);
-
-        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-    }
-
-    mdb_cursor_close(c);
-
-    return (rc == 0 || rc == MDB_NOTFOUND) ? CV_OK : cv_status_from_mdb(rc);
-}
-
-
-cv_status
-cv_log_last_seq(cv_txn *t, uint64_t *seq)
-{
-    MDB_cursor  *c;
-    MDB_val      k, v;
-    int          rc;
-
-    rc = mdb_cursor_open(t->txn, t->store->dbi[CV_DB_LOG], &c);
-    if (rc != 0) {
-        return cv_status_from_mdb(rc);
-    }
-
-    rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
-    mdb_cursor_close(c);
-
-    if (rc == MDB_NOTFOUND) {
-        *seq = 0;
-        return CV_OK;
-    }
-
-    if (rc != 0 || k.mv_size != 8) {
-        return rc ? cv_status_from_mdb(rc) : CV_ERROR;
-    }
-
-    *seq = cv_get_u64be(k.mv_data);
-    return CV_OK;
 }
 
 
@@ -1088,146 +1419,4 @@ cv_agent_release(cv_txn *t, const char *agent_id)
 
     cJSON_Delete(items);
     return st;
-}
-
-
-cv_status
-cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
-    const char *status, cJSON *items, uint64_t *next)
-{
-    unsigned char   key[8];
-    MDB_cursor     *c;
-    MDB_val         k, v;
-    cJSON          *ev, *snap, *order, *item;
-    const char     *id, *s;
-    size_t          scanned, n;
-    uint64_t        seq;
-    int             rc;
-
-    *next = after;
-
-    rc = mdb_cursor_open(t->txn, t->store->dbi[CV_DB_LOG], &c);
-    if (rc != 0) {
-        return cv_status_from_mdb(rc);
-    }
-
-    /* each conversation's state at its latest change in this page, in the
-     * order of those changes */
-    order = cJSON_CreateArray();
-    n = 0;
-
-    cv_put_u64be(key, after + 1);
-    k.mv_data = key;
-    k.mv_size = 8;
-
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE), scanned = 0;
-         rc == 0 && scanned < 10000;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT), scanned++)
-    {
-        if (k.mv_size != 8) {
-            rc = MDB_CORRUPTED;
-            break;
-        }
-
-        seq = cv_get_u64be(k.mv_data);
-
-        ev = cJSON_ParseWithLength(v.mv_data, v.mv_size);
-        snap = cJSON_DetachItemFromObjectCaseSensitive(ev, "conversation");
-        id = cJSON_GetStringValue(cJSON_GetObjectItem(snap, "id"));
-
-        if (id == NULL) {
-            cJSON_Delete(snap);
-            cJSON_Delete(ev);
-            *next = seq;
-            continue;
-        }
-
-        /* one walk of the list: at most limit entries */
-        cJSON_ArrayForEach(item, order) {
-            if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(item, "id")),
-                       id) == 0)
-            {
-                break;
-            }
-        }
-
-        if (item) {
-            cJSON_Delete(cJSON_DetachItemViaPointer(order, item));
-
-        } else if (n == limit) {
-            /* a new conversation would exceed the page: stop before it */
-            cJSON_Delete(snap);
-            cJSON_Delete(ev);
-            break;
-
-        } else {
-            n++;
-        }
-
-        cJSON_AddItemToArray(order, snap);
-        cJSON_Delete(ev);
-        *next = seq;
-    }
-
-    mdb_cursor_close(c);
-
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        cJSON_Delete(order);
-        return cv_status_from_mdb(rc);
-    }
-
-    while (order->child) {
-        item = cJSON_DetachItemViaPointer(order, order->child);
-        s = cJSON_GetStringValue(cJSON_GetObjectItem(item, "status"));
-
-        if (status && (s == NULL || strcmp(s, status) != 0)) {
-            cJSON_Delete(item);
-            continue;
-        }
-
-        cJSON_AddItemToArray(items, item);
-    }
-
-    cJSON_Delete(order);
-    return CV_OK;
-}
-
-
-cv_status
-cv_conversation_messages(cv_txn *t, const char *conv_id, uint64_t after,
-    size_t limit, cJSON *items, int *more)
-{
-    cJSON      *events, *ev, *msg;
-    uint64_t    cursor;
-    cv_status   st;
-
-    *more = 0;
-
-    for ( ;; ) {
-        events = cJSON_CreateArray();
-        st = cv_conversation_events(t, conv_id, after, 200, events, &cursor);
-
-        if (st != CV_OK || cJSON_GetArraySize(events) == 0) {
-            cJSON_Delete(events);
-            return st;
-        }
-
-        cJSON_ArrayForEach(ev, events) {
-            msg = cJSON_GetObjectItem(ev, "message");
-            if (msg == NULL) {
-                continue;
-            }
-
-            if ((size_t) cJSON_GetArraySize(items) == limit) {
-                *more = 1;
-                cJSON_Delete(events);
-                return CV_OK;
-            }
-
-            cJSON_AddItemToArray(items, cJSON_Duplicate(msg, 1));
-        }
-
-        cJSON_Delete(events);
-        after = cursor;
-    }
 }

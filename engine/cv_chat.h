@@ -1,10 +1,11 @@
 /*
  * The chat model: customers, conversations, messages and the event log.
  *
- * Every change appends, in the same transaction, to the conversation's own
- * event stream (what its visitor polls, by per-conversation seq) and to the
- * global event log (what agent consoles, the REST poll and webhooks read, by
- * global seq). Records are JSON (cJSON); callers own returned objects.
+ * Every change appends, in the same transaction, one entry to the global
+ * event log (what agent consoles, the REST poll and webhooks read, by
+ * global seq); the entries that carry a visitor-facing event form the
+ * conversation's own stream (what its visitor polls, by per-conversation
+ * seq). Records are JSON (cJSON); callers own returned objects.
  */
 #ifndef CV_CHAT_H
 #define CV_CHAT_H
@@ -33,28 +34,55 @@ typedef struct {
 cv_status cv_customer_create(cv_txn *t, char id[CV_ID_MAX]);
 cv_status cv_customer_get(cv_txn *t, const char *id, cJSON **out);
 
+/* The customer's latest conversation id (open or closed), or
+ * CV_NOT_FOUND. */
+cv_status cv_customer_conversation(cv_txn *t, const char *customer_id,
+    char conv_id[CV_ID_MAX]);
+
 /* The customer's open conversation id, or CV_NOT_FOUND. */
 cv_status cv_customer_open_conversation(cv_txn *t, const char *customer_id,
     char conv_id[CV_ID_MAX]);
 
+/* A posted message: its JSON text (the API's answer and what polls
+ * return) and where it went. */
+typedef struct {
+    char      *json;             /* malloc'd; cv_message_clear() frees */
+    size_t     len;
+    uint64_t   seq;              /* in its conversation */
+    int        duplicate;        /* a retried client_msg_id: the first one */
+    char       conversation_id[CV_ID_MAX];
+    char       customer_id[CV_ID_MAX];
+} cv_message;
+
+void cv_message_clear(cv_message *m);
+
 /*
  * Posts a message. A customer's message goes to their open conversation,
- * or opens a new one (conv_id NULL); others name the conversation. A
- * client_msg_id already used by the same author returns the first message
- * with *duplicate set, and writes nothing.
+ * or opens a new one (conv_id NULL); others name the conversation, which
+ * must be open (CV_CONFLICT). A client_msg_id already used by the same
+ * author returns the first message with m->duplicate set, and writes
+ * nothing.
  */
 cv_status cv_message_post(cv_txn *t, const char *conv_id,
     const char *customer_id, const cv_author *author,
     const char *client_msg_id, const char *text, const char *page_url,
-    cJSON **message, int *duplicate);
+    cv_message *m);
 
-/* Posts into a conversation already read in this transaction (conv is
- * updated in place); otherwise as cv_message_post. */
-cv_status cv_message_post_to(cv_txn *t, cJSON *conv,
-    const cv_author *author, const char *client_msg_id, const char *text,
-    cJSON **message, int *duplicate);
-
+/* The conversation as the API shows it. */
 cv_status cv_conversation_get(cv_txn *t, const char *id, cJSON **out);
+
+/* What changes with every event, read without parsing the record. */
+typedef struct {
+    uint64_t  last_seq;
+    uint64_t  head;           /* log seq of its last event, 0: none */
+    int64_t   updated_ms;
+    int       open;
+    int       assigned;
+    char      customer_id[CV_ID_MAX];
+} cv_conv_state;
+
+cv_status cv_conversation_state(cv_txn *t, const char *id,
+    cv_conv_state *out);
 
 /* Events of one conversation after a seq, at most limit; *cursor is the
  * seq of the last one returned (or after, when there are none). */
@@ -83,7 +111,9 @@ cv_status cv_conversation_close(cv_txn *t, const char *conv_id,
 cv_status cv_conversation_list(cv_txn *t, const char *status,
     const char *assigned_agent_id, size_t limit, cJSON *items);
 
-/* The global log. */
+/* The global log (cv_log.c): entries after a position, in order; each
+ * has seq, type, conversation_id, customer_id, conversation_seq,
+ * created_at, the conversation's state and, when it has one, its event. */
 cv_status cv_log_read(cv_txn *t, uint64_t after, size_t limit, cJSON *items,
     uint64_t *cursor);
 cv_status cv_log_last_seq(cv_txn *t, uint64_t *seq);

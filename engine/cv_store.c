@@ -20,8 +20,7 @@
 #define CV_KEY_SECRET  "secret"
 
 static const char  *cv_db_names[CV_DB_N] = {
-    "meta", "log", "customers", "conversations", "conv_events",
-    "idempotency", "agents", "sessions", "login_tokens", "customer_ids",
+    "meta", "log", "customers", "conversations", "idempotency", "agents", "sessions", "login_tokens", "customer_ids",
     "api_tokens"
 };
 
@@ -204,6 +203,16 @@ cv_init_dbs(cv_store *st, char *err, size_t errlen)
             mdb_txn_abort(txn);
             return cv_fail(err, errlen, "store schema version %u is newer "
                            "than this module's (%u)", (unsigned) version,
+                           (unsigned) CV_STORE_SCHEMA_VERSION);
+        }
+
+        if (version < CV_STORE_SCHEMA_VERSION) {
+            /* version 1 came before the first release: nothing to carry */
+            mdb_txn_abort(txn);
+            return cv_fail(err, errlen, "store schema version %u is from a "
+                           "development version of chatvisor; this one "
+                           "uses %u: move the store away and a new one is "
+                           "created", (unsigned) version,
                            (unsigned) CV_STORE_SCHEMA_VERSION);
         }
     }

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define CV_STORE_SCHEMA_VERSION  1u
+#define CV_STORE_SCHEMA_VERSION  2u
 #define CV_STORE_DEFAULT_SIZE    ((size_t) 1 << 30)
 
 typedef struct cv_store  cv_store;

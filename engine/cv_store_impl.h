@@ -12,11 +12,10 @@
 /* one LMDB database per kind of record */
 enum {
     CV_DB_META = 0,       /* schema version, counters, keys */
-    CV_DB_LOG,            /* u64be global seq -> event JSON */
+    CV_DB_LOG,            /* u64be global seq -> entry (cv_log_impl.h) */
     CV_DB_CUSTOMERS,      /* cus_... -> JSON */
-    CV_DB_CONVERSATIONS,  /* conv_... -> JSON */
-    CV_DB_CONV_EVENTS,    /* conv_id NUL u64be seq -> event JSON */
-    CV_DB_IDEMPOTENCY,    /* author id NUL client_msg_id -> conv seq */
+    CV_DB_CONVERSATIONS,  /* conv_... -> header + JSON (cv_chat.c) */
+    CV_DB_IDEMPOTENCY,    /* author id NUL client_msg_id -> u64be log seq */
     CV_DB_AGENTS,         /* integrator's agent id -> JSON */
     CV_DB_SESSIONS,       /* sha256(session secret) -> JSON */
     CV_DB_LOGIN_TOKENS,   /* sha256(token) -> JSON */

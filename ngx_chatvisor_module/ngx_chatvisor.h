@@ -16,6 +16,7 @@
 
 #include "cv_store.h"
 #include "cv_crypto.h"
+#include "cv_chat.h"
 #include "cv_hours.h"
 
 #include <cjson/cJSON.h>
@@ -168,6 +169,7 @@ struct ngx_chatvisor_ctx_s {
     ngx_chatvisor_op_run_pt       op_run;
     ngx_chatvisor_op_done_pt      op_done;
     cJSON                        *result;
+    cv_message                    message;     /* a posted message */
     ngx_uint_t                    result_status;
     ngx_chatvisor_notice_t        notice;
     unsigned                      notify:1;
@@ -233,6 +235,8 @@ ngx_int_t ngx_chatvisor_send_json(ngx_http_request_t *r, ngx_uint_t status,
     cJSON *json);
 ngx_int_t ngx_chatvisor_send_json_text(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *body);
+ngx_int_t ngx_chatvisor_send_json_copy(ngx_http_request_t *r,
+    ngx_uint_t status, const char *text, size_t len);
 ngx_int_t ngx_chatvisor_send_status(ngx_http_request_t *r, cv_status st);
 ngx_table_elt_t *ngx_chatvisor_add_header(ngx_http_request_t *r,
     const char *key, u_char *value, size_t len);

@@ -559,12 +559,11 @@ ngx_chatvisor_agent_write(ngx_http_request_t *r, cJSON *body)
 static cv_status
 ngx_chatvisor_agent_write_run(ngx_http_request_t *r, cv_txn *t)
 {
-    int                   dup, changed;
-    char                  customer_id[CV_ID_MAX];
-    cJSON                *conv, *item, *target, *msg;
+    int                   changed;
+    cJSON                *item, *target;
     cv_author             me, other;
     cv_status             st;
-    const char           *assigned;
+    cv_conv_state         cs;
     ngx_chatvisor_ctx_t  *ctx;
 
     ctx = ngx_chatvisor_get_ctx(r);
@@ -573,53 +572,28 @@ ngx_chatvisor_agent_write_run(ngx_http_request_t *r, cv_txn *t)
     me.id = ctx->agent_id;
     me.name = ctx->agent_name;
 
-    st = cv_conversation_get(t, ctx->conversation_id, &conv);
+    st = cv_conversation_state(t, ctx->conversation_id, &cs);
     if (st != CV_OK) {
         return st;
     }
-
-    assigned = cJSON_GetStringValue(cJSON_GetObjectItem(conv,
-                                                        "assigned_agent_id"));
-    ngx_cpystrn((u_char *) customer_id,
-                (u_char *) cJSON_GetStringValue(
-                               cJSON_GetObjectItem(conv, "customer_id")),
-                CV_ID_MAX);
 
     switch (ctx->action) {
 
     case NGX_CHATVISOR_CONV_MESSAGES:
         /* replying to an unassigned conversation takes it */
-        if (assigned == NULL
-            && ngx_strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(conv,
-                                                              "status")),
-                          "open") == 0)
-        {
+        if (cs.open && !cs.assigned) {
             st = cv_conversation_assign(t, ctx->conversation_id, &me,
                                         &changed);
-
-            if (st == CV_OK) {
-                cJSON_Delete(conv);
-                st = cv_conversation_get(t, ctx->conversation_id, &conv);
-                if (st != CV_OK) {
-                    return st;
-                }
-            }
         }
 
         if (st == CV_OK) {
-            st = cv_message_post_to(t, conv, &me,
-                                    cJSON_GetStringValue(
-                                        cJSON_GetObjectItem(ctx->body,
-                                                            "client_msg_id")),
-                                    cJSON_GetStringValue(
-                                        cJSON_GetObjectItem(ctx->body,
-                                                            "text")),
-                                    &msg, &dup);
-        }
-
-        if (st == CV_OK) {
-            ctx->result = msg;
-            ctx->duplicate = dup;
+            st = cv_message_post(t, ctx->conversation_id, NULL, &me,
+                                 cJSON_GetStringValue(
+                                     cJSON_GetObjectItem(ctx->body,
+                                                         "client_msg_id")),
+                                 cJSON_GetStringValue(
+                                     cJSON_GetObjectItem(ctx->body, "text")),
+                                 NULL, &ctx->message);
         }
 
         break;
@@ -659,26 +633,14 @@ ngx_chatvisor_agent_write_run(ngx_http_request_t *r, cv_txn *t)
         st = cv_conversation_close(t, ctx->conversation_id, &me, &changed);
     }
 
-    if (st == CV_OK && ctx->result == NULL) {
-        cJSON_Delete(conv);
-        st = cv_conversation_get(t, ctx->conversation_id, &conv);
-        if (st == CV_OK) {
-            ctx->result = conv;
-            conv = NULL;
-        }
+    if (st == CV_OK && ctx->message.json == NULL) {
+        st = cv_conversation_get(t, ctx->conversation_id, &ctx->result);
     }
 
     if (st == CV_OK) {
-        ctx->notify = 1;
-        ngx_memzero(&ctx->notice, sizeof(ngx_chatvisor_notice_t));
-        ctx->notice.kind = NGX_CHATVISOR_NOTICE_CHANGE;
-        ngx_cpystrn((u_char *) ctx->notice.customer_id,
-                    (u_char *) customer_id, CV_ID_MAX);
-        ngx_cpystrn((u_char *) ctx->notice.conversation_id,
-                    (u_char *) ctx->conversation_id, CV_ID_MAX);
+        ngx_chatvisor_notice_set(ctx, NGX_CHATVISOR_NOTICE_CHANGE,
+                                 cs.customer_id, ctx->conversation_id);
     }
-
-    cJSON_Delete(conv);
 
     return st;
 }
@@ -696,14 +658,18 @@ ngx_chatvisor_agent_write_done(ngx_http_request_t *r, cv_status st)
 
     ctx = ngx_chatvisor_get_ctx(r);
 
+    if (ctx->message.json) {
+        return ngx_chatvisor_send_json_copy(r, ctx->message.duplicate
+                                               ? NGX_HTTP_OK
+                                               : NGX_HTTP_CREATED,
+                                            ctx->message.json,
+                                            ctx->message.len);
+    }
+
     result = ctx->result;
     ctx->result = NULL;
 
-    return ngx_chatvisor_send_json(r,
-                                   (ctx->action == NGX_CHATVISOR_CONV_MESSAGES
-                                    && !ctx->duplicate)
-                                   ? NGX_HTTP_CREATED : NGX_HTTP_OK,
-                                   result);
+    return ngx_chatvisor_send_json(r, NGX_HTTP_OK, result);
 }
 
 
@@ -746,9 +712,9 @@ ngx_chatvisor_agent_events(ngx_http_request_t *r)
 static ngx_int_t
 ngx_chatvisor_agent_events_check(ngx_http_request_t *r, ngx_uint_t final)
 {
-    cJSON                      *items, *ev, *conv, *events, *msg, *out, *a;
+    cJSON                      *items, *ev, *conv, *event, *msg, *out, *a;
     cv_txn                     *t;
-    uint64_t                    cursor, seq, c2;
+    uint64_t                    cursor;
     cv_status                   st;
     const char                 *conv_id;
     ngx_chatvisor_ctx_t        *ctx;
@@ -769,31 +735,25 @@ ngx_chatvisor_agent_events_check(ngx_http_request_t *r, ngx_uint_t final)
     cJSON_ArrayForEach(ev, items) {
         conv_id = cJSON_GetStringValue(cJSON_GetObjectItem(ev,
                                                      "conversation_id"));
+
+        /* the console gets the message of a message event, not the event */
+        event = cJSON_DetachItemFromObjectCaseSensitive(ev, "event");
+        msg = cJSON_DetachItemFromObjectCaseSensitive(event, "message");
+        cJSON_Delete(event);
+
+        if (msg) {
+            cJSON_AddItemToObject(ev, "message", msg);
+        }
+
         if (conv_id == NULL) {
             continue;
         }
 
         if (cv_conversation_get(t, conv_id, &conv) == CV_OK) {
+            /* as it is now, rather than as the entry left it */
+            cJSON_DeleteItemFromObjectCaseSensitive(ev, "conversation");
             cJSON_AddItemToObject(ev, "conversation",
                                   ngx_chatvisor_conversation_view(t, conv));
-        }
-
-        seq = (uint64_t) cJSON_GetNumberValue(
-                             cJSON_GetObjectItem(ev, "conversation_seq"));
-
-        if (seq && ngx_strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(ev,
-                                                                  "type")),
-                              "message.created") == 0)
-        {
-            events = cJSON_CreateArray();
-            if (cv_conversation_events(t, conv_id, seq - 1, 1, events, &c2)
-                == CV_OK
-                && (msg = cJSON_GetObjectItem(cJSON_GetArrayItem(events, 0),
-                                              "message")))
-            {
-                cJSON_AddItemToObject(ev, "message", cJSON_Duplicate(msg, 1));
-            }
-            cJSON_Delete(events);
         }
     }
 

@@ -291,9 +291,11 @@ ngx_chatvisor_api_conversation_body(ngx_http_request_t *r, cJSON *body)
 static cv_status
 ngx_chatvisor_api_conversation_run(ngx_http_request_t *r, cv_txn *t)
 {
-    int                   dup, changed;
+    int                   changed;
     char                  customer[CV_ID_MAX];
-    cJSON                *conv, *agent, *msg;
+    cJSON                *agent;
+    cv_message            m;
+    cv_conv_state         cs;
     cv_author             who;
     cv_status             st;
     const char           *agent_id;
@@ -302,16 +304,12 @@ ngx_chatvisor_api_conversation_run(ngx_http_request_t *r, cv_txn *t)
     ctx = ngx_chatvisor_get_ctx(r);
     ctx->why = NULL;
 
-    st = cv_conversation_get(t, ctx->conversation_id, &conv);
+    st = cv_conversation_state(t, ctx->conversation_id, &cs);
     if (st != CV_OK) {
         return st;
     }
 
-    ngx_cpystrn((u_char *) customer,
-                (u_char *) cJSON_GetStringValue(
-                               cJSON_GetObjectItem(conv, "customer_id")),
-                CV_ID_MAX);
-    cJSON_Delete(conv);
+    ngx_cpystrn((u_char *) customer, (u_char *) cs.customer_id, CV_ID_MAX);
 
     agent = NULL;
     agent_id = cJSON_GetStringValue(cJSON_GetObjectItem(ctx->body,
@@ -352,11 +350,14 @@ ngx_chatvisor_api_conversation_run(ngx_http_request_t *r, cv_txn *t)
                                                      "client_msg_id")),
                              cJSON_GetStringValue(
                                  cJSON_GetObjectItem(ctx->body, "text")),
-                             NULL, &msg, &dup);
+                             NULL, &m);
         if (st == CV_OK) {
-            ctx->result = msg;
-            ctx->ok_status = dup ? NGX_HTTP_OK : NGX_HTTP_CREATED;
+            ctx->result = cJSON_ParseWithLength(m.json, m.len);
+            ctx->ok_status = m.duplicate ? NGX_HTTP_OK : NGX_HTTP_CREATED;
+            st = ctx->result ? CV_OK : CV_ERROR;
         }
+
+        cv_message_clear(&m);
 
         if (st == CV_CONFLICT) {
             ctx->why = "the conversation is closed";

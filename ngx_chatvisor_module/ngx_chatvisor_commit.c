@@ -114,6 +114,7 @@ ngx_chatvisor_op_reset(ngx_chatvisor_ctx_t *ctx)
 {
     cJSON_Delete(ctx->result);
     ctx->result = NULL;
+    cv_message_clear(&ctx->message);
     ctx->notify = 0;
 }
 

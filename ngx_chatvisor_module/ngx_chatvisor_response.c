@@ -51,7 +51,7 @@ ngx_int_t
 ngx_chatvisor_send_json(ngx_http_request_t *r, ngx_uint_t status, cJSON *json)
 {
     char       *text;
-    ngx_str_t   body;
+    ngx_int_t   rc;
 
     if (json == NULL) {
         if (ngx_chatvisor_no_store(r, status) != NGX_OK) {
@@ -70,16 +70,29 @@ ngx_chatvisor_send_json(ngx_http_request_t *r, ngx_uint_t status, cJSON *json)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    body.len = ngx_strlen(text);
-    body.data = ngx_pnalloc(r->pool, body.len + 1);
+    rc = ngx_chatvisor_send_json_copy(r, status, text, ngx_strlen(text));
+    cJSON_free(text);
+
+    return rc;
+}
+
+
+/* JSON text the caller keeps: copied into r->pool with the final "\n" */
+
+ngx_int_t
+ngx_chatvisor_send_json_copy(ngx_http_request_t *r, ngx_uint_t status,
+    const char *text, size_t len)
+{
+    ngx_str_t  body;
+
+    body.data = ngx_pnalloc(r->pool, len + 1);
     if (body.data == NULL) {
-        cJSON_free(text);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_memcpy(body.data, text, body.len);
-    body.data[body.len++] = '\n';
-    cJSON_free(text);
+    ngx_memcpy(body.data, text, len);
+    body.data[len] = '\n';
+    body.len = len + 1;
 
     return ngx_chatvisor_send_json_text(r, status, &body);
 }

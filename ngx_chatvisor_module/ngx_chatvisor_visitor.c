@@ -288,15 +288,15 @@ ngx_chatvisor_route(ngx_http_request_t *r, cv_txn *t, const char *conv_id)
 static cv_status
 ngx_chatvisor_visitor_post_run(ngx_http_request_t *r, cv_txn *t)
 {
-    int                   dup;
-    cJSON                *msg, *body;
+    cJSON                *body;
     cv_author             author;
     cv_status             st;
-    const char           *conv_id;
+    cv_message           *m;
     ngx_chatvisor_ctx_t  *ctx;
 
     ctx = ngx_chatvisor_get_ctx(r);
     body = ctx->body;
+    m = &ctx->message;
 
     if (ctx->new_customer) {
         st = cv_customer_create(t, ctx->customer_id);
@@ -316,35 +316,20 @@ ngx_chatvisor_visitor_post_run(ngx_http_request_t *r, cv_txn *t)
                                                                   "text")),
                          cJSON_GetStringValue(cJSON_GetObjectItem(body,
                                                               "page_url")),
-                         &msg, &dup);
-    if (st != CV_OK) {
+                         m);
+    if (st != CV_OK || m->duplicate) {
         return st;
     }
 
-    ctx->result = msg;
-    ctx->duplicate = dup;
-
-    if (dup) {
-        return CV_OK;
-    }
-
-    conv_id = cJSON_GetStringValue(cJSON_GetObjectItem(msg,
-                                                       "conversation_id"));
-
-    if (cJSON_GetNumberValue(cJSON_GetObjectItem(msg, "seq")) == 1) {
-        st = ngx_chatvisor_route(r, t, conv_id);
+    if (m->seq == 1) {
+        st = ngx_chatvisor_route(r, t, m->conversation_id);
         if (st != CV_OK) {
             return st;
         }
     }
 
-    ctx->notify = 1;
-    ngx_memzero(&ctx->notice, sizeof(ngx_chatvisor_notice_t));
-    ctx->notice.kind = NGX_CHATVISOR_NOTICE_CHANGE;
-    ngx_cpystrn((u_char *) ctx->notice.customer_id, (u_char *) ctx->customer_id,
-                CV_ID_MAX);
-    ngx_cpystrn((u_char *) ctx->notice.conversation_id, (u_char *) conv_id,
-                CV_ID_MAX);
+    ngx_chatvisor_notice_set(ctx, NGX_CHATVISOR_NOTICE_CHANGE,
+                             ctx->customer_id, m->conversation_id);
 
     return CV_OK;
 }
@@ -353,7 +338,6 @@ ngx_chatvisor_visitor_post_run(ngx_http_request_t *r, cv_txn *t)
 static ngx_int_t
 ngx_chatvisor_visitor_post_done(ngx_http_request_t *r, cv_status st)
 {
-    cJSON                *result;
     ngx_chatvisor_ctx_t  *ctx;
 
     ctx = ngx_chatvisor_get_ctx(r);
@@ -376,12 +360,9 @@ ngx_chatvisor_visitor_post_done(ngx_http_request_t *r, cv_status st)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    result = ctx->result;
-    ctx->result = NULL;
-
-    return ngx_chatvisor_send_json(r, ctx->duplicate ? NGX_HTTP_OK
-                                                     : NGX_HTTP_CREATED,
-                                   result);
+    return ngx_chatvisor_send_json_copy(r, ctx->message.duplicate
+                                           ? NGX_HTTP_OK : NGX_HTTP_CREATED,
+                                        ctx->message.json, ctx->message.len);
 }
 
 
@@ -443,13 +424,14 @@ ngx_chatvisor_visitor_events_check(ngx_http_request_t *r, ngx_uint_t final)
 {
     char                        conv_id[CV_ID_MAX], *events;
     u_char                     *p;
-    cJSON                      *cus, *conv, *ev, *a, *typing;
+    cJSON                      *ev, *a, *typing;
     cv_txn                     *t;
     size_t                      len, count;
     uint64_t                    after, cursor;
     ngx_str_t                   body;
     cv_status                   st;
-    const char                 *id, *status;
+    const char                 *status;
+    cv_conv_state               cs;
     ngx_chatvisor_ctx_t        *ctx;
     ngx_chatvisor_main_conf_t  *cmcf;
 
@@ -468,7 +450,7 @@ ngx_chatvisor_visitor_events_check(ngx_http_request_t *r, ngx_uint_t final)
     cursor = after;
     events = NULL;
     count = 0;
-    conv = NULL;
+    len = 0;
 
     if (ctx->customer_id[0]) {
         st = cv_txn_begin(cmcf->store, 0, &t);
@@ -477,16 +459,13 @@ ngx_chatvisor_visitor_events_check(ngx_http_request_t *r, ngx_uint_t final)
         }
 
         /* the customer's latest conversation, open or just closed */
-        if (cv_customer_get(t, ctx->customer_id, &cus) == CV_OK) {
-            id = cJSON_GetStringValue(cJSON_GetObjectItem(cus,
-                                                     "conversation_id"));
-            if (id && ngx_strlen(id) < CV_ID_MAX
-                && cv_conversation_get(t, id, &conv) == CV_OK)
-            {
-                ngx_cpystrn((u_char *) conv_id, (u_char *) id, CV_ID_MAX);
-            }
+        if (cv_customer_conversation(t, ctx->customer_id, conv_id) == CV_OK
+            && cv_conversation_state(t, conv_id, &cs) == CV_OK)
+        {
+            status = cs.open ? "open" : "closed";
 
-            cJSON_Delete(cus);
+        } else {
+            conv_id[0] = '\0';
         }
 
         if (conv_id[0]) {
@@ -501,7 +480,6 @@ ngx_chatvisor_visitor_events_check(ngx_http_request_t *r, ngx_uint_t final)
                                              &len, &count, &cursor);
             if (st != CV_OK) {
                 cv_txn_abort(t);
-                cJSON_Delete(conv);
                 return ngx_chatvisor_send_status(r, st);
             }
         }
@@ -528,7 +506,6 @@ ngx_chatvisor_visitor_events_check(ngx_http_request_t *r, ngx_uint_t final)
 
     if (count == 0 && typing == NULL && !final) {
         free(events);
-        cJSON_Delete(conv);
         return NGX_AGAIN;
     }
 
@@ -538,17 +515,10 @@ ngx_chatvisor_visitor_events_check(ngx_http_request_t *r, ngx_uint_t final)
         cJSON_Delete(typing);
 
         if (events == NULL) {
-            cJSON_Delete(conv);
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         len = ngx_strlen(events);
-    }
-
-    status = conv ? cJSON_GetStringValue(cJSON_GetObjectItem(conv, "status"))
-                  : NULL;
-    if (conv_id[0] && status == NULL) {
-        status = "open";
     }
 
     body.data = ngx_pnalloc(r->pool, sizeof("{\"conversation_id\":\"\","
@@ -558,7 +528,6 @@ ngx_chatvisor_visitor_events_check(ngx_http_request_t *r, ngx_uint_t final)
                                      + (events ? len : 0));
     if (body.data == NULL) {
         free(events);
-        cJSON_Delete(conv);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -582,7 +551,6 @@ ngx_chatvisor_visitor_events_check(ngx_http_request_t *r, ngx_uint_t final)
     body.len = p - body.data;
 
     free(events);
-    cJSON_Delete(conv);
 
     return ngx_chatvisor_send_json_text(r, NGX_HTTP_OK, &body);
 }

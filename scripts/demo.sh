@@ -104,6 +104,14 @@ start() {
     start_backend
 
     port_open "$PORT" && { stop; die "port $PORT is in use (set DEMO_PORT)"; }
+    # a demo store from a development version of the store format is put
+    # aside (the module refuses it) and a new one is created
+    if ! "$NGINX" -t -q -p "$RUN/" -c nginx.conf -e "$RUN/logs/error.log" \
+            2>"$RUN/logs/check.log" \
+        && grep -q "from a development version" "$RUN/logs/check.log"; then
+        mv "$RUN/store" "$RUN/store.old.$(date +%s)"
+        say "put the demo store of an older format aside"
+    fi
     if ! "$NGINX" -t -q -p "$RUN/" -c nginx.conf -e "$RUN/logs/error.log"; then
         stop
         die "nginx rejected $RUN/nginx.conf"

@@ -26,6 +26,44 @@ num(const cJSON *o, const char *name)
 }
 
 
+/*
+ * Posts through cv_message_post and returns the message parsed, checking
+ * that the fields the caller gets beside the text agree with it.
+ */
+static cv_status
+post(cv_txn *t, const char *conv, const char *cus, const cv_author *a,
+    const char *cmid, const char *text, const char *url, cJSON **msg,
+    int *dup)
+{
+    cv_message  m;
+    cv_status   st;
+
+    st = cv_message_post(t, conv, cus, a, cmid, text, url, &m);
+    *msg = NULL;
+    *dup = m.duplicate;
+
+    if (st == CV_OK) {
+        *msg = cJSON_ParseWithLength(m.json, m.len);
+
+        if (*msg == NULL || m.len != strlen(m.json)
+            || num(*msg, "seq") != (double) m.seq
+            || strcmp(str(*msg, "conversation_id"), m.conversation_id) != 0
+            || strncmp(m.customer_id, "cus_", 4) != 0)
+        {
+            diag("cv_message disagrees with its text: %s", m.json);
+            st = CV_ERROR;
+        }
+
+    } else if (m.json != NULL) {
+        diag("a failed post left a message");
+        st = CV_ERROR;
+    }
+
+    cv_message_clear(&m);
+    return st;
+}
+
+
 int
 main(void)
 {
@@ -59,7 +97,7 @@ main(void)
        && strlen(cus) == 4 + 26, "customer id %s", cus);
     visitor.id = cus;
 
-    ok(cv_message_post(t, NULL, cus, &visitor, "c1", "Hello", "http://x/p",
+    ok(post(t, NULL, cus, &visitor, "c1", "Hello", "http://x/p",
                        &msg, &dup) == CV_OK && !dup, "first message posted");
     ok(msg && num(msg, "seq") == 1 && strncmp(str(msg, "id"), "msg_", 4) == 0
        && strcmp(str(msg, "text"), "Hello") == 0,
@@ -73,20 +111,20 @@ main(void)
 
     /* the same client_msg_id again: the first message, nothing new */
     cv_txn_begin(st, 1, &t);
-    ok(cv_message_post(t, NULL, cus, &visitor, "c1", "Hello again", NULL,
+    ok(post(t, NULL, cus, &visitor, "c1", "Hello again", NULL,
                        &msg, &dup) == CV_OK && dup && num(msg, "seq") == 1
        && strcmp(str(msg, "text"), "Hello") == 0,
        "retry with the same client_msg_id returns the first message");
     cJSON_Delete(msg);
 
-    ok(cv_message_post(t, NULL, cus, &visitor, "c2", "Second", NULL, &msg,
+    ok(post(t, NULL, cus, &visitor, "c2", "Second", NULL, &msg,
                        &dup) == CV_OK && !dup && num(msg, "seq") == 2
        && strcmp(str(msg, "conversation_id"), conv) == 0,
        "second message goes to the same open conversation, seq 2");
     cJSON_Delete(msg);
 
     /* an agent's client_msg_id space is separate from the customer's */
-    ok(cv_message_post(t, conv, NULL, &agent, "c1", "Hi, Ann here", NULL,
+    ok(post(t, conv, NULL, &agent, "c1", "Hi, Ann here", NULL,
                        &msg, &dup) == CV_OK && !dup && num(msg, "seq") == 3,
        "agent reply with the same client_msg_id is a new message");
     cJSON_Delete(msg);
@@ -196,16 +234,18 @@ main(void)
        && num(c, "last_seq") == 6, "Bob assigned; left+joined events added");
     cJSON_Delete(c);
 
-    /* posting into a conversation already read */
+    /* an agent's reply, and its retry */
+    ok(post(t, conv, NULL, &agent2, "p1", "From Bob", NULL, &msg, &dup)
+       == CV_OK && !dup && num(msg, "seq") == 7,
+       "Bob's reply: seq 7");
+    cJSON_Delete(msg);
+    ok(post(t, conv, NULL, &agent2, "p1", "From Bob", NULL, &msg, &dup)
+       == CV_OK && dup && num(msg, "seq") == 7
+       && strcmp(str(msg, "text"), "From Bob") == 0,
+       "a retried client_msg_id returns the first message");
+    cJSON_Delete(msg);
     cv_conversation_get(t, conv, &c);
-    ok(cv_message_post_to(t, c, &agent2, "p1", "From Bob", &msg, &dup)
-       == CV_OK && !dup && num(msg, "seq") == 7 && num(c, "last_seq") == 7,
-       "post_to: seq 7, the conversation read is updated in place");
-    cJSON_Delete(msg);
-    ok(cv_message_post_to(t, c, &agent2, "p1", "From Bob", &msg, &dup)
-       == CV_OK && dup && num(msg, "seq") == 7,
-       "post_to: a retried client_msg_id returns the first message");
-    cJSON_Delete(msg);
+    ok(num(c, "last_seq") == 7, "the retry added nothing");
     cJSON_Delete(c);
 
     /* the log entry carries exactly the stored conversation */
@@ -245,16 +285,12 @@ main(void)
 
     ok(cv_conversation_close(t, conv, &agent2, &changed) == CV_OK && changed,
        "close");
-    ok(cv_message_post(t, conv, NULL, &agent, NULL, "late", NULL, &msg, &dup)
+    ok(post(t, conv, NULL, &agent, NULL, "late", NULL, &msg, &dup)
        == CV_CONFLICT, "an agent cannot post into a closed conversation");
-    cv_conversation_get(t, conv, &c);
-    ok(cv_message_post_to(t, c, &agent, NULL, "late", &msg, &dup)
-       == CV_CONFLICT, "nor with post_to");
-    cJSON_Delete(c);
     ok(cv_conversation_assign(t, conv, &agent, &changed) == CV_CONFLICT,
        "a closed conversation cannot be assigned");
 
-    ok(cv_message_post(t, NULL, cus, &visitor, "c3", "Back again", NULL,
+    ok(post(t, NULL, cus, &visitor, "c3", "Back again", NULL,
                        &msg, &dup) == CV_OK && num(msg, "seq") == 1
        && strcmp(str(msg, "conversation_id"), conv) != 0,
        "the customer's next message opens a new conversation");
@@ -266,13 +302,13 @@ main(void)
     cv_txn_begin(st, 1, &t);
     cv_customer_create(t, cus2);
     cv_author  v2 = { "customer", cus2, NULL };
-    ok(cv_message_post(t, NULL, cus2, &v2, "c1", "Hi", NULL, &msg, &dup)
+    ok(post(t, NULL, cus2, &v2, "c1", "Hi", NULL, &msg, &dup)
        == CV_OK && !dup && strcmp(str(msg, "conversation_id"), conv) != 0
        && strcmp(str(msg, "conversation_id"), conv2) != 0,
        "customer 2 with the same client_msg_id gets a conversation of its "
        "own");
     cJSON_Delete(msg);
-    ok(cv_message_post(t, NULL, "cus_nonexistent", &v2, NULL, "Hi", NULL,
+    ok(post(t, NULL, "cus_nonexistent", &v2, NULL, "Hi", NULL,
                        &msg, &dup) == CV_NOT_FOUND,
        "an unknown customer cannot post");
     cv_txn_commit(t);
@@ -301,6 +337,130 @@ main(void)
         free(big);
     }
 
+    /* text and names that need escaping come back as they were */
+    {
+        const char  *texts[] = { "say \"hi\" \\ back", "two\nlines\r\tend",
+                                 "caf\xc3\xa9 \xf0\x9f\x91\x8b </script>",
+                                 "\xe2\x80\xa8 and / slash", NULL };
+        cv_author    odd = { "agent", "ag-1", "Ann \"the\" \\ O'Neil\n" };
+        int          i, same = 1;
+
+        cv_txn_begin(st, 1, &t);
+        for (i = 0; texts[i]; i++) {
+            if (post(t, conv2, NULL, &odd, NULL, texts[i], NULL, &msg, &dup)
+                != CV_OK
+                || strcmp(str(msg, "text"), texts[i]) != 0
+                || strcmp(str(cJSON_GetObjectItem(msg, "author"), "name"),
+                          odd.name) != 0)
+            {
+                diag("text %d came back as %s", i,
+                     msg ? str(msg, "text") : "(none)");
+                same = 0;
+            }
+            cJSON_Delete(msg);
+        }
+        ok(same, "quotes, backslashes, newlines and UTF-8 round-trip");
+
+        /* the stored event is the same JSON the message answer was */
+        events = cJSON_CreateArray();
+        cv_conversation_events(t, conv2, 0, 100, events, &cursor);
+        c = cJSON_GetObjectItem(cJSON_GetArrayItem(events,
+                                    cJSON_GetArraySize(events) - 1),
+                                "message");
+        ok(c && strcmp(str(c, "text"), texts[3]) == 0
+           && num(c, "seq") == (double) cursor,
+           "the last event carries the last message");
+        cJSON_Delete(events);
+        cv_txn_commit(t);
+    }
+
+    /* a long conversation: paging walks the chain exactly */
+    {
+        char      text[32], *json, *printed;
+        size_t    len, count;
+        uint64_t  last, c2;
+        int       more, good = 1, i;
+
+        cv_txn_begin(st, 1, &t);
+        cv_conversation_last_seq(t, conv2, &last);
+        for (i = 0; i < 450; i++) {
+            snprintf(text, sizeof(text), "n%d", i);
+            if (post(t, conv2, NULL, &agent, NULL, text, NULL, &msg, &dup)
+                != CV_OK)
+            {
+                good = 0;
+            }
+            cJSON_Delete(msg);
+        }
+        ok(good && cv_txn_commit(t) == CV_OK, "450 more messages");
+
+        cv_txn_begin(st, 0, &t);
+        events = cJSON_CreateArray();
+        ok(cv_conversation_events(t, conv2, last, 200, events, &cursor)
+           == CV_OK && cJSON_GetArraySize(events) == 200
+           && cursor == last + 200
+           && strcmp(str(cJSON_GetObjectItem(cJSON_GetArrayItem(events, 0),
+                                             "message"), "text"), "n0") == 0
+           && strcmp(str(cJSON_GetObjectItem(cJSON_GetArrayItem(events, 199),
+                                             "message"), "text"), "n199")
+              == 0,
+           "the first 200 events after a cursor, oldest first");
+        printed = cJSON_PrintUnformatted(events);
+        ok(cv_conversation_events_json(t, conv2, last, 200, &json, &len,
+                                       &count, &c2) == CV_OK
+           && count == 200 && c2 == cursor && strcmp(json, printed) == 0,
+           "the same as JSON text");
+        free(json);
+        cJSON_free(printed);
+        cJSON_Delete(events);
+
+        items = cJSON_CreateArray();
+        ok(cv_conversation_messages(t, conv2, last + 440, 5, items, &more)
+           == CV_OK && cJSON_GetArraySize(items) == 5 && more
+           && strcmp(str(cJSON_GetArrayItem(items, 0), "text"), "n440") == 0,
+           "messages: a page of 5 near the end, more to come");
+        cJSON_Delete(items);
+        items = cJSON_CreateArray();
+        ok(cv_conversation_messages(t, conv2, last + 445, 5, items, &more)
+           == CV_OK && cJSON_GetArraySize(items) == 5 && !more
+           && strcmp(str(cJSON_GetArrayItem(items, 4), "text"), "n449") == 0,
+           "messages: the last page, nothing more");
+        cJSON_Delete(items);
+        cv_txn_abort(t);
+    }
+
+    /* a reassignment logs the agent leaving and the next one joining */
+    {
+        cJSON     *entries;
+        uint64_t   before;
+        cv_author  v3 = { "customer", NULL, NULL };
+        char       cus3[CV_ID_MAX], conv3[CV_ID_MAX];
+
+        cv_txn_begin(st, 1, &t);
+        cv_customer_create(t, cus3);
+        v3.id = cus3;
+        post(t, NULL, cus3, &v3, NULL, "hello", NULL, &msg, &dup);
+        snprintf(conv3, sizeof(conv3), "%s", str(msg, "conversation_id"));
+        cJSON_Delete(msg);
+        cv_conversation_assign(t, conv3, &agent, &changed);
+        cv_log_last_seq(t, &before);
+        cv_conversation_assign(t, conv3, &agent2, &changed);
+
+        entries = cJSON_CreateArray();
+        cv_log_read(t, before, 10, entries, &cursor);
+        ok(cJSON_GetArraySize(entries) == 2
+           && strcmp(str(cJSON_GetArrayItem(entries, 0), "type"),
+                     "conversation.unassigned") == 0
+           && strcmp(str(cJSON_GetArrayItem(entries, 1), "type"),
+                     "conversation.assigned") == 0
+           && strcmp(str(cJSON_GetObjectItem(cJSON_GetArrayItem(entries, 1),
+                                             "event"), "type"),
+                     "agent_joined") == 0,
+           "reassigning: an unassigned entry, then an assigned one");
+        cJSON_Delete(entries);
+        cv_txn_commit(t);
+    }
+
     /* a full map refuses the write and keeps what was committed */
     {
         char       text[4001];
@@ -313,7 +473,7 @@ main(void)
         for (n = 0; n < 1000 && s == CV_OK; n++) {
             cv_txn_begin(st, 1, &t);
             for (i = 0; i < 10 && s == CV_OK; i++) {
-                s = cv_message_post(t, NULL, cus2, &v2, NULL, text, NULL,
+                s = post(t, NULL, cus2, &v2, NULL, text, NULL,
                                     &msg, &dup);
                 cJSON_Delete(msg);
             }

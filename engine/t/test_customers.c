@@ -12,14 +12,12 @@
 static const char *
 post(cv_txn *t, const char *cus, char conv[CV_ID_MAX])
 {
-    cJSON      *msg;
-    int         dup;
+    cv_message  m;
     cv_author   v = { "customer", cus, NULL };
 
-    cv_message_post(t, NULL, cus, &v, NULL, "hi", NULL, &msg, &dup);
-    snprintf(conv, CV_ID_MAX, "%s",
-             cJSON_GetObjectItem(msg, "conversation_id")->valuestring);
-    cJSON_Delete(msg);
+    cv_message_post(t, NULL, cus, &v, NULL, "hi", NULL, &m);
+    snprintf(conv, CV_ID_MAX, "%s", m.conversation_id);
+    cv_message_clear(&m);
     return conv;
 }
 

@@ -13,17 +13,16 @@ static void
 open_conversation_for(cv_txn *t, const char *agent_id)
 {
     char       cus[CV_ID_MAX];
-    cJSON     *msg;
-    int        dup, changed;
+    cv_message m;
+    int        changed;
     cv_author  v = { "customer", NULL, NULL };
     cv_author  a = { "agent", agent_id, agent_id };
 
     cv_customer_create(t, cus);
     v.id = cus;
-    cv_message_post(t, NULL, cus, &v, NULL, "hi", NULL, &msg, &dup);
-    cv_conversation_assign(t, cJSON_GetObjectItem(msg, "conversation_id")
-                              ->valuestring, &a, &changed);
-    cJSON_Delete(msg);
+    cv_message_post(t, NULL, cus, &v, NULL, "hi", NULL, &m);
+    cv_conversation_assign(t, m.conversation_id, &a, &changed);
+    cv_message_clear(&m);
 }
 
 

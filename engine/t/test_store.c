@@ -109,13 +109,14 @@ main(void)
     waitpid(holder, &status, 0);
     ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "holder closed cleanly");
 
-    /* a store written by a newer schema is refused, not touched */
-    {
+    /* a store written by another schema is refused, not touched */
+    for (int older = 1; older >= 0; older--) {
         MDB_env  *env;
         MDB_txn  *txn;
         MDB_dbi   dbi;
         MDB_val   k, v;
-        uint32_t  newer = CV_STORE_SCHEMA_VERSION + 1;
+        uint32_t  newer = older ? CV_STORE_SCHEMA_VERSION - 1
+                                : CV_STORE_SCHEMA_VERSION + 1;
 
         mdb_env_create(&env);
         mdb_env_set_maxdbs(env, 32);
@@ -130,12 +131,13 @@ main(void)
         mdb_put(txn, dbi, &k, &v, 0);
         mdb_txn_commit(txn);
         mdb_env_close(env);
-    }
 
-    err[0] = '\0';
-    ok(cv_store_open(&st, &opt, err, sizeof(err)) == -1
-       && strstr(err, "newer") != NULL,
-       "a newer schema version is refused: %s", err);
+        err[0] = '\0';
+        ok(cv_store_open(&st, &opt, err, sizeof(err)) == -1
+           && strstr(err, older ? "development version" : "newer") != NULL,
+           "an %s schema version is refused: %s", older ? "older" : "newer",
+           err);
+    }
 
     /* a path that is a file, not a directory */
     snprintf(path, sizeof(path), "%s/file", root);

@@ -1,0 +1,56 @@
+/*
+ * The global event log's entries, for the engine's model files only.
+ *
+ * Key: the log seq, u64 big-endian. Value: a 32-byte header, then the
+ * entry as JSON text:
+ *
+ *   0  u64be prev      log seq of the previous entry of the same
+ *                      conversation that carries an event (0: none)
+ *   8  u64be conv_seq  the seq of the entry's event in its conversation
+ *                      (0: the entry carries no event)
+ *  16  u32be event_off, u32be event_len   the event inside the text
+ *  24  u32be conv_off,  u32be conv_len    the conversation's state inside
+ *
+ *   {"seq":G,"type":"message.created","conversation_id":"conv_…",
+ *    "customer_id":"cus_…","conversation_seq":S,"created_at":"…",
+ *    "event":{…},"conversation":{…}}
+ *
+ * A conversation's events are the entries that carry one, chained from
+ * the conversation record's head through prev: an event is written once,
+ * in the one append-only tree, and a commit of many messages dirties the
+ * log's last pages and each conversation's record, not a page per
+ * conversation stream as well.
+ */
+#ifndef CV_LOG_IMPL_H
+#define CV_LOG_IMPL_H
+
+#include "cv_store_impl.h"
+
+#define CV_LOG_HDR  32
+
+typedef struct {
+    uint64_t      seq;
+    uint64_t      prev;
+    uint64_t      conv_seq;
+    const char   *text;        /* the JSON, in the map: valid until the
+                                  transaction writes again or ends */
+    size_t        len;
+    const char   *event;       /* NULL when the entry carries none */
+    size_t        event_len;
+    const char   *conv;        /* the conversation's state */
+    size_t        conv_len;
+} cv_log_entry;
+
+/* The entry at seq; CV_NOT_FOUND, or CV_ERROR when malformed. */
+cv_status cv_log_get(cv_txn *t, uint64_t seq, cv_log_entry *e);
+
+/* The seq the next entry gets. */
+cv_status cv_log_next_seq(cv_txn *t, uint64_t *seq);
+
+/* Appends the entry at seq (from cv_log_next_seq): header fields from e,
+ * text with the event and the state at the given offsets. */
+cv_status cv_log_append_entry(cv_txn *t, uint64_t seq, uint64_t prev,
+    uint64_t conv_seq, const char *text, size_t len, size_t event_off,
+    size_t event_len, size_t conv_off, size_t conv_len);
+
+#endif
