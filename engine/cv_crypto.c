@@ -8,6 +8,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <string.h>
 
 static const char  cv_base32[] = "abcdefghijklmnopqrstuvwxyz234567";
@@ -17,6 +18,59 @@ int
 cv_random_bytes(unsigned char *buf, size_t len)
 {
     return RAND_bytes(buf, (int) len) == 1 ? 0 : -1;
+}
+
+
+/*
+ * Ids take their bytes from a per-thread pool filled by RAND_bytes 4 KB at
+ * a time: one call per message cost a microsecond (OpenSSL's locking and
+ * its getpid() fork check). A forked child empties its pool, so it never
+ * hands out ids its parent will hand out too.
+ */
+
+#define CV_POOL_SIZE  4096
+
+static _Thread_local unsigned char  cv_pool[CV_POOL_SIZE];
+static _Thread_local size_t         cv_pool_left;
+static pthread_once_t               cv_pool_once = PTHREAD_ONCE_INIT;
+
+
+static void
+cv_pool_forget(void)
+{
+    cv_pool_left = 0;
+}
+
+
+static void
+cv_pool_init(void)
+{
+    pthread_atfork(NULL, NULL, cv_pool_forget);
+}
+
+
+static int
+cv_pool_take(unsigned char *out, size_t len)
+{
+    pthread_once(&cv_pool_once, cv_pool_init);
+
+    if (len > CV_POOL_SIZE) {
+        return cv_random_bytes(out, len);
+    }
+
+    if (cv_pool_left < len) {
+        if (cv_random_bytes(cv_pool, CV_POOL_SIZE) != 0) {
+            return -1;
+        }
+        cv_pool_left = CV_POOL_SIZE;
+    }
+
+    /* taken from the end, and wiped: no byte is given out twice */
+    cv_pool_left -= len;
+    memcpy(out, cv_pool + cv_pool_left, len);
+    memset(cv_pool + cv_pool_left, 0, len);
+
+    return 0;
 }
 
 
@@ -31,7 +85,7 @@ cv_random_id(char *out, size_t outlen, const char *prefix, size_t bytes)
     n = (bytes * 8 + 4) / 5;
 
     if (bytes > sizeof(rnd) || plen + n + 1 > outlen
-        || cv_random_bytes(rnd, bytes) != 0)
+        || cv_pool_take(rnd, bytes) != 0)
     {
         return -1;
     }

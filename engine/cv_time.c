@@ -19,11 +19,22 @@ cv_now_ms(void)
 }
 
 
+/* a message formats the same instant several times: the last one is kept
+ * (per thread: sync=on commits in a pool thread) */
+static _Thread_local int64_t  cv_last_ms = INT64_MIN;
+static _Thread_local char     cv_last_str[CV_TIME_STR];
+
+
 void
 cv_format_time(int64_t ms, char out[CV_TIME_STR])
 {
     struct tm  tm;
     time_t     sec;
+
+    if (ms == cv_last_ms) {
+        memcpy(out, cv_last_str, CV_TIME_STR);
+        return;
+    }
 
     sec = (time_t) (ms / 1000);
     gmtime_r(&sec, &tm);
@@ -31,6 +42,9 @@ cv_format_time(int64_t ms, char out[CV_TIME_STR])
     snprintf(out, CV_TIME_STR, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
              tm.tm_min, tm.tm_sec, (int) (ms % 1000));
+
+    memcpy(cv_last_str, out, CV_TIME_STR);
+    cv_last_ms = ms;
 }
 
 

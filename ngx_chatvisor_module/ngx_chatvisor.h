@@ -285,6 +285,7 @@ ngx_int_t ngx_chatvisor_ipc_init_module(ngx_cycle_t *cycle,
 ngx_int_t ngx_chatvisor_ipc_init_process(ngx_cycle_t *cycle,
     ngx_chatvisor_main_conf_t *cmcf);
 void ngx_chatvisor_notify(ngx_chatvisor_notice_t *n);
+void ngx_chatvisor_notify_many(ngx_chatvisor_notice_t *n, ngx_uint_t count);
 
 /* ngx_chatvisor_poll.c: long-polls */
 ngx_int_t ngx_chatvisor_poll_wait(ngx_http_request_t *r,

@@ -272,17 +272,45 @@ ngx_chatvisor_batch_run(void *data, ngx_log_t *log)
 }
 
 
-/* durable now: answer, wake the polls that wait for it, go on */
+/*
+ * Durable now: wake the polls that wait for it (first: a visitor sees an
+ * agent's message sooner, and other workers answer theirs meanwhile), then
+ * answer the writers, then go on.
+ */
 
 static void
 ngx_chatvisor_batch_done(ngx_event_t *ev)
 {
     ngx_int_t                rc;
-    ngx_uint_t               notify;
+    ngx_uint_t               n;
     ngx_queue_t             *q;
     ngx_http_request_t      *r;
     ngx_chatvisor_ctx_t     *ctx;
-    ngx_chatvisor_notice_t   notice;
+    ngx_chatvisor_notice_t   notices[64];
+
+    n = 0;
+
+    for (q = ngx_queue_head(&ngx_chatvisor_batch);
+         q != ngx_queue_sentinel(&ngx_chatvisor_batch);
+         q = ngx_queue_next(q))
+    {
+        ctx = ngx_queue_data(q, ngx_chatvisor_ctx_t, op_queue);
+
+        if (!ctx->notify) {
+            continue;
+        }
+
+        if (n == sizeof(notices) / sizeof(notices[0])) {
+            ngx_chatvisor_notify_many(notices, n);
+            n = 0;
+        }
+
+        notices[n++] = ctx->notice;
+    }
+
+    if (n) {
+        ngx_chatvisor_notify_many(notices, n);
+    }
 
     while (!ngx_queue_empty(&ngx_chatvisor_batch)) {
         q = ngx_queue_head(&ngx_chatvisor_batch);
@@ -291,18 +319,11 @@ ngx_chatvisor_batch_done(ngx_event_t *ev)
         ctx = ngx_queue_data(q, ngx_chatvisor_ctx_t, op_queue);
         r = ctx->request;
 
-        notify = ctx->notify;
-        notice = ctx->notice;
-
         rc = ctx->op_done(r, ctx->result_status);
         ngx_chatvisor_op_reset(ctx);
 
         /* the request (and ctx with it) may be gone after this */
         ngx_http_finalize_request(r, rc);
-
-        if (notify) {
-            ngx_chatvisor_notify(&notice);
-        }
     }
 
     ngx_chatvisor_commit_busy = 0;

@@ -121,23 +121,36 @@ ngx_chatvisor_ipc_init_process(ngx_cycle_t *cycle,
 }
 
 
+/* as many notices as one atomic pipe write holds */
+#define NGX_CHATVISOR_NOTICES_MAX  (PIPE_BUF / sizeof(ngx_chatvisor_notice_t))
+
+
 static void
 ngx_chatvisor_ipc_read(ngx_event_t *ev)
 {
-    ssize_t                     n;
+    ssize_t                     n, i;
     ngx_connection_t           *c;
-    ngx_chatvisor_notice_t      notice;
+    ngx_chatvisor_notice_t      notice[NGX_CHATVISOR_NOTICES_MAX];
     ngx_chatvisor_main_conf_t  *cmcf;
 
     c = ev->data;
     cmcf = c->data;
 
     for ( ;; ) {
-        n = read(c->fd, &notice, sizeof(notice));
+        n = read(c->fd, notice, sizeof(notice));
 
-        if (n == (ssize_t) sizeof(notice)) {
-            ngx_chatvisor_poll_notice(&notice);
-            continue;
+        if (n > 0) {
+            /* writes are whole notices, each atomic: n is a multiple */
+            for (i = 0; i < n / (ssize_t) sizeof(ngx_chatvisor_notice_t); i++)
+            {
+                ngx_chatvisor_poll_notice(&notice[i]);
+            }
+
+            if (n == (ssize_t) sizeof(notice)) {
+                continue;
+            }
+
+            break;
         }
 
         if (n == -1 && ngx_errno == NGX_EINTR) {
@@ -149,26 +162,27 @@ ngx_chatvisor_ipc_read(ngx_event_t *ev)
                           "chatvisor: reading notices failed");
         }
 
-        /* pipe writes of this size are atomic: n is never partial */
         break;
     }
 
     if (ngx_chatvisor_ipc_overflow_take(cmcf, ngx_worker)) {
-        notice.kind = NGX_CHATVISOR_NOTICE_ALL;
-        ngx_chatvisor_poll_notice(&notice);
+        notice[0].kind = NGX_CHATVISOR_NOTICE_ALL;
+        ngx_chatvisor_poll_notice(&notice[0]);
     }
 }
 
 
 static void
 ngx_chatvisor_ipc_send(ngx_chatvisor_main_conf_t *cmcf, ngx_uint_t worker,
-    ngx_chatvisor_notice_t *n)
+    ngx_chatvisor_notice_t *n, ngx_uint_t count)
 {
+    size_t     size;
     ngx_int_t  fd;
 
     fd = cmcf->pipes[2 * worker + 1];
+    size = count * sizeof(ngx_chatvisor_notice_t);
 
-    if (write(fd, n, sizeof(*n)) == (ssize_t) sizeof(*n)) {
+    if (write(fd, n, size) == (ssize_t) size) {
         return;
     }
 
@@ -180,8 +194,40 @@ ngx_chatvisor_ipc_send(ngx_chatvisor_main_conf_t *cmcf, ngx_uint_t worker,
 
     ngx_chatvisor_ipc_overflow_set(cmcf, worker);
 
-    if (write(fd, n, sizeof(*n)) != (ssize_t) sizeof(*n)) {
+    if (write(fd, n, size) != (ssize_t) size) {
         /* still full: it has not read yet, and will see the flag */
+    }
+}
+
+
+/*
+ * Tells every worker about count changes: the other workers first, in one
+ * write each (so they wake and answer their polls while this one goes on),
+ * then this worker's polls.
+ */
+
+void
+ngx_chatvisor_notify_many(ngx_chatvisor_notice_t *n, ngx_uint_t count)
+{
+    ngx_uint_t                  i, k, chunk;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cmcf = ngx_chatvisor_ipc_conf;
+
+    if (cmcf != NULL) {
+        for (k = 0; k < count; k += chunk) {
+            chunk = ngx_min(count - k, NGX_CHATVISOR_NOTICES_MAX);
+
+            for (i = 0; i < cmcf->workers; i++) {
+                if (i != ngx_worker) {
+                    ngx_chatvisor_ipc_send(cmcf, i, n + k, chunk);
+                }
+            }
+        }
+    }
+
+    for (k = 0; k < count; k++) {
+        ngx_chatvisor_poll_notice(&n[k]);
     }
 }
 
@@ -189,18 +235,5 @@ ngx_chatvisor_ipc_send(ngx_chatvisor_main_conf_t *cmcf, ngx_uint_t worker,
 void
 ngx_chatvisor_notify(ngx_chatvisor_notice_t *n)
 {
-    ngx_uint_t                  i;
-    ngx_chatvisor_main_conf_t  *cmcf;
-
-    cmcf = ngx_chatvisor_ipc_conf;
-
-    if (cmcf != NULL) {
-        for (i = 0; i < cmcf->workers; i++) {
-            if (i != ngx_worker) {
-                ngx_chatvisor_ipc_send(cmcf, i, n);
-            }
-        }
-    }
-
-    ngx_chatvisor_poll_notice(n);
+    ngx_chatvisor_notify_many(n, 1);
 }

@@ -458,9 +458,23 @@ ngx_chatvisor_visitor_events_check(ngx_http_request_t *r, ngx_uint_t final)
             return ngx_chatvisor_send_status(r, st);
         }
 
-        /* the customer's latest conversation, open or just closed */
-        if (cv_customer_conversation(t, ctx->customer_id, conv_id) == CV_OK
-            && cv_conversation_state(t, conv_id, &cs) == CV_OK)
+        /*
+         * The customer's latest conversation, open or just closed. The one
+         * the client names will do when it is the customer's and open: a
+         * customer has one open conversation at most, the latest.
+         */
+        if (ctx->conversation_id[0]
+            && cv_conversation_state(t, ctx->conversation_id, &cs) == CV_OK
+            && cs.open
+            && ngx_strcmp(cs.customer_id, ctx->customer_id) == 0)
+        {
+            ngx_cpystrn((u_char *) conv_id, (u_char *) ctx->conversation_id,
+                        CV_ID_MAX);
+            status = "open";
+
+        } else if (cv_customer_conversation(t, ctx->customer_id, conv_id)
+                   == CV_OK
+                   && cv_conversation_state(t, conv_id, &cs) == CV_OK)
         {
             status = cs.open ? "open" : "closed";
 
