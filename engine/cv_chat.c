@@ -1,10 +1,15 @@
 /*
  * The chat model: customers, conversations, messages, event streams.
  *
- * A conversation record is a 72-byte header, what changes with every event
+ * A conversation record is an 88-byte header, what changes with every event
  * (last seq, the log seq of its last event, when, open and assigned flags,
- * the customer), then the rest of the conversation as JSON, which changes
- * only with its status or agent. A message thus rewrites the header and
+ * the customer, the log seqs of its creation and of its last state), then
+ * the rest of the conversation as JSON, which changes only with its status
+ * or agent:
+ *
+ *   0 u64be last_seq   8 u64be head   16 i64be updated_ms   24 u32be flags
+ *  32 customer id, NUL-padded to 40   72 u64be state_seq   80 u64be key
+ * A message thus rewrites the header and
  * copies the JSON as it is, and appends one log entry that carries the
  * event (cv_log_impl.h); nothing is parsed or printed on the way but the
  * message itself.
@@ -22,7 +27,7 @@
 #include <string.h>
 
 
-#define CV_CONV_HDR       72
+#define CV_CONV_HDR       88
 #define CV_CONV_OPEN      1u
 #define CV_CONV_ASSIGNED  2u
 
@@ -36,6 +41,8 @@ typedef struct {
     int64_t         updated_ms;
     uint32_t        flags;
     char            customer_id[CV_ID_MAX];
+    uint64_t        state_seq;  /* log seq of the entry with its state */
+    uint64_t        key;        /* log seq of its creation: names it */
     const char     *json;       /* inside buf */
     size_t          json_len;
 } cv_conv_rec;
@@ -142,6 +149,8 @@ cv_conv_rec_get(cv_txn *t, const char *id, cv_conv_rec *rec)
     }
 
     memcpy(rec->customer_id, h + 32, n + 1);
+    rec->state_seq = cv_get_u64be(h + 72);
+    rec->key = cv_get_u64be(h + 80);
 
     rec->json = (const char *) h + CV_CONV_HDR;
     rec->json_len = v.mv_size - CV_CONV_HDR;
@@ -175,6 +184,8 @@ cv_conv_rec_put(cv_txn *t, const char *id, cv_conv_rec *rec)
     cv_put_u64be(h + 16, (uint64_t) rec->updated_ms);
     cv_put_u32(h + 24, rec->flags);
     memcpy(h + 32, rec->customer_id, strlen(rec->customer_id));
+    cv_put_u64be(h + 72, rec->state_seq);
+    cv_put_u64be(h + 80, rec->key);
     memcpy(h + CV_CONV_HDR, rec->json, rec->json_len);
 
     return CV_OK;
@@ -256,18 +267,22 @@ cv_conv_rec_view_text(cv_json_text *b, const cv_conv_rec *rec)
 
 /*
  * A change of the conversation: event (its text, with seq last_seq + 1)
- * when it has one, and one log entry of type log_type with the state the
- * change leaves. rec is updated and stored.
+ * when it has one, and one log entry of type log_type. An entry carries
+ * the conversation's state when the change is to the state (with_state:
+ * created, assigned, closed); a message's entry refers to the last one
+ * that does (the state is that one's with this entry's seq and time). rec
+ * is updated and stored.
  */
 static cv_status
 cv_conv_change(cv_txn *t, const char *conv_id, cv_conv_rec *rec,
-    const char *log_type, const char *event, size_t event_len, int64_t now,
-    uint64_t *log_seq)
+    const char *log_type, const char *event, size_t event_len,
+    int with_state, int64_t now, uint64_t *log_seq)
 {
     size_t         event_off, conv_off, conv_len;
     uint64_t       g, prev, seq;
     cv_status      st;
     cv_json_text   b;
+    cv_log_entry   e;
 
     st = cv_log_next_seq(t, &g);
     if (st != CV_OK) {
@@ -283,6 +298,14 @@ cv_conv_change(cv_txn *t, const char *conv_id, cv_conv_rec *rec,
         rec->head = g;
     }
 
+    if (rec->key == 0) {
+        rec->key = g;           /* its creation */
+    }
+
+    if (with_state) {
+        rec->state_seq = g;
+    }
+
     rec->updated_ms = now;
 
     /* ids and types are our own ASCII tokens */
@@ -296,7 +319,7 @@ cv_conv_change(cv_txn *t, const char *conv_id, cv_conv_rec *rec,
     cv_jt_lit(&b, "\",\"customer_id\":\"");
     cv_jt_lit(&b, rec->customer_id);
     cv_jt_lit(&b, "\",\"conversation_seq\":");
-    cv_jt_u64(&b, seq ? seq : rec->last_seq);
+    cv_jt_u64(&b, rec->last_seq);
     cv_jt_lit(&b, ",\"created_at\":");
     cv_jt_time(&b, now);
 
@@ -307,10 +330,15 @@ cv_conv_change(cv_txn *t, const char *conv_id, cv_conv_rec *rec,
         cv_jt_raw(&b, event, event_len);
     }
 
-    cv_jt_lit(&b, ",\"conversation\":");
-    conv_off = b.len;
-    cv_conv_rec_view_text(&b, rec);
-    conv_len = b.len - conv_off;
+    conv_off = 0;
+    conv_len = 0;
+    if (with_state) {
+        cv_jt_lit(&b, ",\"conversation\":");
+        conv_off = b.len;
+        cv_conv_rec_view_text(&b, rec);
+        conv_len = b.len - conv_off;
+    }
+
     cv_jt_raw(&b, "}", 1);
 
     if (b.failed) {
@@ -318,9 +346,20 @@ cv_conv_change(cv_txn *t, const char *conv_id, cv_conv_rec *rec,
         return CV_ERROR;
     }
 
-    st = cv_log_append_entry(t, g, event ? prev : 0, seq, b.data, b.len,
-                             event_off, event ? event_len : 0, conv_off,
-                             conv_len);
+    e.seq = g;
+    e.prev = event ? prev : 0;
+    e.conv_seq = seq;
+    e.state = rec->state_seq;
+    e.conv_key = rec->key;
+    e.created_ms = now;
+    e.text = b.data;
+    e.len = b.len;
+    e.event = event ? b.data + event_off : NULL;
+    e.event_len = event ? event_len : 0;
+    e.conv = with_state ? b.data + conv_off : NULL;
+    e.conv_len = conv_len;
+
+    st = cv_log_append_entry(t, &e);
     cv_jt_free(&b);
 
     if (st == CV_OK) {
@@ -366,7 +405,8 @@ cv_conv_event(cv_txn *t, const char *conv_id, cv_conv_rec *rec,
         return CV_ERROR;
     }
 
-    st = cv_conv_change(t, conv_id, rec, log_type, b.data, b.len, now, NULL);
+    st = cv_conv_change(t, conv_id, rec, log_type, b.data, b.len, 1, now,
+                        NULL);
     cv_jt_free(&b);
 
     return st;
@@ -500,7 +540,7 @@ cv_conversation_open(cv_txn *t, cJSON *customer, const char *page_url,
 
     if (st == CV_OK) {
         st = cv_conv_change(t, conv_id, rec, CV_EV_CONVERSATION_CREATED,
-                            NULL, 0, now, NULL);
+                            NULL, 0, 1, now, NULL);
     }
 
     if (st == CV_OK) {
@@ -586,9 +626,10 @@ cv_message_of_event(const char *event, size_t len, cv_message *m)
 static cv_status
 cv_message_replay(cv_txn *t, const MDB_val *v, cv_message *m)
 {
-    cv_log_entry  e;
-    cJSON        *conv;
-    cv_status     st;
+    cJSON         *entry;
+    const char    *conv, *cus;
+    cv_status      st;
+    cv_log_entry   e;
 
     if (v->mv_size != 8) {
         return CV_ERROR;
@@ -599,24 +640,24 @@ cv_message_replay(cv_txn *t, const MDB_val *v, cv_message *m)
         return st == CV_NOT_FOUND ? CV_ERROR : st;
     }
 
-    if (e.event == NULL || e.conv == NULL) {
+    if (e.event == NULL) {
         return CV_ERROR;
     }
 
-    conv = cJSON_ParseWithLength(e.conv, e.conv_len);
-    if (conv == NULL
-        || cv_string(conv, "id") == NULL
-        || strlen(cv_string(conv, "id")) >= CV_ID_MAX
-        || cv_string(conv, "customer_id") == NULL
-        || strlen(cv_string(conv, "customer_id")) >= CV_ID_MAX)
+    entry = cJSON_ParseWithLength(e.text, e.len);
+    conv = cv_string(entry, "conversation_id");
+    cus = cv_string(entry, "customer_id");
+
+    if (conv == NULL || strlen(conv) >= CV_ID_MAX
+        || cus == NULL || strlen(cus) >= CV_ID_MAX)
     {
-        cJSON_Delete(conv);
+        cJSON_Delete(entry);
         return CV_ERROR;
     }
 
-    strcpy(m->conversation_id, cv_string(conv, "id"));
-    strcpy(m->customer_id, cv_string(conv, "customer_id"));
-    cJSON_Delete(conv);
+    strcpy(m->conversation_id, conv);
+    strcpy(m->customer_id, cus);
+    cJSON_Delete(entry);
 
     m->seq = e.conv_seq;
     m->duplicate = 1;
@@ -712,7 +753,7 @@ cv_message_append(cv_txn *t, const char *conv_id, cv_conv_rec *rec,
     event_len = b.len;
 
     st = cv_conv_change(t, conv_id, rec, CV_EV_MESSAGE_CREATED, b.data,
-                        event_len, now, &g);
+                        event_len, 0, now, &g);
 
     if (st == CV_OK && idem_len) {
         cv_put_u64be(ref, g);
@@ -892,14 +933,13 @@ cv_conversation_last_seq(cv_txn *t, const char *conv_id, uint64_t *seq)
  * were more than limit.
  */
 static cv_status
-cv_conversation_chain(cv_txn *t, const char *conv_id, uint64_t after,
+cv_conversation_chain(cv_txn *t, const cv_conv_state *cs, uint64_t after,
     size_t limit, uint64_t **seqs, size_t *n, int *more)
 {
     uint64_t      *all, *grown, g;
     size_t         cap, count, i;
     cv_status      st;
     cv_log_entry   e;
-    cv_conv_state  cs;
 
     *seqs = NULL;
     *n = 0;
@@ -907,16 +947,11 @@ cv_conversation_chain(cv_txn *t, const char *conv_id, uint64_t after,
         *more = 0;
     }
 
-    st = cv_conversation_state(t, conv_id, &cs);
-    if (st == CV_NOT_FOUND) {
+    if (cs->last_seq <= after || limit == 0) {
         return CV_OK;
     }
 
-    if (st != CV_OK || cs.last_seq <= after || limit == 0) {
-        return st;
-    }
-
-    cap = cs.last_seq - after < 64 ? cs.last_seq - after : 64;
+    cap = cs->last_seq - after < 64 ? cs->last_seq - after : 64;
     all = malloc(cap * sizeof(uint64_t));
     if (all == NULL) {
         return CV_ERROR;
@@ -924,7 +959,7 @@ cv_conversation_chain(cv_txn *t, const char *conv_id, uint64_t after,
 
     count = 0;
 
-    for (g = cs.head; g != 0; g = e.prev) {
+    for (g = cs->head; g != 0; g = e.prev) {
         st = cv_log_get(t, g, &e);
         if (st != CV_OK) {
             free(all);
@@ -984,10 +1019,16 @@ cv_conversation_events(cv_txn *t, const char *conv_id, uint64_t after,
     cJSON         *ev;
     cv_status      st;
     cv_log_entry   e;
+    cv_conv_state  cs;
 
     *cursor = after;
 
-    st = cv_conversation_chain(t, conv_id, after, limit, &seqs, &n, NULL);
+    st = cv_conversation_state(t, conv_id, &cs);
+    if (st != CV_OK) {
+        return st == CV_NOT_FOUND ? CV_OK : st;
+    }
+
+    st = cv_conversation_chain(t, &cs, after, limit, &seqs, &n, NULL);
 
     for (i = 0; st == CV_OK && i < n; i++) {
         st = cv_log_get(t, seqs[i], &e);
@@ -1015,6 +1056,31 @@ cv_status
 cv_conversation_events_json(cv_txn *t, const char *conv_id, uint64_t after,
     size_t limit, char **json, size_t *len, size_t *count, uint64_t *cursor)
 {
+    cv_status      st;
+    cv_conv_state  cs;
+
+    st = cv_conversation_state(t, conv_id, &cs);
+
+    if (st == CV_NOT_FOUND) {
+        /* no such conversation: no events */
+        memset(&cs, 0, sizeof(cs));
+        st = CV_OK;
+    }
+
+    if (st != CV_OK) {
+        return st;
+    }
+
+    return cv_conversation_state_events_json(t, &cs, after, limit, json, len,
+                                             count, cursor);
+}
+
+
+cv_status
+cv_conversation_state_events_json(cv_txn *t, const cv_conv_state *cs,
+    uint64_t after, size_t limit, char **json, size_t *len, size_t *count,
+    uint64_t *cursor)
+{
     uint64_t      *seqs;
     size_t         n, i;
     cv_status      st;
@@ -1024,7 +1090,7 @@ cv_conversation_events_json(cv_txn *t, const char *conv_id, uint64_t after,
     *cursor = after;
     *count = 0;
 
-    st = cv_conversation_chain(t, conv_id, after, limit, &seqs, &n, NULL);
+    st = cv_conversation_chain(t, cs, after, limit, &seqs, &n, NULL);
     if (st != CV_OK) {
         return st;
     }
@@ -1071,12 +1137,17 @@ cv_conversation_messages(cv_txn *t, const char *conv_id, uint64_t after,
     cJSON         *ev, *msg;
     cv_status      st;
     cv_log_entry   e;
+    cv_conv_state  cs;
 
     *more = 0;
 
+    st = cv_conversation_state(t, conv_id, &cs);
+    if (st != CV_OK) {
+        return st == CV_NOT_FOUND ? CV_OK : st;
+    }
+
     /* every event after: only some are messages */
-    st = cv_conversation_chain(t, conv_id, after, (size_t) -1, &seqs, &n,
-                               NULL);
+    st = cv_conversation_chain(t, &cs, after, (size_t) -1, &seqs, &n, NULL);
 
     for (i = 0, added = 0; st == CV_OK && i < n; i++) {
         st = cv_log_get(t, seqs[i], &e);

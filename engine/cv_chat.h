@@ -95,6 +95,11 @@ cv_status cv_conversation_events_json(cv_txn *t, const char *conv_id,
     uint64_t after, size_t limit, char **json, size_t *len, size_t *count,
     uint64_t *cursor);
 
+/* The same, for a conversation whose state the caller has just read. */
+cv_status cv_conversation_state_events_json(cv_txn *t,
+    const cv_conv_state *cs, uint64_t after, size_t limit, char **json,
+    size_t *len, size_t *count, uint64_t *cursor);
+
 /* The last seq of a conversation's stream. */
 cv_status cv_conversation_last_seq(cv_txn *t, const char *conv_id,
     uint64_t *seq);

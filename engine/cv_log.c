@@ -6,6 +6,7 @@
 
 #include "cv_chat.h"
 #include "cv_log_impl.h"
+#include "cv_time.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,9 @@ cv_log_decode(const MDB_val *k, const MDB_val *v, cv_log_entry *e)
     e->seq = cv_get_u64be(k->mv_data);
     e->prev = cv_get_u64be(h);
     e->conv_seq = cv_get_u64be(h + 8);
+    e->state = cv_get_u64be(h + 32);
+    e->conv_key = cv_get_u64be(h + 40);
+    e->created_ms = (int64_t) cv_get_u64be(h + 48);
     e->text = (const char *) h + CV_LOG_HDR;
     e->len = v->mv_size - CV_LOG_HDR;
 
@@ -90,9 +94,15 @@ cv_log_next_seq(cv_txn *t, uint64_t *seq)
 {
     cv_status  st;
 
+    if (t->log_next) {
+        *seq = t->log_next;
+        return CV_OK;
+    }
+
     st = cv_log_last_seq(t, seq);
     if (st == CV_OK) {
         (*seq)++;
+        t->log_next = *seq;
     }
 
     return st;
@@ -100,40 +110,48 @@ cv_log_next_seq(cv_txn *t, uint64_t *seq)
 
 
 cv_status
-cv_log_append_entry(cv_txn *t, uint64_t seq, uint64_t prev,
-    uint64_t conv_seq, const char *text, size_t len, size_t event_off,
-    size_t event_len, size_t conv_off, size_t conv_len)
+cv_log_append_entry(cv_txn *t, const cv_log_entry *e)
 {
     unsigned char  key[8], *h;
+    size_t         eo, co;
     MDB_val        k, v;
     int            rc;
 
-    if (len > UINT32_MAX) {
+    if (e->len > UINT32_MAX) {
         return CV_INVALID;
     }
 
-    cv_put_u64be(key, seq);
+    eo = e->event ? (size_t) (e->event - e->text) : 0;
+    co = e->conv ? (size_t) (e->conv - e->text) : 0;
+
+    cv_put_u64be(key, e->seq);
     k.mv_data = key;
     k.mv_size = 8;
     v.mv_data = NULL;
-    v.mv_size = CV_LOG_HDR + len;
+    v.mv_size = CV_LOG_HDR + e->len;
 
     /* MDB_RESERVE: the value is written in place, not copied in; and
      * MDB_APPEND: the key is the largest, so no search and full pages */
     rc = mdb_put(t->txn, t->store->dbi[CV_DB_LOG], &k, &v,
                  MDB_APPEND | MDB_RESERVE);
     if (rc != 0) {
+        t->log_next = 0;
         return cv_status_from_mdb(rc);
     }
 
+    t->log_next = e->seq + 1;
+
     h = v.mv_data;
-    cv_put_u64be(h, prev);
-    cv_put_u64be(h + 8, conv_seq);
-    cv_put_u32be(h + 16, (uint32_t) event_off);
-    cv_put_u32be(h + 20, (uint32_t) event_len);
-    cv_put_u32be(h + 24, (uint32_t) conv_off);
-    cv_put_u32be(h + 28, (uint32_t) conv_len);
-    memcpy(h + CV_LOG_HDR, text, len);
+    cv_put_u64be(h, e->prev);
+    cv_put_u64be(h + 8, e->conv_seq);
+    cv_put_u32be(h + 16, (uint32_t) eo);
+    cv_put_u32be(h + 20, (uint32_t) e->event_len);
+    cv_put_u32be(h + 24, (uint32_t) co);
+    cv_put_u32be(h + 28, (uint32_t) e->conv_len);
+    cv_put_u64be(h + 32, e->state);
+    cv_put_u64be(h + 40, e->conv_key);
+    cv_put_u64be(h + 48, (uint64_t) e->created_ms);
+    memcpy(h + CV_LOG_HDR, e->text, e->len);
 
     return CV_OK;
 }
@@ -223,6 +241,43 @@ cv_log_read(cv_txn *t, uint64_t after, size_t limit, cJSON *items,
 }
 
 
+/* a conversation's latest change in a page of the REST poll */
+typedef struct {
+    uint64_t  key;
+    uint64_t  seq;
+    uint64_t  state;
+    uint64_t  conv_seq;
+    int64_t   created_ms;
+} cv_since_item;
+
+
+/* the conversation as a change left it: its state entry's, with the
+ * change's seq and time when the change was a message */
+static cJSON *
+cv_since_state(cv_txn *t, const cv_since_item *it)
+{
+    char           stamp[CV_TIME_STR];
+    cJSON         *conv;
+    cv_log_entry   e;
+
+    if (cv_log_get(t, it->state, &e) != CV_OK || e.conv == NULL) {
+        return NULL;
+    }
+
+    conv = cJSON_ParseWithLength(e.conv, e.conv_len);
+    if (conv == NULL || it->state == it->seq) {
+        return conv;
+    }
+
+    cv_format_time(it->created_ms, stamp);
+    cJSON_ReplaceItemInObjectCaseSensitive(conv, "updated_at",
+                                           cJSON_CreateString(stamp));
+    cJSON_ReplaceItemInObjectCaseSensitive(conv, "last_seq",
+                                 cJSON_CreateNumber((double) it->conv_seq));
+    return conv;
+}
+
+
 cv_status
 cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
     const char *status, cJSON *items, uint64_t *next)
@@ -230,22 +285,32 @@ cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
     unsigned char   key[8];
     MDB_cursor     *c;
     MDB_val         k, v;
-    cJSON          *snap, *order, *item;
+    cJSON          *snap;
     cv_log_entry    e;
-    const char     *id, *s;
-    size_t          scanned, n;
+    cv_since_item  *order, it;
+    const char     *s;
+    size_t          scanned, n, i;
+    cv_status       st;
     int             rc;
 
     *next = after;
+
+    if (after == UINT64_MAX || limit == 0) {
+        return CV_OK;
+    }
 
     rc = mdb_cursor_open(t->txn, t->store->dbi[CV_DB_LOG], &c);
     if (rc != 0) {
         return cv_status_from_mdb(rc);
     }
 
-    /* each conversation's state at its latest change in this page, in the
-     * order of those changes */
-    order = cJSON_CreateArray();
+    /* each conversation's latest change in this page, in their order */
+    order = malloc(limit * sizeof(cv_since_item));
+    if (order == NULL) {
+        mdb_cursor_close(c);
+        return CV_ERROR;
+    }
+
     n = 0;
 
     cv_put_u64be(key, after + 1);
@@ -261,60 +326,55 @@ cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
             break;
         }
 
-        /* only the state is parsed, not the whole entry */
-        snap = e.conv ? cJSON_ParseWithLength(e.conv, e.conv_len) : NULL;
-        id = cJSON_GetStringValue(cJSON_GetObjectItem(snap, "id"));
+        it.key = e.conv_key;
+        it.seq = e.seq;
+        it.state = e.state;
+        it.conv_seq = e.conv_seq;
+        it.created_ms = e.created_ms;
 
-        if (id == NULL) {
-            cJSON_Delete(snap);
-            *next = e.seq;
-            continue;
+        for (i = 0; i < n && order[i].key != it.key; i++) {
+            /* void */
         }
 
-        /* one walk of the list: at most limit entries */
-        cJSON_ArrayForEach(item, order) {
-            if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(item, "id")),
-                       id) == 0)
-            {
-                break;
-            }
-        }
-
-        if (item) {
-            cJSON_Delete(cJSON_DetachItemViaPointer(order, item));
+        if (i < n) {
+            memmove(&order[i], &order[i + 1], (n - i - 1) * sizeof(it));
+            n--;
 
         } else if (n == limit) {
             /* a new conversation would exceed the page: stop before it */
-            cJSON_Delete(snap);
             break;
-
-        } else {
-            n++;
         }
 
-        cJSON_AddItemToArray(order, snap);
+        order[n++] = it;
         *next = e.seq;
     }
 
     mdb_cursor_close(c);
 
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        cJSON_Delete(order);
+    if (rc != 0 && rc != MDB_NOTFOUND && rc != MDB_CORRUPTED) {
+        free(order);
         return cv_status_from_mdb(rc);
     }
 
-    while (order->child) {
-        item = cJSON_DetachItemViaPointer(order, order->child);
-        s = cJSON_GetStringValue(cJSON_GetObjectItem(item, "status"));
+    st = rc == MDB_CORRUPTED ? CV_ERROR : CV_OK;
+
+    for (i = 0; st == CV_OK && i < n; i++) {
+        snap = cv_since_state(t, &order[i]);
+        if (snap == NULL) {
+            st = CV_ERROR;
+            break;
+        }
+
+        s = cJSON_GetStringValue(cJSON_GetObjectItem(snap, "status"));
 
         if (status && (s == NULL || strcmp(s, status) != 0)) {
-            cJSON_Delete(item);
+            cJSON_Delete(snap);
             continue;
         }
 
-        cJSON_AddItemToArray(items, item);
+        cJSON_AddItemToArray(items, snap);
     }
 
-    cJSON_Delete(order);
-    return CV_OK;
+    free(order);
+    return st;
 }

@@ -1,43 +1,55 @@
 /*
  * The global event log's entries, for the engine's model files only.
  *
- * Key: the log seq, u64 big-endian. Value: a 32-byte header, then the
+ * Key: the log seq, u64 big-endian. Value: a 56-byte header, then the
  * entry as JSON text:
  *
- *   0  u64be prev      log seq of the previous entry of the same
- *                      conversation that carries an event (0: none)
- *   8  u64be conv_seq  the seq of the entry's event in its conversation
- *                      (0: the entry carries no event)
+ *   0  u64be prev        log seq of the previous entry of the same
+ *                        conversation that carries an event (0: none)
+ *   8  u64be conv_seq    the seq of the entry's event in its conversation
+ *                        (0: the entry carries no event)
  *  16  u32be event_off, u32be event_len   the event inside the text
  *  24  u32be conv_off,  u32be conv_len    the conversation's state inside
+ *                                         (0, 0: see state)
+ *  32  u64be state       log seq of the entry with the conversation's state
+ *                        as of this change (this one's when it has it)
+ *  40  u64be conv_key    log seq of the conversation's creation: names it
+ *  48  i64be created_ms
  *
  *   {"seq":G,"type":"message.created","conversation_id":"conv_…",
  *    "customer_id":"cus_…","conversation_seq":S,"created_at":"…",
- *    "event":{…},"conversation":{…}}
+ *    "event":{…}[,"conversation":{…}]}
  *
  * A conversation's events are the entries that carry one, chained from
  * the conversation record's head through prev: an event is written once,
  * in the one append-only tree, and a commit of many messages dirties the
  * log's last pages and each conversation's record, not a page per
- * conversation stream as well.
+ * conversation stream as well. Only changes of the state (created,
+ * assigned, closed) carry it; a message's state is the one its entry
+ * refers to with the message's seq and time, so a message costs its own
+ * bytes and not the conversation's again.
  */
 #ifndef CV_LOG_IMPL_H
 #define CV_LOG_IMPL_H
 
 #include "cv_store_impl.h"
 
-#define CV_LOG_HDR  32
+#define CV_LOG_HDR  56
 
 typedef struct {
     uint64_t      seq;
     uint64_t      prev;
     uint64_t      conv_seq;
+    uint64_t      state;
+    uint64_t      conv_key;
+    int64_t       created_ms;
     const char   *text;        /* the JSON, in the map: valid until the
                                   transaction writes again or ends */
     size_t        len;
     const char   *event;       /* NULL when the entry carries none */
     size_t        event_len;
-    const char   *conv;        /* the conversation's state */
+    const char   *conv;        /* the conversation's state, NULL when the
+                                  entry refers to it (state) */
     size_t        conv_len;
 } cv_log_entry;
 
@@ -47,10 +59,8 @@ cv_status cv_log_get(cv_txn *t, uint64_t seq, cv_log_entry *e);
 /* The seq the next entry gets. */
 cv_status cv_log_next_seq(cv_txn *t, uint64_t *seq);
 
-/* Appends the entry at seq (from cv_log_next_seq): header fields from e,
- * text with the event and the state at the given offsets. */
-cv_status cv_log_append_entry(cv_txn *t, uint64_t seq, uint64_t prev,
-    uint64_t conv_seq, const char *text, size_t len, size_t event_off,
-    size_t event_len, size_t conv_off, size_t conv_len);
+/* Appends e at e->seq (from cv_log_next_seq); e->event and e->conv point
+ * into e->text. */
+cv_status cv_log_append_entry(cv_txn *t, const cv_log_entry *e);
 
 #endif

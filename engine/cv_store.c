@@ -428,6 +428,7 @@ cv_txn_begin(cv_store *st, int write, cv_txn **out)
 
         rc = mdb_txn_renew(t->txn);
         if (rc == 0) {
+            t->log_next = 0;
             *out = t;
             return CV_OK;
         }
@@ -457,6 +458,7 @@ cv_txn_begin(cv_store *st, int write, cv_txn **out)
 
     t->store = st;
     t->write = write;
+    t->log_next = 0;
     *out = t;
 
     return CV_OK;

@@ -35,6 +35,8 @@ struct cv_txn {
     cv_store  *store;
     MDB_txn   *txn;
     int        write;
+    uint64_t   log_next;  /* the next log seq once known, else 0: a batch
+                             of messages looks the log's end up once */
 };
 
 /* JSON records: get (parsed, caller frees) and put */

@@ -490,8 +490,9 @@ ngx_chatvisor_visitor_events_check(ngx_http_request_t *r, ngx_uint_t final)
                 after = 0;
             }
 
-            st = cv_conversation_events_json(t, conv_id, after, 200, &events,
-                                             &len, &count, &cursor);
+            st = cv_conversation_state_events_json(t, &cs, after, 200,
+                                                   &events, &len, &count,
+                                                   &cursor);
             if (st != CV_OK) {
                 cv_txn_abort(t);
                 return ngx_chatvisor_send_status(r, st);
