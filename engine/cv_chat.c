@@ -77,24 +77,6 @@ cv_string(const cJSON *obj, const char *name)
 }
 
 
-static uint32_t
-cv_u32(const unsigned char *p)
-{
-    return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16)
-           | ((uint32_t) p[2] << 8) | p[3];
-}
-
-
-static void
-cv_put_u32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char) (v >> 24);
-    p[1] = (unsigned char) (v >> 16);
-    p[2] = (unsigned char) (v >> 8);
-    p[3] = (unsigned char) v;
-}
-
-
 /* ------------------------------------------------ conversation records */
 
 static void
@@ -140,7 +122,7 @@ cv_conv_rec_get(cv_txn *t, const char *id, cv_conv_rec *rec)
     rec->last_seq = cv_get_u64be(h);
     rec->head = cv_get_u64be(h + 8);
     rec->updated_ms = (int64_t) cv_get_u64be(h + 16);
-    rec->flags = cv_u32(h + 24);
+    rec->flags = cv_get_u32be(h + 24);
 
     n = strnlen((char *) h + 32, CV_ID_MAX);
     if (n == CV_ID_MAX) {
@@ -182,7 +164,7 @@ cv_conv_rec_put(cv_txn *t, const char *id, cv_conv_rec *rec)
     cv_put_u64be(h, rec->last_seq);
     cv_put_u64be(h + 8, rec->head);
     cv_put_u64be(h + 16, (uint64_t) rec->updated_ms);
-    cv_put_u32(h + 24, rec->flags);
+    cv_put_u32be(h + 24, rec->flags);
     memcpy(h + 32, rec->customer_id, strlen(rec->customer_id));
     cv_put_u64be(h + 72, rec->state_seq);
     cv_put_u64be(h + 80, rec->key);
@@ -901,7 +883,7 @@ cv_conversation_state(cv_txn *t, const char *id, cv_conv_state *out)
     out->last_seq = cv_get_u64be(h);
     out->head = cv_get_u64be(h + 8);
     out->updated_ms = (int64_t) cv_get_u64be(h + 16);
-    flags = cv_u32(h + 24);
+    flags = cv_get_u32be(h + 24);
     out->open = (flags & CV_CONV_OPEN) != 0;
     out->assigned = (flags & CV_CONV_ASSIGNED) != 0;
     memcpy(out->customer_id, h + 32, n);

@@ -12,24 +12,6 @@
 #include <string.h>
 
 
-static uint32_t
-cv_get_u32be(const unsigned char *p)
-{
-    return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16)
-           | ((uint32_t) p[2] << 8) | p[3];
-}
-
-
-static void
-cv_put_u32be(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char) (v >> 24);
-    p[1] = (unsigned char) (v >> 16);
-    p[2] = (unsigned char) (v >> 8);
-    p[3] = (unsigned char) v;
-}
-
-
 static cv_status
 cv_log_decode(const MDB_val *k, const MDB_val *v, cv_log_entry *e)
 {

@@ -410,6 +410,24 @@ cv_get_u64be(const unsigned char in[8])
 }
 
 
+void
+cv_put_u32be(unsigned char out[4], uint32_t v)
+{
+    out[0] = (unsigned char) (v >> 24);
+    out[1] = (unsigned char) (v >> 16);
+    out[2] = (unsigned char) (v >> 8);
+    out[3] = (unsigned char) v;
+}
+
+
+uint32_t
+cv_get_u32be(const unsigned char in[4])
+{
+    return ((uint32_t) in[0] << 24) | ((uint32_t) in[1] << 16)
+           | ((uint32_t) in[2] << 8) | in[3];
+}
+
+
 /*
  * Read transactions are renewed from one kept reset: a fresh one costs a
  * malloc of LMDB's per-transaction tables and a reader slot, and a chat

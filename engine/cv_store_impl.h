@@ -54,5 +54,7 @@ int cv_status_from_mdb(int rc);
 
 void cv_put_u64be(unsigned char out[8], uint64_t v);
 uint64_t cv_get_u64be(const unsigned char in[8]);
+void cv_put_u32be(unsigned char out[4], uint32_t v);
+uint32_t cv_get_u32be(const unsigned char in[4]);
 
 #endif
