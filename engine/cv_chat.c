@@ -34,8 +34,7 @@
 
 /* a conversation record, its value copied out of the map */
 typedef struct {
-    unsigned char  *buf;        /* header + JSON */
-    size_t          len;
+    unsigned char  *buf;        /* header + JSON, when copied */
     uint64_t        last_seq;
     uint64_t        head;       /* log seq of its last event, 0: none */
     int64_t         updated_ms;
@@ -87,13 +86,43 @@ cv_conv_rec_free(cv_conv_rec *rec)
 }
 
 
+/* the header's fields of a stored value; rec->json points into v */
+static cv_status
+cv_conv_rec_decode(const unsigned char *h, size_t len, cv_conv_rec *rec)
+{
+    size_t  n;
+
+    if (len < CV_CONV_HDR + 2) {
+        return CV_ERROR;
+    }
+
+    n = strnlen((const char *) h + 32, CV_ID_MAX);
+    if (n == CV_ID_MAX) {
+        return CV_ERROR;
+    }
+
+    rec->last_seq = cv_get_u64be(h);
+    rec->head = cv_get_u64be(h + 8);
+    rec->updated_ms = (int64_t) cv_get_u64be(h + 16);
+    rec->flags = cv_get_u32be(h + 24);
+    memcpy(rec->customer_id, h + 32, n);
+    rec->customer_id[n] = '\0';
+    rec->state_seq = cv_get_u64be(h + 72);
+    rec->key = cv_get_u64be(h + 80);
+    rec->json = (const char *) h + CV_CONV_HDR;
+    rec->json_len = len - CV_CONV_HDR;
+
+    return CV_OK;
+}
+
+
+/* the record, header decoded and all of it copied (rec->buf) */
 static cv_status
 cv_conv_rec_get(cv_txn *t, const char *id, cv_conv_rec *rec)
 {
-    MDB_val         k, v;
-    unsigned char  *h;
-    size_t          n;
-    int             rc;
+    MDB_val    k, v;
+    cv_status  st;
+    int        rc;
 
     rec->buf = NULL;
 
@@ -105,10 +134,6 @@ cv_conv_rec_get(cv_txn *t, const char *id, cv_conv_rec *rec)
         return cv_status_from_mdb(rc);
     }
 
-    if (v.mv_size < CV_CONV_HDR + 2) {
-        return CV_ERROR;
-    }
-
     /* a copy: the map's pages may move once the transaction writes */
     rec->buf = malloc(v.mv_size);
     if (rec->buf == NULL) {
@@ -116,28 +141,13 @@ cv_conv_rec_get(cv_txn *t, const char *id, cv_conv_rec *rec)
     }
 
     memcpy(rec->buf, v.mv_data, v.mv_size);
-    rec->len = v.mv_size;
 
-    h = rec->buf;
-    rec->last_seq = cv_get_u64be(h);
-    rec->head = cv_get_u64be(h + 8);
-    rec->updated_ms = (int64_t) cv_get_u64be(h + 16);
-    rec->flags = cv_get_u32be(h + 24);
-
-    n = strnlen((char *) h + 32, CV_ID_MAX);
-    if (n == CV_ID_MAX) {
+    st = cv_conv_rec_decode(rec->buf, v.mv_size, rec);
+    if (st != CV_OK) {
         cv_conv_rec_free(rec);
-        return CV_ERROR;
     }
 
-    memcpy(rec->customer_id, h + 32, n + 1);
-    rec->state_seq = cv_get_u64be(h + 72);
-    rec->key = cv_get_u64be(h + 80);
-
-    rec->json = (const char *) h + CV_CONV_HDR;
-    rec->json_len = v.mv_size - CV_CONV_HDR;
-
-    return CV_OK;
+    return st;
 }
 
 
@@ -200,7 +210,6 @@ cv_conv_rec_set_json(cv_conv_rec *rec, const cJSON *conv)
 
     free(rec->buf);
     rec->buf = buf;
-    rec->len = CV_CONV_HDR + n;
     rec->json = (const char *) buf + CV_CONV_HDR;
     rec->json_len = n;
 
@@ -569,46 +578,12 @@ cv_idem_key(char *key, size_t size, const cv_author *author,
 }
 
 
-/* the message of a message event's text: {"seq":S,"type":"message",
- * "message":{...}} as cv_message_append writes it */
-static cv_status
-cv_message_of_event(const char *event, size_t len, cv_message *m)
-{
-    static const char  key[] = ",\"message\":";
-    const char        *p, *end;
-
-    end = event + len;
-
-    for (p = event; p + sizeof(key) - 1 < end; p++) {
-        if (memcmp(p, key, sizeof(key) - 1) == 0) {
-            break;
-        }
-    }
-
-    if (p + sizeof(key) - 1 >= end || end[-1] != '}') {
-        return CV_ERROR;
-    }
-
-    p += sizeof(key) - 1;
-
-    m->len = end - 1 - p;
-    m->json = malloc(m->len + 1);
-    if (m->json == NULL) {
-        return CV_ERROR;
-    }
-
-    memcpy(m->json, p, m->len);
-    m->json[m->len] = '\0';
-
-    return CV_OK;
-}
-
-
 /* the first message again, for a retried client_msg_id */
 static cv_status
 cv_message_replay(cv_txn *t, const MDB_val *v, cv_message *m)
 {
-    cJSON         *entry;
+    char          *text;
+    cJSON         *entry, *msg;
     const char    *conv, *cus;
     cv_status      st;
     cv_log_entry   e;
@@ -629,9 +604,10 @@ cv_message_replay(cv_txn *t, const MDB_val *v, cv_message *m)
     entry = cJSON_ParseWithLength(e.text, e.len);
     conv = cv_string(entry, "conversation_id");
     cus = cv_string(entry, "customer_id");
+    msg = cJSON_GetObjectItem(cJSON_GetObjectItem(entry, "event"), "message");
 
     if (conv == NULL || strlen(conv) >= CV_ID_MAX
-        || cus == NULL || strlen(cus) >= CV_ID_MAX)
+        || cus == NULL || strlen(cus) >= CV_ID_MAX || msg == NULL)
     {
         cJSON_Delete(entry);
         return CV_ERROR;
@@ -639,12 +615,25 @@ cv_message_replay(cv_txn *t, const MDB_val *v, cv_message *m)
 
     strcpy(m->conversation_id, conv);
     strcpy(m->customer_id, cus);
+    text = cJSON_PrintUnformatted(msg);
     cJSON_Delete(entry);
+
+    /* a copy cv_message_clear() may free() */
+    m->len = text ? strlen(text) : 0;
+    m->json = text ? malloc(m->len + 1) : NULL;
+    if (m->json) {
+        memcpy(m->json, text, m->len + 1);
+    }
+    cJSON_free(text);
+
+    if (m->json == NULL) {
+        return CV_ERROR;
+    }
 
     m->seq = e.conv_seq;
     m->duplicate = 1;
 
-    return cv_message_of_event(e.event, e.event_len, m);
+    return CV_OK;
 }
 
 
@@ -855,11 +844,10 @@ cv_conversation_get(cv_txn *t, const char *id, cJSON **out)
 cv_status
 cv_conversation_state(cv_txn *t, const char *id, cv_conv_state *out)
 {
-    MDB_val               k, v;
-    const unsigned char  *h;
-    uint32_t              flags;
-    size_t                n;
-    int                   rc;
+    MDB_val      k, v;
+    cv_status    st;
+    cv_conv_rec  rec;
+    int          rc;
 
     k.mv_data = (void *) id;
     k.mv_size = strlen(id);
@@ -869,27 +857,37 @@ cv_conversation_state(cv_txn *t, const char *id, cv_conv_state *out)
         return cv_status_from_mdb(rc);
     }
 
-    if (v.mv_size < CV_CONV_HDR + 2) {
-        return CV_ERROR;
+    /* read in place: nothing of it is kept */
+    st = cv_conv_rec_decode(v.mv_data, v.mv_size, &rec);
+    if (st != CV_OK) {
+        return st;
     }
 
-    h = v.mv_data;
-
-    n = strnlen((const char *) h + 32, CV_ID_MAX);
-    if (n == CV_ID_MAX) {
-        return CV_ERROR;
-    }
-
-    out->last_seq = cv_get_u64be(h);
-    out->head = cv_get_u64be(h + 8);
-    out->updated_ms = (int64_t) cv_get_u64be(h + 16);
-    flags = cv_get_u32be(h + 24);
-    out->open = (flags & CV_CONV_OPEN) != 0;
-    out->assigned = (flags & CV_CONV_ASSIGNED) != 0;
-    memcpy(out->customer_id, h + 32, n);
-    out->customer_id[n] = '\0';
+    out->last_seq = rec.last_seq;
+    out->head = rec.head;
+    out->updated_ms = rec.updated_ms;
+    out->open = (rec.flags & CV_CONV_OPEN) != 0;
+    out->assigned = (rec.flags & CV_CONV_ASSIGNED) != 0;
+    memcpy(out->customer_id, rec.customer_id, sizeof(out->customer_id));
 
     return CV_OK;
+}
+
+
+/* as cv_conversation_state; an unknown conversation has no events */
+static cv_status
+cv_conversation_state_or_none(cv_txn *t, const char *id, cv_conv_state *cs)
+{
+    cv_status  st;
+
+    st = cv_conversation_state(t, id, cs);
+
+    if (st == CV_NOT_FOUND) {
+        memset(cs, 0, sizeof(*cs));
+        st = CV_OK;
+    }
+
+    return st;
 }
 
 
@@ -911,12 +909,11 @@ cv_conversation_last_seq(cv_txn *t, const char *conv_id, uint64_t *seq)
 /*
  * The log seqs of a conversation's events after a seq, oldest first, at
  * most limit of them (the oldest), walking its chain back from its head:
- * every event newer than after is visited once. *more is set when there
- * were more than limit.
+ * every event newer than after is visited once.
  */
 static cv_status
 cv_conversation_chain(cv_txn *t, const cv_conv_state *cs, uint64_t after,
-    size_t limit, uint64_t **seqs, size_t *n, int *more)
+    size_t limit, uint64_t **seqs, size_t *n)
 {
     uint64_t      *all, *grown, g;
     size_t         cap, count, i;
@@ -925,9 +922,6 @@ cv_conversation_chain(cv_txn *t, const cv_conv_state *cs, uint64_t after,
 
     *seqs = NULL;
     *n = 0;
-    if (more) {
-        *more = 0;
-    }
 
     if (cs->last_seq <= after || limit == 0) {
         return CV_OK;
@@ -972,9 +966,6 @@ cv_conversation_chain(cv_txn *t, const cv_conv_state *cs, uint64_t after,
 
     /* newest first: keep the oldest limit, oldest first */
     if (count > limit) {
-        if (more) {
-            *more = 1;
-        }
         memmove(all, all + count - limit, limit * sizeof(uint64_t));
         count = limit;
     }
@@ -992,25 +983,23 @@ cv_conversation_chain(cv_txn *t, const cv_conv_state *cs, uint64_t after,
 }
 
 
-cv_status
-cv_conversation_events(cv_txn *t, const char *conv_id, uint64_t after,
-    size_t limit, cJSON *events, uint64_t *cursor)
+/* what a walk does with each event: 0 go on, 1 stop, -1 fail */
+typedef int (*cv_event_pt)(void *data, const cv_log_entry *e);
+
+
+/* each(data, entry) for the conversation's events after a seq, oldest
+ * first, at most limit */
+static cv_status
+cv_conversation_walk(cv_txn *t, const cv_conv_state *cs, uint64_t after,
+    size_t limit, cv_event_pt each, void *data)
 {
+    int            rc;
     uint64_t      *seqs;
     size_t         n, i;
-    cJSON         *ev;
     cv_status      st;
     cv_log_entry   e;
-    cv_conv_state  cs;
 
-    *cursor = after;
-
-    st = cv_conversation_state(t, conv_id, &cs);
-    if (st != CV_OK) {
-        return st == CV_NOT_FOUND ? CV_OK : st;
-    }
-
-    st = cv_conversation_chain(t, &cs, after, limit, &seqs, &n, NULL);
+    st = cv_conversation_chain(t, cs, after, limit, &seqs, &n);
 
     for (i = 0; st == CV_OK && i < n; i++) {
         st = cv_log_get(t, seqs[i], &e);
@@ -1019,18 +1008,62 @@ cv_conversation_events(cv_txn *t, const char *conv_id, uint64_t after,
             break;
         }
 
-        ev = cJSON_ParseWithLength(e.event, e.event_len);
-        if (ev == NULL) {
-            st = CV_ERROR;
+        rc = each(data, &e);
+        if (rc != 0) {
+            st = rc > 0 ? CV_OK : CV_ERROR;
             break;
         }
-
-        cJSON_AddItemToArray(events, ev);
-        *cursor = e.conv_seq;
     }
 
     free(seqs);
     return st;
+}
+
+
+typedef struct {
+    cJSON         *items;
+    uint64_t      *cursor;
+    cv_json_text  *text;
+    size_t         count;
+    size_t         limit;    /* messages: how many */
+    int           *more;
+} cv_events_out;
+
+
+static int
+cv_event_parsed(void *data, const cv_log_entry *e)
+{
+    cv_events_out  *out = data;
+    cJSON          *ev;
+
+    ev = cJSON_ParseWithLength(e->event, e->event_len);
+    if (ev == NULL) {
+        return -1;
+    }
+
+    cJSON_AddItemToArray(out->items, ev);
+    *out->cursor = e->conv_seq;
+
+    return 0;
+}
+
+
+cv_status
+cv_conversation_events(cv_txn *t, const char *conv_id, uint64_t after,
+    size_t limit, cJSON *events, uint64_t *cursor)
+{
+    cv_status      st;
+    cv_conv_state  cs;
+    cv_events_out  out = { .items = events, .cursor = cursor };
+
+    *cursor = after;
+
+    st = cv_conversation_state_or_none(t, conv_id, &cs);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    return cv_conversation_walk(t, &cs, after, limit, cv_event_parsed, &out);
 }
 
 
@@ -1041,14 +1074,7 @@ cv_conversation_events_json(cv_txn *t, const char *conv_id, uint64_t after,
     cv_status      st;
     cv_conv_state  cs;
 
-    st = cv_conversation_state(t, conv_id, &cs);
-
-    if (st == CV_NOT_FOUND) {
-        /* no such conversation: no events */
-        memset(&cs, 0, sizeof(cs));
-        st = CV_OK;
-    }
-
+    st = cv_conversation_state_or_none(t, conv_id, &cs);
     if (st != CV_OK) {
         return st;
     }
@@ -1058,44 +1084,39 @@ cv_conversation_events_json(cv_txn *t, const char *conv_id, uint64_t after,
 }
 
 
+static int
+cv_event_text(void *data, const cv_log_entry *e)
+{
+    cv_events_out  *out = data;
+
+    if (out->count++) {
+        cv_jt_raw(out->text, ",", 1);
+    }
+
+    cv_jt_raw(out->text, e->event, e->event_len);
+    *out->cursor = e->conv_seq;
+
+    return 0;
+}
+
+
 cv_status
 cv_conversation_state_events_json(cv_txn *t, const cv_conv_state *cs,
     uint64_t after, size_t limit, char **json, size_t *len, size_t *count,
     uint64_t *cursor)
 {
-    uint64_t      *seqs;
-    size_t         n, i;
     cv_status      st;
-    cv_log_entry   e;
     cv_json_text   b;
+    cv_events_out  out = { .text = &b, .cursor = cursor };
 
     *cursor = after;
     *count = 0;
 
-    st = cv_conversation_chain(t, cs, after, limit, &seqs, &n, NULL);
-    if (st != CV_OK) {
-        return st;
-    }
-
-    cv_jt_init(&b, 512 * (n + 1));
+    cv_jt_init(&b, 1024);
     cv_jt_raw(&b, "[", 1);
 
-    for (i = 0; i < n; i++) {
-        st = cv_log_get(t, seqs[i], &e);
-        if (st != CV_OK || e.event == NULL) {
-            st = CV_ERROR;
-            break;
-        }
+    st = cv_conversation_walk(t, cs, after, limit, cv_event_text, &out);
 
-        if (i) {
-            cv_jt_raw(&b, ",", 1);
-        }
-
-        cv_jt_raw(&b, e.event, e.event_len);
-        *cursor = e.conv_seq;
-    }
-
-    free(seqs);
     cv_jt_raw(&b, "]", 1);
 
     if (st != CV_OK) {
@@ -1104,9 +1125,40 @@ cv_conversation_state_events_json(cv_txn *t, const cv_conv_state *cs,
     }
 
     *json = cv_jt_take(&b, len);
-    *count = n;
+    *count = out.count;
 
     return *json ? CV_OK : CV_ERROR;
+}
+
+
+static int
+cv_event_message(void *data, const cv_log_entry *e)
+{
+    cv_events_out  *out = data;
+    cJSON          *ev, *msg;
+
+    ev = cJSON_ParseWithLength(e->event, e->event_len);
+    if (ev == NULL) {
+        return -1;
+    }
+
+    msg = cJSON_DetachItemFromObjectCaseSensitive(ev, "message");
+    cJSON_Delete(ev);
+
+    if (msg == NULL) {
+        return 0;
+    }
+
+    if (out->count == out->limit) {
+        cJSON_Delete(msg);
+        *out->more = 1;
+        return 1;
+    }
+
+    cJSON_AddItemToArray(out->items, msg);
+    out->count++;
+
+    return 0;
 }
 
 
@@ -1114,55 +1166,20 @@ cv_status
 cv_conversation_messages(cv_txn *t, const char *conv_id, uint64_t after,
     size_t limit, cJSON *items, int *more)
 {
-    uint64_t      *seqs;
-    size_t         n, i, added;
-    cJSON         *ev, *msg;
     cv_status      st;
-    cv_log_entry   e;
     cv_conv_state  cs;
+    cv_events_out  out = { .items = items, .limit = limit, .more = more };
 
     *more = 0;
 
-    st = cv_conversation_state(t, conv_id, &cs);
+    st = cv_conversation_state_or_none(t, conv_id, &cs);
     if (st != CV_OK) {
-        return st == CV_NOT_FOUND ? CV_OK : st;
+        return st;
     }
 
     /* every event after: only some are messages */
-    st = cv_conversation_chain(t, &cs, after, (size_t) -1, &seqs, &n, NULL);
-
-    for (i = 0, added = 0; st == CV_OK && i < n; i++) {
-        st = cv_log_get(t, seqs[i], &e);
-        if (st != CV_OK || e.event == NULL) {
-            st = CV_ERROR;
-            break;
-        }
-
-        ev = cJSON_ParseWithLength(e.event, e.event_len);
-        if (ev == NULL) {
-            st = CV_ERROR;
-            break;
-        }
-
-        msg = cJSON_DetachItemFromObjectCaseSensitive(ev, "message");
-        cJSON_Delete(ev);
-
-        if (msg == NULL) {
-            continue;
-        }
-
-        if (added == limit) {
-            cJSON_Delete(msg);
-            *more = 1;
-            break;
-        }
-
-        cJSON_AddItemToArray(items, msg);
-        added++;
-    }
-
-    free(seqs);
-    return st;
+    return cv_conversation_walk(t, &cs, after, (size_t) -1, cv_event_message,
+                                &out);
 }
 
 
@@ -1328,15 +1345,14 @@ cv_status
 cv_conversation_list(cv_txn *t, const char *status,
     const char *assigned_agent_id, size_t limit, cJSON *items)
 {
-    char          stamp[CV_TIME_STR];
     MDB_cursor   *c;
     MDB_val       k, v;
     cJSON        *conv;
     cv_listed    *all, *grown;
     const char   *s, *a;
-    uint64_t      last_seq;
     size_t        n, cap, i;
     int           rc;
+    cv_conv_rec   rec;
 
     rc = mdb_cursor_open(t->txn, t->store->dbi[CV_DB_CONVERSATIONS], &c);
     if (rc != 0) {
@@ -1351,12 +1367,11 @@ cv_conversation_list(cv_txn *t, const char *status,
          rc == 0;
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
     {
-        if (v.mv_size < CV_CONV_HDR + 2) {
+        if (cv_conv_rec_decode(v.mv_data, v.mv_size, &rec) != CV_OK) {
             continue;
         }
 
-        conv = cJSON_ParseWithLength((char *) v.mv_data + CV_CONV_HDR,
-                                     v.mv_size - CV_CONV_HDR);
+        conv = cv_conv_rec_view(&rec);
         if (conv == NULL) {
             continue;
         }
@@ -1383,14 +1398,7 @@ cv_conversation_list(cv_txn *t, const char *status,
             all = grown;
         }
 
-        all[n].updated_ms = (int64_t) cv_get_u64be(
-                                (unsigned char *) v.mv_data + 16);
-        last_seq = cv_get_u64be(v.mv_data);
-
-        cv_format_time(all[n].updated_ms, stamp);
-        cJSON_AddStringToObject(conv, "updated_at", stamp);
-        cJSON_AddNumberToObject(conv, "last_seq", (double) last_seq);
-
+        all[n].updated_ms = rec.updated_ms;
         all[n++].conv = conv;
     }
 

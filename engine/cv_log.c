@@ -168,7 +168,7 @@ cv_log_last_seq(cv_txn *t, uint64_t *seq)
 }
 
 
-/* entries after a position, in order, as JSON (without their event) */
+/* entries after a position, in order, as JSON */
 
 cv_status
 cv_log_read(cv_txn *t, uint64_t after, size_t limit, cJSON *items,

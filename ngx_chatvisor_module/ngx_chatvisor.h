@@ -200,7 +200,6 @@ struct ngx_chatvisor_ctx_s {
     const char                   *why;         /* API: reason of a 4xx */
     char                          api_client[72];
     unsigned                      new_customer:1;
-    unsigned                      duplicate:1;
     unsigned                      body_form_ok:1;
     unsigned                      body_array_ok:1;
 };

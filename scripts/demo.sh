@@ -81,6 +81,10 @@ start_backend() {
         || die "backend did not start, see $RUN/logs/backend.log"
 }
 
+start_nginx() {
+    "$NGINX" -p "$RUN/" -c nginx.conf -e "$RUN/logs/error.log" < /dev/null
+}
+
 start() {
     if pid=$(nginx_pid); then
         start_backend    # in case only the backend had died
@@ -104,21 +108,20 @@ start() {
     start_backend
 
     port_open "$PORT" && { stop; die "port $PORT is in use (set DEMO_PORT)"; }
-    # a demo store from a development version of the store format is put
-    # aside (the module refuses it) and a new one is created
-    if ! "$NGINX" -t -q -p "$RUN/" -c nginx.conf -e "$RUN/logs/error.log" \
-            2>"$RUN/logs/check.log" \
-        && grep -q "from a development version" "$RUN/logs/check.log"; then
-        mv "$RUN/store" "$RUN/store.old.$(date +%s)"
-        say "put the demo store of an older format aside"
-    fi
     if ! "$NGINX" -t -q -p "$RUN/" -c nginx.conf -e "$RUN/logs/error.log"; then
         stop
         die "nginx rejected $RUN/nginx.conf"
     fi
-    # nginx daemonizes itself (daemon on is the default)
-    "$NGINX" -p "$RUN/" -c nginx.conf -e "$RUN/logs/error.log" < /dev/null \
-        || { stop; die "nginx did not start, see $RUN/logs/error.log"; }
+    # nginx daemonizes itself (daemon on is the default); a demo store of a
+    # development version of the store format (refused at start, not by
+    # nginx -t) is put aside, and nginx creates a new one
+    if ! start_nginx 2>"$RUN/logs/start.log"; then
+        grep -q "from a development version" "$RUN/logs/start.log" \
+            || { cat "$RUN/logs/start.log" >&2; stop; die "nginx did not start, see $RUN/logs/error.log"; }
+        mv "$RUN/store" "$RUN/store.old.$(date +%s)"
+        say "put the demo store of an older format aside"
+        start_nginx || { stop; die "nginx did not start, see $RUN/logs/error.log"; }
+    fi
 
     local url="http://127.0.0.1:$PORT/"
     wait_http "$url" || { stop; die "nginx does not answer on $url, see $RUN/logs/error.log"; }

@@ -345,4 +345,38 @@ widget_is('/index.html', {
     color => '#123456', position => 'right', language => 'en', texts => {},
 });
 
+# ---- a store of another schema version ----
+
+# The store of an earlier (development) format is refused at start, with
+# a message that says what to do, and left as it was.
+{
+    my $nested = $t->testdir . '/store/nested';
+    my $schema = sub {
+        my $dump = `mdb_dump -p -s meta $nested 2>&1`;
+        my ($v) = $dump =~ /^ schema_version\n (\S+)$/m;
+        return $v // "(none: $dump)";
+    };
+    is($schema->(), '\\02\\00\\00\\00', 'the store is of schema version 2');
+
+    $t->stop;
+    $t->write_config($RUN, HTTP => '');
+    open my $load, '|-', 'mdb_load', '-s', 'meta', $nested
+        or die "mdb_load: $!\n";
+    print $load "VERSION=3\nformat=print\ntype=btree\nHEADER=END\n",
+                " schema_version\n \\01\\00\\00\\00\nDATA=END\n";
+    ok(close($load), 'schema version set to 1 (mdb_load)');
+
+    $t->allow_log(qr/\[emerg\].*schema version 1 is from a development/);
+    ok(!eval { $t->run(timeout => 3); 1 }, 'nginx does not start on it');
+    like($t->error_log,
+         qr/\[emerg\].*chatvisor_store "\Q$nested\E": store schema version 1 is from a development version of chatvisor; this one uses 2: move the store away/,
+         'the error names the store and says what to do');
+    is($schema->(), '\\01\\00\\00\\00', 'the store is left as it was');
+
+    rename $nested, "$nested.old" or die "rename: $!\n";
+    ok(eval { $t->run; 1 }, 'moved away, a new store is created and nginx starts')
+        or diag $@;
+    is($schema->(), '\\02\\00\\00\\00', 'the new store is of schema version 2');
+}
+
 done_testing;
