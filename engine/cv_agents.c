@@ -54,6 +54,17 @@ cv_agent_id_valid(const char *id)
 }
 
 
+void
+cv_agent_author(const cJSON *agent, cv_author *out)
+{
+    out->type = "agent";
+    out->id = cJSON_GetStringValue(
+                  cJSON_GetObjectItemCaseSensitive(agent, "id"));
+    out->name = cJSON_GetStringValue(
+                    cJSON_GetObjectItemCaseSensitive(agent, "name"));
+}
+
+
 cv_status
 cv_agent_put(cv_txn *t, const char *id, const cJSON *fields, cJSON **out,
     int *created)

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #define CV_AGENT_ID_MAX      128
+#define CV_AGENT_NAME_MAX    128   /* bytes of an agent's name */
 #define CV_SECRET_STR        64    /* base64url of 32 bytes + NUL */
 #define CV_LOGIN_TTL_DEFAULT (10 * 60 * 1000)
 #define CV_LOGIN_TTL_MAX     (24 * 60 * 60 * 1000)

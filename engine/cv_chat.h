@@ -24,6 +24,9 @@ typedef struct {
     const char  *name;
 } cv_author;
 
+/* an agent record as the author of what it does */
+void cv_agent_author(const cJSON *agent, cv_author *out);
+
 /* what the global log records (and webhooks are named after) */
 #define CV_EV_CONVERSATION_CREATED   "conversation.created"
 #define CV_EV_MESSAGE_CREATED        "message.created"
