@@ -19,7 +19,8 @@ ENGINE_CFLAGS := -std=c11 -O1 -g -Wall -Wextra -Werror -Iengine \
                  -fsanitize=address,undefined -fno-omit-frame-pointer
 ENGINE_LIBS  := -llmdb -lcjson -lcrypto -lm
 
-MODULE_SRCS  := config $(wildcard ngx_chatvisor_module/*.[ch]) \
+MODULE_SRCS  := config $(wildcard ngx_chatvisor_module/*.[ch] \
+                                  ngx_chatvisor_module/*/*.[ch]) \
                 $(ENGINE_SRCS) $(ENGINE_HDRS)
 WWW_SRCS     := $(shell find www -type f 2>/dev/null) scripts/build-www.mjs \
                 package-lock.json $(wildcard docs/openapi.json)
@@ -48,7 +49,7 @@ $(ASSETS_C): $(WWW_SRCS)
 # nginx's Makefile lists the sources: configure again when files come or go
 SRC_LIST := $(BUILD)/sources.list
 $(shell mkdir -p $(BUILD); echo $(sort $(wildcard ngx_chatvisor_module/*.[ch] \
-    engine/cv_*.[ch])) > $(SRC_LIST).new; cmp -s $(SRC_LIST).new $(SRC_LIST) \
+    ngx_chatvisor_module/*/*.[ch] engine/cv_*.[ch])) > $(SRC_LIST).new; cmp -s $(SRC_LIST).new $(SRC_LIST) \
     || mv $(SRC_LIST).new $(SRC_LIST); rm -f $(SRC_LIST).new)
 
 $(NGX_BUILD)/objs/Makefile: config $(SRC_LIST) $(ASSETS_C)

@@ -185,28 +185,37 @@ cv_new_secret(char secret[CV_SECRET_STR], unsigned char hash[CV_SHA256_LEN])
 }
 
 
-static int
-cv_agent_enabled(cv_txn *t, const char *id, cJSON **agent)
+cv_status
+cv_agent_get_enabled(cv_txn *t, const char *id, cJSON **out)
 {
-    cJSON  *a;
+    cJSON      *a;
+    cv_status   st;
 
-    if (cv_agent_get(t, id, &a) != CV_OK) {
-        return 0;
+    st = cv_agent_get(t, id, &a);
+    if (st != CV_OK) {
+        return st;
     }
 
     if (!cJSON_IsTrue(cJSON_GetObjectItem(a, "enabled"))) {
         cJSON_Delete(a);
-        return 0;
+        return CV_CONFLICT;
     }
 
-    if (agent) {
-        *agent = a;
+    if (out) {
+        *out = a;
 
     } else {
         cJSON_Delete(a);
     }
 
-    return 1;
+    return CV_OK;
+}
+
+
+static int
+cv_agent_enabled(cv_txn *t, const char *id, cJSON **agent)
+{
+    return cv_agent_get_enabled(t, id, agent) == CV_OK;
 }
 
 

@@ -27,6 +27,10 @@ cv_status cv_agent_put(cv_txn *t, const char *id, const cJSON *fields,
 
 cv_status cv_agent_get(cv_txn *t, const char *id, cJSON **out);
 
+/* The agent when it is enabled (out may be NULL); CV_NOT_FOUND when there
+ * is no such agent, CV_CONFLICT when it is disabled. */
+cv_status cv_agent_get_enabled(cv_txn *t, const char *id, cJSON **out);
+
 /* Deletes an agent: sessions end, open conversations become unassigned. */
 cv_status cv_agent_delete(cv_txn *t, const char *id);
 

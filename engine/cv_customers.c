@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define CV_EXT_ID_MAX  128
+#define CV_EXT_ID_MAX  CV_CUSTOMER_EXT_ID_MAX
 
 
 int

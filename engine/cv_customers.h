@@ -9,6 +9,9 @@
 
 #include <cjson/cJSON.h>
 
+/* characters of an integrator's customer id */
+#define CV_CUSTOMER_EXT_ID_MAX  128
+
 /*
  * Sets email, firstname, lastname, id and labels of a customer. replace
  * (PUT): absent fields are cleared; otherwise (PATCH) they are kept. Bad

@@ -1,10 +1,16 @@
 /*
- * The content handler of "chatvisor on" locations: one place that maps
- * PREFIX paths to the files and endpoints that serve them.
+ * The content handler of "chatvisor on" locations: PREFIX paths go to the
+ * surface whose base they start with (its route table answers them), or
+ * are the embedded browser files.
  */
 
 
-#include "ngx_chatvisor.h"
+#include "ngx_chatvisor_edge.h"
+#include "ngx_chatvisor_chat.h"
+#include "ngx_chatvisor_api.h"
+
+
+ngx_int_t ngx_chatvisor_handler(ngx_http_request_t *r);
 
 
 #define NGX_CHATVISOR_PAGE_CSP                                               \
@@ -13,20 +19,12 @@
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 
-static ngx_uint_t
-ngx_chatvisor_starts(ngx_str_t *s, const char *lit, ngx_str_t *rest)
-{
-    size_t  len = ngx_strlen(lit);
-
-    if (s->len < len || ngx_strncmp(s->data, lit, len) != 0) {
-        return 0;
-    }
-
-    rest->data = s->data + len;
-    rest->len = s->len - len;
-
-    return 1;
-}
+static ngx_chatvisor_surface_t  *ngx_chatvisor_surfaces[] = {
+    &ngx_chatvisor_visitor_surface,
+    &ngx_chatvisor_agent_surface,
+    &ngx_chatvisor_api_surface,
+    NULL
+};
 
 
 /* the console and the join page: strict CSP, never cached with a token */
@@ -35,31 +33,72 @@ static ngx_int_t
 ngx_chatvisor_send_page(ngx_http_request_t *r, ngx_chatvisor_asset_t *asset,
     ngx_uint_t join)
 {
-    if (ngx_chatvisor_add_header(r, "Content-Security-Policy",
+    if (ngx_chatvisor_header_add(r, "Content-Security-Policy",
                                  (u_char *) NGX_CHATVISOR_PAGE_CSP,
                                  sizeof(NGX_CHATVISOR_PAGE_CSP) - 1)
         == NULL
-        || ngx_chatvisor_add_header(r, "Referrer-Policy",
+        || ngx_chatvisor_header_add(r, "Referrer-Policy",
                                     (u_char *) "no-referrer",
                                     sizeof("no-referrer") - 1)
            == NULL
-        || ngx_chatvisor_add_header(r, "X-Frame-Options", (u_char *) "DENY",
+        || ngx_chatvisor_header_add(r, "X-Frame-Options", (u_char *) "DENY",
                                     sizeof("DENY") - 1)
            == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_chatvisor_send_asset(r, asset, join ? "no-store" : NULL);
+    return ngx_chatvisor_asset_send(r, asset, join ? "no-store" : NULL);
+}
+
+
+static ngx_int_t
+ngx_chatvisor_send_file(ngx_http_request_t *r, ngx_chatvisor_asset_t *asset,
+    ngx_str_t *path)
+{
+    if (!(r->method & NGX_CHATVISOR_GET)) {
+        return ngx_chatvisor_send_method_not_allowed(r, NGX_CHATVISOR_GET);
+    }
+
+    if (ngx_chatvisor_content_type_is(&asset->content_type, "text/html")) {
+        return ngx_chatvisor_send_page(r, asset,
+                                       ngx_chatvisor_str_is(path, "join"));
+    }
+
+    return ngx_chatvisor_asset_send(r, asset, NULL);
+}
+
+
+/* PREFIX agent: the console's relative URLs need the trailing slash */
+
+static ngx_int_t
+ngx_chatvisor_redirect_console(ngx_http_request_t *r, ngx_str_t *prefix)
+{
+    u_char  *location;
+
+    location = ngx_pnalloc(r->pool, prefix->len + sizeof("agent/"));
+    if (location == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.location = ngx_chatvisor_header_add(r, "Location",
+                                  location,
+                                  ngx_sprintf(location, "%Vagent/", prefix)
+                                  - location);
+    if (r->headers_out.location == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_HTTP_MOVED_PERMANENTLY;
 }
 
 
 ngx_int_t
 ngx_chatvisor_handler(ngx_http_request_t *r)
 {
-    u_char                    *location;
     ngx_str_t                  path, rest;
     ngx_chatvisor_asset_t     *asset;
+    ngx_chatvisor_surface_t  **s;
     ngx_chatvisor_srv_conf_t  *cscf;
 
     cscf = ngx_http_get_module_srv_conf(r, ngx_chatvisor_module);
@@ -75,55 +114,25 @@ ngx_chatvisor_handler(ngx_http_request_t *r)
     path.data = r->uri.data + cscf->prefix.len;
     path.len = r->uri.len - cscf->prefix.len;
 
-    if (ngx_chatvisor_starts(&path, "v1/visitor/", &rest)) {
-        return ngx_chatvisor_visitor_handler(r, &rest);
+    for (s = ngx_chatvisor_surfaces; *s; s++) {
+        if (path.len >= (*s)->base.len
+            && ngx_strncmp(path.data, (*s)->base.data, (*s)->base.len) == 0)
+        {
+            rest.data = path.data + (*s)->base.len;
+            rest.len = path.len - (*s)->base.len;
+
+            return ngx_chatvisor_route(r, *s, &rest);
+        }
     }
 
-    if (ngx_chatvisor_starts(&path, "v1/agent/", &rest)) {
-        return ngx_chatvisor_agent_handler(r, &rest);
-    }
-
-    if (ngx_chatvisor_starts(&path, "api/v1/", &rest)) {
-        return ngx_chatvisor_api_handler(r, &rest);
-    }
-
-    asset = ngx_chatvisor_find_asset(path.data, path.len);
+    asset = ngx_chatvisor_asset_find(path.data, path.len);
 
     if (asset != NULL) {
-        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-            return ngx_chatvisor_send_method_not_allowed(r, "GET, HEAD");
-        }
-
-        if (asset->content_type.len >= sizeof("text/html") - 1
-            && ngx_strncmp(asset->content_type.data, "text/html",
-                           sizeof("text/html") - 1) == 0)
-        {
-            return ngx_chatvisor_send_page(r, asset,
-                                           path.len == sizeof("join") - 1);
-        }
-
-        return ngx_chatvisor_send_asset(r, asset, NULL);
+        return ngx_chatvisor_send_file(r, asset, &path);
     }
 
-    if (path.len == sizeof("agent") - 1
-        && ngx_strncmp(path.data, "agent", path.len) == 0)
-    {
-        /* the console's relative URLs need the trailing slash */
-        location = ngx_pnalloc(r->pool, cscf->prefix.len + sizeof("agent/"));
-        if (location == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        r->headers_out.location = ngx_chatvisor_add_header(r, "Location",
-                                      location,
-                                      ngx_sprintf(location, "%Vagent/",
-                                                  &cscf->prefix)
-                                      - location);
-        if (r->headers_out.location == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return NGX_HTTP_MOVED_PERMANENTLY;
+    if (ngx_chatvisor_str_is(&path, "agent")) {
+        return ngx_chatvisor_redirect_console(r, &cscf->prefix);
     }
 
     return ngx_chatvisor_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",

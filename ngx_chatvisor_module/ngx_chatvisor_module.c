@@ -1,12 +1,16 @@
 /*
  * Chatvisor for nginx: the core module. Directives, configuration
- * inheritance, and the store's lifecycle (prepared in the master, opened
- * in each worker after fork).
+ * inheritance, and the wiring of the layers into nginx's lifecycle (the
+ * store prepared in the master, the runtime started in each worker).
  */
 
 
-#include "ngx_chatvisor.h"
-#include "cv_settings.h"
+#include "ngx_chatvisor_edge.h"
+#include "ngx_chatvisor_chat.h"
+#include "ngx_chatvisor_api.h"
+
+
+ngx_int_t ngx_chatvisor_handler(ngx_http_request_t *r);
 
 
 static void *ngx_chatvisor_create_main_conf(ngx_conf_t *cf);
@@ -33,7 +37,9 @@ ngx_chatvisor_check_poll_timeout(ngx_conf_t *cf, void *post, void *data)
 {
     ngx_msec_t  *t = data;
 
-    if (*t < 1000 || *t > 600000) {
+    if (*t < NGX_CHATVISOR_POLL_TIMEOUT_MIN
+        || *t > NGX_CHATVISOR_POLL_TIMEOUT_MAX)
+    {
         return "must be from 1s to 10m";
     }
 
@@ -285,7 +291,8 @@ ngx_chatvisor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_value(conf->inject, prev->inject, 0);
-    ngx_conf_merge_msec_value(conf->poll_timeout, prev->poll_timeout, 25000);
+    ngx_conf_merge_msec_value(conf->poll_timeout, prev->poll_timeout,
+                              NGX_CHATVISOR_DEFAULT_POLL_TIMEOUT);
 
     if (conf->rules == NGX_CONF_UNSET_UINT) {
         conf->rules = (prev->rules == NGX_CONF_UNSET_UINT) ? 0 : prev->rules;
@@ -362,7 +369,7 @@ ngx_chatvisor_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             s.len = value[i].len - 5;
 
             size = ngx_parse_offset(&s);
-            if (size == NGX_ERROR || size < 1024 * 1024) {
+            if (size == NGX_ERROR || size < NGX_CHATVISOR_STORE_SIZE_MIN) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid size \"%V\" in \"%V\" directive, "
                                    "it must be at least 1m", &s, &cmd->name);
@@ -399,7 +406,7 @@ ngx_chatvisor_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_cpystrn(path, cmcf->store_path.data, cmcf->store_path.len + 1);
     cmcf->store_opt.path = (char *) path;
 
-    if (ngx_chatvisor_presence_init_conf(cf, cmcf) != NGX_OK) {
+    if (ngx_chatvisor_shm_add(cf, cmcf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -514,18 +521,14 @@ ngx_chatvisor_cycle_main_conf(ngx_cycle_t *cycle)
 
 
 /*
- * Runs in the master (and on every reload): create the store directory,
- * check the schema, hand the files to the worker user, and close the
- * environment again before workers are forked.
+ * Runs in the master (and on every reload): the store is prepared and
+ * closed again before workers are forked; the pipes between workers are
+ * made here, so a respawned worker inherits its slot's.
  */
 
 static ngx_int_t
 ngx_chatvisor_init_module(ngx_cycle_t *cycle)
 {
-    uid_t                       uid;
-    gid_t                       gid;
-    u_char                      err[512];
-    ngx_core_conf_t            *ccf;
     ngx_chatvisor_main_conf_t  *cmcf;
 
     cmcf = ngx_chatvisor_cycle_main_conf(cycle);
@@ -534,22 +537,7 @@ ngx_chatvisor_init_module(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
-
-    uid = (uid_t) -1;
-    gid = (gid_t) -1;
-
-    if (geteuid() == 0 && ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT) {
-        uid = ccf->user;
-        gid = ccf->group;
-    }
-
-    if (cv_store_prepare(&cmcf->store_opt, uid, gid, (char *) err,
-                         sizeof(err))
-        != 0)
-    {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "chatvisor_store \"%V\": %s", &cmcf->store_path, err);
+    if (ngx_chatvisor_store_prepare(cycle, cmcf) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -557,46 +545,9 @@ ngx_chatvisor_init_module(ngx_cycle_t *cycle)
 }
 
 
-/* the runtime widget settings into shared memory, once per start */
-
-static void
-ngx_chatvisor_load_settings(ngx_cycle_t *cycle,
-    ngx_chatvisor_main_conf_t *cmcf)
-{
-    cJSON       *w;
-    cv_txn      *t;
-    ngx_uint_t   gen;
-
-    if (ngx_chatvisor_shared_widget_get(cmcf, &gen) != NULL
-        || cv_txn_begin(cmcf->store, 0, &t) != CV_OK)
-    {
-        return;
-    }
-
-    if (cv_settings_get(t, "visibility", &w) == CV_OK) {
-        ngx_chatvisor_visibility_apply(cmcf, w);
-        cJSON_Delete(w);
-    }
-
-    if (cv_settings_get(t, "widget", &w) == CV_OK) {
-        if (cJSON_GetArraySize(w) > 0
-            && ngx_chatvisor_shared_widget_set(cmcf, w) != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                          "chatvisor: runtime widget settings too large");
-        }
-
-        cJSON_Delete(w);
-    }
-
-    cv_txn_abort(t);
-}
-
-
 static ngx_int_t
 ngx_chatvisor_init_process(ngx_cycle_t *cycle)
 {
-    u_char                      err[512];
     ngx_chatvisor_main_conf_t  *cmcf;
 
     cmcf = ngx_chatvisor_cycle_main_conf(cycle);
@@ -615,33 +566,10 @@ ngx_chatvisor_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    if (cv_store_open(&cmcf->store, &cmcf->store_opt, (char *) err,
-                      sizeof(err))
-        != 0)
-    {
-        /* the worker keeps serving pages; store-backed calls answer 503 */
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "chatvisor_store \"%V\": %s", &cmcf->store_path, err);
-        cmcf->store = NULL;
-        return NGX_OK;
-    }
+    ngx_chatvisor_store_open(cycle, cmcf);
 
-    if (cv_store_secret(cmcf->store, cmcf->secret) != CV_OK) {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "chatvisor_store \"%V\": no signing secret",
-                      &cmcf->store_path);
-        cv_store_close(cmcf->store);
-        cmcf->store = NULL;
-        return NGX_OK;
-    }
-
-    ngx_chatvisor_load_settings(cycle, cmcf);
-
-    if (cv_store_stale_readers_cleared(cmcf->store)) {
-        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
-                      "chatvisor_store \"%V\": cleared %d stale reader "
-                      "slot(s)", &cmcf->store_path,
-                      cv_store_stale_readers_cleared(cmcf->store));
+    if (cmcf->store) {
+        ngx_chatvisor_settings_load(cycle, cmcf);
     }
 
     return NGX_OK;
@@ -655,8 +583,7 @@ ngx_chatvisor_exit_process(ngx_cycle_t *cycle)
 
     cmcf = ngx_chatvisor_cycle_main_conf(cycle);
 
-    if (cmcf != NULL && cmcf->store != NULL) {
-        cv_store_close(cmcf->store);
-        cmcf->store = NULL;
+    if (cmcf != NULL) {
+        ngx_chatvisor_store_close(cmcf);
     }
 }

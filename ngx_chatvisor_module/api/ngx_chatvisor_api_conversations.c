@@ -1,0 +1,368 @@
+/*
+ * REST: conversations. Poll what changed since a cursor of the global
+ * event log, read one and its messages, post as an agent or the system,
+ * assign and close.
+ */
+
+
+#include "ngx_chatvisor_api.h"
+
+
+/* a cursor goes out as an opaque string: clients do no arithmetic on it */
+
+static void
+ngx_chatvisor_api_next_cursor(cJSON *out, ngx_uint_t more, uint64_t cursor)
+{
+    u_char  buf[NGX_INT64_LEN + 1];
+
+    if (!more) {
+        cJSON_AddNullToObject(out, "next_cursor");
+        return;
+    }
+
+    ngx_sprintf(buf, "%uL%Z", cursor);
+    cJSON_AddStringToObject(out, "next_cursor", (char *) buf);
+}
+
+
+/* GET conversations?since=CURSOR&limit=N&status=open|closed */
+
+ngx_int_t
+ngx_chatvisor_api_conversation_poll(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx)
+{
+    static const char  *statuses[] = { "open", "closed", NULL };
+
+    cJSON                      *items, *out;
+    cv_txn                     *t;
+    size_t                      limit;
+    uint64_t                    since, next;
+    cv_status                   st;
+    ngx_uint_t                  status;
+    ngx_chatvisor_err_t         err;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
+
+    /* no status= leaves the index at the list's end, NULL: any status */
+    if (ngx_chatvisor_arg_limit(r, NGX_CHATVISOR_API_LIMIT_DEFAULT,
+                                NGX_CHATVISOR_API_LIMIT_MAX, &limit, &err)
+        != NGX_OK
+        || ngx_chatvisor_arg_cursor(r, "since", &since, &err) != NGX_OK
+        || ngx_chatvisor_arg_choice(r, "status", statuses, 2, &status,
+                                    "\"status\" must be open or closed", &err)
+           != NGX_OK)
+    {
+        return ngx_chatvisor_send_err(r, &err);
+    }
+
+    st = cv_txn_begin(cmcf->store, 0, &t);
+    if (st != CV_OK) {
+        return ngx_chatvisor_send_status(r, st, NULL);
+    }
+
+    items = cJSON_CreateArray();
+    st = cv_conversations_since(t, since, limit, statuses[status], items,
+                                &next);
+    cv_txn_abort(t);
+
+    if (st != CV_OK) {
+        cJSON_Delete(items);
+        return ngx_chatvisor_send_status(r, st, NULL);
+    }
+
+    out = cJSON_CreateObject();
+    cJSON_AddItemToObject(out, "items", items);
+    ngx_chatvisor_api_next_cursor(out, 1, next);
+
+    return ngx_chatvisor_send_json(r, NGX_HTTP_OK, out);
+}
+
+
+ngx_int_t
+ngx_chatvisor_api_conversation_get(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx)
+{
+    cJSON                      *conv;
+    cv_status                   st;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
+
+    st = ngx_chatvisor_store_read(cmcf, cv_conversation_get, ctx->param[0],
+                                  &conv);
+    if (st != CV_OK) {
+        return ngx_chatvisor_send_status(r, st, NULL);
+    }
+
+    return ngx_chatvisor_send_json(r, NGX_HTTP_OK, conv);
+}
+
+
+/* GET conversations/ID/messages?after=SEQ|cursor=NEXT_CURSOR&limit=N */
+
+ngx_int_t
+ngx_chatvisor_api_messages(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
+{
+    int                         more;
+    cJSON                      *items, *out, *last;
+    cv_txn                     *t;
+    size_t                      limit;
+    uint64_t                    after, seq;
+    cv_status                   st;
+    ngx_chatvisor_err_t         err;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
+
+    if (ngx_chatvisor_arg_limit(r, NGX_CHATVISOR_API_LIMIT_DEFAULT,
+                                NGX_CHATVISOR_API_LIMIT_MAX, &limit, &err)
+        != NGX_OK
+        || ngx_chatvisor_arg_cursor(r, "after", &after, &err) != NGX_OK
+        || (after == 0
+            && ngx_chatvisor_arg_cursor(r, "cursor", &after, &err) != NGX_OK))
+    {
+        return ngx_chatvisor_send_err(r, &err);
+    }
+
+    st = cv_txn_begin(cmcf->store, 0, &t);
+    if (st != CV_OK) {
+        return ngx_chatvisor_send_status(r, st, NULL);
+    }
+
+    /* an unknown conversation is a 404, not an empty page */
+    st = cv_conversation_last_seq(t, ctx->param[0], &seq);
+
+    items = cJSON_CreateArray();
+
+    if (st == CV_OK) {
+        st = cv_conversation_messages(t, ctx->param[0], after, limit, items,
+                                      &more);
+    }
+
+    cv_txn_abort(t);
+
+    if (st != CV_OK) {
+        cJSON_Delete(items);
+        return ngx_chatvisor_send_status(r, st, NULL);
+    }
+
+    last = cJSON_GetArrayItem(items, cJSON_GetArraySize(items) - 1);
+
+    out = cJSON_CreateObject();
+    cJSON_AddItemToObject(out, "items", items);
+    ngx_chatvisor_api_next_cursor(out, more && last,
+                                  (uint64_t) cJSON_GetNumberValue(
+                                      cJSON_GetObjectItem(last, "seq")));
+
+    return ngx_chatvisor_send_json(r, NGX_HTTP_OK, out);
+}
+
+
+/*
+ * The author of a write: the agent named by "agent_id" (enabled), or the
+ * system. *agent is the agent's record, for the caller to free.
+ */
+
+static cv_status
+ngx_chatvisor_api_author(ngx_chatvisor_ctx_t *ctx, cv_txn *t,
+    cv_author *who, cJSON **agent)
+{
+    cv_status    st;
+    const char  *agent_id;
+
+    who->type = "system";
+    who->id = NULL;
+    who->name = NULL;
+    *agent = NULL;
+
+    agent_id = ngx_chatvisor_body_string(ctx->body, "agent_id");
+    if (agent_id == NULL) {
+        return CV_OK;
+    }
+
+    st = cv_agent_get_enabled(t, agent_id, agent);
+
+    if (st == CV_NOT_FOUND) {
+        ctx->op.why = "no such agent";
+
+    } else if (st == CV_CONFLICT) {
+        ctx->op.why = "the agent is disabled";
+    }
+
+    if (st == CV_OK) {
+        cv_agent_author(*agent, who);
+    }
+
+    return st;
+}
+
+
+/* after a change: the conversation as the answer (unless a message), and
+ * the notice for the polls */
+
+static cv_status
+ngx_chatvisor_api_changed(ngx_chatvisor_ctx_t *ctx, cv_txn *t,
+    cv_conv_state *cs)
+{
+    cv_status  st;
+
+    if (ctx->op.message.json == NULL) {
+        st = cv_conversation_get(t, ctx->param[0], &ctx->op.result);
+        if (st != CV_OK) {
+            return st;
+        }
+    }
+
+    ngx_chatvisor_op_notice(&ctx->op, NGX_CHATVISOR_NOTICE_CHANGE,
+                            cs->customer_id, ctx->param[0]);
+
+    return CV_OK;
+}
+
+
+typedef cv_status (*ngx_chatvisor_api_change_pt)(ngx_chatvisor_ctx_t *ctx,
+    cv_txn *t, cv_author *who, cJSON *agent);
+
+
+/* a change by an agent or the system: who, the change, the answer */
+
+static cv_status
+ngx_chatvisor_api_change(ngx_http_request_t *r, cv_txn *t,
+    ngx_chatvisor_api_change_pt change)
+{
+    cJSON                *agent;
+    cv_author             who;
+    cv_status             st;
+    cv_conv_state         cs;
+    ngx_chatvisor_ctx_t  *ctx;
+
+    ctx = ngx_chatvisor_ctx(r);
+
+    st = cv_conversation_state(t, ctx->param[0], &cs);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    st = ngx_chatvisor_api_author(ctx, t, &who, &agent);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    st = change(ctx, t, &who, agent);
+    cJSON_Delete(agent);
+
+    if (st == CV_CONFLICT) {
+        ctx->op.why = "the conversation is closed";
+    }
+
+    return st == CV_OK ? ngx_chatvisor_api_changed(ctx, t, &cs) : st;
+}
+
+
+static cv_status
+ngx_chatvisor_api_post(ngx_chatvisor_ctx_t *ctx, cv_txn *t, cv_author *who,
+    cJSON *agent)
+{
+    return cv_message_post(t, ctx->param[0], NULL, who,
+                           ngx_chatvisor_body_string(ctx->body,
+                                                     "client_msg_id"),
+                           ngx_chatvisor_body_string(ctx->body, "text"),
+                           NULL, &ctx->op.message);
+}
+
+
+static cv_status
+ngx_chatvisor_api_post_run(ngx_http_request_t *r, cv_txn *t)
+{
+    return ngx_chatvisor_api_change(r, t, ngx_chatvisor_api_post);
+}
+
+
+/* POST conversations/ID/messages {"text", "agent_id", "client_msg_id"} */
+
+ngx_int_t
+ngx_chatvisor_api_message_post(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx)
+{
+    const char           *text, *cmid;
+    ngx_chatvisor_err_t   err;
+
+    if (ngx_chatvisor_message_fields(ctx->body, &text, &cmid, &err)
+        != NGX_OK
+        || ngx_chatvisor_field_agent_id(ctx->body, "agent_id", 0, &err)
+           != NGX_OK)
+    {
+        return ngx_chatvisor_send_err(r, &err);
+    }
+
+    return ngx_chatvisor_write(r, ngx_chatvisor_api_post_run, NULL);
+}
+
+
+static cv_status
+ngx_chatvisor_api_assign(ngx_chatvisor_ctx_t *ctx, cv_txn *t, cv_author *who,
+    cJSON *agent)
+{
+    int  changed;
+
+    return cv_conversation_assign(t, ctx->param[0], agent ? who : NULL,
+                                  &changed);
+}
+
+
+static cv_status
+ngx_chatvisor_api_assign_run(ngx_http_request_t *r, cv_txn *t)
+{
+    return ngx_chatvisor_api_change(r, t, ngx_chatvisor_api_assign);
+}
+
+
+/* POST conversations/ID/assign {"agent_id": ID | null} */
+
+ngx_int_t
+ngx_chatvisor_api_conversation_assign(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx)
+{
+    ngx_chatvisor_err_t  err;
+
+    if (cJSON_GetObjectItemCaseSensitive(ctx->body, "agent_id") == NULL) {
+        return ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_request",
+                                        "\"agent_id\" is required (null "
+                                        "unassigns)");
+    }
+
+    if (ngx_chatvisor_field_agent_id(ctx->body, "agent_id", 1, &err)
+        != NGX_OK)
+    {
+        return ngx_chatvisor_send_err(r, &err);
+    }
+
+    return ngx_chatvisor_write(r, ngx_chatvisor_api_assign_run, NULL);
+}
+
+
+static cv_status
+ngx_chatvisor_api_close(ngx_chatvisor_ctx_t *ctx, cv_txn *t, cv_author *who,
+    cJSON *agent)
+{
+    int  changed;
+
+    return cv_conversation_close(t, ctx->param[0], who, &changed);
+}
+
+
+static cv_status
+ngx_chatvisor_api_close_run(ngx_http_request_t *r, cv_txn *t)
+{
+    return ngx_chatvisor_api_change(r, t, ngx_chatvisor_api_close);
+}
+
+
+ngx_int_t
+ngx_chatvisor_api_conversation_close(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx)
+{
+    return ngx_chatvisor_write(r, ngx_chatvisor_api_close_run, NULL);
+}

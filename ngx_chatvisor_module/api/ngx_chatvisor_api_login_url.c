@@ -1,0 +1,104 @@
+/*
+ * One-time console login URLs, absolute, from the request's scheme and
+ * Host: SCHEME://HOST PREFIX join#TOKEN. The token is in the fragment, so
+ * it never reaches a log on the way.
+ */
+
+
+#include "ngx_chatvisor_api.h"
+#include "cv_time.h"
+
+
+#define NGX_CHATVISOR_TTL_MAX  86400      /* s: a login URL lives a day */
+
+
+ngx_int_t
+ngx_chatvisor_api_ttl(ngx_chatvisor_ctx_t *ctx, ngx_chatvisor_err_t *err)
+{
+    cJSON    *ttl;
+    int64_t  *ttl_ms;
+
+    ttl_ms = ngx_chatvisor_ctx_data(ctx, sizeof(int64_t));
+    if (ttl_ms == NULL) {
+        return ngx_chatvisor_reject(err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error", "out of memory");
+    }
+
+    ttl = cJSON_GetObjectItemCaseSensitive(ctx->body, "ttl_seconds");
+
+    if (ttl == NULL || cJSON_IsNull(ttl)) {
+        return NGX_OK;
+    }
+
+    if (!cJSON_IsNumber(ttl) || ttl->valuedouble < 1
+        || ttl->valuedouble > NGX_CHATVISOR_TTL_MAX
+        || ttl->valuedouble != (double) (int) ttl->valuedouble)
+    {
+        return ngx_chatvisor_invalidf(err, "\"ttl_seconds\" must be a whole "
+                                      "number from 1 to %d",
+                                      NGX_CHATVISOR_TTL_MAX);
+    }
+
+    *ttl_ms = (int64_t) ttl->valuedouble * 1000;
+
+    return NGX_OK;
+}
+
+
+int64_t
+ngx_chatvisor_api_ttl_ms(ngx_chatvisor_ctx_t *ctx)
+{
+    return *(int64_t *) ctx->data;
+}
+
+
+cv_status
+ngx_chatvisor_api_login_url(ngx_http_request_t *r, cv_txn *t,
+    const char *agent_id, const char *conversation_id, int64_t ttl_ms,
+    ngx_chatvisor_op_t *op)
+{
+    u_char                    *url;
+    char                       token[CV_SECRET_STR], stamp[CV_TIME_STR];
+    cJSON                     *out;
+    int64_t                    expires;
+    ngx_str_t                  host;
+    cv_status                  st;
+    const char                *scheme;
+    ngx_chatvisor_srv_conf_t  *cscf;
+
+    st = cv_login_token_create(t, agent_id, conversation_id, ttl_ms, token,
+                               &expires);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    cscf = ngx_http_get_module_srv_conf(r, ngx_chatvisor_module);
+
+#if (NGX_HTTP_SSL)
+    scheme = r->connection->ssl ? "https" : "http";
+#else
+    scheme = "http";
+#endif
+
+    host = r->headers_in.host ? r->headers_in.host->value
+                              : r->headers_in.server;
+
+    url = ngx_pnalloc(r->pool, sizeof("https://") + host.len + cscf->prefix.len
+                               + sizeof("join#") + CV_SECRET_STR);
+    if (url == NULL) {
+        return CV_ERROR;
+    }
+
+    ngx_sprintf(url, "%s://%V%Vjoin#%s%Z", scheme, &host, &cscf->prefix,
+                token);
+    cv_format_time(expires, stamp);
+
+    out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "url", (char *) url);
+    cJSON_AddStringToObject(out, "expires_at", stamp);
+
+    op->result = out;
+    op->ok_status = NGX_HTTP_CREATED;
+
+    return CV_OK;
+}

@@ -1,0 +1,340 @@
+/*
+ * Integrators and their tokens: chatvisor_api_client NAME SECRET_FILE, and
+ * POST api/v1/auth/token (OAuth2 client credentials: form, JSON or HTTP
+ * Basic), rate-limited per client after failures.
+ */
+
+
+#include "ngx_chatvisor_api.h"
+#include "cv_api_tokens.h"
+
+
+#define NGX_CHATVISOR_SECRET_MIN     32      /* characters of a secret */
+#define NGX_CHATVISOR_SECRET_MAX     1024    /* what is read of its file */
+#define NGX_CHATVISOR_TOKEN_TTL      3600    /* s, an access token's life */
+
+
+static cv_status ngx_chatvisor_api_token_run(ngx_http_request_t *r,
+    cv_txn *t);
+
+
+/* a trailing newline (echo > file) is no part of a secret */
+
+static void
+ngx_chatvisor_secret_trim(ngx_str_t *s)
+{
+    while (s->len && (s->data[s->len - 1] == '\n'
+                      || s->data[s->len - 1] == '\r'
+                      || s->data[s->len - 1] == ' '))
+    {
+        s->len--;
+    }
+}
+
+
+/* chatvisor_api_client NAME SECRET_FILE; */
+
+char *
+ngx_chatvisor_api_client(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_chatvisor_main_conf_t *cmcf = conf;
+
+    u_char                       *p, hash[CV_SHA256_HEX];
+    ssize_t                       n;
+    ngx_fd_t                      fd;
+    ngx_str_t                    *value, file;
+    ngx_uint_t                    i;
+    ngx_file_info_t               fi;
+    ngx_chatvisor_api_client_t   *client, *c;
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].len > CV_API_CLIENT_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid client name \"%V\" in \"%V\" directive",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    for (p = value[1].data; p < value[1].data + value[1].len; p++) {
+        if (!(isalnum(*p) || *p == '-' || *p == '_' || *p == '.')) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid client name \"%V\" in \"%V\" "
+                               "directive, use letters, digits, - _ .",
+                               &value[1], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (cmcf->api_clients == NULL) {
+        cmcf->api_clients = ngx_array_create(cf->pool, 2,
+                                          sizeof(ngx_chatvisor_api_client_t));
+        if (cmcf->api_clients == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    c = cmcf->api_clients->elts;
+    for (i = 0; i < cmcf->api_clients->nelts; i++) {
+        if (c[i].name.len == value[1].len
+            && ngx_strncmp(c[i].name.data, value[1].data, value[1].len) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "client \"%V\" is configured twice in \"%V\"",
+                               &value[1], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    file = value[2];
+    if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(file.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot read secret file \"%V\" of \"%V\"",
+                           &file, &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    client = ngx_array_push(cmcf->api_clients);
+    if (client == NULL || ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_close_file(fd);
+        return NGX_CONF_ERROR;
+    }
+
+    client->secret.data = ngx_pnalloc(cf->pool, NGX_CHATVISOR_SECRET_MAX + 1);
+    if (client->secret.data == NULL) {
+        ngx_close_file(fd);
+        return NGX_CONF_ERROR;
+    }
+
+    n = ngx_read_fd(fd, client->secret.data, NGX_CHATVISOR_SECRET_MAX);
+    ngx_close_file(fd);
+
+    if (n < 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot read secret file \"%V\" of \"%V\"",
+                           &file, &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    client->secret.len = n;
+    ngx_chatvisor_secret_trim(&client->secret);
+    n = client->secret.len;
+
+    if (n < NGX_CHATVISOR_SECRET_MIN) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "secret file \"%V\" of \"%V\" must hold at least "
+                           "%d characters", &file, &cmd->name,
+                           NGX_CHATVISOR_SECRET_MIN);
+        return NGX_CONF_ERROR;
+    }
+
+    for (p = client->secret.data; p < client->secret.data + n; p++) {
+        if (*p < 0x21 || *p > 0x7e) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "secret file \"%V\" of \"%V\" must hold "
+                               "printable ASCII only", &file, &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    client->name = value[1];
+
+    cv_sha256_hex(client->secret.data, client->secret.len, (char *) hash);
+    ngx_memcpy(client->fingerprint, hash, 16);
+    client->fingerprint[16] = '\0';
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_chatvisor_api_client_t *
+ngx_chatvisor_find_client(ngx_chatvisor_main_conf_t *cmcf, u_char *name,
+    size_t len)
+{
+    ngx_uint_t                   i;
+    ngx_chatvisor_api_client_t  *c;
+
+    if (cmcf->api_clients == NULL) {
+        return NULL;
+    }
+
+    c = cmcf->api_clients->elts;
+
+    for (i = 0; i < cmcf->api_clients->nelts; i++) {
+        if (c[i].name.len == len && ngx_strncmp(c[i].name.data, name, len)
+                                    == 0)
+        {
+            return &c[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/* the fingerprint of a client's current secret: a token issued with an
+ * older secret (changed file + reload) no longer matches */
+
+const char *
+ngx_chatvisor_api_fingerprint(const char *client, void *data)
+{
+    ngx_chatvisor_api_client_t  *c;
+
+    c = ngx_chatvisor_find_client(data, (u_char *) client,
+                                  ngx_strlen(client));
+
+    return c ? c->fingerprint : NULL;
+}
+
+
+static ngx_int_t
+ngx_chatvisor_invalid_client(ngx_http_request_t *r,
+    ngx_chatvisor_main_conf_t *cmcf, ngx_chatvisor_api_client_t *client)
+{
+    ngx_uint_t  retry;
+
+    if (client) {
+        /* count the failure; the next attempts may be refused */
+        (void) ngx_chatvisor_rate_check(cmcf, &client->name, 1, &retry);
+    }
+
+    return ngx_chatvisor_send_error(r, NGX_HTTP_UNAUTHORIZED, "invalid_client",
+                                    "unknown client or wrong secret");
+}
+
+
+/*
+ * POST api/v1/auth/token: OAuth2 client credentials, as a form or JSON,
+ * or in HTTP Basic.
+ */
+
+ngx_int_t
+ngx_chatvisor_api_token(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
+{
+    u_char                      *p, *retry_at;
+    cJSON                       *body, *grant, *id, *secret;
+    ngx_str_t                    name, sec;
+    ngx_uint_t                   retry;
+    ngx_chatvisor_api_client_t  *client;
+    ngx_chatvisor_main_conf_t   *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
+    body = ctx->body;
+
+    if (cmcf->store == NULL) {
+        return ngx_chatvisor_send_unavailable(r);
+    }
+
+    grant = cJSON_GetObjectItemCaseSensitive(body, "grant_type");
+    if (grant && (!cJSON_IsString(grant)
+                  || ngx_strcmp(grant->valuestring, "client_credentials")
+                     != 0))
+    {
+        return ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "unsupported_grant_type",
+                                        "grant_type must be "
+                                        "client_credentials");
+    }
+
+    id = cJSON_GetObjectItemCaseSensitive(body, "client_id");
+    secret = cJSON_GetObjectItemCaseSensitive(body, "client_secret");
+
+    if (id || secret) {
+        if (!cJSON_IsString(id) || !cJSON_IsString(secret)) {
+            return ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                            "invalid_request",
+                                            "client_id and client_secret "
+                                            "must be strings");
+        }
+
+        name.data = (u_char *) id->valuestring;
+        name.len = ngx_strlen(id->valuestring);
+        sec.data = (u_char *) secret->valuestring;
+        sec.len = ngx_strlen(secret->valuestring);
+
+    } else if (ngx_http_auth_basic_user(r) == NGX_OK) {
+        name = r->headers_in.user;
+        sec = r->headers_in.passwd;
+
+    } else {
+        return ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_request",
+                                        "client_id and client_secret are "
+                                        "required");
+    }
+
+    /* as in the file (curl -d @file) */
+    ngx_chatvisor_secret_trim(&sec);
+
+    client = ngx_chatvisor_find_client(cmcf, name.data, name.len);
+
+    if (client && ngx_chatvisor_rate_check(cmcf, &client->name, 0, &retry)
+                  != NGX_OK)
+    {
+        retry_at = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+        if (retry_at == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p = ngx_sprintf(retry_at, "%ui", retry);
+
+        if (ngx_chatvisor_header_add(r, "Retry-After", retry_at,
+                                     p - retry_at)
+            == NULL)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_chatvisor_send_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                        "rate_limited",
+                                        "too many failed attempts; try "
+                                        "again later");
+    }
+
+    if (client == NULL || client->secret.len != sec.len
+        || !cv_equal(client->secret.data, sec.data, sec.len))
+    {
+        return ngx_chatvisor_invalid_client(r, cmcf, client);
+    }
+
+    ngx_cpystrn((u_char *) ctx->caller.api_client, client->name.data,
+                ngx_min(client->name.len + 1,
+                        sizeof(ctx->caller.api_client)));
+
+    return ngx_chatvisor_write(r, ngx_chatvisor_api_token_run, NULL);
+}
+
+
+static cv_status
+ngx_chatvisor_api_token_run(ngx_http_request_t *r, cv_txn *t)
+{
+    char                        token[CV_API_TOKEN_STR];
+    cJSON                      *out;
+    cv_status                   st;
+    ngx_chatvisor_ctx_t        *ctx;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    ctx = ngx_chatvisor_ctx(r);
+    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
+
+    st = cv_api_token_create(t, ctx->caller.api_client,
+                             ngx_chatvisor_api_fingerprint(
+                                 ctx->caller.api_client, cmcf),
+                             NGX_CHATVISOR_TOKEN_TTL * 1000, token);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "access_token", token);
+    cJSON_AddStringToObject(out, "token_type", "Bearer");
+    cJSON_AddNumberToObject(out, "expires_in", NGX_CHATVISOR_TOKEN_TTL);
+    ctx->op.result = out;
+
+    return CV_OK;
+}

@@ -1,0 +1,366 @@
+/*
+ * The console's conversations: the lists, one conversation with its
+ * history, and what an agent does in one (reply, assign, close).
+ */
+
+
+#include "ngx_chatvisor_chat.h"
+
+
+cJSON *
+ngx_chatvisor_conversation_view(cv_txn *t, cJSON *conv)
+{
+    cJSON       *cus, *events, *ev, *last;
+    uint64_t     seq, cursor;
+    const char  *id;
+
+    id = cJSON_GetStringValue(cJSON_GetObjectItem(conv, "id"));
+
+    if (cv_customer_get(t, cJSON_GetStringValue(
+                               cJSON_GetObjectItem(conv, "customer_id")),
+                        &cus)
+        == CV_OK)
+    {
+        cJSON_AddItemToObject(conv, "customer", cus);
+    }
+
+    seq = (uint64_t) cJSON_GetNumberValue(cJSON_GetObjectItem(conv,
+                                                              "last_seq"));
+    last = NULL;
+    events = cJSON_CreateArray();
+
+    if (id && cv_conversation_events(t, id,
+                              seq > NGX_CHATVISOR_LAST_MESSAGE_WINDOW
+                              ? seq - NGX_CHATVISOR_LAST_MESSAGE_WINDOW : 0,
+                              NGX_CHATVISOR_LAST_MESSAGE_WINDOW, events,
+                              &cursor)
+              == CV_OK)
+    {
+        cJSON_ArrayForEach(ev, events) {
+            if (cJSON_GetObjectItem(ev, "message")) {
+                last = cJSON_GetObjectItem(ev, "message");
+            }
+        }
+    }
+
+    cJSON_AddItemToObject(conv, "last_message",
+                          last ? cJSON_Duplicate(last, 1) : cJSON_CreateNull());
+    cJSON_Delete(events);
+
+    return conv;
+}
+
+
+/* GET conversations?filter=unassigned|mine|all&status=open|closed|all */
+
+ngx_int_t
+ngx_chatvisor_agent_list(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
+{
+    enum { UNASSIGNED = 0, MINE, ALL_AGENTS };
+    enum { OPEN = 0, CLOSED, ALL_STATUSES };
+
+    static const char  *filters[] = { "unassigned", "mine", "all", NULL };
+    static const char  *statuses[] = { "open", "closed", "all", NULL };
+
+    cJSON                      *items, *out, *conv;
+    cv_txn                     *t;
+    cv_status                   st;
+    ngx_uint_t                  filter, status;
+    const char                 *assigned, *stat;
+    ngx_chatvisor_err_t         err;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
+
+    if (ngx_chatvisor_arg_choice(r, "filter", filters, ALL_AGENTS, &filter,
+                                 "\"filter\" must be unassigned, mine or all",
+                                 &err)
+        != NGX_OK
+        || ngx_chatvisor_arg_choice(r, "status", statuses, OPEN, &status,
+                                    "\"status\" must be open, closed or all",
+                                    &err)
+           != NGX_OK)
+    {
+        return ngx_chatvisor_send_err(r, &err);
+    }
+
+    /* "" for assigned means unassigned, NULL any */
+    assigned = (filter == UNASSIGNED) ? ""
+               : (filter == MINE) ? ctx->caller.agent_id : NULL;
+    stat = (status == ALL_STATUSES) ? NULL : statuses[status];
+
+    st = cv_txn_begin(cmcf->store, 0, &t);
+    if (st != CV_OK) {
+        return ngx_chatvisor_send_status(r, st, NULL);
+    }
+
+    items = cJSON_CreateArray();
+    st = cv_conversation_list(t, stat, assigned,
+                              NGX_CHATVISOR_CONSOLE_LIST_MAX, items);
+
+    cJSON_ArrayForEach(conv, items) {
+        ngx_chatvisor_conversation_view(t, conv);
+    }
+
+    cv_txn_abort(t);
+
+    if (st != CV_OK) {
+        cJSON_Delete(items);
+        return ngx_chatvisor_send_status(r, st, NULL);
+    }
+
+    out = cJSON_CreateObject();
+    cJSON_AddItemToObject(out, "items", items);
+    cJSON_AddNullToObject(out, "next_cursor");
+
+    return ngx_chatvisor_send_json(r, NGX_HTTP_OK, out);
+}
+
+
+ngx_int_t
+ngx_chatvisor_agent_conversation(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx)
+{
+    cJSON                      *conv;
+    cv_txn                     *t;
+    cv_status                   st;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
+
+    st = cv_txn_begin(cmcf->store, 0, &t);
+    if (st != CV_OK) {
+        return ngx_chatvisor_send_status(r, st, NULL);
+    }
+
+    st = cv_conversation_get(t, ctx->param[0], &conv);
+    if (st == CV_OK) {
+        conv = ngx_chatvisor_conversation_view(t, conv);
+    }
+
+    cv_txn_abort(t);
+
+    if (st != CV_OK) {
+        return ngx_chatvisor_send_status(r, st, NULL);
+    }
+
+    return ngx_chatvisor_send_json(r, NGX_HTTP_OK, conv);
+}
+
+
+/* GET conversations/ID/events?after=SEQ */
+
+ngx_int_t
+ngx_chatvisor_agent_history(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
+{
+    cJSON                      *events, *out;
+    cv_txn                     *t;
+    uint64_t                    after, cursor;
+    cv_status                   st;
+    ngx_chatvisor_err_t         err;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
+
+    if (ngx_chatvisor_arg_cursor(r, "after", &after, &err) != NGX_OK) {
+        return ngx_chatvisor_send_err(r, &err);
+    }
+
+    st = cv_txn_begin(cmcf->store, 0, &t);
+    if (st != CV_OK) {
+        return ngx_chatvisor_send_status(r, st, NULL);
+    }
+
+    /* an unknown conversation is a 404, not an empty history */
+    st = cv_conversation_last_seq(t, ctx->param[0], &cursor);
+
+    events = cJSON_CreateArray();
+
+    if (st == CV_OK) {
+        st = cv_conversation_events(t, ctx->param[0], after,
+                                    NGX_CHATVISOR_HISTORY_MAX, events,
+                                    &cursor);
+    }
+
+    cv_txn_abort(t);
+
+    if (st != CV_OK) {
+        cJSON_Delete(events);
+        return ngx_chatvisor_send_status(r, st, NULL);
+    }
+
+    out = cJSON_CreateObject();
+    cJSON_AddItemToObject(out, "events", events);
+    cJSON_AddNumberToObject(out, "cursor", (double) cursor);
+
+    return ngx_chatvisor_send_json(r, NGX_HTTP_OK, out);
+}
+
+
+/* the agent of the request as an author */
+
+static void
+ngx_chatvisor_agent_me(ngx_chatvisor_ctx_t *ctx, cv_author *me)
+{
+    me->type = "agent";
+    me->id = ctx->caller.agent_id;
+    me->name = ctx->caller.agent_name;
+}
+
+
+/* after a change: the answer (unless a message) and the notice */
+
+static cv_status
+ngx_chatvisor_agent_changed(ngx_chatvisor_ctx_t *ctx, cv_txn *t,
+    cv_conv_state *cs)
+{
+    cv_status  st;
+
+    if (ctx->op.message.json == NULL) {
+        st = cv_conversation_get(t, ctx->param[0], &ctx->op.result);
+        if (st != CV_OK) {
+            return st;
+        }
+    }
+
+    ngx_chatvisor_op_notice(&ctx->op, NGX_CHATVISOR_NOTICE_CHANGE,
+                            cs->customer_id, ctx->param[0]);
+
+    return CV_OK;
+}
+
+
+static cv_status
+ngx_chatvisor_agent_reply_run(ngx_http_request_t *r, cv_txn *t)
+{
+    int                   changed;
+    cv_author             me;
+    cv_status             st;
+    cv_conv_state         cs;
+    ngx_chatvisor_ctx_t  *ctx;
+
+    ctx = ngx_chatvisor_ctx(r);
+    ngx_chatvisor_agent_me(ctx, &me);
+
+    st = cv_conversation_state(t, ctx->param[0], &cs);
+
+    /* replying to an unassigned conversation takes it */
+    if (st == CV_OK && cs.open && !cs.assigned) {
+        st = cv_conversation_assign(t, ctx->param[0], &me, &changed);
+    }
+
+    if (st == CV_OK) {
+        st = cv_message_post(t, ctx->param[0], NULL, &me,
+                             ngx_chatvisor_body_string(ctx->body,
+                                                       "client_msg_id"),
+                             ngx_chatvisor_body_string(ctx->body, "text"),
+                             NULL, &ctx->op.message);
+    }
+
+    return st == CV_OK ? ngx_chatvisor_agent_changed(ctx, t, &cs) : st;
+}
+
+
+ngx_int_t
+ngx_chatvisor_agent_reply(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
+{
+    const char           *text, *cmid;
+    ngx_chatvisor_err_t   err;
+
+    if (ngx_chatvisor_message_fields(ctx->body, &text, &cmid, &err)
+        != NGX_OK)
+    {
+        return ngx_chatvisor_send_err(r, &err);
+    }
+
+    return ngx_chatvisor_write(r, ngx_chatvisor_agent_reply_run, NULL);
+}
+
+
+/* to the agent named, or to oneself */
+
+static cv_status
+ngx_chatvisor_agent_assign_run(ngx_http_request_t *r, cv_txn *t)
+{
+    int                   changed;
+    cJSON                *target;
+    cv_author             who;
+    cv_status             st;
+    const char           *id;
+    cv_conv_state         cs;
+    ngx_chatvisor_ctx_t  *ctx;
+
+    ctx = ngx_chatvisor_ctx(r);
+    target = NULL;
+    ngx_chatvisor_agent_me(ctx, &who);
+
+    st = cv_conversation_state(t, ctx->param[0], &cs);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    id = ngx_chatvisor_body_string(ctx->body, "agent_id");
+
+    if (id && ngx_strcmp(id, ctx->caller.agent_id) != 0) {
+        st = cv_agent_get_enabled(t, id, &target);
+        if (st != CV_OK) {
+            return st;
+        }
+
+        cv_agent_author(target, &who);
+    }
+
+    st = cv_conversation_assign(t, ctx->param[0], &who, &changed);
+
+    if (st == CV_OK) {
+        st = ngx_chatvisor_agent_changed(ctx, t, &cs);
+    }
+
+    cJSON_Delete(target);
+
+    return st;
+}
+
+
+ngx_int_t
+ngx_chatvisor_agent_assign(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
+{
+    ngx_chatvisor_err_t  err;
+
+    if (ngx_chatvisor_field_agent_id(ctx->body, "agent_id", 1, &err)
+        != NGX_OK)
+    {
+        return ngx_chatvisor_send_err(r, &err);
+    }
+
+    return ngx_chatvisor_write(r, ngx_chatvisor_agent_assign_run, NULL);
+}
+
+
+static cv_status
+ngx_chatvisor_agent_close_run(ngx_http_request_t *r, cv_txn *t)
+{
+    int                   changed;
+    cv_author             me;
+    cv_status             st;
+    cv_conv_state         cs;
+    ngx_chatvisor_ctx_t  *ctx;
+
+    ctx = ngx_chatvisor_ctx(r);
+    ngx_chatvisor_agent_me(ctx, &me);
+
+    st = cv_conversation_state(t, ctx->param[0], &cs);
+
+    if (st == CV_OK) {
+        st = cv_conversation_close(t, ctx->param[0], &me, &changed);
+    }
+
+    return st == CV_OK ? ngx_chatvisor_agent_changed(ctx, t, &cs) : st;
+}
+
+
+ngx_int_t
+ngx_chatvisor_agent_close(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
+{
+    return ngx_chatvisor_write(r, ngx_chatvisor_agent_close_run, NULL);
+}

@@ -1,0 +1,200 @@
+/*
+ * The visitor's endpoints (SPEC 4): send, long-poll, typing. The visitor
+ * is the customer named by the signed cv_visitor cookie, created with the
+ * first message; nobody can read or write another visitor's conversation,
+ * since the conversation is always the cookie's customer's own.
+ */
+
+
+#include "ngx_chatvisor_chat.h"
+#include "cv_routing.h"
+
+
+/* the page a message was sent from, bytes */
+#define NGX_CHATVISOR_PAGE_URL_MAX  2048
+
+
+static ngx_int_t ngx_chatvisor_visitor_post(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx);
+
+
+static const char  *ngx_chatvisor_post_fields[] = {
+    "text", "client_msg_id", "page_url", NULL
+};
+
+static const char  *ngx_chatvisor_typing_fields[] = { "typing", NULL };
+
+
+static ngx_chatvisor_route_t  ngx_chatvisor_visitor_routes[] = {
+
+    { NGX_HTTP_POST, ngx_string("messages"),
+      NGX_CHATVISOR_CALLER_VISITOR, NGX_CHATVISOR_BODY_OBJECT,
+      ngx_chatvisor_post_fields, ngx_chatvisor_visitor_post },
+
+    { NGX_HTTP_POST, ngx_string("typing"),
+      NGX_CHATVISOR_CALLER_VISITOR, NGX_CHATVISOR_BODY_OBJECT,
+      ngx_chatvisor_typing_fields, ngx_chatvisor_visitor_typing },
+
+    { NGX_CHATVISOR_GET, ngx_string("events"),
+      NGX_CHATVISOR_CALLER_VISITOR, NGX_CHATVISOR_BODY_NONE,
+      NULL, ngx_chatvisor_visitor_events },
+
+    { 0, ngx_null_string, 0, 0, NULL, NULL }
+};
+
+
+ngx_chatvisor_surface_t  ngx_chatvisor_visitor_surface = {
+    ngx_string("v1/visitor/"),
+    "no such visitor endpoint",
+    ngx_chatvisor_visitor_routes,
+    NGX_CHATVISOR_CALLER_NONE,
+    NULL
+};
+
+
+static cv_status ngx_chatvisor_visitor_post_run(ngx_http_request_t *r,
+    cv_txn *t);
+static ngx_int_t ngx_chatvisor_visitor_post_done(ngx_http_request_t *r,
+    cv_status st);
+
+
+static ngx_int_t
+ngx_chatvisor_visitor_post(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
+{
+    const char           *text, *cmid, *page_url;
+    ngx_chatvisor_err_t   err;
+
+    if (ngx_chatvisor_message_fields(ctx->body, &text, &cmid, &err) != NGX_OK
+        || ngx_chatvisor_field_string(ctx->body, "page_url",
+                                      NGX_CHATVISOR_PAGE_URL_MAX, 0,
+                                      &page_url, &err)
+           != NGX_OK)
+    {
+        return ngx_chatvisor_send_err(r, &err);
+    }
+
+    ctx->caller.new_visitor =
+             (ngx_chatvisor_visitor_cookie(r, ctx->caller.customer_id)
+              != NGX_OK);
+
+    return ngx_chatvisor_write(r, ngx_chatvisor_visitor_post_run,
+                               ngx_chatvisor_visitor_post_done);
+}
+
+
+/* a new conversation goes to an agent per chatvisor_routing */
+
+static cv_status
+ngx_chatvisor_visitor_route(ngx_http_request_t *r, cv_txn *t,
+    const char *conv_id)
+{
+    char                        agent_id[CV_AGENT_ID_MAX + 1];
+    int                         changed;
+    cJSON                      *ids, *agent;
+    cv_author                   who;
+    cv_status                   st;
+    ngx_chatvisor_srv_conf_t   *cscf;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cscf = ngx_http_get_module_srv_conf(r, ngx_chatvisor_module);
+    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
+
+    if (cscf->routing == NGX_CHATVISOR_ROUTING_MANUAL) {
+        return CV_OK;
+    }
+
+    ids = cJSON_CreateArray();
+    ngx_chatvisor_presence_available(cmcf, ids);
+
+    st = cv_route_pick(t, (cv_route_mode) cscf->routing, ids, agent_id);
+    cJSON_Delete(ids);
+
+    if (st == CV_NOT_FOUND) {
+        return CV_OK;     /* nobody free: it waits unassigned */
+    }
+
+    if (st == CV_OK) {
+        st = cv_agent_get(t, agent_id, &agent);
+    }
+
+    if (st != CV_OK) {
+        return st == CV_NOT_FOUND ? CV_ERROR : st;
+    }
+
+    cv_agent_author(agent, &who);
+
+    st = cv_conversation_assign(t, conv_id, &who, &changed);
+    cJSON_Delete(agent);
+
+    return st;
+}
+
+
+static cv_status
+ngx_chatvisor_visitor_post_run(ngx_http_request_t *r, cv_txn *t)
+{
+    cv_author             author;
+    cv_status             st;
+    cv_message           *m;
+    ngx_chatvisor_ctx_t  *ctx;
+
+    ctx = ngx_chatvisor_ctx(r);
+    m = &ctx->op.message;
+
+    if (ctx->caller.new_visitor) {
+        st = cv_customer_create(t, ctx->caller.customer_id);
+        if (st != CV_OK) {
+            return st;
+        }
+    }
+
+    author.type = "customer";
+    author.id = ctx->caller.customer_id;
+    author.name = NULL;
+
+    st = cv_message_post(t, NULL, ctx->caller.customer_id, &author,
+                         ngx_chatvisor_body_string(ctx->body,
+                                                   "client_msg_id"),
+                         ngx_chatvisor_body_string(ctx->body, "text"),
+                         ngx_chatvisor_body_string(ctx->body, "page_url"),
+                         m);
+    if (st != CV_OK || m->duplicate) {
+        return st;
+    }
+
+    if (m->seq == 1) {
+        st = ngx_chatvisor_visitor_route(r, t, m->conversation_id);
+        if (st != CV_OK) {
+            return st;
+        }
+    }
+
+    ngx_chatvisor_op_notice(&ctx->op, NGX_CHATVISOR_NOTICE_CHANGE,
+                            ctx->caller.customer_id, m->conversation_id);
+
+    return CV_OK;
+}
+
+
+static ngx_int_t
+ngx_chatvisor_visitor_post_done(ngx_http_request_t *r, cv_status st)
+{
+    ngx_chatvisor_ctx_t  *ctx;
+
+    ctx = ngx_chatvisor_ctx(r);
+
+    if (st == CV_NOT_FOUND) {
+        /* a signed cookie whose customer is gone (store replaced) */
+        return ngx_chatvisor_send_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                        "unknown visitor; reload the page");
+    }
+
+    if (st == CV_OK && ctx->caller.new_visitor
+        && ngx_chatvisor_visitor_cookie_set(r, ctx->caller.customer_id)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_chatvisor_send_op(r, st);
+}

@@ -1,0 +1,434 @@
+/*
+ * The widget's look: chatvisor_widget_* directives, their inheritance, and
+ * the <script> tag that carries them to the browser.
+ */
+
+
+#include "ngx_chatvisor_edge.h"
+#include "cv_utf8.h"
+
+
+static ngx_str_t  ngx_chatvisor_text_keys[NGX_CHATVISOR_TEXT_N] = {
+    ngx_string("title"),
+    ngx_string("greeting"),
+    ngx_string("placeholder"),
+    ngx_string("offline"),
+    ngx_string("launcher")
+};
+
+
+/* the widget ships built-in texts for these (www/widget/i18n.js) */
+static ngx_str_t  ngx_chatvisor_languages[] = {
+    ngx_string("en"),
+    ngx_string("es"),
+    ngx_string("de"),
+    ngx_string("fr"),
+    ngx_null_string
+};
+
+
+/* by NGX_CHATVISOR_POSITION_* */
+static ngx_str_t  ngx_chatvisor_positions[] = {
+    ngx_string("right"),
+    ngx_string("left")
+};
+
+
+void
+ngx_chatvisor_widget_init_conf(ngx_chatvisor_widget_conf_t *w)
+{
+    ngx_memzero(w, sizeof(ngx_chatvisor_widget_conf_t));
+    w->position = NGX_CONF_UNSET_UINT;
+    w->show_after = NGX_CONF_UNSET_MSEC;
+}
+
+
+void
+ngx_chatvisor_widget_merge_conf(ngx_chatvisor_widget_conf_t *conf,
+    ngx_chatvisor_widget_conf_t *prev)
+{
+    ngx_uint_t  i;
+
+    ngx_conf_merge_str_value(conf->color, prev->color,
+                             NGX_CHATVISOR_DEFAULT_COLOR);
+    ngx_conf_merge_uint_value(conf->position, prev->position,
+                              NGX_CHATVISOR_POSITION_RIGHT);
+    ngx_conf_merge_str_value(conf->language, prev->language,
+                             NGX_CHATVISOR_DEFAULT_LANGUAGE);
+    ngx_conf_merge_msec_value(conf->show_after, prev->show_after, 0);
+
+    /* texts merge key by key */
+    for (i = 0; i < NGX_CHATVISOR_TEXT_N; i++) {
+        if (conf->text[i].data == NULL) {
+            conf->text[i] = prev->text[i];
+        }
+    }
+}
+
+
+char *
+ngx_chatvisor_widget_color(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_chatvisor_widget_conf_t *w = (void *) ((u_char *) conf + cmd->offset);
+
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (w->color.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if ((value[1].len != 4 && value[1].len != 7) || value[1].data[0] != '#') {
+        goto invalid;
+    }
+
+    for (i = 1; i < value[1].len; i++) {
+        if (!isxdigit(value[1].data[i])) {
+            goto invalid;
+        }
+    }
+
+    w->color.len = value[1].len;
+    w->color.data = ngx_pnalloc(cf->pool, value[1].len);
+    if (w->color.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_strlow(w->color.data, value[1].data, value[1].len);
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid color \"%V\" in \"%V\" directive, "
+                       "it must be #rgb or #rrggbb", &value[1], &cmd->name);
+    return NGX_CONF_ERROR;
+}
+
+
+char *
+ngx_chatvisor_widget_position(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_chatvisor_widget_conf_t *w = (void *) ((u_char *) conf + cmd->offset);
+
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (w->position != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 0; i < sizeof(ngx_chatvisor_positions) / sizeof(ngx_str_t); i++)
+    {
+        if (value[1].len == ngx_chatvisor_positions[i].len
+            && ngx_strncmp(value[1].data, ngx_chatvisor_positions[i].data,
+                           value[1].len) == 0)
+        {
+            w->position = i;
+            return NGX_CONF_OK;
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid position \"%V\" in \"%V\" directive, "
+                       "it must be \"right\" or \"left\"",
+                       &value[1], &cmd->name);
+    return NGX_CONF_ERROR;
+}
+
+
+char *
+ngx_chatvisor_widget_text(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_chatvisor_widget_conf_t *w = (void *) ((u_char *) conf + cmd->offset);
+
+    u_char      *p;
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    value = cf->args->elts;
+
+    for (i = 0; i < NGX_CHATVISOR_TEXT_N; i++) {
+        if (value[1].len == ngx_chatvisor_text_keys[i].len
+            && ngx_strncmp(value[1].data, ngx_chatvisor_text_keys[i].data,
+                           value[1].len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == NGX_CHATVISOR_TEXT_N) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown text key \"%V\" in \"%V\" directive, "
+                           "it must be one of title, greeting, placeholder, "
+                           "offline, launcher", &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (w->text[i].data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "text \"%V\" is set twice in \"%V\" directive",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cv_utf8_check((char *) value[2].data, value[2].len, NULL) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "text \"%V\" in \"%V\" directive is not valid "
+                           "UTF-8", &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    for (p = value[2].data; p < value[2].data + value[2].len; p++) {
+        if (*p < ' ' && *p != '\t') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "text \"%V\" in \"%V\" directive contains a "
+                               "control character", &value[1], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    /* an empty text stays "set": it hides the built-in one */
+    w->text[i] = value[2];
+    if (w->text[i].data == NULL) {
+        w->text[i].data = (u_char *) "";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_chatvisor_widget_language(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_chatvisor_widget_conf_t *w = (void *) ((u_char *) conf + cmd->offset);
+
+    size_t       len;
+    u_char       lang[8];
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (w->language.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    /* BCP 47: the primary subtag decides, "es-ES" and "de_AT" too */
+    for (len = 0; len < value[1].len; len++) {
+        if (value[1].data[len] == '-' || value[1].data[len] == '_') {
+            break;
+        }
+    }
+
+    if (len > 0 && len < sizeof(lang)) {
+        ngx_strlow(lang, value[1].data, len);
+
+        for (i = 0; ngx_chatvisor_languages[i].len; i++) {
+            if (len == ngx_chatvisor_languages[i].len
+                && ngx_strncmp(lang, ngx_chatvisor_languages[i].data, len)
+                   == 0)
+            {
+                w->language = ngx_chatvisor_languages[i];
+                return NGX_CONF_OK;
+            }
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "unsupported language \"%V\" in \"%V\" directive, "
+                       "it must be one of en, es, de, fr",
+                       &value[1], &cmd->name);
+    return NGX_CONF_ERROR;
+}
+
+
+/* escapes & < > " ' for an attribute value; dst NULL: the extra length */
+
+static uintptr_t
+ngx_chatvisor_escape_attr(u_char *dst, u_char *src, size_t size)
+{
+    u_char     c;
+    uintptr_t  extra;
+
+    extra = 0;
+
+    while (size--) {
+        c = *src++;
+
+        switch (c) {
+        case '&':
+            extra += 4;
+            if (dst) { dst = ngx_cpymem(dst, "&amp;", 5); }
+            continue;
+        case '<':
+            extra += 3;
+            if (dst) { dst = ngx_cpymem(dst, "&lt;", 4); }
+            continue;
+        case '>':
+            extra += 3;
+            if (dst) { dst = ngx_cpymem(dst, "&gt;", 4); }
+            continue;
+        case '"':
+            extra += 5;
+            if (dst) { dst = ngx_cpymem(dst, "&quot;", 6); }
+            continue;
+        case '\'':
+            extra += 4;
+            if (dst) { dst = ngx_cpymem(dst, "&#39;", 5); }
+            continue;
+        }
+
+        if (dst) {
+            *dst++ = c;
+        }
+    }
+
+    return dst ? (uintptr_t) dst : extra;
+}
+
+
+static u_char *
+ngx_chatvisor_attr(u_char *p, const char *name, ngx_str_t *value)
+{
+    p = ngx_sprintf(p, " %s=\"", name);
+    p = (u_char *) ngx_chatvisor_escape_attr(p, value->data, value->len);
+    *p++ = '"';
+
+    return p;
+}
+
+
+/*
+ * <script async src="PREFIXwidget.js?v=HASH" data-chatvisor="1"
+ *  data-color=".." data-position=".." data-language=".."
+ *  data-text-KEY=".."...
+ * without the closing "></script>": a per-request nonce may follow.
+ */
+
+ngx_int_t
+ngx_chatvisor_widget_build_tag(ngx_pool_t *pool,
+    ngx_chatvisor_widget_conf_t *w, ngx_str_t *prefix, ngx_str_t *tag)
+{
+    u_char                 *p, name[32];
+    size_t                  len;
+    ngx_uint_t              i;
+    ngx_chatvisor_asset_t  *widget;
+
+    widget = ngx_chatvisor_asset_find((u_char *) "widget.js",
+                                      sizeof("widget.js") - 1);
+    if (widget == NULL) {
+        return NGX_ERROR;    /* the build embeds it: cannot happen */
+    }
+
+    len = sizeof("<script async src=\"widget.js?v=\" data-chatvisor=\"1\"")
+          + prefix->len + widget->hash.len
+          + sizeof(" data-color=\"\"") + w->color.len
+          + sizeof(" data-position=\"right\"")
+          + sizeof(" data-language=\"\"") + w->language.len
+          + sizeof(" data-show-after=\"ms\"") + NGX_INT_T_LEN;
+
+    for (i = 0; i < NGX_CHATVISOR_TEXT_N; i++) {
+        if (w->text[i].data) {
+            len += sizeof(" data-text-=\"\"") + ngx_chatvisor_text_keys[i].len
+                   + w->text[i].len
+                   + ngx_chatvisor_escape_attr(NULL, w->text[i].data,
+                                               w->text[i].len);
+        }
+    }
+
+    tag->data = ngx_pnalloc(pool, len);
+    if (tag->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(tag->data, "<script async src=\"%Vwidget.js?v=%V\" "
+                    "data-chatvisor=\"1\"", prefix, &widget->hash);
+    p = ngx_chatvisor_attr(p, "data-color", &w->color);
+    p = ngx_chatvisor_attr(p, "data-position",
+                           &ngx_chatvisor_positions[w->position]);
+    p = ngx_chatvisor_attr(p, "data-language", &w->language);
+
+    if (w->show_after) {
+        p = ngx_sprintf(p, " data-show-after=\"%Mms\"", w->show_after);
+    }
+
+    for (i = 0; i < NGX_CHATVISOR_TEXT_N; i++) {
+        if (w->text[i].data) {
+            ngx_sprintf(name, "data-text-%V%Z", &ngx_chatvisor_text_keys[i]);
+            p = ngx_chatvisor_attr(p, (char *) name, &w->text[i]);
+        }
+    }
+
+    tag->len = p - tag->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The tag for this request: the one built from nginx.conf, or, when the
+ * REST API changed the widget, one built with those settings on top.
+ */
+
+ngx_int_t
+ngx_chatvisor_widget_tag(ngx_http_request_t *r, ngx_str_t *tag)
+{
+    cJSON                        *rt, *v, *texts;
+    ngx_uint_t                    i;
+    ngx_chatvisor_widget_conf_t   w;
+    ngx_chatvisor_loc_conf_t     *clcf;
+    ngx_chatvisor_srv_conf_t     *cscf;
+    ngx_chatvisor_main_conf_t    *cmcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_chatvisor_module);
+    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
+
+    rt = ngx_chatvisor_settings_widget(cmcf);
+
+    if (rt == NULL) {
+        *tag = clcf->tag;
+        return NGX_OK;
+    }
+
+    w = clcf->widget;
+
+    v = cJSON_GetObjectItemCaseSensitive(rt, "color");
+    if (cJSON_IsString(v)) {
+        w.color.data = (u_char *) v->valuestring;
+        w.color.len = ngx_strlen(v->valuestring);
+    }
+
+    v = cJSON_GetObjectItemCaseSensitive(rt, "position");
+    if (cJSON_IsString(v)) {
+        w.position = (ngx_strcmp(v->valuestring, "left") == 0)
+                     ? NGX_CHATVISOR_POSITION_LEFT
+                     : NGX_CHATVISOR_POSITION_RIGHT;
+    }
+
+    v = cJSON_GetObjectItemCaseSensitive(rt, "language");
+    if (cJSON_IsString(v)) {
+        w.language.data = (u_char *) v->valuestring;
+        w.language.len = ngx_strlen(v->valuestring);
+    }
+
+    texts = cJSON_GetObjectItemCaseSensitive(rt, "texts");
+
+    for (i = 0; i < NGX_CHATVISOR_TEXT_N; i++) {
+        v = cJSON_GetObjectItemCaseSensitive(texts,
+                               (char *) ngx_chatvisor_text_keys[i].data);
+        if (cJSON_IsString(v)) {
+            w.text[i].data = (u_char *) v->valuestring;
+            w.text[i].len = ngx_strlen(v->valuestring);
+        }
+    }
+
+    cscf = ngx_http_get_module_srv_conf(r, ngx_chatvisor_module);
+
+    return ngx_chatvisor_widget_build_tag(r->pool, &w, &cscf->prefix, tag);
+}

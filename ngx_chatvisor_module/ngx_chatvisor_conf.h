@@ -1,0 +1,146 @@
+/*
+ * Chatvisor for nginx: the configuration every layer reads.
+ *
+ * The module's layers, bottom up (docs/architecture.md), each including
+ * only the headers of those below it:
+ *
+ *   engine/         plain C: the store and the chat model
+ *   runtime/        ngx_chatvisor_runtime.h: store handle, group commit,
+ *                   long-polls, notices between workers, shared memory
+ *   http/           ngx_chatvisor_http.h: request context, bodies,
+ *                   arguments, cookies, answers and errors, route tables
+ *   edge/ chat/ api/  the features, one header each
+ *   ngx_chatvisor_module.c, ngx_chatvisor_handler.c: directives and wiring
+ *
+ * This header sits under all of them: what nginx.conf sets, read by every
+ * layer and written only while the configuration is read.
+ */
+
+#ifndef _NGX_CHATVISOR_CONF_H_INCLUDED_
+#define _NGX_CHATVISOR_CONF_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#if (NGX_THREADS)
+#include <ngx_thread_pool.h>
+#endif
+
+#include "cv_store.h"
+#include "cv_hours.h"
+
+
+#define NGX_CHATVISOR_DEFAULT_PREFIX        "/chatvisor/"
+#define NGX_CHATVISOR_DEFAULT_COLOR         "#2563eb"
+#define NGX_CHATVISOR_DEFAULT_LANGUAGE      "en"
+#define NGX_CHATVISOR_DEFAULT_POLL_TIMEOUT  25000     /* ms */
+
+/* chatvisor_poll_timeout bounds, ms */
+#define NGX_CHATVISOR_POLL_TIMEOUT_MIN      1000
+#define NGX_CHATVISOR_POLL_TIMEOUT_MAX      600000
+
+/* the smallest chatvisor_store size= */
+#define NGX_CHATVISOR_STORE_SIZE_MIN        (1024 * 1024)
+
+/* the store's signing secret (cv_store_secret) */
+#define NGX_CHATVISOR_SECRET_LEN            32
+
+
+/* chatvisor_routing */
+#define NGX_CHATVISOR_ROUTING_MANUAL        0
+#define NGX_CHATVISOR_ROUTING_ROUND_ROBIN   1
+#define NGX_CHATVISOR_ROUTING_LEAST_BUSY    2
+
+
+/* chatvisor_show_if rules */
+#define NGX_CHATVISOR_RULE_ONLINE           0x01
+#define NGX_CHATVISOR_RULE_AVAILABLE        0x02
+#define NGX_CHATVISOR_RULE_HOURS            0x04
+#define NGX_CHATVISOR_RULE_VISITS           0x08
+
+
+/* chatvisor_widget_text keys */
+typedef enum {
+    NGX_CHATVISOR_TEXT_TITLE = 0,
+    NGX_CHATVISOR_TEXT_GREETING,
+    NGX_CHATVISOR_TEXT_PLACEHOLDER,
+    NGX_CHATVISOR_TEXT_OFFLINE,
+    NGX_CHATVISOR_TEXT_LAUNCHER,
+    NGX_CHATVISOR_TEXT_N
+} ngx_chatvisor_text_e;
+
+
+/* chatvisor_widget_position */
+#define NGX_CHATVISOR_POSITION_RIGHT        0
+#define NGX_CHATVISOR_POSITION_LEFT         1
+
+
+typedef struct {
+    ngx_str_t                 color;
+    ngx_uint_t                position;     /* NGX_CHATVISOR_POSITION_* */
+    ngx_str_t                 language;
+    ngx_str_t                 text[NGX_CHATVISOR_TEXT_N];
+    ngx_msec_t                show_after;
+} ngx_chatvisor_widget_conf_t;
+
+
+/* chatvisor_api_client NAME SECRET_FILE */
+typedef struct {
+    ngx_str_t                 name;
+    ngx_str_t                 secret;
+    char                      fingerprint[17];  /* of the secret */
+} ngx_chatvisor_api_client_t;
+
+
+typedef struct ngx_chatvisor_shm_s  ngx_chatvisor_shm_t;
+
+
+typedef struct {
+    /* chatvisor_store */
+    cv_store_options          store_opt;    /* store_opt.path == NULL: none */
+    ngx_str_t                 store_path;
+#if (NGX_THREADS)
+    ngx_thread_pool_t        *thread_pool;  /* sync=on: commits and fsync */
+#endif
+
+    /* the runtime, in each worker */
+    cv_store                 *store;        /* this worker's handle */
+    u_char                    secret[NGX_CHATVISOR_SECRET_LEN];
+    ngx_shm_zone_t           *shm_zone;
+    ngx_chatvisor_shm_t      *shm;
+    ngx_int_t                *pipes;        /* [2 * workers]: read, write */
+    ngx_uint_t                workers;
+
+    ngx_array_t              *api_clients;  /* ngx_chatvisor_api_client_t */
+    ngx_uint_t                visits_rule;  /* some location counts visits */
+} ngx_chatvisor_main_conf_t;
+
+
+typedef struct {
+    ngx_str_t                 prefix;
+    ngx_uint_t                routing;      /* NGX_CHATVISOR_ROUTING_* */
+    cv_hours                 *hours;        /* chatvisor_business_hours */
+} ngx_chatvisor_srv_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                enable;       /* chatvisor on */
+    ngx_flag_t                inject;
+    ngx_msec_t                poll_timeout;
+    ngx_uint_t                rules;        /* NGX_CHATVISOR_RULE_* */
+    ngx_uint_t                min_visits;
+    ngx_chatvisor_widget_conf_t  widget;
+
+    /* the injected tag, built once at configuration time: "<script ...",
+     * to which each request appends an optional nonce and "></script>" */
+    ngx_str_t                 tag;
+} ngx_chatvisor_loc_conf_t;
+
+
+extern ngx_module_t  ngx_chatvisor_module;
+extern ngx_module_t  ngx_chatvisor_inject_filter_module;
+
+
+#endif /* _NGX_CHATVISOR_CONF_H_INCLUDED_ */

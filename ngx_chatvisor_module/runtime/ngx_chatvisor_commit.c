@@ -1,0 +1,348 @@
+/*
+ * Group commit: the writes that arrive in one turn of a worker's event loop
+ * share one LMDB transaction, so one fsync acknowledges them all and a busy
+ * worker is not stalled once per message. Nothing is answered before its
+ * commit is durable.
+ *
+ * With sync=on the batch runs in nginx's thread pool: the commit holds
+ * LMDB's writer lock through its fsync, and the other workers' commits wait
+ * for that lock. In a thread, only that thread waits; the event loops go on
+ * answering polls and gathering the next batch, which starts as soon as
+ * this one is answered. One batch at a time per worker keeps the order in
+ * which a worker acknowledges writes the order of its commits.
+ */
+
+
+#include "ngx_chatvisor_runtime.h"
+
+
+/* how often an exiting worker looks whether its batch was answered, ms */
+#define NGX_CHATVISOR_COMMIT_GUARD     1000
+
+/* notices sent after a batch in one call */
+#define NGX_CHATVISOR_BATCH_NOTICES    64
+
+
+static void ngx_chatvisor_commit_flush(ngx_event_t *ev);
+static void ngx_chatvisor_batch_run(void *data, ngx_log_t *log);
+static void ngx_chatvisor_batch_done(ngx_event_t *ev);
+
+
+static ngx_queue_t   ngx_chatvisor_ops;        /* for the next batch */
+static ngx_queue_t   ngx_chatvisor_batch;      /* being committed */
+static ngx_event_t   ngx_chatvisor_flush_event;
+static ngx_uint_t    ngx_chatvisor_commit_ready;
+static ngx_uint_t    ngx_chatvisor_commit_busy;
+
+#if (NGX_THREADS)
+static ngx_thread_task_t  *ngx_chatvisor_commit_task;
+
+/*
+ * An exiting worker (reload) leaves once no timer is left, and a batch in
+ * the thread has none: this one keeps the worker until the batch is
+ * answered.
+ */
+static ngx_event_t         ngx_chatvisor_commit_guard;
+
+static void
+ngx_chatvisor_commit_guard_handler(ngx_event_t *ev)
+{
+    if (ngx_chatvisor_commit_busy) {
+        ngx_add_timer(ev, NGX_CHATVISOR_COMMIT_GUARD);
+    }
+}
+#endif
+
+
+static void
+ngx_chatvisor_commit_setup(void)
+{
+    ngx_queue_init(&ngx_chatvisor_ops);
+    ngx_queue_init(&ngx_chatvisor_batch);
+
+    ngx_memzero(&ngx_chatvisor_flush_event, sizeof(ngx_event_t));
+    ngx_chatvisor_flush_event.handler = ngx_chatvisor_commit_flush;
+    ngx_chatvisor_flush_event.log = ngx_cycle->log;
+    ngx_chatvisor_flush_event.data = &ngx_chatvisor_ops;
+
+    ngx_chatvisor_commit_ready = 1;
+}
+
+
+ngx_int_t
+ngx_chatvisor_commit(ngx_http_request_t *r, ngx_chatvisor_op_t *op,
+    ngx_chatvisor_op_run_pt run, ngx_chatvisor_op_done_pt done)
+{
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
+
+    if (cmcf->store == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (!ngx_chatvisor_commit_ready) {
+        ngx_chatvisor_commit_setup();
+    }
+
+    op->request = r;
+    op->run = run;
+    op->done = done;
+
+    ngx_queue_insert_tail(&ngx_chatvisor_ops, &op->queue);
+
+    if (!ngx_chatvisor_commit_busy && !ngx_chatvisor_flush_event.posted) {
+        ngx_post_event(&ngx_chatvisor_flush_event, &ngx_posted_events);
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+void
+ngx_chatvisor_op_notice(ngx_chatvisor_op_t *op, ngx_uint_t kind,
+    const char *customer_id, const char *conversation_id)
+{
+    op->notify = 1;
+    ngx_chatvisor_notice_init(&op->notice, kind, customer_id,
+                              conversation_id);
+}
+
+
+static void
+ngx_chatvisor_op_reset(ngx_chatvisor_op_t *op)
+{
+    cJSON_Delete(op->result);
+    op->result = NULL;
+    cv_message_clear(&op->message);
+    op->ok_status = 0;
+    op->why = NULL;
+    op->notify = 0;
+}
+
+
+static void
+ngx_chatvisor_commit_flush(ngx_event_t *ev)
+{
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    if (ngx_chatvisor_commit_busy || ngx_queue_empty(&ngx_chatvisor_ops)) {
+        return;
+    }
+
+    /* this batch; writes that arrive while it runs form the next one */
+    ngx_chatvisor_batch = ngx_chatvisor_ops;
+    ngx_chatvisor_batch.next->prev = &ngx_chatvisor_batch;
+    ngx_chatvisor_batch.prev->next = &ngx_chatvisor_batch;
+    ngx_queue_init(&ngx_chatvisor_ops);
+
+    ngx_chatvisor_commit_busy = 1;
+
+#if (NGX_THREADS)
+    cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_chatvisor_module);
+
+    if (cmcf->thread_pool) {
+        if (ngx_chatvisor_commit_task == NULL) {
+            ngx_chatvisor_commit_task = ngx_thread_task_alloc(ngx_cycle->pool,
+                                                              0);
+        }
+
+        if (ngx_chatvisor_commit_task) {
+            ngx_chatvisor_commit_task->handler = ngx_chatvisor_batch_run;
+            ngx_chatvisor_commit_task->event.handler =
+                                                    ngx_chatvisor_batch_done;
+            ngx_chatvisor_commit_task->event.data = ngx_chatvisor_commit_task;
+            ngx_chatvisor_commit_task->event.log = ev->log;
+
+            if (ngx_thread_task_post(cmcf->thread_pool,
+                                     ngx_chatvisor_commit_task)
+                == NGX_OK)
+            {
+                ngx_chatvisor_commit_guard.handler =
+                                            ngx_chatvisor_commit_guard_handler;
+                ngx_chatvisor_commit_guard.log = ev->log;
+                ngx_add_timer(&ngx_chatvisor_commit_guard,
+                              NGX_CHATVISOR_COMMIT_GUARD);
+                return;
+            }
+        }
+
+        ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                      "chatvisor: committing in the event loop, "
+                      "the thread pool did not take the batch");
+    }
+#else
+    (void) cmcf;
+#endif
+
+    ngx_chatvisor_batch_run(NULL, ev->log);
+    ngx_chatvisor_batch_done(ev);
+}
+
+
+/*
+ * Runs and commits the batch. In a pool thread with sync=on: it touches
+ * only the store, cJSON and the batch's own requests, which wait (their
+ * count held) and which the event loop leaves alone until the batch is
+ * done.
+ */
+
+static cv_status
+ngx_chatvisor_op_run(ngx_chatvisor_op_t *op, cv_txn *t)
+{
+    ngx_chatvisor_op_reset(op);
+    op->status = op->run(op->request, t);
+
+    return op->status;
+}
+
+
+static void
+ngx_chatvisor_batch_run(void *data, ngx_log_t *log)
+{
+    cv_txn                     *t;
+    cv_status                   st;
+    ngx_queue_t                *q;
+    ngx_chatvisor_op_t         *op;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_chatvisor_module);
+
+    st = cv_txn_begin(cmcf->store, 1, &t);
+
+    if (st == CV_OK) {
+        for (q = ngx_queue_head(&ngx_chatvisor_batch);
+             q != ngx_queue_sentinel(&ngx_chatvisor_batch);
+             q = ngx_queue_next(q))
+        {
+            op = ngx_queue_data(q, ngx_chatvisor_op_t, queue);
+
+            st = ngx_chatvisor_op_run(op, t);
+
+            if (st == CV_FULL || st == CV_ERROR) {
+                break;      /* the transaction is unusable now */
+            }
+
+            st = CV_OK;     /* a refused write leaves the others be */
+        }
+
+        if (st == CV_OK) {
+            st = cv_txn_commit(t);
+
+        } else {
+            cv_txn_abort(t);
+        }
+    }
+
+    if (st == CV_OK) {
+        return;
+    }
+
+    /*
+     * One write failed the batch: retry each alone, so that only the
+     * failing one fails (e.g. the one that does not fit any more).
+     */
+
+    ngx_log_error(NGX_LOG_WARN, log, 0,
+                  "chatvisor: group commit failed (%d), "
+                  "committing one by one", (int) st);
+
+    for (q = ngx_queue_head(&ngx_chatvisor_batch);
+         q != ngx_queue_sentinel(&ngx_chatvisor_batch);
+         q = ngx_queue_next(q))
+    {
+        op = ngx_queue_data(q, ngx_chatvisor_op_t, queue);
+
+        st = cv_txn_begin(cmcf->store, 1, &t);
+        if (st != CV_OK) {
+            ngx_chatvisor_op_reset(op);
+            op->status = st;
+            continue;
+        }
+
+        if (ngx_chatvisor_op_run(op, t) == CV_OK) {
+            op->status = cv_txn_commit(t);
+
+        } else {
+            cv_txn_abort(t);
+        }
+
+        if (op->status == CV_FULL || op->status == CV_ERROR) {
+            ngx_chatvisor_op_reset(op);
+        }
+    }
+}
+
+
+/*
+ * Durable now: wake the polls that wait for it (first: a visitor sees an
+ * agent's message sooner, and other workers answer theirs meanwhile), then
+ * answer the writers, then go on.
+ */
+
+static void
+ngx_chatvisor_batch_done(ngx_event_t *ev)
+{
+    ngx_int_t                rc;
+    ngx_uint_t               n;
+    ngx_queue_t             *q;
+    ngx_http_request_t      *r;
+    ngx_chatvisor_op_t      *op;
+    ngx_chatvisor_notice_t   notices[NGX_CHATVISOR_BATCH_NOTICES];
+
+    n = 0;
+
+    for (q = ngx_queue_head(&ngx_chatvisor_batch);
+         q != ngx_queue_sentinel(&ngx_chatvisor_batch);
+         q = ngx_queue_next(q))
+    {
+        op = ngx_queue_data(q, ngx_chatvisor_op_t, queue);
+
+        if (!op->notify) {
+            continue;
+        }
+
+        if (n == sizeof(notices) / sizeof(notices[0])) {
+            ngx_chatvisor_notify_many(notices, n);
+            n = 0;
+        }
+
+        notices[n++] = op->notice;
+    }
+
+    if (n) {
+        ngx_chatvisor_notify_many(notices, n);
+    }
+
+    while (!ngx_queue_empty(&ngx_chatvisor_batch)) {
+        q = ngx_queue_head(&ngx_chatvisor_batch);
+        ngx_queue_remove(q);
+
+        op = ngx_queue_data(q, ngx_chatvisor_op_t, queue);
+        r = op->request;
+
+        rc = op->done(r, op->status);
+        ngx_chatvisor_op_reset(op);
+
+        /* the request (and ctx with it) may be gone after this */
+        ngx_http_finalize_request(r, rc);
+    }
+
+    ngx_chatvisor_commit_busy = 0;
+
+#if (NGX_THREADS)
+    if (ngx_chatvisor_commit_guard.timer_set) {
+        ngx_del_timer(&ngx_chatvisor_commit_guard);
+    }
+#endif
+
+    if (!ngx_queue_empty(&ngx_chatvisor_ops)
+        && !ngx_chatvisor_flush_event.posted)
+    {
+        ngx_post_event(&ngx_chatvisor_flush_event, &ngx_posted_events);
+    }
+}

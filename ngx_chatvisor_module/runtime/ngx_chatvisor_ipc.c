@@ -1,0 +1,226 @@
+/*
+ * Notices between workers: one non-blocking pipe per worker slot, created
+ * by the master before fork (so a respawned worker inherits its slot's
+ * pipe). After a commit, a worker writes a fixed-size notice to every other
+ * worker's pipe; each worker reads its own and wakes the polls it holds.
+ * The store stays the only truth: a notice only says "look again".
+ */
+
+
+#include "ngx_chatvisor_runtime.h"
+
+
+static void ngx_chatvisor_ipc_read(ngx_event_t *ev);
+
+
+static ngx_chatvisor_main_conf_t  *ngx_chatvisor_ipc_conf;
+
+
+static void
+ngx_chatvisor_ipc_cleanup(void *data)
+{
+    ngx_chatvisor_main_conf_t  *cmcf = data;
+
+    ngx_uint_t  i;
+
+    for (i = 0; i < 2 * cmcf->workers; i++) {
+        if (cmcf->pipes[i] != -1) {
+            close(cmcf->pipes[i]);
+            cmcf->pipes[i] = -1;
+        }
+    }
+}
+
+
+ngx_int_t
+ngx_chatvisor_ipc_init_module(ngx_cycle_t *cycle,
+    ngx_chatvisor_main_conf_t *cmcf)
+{
+    int                  fds[2];
+    ngx_uint_t           i;
+    ngx_core_conf_t     *ccf;
+    ngx_pool_cleanup_t  *cln;
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    cmcf->workers = (ccf->master && ccf->worker_processes > 0)
+                    ? (ngx_uint_t) ccf->worker_processes : 1;
+
+    cmcf->pipes = ngx_palloc(cycle->pool, 2 * cmcf->workers
+                                          * sizeof(ngx_int_t));
+    if (cmcf->pipes == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < 2 * cmcf->workers; i++) {
+        cmcf->pipes[i] = -1;
+    }
+
+    cln = ngx_pool_cleanup_add(cycle->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_chatvisor_ipc_cleanup;
+    cln->data = cmcf;
+
+    for (i = 0; i < cmcf->workers; i++) {
+        if (pipe(fds) != 0) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                          "chatvisor: pipe() failed");
+            return NGX_ERROR;
+        }
+
+        cmcf->pipes[2 * i] = fds[0];
+        cmcf->pipes[2 * i + 1] = fds[1];
+
+        if (ngx_nonblocking(fds[0]) == -1 || ngx_nonblocking(fds[1]) == -1
+            || fcntl(fds[0], F_SETFD, FD_CLOEXEC) == -1
+            || fcntl(fds[1], F_SETFD, FD_CLOEXEC) == -1)
+        {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                          "chatvisor: setting up a pipe failed");
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_chatvisor_ipc_init_process(ngx_cycle_t *cycle,
+    ngx_chatvisor_main_conf_t *cmcf)
+{
+    ngx_connection_t  *c;
+
+    if (cmcf->pipes == NULL || ngx_worker >= cmcf->workers) {
+        return NGX_OK;
+    }
+
+    ngx_chatvisor_ipc_conf = cmcf;
+
+    c = ngx_get_connection(cmcf->pipes[2 * ngx_worker], cycle->log);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    c->data = cmcf;
+    c->read->handler = ngx_chatvisor_ipc_read;
+    c->read->log = cycle->log;
+
+    /* like nginx's own channel: not a client, shutdown does not wait */
+    c->read->channel = 1;
+
+    if (ngx_add_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
+        ngx_free_connection(c);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* as many notices as one atomic pipe write holds */
+#define NGX_CHATVISOR_NOTICES_MAX  (PIPE_BUF / sizeof(ngx_chatvisor_notice_t))
+
+
+static void
+ngx_chatvisor_ipc_read(ngx_event_t *ev)
+{
+    ssize_t                     n, i;
+    ngx_connection_t           *c;
+    ngx_chatvisor_notice_t      notice[NGX_CHATVISOR_NOTICES_MAX];
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    c = ev->data;
+    cmcf = c->data;
+
+    for ( ;; ) {
+        n = read(c->fd, notice, sizeof(notice));
+
+        if (n > 0) {
+            /* writes are whole notices, each atomic: n is a multiple */
+            for (i = 0; i < n / (ssize_t) sizeof(ngx_chatvisor_notice_t); i++)
+            {
+                ngx_chatvisor_poll_notice(&notice[i]);
+            }
+
+            if (n == (ssize_t) sizeof(notice)) {
+                continue;
+            }
+
+            break;
+        }
+
+        if (n == -1 && ngx_errno == NGX_EINTR) {
+            continue;
+        }
+
+        if (n == -1 && ngx_errno != NGX_EAGAIN) {
+            ngx_log_error(NGX_LOG_ALERT, ev->log, ngx_errno,
+                          "chatvisor: reading notices failed");
+        }
+
+        break;
+    }
+
+    if (ngx_chatvisor_shm_overflow_take(cmcf, ngx_worker)) {
+        notice[0].kind = NGX_CHATVISOR_NOTICE_ALL;
+        ngx_chatvisor_poll_notice(&notice[0]);
+    }
+}
+
+
+static void
+ngx_chatvisor_ipc_write(ngx_chatvisor_main_conf_t *cmcf, ngx_uint_t worker,
+    ngx_chatvisor_notice_t *n, ngx_uint_t count)
+{
+    size_t     size;
+    ngx_int_t  fd;
+
+    fd = cmcf->pipes[2 * worker + 1];
+    size = count * sizeof(ngx_chatvisor_notice_t);
+
+    if (write(fd, n, size) == (ssize_t) size) {
+        return;
+    }
+
+    /*
+     * The pipe is full: that worker has notices to read and will look at
+     * its flag after reading them. Writing once more after setting the flag
+     * closes the gap where it read everything before the flag was set.
+     */
+
+    ngx_chatvisor_shm_overflow_set(cmcf, worker);
+
+    if (write(fd, n, size) != (ssize_t) size) {
+        /* still full: it has not read yet, and will see the flag */
+    }
+}
+
+
+/* count notices to every other worker, in one write each */
+
+void
+ngx_chatvisor_ipc_send(ngx_chatvisor_notice_t *n, ngx_uint_t count)
+{
+    ngx_uint_t                  i, k, chunk;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cmcf = ngx_chatvisor_ipc_conf;
+
+    if (cmcf == NULL) {
+        return;
+    }
+
+    for (k = 0; k < count; k += chunk) {
+        chunk = ngx_min(count - k, NGX_CHATVISOR_NOTICES_MAX);
+
+        for (i = 0; i < cmcf->workers; i++) {
+            if (i != ngx_worker) {
+                ngx_chatvisor_ipc_write(cmcf, i, n + k, chunk);
+            }
+        }
+    }
+}

@@ -1,0 +1,251 @@
+/*
+ * Long-polls. A poll that has nothing to return yet waits here, in its
+ * worker, until a notice says its data may have changed (then it checks the
+ * store again), a typing signal arrives, its timeout passes, or the worker
+ * shuts down (reload): then it is answered at once with its cursor, so old
+ * workers exit within a fraction of a second and clients reconnect to the
+ * new ones.
+ */
+
+
+#include "ngx_chatvisor_runtime.h"
+
+
+#define NGX_CHATVISOR_BUCKETS     1024
+
+/* how often a worker looks whether it is shutting down, ms */
+#define NGX_CHATVISOR_EXIT_CHECK  100
+
+
+static void ngx_chatvisor_poll_timeout(ngx_event_t *ev);
+static void ngx_chatvisor_poll_cleanup(void *data);
+static void ngx_chatvisor_poll_exit_check(ngx_event_t *ev);
+
+
+/* visitor polls by customer, agent polls in one list */
+static ngx_queue_t  ngx_chatvisor_visitor_polls[NGX_CHATVISOR_BUCKETS];
+static ngx_queue_t  ngx_chatvisor_agent_polls;
+static ngx_event_t  ngx_chatvisor_exit_event;
+
+
+ngx_int_t
+ngx_chatvisor_poll_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_CHATVISOR_BUCKETS; i++) {
+        ngx_queue_init(&ngx_chatvisor_visitor_polls[i]);
+    }
+
+    ngx_queue_init(&ngx_chatvisor_agent_polls);
+
+    /* nginx has no shutdown hook for modules: look every 100 ms; the timer
+     * is cancelable, so it never keeps an exiting worker alive itself */
+    ngx_memzero(&ngx_chatvisor_exit_event, sizeof(ngx_event_t));
+    ngx_chatvisor_exit_event.handler = ngx_chatvisor_poll_exit_check;
+    ngx_chatvisor_exit_event.log = cycle->log;
+    ngx_chatvisor_exit_event.data = cycle;
+    ngx_chatvisor_exit_event.cancelable = 1;
+
+    ngx_add_timer(&ngx_chatvisor_exit_event, NGX_CHATVISOR_EXIT_CHECK);
+
+    return NGX_OK;
+}
+
+
+static ngx_queue_t *
+ngx_chatvisor_bucket(const char *customer_id)
+{
+    /* ids are random: nginx's plain string hash spreads them well, and
+     * costs a tenth of a CRC */
+    return &ngx_chatvisor_visitor_polls[
+               ngx_hash_key((u_char *) customer_id, ngx_strlen(customer_id))
+               % NGX_CHATVISOR_BUCKETS];
+}
+
+
+ngx_int_t
+ngx_chatvisor_poll_wait(ngx_http_request_t *r, ngx_chatvisor_wait_t *w,
+    const char *customer_id, ngx_msec_t timeout,
+    ngx_chatvisor_poll_check_pt check)
+{
+    ngx_http_cleanup_t  *cln;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return check(r, 1);
+    }
+
+    cln = ngx_http_cleanup_add(r, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_chatvisor_poll_cleanup;
+    cln->data = w;
+
+    w->request = r;
+    w->check = check;
+    w->customer_id = customer_id;
+    w->waiting = 1;
+
+    ngx_queue_insert_tail(customer_id ? ngx_chatvisor_bucket(customer_id)
+                                      : &ngx_chatvisor_agent_polls,
+                          &w->queue);
+
+    w->timer.handler = ngx_chatvisor_poll_timeout;
+    w->timer.data = w;
+    w->timer.log = r->connection->log;
+    ngx_add_timer(&w->timer, timeout);
+
+    /* notices the client going away while we wait */
+    r->read_event_handler = ngx_http_test_reading;
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+ngx_chatvisor_notice_t *
+ngx_chatvisor_poll_typing(ngx_chatvisor_wait_t *w)
+{
+    if (!w->has_typing) {
+        return NULL;
+    }
+
+    w->has_typing = 0;
+
+    return &w->typing;
+}
+
+
+static void
+ngx_chatvisor_poll_unlink(ngx_chatvisor_wait_t *w)
+{
+    if (!w->waiting) {
+        return;
+    }
+
+    w->waiting = 0;
+    ngx_queue_remove(&w->queue);
+
+    if (w->timer.timer_set) {
+        ngx_del_timer(&w->timer);
+    }
+}
+
+
+static void
+ngx_chatvisor_poll_cleanup(void *data)
+{
+    ngx_chatvisor_poll_unlink(data);
+}
+
+
+static void
+ngx_chatvisor_poll_answer(ngx_chatvisor_wait_t *w, ngx_uint_t final)
+{
+    ngx_int_t            rc;
+    ngx_http_request_t  *r;
+
+    r = w->request;
+
+    rc = w->check(r, final);
+
+    if (rc == NGX_AGAIN && !final) {
+        return;
+    }
+
+    ngx_chatvisor_poll_unlink(w);
+    ngx_http_finalize_request(r, rc == NGX_AGAIN ? NGX_ERROR : rc);
+}
+
+
+static void
+ngx_chatvisor_poll_timeout(ngx_event_t *ev)
+{
+    ngx_chatvisor_poll_answer(ev->data, 1);
+}
+
+
+static void
+ngx_chatvisor_poll_wake(ngx_queue_t *polls, ngx_chatvisor_notice_t *n,
+    ngx_uint_t final)
+{
+    ngx_queue_t           *q, *next;
+    ngx_chatvisor_wait_t  *w;
+
+    for (q = ngx_queue_head(polls);
+         q != ngx_queue_sentinel(polls);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        w = ngx_queue_data(q, ngx_chatvisor_wait_t, queue);
+
+        /* a bucket holds other customers' polls too */
+        if (n && w->customer_id
+            && ngx_strcmp(w->customer_id, n->customer_id) != 0)
+        {
+            continue;
+        }
+
+        if (n && n->kind == NGX_CHATVISOR_NOTICE_TYPING) {
+            w->typing = *n;
+            w->has_typing = 1;
+        }
+
+        ngx_chatvisor_poll_answer(w, final);
+    }
+}
+
+
+void
+ngx_chatvisor_poll_notice(ngx_chatvisor_notice_t *n)
+{
+    ngx_uint_t  i;
+
+    if (ngx_chatvisor_agent_polls.next == NULL) {
+        return;     /* not a worker that polls */
+    }
+
+    switch (n->kind) {
+
+    case NGX_CHATVISOR_NOTICE_CHANGE:
+        ngx_chatvisor_poll_wake(ngx_chatvisor_bucket(n->customer_id), n, 0);
+        ngx_chatvisor_poll_wake(&ngx_chatvisor_agent_polls, n, 0);
+        break;
+
+    case NGX_CHATVISOR_NOTICE_TYPING:
+        if (n->agent) {
+            ngx_chatvisor_poll_wake(ngx_chatvisor_bucket(n->customer_id), n,
+                                    0);
+        } else {
+            ngx_chatvisor_poll_wake(&ngx_chatvisor_agent_polls, n, 0);
+        }
+        break;
+
+    default:
+        for (i = 0; i < NGX_CHATVISOR_BUCKETS; i++) {
+            ngx_chatvisor_poll_wake(&ngx_chatvisor_visitor_polls[i], NULL, 0);
+        }
+        ngx_chatvisor_poll_wake(&ngx_chatvisor_agent_polls, NULL, 0);
+    }
+}
+
+
+static void
+ngx_chatvisor_poll_exit_check(ngx_event_t *ev)
+{
+    ngx_uint_t  i;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        for (i = 0; i < NGX_CHATVISOR_BUCKETS; i++) {
+            ngx_chatvisor_poll_wake(&ngx_chatvisor_visitor_polls[i], NULL, 1);
+        }
+
+        ngx_chatvisor_poll_wake(&ngx_chatvisor_agent_polls, NULL, 1);
+        return;
+    }
+
+    ngx_add_timer(ev, NGX_CHATVISOR_EXIT_CHECK);
+}

@@ -1,0 +1,65 @@
+/*
+ * The layout of the shared-memory zone, for the runtime's files that keep
+ * a part of it: presence (ngx_chatvisor_presence.c), rate limits
+ * (ngx_chatvisor_rate_limit.c), settings (ngx_chatvisor_settings.c) and
+ * the pipes' overflow flags (ngx_chatvisor_shm.c). Every part but the
+ * flags is read and written under the zone's mutex.
+ */
+
+#ifndef _NGX_CHATVISOR_SHM_H_INCLUDED_
+#define _NGX_CHATVISOR_SHM_H_INCLUDED_
+
+
+#include "ngx_chatvisor_runtime.h"
+#include "cv_agents.h"
+
+
+#define NGX_CHATVISOR_PRESENCE_MAX     1024   /* agents */
+#define NGX_CHATVISOR_RATE_MAX         64     /* API clients */
+#define NGX_CHATVISOR_WIDGET_MAX       16384  /* bytes of widget settings */
+#define NGX_CHATVISOR_API_CLIENT_MAX   64     /* bytes of a client's name */
+
+
+typedef struct {
+    char                      agent_id[CV_AGENT_ID_MAX + 1];
+    uint8_t                   status;       /* NGX_CHATVISOR_STATUS_* */
+    uint8_t                   external;     /* set by REST, no polling */
+    int64_t                   online_until; /* ms, wall clock */
+} ngx_chatvisor_presence_t;
+
+
+typedef struct {
+    ngx_uint_t                n;
+    ngx_chatvisor_presence_t  agents[NGX_CHATVISOR_PRESENCE_MAX];
+} ngx_chatvisor_presence_table_t;
+
+
+typedef struct {
+    char                      client[NGX_CHATVISOR_API_CLIENT_MAX + 1];
+    uint32_t                  failures;
+    int64_t                   window_start;
+} ngx_chatvisor_rate_t;
+
+
+typedef struct {
+    ngx_uint_t                visibility_mode;
+    int64_t                   visibility_until;   /* ms; 0: no end */
+    ngx_uint_t                widget_generation;
+    size_t                    widget_len;
+    u_char                    widget[NGX_CHATVISOR_WIDGET_MAX];
+} ngx_chatvisor_settings_t;
+
+
+struct ngx_chatvisor_shm_s {
+    ngx_atomic_t                    overflow[NGX_MAX_PROCESSES];
+    ngx_chatvisor_settings_t        settings;
+    ngx_chatvisor_rate_t            rate[NGX_CHATVISOR_RATE_MAX];
+    ngx_chatvisor_presence_table_t  presence;
+};
+
+
+/* the zone's mutex */
+ngx_shmtx_t *ngx_chatvisor_shm_mutex(ngx_chatvisor_main_conf_t *cmcf);
+
+
+#endif /* _NGX_CHATVISOR_SHM_H_INCLUDED_ */
