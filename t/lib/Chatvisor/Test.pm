@@ -35,11 +35,19 @@ package Chatvisor::Test;
 # Added to the template without shifting its line numbers (so a test can
 # expect "nginx.conf:LINE" with LINE counted in the template, see line_of):
 #   on line 1, before the template's own text, each of these the template
-#   does not set itself: load_module, pid, error_log (info; debug with env
-#   CHATVISOR_TEST_DEBUG=1), daemon off, worker_processes 1;
-#   right after "http {", on the same line: every *_temp_path and an
-#   access_log in TESTDIR, so nginx runs as root and non-root alike;
+#   does not set itself in the main context: load_module, pid, error_log
+#   (info; debug with env CHATVISOR_TEST_DEBUG=1), daemon off,
+#   worker_processes 1;
+#   right after the "{" of the http block, on the same line: every
+#   *_temp_path the http block does not set and an access_log in TESTDIR,
+#   so nginx runs as root and non-root alike;
 #   "events {}" at the end when the template has no events block.
+# "Sets" means as nginx reads the config (parse_config): a directive counts
+# wherever it stands on its line (after another one, after "http {"), a
+# commented-out one does not, and neither does one in another context. The
+# same reading finds what run waits for in the written config (whose line
+# 1 starts with the added directives): the listen ports, worker_processes
+# and master_process (config_facts).
 #
 # Methods:
 #   new                      fresh temp dir; dies when the module is missing
@@ -57,6 +65,8 @@ package Chatvisor::Test;
 #   error_log allow_log(RE)  the log; lines the end check must not count
 #   testdir conf_file pid    paths, the master's pid
 #   Chatvisor::Test::line_of(TEXT, RE)   line number of RE in a template
+#   Chatvisor::Test::parse_config(TEXT)  its directives, as nginx reads them
+#   Chatvisor::Test::config_facts(TEXT)  what run waits for: ports, workers
 #
 # Tests end with done_testing (not a fixed plan): the end check adds a test.
 # At done_testing every instance that ran nginx is stopped and one more test
@@ -209,28 +219,86 @@ sub _write_conf {
     die "write_config first\n" unless defined $self->{template};
     my $tmpl = $self->{template};
     my $dir = $self->{dir};
-    my $has = sub { $tmpl =~ /^\s*$_[0]\b/m };
+    # what the template sets, wherever on its line a directive stands (the
+    # placeholders expanded, so a directive a value brings in counts too)
+    my $conf = $self->_expand($tmpl);
+    my @dirs = parse_config($conf);
+    my %main = map { $_->{name} => 1 } grep { $_->{context} eq '' } @dirs;
     die "the harness runs nginx in the foreground; no `daemon` in templates\n"
-        if $has->('daemon');
+        if grep { $_->{name} eq 'daemon' } @dirs;
 
     my $level = $ENV{CHATVISOR_TEST_DEBUG} ? 'debug' : 'info';
     my @pre;
     push @pre, "load_module $self->{module};" unless $tmpl =~ /%%MODULE%%/;
-    push @pre, "pid $dir/nginx.pid;" unless $has->('pid');
-    push @pre, "error_log $dir/$log $level;" unless $has->('error_log');
+    push @pre, "pid $dir/nginx.pid;" unless $main{pid};
+    push @pre, "error_log $dir/$log $level;" unless $main{error_log};
     push @pre, 'daemon off;';
-    push @pre, 'worker_processes 1;' unless $has->('worker_processes');
+    push @pre, 'worker_processes 1;' unless $main{worker_processes};
 
-    my $http = join ' ', map({ "${_}_temp_path $dir/${_}_temp;" }
-                             qw(client_body proxy fastcgi uwsgi scgi)),
-                         "access_log $dir/access.log;";
-
-    my $conf = $self->_expand($tmpl);
-    $conf =~ s/^(\s*http\s*\{)/$1 $http/m;
+    # inside the first http block, right after its "{" (same line)
+    my ($http) = grep { $_->{context} eq '' && $_->{name} eq 'http'
+                        && $_->{block} } @dirs;
+    if ($http) {
+        my %set = map { $_->{name} => 1 }
+                  grep { $_->{context} eq 'http' } @dirs;
+        my $add = join ' ', map({ "${_}_temp_path $dir/${_}_temp;" }
+                                grep { !$set{"${_}_temp_path"} }
+                                qw(client_body proxy fastcgi uwsgi scgi)),
+                            "access_log $dir/access.log;";
+        substr($conf, $http->{end}, 0) = " $add";
+    }
     $conf = join(' ', @pre) . ' ' . $conf;
-    $conf .= "\nevents {}\n" unless $has->('events');
+    $conf .= "\nevents {}\n" unless $main{events};
     $self->write_file('nginx.conf', $conf);
     return $conf;
+}
+
+# The directives of an nginx config text, read the way nginx reads them
+# (ngx_conf_read_token): a directive is found wherever it stands on its
+# line, "#" starts a comment only at the start of a word, quoted words may
+# hold spaces, ";", "{" and "}", and "${var}" stays inside its word. In the
+# order they appear, each as a hash:
+#   name     the directive
+#   args     its arguments, quotes removed
+#   context  the enclosing blocks joined by "/": '' (main), 'http',
+#            'http/server', 'http/server/location', 'events', ...
+#   block    1 when it opens a block
+#   end      offset in the text just after its ";" or "{"
+# Never dies: a broken config (an unterminated quote, unbalanced braces)
+# still gives what can be read of it, and nginx says what is wrong.
+# Files named by include are not read.
+sub parse_config {
+    my ($text) = @_;
+    my (@out, @stack, @words);
+    pos($text) = 0;
+    while (pos($text) < length $text) {
+        if ($text =~ /\G\s+/gc || $text =~ /\G#[^\n]*/gc) {
+            next;
+        } elsif ($text =~ /\G([;{])/gc) {
+            my $c = $1;
+            if (@words) {
+                my $name = shift @words;
+                push @out, { name => $name, args => [ @words ],
+                             context => join('/', @stack),
+                             block => $c eq '{' ? 1 : 0, end => pos($text) };
+                push @stack, $name if $c eq '{';
+            } elsif ($c eq '{') {
+                push @stack, '';
+            }
+            @words = ();
+        } elsif ($text =~ /\G\}/gc) {
+            pop @stack;
+            @words = ();
+        } elsif ($text =~ /\G(["'])((?:(?!\1)[^\\]|\\.)*)\1/gcs) {
+            (my $w = $2) =~ s/\\(.)/$1/gs;
+            push @words, $w;
+        } elsif ($text =~ /\G((?:\$\{[^\s;{}]*\}|[^\s;{}])+)/gc) {
+            push @words, $1;
+        } else {
+            $text =~ /\G./gcs;    # an unterminated quote: nginx reports it
+        }
+    }
+    return @out;
 }
 
 # The config as written (after placeholders), for diagnostics.
@@ -267,7 +335,8 @@ sub run {
     die "nginx already running\n" if $self->{pid};
     my $conf = $self->_write_conf('error.log');
     my $dir = $self->{dir};
-    my @ports = $conf =~ /^\s*listen\s+(?:127\.0\.0\.1:|localhost:|\[::1\]:)?(\d+)/mg;
+    my %facts = config_facts($conf);
+    my @ports = @{ $facts{ports} };
 
     my $pid = fork // die "fork: $!\n";
     if ($pid == 0) {
@@ -293,12 +362,52 @@ sub run {
     }
     # the master accepts before its workers are forked; wait for all of
     # them (worker_processes N), not only the first
-    my ($want) = $conf =~ /^\s*worker_processes\s+(\d+)\s*;/m;
-    $want ||= 1;
+    my $want = $facts{workers};
     $self->_wait(sub { my @w = $self->worker_pids; @w >= $want },
                  $o{timeout} // 10)
-        unless $conf =~ /^\s*master_process\s+off/m;
+        if $facts{master};
     return $self;
+}
+
+# What run reads back from a written config (see parse_config):
+#   ports    the ports of every listen that 127.0.0.1 reaches (N,
+#            127.0.0.1:N, localhost:N, *:N, 0.0.0.0:N), in the order of the
+#            config; others ([::1]:N, unix:) are not waited for, the wait
+#            for the workers covers them (the master listens before it
+#            forks its workers)
+#   workers  worker_processes in the main context (1 without it; auto:
+#            the online CPUs, as nginx counts them)
+#   master   0 with "master_process off" in the main context, else 1
+sub config_facts {
+    my ($conf) = @_;
+    my @dirs = parse_config($conf);
+    my @ports;
+    for my $d (grep { $_->{name} eq 'listen' } @dirs) {
+        my $a = $d->{args}[0] // next;
+        push @ports, $1
+            if $a =~ /\A(?:(?:127\.0\.0\.1|localhost|\*|0\.0\.0\.0):)?(\d+)\z/;
+    }
+    my %main = map { $_->{name} => $_->{args} }
+               grep { $_->{context} eq '' } @dirs;
+    my $workers = ($main{worker_processes} || [])->[0] // 1;
+    $workers = _online_cpus() if $workers eq 'auto';
+    $workers = 1 unless $workers =~ /\A\d+\z/ && $workers > 0;
+    my $master = lc(($main{master_process} || [])->[0] // 'on') eq 'off' ? 0 : 1;
+    return (ports => \@ports, workers => 0 + $workers, master => $master);
+}
+
+# sysconf(_SC_NPROCESSORS_ONLN), which "worker_processes auto" uses
+sub _online_cpus {
+    if (open my $fh, '<', '/sys/devices/system/cpu/online') {
+        my $n = 0;
+        for (split /,/, scalar(<$fh>) // '') {
+            $n += /\A\s*(\d+)-(\d+)/ ? $2 - $1 + 1 : /\d/ ? 1 : 0;
+        }
+        return $n if $n;
+    }
+    open my $fh, '<', '/proc/cpuinfo' or return 1;
+    my $n = grep { /^processor\s*:/ } <$fh>;
+    return $n || 1;
 }
 
 sub _logs_for_diag {
