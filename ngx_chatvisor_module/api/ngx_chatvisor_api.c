@@ -202,12 +202,6 @@ ngx_chatvisor_api_auth(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx,
 
     cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
 
-    if (cmcf->store == NULL) {
-        return ngx_chatvisor_reject(err, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    "unavailable",
-                                    "the chat store is not available");
-    }
-
     if (r->headers_in.authorization == NULL) {
         return ngx_chatvisor_api_unauthorized(r, 0, err);
     }

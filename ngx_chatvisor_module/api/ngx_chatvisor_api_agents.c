@@ -167,16 +167,7 @@ ngx_chatvisor_api_agent_list(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
         last = id;
     }
 
-    out = cJSON_CreateObject();
-    cJSON_AddItemToObject(out, "items", page);
-
-    if (more && last) {
-        cJSON_AddStringToObject(out, "next_cursor", last);
-
-    } else {
-        cJSON_AddNullToObject(out, "next_cursor");
-    }
-
+    out = ngx_chatvisor_page(page, more ? last : NULL);
     cJSON_Delete(items);
 
     return ngx_chatvisor_send_json(r, NGX_HTTP_OK, out);
@@ -250,7 +241,7 @@ ngx_chatvisor_api_agents_done(ngx_http_request_t *r, cv_status st)
 static cv_status
 ngx_chatvisor_api_agent_sync_run(ngx_http_request_t *r, cv_txn *t)
 {
-    cJSON                      *items, *out, *a;
+    cJSON                      *items, *a;
     cv_status                   st;
     ngx_chatvisor_ctx_t        *ctx;
     ngx_chatvisor_main_conf_t  *cmcf;
@@ -269,10 +260,7 @@ ngx_chatvisor_api_agent_sync_run(ngx_http_request_t *r, cv_txn *t)
         ngx_chatvisor_api_agent_view(cmcf, a);
     }
 
-    out = cJSON_CreateObject();
-    cJSON_AddItemToObject(out, "items", items);
-    cJSON_AddNullToObject(out, "next_cursor");
-    ctx->op.result = out;
+    ctx->op.result = ngx_chatvisor_page(items, NULL);
 
     /* a disabled agent's conversations went back to the queue */
     ngx_chatvisor_op_notice(&ctx->op, NGX_CHATVISOR_NOTICE_ALL, NULL, NULL);

@@ -10,18 +10,14 @@
 
 /* a cursor goes out as an opaque string: clients do no arithmetic on it */
 
-static void
-ngx_chatvisor_api_next_cursor(cJSON *out, ngx_uint_t more, uint64_t cursor)
+static cJSON *
+ngx_chatvisor_api_page(cJSON *items, ngx_uint_t more, uint64_t cursor)
 {
     u_char  buf[NGX_INT64_LEN + 1];
 
-    if (!more) {
-        cJSON_AddNullToObject(out, "next_cursor");
-        return;
-    }
-
     ngx_sprintf(buf, "%uL%Z", cursor);
-    cJSON_AddStringToObject(out, "next_cursor", (char *) buf);
+
+    return ngx_chatvisor_page(items, more ? (char *) buf : NULL);
 }
 
 
@@ -33,7 +29,7 @@ ngx_chatvisor_api_conversation_poll(ngx_http_request_t *r,
 {
     static const char  *statuses[] = { "open", "closed", NULL };
 
-    cJSON                      *items, *out;
+    cJSON                      *items;
     cv_txn                     *t;
     size_t                      limit;
     uint64_t                    since, next;
@@ -71,11 +67,8 @@ ngx_chatvisor_api_conversation_poll(ngx_http_request_t *r,
         return ngx_chatvisor_send_status(r, st, NULL);
     }
 
-    out = cJSON_CreateObject();
-    cJSON_AddItemToObject(out, "items", items);
-    ngx_chatvisor_api_next_cursor(out, 1, next);
-
-    return ngx_chatvisor_send_json(r, NGX_HTTP_OK, out);
+    return ngx_chatvisor_send_json(r, NGX_HTTP_OK,
+                                   ngx_chatvisor_api_page(items, 1, next));
 }
 
 
@@ -105,7 +98,7 @@ ngx_int_t
 ngx_chatvisor_api_messages(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
 {
     int                         more;
-    cJSON                      *items, *out, *last;
+    cJSON                      *items, *last;
     cv_txn                     *t;
     size_t                      limit;
     uint64_t                    after, seq;
@@ -149,13 +142,10 @@ ngx_chatvisor_api_messages(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
 
     last = cJSON_GetArrayItem(items, cJSON_GetArraySize(items) - 1);
 
-    out = cJSON_CreateObject();
-    cJSON_AddItemToObject(out, "items", items);
-    ngx_chatvisor_api_next_cursor(out, more && last,
-                                  (uint64_t) cJSON_GetNumberValue(
-                                      cJSON_GetObjectItem(last, "seq")));
-
-    return ngx_chatvisor_send_json(r, NGX_HTTP_OK, out);
+    return ngx_chatvisor_send_json(r, NGX_HTTP_OK,
+               ngx_chatvisor_api_page(items, more && last,
+                                      (uint64_t) cJSON_GetNumberValue(
+                                          cJSON_GetObjectItem(last, "seq"))));
 }
 
 
@@ -198,46 +188,28 @@ ngx_chatvisor_api_author(ngx_chatvisor_ctx_t *ctx, cv_txn *t,
 }
 
 
-/* after a change: the conversation as the answer (unless a message), and
- * the notice for the polls */
-
-static cv_status
-ngx_chatvisor_api_changed(ngx_chatvisor_ctx_t *ctx, cv_txn *t,
-    cv_conv_state *cs)
-{
-    cv_status  st;
-
-    if (ctx->op.message.json == NULL) {
-        st = cv_conversation_get(t, ctx->param[0], &ctx->op.result);
-        if (st != CV_OK) {
-            return st;
-        }
-    }
-
-    ngx_chatvisor_op_notice(&ctx->op, NGX_CHATVISOR_NOTICE_CHANGE,
-                            cs->customer_id, ctx->param[0]);
-
-    return CV_OK;
-}
-
-
 typedef cv_status (*ngx_chatvisor_api_change_pt)(ngx_chatvisor_ctx_t *ctx,
     cv_txn *t, cv_author *who, cJSON *agent);
+
+typedef struct {
+    ngx_chatvisor_api_change_pt   change;
+} ngx_chatvisor_api_write_t;
 
 
 /* a change by an agent or the system: who, the change, the answer */
 
 static cv_status
-ngx_chatvisor_api_change(ngx_http_request_t *r, cv_txn *t,
-    ngx_chatvisor_api_change_pt change)
+ngx_chatvisor_api_change_run(ngx_http_request_t *r, cv_txn *t)
 {
-    cJSON                *agent;
-    cv_author             who;
-    cv_status             st;
-    cv_conv_state         cs;
-    ngx_chatvisor_ctx_t  *ctx;
+    cJSON                      *agent;
+    cv_author                   who;
+    cv_status                   st;
+    cv_conv_state               cs;
+    ngx_chatvisor_ctx_t        *ctx;
+    ngx_chatvisor_api_write_t  *w;
 
     ctx = ngx_chatvisor_ctx(r);
+    w = ctx->data;
 
     st = cv_conversation_state(t, ctx->param[0], &cs);
     if (st != CV_OK) {
@@ -249,14 +221,36 @@ ngx_chatvisor_api_change(ngx_http_request_t *r, cv_txn *t,
         return st;
     }
 
-    st = change(ctx, t, &who, agent);
+    st = w->change(ctx, t, &who, agent);
     cJSON_Delete(agent);
 
     if (st == CV_CONFLICT) {
         ctx->op.why = "the conversation is closed";
     }
 
-    return st == CV_OK ? ngx_chatvisor_api_changed(ctx, t, &cs) : st;
+    if (st != CV_OK) {
+        return st;
+    }
+
+    return ngx_chatvisor_op_conversation(&ctx->op, t, ctx->param[0],
+                                         cs.customer_id);
+}
+
+
+static ngx_int_t
+ngx_chatvisor_api_change_write(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx, ngx_chatvisor_api_change_pt change)
+{
+    ngx_chatvisor_api_write_t  *w;
+
+    w = ngx_chatvisor_ctx_data(ctx, sizeof(ngx_chatvisor_api_write_t));
+    if (w == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    w->change = change;
+
+    return ngx_chatvisor_write(r, ngx_chatvisor_api_change_run, NULL);
 }
 
 
@@ -269,13 +263,6 @@ ngx_chatvisor_api_post(ngx_chatvisor_ctx_t *ctx, cv_txn *t, cv_author *who,
                                                      "client_msg_id"),
                            ngx_chatvisor_body_string(ctx->body, "text"),
                            NULL, &ctx->op.message);
-}
-
-
-static cv_status
-ngx_chatvisor_api_post_run(ngx_http_request_t *r, cv_txn *t)
-{
-    return ngx_chatvisor_api_change(r, t, ngx_chatvisor_api_post);
 }
 
 
@@ -296,7 +283,7 @@ ngx_chatvisor_api_message_post(ngx_http_request_t *r,
         return ngx_chatvisor_send_err(r, &err);
     }
 
-    return ngx_chatvisor_write(r, ngx_chatvisor_api_post_run, NULL);
+    return ngx_chatvisor_api_change_write(r, ctx, ngx_chatvisor_api_post);
 }
 
 
@@ -308,13 +295,6 @@ ngx_chatvisor_api_assign(ngx_chatvisor_ctx_t *ctx, cv_txn *t, cv_author *who,
 
     return cv_conversation_assign(t, ctx->param[0], agent ? who : NULL,
                                   &changed);
-}
-
-
-static cv_status
-ngx_chatvisor_api_assign_run(ngx_http_request_t *r, cv_txn *t)
-{
-    return ngx_chatvisor_api_change(r, t, ngx_chatvisor_api_assign);
 }
 
 
@@ -339,7 +319,7 @@ ngx_chatvisor_api_conversation_assign(ngx_http_request_t *r,
         return ngx_chatvisor_send_err(r, &err);
     }
 
-    return ngx_chatvisor_write(r, ngx_chatvisor_api_assign_run, NULL);
+    return ngx_chatvisor_api_change_write(r, ctx, ngx_chatvisor_api_assign);
 }
 
 
@@ -353,16 +333,9 @@ ngx_chatvisor_api_close(ngx_chatvisor_ctx_t *ctx, cv_txn *t, cv_author *who,
 }
 
 
-static cv_status
-ngx_chatvisor_api_close_run(ngx_http_request_t *r, cv_txn *t)
-{
-    return ngx_chatvisor_api_change(r, t, ngx_chatvisor_api_close);
-}
-
-
 ngx_int_t
 ngx_chatvisor_api_conversation_close(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx)
 {
-    return ngx_chatvisor_write(r, ngx_chatvisor_api_close_run, NULL);
+    return ngx_chatvisor_api_change_write(r, ctx, ngx_chatvisor_api_close);
 }

@@ -17,7 +17,7 @@ ngx_chatvisor_api_customer_find(ngx_http_request_t *r,
 {
     u_char                     *dst, *src;
     char                        ext[CV_CUSTOMER_EXT_ID_MAX + 2];
-    cJSON                      *cus, *out, *items;
+    cJSON                      *cus, *items;
     cv_txn                     *t;
     ngx_str_t                   v;
     cv_status                   st;
@@ -57,11 +57,8 @@ ngx_chatvisor_api_customer_find(ngx_http_request_t *r,
         return ngx_chatvisor_send_status(r, st, NULL);
     }
 
-    out = cJSON_CreateObject();
-    cJSON_AddItemToObject(out, "items", items);
-    cJSON_AddNullToObject(out, "next_cursor");
-
-    return ngx_chatvisor_send_json(r, NGX_HTTP_OK, out);
+    return ngx_chatvisor_send_json(r, NGX_HTTP_OK,
+                                   ngx_chatvisor_page(items, NULL));
 }
 
 

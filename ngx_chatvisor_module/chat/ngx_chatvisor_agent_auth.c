@@ -51,12 +51,6 @@ ngx_chatvisor_agent_session(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx,
 
     cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
 
-    if (cmcf->store == NULL) {
-        return ngx_chatvisor_reject(err, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    "unavailable",
-                                    "the chat store is not available");
-    }
-
     if (ngx_chatvisor_signed_cookie_get(r, NGX_CHATVISOR_AGENT_COOKIE,
                                         NGX_CHATVISOR_AGENT_PURPOSE,
                                         CV_SECRET_STR - 1, &session)

@@ -62,7 +62,7 @@ ngx_chatvisor_agent_list(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
     static const char  *filters[] = { "unassigned", "mine", "all", NULL };
     static const char  *statuses[] = { "open", "closed", "all", NULL };
 
-    cJSON                      *items, *out, *conv;
+    cJSON                      *items, *conv;
     cv_txn                     *t;
     cv_status                   st;
     ngx_uint_t                  filter, status;
@@ -109,11 +109,8 @@ ngx_chatvisor_agent_list(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
         return ngx_chatvisor_send_status(r, st, NULL);
     }
 
-    out = cJSON_CreateObject();
-    cJSON_AddItemToObject(out, "items", items);
-    cJSON_AddNullToObject(out, "next_cursor");
-
-    return ngx_chatvisor_send_json(r, NGX_HTTP_OK, out);
+    return ngx_chatvisor_send_json(r, NGX_HTTP_OK,
+                                   ngx_chatvisor_page(items, NULL));
 }
 
 
@@ -208,28 +205,6 @@ ngx_chatvisor_agent_me(ngx_chatvisor_ctx_t *ctx, cv_author *me)
 }
 
 
-/* after a change: the answer (unless a message) and the notice */
-
-static cv_status
-ngx_chatvisor_agent_changed(ngx_chatvisor_ctx_t *ctx, cv_txn *t,
-    cv_conv_state *cs)
-{
-    cv_status  st;
-
-    if (ctx->op.message.json == NULL) {
-        st = cv_conversation_get(t, ctx->param[0], &ctx->op.result);
-        if (st != CV_OK) {
-            return st;
-        }
-    }
-
-    ngx_chatvisor_op_notice(&ctx->op, NGX_CHATVISOR_NOTICE_CHANGE,
-                            cs->customer_id, ctx->param[0]);
-
-    return CV_OK;
-}
-
-
 static cv_status
 ngx_chatvisor_agent_reply_run(ngx_http_request_t *r, cv_txn *t)
 {
@@ -257,7 +232,12 @@ ngx_chatvisor_agent_reply_run(ngx_http_request_t *r, cv_txn *t)
                              NULL, &ctx->op.message);
     }
 
-    return st == CV_OK ? ngx_chatvisor_agent_changed(ctx, t, &cs) : st;
+    if (st != CV_OK) {
+        return st;
+    }
+
+    return ngx_chatvisor_op_conversation(&ctx->op, t, ctx->param[0],
+                                         cs.customer_id);
 }
 
 
@@ -313,7 +293,8 @@ ngx_chatvisor_agent_assign_run(ngx_http_request_t *r, cv_txn *t)
     st = cv_conversation_assign(t, ctx->param[0], &who, &changed);
 
     if (st == CV_OK) {
-        st = ngx_chatvisor_agent_changed(ctx, t, &cs);
+        st = ngx_chatvisor_op_conversation(&ctx->op, t, ctx->param[0],
+                                           cs.customer_id);
     }
 
     cJSON_Delete(target);
@@ -355,7 +336,12 @@ ngx_chatvisor_agent_close_run(ngx_http_request_t *r, cv_txn *t)
         st = cv_conversation_close(t, ctx->param[0], &me, &changed);
     }
 
-    return st == CV_OK ? ngx_chatvisor_agent_changed(ctx, t, &cs) : st;
+    if (st != CV_OK) {
+        return st;
+    }
+
+    return ngx_chatvisor_op_conversation(&ctx->op, t, ctx->param[0],
+                                         cs.customer_id);
 }
 
 

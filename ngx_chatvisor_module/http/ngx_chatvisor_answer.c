@@ -247,8 +247,7 @@ ngx_int_t
 ngx_chatvisor_send_unavailable(ngx_http_request_t *r)
 {
     return ngx_chatvisor_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    "unavailable",
-                                    "the chat store is not available");
+                                    "unavailable", NGX_CHATVISOR_UNAVAILABLE);
 }
 
 
@@ -316,6 +315,45 @@ ngx_chatvisor_write(ngx_http_request_t *r, ngx_chatvisor_op_run_pt run,
                               done ? done : ngx_chatvisor_send_op);
 
     return rc == NGX_DECLINED ? ngx_chatvisor_send_unavailable(r) : rc;
+}
+
+
+cv_status
+ngx_chatvisor_op_conversation(ngx_chatvisor_op_t *op, cv_txn *t,
+    const char *conversation_id, const char *customer_id)
+{
+    cv_status  st;
+
+    if (op->message.json == NULL) {
+        st = cv_conversation_get(t, conversation_id, &op->result);
+        if (st != CV_OK) {
+            return st;
+        }
+    }
+
+    ngx_chatvisor_op_notice(op, NGX_CHATVISOR_NOTICE_CHANGE, customer_id,
+                            conversation_id);
+
+    return CV_OK;
+}
+
+
+cJSON *
+ngx_chatvisor_page(cJSON *items, const char *next)
+{
+    cJSON  *out;
+
+    out = cJSON_CreateObject();
+    cJSON_AddItemToObject(out, "items", items);
+
+    if (next) {
+        cJSON_AddStringToObject(out, "next_cursor", next);
+
+    } else {
+        cJSON_AddNullToObject(out, "next_cursor");
+    }
+
+    return out;
 }
 
 

@@ -23,6 +23,9 @@
 #define NGX_CHATVISOR_BODY_MAX       65536
 #define NGX_CHATVISOR_BODY_MAX_TEXT  "64 KB"
 
+/* 503's message: this worker has no store */
+#define NGX_CHATVISOR_UNAVAILABLE  "the chat store is not available"
+
 /* 507: the store is full (RFC 4918) */
 #define NGX_CHATVISOR_HTTP_INSUFFICIENT_STORAGE  507
 
@@ -304,6 +307,15 @@ ngx_int_t ngx_chatvisor_write(ngx_http_request_t *r,
 /* the answer of a committed write: the error (with op->why), or the posted
  * message (201, 200 for a retry), or op->result with op->ok_status */
 ngx_int_t ngx_chatvisor_send_op(ngx_http_request_t *r, cv_status st);
+
+/* in a write's run(), after a change to a customer's conversation: the
+ * conversation as the answer (unless a message was posted), and the notice
+ * that wakes the polls */
+cv_status ngx_chatvisor_op_conversation(ngx_chatvisor_op_t *op, cv_txn *t,
+    const char *conversation_id, const char *customer_id);
+
+/* {"items": items, "next_cursor": next} (next NULL: null); takes items */
+cJSON *ngx_chatvisor_page(cJSON *items, const char *next);
 
 
 /* ----------------------------------------------------- embedded files */

@@ -188,6 +188,8 @@ ngx_chatvisor_route_caller(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx,
     ngx_chatvisor_surface_t *surface, ngx_uint_t caller,
     ngx_chatvisor_err_t *err)
 {
+    ngx_chatvisor_main_conf_t  *cmcf;
+
     switch (caller) {
 
     case NGX_CHATVISOR_CALLER_NONE:
@@ -205,6 +207,15 @@ ngx_chatvisor_route_caller(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx,
         return NGX_OK;
 
     default:
+        /* sessions and tokens are in the store */
+        cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
+
+        if (cmcf->store == NULL) {
+            return ngx_chatvisor_reject(err, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "unavailable",
+                                        NGX_CHATVISOR_UNAVAILABLE);
+        }
+
         return surface->auth(r, ctx, caller, err);
     }
 }
