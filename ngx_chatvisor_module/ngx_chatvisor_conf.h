@@ -44,6 +44,10 @@
 /* the smallest chatvisor_store size= */
 #define NGX_CHATVISOR_STORE_SIZE_MIN        (1024 * 1024)
 
+/* a number's constant as a string literal, for messages */
+#define NGX_CHATVISOR_QUOTE(x)              #x
+#define NGX_CHATVISOR_STR(x)                NGX_CHATVISOR_QUOTE(x)
+
 /* the store's signing secret (cv_store_secret) */
 #define NGX_CHATVISOR_SECRET_LEN            32
 
@@ -86,11 +90,14 @@ typedef struct {
 } ngx_chatvisor_widget_conf_t;
 
 
+/* hex digits of a client secret's fingerprint in its tokens */
+#define NGX_CHATVISOR_FINGERPRINT_LEN       16
+
 /* chatvisor_api_client NAME SECRET_FILE */
 typedef struct {
     ngx_str_t                 name;
     ngx_str_t                 secret;
-    char                      fingerprint[17];  /* of the secret */
+    char                      fingerprint[NGX_CHATVISOR_FINGERPRINT_LEN + 1];
 } ngx_chatvisor_api_client_t;
 
 

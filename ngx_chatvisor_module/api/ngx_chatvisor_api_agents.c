@@ -47,14 +47,17 @@ ngx_chatvisor_api_agent_check(cJSON *a, ngx_uint_t need_id)
             }
 
             if (!cJSON_IsString(f) || !cv_agent_id_valid(f->valuestring)) {
-                return "\"id\" must be 1 to 128 of A-Z a-z 0-9 . _ @ -";
+                return "\"id\" must be 1 to "
+                       NGX_CHATVISOR_STR(CV_AGENT_ID_MAX)
+                       " of A-Z a-z 0-9 . _ @ -";
             }
 
         } else if (ngx_strcmp(f->string, "name") == 0) {
             if (!cJSON_IsString(f) || f->valuestring[0] == '\0'
                 || ngx_strlen(f->valuestring) > CV_AGENT_NAME_MAX)
             {
-                return "\"name\" must be a string of 1 to 128 characters";
+                return "\"name\" must be a string of 1 to "
+                       NGX_CHATVISOR_STR(CV_AGENT_NAME_MAX) " characters";
             }
 
         } else if (ngx_strcmp(f->string, "email") == 0) {
@@ -78,7 +81,7 @@ ngx_chatvisor_api_agent_check(cJSON *a, ngx_uint_t need_id)
                 || f->valuedouble != (double) (int) f->valuedouble)
             {
                 return "\"max_concurrent\" must be a whole number from 0 "
-                       "to 1000";
+                       "to " NGX_CHATVISOR_STR(NGX_CHATVISOR_CONCURRENT_MAX);
             }
 
         } else {
@@ -293,7 +296,8 @@ ngx_chatvisor_api_agent_sync(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
         }
 
         if (++n > NGX_CHATVISOR_SYNC_MAX) {
-            why = "at most 10000 agents";
+            why = "at most " NGX_CHATVISOR_STR(NGX_CHATVISOR_SYNC_MAX)
+                  " agents";
             break;
         }
     }

@@ -152,7 +152,8 @@ ngx_chatvisor_settings_check(cJSON *body)
                     || chars > NGX_CHATVISOR_TEXT_CHARS_MAX)
                 {
                     return "each text must be a UTF-8 string of at most "
-                           "300 characters";
+                           NGX_CHATVISOR_STR(NGX_CHATVISOR_TEXT_CHARS_MAX)
+                           " characters";
                 }
 
                 for (i = 0; s[i]; i++) {

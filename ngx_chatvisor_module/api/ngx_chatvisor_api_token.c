@@ -145,8 +145,8 @@ ngx_chatvisor_api_client(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     client->name = value[1];
 
     cv_sha256_hex(client->secret.data, client->secret.len, (char *) hash);
-    ngx_memcpy(client->fingerprint, hash, 16);
-    client->fingerprint[16] = '\0';
+    ngx_memcpy(client->fingerprint, hash, NGX_CHATVISOR_FINGERPRINT_LEN);
+    client->fingerprint[NGX_CHATVISOR_FINGERPRINT_LEN] = '\0';
 
     return NGX_CONF_OK;
 }

@@ -15,7 +15,9 @@
 
 #define NGX_CHATVISOR_SIGN_SLOTS  1024
 
-/* the longest purpose ":" data kept: an agent session's CSRF input */
+/* the longest purpose ":" data kept: room for every one signed today (the
+ * longest is a session's, "agent:" and 63 bytes); longer ones are signed
+ * without the memo */
 #define NGX_CHATVISOR_SIGN_KEY    176
 
 
