@@ -66,9 +66,16 @@ $(MODULE): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS) $(ASSETS_C)
 	@# a new inode: a running nginx keeps its mapped copy intact
 	cp $(NGX_BUILD)/objs/ngx_chatvisor_module.so $@.tmp && mv $@.tmp $@
 
-$(BUILD)/engine/%: engine/t/%.c engine/t/tap.h $(ENGINE_SRCS) $(ENGINE_HDRS)
+$(BUILD)/engine/%: engine/t/%.c $(wildcard engine/t/*.h) $(ENGINE_SRCS) \
+                   $(ENGINE_HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(ENGINE_CFLAGS) -o $@ $< $(ENGINE_SRCS) $(ENGINE_LIBS)
+	$(CC) $(ENGINE_CFLAGS) -o $@ $< $(ENGINE_SRCS) $(ENGINE_LIBS) \
+	    $(ENGINE_TEST_LDFLAGS)
+
+# test_alloc makes the engine's own allocations fail, one at a time: its
+# calls to malloc, calloc and realloc go to the test's wrappers
+$(BUILD)/engine/test_alloc: ENGINE_TEST_LDFLAGS := -Wl,--wrap=malloc \
+    -Wl,--wrap=calloc -Wl,--wrap=realloc
 
 engine-tests: $(ENGINE_TESTS)
 
