@@ -11,7 +11,7 @@ ASSETS_C     := $(GEN)/ngx_chatvisor_assets.c
 NGX_CC_OPT   := -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
                 -fstack-protector-strong -D_FORTIFY_SOURCE=2
 
-ENGINE_SRCS  := $(filter-out engine/chatvisorctl.c,$(wildcard engine/*.c))
+ENGINE_SRCS  := $(wildcard engine/*.c)
 CTL          := $(BUILD)/chatvisorctl
 ENGINE_HDRS  := $(wildcard engine/*.h)
 ENGINE_TESTS := $(patsubst engine/t/%.c,$(BUILD)/engine/%,$(wildcard engine/t/test_*.c))
@@ -79,7 +79,7 @@ $(BUILD)/engine/test_alloc: ENGINE_TEST_LDFLAGS := -Wl,--wrap=malloc \
 
 engine-tests: $(ENGINE_TESTS)
 
-$(CTL): engine/chatvisorctl.c $(ENGINE_SRCS) $(ENGINE_HDRS)
+$(CTL): tools/chatvisorctl.c $(ENGINE_SRCS) $(ENGINE_HDRS)
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -O2 -g -Wall -Wextra -Werror -Iengine -o $@ $< \
 	    $(ENGINE_SRCS) $(ENGINE_LIBS)
