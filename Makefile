@@ -11,7 +11,7 @@ ASSETS_C     := $(GEN)/ngx_chatvisor_assets.c
 NGX_CC_OPT   := -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
                 -fstack-protector-strong -D_FORTIFY_SOURCE=2
 
-ENGINE_SRCS  := $(filter-out engine/chatvisorctl.c,$(wildcard engine/*.c))
+ENGINE_SRCS  := $(wildcard engine/*.c)
 CTL          := $(BUILD)/chatvisorctl
 ENGINE_HDRS  := $(wildcard engine/*.h)
 ENGINE_TESTS := $(patsubst engine/t/%.c,$(BUILD)/engine/%,$(wildcard engine/t/test_*.c))
@@ -67,13 +67,20 @@ $(MODULE): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS) $(ASSETS_C)
 	@# a new inode: a running nginx keeps its mapped copy intact
 	cp $(NGX_BUILD)/objs/ngx_chatvisor_module.so $@.tmp && mv $@.tmp $@
 
-$(BUILD)/engine/%: engine/t/%.c engine/t/tap.h $(ENGINE_SRCS) $(ENGINE_HDRS)
+$(BUILD)/engine/%: engine/t/%.c $(wildcard engine/t/*.h) $(ENGINE_SRCS) \
+                   $(ENGINE_HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(ENGINE_CFLAGS) -o $@ $< $(ENGINE_SRCS) $(ENGINE_LIBS)
+	$(CC) $(ENGINE_CFLAGS) -o $@ $< $(ENGINE_SRCS) $(ENGINE_LIBS) \
+	    $(ENGINE_TEST_LDFLAGS)
+
+# test_alloc makes the engine's own allocations fail, one at a time: its
+# calls to malloc, calloc and realloc go to the test's wrappers
+$(BUILD)/engine/test_alloc: ENGINE_TEST_LDFLAGS := -Wl,--wrap=malloc \
+    -Wl,--wrap=calloc -Wl,--wrap=realloc
 
 engine-tests: $(ENGINE_TESTS)
 
-$(CTL): engine/chatvisorctl.c $(ENGINE_SRCS) $(ENGINE_HDRS)
+$(CTL): tools/chatvisorctl.c $(ENGINE_SRCS) $(ENGINE_HDRS)
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -O2 -g -Wall -Wextra -Werror -Iengine -o $@ $< \
 	    $(ENGINE_SRCS) $(ENGINE_LIBS)

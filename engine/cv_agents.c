@@ -6,11 +6,13 @@
 #include "cv_agents.h"
 #include "cv_store_impl.h"
 #include "cv_time.h"
-#include "cv_chat.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+_Static_assert(CV_SECRET_STR >= CV_BASE64URL_BUF(CV_SECRET_BYTES),
+               "a secret's text form fits in CV_SECRET_STR");
 
 
 static int64_t
@@ -22,15 +24,10 @@ cv_int(const cJSON *o, const char *name, int64_t dflt)
 }
 
 
-static void
-cv_replace(cJSON *obj, const char *name, cJSON *value)
+static int
+cv_agent_is_enabled(const cJSON *agent)
 {
-    if (cJSON_GetObjectItemCaseSensitive(obj, name)) {
-        cJSON_ReplaceItemInObjectCaseSensitive(obj, name, value);
-
-    } else {
-        cJSON_AddItemToObject(obj, name, value);
-    }
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(agent, "enabled"));
 }
 
 
@@ -51,17 +48,6 @@ cv_agent_id_valid(const char *id)
     }
 
     return n > 0 && n <= CV_AGENT_ID_MAX;
-}
-
-
-void
-cv_agent_author(const cJSON *agent, cv_author *out)
-{
-    out->type = "agent";
-    out->id = cJSON_GetStringValue(
-                  cJSON_GetObjectItemCaseSensitive(agent, "id"));
-    out->name = cJSON_GetStringValue(
-                    cJSON_GetObjectItemCaseSensitive(agent, "name"));
 }
 
 
@@ -89,7 +75,8 @@ cv_agent_put(cv_txn *t, const char *id, const cJSON *fields, cJSON **out,
         cJSON_AddNullToObject(agent, "email");
         cJSON_AddStringToObject(agent, "name", id);
         cJSON_AddTrueToObject(agent, "enabled");
-        cJSON_AddNumberToObject(agent, "max_concurrent", 5);
+        cJSON_AddNumberToObject(agent, "max_concurrent",
+                                CV_AGENT_MAX_CONCURRENT_DEFAULT);
         cv_format_time(cv_now_ms(), stamp);
         cJSON_AddStringToObject(agent, "created_at", stamp);
 
@@ -103,16 +90,16 @@ cv_agent_put(cv_txn *t, const char *id, const cJSON *fields, cJSON **out,
     for (i = 0; i < sizeof(copied) / sizeof(copied[0]); i++) {
         f = cJSON_GetObjectItemCaseSensitive(fields, copied[i]);
         if (f) {
-            cv_replace(agent, copied[i], cJSON_Duplicate(f, 1));
+            cv_json_set(agent, copied[i], cJSON_Duplicate(f, 1));
         }
     }
 
     cv_format_time(cv_now_ms(), stamp);
-    cv_replace(agent, "updated_at", cJSON_CreateString(stamp));
+    cv_json_set(agent, "updated_at", cJSON_CreateString(stamp));
 
     st = cv_record_put(t, CV_DB_AGENTS, id, strlen(id), agent);
 
-    if (st == CV_OK && !cJSON_IsTrue(cJSON_GetObjectItem(agent, "enabled"))) {
+    if (st == CV_OK && !cv_agent_is_enabled(agent)) {
         st = cv_sessions_end_for(t, id);
 
         if (st == CV_OK) {
@@ -120,14 +107,7 @@ cv_agent_put(cv_txn *t, const char *id, const cJSON *fields, cJSON **out,
         }
     }
 
-    if (st == CV_OK && out) {
-        *out = agent;
-
-    } else {
-        cJSON_Delete(agent);
-    }
-
-    return st;
+    return cv_record_hand_over(st, agent, out);
 }
 
 
@@ -135,6 +115,32 @@ cv_status
 cv_agent_get(cv_txn *t, const char *id, cJSON **out)
 {
     return cv_record_get(t, CV_DB_AGENTS, id, strlen(id), out);
+}
+
+
+cv_status
+cv_agent_get_enabled(cv_txn *t, const char *id, cJSON **out)
+{
+    cJSON      *agent;
+    cv_status   st;
+
+    st = cv_agent_get(t, id, &agent);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    return cv_record_hand_over(cv_agent_is_enabled(agent) ? CV_OK
+                                                           : CV_CONFLICT,
+                               agent, out);
+}
+
+
+void
+cv_agent_author(const cJSON *agent, cv_author *out)
+{
+    out->type = "agent";
+    out->id = cv_json_string(agent, "id");
+    out->name = cv_json_string(agent, "name");
 }
 
 
@@ -156,9 +162,13 @@ cv_agent_list(cv_txn *t, cJSON *items)
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
     {
         a = cJSON_ParseWithLength(v.mv_data, v.mv_size);
-        if (a) {
-            cJSON_AddItemToArray(items, a);
+        if (a == NULL) {
+            /* a list without it would say the agent is not there */
+            mdb_cursor_close(c);
+            return CV_ERROR;
         }
+
+        cJSON_AddItemToArray(items, a);
     }
 
     mdb_cursor_close(c);
@@ -167,80 +177,27 @@ cv_agent_list(cv_txn *t, cJSON *items)
 }
 
 
-/* a fresh secret: its text form for the user, its hash as the key */
+/*
+ * Login tokens and sessions are secrets of an agent: a record
+ * {agent_id, [conversation_id,] expires_at} under the secret's hash.
+ */
 
-static int
-cv_new_secret(char secret[CV_SECRET_STR], unsigned char hash[CV_SHA256_LEN])
-{
-    unsigned char  raw[32];
-
-    if (cv_random_bytes(raw, sizeof(raw)) != 0) {
-        return -1;
-    }
-
-    cv_base64url(raw, sizeof(raw), secret);
-    cv_sha256(secret, strlen(secret), hash);
-
-    return 0;
-}
-
-
-cv_status
-cv_agent_get_enabled(cv_txn *t, const char *id, cJSON **out)
-{
-    cJSON      *a;
-    cv_status   st;
-
-    st = cv_agent_get(t, id, &a);
-    if (st != CV_OK) {
-        return st;
-    }
-
-    if (!cJSON_IsTrue(cJSON_GetObjectItem(a, "enabled"))) {
-        cJSON_Delete(a);
-        return CV_CONFLICT;
-    }
-
-    if (out) {
-        *out = a;
-
-    } else {
-        cJSON_Delete(a);
-    }
-
-    return CV_OK;
-}
-
-
-static int
-cv_agent_enabled(cv_txn *t, const char *id, cJSON **agent)
-{
-    return cv_agent_get_enabled(t, id, agent) == CV_OK;
-}
-
-
-cv_status
-cv_login_token_create(cv_txn *t, const char *agent_id,
-    const char *conversation_id, int64_t ttl_ms, char token[CV_SECRET_STR],
+static cv_status
+cv_secret_put(cv_txn *t, int db, const char *agent_id,
+    const char *conversation_id, int64_t ttl_ms, char secret[CV_SECRET_STR],
     int64_t *expires_at)
 {
-    unsigned char  hash[CV_SHA256_LEN];
+    unsigned char  raw[CV_SECRET_BYTES], hash[CV_SHA256_LEN];
     cJSON         *rec;
     cv_status      st;
 
-    if (ttl_ms == 0) {
-        ttl_ms = CV_LOGIN_TTL_DEFAULT;
+    if (cv_random_bytes(raw, sizeof(raw)) != CV_OK) {
+        return CV_ERROR;
     }
 
-    if (ttl_ms < 0 || ttl_ms > CV_LOGIN_TTL_MAX) {
-        return CV_INVALID;
-    }
+    cv_base64url(raw, sizeof(raw), secret);
 
-    if (!cv_agent_enabled(t, agent_id, NULL)) {
-        return CV_NOT_FOUND;
-    }
-
-    if (cv_new_secret(token, hash) != 0) {
+    if (cv_sha256(secret, strlen(secret), hash) != CV_OK) {
         return CV_ERROR;
     }
 
@@ -253,10 +210,68 @@ cv_login_token_create(cv_txn *t, const char *agent_id,
     }
     cJSON_AddNumberToObject(rec, "expires_at", (double) *expires_at);
 
-    st = cv_record_put(t, CV_DB_LOGIN_TOKENS, hash, sizeof(hash), rec);
+    st = cv_record_put(t, db, hash, sizeof(hash), rec);
     cJSON_Delete(rec);
 
     return st;
+}
+
+
+/* the record of a secret, and its hash (its key) */
+static cv_status
+cv_secret_get(cv_txn *t, int db, const char *secret,
+    unsigned char hash[CV_SHA256_LEN], cJSON **rec)
+{
+    if (cv_sha256(secret, strlen(secret), hash) != CV_OK) {
+        return CV_ERROR;
+    }
+
+    return cv_record_get(t, db, hash, CV_SHA256_LEN, rec);
+}
+
+
+/* the agent a secret's record lets in: enabled, and not expired */
+static cv_status
+cv_secret_agent(cv_txn *t, const cJSON *rec, cJSON **agent)
+{
+    const char  *id;
+    cv_status    st;
+
+    id = cv_json_string(rec, "agent_id");
+
+    if (id == NULL || cv_int(rec, "expires_at", 0) <= cv_now_ms()) {
+        return CV_NOT_FOUND;
+    }
+
+    st = cv_agent_get_enabled(t, id, agent);
+
+    /* a disabled agent's secret opens nothing, as an unknown one */
+    return st == CV_CONFLICT ? CV_NOT_FOUND : st;
+}
+
+
+cv_status
+cv_login_token_create(cv_txn *t, const char *agent_id,
+    const char *conversation_id, int64_t ttl_ms, char token[CV_SECRET_STR],
+    int64_t *expires_at)
+{
+    cv_status  st;
+
+    if (ttl_ms == 0) {
+        ttl_ms = CV_LOGIN_TTL_DEFAULT;
+    }
+
+    if (ttl_ms < 0 || ttl_ms > CV_LOGIN_TTL_MAX) {
+        return CV_INVALID;
+    }
+
+    st = cv_agent_get_enabled(t, agent_id, NULL);
+    if (st != CV_OK) {
+        return st == CV_CONFLICT ? CV_NOT_FOUND : st;
+    }
+
+    return cv_secret_put(t, CV_DB_LOGIN_TOKENS, agent_id, conversation_id,
+                         ttl_ms, token, expires_at);
 }
 
 
@@ -264,47 +279,32 @@ cv_status
 cv_login_token_redeem(cv_txn *t, const char *token, cJSON **agent,
     char conversation_id[CV_ID_MAX])
 {
-    unsigned char  hash[CV_SHA256_LEN];
-    const cJSON   *item;
-    cJSON         *rec;
-    MDB_val        k;
-    cv_status      st;
-    int            ok;
+    unsigned char   hash[CV_SHA256_LEN];
+    const char     *conv;
+    cJSON          *rec;
+    cv_status       st;
 
     conversation_id[0] = '\0';
 
-    cv_sha256(token, strlen(token), hash);
-
-    st = cv_record_get(t, CV_DB_LOGIN_TOKENS, hash, sizeof(hash), &rec);
+    st = cv_secret_get(t, CV_DB_LOGIN_TOKENS, token, hash, &rec);
     if (st != CV_OK) {
         return st;
     }
 
     /* single use: gone whatever happens next */
-    k.mv_data = hash;
-    k.mv_size = sizeof(hash);
-    st = cv_status_from_mdb(mdb_del(t->txn,
-                                    t->store->dbi[CV_DB_LOGIN_TOKENS],
-                                    &k, NULL));
-    if (st != CV_OK) {
-        cJSON_Delete(rec);
-        return st;
+    st = cv_record_del(t, CV_DB_LOGIN_TOKENS, hash, sizeof(hash));
+
+    if (st == CV_OK) {
+        st = cv_secret_agent(t, rec, agent);
     }
 
-    ok = cv_int(rec, "expires_at", 0) > cv_now_ms();
-
-    item = cJSON_GetObjectItemCaseSensitive(rec, "agent_id");
-    ok = ok && cJSON_IsString(item)
-         && cv_agent_enabled(t, item->valuestring, agent);
-
-    item = cJSON_GetObjectItemCaseSensitive(rec, "conversation_id");
-    if (ok && cJSON_IsString(item) && strlen(item->valuestring) < CV_ID_MAX) {
-        strcpy(conversation_id, item->valuestring);
+    conv = cv_json_string(rec, "conversation_id");
+    if (st == CV_OK && conv && strlen(conv) < CV_ID_MAX) {
+        strcpy(conversation_id, conv);
     }
 
     cJSON_Delete(rec);
-
-    return ok ? CV_OK : CV_NOT_FOUND;
+    return st;
 }
 
 
@@ -312,24 +312,8 @@ cv_status
 cv_session_create(cv_txn *t, const char *agent_id, int64_t ttl_ms,
     char session[CV_SECRET_STR], int64_t *expires_at)
 {
-    unsigned char  hash[CV_SHA256_LEN];
-    cJSON         *rec;
-    cv_status      st;
-
-    if (cv_new_secret(session, hash) != 0) {
-        return CV_ERROR;
-    }
-
-    *expires_at = cv_now_ms() + ttl_ms;
-
-    rec = cJSON_CreateObject();
-    cJSON_AddStringToObject(rec, "agent_id", agent_id);
-    cJSON_AddNumberToObject(rec, "expires_at", (double) *expires_at);
-
-    st = cv_record_put(t, CV_DB_SESSIONS, hash, sizeof(hash), rec);
-    cJSON_Delete(rec);
-
-    return st;
+    return cv_secret_put(t, CV_DB_SESSIONS, agent_id, NULL, ttl_ms, session,
+                         expires_at);
 }
 
 
@@ -337,23 +321,17 @@ cv_status
 cv_session_agent(cv_txn *t, const char *session, cJSON **agent)
 {
     unsigned char  hash[CV_SHA256_LEN];
-    const cJSON   *item;
     cJSON         *rec;
     cv_status      st;
 
-    cv_sha256(session, strlen(session), hash);
-
-    st = cv_record_get(t, CV_DB_SESSIONS, hash, sizeof(hash), &rec);
+    st = cv_secret_get(t, CV_DB_SESSIONS, session, hash, &rec);
     if (st != CV_OK) {
         return st;
     }
 
-    item = cJSON_GetObjectItemCaseSensitive(rec, "agent_id");
-    st = (cv_int(rec, "expires_at", 0) > cv_now_ms() && cJSON_IsString(item)
-          && cv_agent_enabled(t, item->valuestring, agent))
-         ? CV_OK : CV_NOT_FOUND;
-
+    st = cv_secret_agent(t, rec, agent);
     cJSON_Delete(rec);
+
     return st;
 }
 
@@ -362,16 +340,15 @@ cv_status
 cv_session_delete(cv_txn *t, const char *session)
 {
     unsigned char  hash[CV_SHA256_LEN];
-    MDB_val        k;
-    int            rc;
+    cv_status      st;
 
-    cv_sha256(session, strlen(session), hash);
-    k.mv_data = hash;
-    k.mv_size = sizeof(hash);
+    if (cv_sha256(session, strlen(session), hash) != CV_OK) {
+        return CV_ERROR;
+    }
 
-    rc = mdb_del(t->txn, t->store->dbi[CV_DB_SESSIONS], &k, NULL);
+    st = cv_record_del(t, CV_DB_SESSIONS, hash, sizeof(hash));
 
-    return (rc == 0 || rc == MDB_NOTFOUND) ? CV_OK : cv_status_from_mdb(rc);
+    return st == CV_NOT_FOUND ? CV_OK : st;
 }
 
 
@@ -381,7 +358,7 @@ cv_sessions_end_for(cv_txn *t, const char *agent_id)
     MDB_cursor   *c;
     MDB_val       k, v;
     cJSON        *rec;
-    const cJSON  *item;
+    const char   *id;
     int           rc, drop;
 
     rc = mdb_cursor_open(t->txn, t->store->dbi[CV_DB_SESSIONS], &c);
@@ -394,12 +371,11 @@ cv_sessions_end_for(cv_txn *t, const char *agent_id)
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
     {
         rec = cJSON_ParseWithLength(v.mv_data, v.mv_size);
-        item = cJSON_GetObjectItemCaseSensitive(rec, "agent_id");
+        id = cv_json_string(rec, "agent_id");
 
-        /* expired sessions of anybody go too */
+        /* expired sessions of anybody go too, and unreadable ones */
         drop = rec == NULL
-               || (cJSON_IsString(item)
-                   && strcmp(item->valuestring, agent_id) == 0)
+               || (id && strcmp(id, agent_id) == 0)
                || cv_int(rec, "expires_at", 0) <= cv_now_ms();
 
         cJSON_Delete(rec);
@@ -437,24 +413,37 @@ cv_agent_delete(cv_txn *t, const char *id)
 }
 
 
+/* whether list (of agents checked by the caller) names id */
+static int
+cv_agent_listed(const cJSON *list, const char *id)
+{
+    const cJSON  *a;
+
+    cJSON_ArrayForEach(a, list) {
+        if (strcmp(cv_json_string(a, "id"), id) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 cv_status
 cv_agents_sync(cv_txn *t, const cJSON *list, cJSON *items)
 {
-    const cJSON  *a, *id;
-    cJSON        *all, *cur, *out, *off;
+    const cJSON  *a;
+    const char   *id;
+    cJSON        *all, *cur, *off;
     cv_status     st;
-    int           created, listed;
+    int           created;
 
     /* first the listed ones */
     cJSON_ArrayForEach(a, list) {
-        id = cJSON_GetObjectItemCaseSensitive(a, "id");
-
-        st = cv_agent_put(t, id->valuestring, a, &out, &created);
+        st = cv_agent_put(t, cv_json_string(a, "id"), a, NULL, &created);
         if (st != CV_OK) {
             return st;
         }
-
-        cJSON_Delete(out);
     }
 
     /* then everybody else is disabled */
@@ -469,24 +458,10 @@ cv_agents_sync(cv_txn *t, const cJSON *list, cJSON *items)
             break;
         }
 
-        listed = 0;
-        cJSON_ArrayForEach(a, list) {
-            id = cJSON_GetObjectItemCaseSensitive(a, "id");
-            if (strcmp(id->valuestring,
-                       cJSON_GetStringValue(cJSON_GetObjectItem(cur, "id")))
-                == 0)
-            {
-                listed = 1;
-                break;
-            }
-        }
+        id = cv_json_string(cur, "id");
 
-        if (!listed
-            && cJSON_IsTrue(cJSON_GetObjectItem(cur, "enabled")))
-        {
-            st = cv_agent_put(t, cJSON_GetStringValue(
-                                     cJSON_GetObjectItem(cur, "id")),
-                              off, NULL, &created);
+        if (id && !cv_agent_listed(list, id) && cv_agent_is_enabled(cur)) {
+            st = cv_agent_put(t, id, off, NULL, &created);
         }
     }
 

@@ -9,15 +9,19 @@
 
 #include "cv_store.h"
 #include "cv_crypto.h"
+#include "cv_chat.h"
 
 #include <cjson/cJSON.h>
 #include <stdint.h>
 
 #define CV_AGENT_ID_MAX      128
 #define CV_AGENT_NAME_MAX    128   /* bytes of an agent's name */
-#define CV_SECRET_STR        64    /* base64url of 32 bytes + NUL */
+#define CV_SECRET_STR        64    /* base64url of CV_SECRET_BYTES + NUL */
 #define CV_LOGIN_TTL_DEFAULT (10 * 60 * 1000)
 #define CV_LOGIN_TTL_MAX     (24 * 60 * 60 * 1000)
+
+/* open conversations a new agent takes at most, when not given */
+#define CV_AGENT_MAX_CONCURRENT_DEFAULT  5
 
 /* Inserts or updates an agent: fields "name", "email", "enabled",
  * "max_concurrent" (absent ones keep their value, or get defaults).
@@ -25,11 +29,17 @@
 cv_status cv_agent_put(cv_txn *t, const char *id, const cJSON *fields,
     cJSON **out, int *created);
 
+/* The agent's record (the caller frees it), or CV_NOT_FOUND. */
 cv_status cv_agent_get(cv_txn *t, const char *id, cJSON **out);
 
-/* The agent when it is enabled (out may be NULL); CV_NOT_FOUND when there
- * is no such agent, CV_CONFLICT when it is disabled. */
+/* An agent that may work: CV_OK with its record in *out when out is not
+ * NULL (the caller frees it), CV_NOT_FOUND when there is no such agent,
+ * CV_CONFLICT when it exists but is disabled. */
 cv_status cv_agent_get_enabled(cv_txn *t, const char *id, cJSON **out);
+
+/* The author {type "agent", id, name} of an agent record; its strings are
+ * the record's: keep the record while out is used. */
+void cv_agent_author(const cJSON *agent, cv_author *out);
 
 /* Deletes an agent: sessions end, open conversations become unassigned. */
 cv_status cv_agent_delete(cv_txn *t, const char *id);
@@ -38,29 +48,34 @@ cv_status cv_agent_delete(cv_txn *t, const char *id);
  * caller) and disables all others; items gets the resulting list. */
 cv_status cv_agents_sync(cv_txn *t, const cJSON *list, cJSON *items);
 
-/* all agents, ordered by id */
+/* all agents, ordered by id; CV_ERROR when a record does not parse */
 cv_status cv_agent_list(cv_txn *t, cJSON *items);
 
 /* Validates an integrator's agent id: 1..128 of [A-Za-z0-9._@-]. */
 int cv_agent_id_valid(const char *id);
 
 /* A one-time login token for an enabled agent, optionally bound to a
- * conversation; ttl_ms 0 means the default. */
+ * conversation; ttl_ms 0 means the default, one over CV_LOGIN_TTL_MAX is
+ * CV_INVALID. CV_NOT_FOUND when there is no enabled agent of that id
+ * (disabled or unknown alike). */
 cv_status cv_login_token_create(cv_txn *t, const char *agent_id,
     const char *conversation_id, int64_t ttl_ms,
     char token[CV_SECRET_STR], int64_t *expires_at);
 
 /* Uses a token up (once): the agent must still be enabled. *agent and
- * *conversation_id (NULL when none) are returned on success. */
+ * conversation_id ("" when none) are returned on success; CV_NOT_FOUND
+ * for an unknown, used or expired token or a disabled agent. */
 cv_status cv_login_token_redeem(cv_txn *t, const char *token,
     cJSON **agent, char conversation_id[CV_ID_MAX]);
 
+/* A new console session of agent_id, living ttl_ms. */
 cv_status cv_session_create(cv_txn *t, const char *agent_id, int64_t ttl_ms,
     char session[CV_SECRET_STR], int64_t *expires_at);
 
 /* The agent of a live session of an enabled agent, else CV_NOT_FOUND. */
 cv_status cv_session_agent(cv_txn *t, const char *session, cJSON **agent);
 
+/* Ends a session (logout); CV_OK also when there was none. */
 cv_status cv_session_delete(cv_txn *t, const char *session);
 
 /* Ends every session of an agent (disabled, deleted). */

@@ -7,25 +7,36 @@
 
 #include <string.h>
 
+#define CV_API_TOKEN_PREFIX_LEN  (sizeof(CV_API_TOKEN_PREFIX) - 1)
+
 
 cv_status
 cv_api_token_create(cv_txn *t, const char *client,
     const char *secret_fingerprint, int64_t ttl_ms,
     char token[CV_API_TOKEN_STR])
 {
-    unsigned char  raw[32], hash[CV_SHA256_LEN];
+    unsigned char  raw[CV_SECRET_BYTES], hash[CV_SHA256_LEN];
+    char           b64[CV_BASE64URL_BUF(CV_SECRET_BYTES)];
     cJSON         *rec;
     cv_status      st;
+    size_t         n;
 
     if (strlen(client) > CV_API_CLIENT_MAX
-        || cv_random_bytes(raw, sizeof(raw)) != 0)
+        || cv_random_bytes(raw, sizeof(raw)) != CV_OK)
     {
         return CV_ERROR;
     }
 
-    memcpy(token, "cvt_", 4);
-    cv_base64url(raw, sizeof(raw), token + 4);
-    cv_sha256(token, strlen(token), hash);
+    /* encoded aside: the encoder writes padding and a NUL past the
+     * CV_SECRET_LEN_B64 characters that token has room for */
+    n = cv_base64url(raw, sizeof(raw), b64);
+
+    memcpy(token, CV_API_TOKEN_PREFIX, CV_API_TOKEN_PREFIX_LEN);
+    memcpy(token + CV_API_TOKEN_PREFIX_LEN, b64, n + 1);
+
+    if (cv_sha256(token, strlen(token), hash) != CV_OK) {
+        return CV_ERROR;
+    }
 
     rec = cJSON_CreateObject();
     cJSON_AddStringToObject(rec, "client", client);
@@ -50,12 +61,16 @@ cv_api_token_check(cv_txn *t, const char *token,
     cJSON          *rec;
     cv_status       st;
 
-    if (strncmp(token, "cvt_", 4) != 0 || strlen(token) >= CV_API_TOKEN_STR) {
+    if (strncmp(token, CV_API_TOKEN_PREFIX, CV_API_TOKEN_PREFIX_LEN) != 0
+        || strlen(token) >= CV_API_TOKEN_STR)
+    {
         return CV_NOT_FOUND;
     }
 
     /* the lookup is by hash, so no comparison can leak the token */
-    cv_sha256(token, strlen(token), hash);
+    if (cv_sha256(token, strlen(token), hash) != CV_OK) {
+        return CV_ERROR;
+    }
 
     st = cv_record_get(t, CV_DB_API_TOKENS, hash, sizeof(hash), &rec);
     if (st != CV_OK) {

@@ -11,10 +11,14 @@
 
 #include <stdint.h>
 
-#define CV_API_TOKEN_STR   (4 + CV_SECRET_LEN_B64 + 1)
-#define CV_SECRET_LEN_B64  43
-#define CV_API_CLIENT_MAX  64
+#define CV_API_TOKEN_PREFIX  "cvt_"
+#define CV_API_TOKEN_STR     (sizeof(CV_API_TOKEN_PREFIX) - 1             \
+                              + CV_SECRET_LEN_B64 + 1)
+#define CV_API_CLIENT_MAX    64
 
+/* A new token for client, living ttl_ms; CV_ERROR when the client's name
+ * is longer than CV_API_CLIENT_MAX (the configuration's, not the
+ * request's, fault) or there is no randomness. */
 cv_status cv_api_token_create(cv_txn *t, const char *client,
     const char *secret_fingerprint, int64_t ttl_ms,
     char token[CV_API_TOKEN_STR]);

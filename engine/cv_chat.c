@@ -1,22 +1,13 @@
 /*
- * The chat model: customers, conversations, messages, event streams.
- *
- * A conversation record is an 88-byte header, what changes with every event
- * (last seq, the log seq of its last event, when, open and assigned flags,
- * the customer, the log seqs of its creation and of its last state), then
- * the rest of the conversation as JSON, which changes only with its status
- * or agent:
- *
- *   0 u64be last_seq   8 u64be head   16 i64be updated_ms   24 u32be flags
- *  32 customer id, NUL-padded to 40   72 u64be state_seq   80 u64be key
- * A message thus rewrites the header and
- * copies the JSON as it is, and appends one log entry that carries the
- * event (cv_log_impl.h); nothing is parsed or printed on the way but the
- * message itself.
+ * The chat model: customers, conversations, messages, event streams. A
+ * conversation is its record (cv_conv_record.h) and its events in the
+ * global log (cv_log_impl.h).
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "cv_chat.h"
+#include "cv_agents.h"
+#include "cv_conv_record.h"
 #include "cv_log_impl.h"
 #include "cv_json_text.h"
 #include "cv_time.h"
@@ -26,200 +17,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define CV_CUSTOMER_PREFIX      "cus_"
+#define CV_CONVERSATION_PREFIX  "conv_"
+#define CV_MESSAGE_PREFIX       "msg_"
 
-#define CV_CONV_HDR       88
-#define CV_CONV_OPEN      1u
-#define CV_CONV_ASSIGNED  2u
+/* room for the text around what a log entry or an event carries, so that
+ * the builder seldom grows (cv_json_text.h) */
+#define CV_LOG_TEXT_ROOM      256
+#define CV_EVENT_TEXT_ROOM    32
+#define CV_MESSAGE_TEXT_ROOM  320
+#define CV_EVENTS_TEXT_HINT   1024
 
+/* the first allocation of a list that grows by doubling */
+#define CV_LIST_FIRST         64
 
-/* a conversation record, its value copied out of the map */
-typedef struct {
-    unsigned char  *buf;        /* header + JSON, when copied */
-    uint64_t        last_seq;
-    uint64_t        head;       /* log seq of its last event, 0: none */
-    int64_t         updated_ms;
-    uint32_t        flags;
-    char            customer_id[CV_ID_MAX];
-    uint64_t        state_seq;  /* log seq of the entry with its state */
-    uint64_t        key;        /* log seq of its creation: names it */
-    const char     *json;       /* inside buf */
-    size_t          json_len;
-} cv_conv_rec;
+/* an idempotency key: the author's type, their id (an agent's is the
+ * longest), the conversation id and the client_msg_id, with separators
+ * and room to spare */
+#define CV_AUTHOR_TYPE_MAX    16
+#define CV_IDEM_KEY_MAX       (CV_AUTHOR_TYPE_MAX + CV_AGENT_ID_MAX          \
+                               + 2 * CV_ID_MAX + CV_CLIENT_MSG_ID_MAX)
 
-
-static void
-cv_set(cJSON *obj, const char *name, cJSON *value)
-{
-    if (cJSON_GetObjectItemCaseSensitive(obj, name)) {
-        cJSON_ReplaceItemInObjectCaseSensitive(obj, name, value);
-
-    } else {
-        cJSON_AddItemToObject(obj, name, value);
-    }
-}
+/* "{}": an object to which fields are added without a comma */
+#define CV_EMPTY_OBJECT_LEN   (sizeof("{}") - 1)
 
 
 static void
 cv_set_string_or_null(cJSON *obj, const char *name, const char *value)
 {
-    cv_set(obj, name, value ? cJSON_CreateString(value) : cJSON_CreateNull());
-}
-
-
-static const char *
-cv_string(const cJSON *obj, const char *name)
-{
-    const cJSON  *item;
-
-    item = cJSON_GetObjectItemCaseSensitive(obj, name);
-    return cJSON_IsString(item) ? item->valuestring : NULL;
-}
-
-
-/* ------------------------------------------------ conversation records */
-
-static void
-cv_conv_rec_free(cv_conv_rec *rec)
-{
-    free(rec->buf);
-    rec->buf = NULL;
-}
-
-
-/* the header's fields of a stored value; rec->json points into v */
-static cv_status
-cv_conv_rec_decode(const unsigned char *h, size_t len, cv_conv_rec *rec)
-{
-    size_t  n;
-
-    if (len < CV_CONV_HDR + 2) {
-        return CV_ERROR;
-    }
-
-    n = strnlen((const char *) h + 32, CV_ID_MAX);
-    if (n == CV_ID_MAX) {
-        return CV_ERROR;
-    }
-
-    rec->last_seq = cv_get_u64be(h);
-    rec->head = cv_get_u64be(h + 8);
-    rec->updated_ms = (int64_t) cv_get_u64be(h + 16);
-    rec->flags = cv_get_u32be(h + 24);
-    memcpy(rec->customer_id, h + 32, n);
-    rec->customer_id[n] = '\0';
-    rec->state_seq = cv_get_u64be(h + 72);
-    rec->key = cv_get_u64be(h + 80);
-    rec->json = (const char *) h + CV_CONV_HDR;
-    rec->json_len = len - CV_CONV_HDR;
-
-    return CV_OK;
-}
-
-
-/* the record, header decoded and all of it copied (rec->buf) */
-static cv_status
-cv_conv_rec_get(cv_txn *t, const char *id, cv_conv_rec *rec)
-{
-    MDB_val    k, v;
-    cv_status  st;
-    int        rc;
-
-    rec->buf = NULL;
-
-    k.mv_data = (void *) id;
-    k.mv_size = strlen(id);
-
-    rc = mdb_get(t->txn, t->store->dbi[CV_DB_CONVERSATIONS], &k, &v);
-    if (rc != 0) {
-        return cv_status_from_mdb(rc);
-    }
-
-    /* a copy: the map's pages may move once the transaction writes */
-    rec->buf = malloc(v.mv_size);
-    if (rec->buf == NULL) {
-        return CV_ERROR;
-    }
-
-    memcpy(rec->buf, v.mv_data, v.mv_size);
-
-    st = cv_conv_rec_decode(rec->buf, v.mv_size, rec);
-    if (st != CV_OK) {
-        cv_conv_rec_free(rec);
-    }
-
-    return st;
-}
-
-
-static cv_status
-cv_conv_rec_put(cv_txn *t, const char *id, cv_conv_rec *rec)
-{
-    MDB_val         k, v;
-    unsigned char  *h;
-    int             rc;
-
-    k.mv_data = (void *) id;
-    k.mv_size = strlen(id);
-    v.mv_data = NULL;
-    v.mv_size = CV_CONV_HDR + rec->json_len;
-
-    rc = mdb_put(t->txn, t->store->dbi[CV_DB_CONVERSATIONS], &k, &v,
-                 MDB_RESERVE);
-    if (rc != 0) {
-        return cv_status_from_mdb(rc);
-    }
-
-    h = v.mv_data;
-    memset(h, 0, CV_CONV_HDR);
-    cv_put_u64be(h, rec->last_seq);
-    cv_put_u64be(h + 8, rec->head);
-    cv_put_u64be(h + 16, (uint64_t) rec->updated_ms);
-    cv_put_u32be(h + 24, rec->flags);
-    memcpy(h + 32, rec->customer_id, strlen(rec->customer_id));
-    cv_put_u64be(h + 72, rec->state_seq);
-    cv_put_u64be(h + 80, rec->key);
-    memcpy(h + CV_CONV_HDR, rec->json, rec->json_len);
-
-    return CV_OK;
-}
-
-
-/* New JSON for the record (status or agent changed): flags follow it. */
-static cv_status
-cv_conv_rec_set_json(cv_conv_rec *rec, const cJSON *conv)
-{
-    char           *json;
-    const char     *s;
-    size_t          n;
-    unsigned char  *buf;
-
-    json = cJSON_PrintUnformatted(conv);
-    if (json == NULL) {
-        return CV_ERROR;
-    }
-
-    n = strlen(json);
-    buf = malloc(CV_CONV_HDR + n);
-    if (buf == NULL) {
-        cJSON_free(json);
-        return CV_ERROR;
-    }
-
-    memcpy(buf + CV_CONV_HDR, json, n);
-    cJSON_free(json);
-
-    free(rec->buf);
-    rec->buf = buf;
-    rec->json = (const char *) buf + CV_CONV_HDR;
-    rec->json_len = n;
-
-    s = cv_string(conv, "status");
-    rec->flags = (s && strcmp(s, "open") == 0) ? CV_CONV_OPEN : 0;
-    if (cv_string(conv, "assigned_agent_id")) {
-        rec->flags |= CV_CONV_ASSIGNED;
-    }
-
-    return CV_OK;
+    cv_json_set(obj, name,
+                value ? cJSON_CreateString(value) : cJSON_CreateNull());
 }
 
 
@@ -248,7 +75,8 @@ static void
 cv_conv_rec_view_text(cv_json_text *b, const cv_conv_rec *rec)
 {
     cv_jt_raw(b, rec->json, rec->json_len - 1);
-    cv_jt_lit(b, rec->json_len > 2 ? ",\"updated_at\":" : "\"updated_at\":");
+    cv_jt_lit(b, rec->json_len > CV_EMPTY_OBJECT_LEN ? ",\"updated_at\":"
+                                                     : "\"updated_at\":");
     cv_jt_time(b, rec->updated_ms);
     cv_jt_lit(b, ",\"last_seq\":");
     cv_jt_u64(b, rec->last_seq);
@@ -300,7 +128,7 @@ cv_conv_change(cv_txn *t, const char *conv_id, cv_conv_rec *rec,
     rec->updated_ms = now;
 
     /* ids and types are our own ASCII tokens */
-    cv_jt_init(&b, 256 + event_len + rec->json_len);
+    cv_jt_init(&b, CV_LOG_TEXT_ROOM + event_len + rec->json_len);
     cv_jt_lit(&b, "{\"seq\":");
     cv_jt_u64(&b, g);
     cv_jt_lit(&b, ",\"type\":\"");
@@ -382,10 +210,10 @@ cv_conv_event(cv_txn *t, const char *conv_id, cv_conv_rec *rec,
 
     n = strlen(fields);
 
-    cv_jt_init(&b, n + 32);
+    cv_jt_init(&b, n + CV_EVENT_TEXT_ROOM);
     cv_jt_lit(&b, "{\"seq\":");
     cv_jt_u64(&b, rec->last_seq + 1);
-    if (n > 2) {
+    if (n > CV_EMPTY_OBJECT_LEN) {
         cv_jt_raw(&b, ",", 1);
     }
     cv_jt_raw(&b, fields + 1, n - 1);
@@ -413,7 +241,9 @@ cv_customer_create(cv_txn *t, char id[CV_ID_MAX])
     cJSON      *c;
     cv_status   st;
 
-    if (cv_random_id(id, CV_ID_MAX, "cus_", 16) != 0) {
+    if (cv_random_id(id, CV_ID_MAX, CV_CUSTOMER_PREFIX, CV_ID_RANDOM)
+        != CV_OK)
+    {
         return CV_ERROR;
     }
 
@@ -456,7 +286,7 @@ cv_customer_conversation(cv_txn *t, const char *customer_id,
         return st;
     }
 
-    id = cv_string(cus, "conversation_id");
+    id = cv_json_string(cus, "conversation_id");
 
     if (id == NULL || strlen(id) >= CV_ID_MAX) {
         st = CV_NOT_FOUND;
@@ -504,11 +334,14 @@ cv_conversation_open(cv_txn *t, cJSON *customer, const char *page_url,
     cJSON      *conv;
     cv_status   st;
 
-    if (cv_random_id(conv_id, CV_ID_MAX, "conv_", 16) != 0) {
+    if (cv_random_id(conv_id, CV_ID_MAX, CV_CONVERSATION_PREFIX,
+                     CV_ID_RANDOM)
+        != CV_OK)
+    {
         return CV_ERROR;
     }
 
-    cus_id = cv_string(customer, "customer_id");
+    cus_id = cv_json_string(customer, "customer_id");
     if (cus_id == NULL || strlen(cus_id) >= CV_ID_MAX) {
         return CV_ERROR;
     }
@@ -535,9 +368,9 @@ cv_conversation_open(cv_txn *t, cJSON *customer, const char *page_url,
     }
 
     if (st == CV_OK) {
-        cv_set(customer, "conversation_id", cJSON_CreateString(conv_id));
+        cv_json_set(customer, "conversation_id", cJSON_CreateString(conv_id));
         if (page_url) {
-            cv_set(customer, "page_url", cJSON_CreateString(page_url));
+            cv_json_set(customer, "page_url", cJSON_CreateString(page_url));
         }
         st = cv_record_put(t, CV_DB_CUSTOMERS, cus_id, strlen(cus_id),
                            customer);
@@ -562,9 +395,10 @@ cv_message_clear(cv_message *m)
 
 
 /* a customer's retries are theirs (their first message has no conversation
- * yet); an agent's or the system's are per conversation */
-static size_t
-cv_idem_key(char *key, size_t size, const cv_author *author,
+ * yet); an agent's or the system's are per conversation. CV_INVALID when
+ * the key does not fit. */
+static cv_status
+cv_idem_key(char *key, size_t size, size_t *len, const cv_author *author,
     const char *conv_id, const char *client_msg_id)
 {
     int  n;
@@ -574,7 +408,12 @@ cv_idem_key(char *key, size_t size, const cv_author *author,
                  strcmp(author->type, "customer") == 0 || conv_id == NULL
                  ? "" : conv_id, '\0', client_msg_id);
 
-    return (n > 0 && (size_t) n < size) ? (size_t) n : 0;
+    if (n <= 0 || (size_t) n >= size) {
+        return CV_INVALID;
+    }
+
+    *len = (size_t) n;
+    return CV_OK;
 }
 
 
@@ -588,7 +427,7 @@ cv_message_replay(cv_txn *t, const MDB_val *v, cv_message *m)
     cv_status      st;
     cv_log_entry   e;
 
-    if (v->mv_size != 8) {
+    if (v->mv_size != CV_U64BE_LEN) {
         return CV_ERROR;
     }
 
@@ -602,8 +441,8 @@ cv_message_replay(cv_txn *t, const MDB_val *v, cv_message *m)
     }
 
     entry = cJSON_ParseWithLength(e.text, e.len);
-    conv = cv_string(entry, "conversation_id");
-    cus = cv_string(entry, "customer_id");
+    conv = cv_json_string(entry, "conversation_id");
+    cus = cv_json_string(entry, "customer_id");
     msg = cJSON_GetObjectItem(cJSON_GetObjectItem(entry, "event"), "message");
 
     if (conv == NULL || strlen(conv) >= CV_ID_MAX
@@ -643,8 +482,8 @@ cv_message_retried(cv_txn *t, const cv_author *author, const char *conv_id,
     const char *client_msg_id, char *idem, size_t size, size_t *idem_len,
     cv_message *m)
 {
-    MDB_val  k, v;
-    int      rc;
+    MDB_val    v;
+    cv_status  st;
 
     *idem_len = 0;
 
@@ -652,20 +491,17 @@ cv_message_retried(cv_txn *t, const cv_author *author, const char *conv_id,
         return CV_OK;
     }
 
-    *idem_len = cv_idem_key(idem, size, author, conv_id, client_msg_id);
-    if (*idem_len == 0) {
-        return CV_INVALID;
+    st = cv_idem_key(idem, size, idem_len, author, conv_id, client_msg_id);
+    if (st != CV_OK) {
+        return st;
     }
 
-    k.mv_data = idem;
-    k.mv_size = *idem_len;
-
-    rc = mdb_get(t->txn, t->store->dbi[CV_DB_IDEMPOTENCY], &k, &v);
-    if (rc == 0) {
+    st = cv_raw_get(t, CV_DB_IDEMPOTENCY, idem, *idem_len, &v);
+    if (st == CV_OK) {
         return cv_message_replay(t, &v, m);
     }
 
-    return rc == MDB_NOTFOUND ? CV_OK : cv_status_from_mdb(rc);
+    return st == CV_NOT_FOUND ? CV_OK : st;
 }
 
 
@@ -676,20 +512,22 @@ cv_message_append(cv_txn *t, const char *conv_id, cv_conv_rec *rec,
     size_t idem_len, const char *text, int64_t now, cv_message *m)
 {
     char            msg_id[CV_ID_MAX];
-    unsigned char   ref[8];
+    unsigned char   ref[CV_U64BE_LEN];
     size_t          msg_off, event_len;
     uint64_t        seq, g;
     cv_status       st;
     cv_json_text    b;
 
-    if (cv_random_id(msg_id, sizeof(msg_id), "msg_", 16) != 0) {
+    if (cv_random_id(msg_id, sizeof(msg_id), CV_MESSAGE_PREFIX, CV_ID_RANDOM)
+        != CV_OK)
+    {
         return CV_ERROR;
     }
 
     seq = rec->last_seq + 1;
 
     /* the event {"seq","type","message"}; the message is the answer too */
-    cv_jt_init(&b, 320 + 2 * strlen(text));
+    cv_jt_init(&b, CV_MESSAGE_TEXT_ROOM + 2 * strlen(text));
     cv_jt_lit(&b, "{\"seq\":");
     cv_jt_u64(&b, seq);
     cv_jt_lit(&b, ",\"type\":\"message\",\"message\":");
@@ -728,7 +566,8 @@ cv_message_append(cv_txn *t, const char *conv_id, cv_conv_rec *rec,
 
     if (st == CV_OK && idem_len) {
         cv_put_u64be(ref, g);
-        st = cv_record_put_raw(t, CV_DB_IDEMPOTENCY, idem, idem_len, ref, 8);
+        st = cv_record_put_raw(t, CV_DB_IDEMPOTENCY, idem, idem_len, ref,
+                               sizeof(ref));
     }
 
     if (st != CV_OK) {
@@ -747,9 +586,6 @@ cv_message_append(cv_txn *t, const char *conv_id, cv_conv_rec *rec,
 
     return m->json ? CV_OK : CV_ERROR;
 }
-
-
-#define CV_IDEM_KEY_MAX  (2 * CV_ID_MAX + 128 + CV_CLIENT_MSG_ID_MAX + 16)
 
 
 cv_status
@@ -844,17 +680,13 @@ cv_conversation_get(cv_txn *t, const char *id, cJSON **out)
 cv_status
 cv_conversation_state(cv_txn *t, const char *id, cv_conv_state *out)
 {
-    MDB_val      k, v;
+    MDB_val      v;
     cv_status    st;
     cv_conv_rec  rec;
-    int          rc;
 
-    k.mv_data = (void *) id;
-    k.mv_size = strlen(id);
-
-    rc = mdb_get(t->txn, t->store->dbi[CV_DB_CONVERSATIONS], &k, &v);
-    if (rc != 0) {
-        return cv_status_from_mdb(rc);
+    st = cv_raw_get(t, CV_DB_CONVERSATIONS, id, strlen(id), &v);
+    if (st != CV_OK) {
+        return st;
     }
 
     /* read in place: nothing of it is kept */
@@ -927,7 +759,8 @@ cv_conversation_chain(cv_txn *t, const cv_conv_state *cs, uint64_t after,
         return CV_OK;
     }
 
-    cap = cs->last_seq - after < 64 ? cs->last_seq - after : 64;
+    cap = cs->last_seq - after < CV_LIST_FIRST ? cs->last_seq - after
+                                               : CV_LIST_FIRST;
     all = malloc(cap * sizeof(uint64_t));
     if (all == NULL) {
         return CV_ERROR;
@@ -983,8 +816,10 @@ cv_conversation_chain(cv_txn *t, const cv_conv_state *cs, uint64_t after,
 }
 
 
-/* what a walk does with each event: 0 go on, 1 stop, -1 fail */
-typedef int (*cv_event_pt)(void *data, const cv_log_entry *e);
+/* what a walk does with each event: a failure ends the walk, and so does
+ * CV_OK with *stop set */
+typedef cv_status (*cv_event_pt)(void *data, const cv_log_entry *e,
+    int *stop);
 
 
 /* each(data, entry) for the conversation's events after a seq, oldest
@@ -993,26 +828,23 @@ static cv_status
 cv_conversation_walk(cv_txn *t, const cv_conv_state *cs, uint64_t after,
     size_t limit, cv_event_pt each, void *data)
 {
-    int            rc;
+    int            stop;
     uint64_t      *seqs;
     size_t         n, i;
     cv_status      st;
     cv_log_entry   e;
 
     st = cv_conversation_chain(t, cs, after, limit, &seqs, &n);
+    stop = 0;
 
-    for (i = 0; st == CV_OK && i < n; i++) {
+    for (i = 0; st == CV_OK && !stop && i < n; i++) {
         st = cv_log_get(t, seqs[i], &e);
         if (st != CV_OK || e.event == NULL) {
             st = CV_ERROR;
             break;
         }
 
-        rc = each(data, &e);
-        if (rc != 0) {
-            st = rc > 0 ? CV_OK : CV_ERROR;
-            break;
-        }
+        st = each(data, &e, &stop);
     }
 
     free(seqs);
@@ -1030,21 +862,23 @@ typedef struct {
 } cv_events_out;
 
 
-static int
-cv_event_parsed(void *data, const cv_log_entry *e)
+static cv_status
+cv_event_parsed(void *data, const cv_log_entry *e, int *stop)
 {
     cv_events_out  *out = data;
     cJSON          *ev;
 
+    (void) stop;
+
     ev = cJSON_ParseWithLength(e->event, e->event_len);
     if (ev == NULL) {
-        return -1;
+        return CV_ERROR;
     }
 
     cJSON_AddItemToArray(out->items, ev);
     *out->cursor = e->conv_seq;
 
-    return 0;
+    return CV_OK;
 }
 
 
@@ -1084,10 +918,12 @@ cv_conversation_events_json(cv_txn *t, const char *conv_id, uint64_t after,
 }
 
 
-static int
-cv_event_text(void *data, const cv_log_entry *e)
+static cv_status
+cv_event_text(void *data, const cv_log_entry *e, int *stop)
 {
     cv_events_out  *out = data;
+
+    (void) stop;
 
     if (out->count++) {
         cv_jt_raw(out->text, ",", 1);
@@ -1096,7 +932,8 @@ cv_event_text(void *data, const cv_log_entry *e)
     cv_jt_raw(out->text, e->event, e->event_len);
     *out->cursor = e->conv_seq;
 
-    return 0;
+    /* a failed allocation shows when the text is taken */
+    return CV_OK;
 }
 
 
@@ -1112,7 +949,7 @@ cv_conversation_state_events_json(cv_txn *t, const cv_conv_state *cs,
     *cursor = after;
     *count = 0;
 
-    cv_jt_init(&b, 1024);
+    cv_jt_init(&b, CV_EVENTS_TEXT_HINT);
     cv_jt_raw(&b, "[", 1);
 
     st = cv_conversation_walk(t, cs, after, limit, cv_event_text, &out);
@@ -1131,34 +968,35 @@ cv_conversation_state_events_json(cv_txn *t, const cv_conv_state *cs,
 }
 
 
-static int
-cv_event_message(void *data, const cv_log_entry *e)
+static cv_status
+cv_event_message(void *data, const cv_log_entry *e, int *stop)
 {
     cv_events_out  *out = data;
     cJSON          *ev, *msg;
 
     ev = cJSON_ParseWithLength(e->event, e->event_len);
     if (ev == NULL) {
-        return -1;
+        return CV_ERROR;
     }
 
     msg = cJSON_DetachItemFromObjectCaseSensitive(ev, "message");
     cJSON_Delete(ev);
 
     if (msg == NULL) {
-        return 0;
+        return CV_OK;
     }
 
     if (out->count == out->limit) {
         cJSON_Delete(msg);
         *out->more = 1;
-        return 1;
+        *stop = 1;
+        return CV_OK;
     }
 
     cJSON_AddItemToArray(out->items, msg);
     out->count++;
 
-    return 0;
+    return CV_OK;
 }
 
 
@@ -1178,8 +1016,8 @@ cv_conversation_messages(cv_txn *t, const char *conv_id, uint64_t after,
     }
 
     /* every event after: only some are messages */
-    return cv_conversation_walk(t, &cs, after, (size_t) -1, cv_event_message,
-                                &out);
+    return cv_conversation_walk(t, &cs, after, CV_LIMIT_NONE,
+                                cv_event_message, &out);
 }
 
 
@@ -1187,7 +1025,7 @@ cv_status
 cv_conversation_assign(cv_txn *t, const char *conv_id,
     const cv_author *agent, int *changed)
 {
-    char         current[256];
+    char         current[CV_AGENT_ID_MAX + 1];
     cJSON       *conv, *event, *who;
     const char  *cur;
     cv_status    st;
@@ -1212,7 +1050,7 @@ cv_conversation_assign(cv_txn *t, const char *conv_id,
         goto done;
     }
 
-    cur = cv_string(conv, "assigned_agent_id");
+    cur = cv_json_string(conv, "assigned_agent_id");
 
     if ((agent == NULL && cur == NULL)
         || (agent && cur && strcmp(agent->id, cur) == 0))
@@ -1225,7 +1063,7 @@ cv_conversation_assign(cv_txn *t, const char *conv_id,
     if (cur) {
         /* the previous agent leaves first, in its own event */
         snprintf(current, sizeof(current), "%s", cur);
-        cv_set(conv, "assigned_agent_id", cJSON_CreateNull());
+        cv_json_set(conv, "assigned_agent_id", cJSON_CreateNull());
 
         st = cv_conv_rec_set_json(&rec, conv);
         if (st != CV_OK) {
@@ -1247,7 +1085,7 @@ cv_conversation_assign(cv_txn *t, const char *conv_id,
         }
     }
 
-    cv_set(conv, "assigned_agent_id", cJSON_CreateString(agent->id));
+    cv_json_set(conv, "assigned_agent_id", cJSON_CreateString(agent->id));
 
     st = cv_conv_rec_set_json(&rec, conv);
     if (st != CV_OK) {
@@ -1301,7 +1139,7 @@ cv_conversation_close(cv_txn *t, const char *conv_id, const cv_author *by,
         return CV_ERROR;
     }
 
-    cv_set(conv, "status", cJSON_CreateString("closed"));
+    cv_json_set(conv, "status", cJSON_CreateString("closed"));
     st = cv_conv_rec_set_json(&rec, conv);
     cJSON_Delete(conv);
 
@@ -1351,6 +1189,7 @@ cv_conversation_list(cv_txn *t, const char *status,
     cv_listed    *all, *grown;
     const char   *s, *a;
     size_t        n, cap, i;
+    cv_status     st;
     int           rc;
     cv_conv_rec   rec;
 
@@ -1362,22 +1201,26 @@ cv_conversation_list(cv_txn *t, const char *status,
     all = NULL;
     n = 0;
     cap = 0;
+    st = CV_OK;
 
     for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
          rc == 0;
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
     {
-        if (cv_conv_rec_decode(v.mv_data, v.mv_size, &rec) != CV_OK) {
-            continue;
+        /* a list without one would say it is not there: all or nothing */
+        conv = NULL;
+
+        if (cv_conv_rec_decode(v.mv_data, v.mv_size, &rec) == CV_OK) {
+            conv = cv_conv_rec_view(&rec);
         }
 
-        conv = cv_conv_rec_view(&rec);
         if (conv == NULL) {
-            continue;
+            st = CV_ERROR;
+            break;
         }
 
-        s = cv_string(conv, "status");
-        a = cv_string(conv, "assigned_agent_id");
+        s = cv_json_string(conv, "status");
+        a = cv_json_string(conv, "assigned_agent_id");
 
         if ((status && (s == NULL || strcmp(s, status) != 0))
             || (assigned_agent_id && assigned_agent_id[0] == '\0' && a)
@@ -1389,10 +1232,11 @@ cv_conversation_list(cv_txn *t, const char *status,
         }
 
         if (n == cap) {
-            cap = cap ? cap * 2 : 64;
+            cap = cap ? cap * 2 : CV_LIST_FIRST;
             grown = realloc(all, cap * sizeof(cv_listed));
             if (grown == NULL) {
                 cJSON_Delete(conv);
+                st = CV_ERROR;
                 break;
             }
             all = grown;
@@ -1404,12 +1248,16 @@ cv_conversation_list(cv_txn *t, const char *status,
 
     mdb_cursor_close(c);
 
-    if (n > 1) {
+    if (st == CV_OK && rc != MDB_NOTFOUND) {
+        st = cv_status_from_mdb(rc);
+    }
+
+    if (st == CV_OK && n > 1) {
         qsort(all, n, sizeof(cv_listed), cv_by_updated_desc);
     }
 
     for (i = 0; i < n; i++) {
-        if (i < limit) {
+        if (st == CV_OK && i < limit) {
             cJSON_AddItemToArray(items, all[i].conv);
 
         } else {
@@ -1419,7 +1267,7 @@ cv_conversation_list(cv_txn *t, const char *status,
 
     free(all);
 
-    return (rc == 0 || rc == MDB_NOTFOUND) ? CV_OK : cv_status_from_mdb(rc);
+    return st;
 }
 
 
@@ -1451,7 +1299,7 @@ cv_text_invalid(const char *text, size_t len)
     }
 
     if (chars > CV_TEXT_MAX) {
-        return "text is longer than 4096 characters";
+        return "text is longer than " CV_STR(CV_TEXT_MAX) " characters";
     }
 
     return NULL;
@@ -1466,7 +1314,7 @@ cv_agent_release(cv_txn *t, const char *agent_id)
     int         changed;
 
     items = cJSON_CreateArray();
-    st = cv_conversation_list(t, "open", agent_id, (size_t) -1, items);
+    st = cv_conversation_list(t, "open", agent_id, CV_LIMIT_NONE, items);
 
     cJSON_ArrayForEach(conv, items) {
         if (st != CV_OK) {

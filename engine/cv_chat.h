@@ -17,15 +17,13 @@
 
 #define CV_TEXT_MAX           4096   /* characters of a message */
 #define CV_CLIENT_MSG_ID_MAX  128
+#define CV_LIMIT_NONE         ((size_t) -1)   /* a limit that is none */
 
 typedef struct {
     const char  *type;    /* "customer", "agent" or "system" */
     const char  *id;
     const char  *name;
 } cv_author;
-
-/* an agent record as the author of what it does */
-void cv_agent_author(const cJSON *agent, cv_author *out);
 
 /* what the global log records (and webhooks are named after) */
 #define CV_EV_CONVERSATION_CREATED   "conversation.created"
@@ -34,7 +32,10 @@ void cv_agent_author(const cJSON *agent, cv_author *out);
 #define CV_EV_CONVERSATION_CLOSED    "conversation.closed"
 #define CV_EV_CONVERSATION_UNASSIGNED "conversation.unassigned"
 
+/* A new customer record (no name, no conversation yet); its id in id. */
 cv_status cv_customer_create(cv_txn *t, char id[CV_ID_MAX]);
+
+/* The customer's record (the caller frees it), or CV_NOT_FOUND. */
 cv_status cv_customer_get(cv_txn *t, const char *id, cJSON **out);
 
 /* The customer's latest conversation id (open or closed), or
@@ -57,6 +58,7 @@ typedef struct {
     char       customer_id[CV_ID_MAX];
 } cv_message;
 
+/* Frees m->json and empties m (also after a failed post). */
 void cv_message_clear(cv_message *m);
 
 /*
@@ -71,7 +73,7 @@ cv_status cv_message_post(cv_txn *t, const char *conv_id,
     const char *client_msg_id, const char *text, const char *page_url,
     cv_message *m);
 
-/* The conversation as the API shows it. */
+/* The conversation as the API shows it (the caller frees it). */
 cv_status cv_conversation_get(cv_txn *t, const char *id, cJSON **out);
 
 /* What changes with every event, read without parsing the record. */
@@ -84,6 +86,7 @@ typedef struct {
     char      customer_id[CV_ID_MAX];
 } cv_conv_state;
 
+/* read from the record's header only; CV_NOT_FOUND when there is none */
 cv_status cv_conversation_state(cv_txn *t, const char *id,
     cv_conv_state *out);
 
@@ -107,15 +110,19 @@ cv_status cv_conversation_state_events_json(cv_txn *t,
 cv_status cv_conversation_last_seq(cv_txn *t, const char *conv_id,
     uint64_t *seq);
 
-/* Assigns (agent != NULL) or unassigns; no-op when nothing changes. */
+/* Assigns (agent != NULL) or unassigns; no-op when nothing changes.
+ * A closed conversation is CV_CONFLICT. *changed tells whether it did. */
 cv_status cv_conversation_assign(cv_txn *t, const char *conv_id,
     const cv_author *agent, int *changed);
 
+/* Closes an open conversation, by whom; closing a closed one changes
+ * nothing (*changed 0). */
 cv_status cv_conversation_close(cv_txn *t, const char *conv_id,
     const cv_author *by, int *changed);
 
 /* Conversations, newest change first; status and assigned_agent_id
- * filters may be NULL ("" for assigned means unassigned). */
+ * filters may be NULL ("" for assigned means unassigned). All or nothing:
+ * on failure items gets none. */
 cv_status cv_conversation_list(cv_txn *t, const char *status,
     const char *assigned_agent_id, size_t limit, cJSON *items);
 
@@ -124,6 +131,7 @@ cv_status cv_conversation_list(cv_txn *t, const char *status,
  * created_at, the conversation's state and, when it has one, its event. */
 cv_status cv_log_read(cv_txn *t, uint64_t after, size_t limit, cJSON *items,
     uint64_t *cursor);
+/* the seq of the log's last entry; 0 when it is empty */
 cv_status cv_log_last_seq(cv_txn *t, uint64_t *seq);
 
 /* Unassigns the open conversations of an agent (disabled, deleted). */

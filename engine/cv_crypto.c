@@ -11,13 +11,20 @@
 #include <pthread.h>
 #include <string.h>
 
+#define CV_BASE32_BITS  5             /* bits of one base32 character */
+#define CV_BASE32_MASK  ((1u << CV_BASE32_BITS) - 1)
+
+/* base64 comes in groups of 4 characters for 3 bytes, '='-padded */
+#define CV_B64_GROUP    4
+#define CV_B64_DECODE_BUF  512        /* input plus padding, at most */
+
 static const char  cv_base32[] = "abcdefghijklmnopqrstuvwxyz234567";
 
 
-int
+cv_status
 cv_random_bytes(unsigned char *buf, size_t len)
 {
-    return RAND_bytes(buf, (int) len) == 1 ? 0 : -1;
+    return RAND_bytes(buf, (int) len) == 1 ? CV_OK : CV_ERROR;
 }
 
 
@@ -49,7 +56,7 @@ cv_pool_init(void)
 }
 
 
-static int
+static cv_status
 cv_pool_take(unsigned char *out, size_t len)
 {
     pthread_once(&cv_pool_once, cv_pool_init);
@@ -59,8 +66,8 @@ cv_pool_take(unsigned char *out, size_t len)
     }
 
     if (cv_pool_left < len) {
-        if (cv_random_bytes(cv_pool, CV_POOL_SIZE) != 0) {
-            return -1;
+        if (cv_random_bytes(cv_pool, CV_POOL_SIZE) != CV_OK) {
+            return CV_ERROR;
         }
         cv_pool_left = CV_POOL_SIZE;
     }
@@ -70,24 +77,26 @@ cv_pool_take(unsigned char *out, size_t len)
     memcpy(out, cv_pool + cv_pool_left, len);
     memset(cv_pool + cv_pool_left, 0, len);
 
-    return 0;
+    return CV_OK;
 }
 
 
-int
+cv_status
 cv_random_id(char *out, size_t outlen, const char *prefix, size_t bytes)
 {
-    unsigned char  rnd[32];
+    unsigned char  rnd[CV_RANDOM_ID_MAX];
     size_t         plen, n, i, bits;
     unsigned int   acc;
 
     plen = strlen(prefix);
-    n = (bytes * 8 + 4) / 5;
+    n = (bytes * 8 + CV_BASE32_BITS - 1) / CV_BASE32_BITS;
 
-    if (bytes > sizeof(rnd) || plen + n + 1 > outlen
-        || cv_pool_take(rnd, bytes) != 0)
-    {
-        return -1;
+    if (bytes > sizeof(rnd) || plen + n + 1 > outlen) {
+        return CV_INVALID;
+    }
+
+    if (cv_pool_take(rnd, bytes) != CV_OK) {
+        return CV_ERROR;
     }
 
     memcpy(out, prefix, plen);
@@ -100,36 +109,39 @@ cv_random_id(char *out, size_t outlen, const char *prefix, size_t bytes)
         acc = (acc << 8) | rnd[i];
         bits += 8;
 
-        while (bits >= 5) {
-            *out++ = cv_base32[(acc >> (bits - 5)) & 31];
-            bits -= 5;
+        while (bits >= CV_BASE32_BITS) {
+            *out++ = cv_base32[(acc >> (bits - CV_BASE32_BITS))
+                               & CV_BASE32_MASK];
+            bits -= CV_BASE32_BITS;
         }
     }
 
     if (bits) {
-        *out++ = cv_base32[(acc << (5 - bits)) & 31];
+        *out++ = cv_base32[(acc << (CV_BASE32_BITS - bits)) & CV_BASE32_MASK];
     }
 
     *out = '\0';
-    return 0;
+    return CV_OK;
 }
 
 
-void
+cv_status
 cv_sha256(const void *data, size_t len, unsigned char out[CV_SHA256_LEN])
 {
-    SHA256(data, len, out);
+    return SHA256(data, len, out) ? CV_OK : CV_ERROR;
 }
 
 
-void
+cv_status
 cv_sha256_hex(const void *data, size_t len, char out[CV_SHA256_HEX])
 {
     static const char  hex[] = "0123456789abcdef";
     unsigned char      md[CV_SHA256_LEN];
     size_t             i;
 
-    cv_sha256(data, len, md);
+    if (cv_sha256(data, len, md) != CV_OK) {
+        return CV_ERROR;
+    }
 
     for (i = 0; i < CV_SHA256_LEN; i++) {
         out[2 * i] = hex[md[i] >> 4];
@@ -137,16 +149,18 @@ cv_sha256_hex(const void *data, size_t len, char out[CV_SHA256_HEX])
     }
 
     out[2 * CV_SHA256_LEN] = '\0';
+    return CV_OK;
 }
 
 
-void
+cv_status
 cv_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
     unsigned char out[CV_SHA256_LEN])
 {
     unsigned int  outlen = CV_SHA256_LEN;
 
-    HMAC(EVP_sha256(), key, (int) keylen, data, len, out, &outlen);
+    return HMAC(EVP_sha256(), key, (int) keylen, data, len, out, &outlen)
+           ? CV_OK : CV_ERROR;
 }
 
 
@@ -183,21 +197,24 @@ cv_base64url(const unsigned char *in, size_t len, char *out)
 }
 
 
-int
+cv_status
 cv_base64url_decode(const char *in, size_t len, unsigned char *out,
     size_t outlen, size_t *written)
 {
-    unsigned char  buf[512], tmp[512];
+    unsigned char  buf[CV_B64_DECODE_BUF], tmp[CV_B64_DECODE_BUF];
     size_t         i, padded, pad;
     int            n;
 
-    if (len % 4 == 1 || len + 3 > sizeof(buf)) {
-        return -1;
+    /* one character over a group is never a whole byte */
+    if (len % CV_B64_GROUP == 1
+        || len + CV_B64_GROUP - 1 > sizeof(buf))
+    {
+        return CV_INVALID;
     }
 
     if (len == 0) {
         *written = 0;
-        return 0;
+        return CV_OK;
     }
 
     for (i = 0; i < len; i++) {
@@ -210,28 +227,28 @@ cv_base64url_decode(const char *in, size_t len, unsigned char *out,
             c = '/';
 
         } else if (c == '+' || c == '/' || c == '=') {
-            return -1;
+            return CV_INVALID;
         }
 
         buf[i] = (unsigned char) c;
     }
 
-    pad = (4 - len % 4) % 4;
+    pad = (CV_B64_GROUP - len % CV_B64_GROUP) % CV_B64_GROUP;
     for (padded = len; padded < len + pad; padded++) {
         buf[padded] = '=';
     }
 
     n = EVP_DecodeBlock(tmp, buf, (int) padded);
     if (n < 0 || (size_t) n < pad) {
-        return -1;
+        return CV_INVALID;
     }
 
     n -= (int) pad;
     if ((size_t) n > outlen) {
-        return -1;
+        return CV_INVALID;
     }
 
     memcpy(out, tmp, (size_t) n);
     *written = (size_t) n;
-    return 0;
+    return CV_OK;
 }

@@ -4,34 +4,57 @@
 #ifndef CV_CRYPTO_H
 #define CV_CRYPTO_H
 
+#include "cv_status.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
-/* "cus_" + 26 base32 characters (130 random bits) + NUL fits in 40 */
-#define CV_ID_MAX        40
+/* "cus_" + 26 base32 characters (128 random bits) + NUL fits in 40 */
+#define CV_ID_MAX          40
+#define CV_ID_RANDOM       16    /* random bytes of an id */
+#define CV_RANDOM_ID_MAX   32    /* cv_random_id() takes at most these */
+
+/* secrets (sessions, login and access tokens): 256 random bits, handed
+ * out as base64url without padding */
+#define CV_SECRET_BYTES    32
+#define CV_SECRET_LEN_B64  43
+
 #define CV_SHA256_LEN    32
 #define CV_SHA256_HEX    (CV_SHA256_LEN * 2 + 1)
 
-/* Writes prefix + base32(random bytes) to out; bytes of randomness. */
-int cv_random_id(char *out, size_t outlen, const char *prefix, size_t bytes);
+/* what cv_base64url() writes for n bytes, padding and NUL included */
+#define CV_BASE64URL_BUF(n)  (4 * (((n) + 2) / 3) + 1)
 
-int cv_random_bytes(unsigned char *buf, size_t len);
+/* Writes prefix + base32(bytes random bytes) to out. CV_INVALID when it
+ * does not fit in outlen or bytes > CV_RANDOM_ID_MAX; CV_ERROR when there
+ * is no randomness. */
+cv_status cv_random_id(char *out, size_t outlen, const char *prefix,
+    size_t bytes);
 
-void cv_sha256(const void *data, size_t len, unsigned char out[CV_SHA256_LEN]);
-void cv_sha256_hex(const void *data, size_t len, char out[CV_SHA256_HEX]);
+/* len random bytes; CV_ERROR when the system has none to give. */
+cv_status cv_random_bytes(unsigned char *buf, size_t len);
 
-void cv_hmac_sha256(const void *key, size_t keylen, const void *data,
+/* Hashes and MACs; CV_ERROR when OpenSSL fails (it allocates), and out is
+ * then not written. */
+cv_status cv_sha256(const void *data, size_t len,
+    unsigned char out[CV_SHA256_LEN]);
+cv_status cv_sha256_hex(const void *data, size_t len,
+    char out[CV_SHA256_HEX]);
+cv_status cv_hmac_sha256(const void *key, size_t keylen, const void *data,
     size_t len, unsigned char out[CV_SHA256_LEN]);
 
-/* Constant-time comparison of equal-length buffers. */
+/* Constant-time comparison of equal-length buffers: 1 when equal. */
 int cv_equal(const void *a, const void *b, size_t len);
 
-/* base64url without padding; returns the length written (out must hold
- * 4 * ceil(len / 3) + 1 bytes). */
+/* base64url without padding; returns the length written, NUL not counted
+ * (out must hold CV_BASE64URL_BUF(len) bytes: the padding is written
+ * before it is taken off). */
 size_t cv_base64url(const unsigned char *in, size_t len, char *out);
 
-/* Decodes base64url without padding; returns -1 on bad input. */
-int cv_base64url_decode(const char *in, size_t len, unsigned char *out,
+/* Decodes base64url without padding into out, *written bytes of at most
+ * outlen; CV_INVALID on bad input, on more than 508 characters, or when it
+ * does not fit in outlen. */
+cv_status cv_base64url_decode(const char *in, size_t len, unsigned char *out,
     size_t outlen, size_t *written);
 
 #endif

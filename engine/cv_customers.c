@@ -10,35 +10,43 @@
 #include <stdio.h>
 #include <string.h>
 
-#define CV_EXT_ID_MAX  CV_CUSTOMER_EXT_ID_MAX
+#define CV_EXT_ID_MAX      CV_CUSTOMER_EXT_ID_MAX
+#define CV_EMAIL_MAX       254   /* characters of an address (RFC 5321) */
+#define CV_NAME_MAX        128
+#define CV_LABELS_MAX      50
+#define CV_LABEL_MAX       64
+
+/* 2^53: integers beyond it are not all exact in a JSON number (double) */
+#define CV_EXACT_INT_LIMIT  9007199254740992.0
 
 
-int
+cv_status
 cv_customer_ext_id(const cJSON *id, char *buf, size_t size)
 {
     size_t  n;
+    int     len;
 
     if (cJSON_IsString(id)) {
         n = strlen(id->valuestring);
         if (n == 0 || n > CV_EXT_ID_MAX || n >= size
-            || cv_utf8_check(id->valuestring, n, NULL) != 0)
+            || cv_utf8_check(id->valuestring, n, NULL) != CV_OK)
         {
-            return -1;
+            return CV_INVALID;
         }
 
         memcpy(buf, id->valuestring, n + 1);
-        return 0;
+        return CV_OK;
     }
 
     if (cJSON_IsNumber(id) && isfinite(id->valuedouble)
         && id->valuedouble == floor(id->valuedouble)
-        && fabs(id->valuedouble) < 9007199254740992.0)
+        && fabs(id->valuedouble) < CV_EXACT_INT_LIMIT)
     {
-        snprintf(buf, size, "%.0f", id->valuedouble);
-        return 0;
+        len = snprintf(buf, size, "%.0f", id->valuedouble);
+        return (len > 0 && (size_t) len < size) ? CV_OK : CV_INVALID;
     }
 
-    return -1;
+    return CV_INVALID;
 }
 
 
@@ -50,7 +58,7 @@ cv_text_ok(const cJSON *v, size_t max)
     return cJSON_IsNull(v)
            || (cJSON_IsString(v)
                && cv_utf8_check(v->valuestring, strlen(v->valuestring),
-                                &chars) == 0
+                                &chars) == CV_OK
                && chars <= max);
 }
 
@@ -60,7 +68,6 @@ cv_customer_check(const cJSON *fields)
 {
     const cJSON  *f, *l;
     size_t        chars;
-    int           n;
     char          buf[CV_EXT_ID_MAX + 1];
 
     if (!cJSON_IsObject(fields)) {
@@ -69,7 +76,7 @@ cv_customer_check(const cJSON *fields)
 
     cJSON_ArrayForEach(f, fields) {
         if (strcmp(f->string, "email") == 0) {
-            if (!cv_text_ok(f, 254)
+            if (!cv_text_ok(f, CV_EMAIL_MAX)
                 || (cJSON_IsString(f) && f->valuestring[0]
                     && strchr(f->valuestring, '@') == NULL))
             {
@@ -79,17 +86,18 @@ cv_customer_check(const cJSON *fields)
         } else if (strcmp(f->string, "firstname") == 0
                    || strcmp(f->string, "lastname") == 0)
         {
-            if (!cv_text_ok(f, 128)) {
-                return "names must be strings of at most 128 characters "
-                       "or null";
+            if (!cv_text_ok(f, CV_NAME_MAX)) {
+                return "names must be strings of at most "
+                       CV_STR(CV_NAME_MAX) " characters or null";
             }
 
         } else if (strcmp(f->string, "id") == 0) {
             if (!cJSON_IsNull(f) && cv_customer_ext_id(f, buf, sizeof(buf))
-                                    != 0)
+                                    != CV_OK)
             {
-                return "\"id\" must be a string of 1 to 128 characters, "
-                       "an integer, or null";
+                return "\"id\" must be a string of 1 to "
+                       CV_STR(CV_EXT_ID_MAX) " characters, an integer, "
+                       "or null";
             }
 
         } else if (strcmp(f->string, "labels") == 0) {
@@ -97,21 +105,20 @@ cv_customer_check(const cJSON *fields)
                 continue;
             }
 
-            if (!cJSON_IsArray(f) || cJSON_GetArraySize(f) > 50) {
-                return "\"labels\" must be an array of at most 50 strings";
+            if (!cJSON_IsArray(f) || cJSON_GetArraySize(f) > CV_LABELS_MAX) {
+                return "\"labels\" must be an array of at most "
+                       CV_STR(CV_LABELS_MAX) " strings";
             }
 
-            n = 0;
             cJSON_ArrayForEach(l, f) {
                 if (!cJSON_IsString(l)
                     || cv_utf8_check(l->valuestring, strlen(l->valuestring),
-                                     &chars) != 0
-                    || chars == 0 || chars > 64)
+                                     &chars) != CV_OK
+                    || chars == 0 || chars > CV_LABEL_MAX)
                 {
-                    return "each label must be a string of 1 to 64 "
-                           "characters";
+                    return "each label must be a string of 1 to "
+                           CV_STR(CV_LABEL_MAX) " characters";
                 }
-                n++;
             }
 
         } else {
@@ -147,7 +154,7 @@ cv_customer_update(cv_txn *t, const char *customer_id, const cJSON *fields,
     }
 
     had = cv_customer_ext_id(cJSON_GetObjectItem(cus, "id"), old_ext,
-                             sizeof(old_ext)) == 0;
+                             sizeof(old_ext)) == CV_OK;
 
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         f = cJSON_GetObjectItemCaseSensitive(fields, names[i]);
@@ -163,89 +170,65 @@ cv_customer_update(cv_txn *t, const char *customer_id, const cJSON *fields,
             v = f ? cJSON_Duplicate(f, 1) : cJSON_CreateNull();
         }
 
-        if (cJSON_GetObjectItemCaseSensitive(cus, names[i])) {
-            cJSON_ReplaceItemInObjectCaseSensitive(cus, names[i], v);
-
-        } else {
-            cJSON_AddItemToObject(cus, names[i], v);
-        }
+        cv_json_set(cus, names[i], v);
     }
 
     has = cv_customer_ext_id(cJSON_GetObjectItem(cus, "id"), new_ext,
-                             sizeof(new_ext)) == 0;
+                             sizeof(new_ext)) == CV_OK;
 
     if (has && (!had || strcmp(old_ext, new_ext) != 0)) {
         /* the integrator's id names one customer only */
         st = cv_customer_find(t, new_ext, &other);
+
         if (st == CV_OK) {
             cJSON_Delete(other);
-            cJSON_Delete(cus);
             *why = "another customer has this id";
-            return CV_CONFLICT;
-        }
+            st = CV_CONFLICT;
 
-        if (st != CV_NOT_FOUND) {
-            cJSON_Delete(cus);
-            return st;
+        } else if (st == CV_NOT_FOUND) {
+            st = CV_OK;
         }
     }
 
-    if (had && (!has || strcmp(old_ext, new_ext) != 0)) {
+    if (st == CV_OK && had && (!has || strcmp(old_ext, new_ext) != 0)) {
         st = cv_record_del(t, CV_DB_CUSTOMER_IDS, old_ext, strlen(old_ext));
-        if (st != CV_OK && st != CV_NOT_FOUND) {
-            cJSON_Delete(cus);
-            return st;
+        if (st == CV_NOT_FOUND) {
+            st = CV_OK;
         }
     }
 
-    if (has) {
-        MDB_val  k, val;
-
-        k.mv_data = new_ext;
-        k.mv_size = strlen(new_ext);
-        val.mv_data = (void *) customer_id;
-        val.mv_size = strlen(customer_id);
-
-        st = cv_status_from_mdb(mdb_put(t->txn,
-                                        t->store->dbi[CV_DB_CUSTOMER_IDS],
-                                        &k, &val, 0));
-        if (st != CV_OK) {
-            cJSON_Delete(cus);
-            return st;
-        }
+    if (st == CV_OK && has) {
+        st = cv_record_put_raw(t, CV_DB_CUSTOMER_IDS, new_ext,
+                               strlen(new_ext), customer_id,
+                               strlen(customer_id));
     }
 
-    st = cv_record_put(t, CV_DB_CUSTOMERS, customer_id, strlen(customer_id),
-                       cus);
-
-    if (st == CV_OK && out) {
-        *out = cus;
-
-    } else {
-        cJSON_Delete(cus);
+    if (st == CV_OK) {
+        st = cv_record_put(t, CV_DB_CUSTOMERS, customer_id,
+                           strlen(customer_id), cus);
     }
 
-    return st;
+    return cv_record_hand_over(st, cus, out);
 }
 
 
 cv_status
 cv_customer_find(cv_txn *t, const char *ext_id, cJSON **out)
 {
-    char     id[CV_ID_MAX];
-    MDB_val  k, v;
-    int      rc;
+    char       id[CV_ID_MAX];
+    size_t     n;
+    MDB_val    v;
+    cv_status  st;
 
-    k.mv_data = (void *) ext_id;
-    k.mv_size = strlen(ext_id);
+    n = strlen(ext_id);
 
-    if (k.mv_size == 0 || k.mv_size > CV_EXT_ID_MAX) {
+    if (n == 0 || n > CV_EXT_ID_MAX) {
         return CV_NOT_FOUND;
     }
 
-    rc = mdb_get(t->txn, t->store->dbi[CV_DB_CUSTOMER_IDS], &k, &v);
-    if (rc != 0) {
-        return cv_status_from_mdb(rc);
+    st = cv_raw_get(t, CV_DB_CUSTOMER_IDS, ext_id, n, &v);
+    if (st != CV_OK) {
+        return st;
     }
 
     if (v.mv_size >= sizeof(id)) {

@@ -24,7 +24,8 @@ cv_status cv_customer_update(cv_txn *t, const char *customer_id,
 /* The customer with the integrator's id (its text form). */
 cv_status cv_customer_find(cv_txn *t, const char *ext_id, cJSON **out);
 
-/* The text form of an integrator's id (string or integer); -1 if neither. */
-int cv_customer_ext_id(const cJSON *id, char *buf, size_t size);
+/* The text form of an integrator's id (a string of 1 to 128 characters, or
+ * an integer) into buf; CV_INVALID when it is neither or does not fit. */
+cv_status cv_customer_ext_id(const cJSON *id, char *buf, size_t size);
 
 #endif

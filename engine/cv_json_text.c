@@ -4,14 +4,20 @@
 #include "cv_json_text.h"
 #include "cv_time.h"
 
+#include "cv_status.h"
+
 #include <stdlib.h>
 #include <string.h>
+
+#define CV_JT_FIRST      256   /* bytes, when the caller gives no hint */
+#define CV_JT_ESCAPE     6     /* a byte escaped at worst: \u00XX */
+#define CV_JT_U64_DIGITS 20    /* of UINT64_MAX */
 
 
 void
 cv_jt_init(cv_json_text *b, size_t hint)
 {
-    b->cap = hint ? hint : 256;
+    b->cap = hint ? hint : CV_JT_FIRST;
     b->len = 0;
     b->data = malloc(b->cap);
     b->failed = (b->data == NULL);
@@ -28,18 +34,19 @@ cv_jt_free(cv_json_text *b)
 }
 
 
-static int
+/* room for n more bytes and a NUL */
+static cv_status
 cv_jt_reserve(cv_json_text *b, size_t n)
 {
     size_t   cap;
     char    *p;
 
     if (b->failed) {
-        return -1;
+        return CV_ERROR;
     }
 
     if (b->len + n + 1 <= b->cap) {
-        return 0;
+        return CV_OK;
     }
 
     cap = b->cap * 2;
@@ -50,20 +57,20 @@ cv_jt_reserve(cv_json_text *b, size_t n)
     p = realloc(b->data, cap);
     if (p == NULL) {
         b->failed = 1;
-        return -1;
+        return CV_ERROR;
     }
 
     b->data = p;
     b->cap = cap;
 
-    return 0;
+    return CV_OK;
 }
 
 
 void
 cv_jt_raw(cv_json_text *b, const void *s, size_t n)
 {
-    if (cv_jt_reserve(b, n) == 0) {
+    if (cv_jt_reserve(b, n) == CV_OK) {
         memcpy(b->data + b->len, s, n);
         b->len += n;
     }
@@ -92,8 +99,8 @@ cv_jt_str(cv_json_text *b, const char *s)
 
     n = strlen(s);
 
-    /* at worst every byte becomes \u00XX */
-    if (cv_jt_reserve(b, 6 * n + 2) != 0) {
+    /* at worst every byte is escaped; and the quotes */
+    if (cv_jt_reserve(b, CV_JT_ESCAPE * n + 2) != CV_OK) {
         return;
     }
 
@@ -129,7 +136,7 @@ cv_jt_str(cv_json_text *b, const char *s)
 void
 cv_jt_u64(cv_json_text *b, uint64_t v)
 {
-    char   buf[24], *p;
+    char   buf[CV_JT_U64_DIGITS], *p;
 
     p = buf + sizeof(buf);
 
@@ -159,7 +166,7 @@ cv_jt_take(cv_json_text *b, size_t *len)
 {
     char  *s;
 
-    if (cv_jt_reserve(b, 0) != 0) {
+    if (cv_jt_reserve(b, 0) != CV_OK) {
         cv_jt_free(b);
         return NULL;
     }

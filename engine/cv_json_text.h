@@ -18,6 +18,7 @@ typedef struct {
     int      failed;     /* out of memory: every later call is a no-op */
 } cv_json_text;
 
+/* An empty text with room for hint bytes (0: a default). */
 void cv_jt_init(cv_json_text *b, size_t hint);
 void cv_jt_free(cv_json_text *b);
 
@@ -28,6 +29,7 @@ void cv_jt_lit(cv_json_text *b, const char *s);
 /* a string, quoted and escaped; NULL gives null */
 void cv_jt_str(cv_json_text *b, const char *s);
 
+/* a number */
 void cv_jt_u64(cv_json_text *b, uint64_t v);
 
 /* UTC milliseconds as a quoted RFC 3339 string */

@@ -11,6 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* log entries one page of the REST poll reads at most: a page of few
+ * conversations with many messages each ends early, and says where */
+#define CV_SINCE_SCAN_MAX  10000
+
 
 static cv_status
 cv_log_decode(const MDB_val *k, const MDB_val *v, cv_log_entry *e)
@@ -18,25 +22,25 @@ cv_log_decode(const MDB_val *k, const MDB_val *v, cv_log_entry *e)
     const unsigned char  *h;
     size_t                eo, el, co, cl;
 
-    if (k->mv_size != 8 || v->mv_size < CV_LOG_HDR) {
+    if (k->mv_size != CV_U64BE_LEN || v->mv_size < CV_LOG_HDR) {
         return CV_ERROR;
     }
 
     h = v->mv_data;
 
     e->seq = cv_get_u64be(k->mv_data);
-    e->prev = cv_get_u64be(h);
-    e->conv_seq = cv_get_u64be(h + 8);
-    e->state = cv_get_u64be(h + 32);
-    e->conv_key = cv_get_u64be(h + 40);
-    e->created_ms = (int64_t) cv_get_u64be(h + 48);
+    e->prev = cv_get_u64be(h + CV_LOG_OFF_PREV);
+    e->conv_seq = cv_get_u64be(h + CV_LOG_OFF_CONV_SEQ);
+    e->state = cv_get_u64be(h + CV_LOG_OFF_STATE);
+    e->conv_key = cv_get_u64be(h + CV_LOG_OFF_CONV_KEY);
+    e->created_ms = (int64_t) cv_get_u64be(h + CV_LOG_OFF_CREATED);
     e->text = (const char *) h + CV_LOG_HDR;
     e->len = v->mv_size - CV_LOG_HDR;
 
-    eo = cv_get_u32be(h + 16);
-    el = cv_get_u32be(h + 20);
-    co = cv_get_u32be(h + 24);
-    cl = cv_get_u32be(h + 28);
+    eo = cv_get_u32be(h + CV_LOG_OFF_EVENT_OFF);
+    el = cv_get_u32be(h + CV_LOG_OFF_EVENT_LEN);
+    co = cv_get_u32be(h + CV_LOG_OFF_CONV_OFF);
+    cl = cv_get_u32be(h + CV_LOG_OFF_CONV_LEN);
 
     if (eo > e->len || el > e->len - eo || co > e->len || cl > e->len - co) {
         return CV_ERROR;
@@ -51,16 +55,44 @@ cv_log_decode(const MDB_val *k, const MDB_val *v, cv_log_entry *e)
 }
 
 
+static void
+cv_log_encode(unsigned char *h, const cv_log_entry *e)
+{
+    size_t  eo, co;
+
+    eo = e->event ? (size_t) (e->event - e->text) : 0;
+    co = e->conv ? (size_t) (e->conv - e->text) : 0;
+
+    cv_put_u64be(h + CV_LOG_OFF_PREV, e->prev);
+    cv_put_u64be(h + CV_LOG_OFF_CONV_SEQ, e->conv_seq);
+    cv_put_u32be(h + CV_LOG_OFF_EVENT_OFF, (uint32_t) eo);
+    cv_put_u32be(h + CV_LOG_OFF_EVENT_LEN, (uint32_t) e->event_len);
+    cv_put_u32be(h + CV_LOG_OFF_CONV_OFF, (uint32_t) co);
+    cv_put_u32be(h + CV_LOG_OFF_CONV_LEN, (uint32_t) e->conv_len);
+    cv_put_u64be(h + CV_LOG_OFF_STATE, e->state);
+    cv_put_u64be(h + CV_LOG_OFF_CONV_KEY, e->conv_key);
+    cv_put_u64be(h + CV_LOG_OFF_CREATED, (uint64_t) e->created_ms);
+}
+
+
+/* the cursor's key for a log seq */
+static void
+cv_log_key(MDB_val *k, unsigned char key[CV_U64BE_LEN], uint64_t seq)
+{
+    cv_put_u64be(key, seq);
+    k->mv_data = key;
+    k->mv_size = CV_U64BE_LEN;
+}
+
+
 cv_status
 cv_log_get(cv_txn *t, uint64_t seq, cv_log_entry *e)
 {
-    unsigned char  key[8];
+    unsigned char  key[CV_U64BE_LEN];
     MDB_val        k, v;
     int            rc;
 
-    cv_put_u64be(key, seq);
-    k.mv_data = key;
-    k.mv_size = 8;
+    cv_log_key(&k, key, seq);
 
     rc = mdb_get(t->txn, t->store->dbi[CV_DB_LOG], &k, &v);
     if (rc != 0) {
@@ -94,21 +126,16 @@ cv_log_next_seq(cv_txn *t, uint64_t *seq)
 cv_status
 cv_log_append_entry(cv_txn *t, const cv_log_entry *e)
 {
-    unsigned char  key[8], *h;
-    size_t         eo, co;
+    unsigned char  key[CV_U64BE_LEN];
     MDB_val        k, v;
     int            rc;
 
+    /* the header's offsets and lengths are u32 */
     if (e->len > UINT32_MAX) {
         return CV_INVALID;
     }
 
-    eo = e->event ? (size_t) (e->event - e->text) : 0;
-    co = e->conv ? (size_t) (e->conv - e->text) : 0;
-
-    cv_put_u64be(key, e->seq);
-    k.mv_data = key;
-    k.mv_size = 8;
+    cv_log_key(&k, key, e->seq);
     v.mv_data = NULL;
     v.mv_size = CV_LOG_HDR + e->len;
 
@@ -123,17 +150,8 @@ cv_log_append_entry(cv_txn *t, const cv_log_entry *e)
 
     t->log_next = e->seq + 1;
 
-    h = v.mv_data;
-    cv_put_u64be(h, e->prev);
-    cv_put_u64be(h + 8, e->conv_seq);
-    cv_put_u32be(h + 16, (uint32_t) eo);
-    cv_put_u32be(h + 20, (uint32_t) e->event_len);
-    cv_put_u32be(h + 24, (uint32_t) co);
-    cv_put_u32be(h + 28, (uint32_t) e->conv_len);
-    cv_put_u64be(h + 32, e->state);
-    cv_put_u64be(h + 40, e->conv_key);
-    cv_put_u64be(h + 48, (uint64_t) e->created_ms);
-    memcpy(h + CV_LOG_HDR, e->text, e->len);
+    cv_log_encode(v.mv_data, e);
+    memcpy((unsigned char *) v.mv_data + CV_LOG_HDR, e->text, e->len);
 
     return CV_OK;
 }
@@ -159,7 +177,7 @@ cv_log_last_seq(cv_txn *t, uint64_t *seq)
         return CV_OK;
     }
 
-    if (rc != 0 || k.mv_size != 8) {
+    if (rc != 0 || k.mv_size != CV_U64BE_LEN) {
         return rc ? cv_status_from_mdb(rc) : CV_ERROR;
     }
 
@@ -174,7 +192,7 @@ cv_status
 cv_log_read(cv_txn *t, uint64_t after, size_t limit, cJSON *items,
     uint64_t *cursor)
 {
-    unsigned char   key[8];
+    unsigned char   key[CV_U64BE_LEN];
     MDB_cursor     *c;
     MDB_val         k, v;
     cJSON          *ev;
@@ -193,9 +211,7 @@ cv_log_read(cv_txn *t, uint64_t after, size_t limit, cJSON *items,
         return cv_status_from_mdb(rc);
     }
 
-    cv_put_u64be(key, after + 1);
-    k.mv_data = key;
-    k.mv_size = 8;
+    cv_log_key(&k, key, after + 1);
 
     rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
 
@@ -264,7 +280,7 @@ cv_status
 cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
     const char *status, cJSON *items, uint64_t *next)
 {
-    unsigned char   key[8];
+    unsigned char   key[CV_U64BE_LEN];
     MDB_cursor     *c;
     MDB_val         k, v;
     cJSON          *snap;
@@ -294,17 +310,16 @@ cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
     }
 
     n = 0;
+    st = CV_OK;
 
-    cv_put_u64be(key, after + 1);
-    k.mv_data = key;
-    k.mv_size = 8;
+    cv_log_key(&k, key, after + 1);
 
     for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE), scanned = 0;
-         rc == 0 && scanned < 10000;
+         rc == 0 && scanned < CV_SINCE_SCAN_MAX;
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT), scanned++)
     {
-        if (cv_log_decode(&k, &v, &e) != CV_OK) {
-            rc = MDB_CORRUPTED;
+        st = cv_log_decode(&k, &v, &e);
+        if (st != CV_OK) {
             break;
         }
 
@@ -333,12 +348,9 @@ cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
 
     mdb_cursor_close(c);
 
-    if (rc != 0 && rc != MDB_NOTFOUND && rc != MDB_CORRUPTED) {
-        free(order);
-        return cv_status_from_mdb(rc);
+    if (st == CV_OK && rc != 0 && rc != MDB_NOTFOUND) {
+        st = cv_status_from_mdb(rc);
     }
-
-    st = rc == MDB_CORRUPTED ? CV_ERROR : CV_OK;
 
     for (i = 0; st == CV_OK && i < n; i++) {
         snap = cv_since_state(t, &order[i]);
@@ -347,7 +359,7 @@ cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
             break;
         }
 
-        s = cJSON_GetStringValue(cJSON_GetObjectItem(snap, "status"));
+        s = cv_json_string(snap, "status");
 
         if (status && (s == NULL || strcmp(s, status) != 0)) {
             cJSON_Delete(snap);

@@ -34,7 +34,22 @@
 
 #include "cv_store_impl.h"
 
-#define CV_LOG_HDR  56
+/* where each field of the header is; encoder and decoder both use these */
+enum {
+    CV_LOG_OFF_PREV = 0,
+    CV_LOG_OFF_CONV_SEQ = 8,
+    CV_LOG_OFF_EVENT_OFF = 16,
+    CV_LOG_OFF_EVENT_LEN = 20,
+    CV_LOG_OFF_CONV_OFF = 24,
+    CV_LOG_OFF_CONV_LEN = 28,
+    CV_LOG_OFF_STATE = 32,
+    CV_LOG_OFF_CONV_KEY = 40,
+    CV_LOG_OFF_CREATED = 48,
+    CV_LOG_HDR = 56
+};
+
+_Static_assert(CV_LOG_HDR == CV_LOG_OFF_CREATED + CV_U64BE_LEN,
+               "the stored header's layout does not change");
 
 typedef struct {
     uint64_t      seq;

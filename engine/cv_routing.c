@@ -18,7 +18,7 @@ cv_agent_open_count(cv_txn *t, const char *agent_id, int *count)
     cv_status   st;
 
     items = cJSON_CreateArray();
-    st = cv_conversation_list(t, "open", agent_id, (size_t) -1, items);
+    st = cv_conversation_list(t, "open", agent_id, CV_LIMIT_NONE, items);
     *count = cJSON_GetArraySize(items);
     cJSON_Delete(items);
 
@@ -33,16 +33,108 @@ cv_by_string(const void *a, const void *b)
 }
 
 
+/*
+ * The agents of ids that can take a conversation: enabled and under their
+ * max_concurrent; unknown and disabled ones are passed over, a store that
+ * fails is not.
+ */
+static cv_status
+cv_route_candidates(cv_txn *t, const cJSON *ids, char **cand, int *load,
+    int *n)
+{
+    const cJSON  *id;
+    cJSON        *agent;
+    cv_status     st;
+    int           max, count;
+
+    *n = 0;
+
+    cJSON_ArrayForEach(id, ids) {
+        if (!cJSON_IsString(id)) {
+            continue;
+        }
+
+        st = cv_agent_get_enabled(t, id->valuestring, &agent);
+        if (st == CV_NOT_FOUND || st == CV_CONFLICT) {
+            continue;
+        }
+
+        if (st != CV_OK) {
+            return st;
+        }
+
+        max = (int) cJSON_GetNumberValue(
+                        cJSON_GetObjectItemCaseSensitive(agent,
+                                                         "max_concurrent"));
+        cJSON_Delete(agent);
+
+        st = cv_agent_open_count(t, id->valuestring, &count);
+        if (st != CV_OK) {
+            return st;
+        }
+
+        if (count < max) {
+            cand[*n] = id->valuestring;
+            load[*n] = count;
+            (*n)++;
+        }
+    }
+
+    return CV_OK;
+}
+
+
+/* round robin: the first of cand (sorted) after the last one picked,
+ * remembered in the store */
+static cv_status
+cv_route_next(cv_txn *t, char **cand, int n, int *best)
+{
+    char       last[CV_AGENT_ID_MAX + 1];
+    MDB_val    k, v;
+    cv_status  st;
+    int        i;
+
+    st = cv_raw_get(t, CV_DB_META, CV_KEY_RR, sizeof(CV_KEY_RR) - 1, &v);
+
+    if (st == CV_NOT_FOUND) {
+        last[0] = '\0';
+
+    } else if (st != CV_OK) {
+        return st;
+
+    } else if (v.mv_size >= sizeof(last)) {
+        return CV_ERROR;
+
+    } else {
+        memcpy(last, v.mv_data, v.mv_size);
+        last[v.mv_size] = '\0';
+    }
+
+    for (i = 0; i < n; i++) {
+        if (strcmp(cand[i], last) > 0) {
+            break;
+        }
+    }
+
+    *best = (i == n) ? 0 : i;
+
+    k.mv_data = (void *) CV_KEY_RR;
+    k.mv_size = sizeof(CV_KEY_RR) - 1;
+    v.mv_data = cand[*best];
+    v.mv_size = strlen(cand[*best]);
+
+    return cv_status_from_mdb(mdb_put(t->txn, t->store->dbi[CV_DB_META],
+                                      &k, &v, 0));
+}
+
+
 cv_status
 cv_route_pick(cv_txn *t, cv_route_mode mode, const cJSON *ids,
     char agent_id[CV_AGENT_ID_MAX + 1])
 {
-    const cJSON  *id;
-    cJSON        *agent;
-    char        **cand, last[CV_AGENT_ID_MAX + 1];
-    int          *load, n, i, best, max, count;
-    MDB_val       k, v;
-    cv_status     st;
+    char       **cand;
+    int         *load, n, i, best;
+    cv_status    st;
 
     if (mode == CV_ROUTE_MANUAL) {
         return CV_NOT_FOUND;
@@ -57,35 +149,13 @@ cv_route_pick(cv_txn *t, cv_route_mode mode, const cJSON *ids,
         return CV_ERROR;
     }
 
-    /* enabled agents under capacity */
-    i = 0;
-    cJSON_ArrayForEach(id, ids) {
-        if (!cJSON_IsString(id) || cv_agent_get(t, id->valuestring, &agent)
-                                   != CV_OK)
-        {
-            continue;
-        }
+    st = cv_route_candidates(t, ids, cand, load, &n);
 
-        max = (int) cJSON_GetNumberValue(cJSON_GetObjectItem(agent,
-                                                            "max_concurrent"));
-        count = 0;
-
-        if (cJSON_IsTrue(cJSON_GetObjectItem(agent, "enabled"))
-            && cv_agent_open_count(t, id->valuestring, &count) == CV_OK
-            && count < max)
-        {
-            cand[i] = id->valuestring;
-            load[i] = count;
-            i++;
-        }
-
-        cJSON_Delete(agent);
+    if (st == CV_OK && n == 0) {
+        st = CV_NOT_FOUND;
     }
 
-    n = i;
-    st = CV_NOT_FOUND;
-
-    if (n == 0) {
+    if (st != CV_OK) {
         goto done;
     }
 
@@ -104,37 +174,13 @@ cv_route_pick(cv_txn *t, cv_route_mode mode, const cJSON *ids,
         /* round robin over the ids in order, after the last one picked */
         qsort(cand, (size_t) n, sizeof(char *), cv_by_string);
 
-        k.mv_data = (void *) CV_KEY_RR;
-        k.mv_size = sizeof(CV_KEY_RR) - 1;
-        last[0] = '\0';
-
-        if (mdb_get(t->txn, t->store->dbi[CV_DB_META], &k, &v) == 0
-            && v.mv_size < sizeof(last))
-        {
-            memcpy(last, v.mv_data, v.mv_size);
-            last[v.mv_size] = '\0';
-        }
-
-        for (i = 0; i < n; i++) {
-            if (strcmp(cand[i], last) > 0) {
-                break;
-            }
-        }
-
-        best = (i == n) ? 0 : i;
-
-        v.mv_data = cand[best];
-        v.mv_size = strlen(cand[best]);
-
-        st = cv_status_from_mdb(mdb_put(t->txn, t->store->dbi[CV_DB_META],
-                                        &k, &v, 0));
+        st = cv_route_next(t, cand, n, &best);
         if (st != CV_OK) {
             goto done;
         }
     }
 
     strcpy(agent_id, cand[best]);
-    st = CV_OK;
 
 done:
 

@@ -17,7 +17,9 @@ typedef enum {
  * Picks one of the available agents (ids, from presence) that is enabled
  * and under its max_concurrent open conversations. round_robin takes the
  * next after the last one picked (remembered in the store), least_busy the
- * one with the fewest open conversations. CV_NOT_FOUND: nobody can take it.
+ * one with the fewest open conversations. CV_NOT_FOUND: nobody can take it
+ * (unknown and disabled agents are passed over; a failing store is
+ * CV_ERROR, not nobody).
  */
 cv_status cv_route_pick(cv_txn *t, cv_route_mode mode, const cJSON *ids,
     char agent_id[CV_AGENT_ID_MAX + 1]);

@@ -13,6 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* 32-bit FNV-1a */
+#define CV_FNV_OFFSET  2166136261u
+#define CV_FNV_PRIME   16777619u
+
 typedef struct {
     MDB_val  key;      /* owned copies */
     MDB_val  value;
@@ -79,93 +83,91 @@ cv_session_cache_destroy(cv_session_cache *c)
 static int
 cv_raw_same(cv_txn *t, int db, const cv_raw *raw)
 {
-    MDB_val  k, v;
+    MDB_val  v;
 
-    k = raw->key;
-
-    return mdb_get(t->txn, t->store->dbi[db], &k, &v) == 0
+    return cv_raw_get(t, db, raw->key.mv_data, raw->key.mv_size, &v) == CV_OK
            && v.mv_size == raw->value.mv_size
            && memcmp(v.mv_data, raw->value.mv_data, v.mv_size) == 0;
 }
 
 
-static int
-cv_raw_copy(cv_raw *raw, const void *key, size_t klen, const MDB_val *v)
+/* keeps a copy of the record stored under key, to compare with later */
+static cv_status
+cv_raw_keep(cv_raw *raw, cv_txn *t, int db, const void *key, size_t klen)
 {
+    MDB_val    v;
+    cv_status  st;
+
+    st = cv_raw_get(t, db, key, klen, &v);
+    if (st != CV_OK) {
+        return st;
+    }
+
     raw->key.mv_data = malloc(klen);
-    raw->value.mv_data = malloc(v->mv_size ? v->mv_size : 1);
+    raw->value.mv_data = malloc(v.mv_size ? v.mv_size : 1);
 
     if (raw->key.mv_data == NULL || raw->value.mv_data == NULL) {
-        return -1;
+        return CV_ERROR;
     }
 
     memcpy(raw->key.mv_data, key, klen);
     raw->key.mv_size = klen;
-    memcpy(raw->value.mv_data, v->mv_data, v->mv_size);
-    raw->value.mv_size = v->mv_size;
+    memcpy(raw->value.mv_data, v.mv_data, v.mv_size);
+    raw->value.mv_size = v.mv_size;
 
-    return 0;
+    return CV_OK;
 }
 
 
+/* what cv_session_agent() checks, on the records it keeps */
 static cv_status
 cv_session_verify(cv_session_entry *e, cv_txn *t, const char *session)
 {
     unsigned char   hash[CV_SHA256_LEN];
-    MDB_val         k, v;
-    cJSON          *rec, *agent;
-    const cJSON    *id, *exp;
+    cJSON          *rec;
+    const cJSON    *exp;
+    const char     *id;
     char            agent_id[CV_AGENT_ID_MAX + 1];
-    int             rc;
+    cv_status       st;
 
-    cv_sha256(session, strlen(session), hash);
-
-    k.mv_data = hash;
-    k.mv_size = sizeof(hash);
-
-    rc = mdb_get(t->txn, t->store->dbi[CV_DB_SESSIONS], &k, &v);
-    if (rc != 0) {
-        return cv_status_from_mdb(rc);
+    if (cv_sha256(session, strlen(session), hash) != CV_OK) {
+        return CV_ERROR;
     }
 
-    rec = cJSON_ParseWithLength(v.mv_data, v.mv_size);
-    id = cJSON_GetObjectItemCaseSensitive(rec, "agent_id");
+    st = cv_raw_keep(&e->session_rec, t, CV_DB_SESSIONS, hash, sizeof(hash));
+    if (st != CV_OK) {
+        return st;
+    }
+
+    rec = cJSON_ParseWithLength(e->session_rec.value.mv_data,
+                                e->session_rec.value.mv_size);
+    if (rec == NULL) {
+        return CV_ERROR;
+    }
+
+    id = cv_json_string(rec, "agent_id");
     exp = cJSON_GetObjectItemCaseSensitive(rec, "expires_at");
 
-    if (!cJSON_IsString(id) || !cJSON_IsNumber(exp)
-        || strlen(id->valuestring) > CV_AGENT_ID_MAX
+    if (id == NULL || !cJSON_IsNumber(exp) || strlen(id) > CV_AGENT_ID_MAX
         || (int64_t) exp->valuedouble <= cv_now_ms())
     {
         cJSON_Delete(rec);
         return CV_NOT_FOUND;
     }
 
-    strcpy(agent_id, id->valuestring);
+    strcpy(agent_id, id);
     e->expires_at = (int64_t) exp->valuedouble;
     cJSON_Delete(rec);
 
-    if (cv_raw_copy(&e->session_rec, hash, sizeof(hash), &v) != 0) {
-        return CV_ERROR;
+    st = cv_agent_get_enabled(t, agent_id, &e->agent);
+    if (st != CV_OK) {
+        return st == CV_CONFLICT ? CV_NOT_FOUND : st;
     }
 
-    k.mv_data = agent_id;
-    k.mv_size = strlen(agent_id);
-
-    rc = mdb_get(t->txn, t->store->dbi[CV_DB_AGENTS], &k, &v);
-    if (rc != 0) {
-        return cv_status_from_mdb(rc);
-    }
-
-    agent = cJSON_ParseWithLength(v.mv_data, v.mv_size);
-    if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(agent, "enabled"))) {
-        cJSON_Delete(agent);
-        return CV_NOT_FOUND;
-    }
-
-    e->agent = agent;
-
-    if (cv_raw_copy(&e->agent_rec, agent_id, strlen(agent_id), &v) != 0) {
-        return CV_ERROR;
+    st = cv_raw_keep(&e->agent_rec, t, CV_DB_AGENTS, agent_id,
+                     strlen(agent_id));
+    if (st != CV_OK) {
+        return st;
     }
 
     strcpy(e->session, session);
@@ -187,9 +189,9 @@ cv_session_cache_agent(cv_session_cache *c, cv_txn *t, const char *session,
     }
 
     /* FNV-1a: the session is random already */
-    h = 2166136261u;
+    h = CV_FNV_OFFSET;
     for (p = session; *p; p++) {
-        h = (h ^ (unsigned char) *p) * 16777619u;
+        h = (h ^ (unsigned char) *p) * CV_FNV_PRIME;
     }
 
     e = &c->entries[h % c->slots];

@@ -18,6 +18,8 @@
 
 typedef struct cv_session_cache  cv_session_cache;
 
+/* A cache of slots sessions (a session takes the slot its hash names);
+ * NULL when memory runs out. */
 cv_session_cache *cv_session_cache_create(size_t slots);
 void cv_session_cache_destroy(cv_session_cache *c);
 

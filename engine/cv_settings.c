@@ -8,32 +8,38 @@
 #include <string.h>
 
 
-static size_t
-cv_settings_key(char *key, size_t size, const char *name)
-{
-    int  n = snprintf(key, size, "settings:%s", name);
+#define CV_SETTINGS_KEY_MAX  64
 
-    return (n > 0 && (size_t) n < size) ? (size_t) n : 0;
+
+/* the record "settings:NAME" of the meta database: read into *out when
+ * value is NULL, else written; CV_INVALID when the name is too long */
+static cv_status
+cv_settings_record(cv_txn *t, const char *name, const cJSON *value,
+    cJSON **out)
+{
+    char  key[CV_SETTINGS_KEY_MAX];
+    int   n;
+
+    n = snprintf(key, sizeof(key), "settings:%s", name);
+    if (n <= 0 || (size_t) n >= sizeof(key)) {
+        return CV_INVALID;
+    }
+
+    return value ? cv_record_put(t, CV_DB_META, key, (size_t) n, value)
+                 : cv_record_get(t, CV_DB_META, key, (size_t) n, out);
 }
 
 
 cv_status
 cv_settings_get(cv_txn *t, const char *name, cJSON **out)
 {
-    char       key[64];
-    size_t     klen;
     cv_status  st;
 
-    klen = cv_settings_key(key, sizeof(key), name);
-    if (klen == 0) {
-        return CV_INVALID;
-    }
-
-    st = cv_record_get(t, CV_DB_META, key, klen, out);
+    st = cv_settings_record(t, name, NULL, out);
 
     if (st == CV_NOT_FOUND) {
         *out = cJSON_CreateObject();
-        return CV_OK;
+        return *out ? CV_OK : CV_ERROR;
     }
 
     return st;
@@ -43,13 +49,5 @@ cv_settings_get(cv_txn *t, const char *name, cJSON **out)
 cv_status
 cv_settings_put(cv_txn *t, const char *name, const cJSON *value)
 {
-    char    key[64];
-    size_t  klen;
-
-    klen = cv_settings_key(key, sizeof(key), name);
-    if (klen == 0) {
-        return CV_INVALID;
-    }
-
-    return cv_record_put(t, CV_DB_META, key, klen, value);
+    return cv_settings_record(t, name, value, NULL);
 }

@@ -9,7 +9,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <lmdb.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,39 +18,29 @@
 #define CV_KEY_SCHEMA  "schema_version"
 #define CV_KEY_SECRET  "secret"
 
+#define CV_PATH_MAX         4096
+#define CV_STORE_DIR_MODE   0700   /* it holds sessions and tokens */
+#define CV_PARENT_DIR_MODE  0755   /* traversable for the worker user */
+#define CV_STORE_FILE_MODE  0600
+
 static const char  *cv_db_names[CV_DB_N] = {
-    "meta", "log", "customers", "conversations", "idempotency", "agents", "sessions", "login_tokens", "customer_ids",
-    "api_tokens"
+    "meta", "log", "customers", "conversations", "idempotency", "agents",
+    "sessions", "login_tokens", "customer_ids", "api_tokens"
 };
 
 
-static int
-cv_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list  ap;
-
-    if (errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-
-    return -1;
-}
-
-
-/* mkdir -p; the store itself 0700: it holds sessions and tokens. */
-static int
+/* mkdir -p; the store itself CV_STORE_DIR_MODE */
+static cv_status
 cv_mkdirs(const char *path, char *err, size_t errlen)
 {
-    char    buf[4096];
+    char    buf[CV_PATH_MAX];
     size_t  len;
     char   *p;
 
     len = strlen(path);
     if (len == 0 || len >= sizeof(buf)) {
-        return cv_fail(err, errlen, "store path \"%s\" is empty or too long",
-                       path);
+        return cv_fail(CV_INVALID, err, errlen,
+                       "store path \"%s\" is empty or too long", path);
     }
 
     memcpy(buf, path, len + 1);
@@ -61,9 +50,11 @@ cv_mkdirs(const char *path, char *err, size_t errlen)
             char  c = *p;
 
             *p = '\0';
-            /* parents must stay traversable for the worker user */
-            if (mkdir(buf, c == '\0' ? 0700 : 0755) != 0 && errno != EEXIST) {
-                return cv_fail(err, errlen, "mkdir(\"%s\") failed: %s", buf,
+            if (mkdir(buf, c == '\0' ? CV_STORE_DIR_MODE : CV_PARENT_DIR_MODE)
+                != 0 && errno != EEXIST)
+            {
+                return cv_fail(CV_ERROR, err, errlen,
+                               "mkdir(\"%s\") failed: %s", buf,
                                strerror(errno));
             }
             *p = c;
@@ -77,31 +68,32 @@ cv_mkdirs(const char *path, char *err, size_t errlen)
     struct stat  sb;
 
     if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-        return cv_fail(err, errlen, "store path \"%s\" is not a directory",
-                       path);
+        return cv_fail(CV_INVALID, err, errlen,
+                       "store path \"%s\" is not a directory", path);
     }
 
-    return 0;
+    return CV_OK;
 }
 
 
-static int
+static cv_status
 cv_chown_tree(const char *path, uid_t uid, gid_t gid, char *err,
     size_t errlen)
 {
     DIR            *dir;
     struct dirent  *de;
-    char            file[4096];
+    char            file[CV_PATH_MAX];
+    int             n;
 
     if (chown(path, uid, gid) != 0) {
-        return cv_fail(err, errlen, "chown(\"%s\") failed: %s", path,
-                       strerror(errno));
+        return cv_fail(CV_ERROR, err, errlen, "chown(\"%s\") failed: %s",
+                       path, strerror(errno));
     }
 
     dir = opendir(path);
     if (dir == NULL) {
-        return cv_fail(err, errlen, "opendir(\"%s\") failed: %s", path,
-                       strerror(errno));
+        return cv_fail(CV_ERROR, err, errlen, "opendir(\"%s\") failed: %s",
+                       path, strerror(errno));
     }
 
     while ((de = readdir(dir)) != NULL) {
@@ -109,44 +101,52 @@ cv_chown_tree(const char *path, uid_t uid, gid_t gid, char *err,
             continue;
         }
 
-        snprintf(file, sizeof(file), "%s/%s", path, de->d_name);
+        n = snprintf(file, sizeof(file), "%s/%s", path, de->d_name);
+
+        if (n < 0 || (size_t) n >= sizeof(file)) {
+            closedir(dir);
+            return cv_fail(CV_INVALID, err, errlen,
+                           "store path \"%s\" is too long", path);
+        }
 
         if (chown(file, uid, gid) != 0) {
             closedir(dir);
-            return cv_fail(err, errlen, "chown(\"%s\") failed: %s", file,
-                           strerror(errno));
+            return cv_fail(CV_ERROR, err, errlen, "chown(\"%s\") failed: %s",
+                           file, strerror(errno));
         }
     }
 
     closedir(dir);
-    return 0;
+    return CV_OK;
 }
 
 
 /*
  * Opens every database (creating them in a fresh store), creates the schema
- * record and the signing secret, and refuses a store of a newer schema.
+ * record and the signing secret, and refuses a store of another schema.
  */
-static int
+static cv_status
 cv_init_dbs(cv_store *st, char *err, size_t errlen)
 {
     MDB_txn        *txn;
     MDB_val         key, val;
     uint32_t        version;
-    unsigned char   secret[32];
+    unsigned char   secret[CV_STORE_SECRET_LEN];
     int             rc, i;
 
     rc = mdb_txn_begin(st->env, NULL, 0, &txn);
     if (rc != 0) {
-        return cv_fail(err, errlen, "mdb_txn_begin: %s", mdb_strerror(rc));
+        return cv_fail(cv_status_from_mdb(rc), err, errlen,
+                       "mdb_txn_begin: %s", mdb_strerror(rc));
     }
 
     for (i = 0; i < CV_DB_N; i++) {
         rc = mdb_dbi_open(txn, cv_db_names[i], MDB_CREATE, &st->dbi[i]);
         if (rc != 0) {
             mdb_txn_abort(txn);
-            return cv_fail(err, errlen, "mdb_dbi_open(%s): %s",
-                           cv_db_names[i], mdb_strerror(rc));
+            return cv_fail(cv_status_from_mdb(rc), err, errlen,
+                           "mdb_dbi_open(%s): %s", cv_db_names[i],
+                           mdb_strerror(rc));
         }
     }
 
@@ -155,9 +155,10 @@ cv_init_dbs(cv_store *st, char *err, size_t errlen)
 
     rc = mdb_get(txn, st->dbi[CV_DB_META], &key, &val);
     if (rc == MDB_NOTFOUND) {
-        if (cv_random_bytes(secret, sizeof(secret)) != 0) {
+        if (cv_random_bytes(secret, sizeof(secret)) != CV_OK) {
             mdb_txn_abort(txn);
-            return cv_fail(err, errlen, "no randomness for the secret");
+            return cv_fail(CV_ERROR, err, errlen,
+                           "no randomness for the secret");
         }
 
         val.mv_data = secret;
@@ -167,7 +168,8 @@ cv_init_dbs(cv_store *st, char *err, size_t errlen)
 
     if (rc != 0) {
         mdb_txn_abort(txn);
-        return cv_fail(err, errlen, "store secret: %s", mdb_strerror(rc));
+        return cv_fail(cv_status_from_mdb(rc), err, errlen,
+                       "store secret: %s", mdb_strerror(rc));
     }
 
     key.mv_data = (void *) CV_KEY_SCHEMA;
@@ -183,76 +185,90 @@ cv_init_dbs(cv_store *st, char *err, size_t errlen)
         rc = mdb_put(txn, st->dbi[CV_DB_META], &key, &val, 0);
         if (rc != 0) {
             mdb_txn_abort(txn);
-            return cv_fail(err, errlen, "writing schema version: %s",
-                           mdb_strerror(rc));
+            return cv_fail(cv_status_from_mdb(rc), err, errlen,
+                           "writing schema version: %s", mdb_strerror(rc));
         }
 
     } else if (rc != 0) {
         mdb_txn_abort(txn);
-        return cv_fail(err, errlen, "reading schema version: %s",
-                       mdb_strerror(rc));
+        return cv_fail(cv_status_from_mdb(rc), err, errlen,
+                       "reading schema version: %s", mdb_strerror(rc));
 
     } else if (val.mv_size != sizeof(version)) {
         mdb_txn_abort(txn);
-        return cv_fail(err, errlen, "schema version record is corrupt");
+        return cv_fail(CV_ERROR, err, errlen,
+                       "schema version record is corrupt");
 
     } else {
         memcpy(&version, val.mv_data, sizeof(version));
 
         if (version > CV_STORE_SCHEMA_VERSION) {
             mdb_txn_abort(txn);
-            return cv_fail(err, errlen, "store schema version %u is newer "
-                           "than this module's (%u)", (unsigned) version,
+            return cv_fail(CV_CONFLICT, err, errlen, "store schema version "
+                           "%u is newer than this module's (%u)",
+                           (unsigned) version,
                            (unsigned) CV_STORE_SCHEMA_VERSION);
         }
 
         if (version < CV_STORE_SCHEMA_VERSION) {
             /* version 1 came before the first release: nothing to carry */
             mdb_txn_abort(txn);
-            return cv_fail(err, errlen, "store schema version %u is from a "
-                           "development version of chatvisor; this one "
-                           "uses %u: move the store away and a new one is "
-                           "created", (unsigned) version,
+            return cv_fail(CV_CONFLICT, err, errlen, "store schema version "
+                           "%u is from a development version of chatvisor; "
+                           "this one uses %u: move the store away and a new "
+                           "one is created", (unsigned) version,
                            (unsigned) CV_STORE_SCHEMA_VERSION);
         }
     }
 
     rc = mdb_txn_commit(txn);
     if (rc != 0) {
-        return cv_fail(err, errlen, "mdb_txn_commit: %s", mdb_strerror(rc));
+        return cv_fail(cv_status_from_mdb(rc), err, errlen,
+                       "mdb_txn_commit: %s", mdb_strerror(rc));
     }
 
-    return 0;
+    return CV_OK;
 }
 
 
-int
+cv_status
 cv_store_open(cv_store **out, const cv_store_options *opt, char *err,
     size_t errlen)
 {
     cv_store      *st;
     unsigned int   flags;
+    cv_status      s;
     int            rc;
 
     st = calloc(1, sizeof(cv_store));
     if (st == NULL) {
-        return cv_fail(err, errlen, "out of memory");
+        return cv_fail(CV_ERROR, err, errlen, "out of memory");
     }
 
     rc = mdb_env_create(&st->env);
     if (rc != 0) {
         free(st);
-        return cv_fail(err, errlen, "mdb_env_create: %s", mdb_strerror(rc));
+        return cv_fail(CV_ERROR, err, errlen, "mdb_env_create: %s",
+                       mdb_strerror(rc));
     }
 
-    mdb_env_set_maxdbs(st->env, 32);
-    mdb_env_set_maxreaders(st->env, 1024);
+    rc = mdb_env_set_maxdbs(st->env, CV_STORE_MAX_DBS);
+    if (rc == 0) {
+        rc = mdb_env_set_maxreaders(st->env, CV_STORE_MAX_READERS);
+    }
+
+    if (rc != 0) {
+        s = cv_fail(CV_ERROR, err, errlen, "mdb_env_set_maxdbs/readers: %s",
+                    mdb_strerror(rc));
+        goto failed;
+    }
 
     /* 0: adopt the size the store already has (tools beside nginx) */
     if (opt->map_size) {
         rc = mdb_env_set_mapsize(st->env, opt->map_size);
         if (rc != 0) {
-            cv_fail(err, errlen, "mdb_env_set_mapsize: %s", mdb_strerror(rc));
+            s = cv_fail(CV_ERROR, err, errlen, "mdb_env_set_mapsize: %s",
+                        mdb_strerror(rc));
             goto failed;
         }
     }
@@ -260,32 +276,34 @@ cv_store_open(cv_store **out, const cv_store_options *opt, char *err,
     /* MDB_NOTLS: read transactions may later move to nginx thread pools */
     flags = MDB_NOTLS | (opt->sync ? 0 : MDB_NOSYNC);
 
-    rc = mdb_env_open(st->env, opt->path, flags, 0600);
+    rc = mdb_env_open(st->env, opt->path, flags, CV_STORE_FILE_MODE);
     if (rc != 0) {
-        cv_fail(err, errlen, "mdb_env_open(\"%s\"): %s", opt->path,
-                mdb_strerror(rc));
+        s = cv_fail(cv_status_from_mdb(rc), err, errlen,
+                    "mdb_env_open(\"%s\"): %s", opt->path, mdb_strerror(rc));
         goto failed;
     }
 
     /* a worker killed by a signal leaves its reader slot taken */
     rc = mdb_reader_check(st->env, &st->stale_cleared);
     if (rc != 0) {
-        cv_fail(err, errlen, "mdb_reader_check: %s", mdb_strerror(rc));
+        s = cv_fail(cv_status_from_mdb(rc), err, errlen,
+                    "mdb_reader_check: %s", mdb_strerror(rc));
         goto failed;
     }
 
-    if (cv_init_dbs(st, err, errlen) != 0) {
+    s = cv_init_dbs(st, err, errlen);
+    if (s != CV_OK) {
         goto failed;
     }
 
     *out = st;
-    return 0;
+    return CV_OK;
 
 failed:
 
     mdb_env_close(st->env);
     free(st);
-    return -1;
+    return s;
 }
 
 
@@ -313,18 +331,21 @@ cv_store_stale_readers_cleared(const cv_store *st)
 }
 
 
-int
+cv_status
 cv_store_prepare(const cv_store_options *opt, uid_t uid, gid_t gid,
     char *err, size_t errlen)
 {
-    cv_store  *st;
+    cv_store   *st;
+    cv_status   s;
 
-    if (cv_mkdirs(opt->path, err, errlen) != 0) {
-        return -1;
+    s = cv_mkdirs(opt->path, err, errlen);
+    if (s != CV_OK) {
+        return s;
     }
 
-    if (cv_store_open(&st, opt, err, errlen) != 0) {
-        return -1;
+    s = cv_store_open(&st, opt, err, errlen);
+    if (s != CV_OK) {
+        return s;
     }
 
     cv_store_close(st);
@@ -333,11 +354,11 @@ cv_store_prepare(const cv_store_options *opt, uid_t uid, gid_t gid,
         return cv_chown_tree(opt->path, uid, gid, err, errlen);
     }
 
-    return 0;
+    return CV_OK;
 }
 
 
-int
+cv_status
 cv_store_schema_version(cv_store *st, uint32_t *version, char *err,
     size_t errlen)
 {
@@ -347,26 +368,28 @@ cv_store_schema_version(cv_store *st, uint32_t *version, char *err,
 
     rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
     if (rc != 0) {
-        return cv_fail(err, errlen, "mdb_txn_begin: %s", mdb_strerror(rc));
+        return cv_fail(cv_status_from_mdb(rc), err, errlen,
+                       "mdb_txn_begin: %s", mdb_strerror(rc));
     }
 
     key.mv_data = (void *) CV_KEY_SCHEMA;
     key.mv_size = sizeof(CV_KEY_SCHEMA) - 1;
 
+    /* every store has it: missing is as corrupt as the wrong size */
     rc = mdb_get(txn, st->dbi[CV_DB_META], &key, &val);
     if (rc != 0 || val.mv_size != sizeof(*version)) {
         mdb_txn_abort(txn);
-        return cv_fail(err, errlen, "schema version: %s",
+        return cv_fail(CV_ERROR, err, errlen, "schema version: %s",
                        rc ? mdb_strerror(rc) : "corrupt record");
     }
 
     memcpy(version, val.mv_data, sizeof(*version));
     mdb_txn_abort(txn);
-    return 0;
+    return CV_OK;
 }
 
 
-int
+cv_status
 cv_status_from_mdb(int rc)
 {
     switch (rc) {
@@ -384,11 +407,11 @@ cv_status_from_mdb(int rc)
 
 
 void
-cv_put_u64be(unsigned char out[8], uint64_t v)
+cv_put_u64be(unsigned char out[CV_U64BE_LEN], uint64_t v)
 {
     int  i;
 
-    for (i = 7; i >= 0; i--) {
+    for (i = CV_U64BE_LEN - 1; i >= 0; i--) {
         out[i] = (unsigned char) (v & 0xff);
         v >>= 8;
     }
@@ -396,13 +419,13 @@ cv_put_u64be(unsigned char out[8], uint64_t v)
 
 
 uint64_t
-cv_get_u64be(const unsigned char in[8])
+cv_get_u64be(const unsigned char in[CV_U64BE_LEN])
 {
     uint64_t  v;
     int       i;
 
     v = 0;
-    for (i = 0; i < 8; i++) {
+    for (i = 0; i < CV_U64BE_LEN; i++) {
         v = (v << 8) | in[i];
     }
 
@@ -411,7 +434,7 @@ cv_get_u64be(const unsigned char in[8])
 
 
 void
-cv_put_u32be(unsigned char out[4], uint32_t v)
+cv_put_u32be(unsigned char out[CV_U32BE_LEN], uint32_t v)
 {
     out[0] = (unsigned char) (v >> 24);
     out[1] = (unsigned char) (v >> 16);
@@ -421,7 +444,7 @@ cv_put_u32be(unsigned char out[4], uint32_t v)
 
 
 uint32_t
-cv_get_u32be(const unsigned char in[4])
+cv_get_u32be(const unsigned char in[CV_U32BE_LEN])
 {
     return ((uint32_t) in[0] << 24) | ((uint32_t) in[1] << 16)
            | ((uint32_t) in[2] << 8) | in[3];
@@ -519,11 +542,12 @@ cv_txn_abort(cv_txn *t)
 
 
 cv_status
-cv_store_secret(cv_store *st, unsigned char out[32])
+cv_store_secret(cv_store *st, unsigned char out[CV_STORE_SECRET_LEN])
 {
-    MDB_txn  *txn;
-    MDB_val   key, val;
-    int       rc;
+    MDB_txn    *txn;
+    MDB_val     key, val;
+    cv_status   s;
+    int         rc;
 
     rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
     if (rc != 0) {
@@ -534,13 +558,20 @@ cv_store_secret(cv_store *st, unsigned char out[32])
     key.mv_size = sizeof(CV_KEY_SECRET) - 1;
 
     rc = mdb_get(txn, st->dbi[CV_DB_META], &key, &val);
-    if (rc == 0 && val.mv_size == 32) {
-        memcpy(out, val.mv_data, 32);
+    s = cv_status_from_mdb(rc);
+
+    if (s == CV_OK && val.mv_size != CV_STORE_SECRET_LEN) {
+        /* nothing to sign with: better no cookies than a wrong key */
+        s = CV_ERROR;
+    }
+
+    if (s == CV_OK) {
+        memcpy(out, val.mv_data, CV_STORE_SECRET_LEN);
     }
 
     mdb_txn_abort(txn);
 
-    return rc == 0 ? CV_OK : cv_status_from_mdb(rc);
+    return s;
 }
 
 
@@ -554,17 +585,26 @@ cv_store_backup(cv_store *st, const char *dest_dir)
 
 
 cv_status
-cv_record_get(cv_txn *t, int db, const void *key, size_t klen, cJSON **out)
+cv_raw_get(cv_txn *t, int db, const void *key, size_t klen, MDB_val *value)
 {
-    MDB_val  k, v;
-    int      rc;
+    MDB_val  k;
 
     k.mv_data = (void *) key;
     k.mv_size = klen;
 
-    rc = mdb_get(t->txn, t->store->dbi[db], &k, &v);
-    if (rc != 0) {
-        return cv_status_from_mdb(rc);
+    return cv_status_from_mdb(mdb_get(t->txn, t->store->dbi[db], &k, value));
+}
+
+
+cv_status
+cv_record_get(cv_txn *t, int db, const void *key, size_t klen, cJSON **out)
+{
+    MDB_val    v;
+    cv_status  s;
+
+    s = cv_raw_get(t, db, key, klen, &v);
+    if (s != CV_OK) {
+        return s;
     }
 
     *out = cJSON_ParseWithLength(v.mv_data, v.mv_size);
@@ -611,12 +651,45 @@ cv_status
 cv_record_del(cv_txn *t, int db, const void *key, size_t klen)
 {
     MDB_val  k;
-    int      rc;
 
     k.mv_data = (void *) key;
     k.mv_size = klen;
 
-    rc = mdb_del(t->txn, t->store->dbi[db], &k, NULL);
+    return cv_status_from_mdb(mdb_del(t->txn, t->store->dbi[db], &k, NULL));
+}
 
-    return rc == MDB_NOTFOUND ? CV_NOT_FOUND : cv_status_from_mdb(rc);
+
+cv_status
+cv_record_hand_over(cv_status st, cJSON *obj, cJSON **out)
+{
+    if (st == CV_OK && out) {
+        *out = obj;
+
+    } else {
+        cJSON_Delete(obj);
+    }
+
+    return st;
+}
+
+
+void
+cv_json_set(cJSON *obj, const char *name, cJSON *value)
+{
+    if (cJSON_GetObjectItemCaseSensitive(obj, name)) {
+        cJSON_ReplaceItemInObjectCaseSensitive(obj, name, value);
+
+    } else {
+        cJSON_AddItemToObject(obj, name, value);
+    }
+}
+
+
+const char *
+cv_json_string(const cJSON *obj, const char *name)
+{
+    const cJSON  *item;
+
+    item = cJSON_GetObjectItemCaseSensitive(obj, name);
+    return cJSON_IsString(item) ? item->valuestring : NULL;
 }

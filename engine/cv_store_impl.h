@@ -14,7 +14,7 @@ enum {
     CV_DB_META = 0,       /* schema version, counters, keys */
     CV_DB_LOG,            /* u64be global seq -> entry (cv_log_impl.h) */
     CV_DB_CUSTOMERS,      /* cus_... -> JSON */
-    CV_DB_CONVERSATIONS,  /* conv_... -> header + JSON (cv_chat.c) */
+    CV_DB_CONVERSATIONS,  /* conv_... -> header + JSON (cv_conv_record.h) */
     CV_DB_IDEMPOTENCY,    /* author id NUL client_msg_id -> u64be log seq */
     CV_DB_AGENTS,         /* integrator's agent id -> JSON */
     CV_DB_SESSIONS,       /* sha256(session secret) -> JSON */
@@ -23,6 +23,11 @@ enum {
     CV_DB_API_TOKENS,     /* sha256(access token) -> JSON */
     CV_DB_N
 };
+
+/* LMDB's environment limits: named databases (CV_DB_N, with room) and
+ * reader slots (every worker's and tool's read transactions) */
+#define CV_STORE_MAX_DBS      32
+#define CV_STORE_MAX_READERS  1024
 
 struct cv_store {
     MDB_env  *env;
@@ -39,6 +44,19 @@ struct cv_txn {
                              of messages looks the log's end up once */
 };
 
+/* a macro's value as a string literal, for messages that name a limit */
+#define CV_STR_(x)  #x
+#define CV_STR(x)   CV_STR_(x)
+
+/* a u64 and a u32, big-endian: keys sort as numbers */
+#define CV_U64BE_LEN  8
+#define CV_U32BE_LEN  4
+
+/* The stored value under key, in the map (valid until the transaction
+ * writes again or ends); CV_NOT_FOUND when there is none. */
+cv_status cv_raw_get(cv_txn *t, int db, const void *key, size_t klen,
+    MDB_val *value);
+
 /* JSON records: get (parsed, caller frees) and put */
 cv_status cv_record_get(cv_txn *t, int db, const void *key, size_t klen,
     cJSON **out);
@@ -47,14 +65,27 @@ cv_status cv_record_put(cv_txn *t, int db, const void *key, size_t klen,
 /* a value already in its stored form (JSON text built by the caller) */
 cv_status cv_record_put_raw(cv_txn *t, int db, const void *key, size_t klen,
     const void *value, size_t vlen);
+/* CV_NOT_FOUND when there was none */
 cv_status cv_record_del(cv_txn *t, int db, const void *key, size_t klen);
 
-/* maps an LMDB return code to a cv_status */
-int cv_status_from_mdb(int rc);
+/*
+ * Ends a function that built or read obj: hands obj to the caller in *out
+ * when st is CV_OK and out is not NULL, else frees it; returns st.
+ */
+cv_status cv_record_hand_over(cv_status st, cJSON *obj, cJSON **out);
 
-void cv_put_u64be(unsigned char out[8], uint64_t v);
-uint64_t cv_get_u64be(const unsigned char in[8]);
-void cv_put_u32be(unsigned char out[4], uint32_t v);
-uint32_t cv_get_u32be(const unsigned char in[4]);
+/* obj[name] = value, replacing what it had (value is obj's now) */
+void cv_json_set(cJSON *obj, const char *name, cJSON *value);
+
+/* obj[name] when it is a string, else NULL */
+const char *cv_json_string(const cJSON *obj, const char *name);
+
+/* maps an LMDB return code to a cv_status */
+cv_status cv_status_from_mdb(int rc);
+
+void cv_put_u64be(unsigned char out[CV_U64BE_LEN], uint64_t v);
+uint64_t cv_get_u64be(const unsigned char in[CV_U64BE_LEN]);
+void cv_put_u32be(unsigned char out[CV_U32BE_LEN], uint32_t v);
+uint32_t cv_get_u32be(const unsigned char in[CV_U32BE_LEN]);
 
 #endif

@@ -8,6 +8,15 @@
 #include <string.h>
 #include <time.h>
 
+#define CV_MS_PER_SEC    1000
+#define CV_NS_PER_MS     1000000
+#define CV_TM_YEAR_BASE  1900     /* struct tm counts years from it */
+#define CV_MS_DIGITS     3        /* of a fraction of a second */
+
+/* "2026-11-23T10:00:00" and "hh:mm" */
+#define CV_DATE_TIME_LEN  19
+#define CV_OFFSET_LEN     5
+
 
 int64_t
 cv_now_ms(void)
@@ -15,7 +24,7 @@ cv_now_ms(void)
     struct timespec  ts;
 
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t) ts.tv_sec * CV_MS_PER_SEC + ts.tv_nsec / CV_NS_PER_MS;
 }
 
 
@@ -36,19 +45,19 @@ cv_format_time(int64_t ms, char out[CV_TIME_STR])
         return;
     }
 
-    sec = (time_t) (ms / 1000);
+    sec = (time_t) (ms / CV_MS_PER_SEC);
     gmtime_r(&sec, &tm);
 
     snprintf(out, CV_TIME_STR, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-             tm.tm_min, tm.tm_sec, (int) (ms % 1000));
+             tm.tm_year + CV_TM_YEAR_BASE, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec, (int) (ms % CV_MS_PER_SEC));
 
     memcpy(cv_last_str, out, CV_TIME_STR);
     cv_last_ms = ms;
 }
 
 
-int
+cv_status
 cv_parse_time(const char *s, int64_t *ms)
 {
     struct tm  tm;
@@ -61,34 +70,35 @@ cv_parse_time(const char *s, int64_t *ms)
 
     if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
                &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6
-        || n != 19)
+        || n != CV_DATE_TIME_LEN)
     {
-        return -1;
+        return CV_INVALID;
     }
 
+    /* the calendar's own ranges; second 60 is a leap second */
     if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1
         || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59
         || tm.tm_sec > 60)
     {
-        return -1;
+        return CV_INVALID;
     }
 
-    p = s + 19;
+    p = s + CV_DATE_TIME_LEN;
     frac = 0;
 
     if (*p == '.') {
         p++;
         for (digits = 0; *p >= '0' && *p <= '9'; p++, digits++) {
-            if (digits < 3) {
+            if (digits < CV_MS_DIGITS) {
                 frac = frac * 10 + (*p - '0');
             }
         }
 
         if (digits == 0) {
-            return -1;
+            return CV_INVALID;
         }
 
-        for (; digits < 3; digits++) {
+        for (; digits < CV_MS_DIGITS; digits++) {
             frac *= 10;
         }
     }
@@ -102,29 +112,29 @@ cv_parse_time(const char *s, int64_t *ms)
         int  hh, mm;
 
         sign = *p++;
-        if (sscanf(p, "%2d:%2d%n", &hh, &mm, &n) != 2 || n != 5 || hh > 23
-            || mm > 59)
+        if (sscanf(p, "%2d:%2d%n", &hh, &mm, &n) != 2 || n != CV_OFFSET_LEN
+            || hh > 23 || mm > 59)
         {
-            return -1;
+            return CV_INVALID;
         }
 
-        p += 5;
+        p += CV_OFFSET_LEN;
         off = (hh * 60 + mm) * 60;
         if (sign == '-') {
             off = -off;
         }
 
     } else {
-        return -1;
+        return CV_INVALID;
     }
 
     if (*p != '\0') {
-        return -1;
+        return CV_INVALID;
     }
 
-    tm.tm_year -= 1900;
+    tm.tm_year -= CV_TM_YEAR_BASE;
     tm.tm_mon -= 1;
 
-    *ms = ((int64_t) timegm(&tm) - off) * 1000 + frac;
-    return 0;
+    *ms = ((int64_t) timegm(&tm) - off) * CV_MS_PER_SEC + frac;
+    return CV_OK;
 }

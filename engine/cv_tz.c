@@ -11,6 +11,49 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define CV_SECS_PER_HOUR  3600
+#define CV_SECS_PER_DAY   86400
+#define CV_DAYS_PER_WEEK  7
+#define CV_EPOCH_WDAY     4         /* 1970-01-01 was a Thursday */
+
+/* a POSIX rule's change happens at 02:00 unless it says otherwise */
+#define CV_TZ_RULE_TIME   (2 * CV_SECS_PER_HOUR)
+
+/* Jn counts 1..365 without 29 February: day 60 is always 1 March */
+#define CV_JULIAN_MARCH_1  60
+
+/* the civil calendar in eras of 400 years, counted from 0000-03-01
+ * (Howard Hinnant's days_from_civil and civil_from_days) */
+#define CV_DAYS_PER_ERA     146097
+#define CV_ERA_TO_EPOCH     719468    /* days from 0000-03-01 to 1970-01-01 */
+
+/* TZif (RFC 8536): a 44-byte header with six counts, the v1 data block
+ * (32-bit times) to skip, the same header again, the v2 block (64-bit
+ * times), then the footer's POSIX rule */
+#define CV_TZIF_MAGIC      "TZif"
+#define CV_TZIF_MAGIC_LEN  4
+#define CV_TZIF_VERSION    4         /* offset of the version byte */
+#define CV_TZIF_HDR        44
+#define CV_TZIF_ISUTCNT    20        /* offsets of the counts */
+#define CV_TZIF_ISSTDCNT   24
+#define CV_TZIF_LEAPCNT    28
+#define CV_TZIF_TIMECNT    32
+#define CV_TZIF_TYPECNT    36
+#define CV_TZIF_CHARCNT    40
+#define CV_TZIF_COUNT_LEN  CV_TZIF_I32
+#define CV_TZIF_COUNT_MASK 0x7fffffff
+#define CV_TZIF_I32        4
+#define CV_TZIF_TTINFO     6         /* i32 utoff, u8 isdst, u8 desigidx */
+#define CV_TZIF_TTINFO_DST CV_TZIF_I32   /* where isdst is in it */
+#define CV_TZIF_V1_TIME    4
+#define CV_TZIF_V2_TIME    8
+#define CV_TZIF_V1_LEAP    (CV_TZIF_V1_TIME + CV_TZIF_I32)
+#define CV_TZIF_V2_LEAP    (CV_TZIF_V2_TIME + CV_TZIF_I32)
+#define CV_TZIF_TYPES_MAX  256       /* a u8 indexes them */
+#define CV_TZIF_SIZE_MAX   (1 << 20)
+
+#define CV_TZ_PATH_MAX     512
+
 typedef struct {
     int       kind;     /* 'M' (month.week.day), 'J' (julian 1-365), 'n' */
     int       m, w, d;
@@ -52,165 +95,183 @@ cv_be(const unsigned char *p, int n)
 }
 
 
-static const char *
-cv_tz_name_part(const char *p)
+/* a zone abbreviation, "CET" or "<+03>"; CV_INVALID when there is none */
+static cv_status
+cv_tz_name_part(const char **p)
 {
-    if (*p == '<') {
-        while (*p && *p != '>') {
-            p++;
+    const char  *s = *p;
+
+    if (*s == '<') {
+        while (*s && *s != '>') {
+            s++;
         }
-        return *p ? p + 1 : NULL;
+
+        if (*s == '\0') {
+            return CV_INVALID;
+        }
+
+        *p = s + 1;
+        return CV_OK;
     }
 
-    while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')) {
-        p++;
+    while ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')) {
+        s++;
     }
 
-    return p;
+    if (s == *p) {
+        return CV_INVALID;
+    }
+
+    *p = s;
+    return CV_OK;
 }
 
 
 /* [+-]hh[:mm[:ss]] into seconds */
-static const char *
-cv_tz_hms(const char *p, int32_t *secs)
+static cv_status
+cv_tz_hms(const char **p, int32_t *secs)
 {
-    int  sign = 1, h = 0, m = 0, s = 0;
+    const char  *s = *p;
+    int          sign = 1, h = 0, m = 0, sec = 0;
 
-    if (*p == '+' || *p == '-') {
-        sign = (*p == '-') ? -1 : 1;
-        p++;
+    if (*s == '+' || *s == '-') {
+        sign = (*s == '-') ? -1 : 1;
+        s++;
     }
 
-    if (*p < '0' || *p > '9') {
-        return NULL;
+    if (*s < '0' || *s > '9') {
+        return CV_INVALID;
     }
 
-    while (*p >= '0' && *p <= '9') {
-        h = h * 10 + (*p++ - '0');
+    while (*s >= '0' && *s <= '9') {
+        h = h * 10 + (*s++ - '0');
     }
 
-    if (*p == ':') {
-        p++;
-        while (*p >= '0' && *p <= '9') {
-            m = m * 10 + (*p++ - '0');
+    if (*s == ':') {
+        s++;
+        while (*s >= '0' && *s <= '9') {
+            m = m * 10 + (*s++ - '0');
         }
 
-        if (*p == ':') {
-            p++;
-            while (*p >= '0' && *p <= '9') {
-                s = s * 10 + (*p++ - '0');
+        if (*s == ':') {
+            s++;
+            while (*s >= '0' && *s <= '9') {
+                sec = sec * 10 + (*s++ - '0');
             }
         }
     }
 
-    *secs = sign * (h * 3600 + m * 60 + s);
-    return p;
+    *secs = sign * (h * CV_SECS_PER_HOUR + m * 60 + sec);
+    *p = s;
+    return CV_OK;
 }
 
 
-static const char *
-cv_tz_rule_date(const char *p, cv_tz_date *d)
+/* Mm.w.d, Jn or n, with an optional /time */
+static cv_status
+cv_tz_rule_date(const char **p, cv_tz_date *d)
 {
-    char  *end;
+    const char  *s = *p;
+    char        *end;
 
-    d->time = 7200;   /* 02:00 by default */
+    d->time = CV_TZ_RULE_TIME;
 
-    if (*p == 'M') {
+    if (*s == 'M') {
         d->kind = 'M';
-        d->m = (int) strtol(p + 1, &end, 10);
+        d->m = (int) strtol(s + 1, &end, 10);
         if (*end != '.') {
-            return NULL;
+            return CV_INVALID;
         }
         d->w = (int) strtol(end + 1, &end, 10);
         if (*end != '.') {
-            return NULL;
+            return CV_INVALID;
         }
         d->d = (int) strtol(end + 1, &end, 10);
-        p = end;
+        s = end;
 
+        /* month 1-12, week 1-5 (5: the last), weekday 0-6 (Sunday 0) */
         if (d->m < 1 || d->m > 12 || d->w < 1 || d->w > 5 || d->d < 0
-            || d->d > 6)
+            || d->d >= CV_DAYS_PER_WEEK)
         {
-            return NULL;
+            return CV_INVALID;
         }
 
-    } else if (*p == 'J') {
+    } else if (*s == 'J') {
         d->kind = 'J';
-        d->d = (int) strtol(p + 1, &end, 10);
-        p = end;
+        d->d = (int) strtol(s + 1, &end, 10);
+        s = end;
 
-    } else if (*p >= '0' && *p <= '9') {
+    } else if (*s >= '0' && *s <= '9') {
         d->kind = 'n';
-        d->d = (int) strtol(p, &end, 10);
-        p = end;
+        d->d = (int) strtol(s, &end, 10);
+        s = end;
 
     } else {
-        return NULL;
+        return CV_INVALID;
     }
 
-    if (*p == '/') {
-        p = cv_tz_hms(p + 1, &d->time);
+    *p = s;
+
+    if (*s == '/') {
+        (*p)++;
+        return cv_tz_hms(p, &d->time);
     }
 
-    return p;
+    return CV_OK;
 }
 
 
 /* "CET-1CEST,M3.5.0,M10.5.0/3" */
-static int
+static cv_status
 cv_tz_parse_rule(cv_tz *tz, const char *s)
 {
     const char  *p;
     int32_t      off;
 
-    p = cv_tz_name_part(s);
-    if (p == NULL || p == s) {
-        return -1;
-    }
+    p = s;
 
-    p = cv_tz_hms(p, &off);
-    if (p == NULL) {
-        return -1;
+    if (cv_tz_name_part(&p) != CV_OK || cv_tz_hms(&p, &off) != CV_OK) {
+        return CV_INVALID;
     }
 
     /* POSIX offsets are west of UTC */
     tz->std_off = -off;
-    tz->dst_off = tz->std_off + 3600;
+    tz->dst_off = tz->std_off + CV_SECS_PER_HOUR;
     tz->has_rule = 1;
 
     if (*p == '\0') {
-        return 0;
+        return CV_OK;
     }
 
-    s = p;
-    p = cv_tz_name_part(s);
-    if (p == NULL || p == s) {
-        return -1;
+    if (cv_tz_name_part(&p) != CV_OK) {
+        return CV_INVALID;
     }
 
     tz->has_dst = 1;
 
     if (*p != ',' && *p != '\0') {
-        p = cv_tz_hms(p, &off);
-        if (p == NULL) {
-            return -1;
+        if (cv_tz_hms(&p, &off) != CV_OK) {
+            return CV_INVALID;
         }
         tz->dst_off = -off;
     }
 
     if (*p != ',') {
         /* no rule given: the US rules of POSIX; rare in zoneinfo */
-        return -1;
+        return CV_INVALID;
     }
 
-    p = cv_tz_rule_date(p + 1, &tz->start);
-    if (p == NULL || *p != ',') {
-        return -1;
+    p++;
+    if (cv_tz_rule_date(&p, &tz->start) != CV_OK || *p != ',') {
+        return CV_INVALID;
     }
 
-    p = cv_tz_rule_date(p + 1, &tz->end);
+    p++;
+    if (cv_tz_rule_date(&p, &tz->end) != CV_OK || *p != '\0') {
+        return CV_INVALID;
+    }
 
-    return (p && *p == '\0') ? 0 : -1;
+    return CV_OK;
 }
 
 
@@ -233,7 +294,7 @@ cv_days_from_civil(int64_t y, int m, int d)
     doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
     doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
 
-    return era * 146097 + doe - 719468;
+    return era * CV_DAYS_PER_ERA + doe - CV_ERA_TO_EPOCH;
 }
 
 
@@ -242,9 +303,10 @@ cv_year_of(int64_t t)
 {
     int64_t  z, era, doe, yoe, y, doy, mp;
 
-    z = (t >= 0 ? t : t - 86399) / 86400 + 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = z - era * 146097;
+    z = (t >= 0 ? t : t - (CV_SECS_PER_DAY - 1)) / CV_SECS_PER_DAY
+        + CV_ERA_TO_EPOCH;
+    era = (z >= 0 ? z : z - (CV_DAYS_PER_ERA - 1)) / CV_DAYS_PER_ERA;
+    doe = z - era * CV_DAYS_PER_ERA;
     yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
     y = yoe + era * 400;
     doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
@@ -266,29 +328,30 @@ cv_tz_rule_local(const cv_tz_date *d, int64_t y)
 
     if (d->kind == 'M') {
         day = cv_days_from_civil(y, d->m, 1);
-        wd = (int) (((day % 7) + 11) % 7);          /* 1970-01-01: Thursday */
-        first = (d->d - wd + 7) % 7;                /* first such weekday */
-        n = first + (d->w - 1) * 7;
+        wd = (int) ((day % CV_DAYS_PER_WEEK + CV_DAYS_PER_WEEK
+                     + CV_EPOCH_WDAY) % CV_DAYS_PER_WEEK);
+        first = (d->d - wd + CV_DAYS_PER_WEEK) % CV_DAYS_PER_WEEK;
+        n = first + (d->w - 1) * CV_DAYS_PER_WEEK;
 
         int  len = mdays[d->m - 1] + (d->m == 2 && cv_is_leap(y));
 
         while (n >= len) {
-            n -= 7;                                  /* week 5: the last */
+            n -= CV_DAYS_PER_WEEK;                   /* week 5: the last */
         }
 
         day += n;
 
     } else if (d->kind == 'J') {
         day = cv_days_from_civil(y, 1, 1) + d->d - 1;
-        if (cv_is_leap(y) && d->d >= 60) {
-            day++;                                   /* Jn never counts 29 Feb */
+        if (cv_is_leap(y) && d->d >= CV_JULIAN_MARCH_1) {
+            day++;
         }
 
     } else {
         day = cv_days_from_civil(y, 1, 1) + d->d;
     }
 
-    return day * 86400 + d->time;
+    return day * CV_SECS_PER_DAY + d->time;
 }
 
 
@@ -348,40 +411,156 @@ cv_tz_offset(const cv_tz *tz, int64_t t)
 }
 
 
-static cv_tz *
-cv_tz_fail(cv_tz *tz, char *err, unsigned errlen, const char *why,
+static cv_status
+cv_tz_fail(cv_status st, char *err, size_t errlen, const char *why,
     const char *name)
 {
-    if (errlen) {
-        snprintf(err, errlen, "time zone \"%s\": %s", name, why);
-    }
-
-    cv_tz_free(tz);
-    return NULL;
+    return cv_fail(st, err, errlen, "time zone \"%s\": %s", name, why);
 }
 
 
-cv_tz *
-cv_tz_load(const char *name, const char *dir, char *err, unsigned errlen)
+/* the counts of a TZif header */
+typedef struct {
+    uint32_t  isut, isstd, leap, time, type, chars;
+} cv_tzif_counts;
+
+
+static uint32_t
+cv_tzif_count(const unsigned char *hdr, size_t off)
 {
-    char            path[512];
-    unsigned char  *buf, *p, *end;
+    return (uint32_t) cv_be(hdr + off, CV_TZIF_COUNT_LEN)
+           & CV_TZIF_COUNT_MASK;
+}
+
+
+static void
+cv_tzif_counts_read(const unsigned char *hdr, cv_tzif_counts *c)
+{
+    c->isut = cv_tzif_count(hdr, CV_TZIF_ISUTCNT);
+    c->isstd = cv_tzif_count(hdr, CV_TZIF_ISSTDCNT);
+    c->leap = cv_tzif_count(hdr, CV_TZIF_LEAPCNT);
+    c->time = cv_tzif_count(hdr, CV_TZIF_TIMECNT);
+    c->type = cv_tzif_count(hdr, CV_TZIF_TYPECNT);
+    c->chars = cv_tzif_count(hdr, CV_TZIF_CHARCNT);
+}
+
+
+/* a TZif file of size bytes (buf[size] is writable) into tz; *why says
+ * what is wrong with it */
+static cv_status
+cv_tz_parse(cv_tz *tz, unsigned char *buf, size_t size, const char **why)
+{
+    unsigned char   *p, *end, *nl;
+    uint32_t         i;
+    size_t           v1len;
+    cv_tzif_counts   c;
+
+    buf[size] = '\0';
+    end = buf + size;
+
+    if (memcmp(buf, CV_TZIF_MAGIC, CV_TZIF_MAGIC_LEN) != 0
+        || buf[CV_TZIF_VERSION] < '2')
+    {
+        *why = "not a TZif version 2+ file";
+        return CV_ERROR;
+    }
+
+    /* skip the 32-bit (v1) block */
+    cv_tzif_counts_read(buf, &c);
+
+    v1len = CV_TZIF_HDR + (size_t) c.time * (CV_TZIF_V1_TIME + 1)
+            + (size_t) c.type * CV_TZIF_TTINFO + c.chars
+            + (size_t) c.leap * CV_TZIF_V1_LEAP + c.isstd + c.isut;
+
+    p = buf + v1len;
+    if (v1len > size || p + CV_TZIF_HDR > end
+        || memcmp(p, CV_TZIF_MAGIC, CV_TZIF_MAGIC_LEN) != 0)
+    {
+        *why = "truncated";
+        return CV_ERROR;
+    }
+
+    cv_tzif_counts_read(p, &c);
+    p += CV_TZIF_HDR;
+
+    if (c.type == 0 || c.type > CV_TZIF_TYPES_MAX
+        || (size_t) (end - p) < (size_t) c.time * (CV_TZIF_V2_TIME + 1)
+                                + (size_t) c.type * CV_TZIF_TTINFO)
+    {
+        *why = "truncated";
+        return CV_ERROR;
+    }
+
+    tz->ntrans = c.time;
+    tz->ntypes = c.type;
+    tz->trans = calloc(c.time + 1, sizeof(int64_t));
+    tz->idx = calloc(c.time + 1, 1);
+    tz->offs = calloc(c.type, sizeof(int32_t));
+
+    if (tz->trans == NULL || tz->idx == NULL || tz->offs == NULL) {
+        *why = "out of memory";
+        return CV_ERROR;
+    }
+
+    for (i = 0; i < c.time; i++) {
+        tz->trans[i] = cv_be(p + CV_TZIF_V2_TIME * i, CV_TZIF_V2_TIME);
+    }
+    p += (size_t) c.time * CV_TZIF_V2_TIME;
+
+    for (i = 0; i < c.time; i++) {
+        tz->idx[i] = p[i];
+        if (p[i] >= c.type) {
+            *why = "corrupt";
+            return CV_ERROR;
+        }
+    }
+    p += c.time;
+
+    for (i = 0; i < c.type; i++) {
+        tz->offs[i] = (int32_t) cv_be(p + CV_TZIF_TTINFO * i, CV_TZIF_I32);
+    }
+
+    /* before the first transition: the first non-DST type, else type 0 */
+    tz->first_off = tz->offs[0];
+    for (i = 0; i < c.type; i++) {
+        if (p[CV_TZIF_TTINFO * i + CV_TZIF_TTINFO_DST] == 0) {
+            tz->first_off = tz->offs[i];
+            break;
+        }
+    }
+
+    p += (size_t) c.type * CV_TZIF_TTINFO + c.chars
+         + (size_t) c.leap * CV_TZIF_V2_LEAP + c.isstd + c.isut;
+
+    /* footer: "\nTZSTRING\n"; a rule it cannot read leaves the zone to
+     * its transitions, which is all older files have */
+    if (p < end && *p == '\n') {
+        nl = memchr(p + 1, '\n', (size_t) (end - p - 1));
+
+        if (nl && nl > p + 1) {
+            *nl = '\0';
+            if (cv_tz_parse_rule(tz, (char *) p + 1) != CV_OK) {
+                tz->has_rule = 0;
+            }
+        }
+    }
+
+    return CV_OK;
+}
+
+
+cv_status
+cv_tz_load(cv_tz **out, const char *name, const char *dir, char *err,
+    size_t errlen)
+{
+    char            path[CV_TZ_PATH_MAX];
+    unsigned char  *buf;
     FILE           *f;
     long            size;
     cv_tz          *tz;
-    uint32_t        isutcnt, isstdcnt, leapcnt, timecnt, typecnt, charcnt;
-    uint32_t        i;
-    size_t          v1len;
-    const char     *c;
-
-    tz = calloc(1, sizeof(cv_tz));
-    if (tz == NULL) {
-        return NULL;
-    }
-
-    if (strcmp(name, "UTC") == 0 || strcmp(name, "Etc/UTC") == 0) {
-        return tz;
-    }
+    cv_status       st;
+    const char     *c, *why;
+    int             n;
 
     /* names like Europe/Madrid only: no "..", no absolute paths */
     for (c = name; *c; c++) {
@@ -389,133 +568,73 @@ cv_tz_load(const char *name, const char *dir, char *err, unsigned errlen)
               || (*c >= '0' && *c <= '9') || *c == '/' || *c == '_'
               || *c == '-' || *c == '+'))
         {
-            return cv_tz_fail(tz, err, errlen, "not a zone name", name);
+            return cv_tz_fail(CV_INVALID, err, errlen, "not a zone name",
+                              name);
         }
     }
 
     if (name[0] == '/' || name[0] == '\0' || strstr(name, "//")) {
-        return cv_tz_fail(tz, err, errlen, "not a zone name", name);
+        return cv_tz_fail(CV_INVALID, err, errlen, "not a zone name", name);
     }
 
-    snprintf(path, sizeof(path), "%s/%s", dir ? dir : "/usr/share/zoneinfo",
-             name);
+    tz = calloc(1, sizeof(cv_tz));
+    if (tz == NULL) {
+        return cv_tz_fail(CV_ERROR, err, errlen, "out of memory", name);
+    }
+
+    if (strcmp(name, "UTC") == 0 || strcmp(name, "Etc/UTC") == 0) {
+        *out = tz;
+        return CV_OK;
+    }
+
+    n = snprintf(path, sizeof(path), "%s/%s", dir ? dir : CV_TZ_DIR, name);
+    if (n < 0 || (size_t) n >= sizeof(path)) {
+        cv_tz_free(tz);
+        return cv_tz_fail(CV_INVALID, err, errlen, "name too long", name);
+    }
 
     f = fopen(path, "rb");
     if (f == NULL) {
-        return cv_tz_fail(tz, err, errlen, "unknown (no zoneinfo file)",
-                          name);
+        cv_tz_free(tz);
+        return cv_tz_fail(CV_NOT_FOUND, err, errlen,
+                          "unknown (no zoneinfo file)", name);
     }
 
-    fseek(f, 0, SEEK_END);
-    size = ftell(f);
-    fseek(f, 0, SEEK_SET);
+    buf = NULL;
+    size = -1;
 
-    if (size < 44 || size > 1 << 20) {
-        fclose(f);
-        return cv_tz_fail(tz, err, errlen, "not a TZif file", name);
+    if (fseek(f, 0, SEEK_END) == 0) {
+        size = ftell(f);
     }
 
-    buf = malloc((size_t) size + 1);
-    if (buf == NULL || fread(buf, 1, (size_t) size, f) != (size_t) size) {
-        free(buf);
-        fclose(f);
-        return cv_tz_fail(tz, err, errlen, "cannot be read", name);
+    if (size < CV_TZIF_HDR || size > CV_TZIF_SIZE_MAX
+        || fseek(f, 0, SEEK_SET) != 0)
+    {
+        st = CV_ERROR;
+        why = "not a TZif file";
+
+    } else if ((buf = malloc((size_t) size + 1)) == NULL) {
+        st = CV_ERROR;
+        why = "out of memory";
+
+    } else if (fread(buf, 1, (size_t) size, f) != (size_t) size) {
+        st = CV_ERROR;
+        why = "cannot be read";
+
+    } else {
+        st = cv_tz_parse(tz, buf, (size_t) size, &why);
     }
 
     fclose(f);
-    buf[size] = '\0';
-    end = buf + size;
-
-    if (memcmp(buf, "TZif", 4) != 0 || buf[4] < '2') {
-        free(buf);
-        return cv_tz_fail(tz, err, errlen, "not a TZif version 2+ file",
-                          name);
-    }
-
-#define CV_COUNTS(p)                                                         \
-    isutcnt = (uint32_t) cv_be(p + 20, 4) & 0x7fffffff;                      \
-    isstdcnt = (uint32_t) cv_be(p + 24, 4) & 0x7fffffff;                     \
-    leapcnt = (uint32_t) cv_be(p + 28, 4) & 0x7fffffff;                      \
-    timecnt = (uint32_t) cv_be(p + 32, 4) & 0x7fffffff;                      \
-    typecnt = (uint32_t) cv_be(p + 36, 4) & 0x7fffffff;                      \
-    charcnt = (uint32_t) cv_be(p + 40, 4) & 0x7fffffff
-
-    /* skip the 32-bit (v1) block */
-    CV_COUNTS(buf);
-    v1len = 44 + (size_t) timecnt * 5 + (size_t) typecnt * 6 + charcnt
-            + (size_t) leapcnt * 8 + isstdcnt + isutcnt;
-
-    p = buf + v1len;
-    if (p + 44 > end || memcmp(p, "TZif", 4) != 0) {
-        free(buf);
-        return cv_tz_fail(tz, err, errlen, "truncated", name);
-    }
-
-    CV_COUNTS(p);
-    p += 44;
-
-    if (typecnt == 0 || typecnt > 256
-        || p + (size_t) timecnt * 9 + (size_t) typecnt * 6 > end)
-    {
-        free(buf);
-        return cv_tz_fail(tz, err, errlen, "truncated", name);
-    }
-
-    tz->ntrans = timecnt;
-    tz->ntypes = typecnt;
-    tz->trans = calloc(timecnt + 1, sizeof(int64_t));
-    tz->idx = calloc(timecnt + 1, 1);
-    tz->offs = calloc(typecnt, sizeof(int32_t));
-
-    if (tz->trans == NULL || tz->idx == NULL || tz->offs == NULL) {
-        free(buf);
-        return cv_tz_fail(tz, err, errlen, "out of memory", name);
-    }
-
-    for (i = 0; i < timecnt; i++) {
-        tz->trans[i] = cv_be(p + 8 * i, 8);
-    }
-    p += (size_t) timecnt * 8;
-
-    for (i = 0; i < timecnt; i++) {
-        tz->idx[i] = p[i];
-        if (p[i] >= typecnt) {
-            free(buf);
-            return cv_tz_fail(tz, err, errlen, "corrupt", name);
-        }
-    }
-    p += timecnt;
-
-    for (i = 0; i < typecnt; i++) {
-        tz->offs[i] = (int32_t) cv_be(p + 6 * i, 4);
-    }
-
-    /* before the first transition: the first non-DST type, else type 0 */
-    tz->first_off = tz->offs[0];
-    for (i = 0; i < typecnt; i++) {
-        if (p[6 * i + 4] == 0) {
-            tz->first_off = tz->offs[i];
-            break;
-        }
-    }
-
-    p += (size_t) typecnt * 6 + charcnt + (size_t) leapcnt * 12 + isstdcnt
-         + isutcnt;
-
-    /* footer: "\nTZSTRING\n" */
-    if (p < end && *p == '\n') {
-        unsigned char  *nl = memchr(p + 1, '\n', (size_t) (end - p - 1));
-
-        if (nl && nl > p + 1) {
-            *nl = '\0';
-            if (cv_tz_parse_rule(tz, (char *) p + 1) != 0) {
-                tz->has_rule = 0;
-            }
-        }
-    }
-
     free(buf);
-    return tz;
+
+    if (st != CV_OK) {
+        cv_tz_free(tz);
+        return cv_tz_fail(st, err, errlen, why, name);
+    }
+
+    *out = tz;
+    return CV_OK;
 }
 
 

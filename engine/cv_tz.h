@@ -5,14 +5,22 @@
 #ifndef CV_TZ_H
 #define CV_TZ_H
 
+#include "cv_status.h"
+
+#include <stddef.h>
 #include <stdint.h>
+
+#define CV_TZ_DIR  "/usr/share/zoneinfo"
 
 typedef struct cv_tz  cv_tz;
 
-/* Loads "Europe/Madrid" from dir (NULL: /usr/share/zoneinfo); "UTC" is
- * always known. NULL with a reason in err on failure. */
-cv_tz *cv_tz_load(const char *name, const char *dir, char *err,
-    unsigned errlen);
+/* Loads "Europe/Madrid" from dir (NULL: CV_TZ_DIR) into *out, to be freed
+ * with cv_tz_free(); "UTC" is always known. On failure a reason is in err:
+ * CV_INVALID for what is not a zone name, CV_NOT_FOUND for a zone with no
+ * file, CV_ERROR for a file that is not TZif or cannot be read, and for
+ * memory. */
+cv_status cv_tz_load(cv_tz **out, const char *name, const char *dir,
+    char *err, size_t errlen);
 
 void cv_tz_free(cv_tz *tz);
 

@@ -1,8 +1,12 @@
 /* Strict UTF-8 validation. */
 #include "cv_utf8.h"
 
+#define CV_UNICODE_MAX       0x10ffff
+#define CV_SURROGATE_FIRST   0xd800
+#define CV_SURROGATE_LAST    0xdfff
 
-int
+
+cv_status
 cv_utf8_check(const char *s, size_t len, size_t *chars)
 {
     const unsigned char  *p, *end;
@@ -21,6 +25,8 @@ cv_utf8_check(const char *s, size_t len, size_t *chars)
             continue;
         }
 
+        /* the lead byte: how many continuation bytes, its payload bits,
+         * and the smallest code point that needs this many */
         if (c >= 0xf0 && c <= 0xf4) {
             n = 3; c &= 0x07; min = 0x10000;
 
@@ -31,22 +37,24 @@ cv_utf8_check(const char *s, size_t len, size_t *chars)
             n = 1; c &= 0x1f; min = 0x80;
 
         } else {
-            return -1;
+            return CV_INVALID;
         }
 
         if ((size_t) (end - p) < n) {
-            return -1;
+            return CV_INVALID;
         }
 
         while (n--) {
             if ((*p & 0xc0) != 0x80) {
-                return -1;
+                return CV_INVALID;
             }
             c = (c << 6) | (*p++ & 0x3f);
         }
 
-        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
-            return -1;
+        if (c < min || c > CV_UNICODE_MAX
+            || (c >= CV_SURROGATE_FIRST && c <= CV_SURROGATE_LAST))
+        {
+            return CV_INVALID;
         }
     }
 
@@ -54,5 +62,5 @@ cv_utf8_check(const char *s, size_t len, size_t *chars)
         *chars = count;
     }
 
-    return 0;
+    return CV_OK;
 }

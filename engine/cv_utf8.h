@@ -2,10 +2,12 @@
 #ifndef CV_UTF8_H
 #define CV_UTF8_H
 
+#include "cv_status.h"
+
 #include <stddef.h>
 
-/* 0 when s is valid UTF-8, with the number of code points in *chars
- * (chars may be NULL); -1 otherwise. */
-int cv_utf8_check(const char *s, size_t len, size_t *chars);
+/* CV_OK when s is valid UTF-8, with the number of code points in *chars
+ * (chars may be NULL); CV_INVALID otherwise. */
+cv_status cv_utf8_check(const char *s, size_t len, size_t *chars);
 
 #endif

@@ -48,9 +48,6 @@
 #define NGX_CHATVISOR_QUOTE(x)              #x
 #define NGX_CHATVISOR_STR(x)                NGX_CHATVISOR_QUOTE(x)
 
-/* the store's signing secret (cv_store_secret) */
-#define NGX_CHATVISOR_SECRET_LEN            32
-
 
 /* chatvisor_routing */
 #define NGX_CHATVISOR_ROUTING_MANUAL        0
@@ -114,7 +111,7 @@ typedef struct {
 
     /* the runtime, in each worker */
     cv_store                 *store;        /* this worker's handle */
-    u_char                    secret[NGX_CHATVISOR_SECRET_LEN];
+    u_char                    secret[CV_STORE_SECRET_LEN];  /* signs cookies */
     ngx_shm_zone_t           *shm_zone;
     ngx_chatvisor_shm_t      *shm;
     ngx_int_t                *pipes;        /* [2 * workers]: read, write */

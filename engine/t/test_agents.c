@@ -2,7 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "cv_agents.h"
-#include "tap.h"
+#include "fixture.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -12,25 +12,15 @@
 int
 main(void)
 {
-    cv_store_options  opt;
     cv_store         *st;
     cv_txn           *t;
     cJSON            *fields, *agent;
-    char              err[256], token[CV_SECRET_STR], token2[CV_SECRET_STR];
+    char              token[CV_SECRET_STR], token2[CV_SECRET_STR];
     char              sess[CV_SECRET_STR], conv[CV_ID_MAX];
     int64_t           exp;
     int               created;
 
-    const char  *root = tap_tmpdir();
-
-    memset(&opt, 0, sizeof(opt));
-    opt.path = root;
-    opt.map_size = 8u << 20;
-
-    if (cv_store_open(&st, &opt, err, sizeof(err)) != 0) {
-        printf("Bail out! %s\n", err);
-        return 1;
-    }
+    st = fx_store_open(8u << 20);
 
     cv_txn_begin(st, 1, &t);
 
@@ -96,7 +86,52 @@ main(void)
     ok(cv_login_token_redeem(t, token2, &agent, conv) == CV_NOT_FOUND,
        "a disabled agent cannot use a login token");
 
+    /* the enabled-agent lookup and the author of an agent */
+    {
+        cv_author  who;
+
+        ok(cv_agent_get_enabled(t, "ann", &agent) == CV_CONFLICT
+           && cv_agent_get_enabled(t, "ann", NULL) == CV_CONFLICT,
+           "a disabled agent is a conflict");
+        ok(cv_agent_get_enabled(t, "nobody", &agent) == CV_NOT_FOUND,
+           "an unknown agent is not found");
+        ok(cv_login_token_create(t, "ann", NULL, 0, token2, &exp)
+           == CV_NOT_FOUND, "no login token for a disabled agent either");
+
+        fields = cJSON_Parse("{\"enabled\":true}");
+        cv_agent_put(t, "ann", fields, NULL, &created);
+        cJSON_Delete(fields);
+
+        agent = NULL;
+        ok(cv_agent_get_enabled(t, "ann", &agent) == CV_OK && agent
+           && cv_agent_get_enabled(t, "ann", NULL) == CV_OK,
+           "an enabled agent is found, with or without its record");
+
+        cv_agent_author(agent, &who);
+        ok(strcmp(who.type, "agent") == 0 && strcmp(who.id, "ann") == 0
+           && strcmp(who.name, "Ann") == 0,
+           "the author of an agent record: agent, its id and name");
+        cJSON_Delete(agent);
+    }
+
     cv_txn_commit(t);
+
+    /* a record that does not parse is an error, not an absent agent */
+    {
+        cJSON  *items;
+
+        st = fx_plant(st, "agents", "broken", "{not json", 9);
+
+        cv_txn_begin(st, 0, &t);
+        items = cJSON_CreateArray();
+        ok(cv_agent_list(t, items) == CV_ERROR,
+           "listing agents with a corrupt record fails");
+        ok(cv_agent_get_enabled(t, "broken", NULL) == CV_ERROR,
+           "and looking it up is an error");
+        cJSON_Delete(items);
+        cv_txn_abort(t);
+    }
+
     cv_store_close(st);
     return done_testing();
 }

@@ -2,7 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "cv_chat.h"
-#include "tap.h"
+#include "cv_conv_record.h"
+#include "fixture.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -67,10 +68,9 @@ post(cv_txn *t, const char *conv, const char *cus, const cv_author *a,
 int
 main(void)
 {
-    cv_store_options  opt;
     cv_store         *st;
     cv_txn           *t;
-    char              err[256], cus[CV_ID_MAX], cus2[CV_ID_MAX];
+    char              cus[CV_ID_MAX], cus2[CV_ID_MAX];
     char              conv[CV_ID_MAX], conv2[CV_ID_MAX];
     cJSON            *msg, *events, *c, *items;
     uint64_t          cursor, seq;
@@ -79,17 +79,7 @@ main(void)
     cv_author         agent = { "agent", "ag-1", "Ann" };
     cv_author         agent2 = { "agent", "ag-2", "Bob" };
 
-    const char  *root = tap_tmpdir();
-
-    memset(&opt, 0, sizeof(opt));
-    opt.path = root;
-    opt.map_size = 1u << 20;
-    opt.sync = 0;
-
-    if (cv_store_open(&st, &opt, err, sizeof(err)) != 0) {
-        printf("Bail out! %s\n", err);
-        return 1;
-    }
+    st = fx_store_open(1u << 20);
 
     /* a customer's first message opens a conversation */
     cv_txn_begin(st, 1, &t);
@@ -474,6 +464,33 @@ main(void)
            "reassigning: an unassigned entry, then an assigned one");
         cJSON_Delete(entries);
         cv_txn_commit(t);
+    }
+
+    /* a conversation record that does not decode fails the list (it
+     * would be missing from it), and so does one whose JSON is broken */
+    {
+        static const char  *broken[] = { "short", NULL };
+        unsigned char       rec[CV_CONV_HDR + 9];
+        int                 i;
+
+        memset(rec, 0, sizeof(rec));
+        memcpy(rec + CV_CONV_HDR, "{not json", 9);
+        broken[1] = (const char *) rec;
+
+        for (i = 0; i < 2; i++) {
+            st = fx_plant(st, "conversations", i ? "conv_badjson"
+                                                 : "conv_short",
+                          broken[i], i ? sizeof(rec) : 5);
+
+            cv_txn_begin(st, 0, &t);
+            items = cJSON_CreateArray();
+            ok(cv_conversation_list(t, NULL, NULL, 10, items) == CV_ERROR
+               && cJSON_GetArraySize(items) == 0,
+               "a conversation record %s: the list fails, and is empty",
+               i ? "with broken JSON" : "too short for its header");
+            cJSON_Delete(items);
+            cv_txn_abort(t);
+        }
     }
 
     /* a full map refuses the write and keeps what was committed */

@@ -3,7 +3,7 @@
 
 #include "cv_customers.h"
 #include "cv_chat.h"
-#include "tap.h"
+#include "fixture.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -25,25 +25,15 @@ post(cv_txn *t, const char *cus, char conv[CV_ID_MAX])
 int
 main(void)
 {
-    cv_store_options  opt;
     cv_store         *st;
     cv_txn           *t;
     cJSON            *f, *c, *items;
     const char       *why;
-    char              err[256], a[CV_ID_MAX], b[CV_ID_MAX];
+    char              a[CV_ID_MAX], b[CV_ID_MAX];
     char              ca[CV_ID_MAX], cb[CV_ID_MAX];
     uint64_t          next, next2;
 
-    const char  *root = tap_tmpdir();
-
-    memset(&opt, 0, sizeof(opt));
-    opt.path = root;
-    opt.map_size = 8u << 20;
-
-    if (cv_store_open(&st, &opt, err, sizeof(err)) != 0) {
-        printf("Bail out! %s\n", err);
-        return 1;
-    }
+    st = fx_store_open(8u << 20);
 
     cv_txn_begin(st, 1, &t);
     cv_customer_create(t, a);

@@ -3,7 +3,7 @@
 
 #include "cv_routing.h"
 #include "cv_chat.h"
-#include "tap.h"
+#include "fixture.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -29,23 +29,13 @@ open_conversation_for(cv_txn *t, const char *agent_id)
 int
 main(void)
 {
-    cv_store_options  opt;
     cv_store         *st;
     cv_txn           *t;
     cJSON            *ids, *f;
-    char              err[256], picked[CV_AGENT_ID_MAX + 1];
+    char              picked[CV_AGENT_ID_MAX + 1];
     int               created, count;
 
-    const char  *root = tap_tmpdir();
-
-    memset(&opt, 0, sizeof(opt));
-    opt.path = root;
-    opt.map_size = 8u << 20;
-
-    if (cv_store_open(&st, &opt, err, sizeof(err)) != 0) {
-        printf("Bail out! %s\n", err);
-        return 1;
-    }
+    st = fx_store_open(8u << 20);
 
     cv_txn_begin(st, 1, &t);
 
@@ -95,6 +85,16 @@ main(void)
 
     cJSON_Delete(ids);
     cv_txn_abort(t);
+
+    /* an agent that cannot be read fails the pick: it is not "nobody" */
+    st = fx_plant(st, "agents", "eve", "{not json", 9);
+    cv_txn_begin(st, 1, &t);
+    ids = cJSON_Parse("[\"eve\",\"ann\"]");
+    ok(cv_route_pick(t, CV_ROUTE_LEAST_BUSY, ids, picked) == CV_ERROR,
+       "a corrupt agent record is an error, not passed over");
+    cJSON_Delete(ids);
+    cv_txn_abort(t);
+
     cv_store_close(st);
     return done_testing();
 }

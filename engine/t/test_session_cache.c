@@ -6,7 +6,7 @@
 #include "cv_agents.h"
 #include "cv_session_cache.h"
 #include "cv_time.h"
-#include "tap.h"
+#include "fixture.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -65,21 +65,13 @@ write_agent(const char *json)
 int
 main(void)
 {
-    cv_store_options  opt;
     cv_txn           *t;
-    char              err[256], sess[CV_SECRET_STR], sess2[CV_SECRET_STR];
+    char              sess[CV_SECRET_STR], sess2[CV_SECRET_STR];
     const char       *name;
     int64_t           exp;
     int               i;
 
-    memset(&opt, 0, sizeof(opt));
-    opt.path = tap_tmpdir();
-    opt.map_size = 8u << 20;
-
-    if (cv_store_open(&st, &opt, err, sizeof(err)) != 0) {
-        printf("Bail out! %s\n", err);
-        return 1;
-    }
+    st = fx_store_open(8u << 20);
 
     /* two slots: the two sessions below may share one */
     cache = cv_session_cache_create(2);

@@ -2,7 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "cv_store.h"
-#include "tap.h"
+#include "fixture.h"
 
 #include <lmdb.h>
 #include <signal.h>
@@ -30,8 +30,8 @@ main(void)
     opt.map_size = 8u << 20;
     opt.sync = 1;
 
-    ok(cv_store_prepare(&opt, (uid_t) -1, (gid_t) -1, err, sizeof(err)) == 0,
-       "prepare creates a missing nested directory (%s)", err);
+    ok(cv_store_prepare(&opt, (uid_t) -1, (gid_t) -1, err, sizeof(err))
+       == CV_OK, "prepare creates a missing nested directory (%s)", err);
     ok(stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)
        && (sb.st_mode & 0777) == 0700, "store directory exists, mode 0700");
 
@@ -43,8 +43,8 @@ main(void)
     }
 
     /* open in a "worker", read the schema version */
-    ok(cv_store_open(&st, &opt, err, sizeof(err)) == 0, "open (%s)", err);
-    ok(cv_store_schema_version(st, &version, err, sizeof(err)) == 0
+    ok(cv_store_open(&st, &opt, err, sizeof(err)) == CV_OK, "open (%s)", err);
+    ok(cv_store_schema_version(st, &version, err, sizeof(err)) == CV_OK
        && version == CV_STORE_SCHEMA_VERSION, "schema version is %u",
        (unsigned) CV_STORE_SCHEMA_VERSION);
     ok(cv_store_stale_readers_cleared(st) == 0, "no stale readers on a "
@@ -86,8 +86,8 @@ main(void)
         MDB_txn  *txn;
 
         mdb_env_create(&env);
-        mdb_env_set_maxdbs(env, 32);
-        mdb_env_set_maxreaders(env, 1024);
+        mdb_env_set_maxdbs(env, CV_STORE_MAX_DBS);
+        mdb_env_set_maxreaders(env, CV_STORE_MAX_READERS);
         mdb_env_set_mapsize(env, opt.map_size);
         if (mdb_env_open(env, path, MDB_NOTLS, 0600) != 0
             || mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) != 0)
@@ -100,7 +100,7 @@ main(void)
     waitpid(reader, &status, 0);
     ok(WIFSIGNALED(status), "reader process was killed holding a slot");
 
-    ok(cv_store_open(&st, &opt, err, sizeof(err)) == 0
+    ok(cv_store_open(&st, &opt, err, sizeof(err)) == CV_OK
        && cv_store_stale_readers_cleared(st) == 1,
        "open clears the stale reader slot of the killed process");
     cv_store_close(st);
@@ -109,31 +109,30 @@ main(void)
     waitpid(holder, &status, 0);
     ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "holder closed cleanly");
 
+    /* a secret of the wrong size signs nothing */
+    {
+        unsigned char  secret[CV_STORE_SECRET_LEN + 1];
+
+        ok(fx_raw_put(path, "meta", "secret", 6, "short", 5) == 0
+           && cv_store_open(&st, &opt, err, sizeof(err)) == CV_OK,
+           "a store whose secret record is 5 bytes opens");
+        memset(secret, 0xa5, sizeof(secret));
+        ok(cv_store_secret(st, secret) == CV_ERROR
+           && secret[0] == 0xa5 && secret[CV_STORE_SECRET_LEN - 1] == 0xa5,
+           "but it has no secret to give (CV_ERROR), and out is untouched");
+        cv_store_close(st);
+    }
+
     /* a store written by another schema is refused, not touched */
     for (int older = 1; older >= 0; older--) {
-        MDB_env  *env;
-        MDB_txn  *txn;
-        MDB_dbi   dbi;
-        MDB_val   k, v;
         uint32_t  newer = older ? CV_STORE_SCHEMA_VERSION - 1
                                 : CV_STORE_SCHEMA_VERSION + 1;
 
-        mdb_env_create(&env);
-        mdb_env_set_maxdbs(env, 32);
-        mdb_env_set_mapsize(env, opt.map_size);
-        mdb_env_open(env, path, MDB_NOTLS, 0600);
-        mdb_txn_begin(env, NULL, 0, &txn);
-        mdb_dbi_open(txn, "meta", 0, &dbi);
-        k.mv_data = "schema_version";
-        k.mv_size = 14;
-        v.mv_data = &newer;
-        v.mv_size = sizeof(newer);
-        mdb_put(txn, dbi, &k, &v, 0);
-        mdb_txn_commit(txn);
-        mdb_env_close(env);
+        fx_raw_put(path, "meta", "schema_version", 14, &newer,
+                   sizeof(newer));
 
         err[0] = '\0';
-        ok(cv_store_open(&st, &opt, err, sizeof(err)) == -1
+        ok(cv_store_open(&st, &opt, err, sizeof(err)) == CV_CONFLICT
            && strstr(err, older ? "development version" : "newer") != NULL,
            "an %s schema version is refused: %s", older ? "older" : "newer",
            err);
@@ -142,13 +141,13 @@ main(void)
     /* a path that is a file, not a directory */
     snprintf(path, sizeof(path), "%s/file", root);
     fclose(fopen(path, "w"));
-    ok(cv_store_prepare(&opt, (uid_t) -1, (gid_t) -1, err, sizeof(err)) == -1
-       && strstr(err, "not a directory") != NULL,
+    ok(cv_store_prepare(&opt, (uid_t) -1, (gid_t) -1, err, sizeof(err))
+       == CV_INVALID && strstr(err, "not a directory") != NULL,
        "a regular file as store path is an error: %s", err);
 
     opt.path = "";
-    ok(cv_store_prepare(&opt, (uid_t) -1, (gid_t) -1, err, sizeof(err)) == -1,
-       "an empty path is an error: %s", err);
+    ok(cv_store_prepare(&opt, (uid_t) -1, (gid_t) -1, err, sizeof(err))
+       == CV_INVALID, "an empty path is an error: %s", err);
 
     return done_testing();
 }

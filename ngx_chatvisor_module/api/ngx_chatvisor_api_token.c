@@ -144,7 +144,12 @@ ngx_chatvisor_api_client(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     client->name = value[1];
 
-    cv_sha256_hex(client->secret.data, client->secret.len, (char *) hash);
+    if (cv_sha256_hex(client->secret.data, client->secret.len, (char *) hash)
+        != CV_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     ngx_memcpy(client->fingerprint, hash, NGX_CHATVISOR_FINGERPRINT_LEN);
     client->fingerprint[NGX_CHATVISOR_FINGERPRINT_LEN] = '\0';
 

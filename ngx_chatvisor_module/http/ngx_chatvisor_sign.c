@@ -86,7 +86,12 @@ ngx_chatvisor_sign(ngx_http_request_t *r, const char *purpose, u_char *data,
         return NGX_OK;
     }
 
-    cv_hmac_sha256(cmcf->secret, sizeof(cmcf->secret), msg, mlen, mac);
+    if (cv_hmac_sha256(cmcf->secret, sizeof(cmcf->secret), msg, mlen, mac)
+        != CV_OK)
+    {
+        return NGX_ERROR;
+    }
+
     out->len = cv_base64url(mac, sizeof(mac), (char *) out->data);
 
     if (m) {

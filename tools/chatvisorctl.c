@@ -34,13 +34,7 @@ typedef struct {
 static int
 die(const char *what, cv_status st)
 {
-    static const char  *names[] = { "ok", "not found", "conflict",
-                                    "invalid", "forbidden", "store full",
-                                    "error" };
-
-    fprintf(stderr, "chatvisorctl: %s: %s\n", what,
-            (unsigned) st < sizeof(names) / sizeof(names[0])
-            ? names[st] : "error");
+    fprintf(stderr, "chatvisorctl: %s: %s\n", what, cv_status_text(st));
     return 1;
 }
 
@@ -60,7 +54,7 @@ open_store(const cv_args *a, cv_store **st)
     opt.path = a->store;
     opt.sync = 1;
 
-    if (cv_store_open(st, &opt, err, sizeof(err)) != 0) {
+    if (cv_store_open(st, &opt, err, sizeof(err)) != CV_OK) {
         fprintf(stderr, "chatvisorctl: %s\n", err);
         return 1;
     }
@@ -171,7 +165,7 @@ cmd_conversations(cv_store *st, const cv_args *a)
     }
 
     items = cJSON_CreateArray();
-    s = cv_conversation_list(t, a->status, NULL, (size_t) -1, items);
+    s = cv_conversation_list(t, a->status, NULL, CV_LIMIT_NONE, items);
     cv_txn_abort(t);
 
     if (s != CV_OK) {

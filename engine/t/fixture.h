@@ -1,0 +1,120 @@
+/*
+ * What the engine's unit tests share: a fresh store in a temporary
+ * directory, and writes around the engine (LMDB directly) that plant
+ * records the engine would never write itself.
+ */
+#ifndef CV_FIXTURE_H
+#define CV_FIXTURE_H
+
+#include "cv_store_impl.h"
+#include "tap.h"
+
+#include <lmdb.h>
+#include <stdlib.h>
+#include <string.h>
+
+static cv_store_options  fx_opt;
+
+
+static inline cv_store *
+fx_store_reopen(void)
+{
+    cv_store  *st;
+    char       err[512];
+
+    if (cv_store_open(&st, &fx_opt, err, sizeof(err)) != CV_OK) {
+        printf("Bail out! %s\n", err);
+        exit(1);
+    }
+
+    return st;
+}
+
+
+/* the test's store, new, of map_size bytes (no fsync: tests only) */
+static inline cv_store *
+fx_store_open(size_t map_size)
+{
+    memset(&fx_opt, 0, sizeof(fx_opt));
+    fx_opt.path = tap_tmpdir();
+    fx_opt.map_size = map_size;
+
+    return fx_store_reopen();
+}
+
+
+/*
+ * Writes key -> value into the database named db of the store at path,
+ * with LMDB; 0 or LMDB's error. Nothing of this process may have the store
+ * open meanwhile (one environment per process).
+ */
+static inline int
+fx_raw_put(const char *path, const char *db, const void *key, size_t klen,
+    const void *value, size_t vlen)
+{
+    MDB_env  *env;
+    MDB_txn  *txn;
+    MDB_dbi   dbi;
+    MDB_val   k, v;
+    int       rc;
+
+    rc = mdb_env_create(&env);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = mdb_env_set_maxdbs(env, CV_STORE_MAX_DBS);
+
+    if (rc == 0) {
+        rc = mdb_env_open(env, path, MDB_NOTLS, 0600);
+    }
+
+    if (rc == 0) {
+        rc = mdb_txn_begin(env, NULL, 0, &txn);
+    }
+
+    if (rc == 0) {
+        k.mv_data = (void *) key;
+        k.mv_size = klen;
+        v.mv_data = (void *) value;
+        v.mv_size = vlen;
+
+        rc = mdb_dbi_open(txn, db, 0, &dbi);
+
+        if (rc == 0) {
+            rc = mdb_put(txn, dbi, &k, &v, 0);
+        }
+
+        if (rc == 0) {
+            rc = mdb_txn_commit(txn);
+
+        } else {
+            mdb_txn_abort(txn);
+        }
+    }
+
+    mdb_env_close(env);
+    return rc;
+}
+
+
+/* the same into the test's store, which is closed and opened again */
+static inline cv_store *
+fx_plant(cv_store *st, const char *db, const char *key, const void *value,
+    size_t vlen)
+{
+    int  rc;
+
+    cv_store_close(st);
+
+    rc = fx_raw_put(fx_opt.path, db, key, strlen(key), value, vlen);
+    if (rc != 0) {
+        printf("Bail out! planting %s in %s: %s\n", key, db,
+               mdb_strerror(rc));
+        exit(1);
+    }
+
+    return fx_store_reopen();
+}
+
+#endif
