@@ -22,8 +22,8 @@
 #include <cjson/cJSON.h>
 
 
-#define NGX_CHATVISOR_DEFAULT_PREFIX  "/chatvisor/"
-#define NGX_CHATVISOR_DEFAULT_COLOR   "#2563eb"
+/* the widget's defaults, generated from www/shared/defaults.json */
+#include "ngx_chatvisor_defaults.h"
 
 
 /* a browser bundle embedded at build time (scripts/build-www.mjs) */

@@ -26,6 +26,7 @@
 //   {type: 'agent_joined' | 'agent_left' | 'closed', event, conversationId}
 //   {type: 'typing', author}                      someone else is typing
 //   {type: 'conversation', conversationId, status} the conversation changed
+import DEFAULTS from '../shared/defaults.json';
 
 const TYPING_EVERY_MS = 2000;
 const BACKOFF_MIN_MS = 1000;
@@ -72,7 +73,7 @@ async function request(url, options, signal) {
 
 export function createChat({ prefix, win }) {
   const w = win || window;
-  const base = prefix || '/chatvisor/';
+  const base = prefix || DEFAULTS.prefix;
   const listeners = new Set();
   const emit = (event) => listeners.forEach((fn) => {
     try { fn(event); } catch (e) { /* a listener's bug must not stop the chat */ }
