@@ -5,8 +5,10 @@
 // (GET v1/agent/events?after=GSEQ). Every text goes in as textContent.
 import { createApi, ApiError } from './api.js';
 import { h, append, clear, text, icon } from './dom.js';
+import { sendOnEnter } from '../shared/dom.js';
+import { randomId } from '../shared/id.js';
 import {
-  randomId, customerName, initials, colorClass, relativeTime, clockTime, fullTime,
+  customerName, initials, colorClass, relativeTime, clockTime, fullTime,
   safeHttpUrl, storage, store, parseTime,
 } from './util.js';
 import { unlockAudio, beep, notificationState, askNotifications, showNotification } from './notify.js';
@@ -233,16 +235,7 @@ function buildUi(root) {
     u.send.disabled = u.input.value.trim() === '' || !canWrite();
     if (u.input.value.trim() !== '') sendTyping();
   });
-  u.input.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
-      e.preventDefault();
-      submit();
-    }
-  });
-  u.composer.addEventListener('submit', (e) => {
-    e.preventDefault();
-    submit();
-  });
+  sendOnEnter(u.composer, u.input, submit);
   ui = u;
   renderMe();
   return u;
@@ -803,7 +796,7 @@ function submit() {
   if (!chat || !value || !canWrite()) return;
   ui.input.value = '';
   ui.send.disabled = true;
-  const clientMsgId = 'a-' + randomId();
+  const clientMsgId = 'a-' + randomId(12);
   chat.lastTyping = 0;
   const item = messageItem({ author: { type: 'agent', id: S.me.id, name: S.me.name }, text: value, created_at: new Date().toISOString() });
   chat.byClient.set(clientMsgId, item);

@@ -1,11 +1,5 @@
 // Names, times and the like, for the console.
 
-export function randomId() {
-  const b = new Uint8Array(12);
-  crypto.getRandomValues(b);
-  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-}
-
 export function customerName(customer, fallbackId) {
   const c = customer || {};
   const full = [c.firstname, c.lastname].filter((x) => typeof x === 'string' && x.trim()).join(' ').trim();
