@@ -2,8 +2,6 @@
 // the shared fetch wrapper. Writes carry the CSRF token from GET me.
 import { request } from '../shared/http.js';
 
-export { HttpError as ApiError } from '../shared/http.js';
-
 export function createApi(prefix) {
   const base = prefix + 'v1/agent/';
   let csrf = '';

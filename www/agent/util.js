@@ -9,6 +9,11 @@ export function customerName(customer, fallbackId) {
   return 'Visitor ' + (id ? id.replace(/^cus_/, '').slice(0, 6) : '');
 }
 
+// The name a conversation goes by: its customer's.
+export function conversationName(c) {
+  return customerName(c && c.customer, c && c.customer_id);
+}
+
 export function initials(name) {
   const words = String(name || '?').replace(/[^\p{L}\p{N}\s@.]/gu, '').split(/[\s@.]+/).filter(Boolean);
   if (!words.length) return '?';
