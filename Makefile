@@ -8,6 +8,7 @@ NGX_BUILD    := $(BUILD)/nginx
 MODULE       := $(BUILD)/ngx_chatvisor_module.so
 GEN          := $(BUILD)/gen
 ASSETS_C     := $(GEN)/ngx_chatvisor_assets.c
+DEFAULTS_H   := $(GEN)/ngx_chatvisor_defaults.h
 NGX_CC_OPT   := -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
                 -fstack-protector-strong -D_FORTIFY_SOURCE=2
 
@@ -39,10 +40,16 @@ deps-test:
 deps-bench:
 	@scripts/install-deps.sh bench
 
-assets: $(ASSETS_C)
+assets: $(ASSETS_C) $(DEFAULTS_H)
 
+# the same command writes $(DEFAULTS_H), the widget's defaults from
+# www/shared/defaults.json for the C code (its file is rewritten only when
+# its text changes); the second rule only makes it again should it be gone
 $(ASSETS_C): $(WWW_SRCS)
 	node scripts/build-www.mjs $(BUILD)/www $(GEN)
+
+$(DEFAULTS_H): $(ASSETS_C)
+	@test -f $@ || node scripts/build-www.mjs $(BUILD)/www $(GEN)
 
 # nginx is configured once in a private copy of Debian's tree, never in
 # /usr/share; the flags are Debian's own so the module's signature matches.
@@ -52,7 +59,7 @@ $(shell mkdir -p $(BUILD); echo $(sort $(wildcard ngx_chatvisor_module/*.[ch] \
     ngx_chatvisor_module/*/*.[ch] engine/cv_*.[ch])) > $(SRC_LIST).new; cmp -s $(SRC_LIST).new $(SRC_LIST) \
     || mv $(SRC_LIST).new $(SRC_LIST); rm -f $(SRC_LIST).new)
 
-$(NGX_BUILD)/objs/Makefile: config $(SRC_LIST) $(ASSETS_C)
+$(NGX_BUILD)/objs/Makefile: config $(SRC_LIST) $(ASSETS_C) $(DEFAULTS_H)
 	rm -rf $(NGX_BUILD).new && mkdir -p $(BUILD) \
 	    && cp -r $(NGX_SRC) $(NGX_BUILD).new
 	cd $(NGX_BUILD).new && . ./conf_flags \
@@ -62,7 +69,7 @@ $(NGX_BUILD)/objs/Makefile: config $(SRC_LIST) $(ASSETS_C)
 	    || { tail -30 configure.log; exit 1; }
 	rm -rf $(NGX_BUILD) && mv $(NGX_BUILD).new $(NGX_BUILD)
 
-$(MODULE): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS) $(ASSETS_C)
+$(MODULE): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS) $(ASSETS_C) $(DEFAULTS_H)
 	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
 	@# a new inode: a running nginx keeps its mapped copy intact
 	cp $(NGX_BUILD)/objs/ngx_chatvisor_module.so $@.tmp && mv $@.tmp $@
@@ -98,7 +105,7 @@ ASAN_TESTS  ?= t/20-inject.t t/40-chat.t t/41-chat-hostile.t t/42-chat-durabilit
                t/70-api.t t/71-api-errors.t t/80-visibility.t
 
 ifndef ASAN_INNER
-$(ASAN_MODULE): $(MODULE_SRCS) $(ASSETS_C)
+$(ASAN_MODULE): $(MODULE_SRCS) $(ASSETS_C) $(DEFAULTS_H)
 	@mkdir -p $(@D)
 	$(MAKE) ASAN_INNER=1 NGX_BUILD=$(BUILD)/nginx-asan MODULE=$@ \
 	    NGX_CC_OPT='-O1 -g -fsanitize=address -fno-omit-frame-pointer -Wall -Wextra -Werror -Wno-unused-parameter' \

@@ -32,9 +32,11 @@
 #include "cv_hours.h"
 
 
-#define NGX_CHATVISOR_DEFAULT_PREFIX        "/chatvisor/"
-#define NGX_CHATVISOR_DEFAULT_COLOR         "#2563eb"
-#define NGX_CHATVISOR_DEFAULT_LANGUAGE      "en"
+/* the widget's defaults, generated from www/shared/defaults.json (the
+ * widget reads the same file): prefix, color, position, language */
+#include "ngx_chatvisor_defaults.h"
+
+
 #define NGX_CHATVISOR_DEFAULT_POLL_TIMEOUT  25000     /* ms */
 
 /* chatvisor_poll_timeout bounds, ms */

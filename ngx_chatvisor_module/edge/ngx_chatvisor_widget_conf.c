@@ -52,10 +52,11 @@ ngx_chatvisor_widget_merge_conf(ngx_chatvisor_widget_conf_t *conf,
     ngx_conf_merge_str_value(conf->color, prev->color,
                              NGX_CHATVISOR_DEFAULT_COLOR);
     ngx_conf_merge_uint_value(conf->position, prev->position,
-                              NGX_CHATVISOR_POSITION_RIGHT);
+                              NGX_CHATVISOR_DEFAULT_POSITION);
     ngx_conf_merge_str_value(conf->language, prev->language,
                              NGX_CHATVISOR_DEFAULT_LANGUAGE);
-    ngx_conf_merge_msec_value(conf->show_after, prev->show_after, 0);
+    ngx_conf_merge_msec_value(conf->show_after, prev->show_after,
+                              NGX_CHATVISOR_DEFAULT_SHOW_AFTER);
 
     /* texts merge key by key */
     for (i = 0; i < NGX_CHATVISOR_TEXT_N; i++) {

@@ -1,42 +1,18 @@
-// The agent API (PREFIX v1/agent/...), same origin, cookie session. Writes
-// carry the CSRF token from GET me.
-
-export class ApiError extends Error {
-  constructor(status, code, message) {
-    super(message || code || (status ? 'HTTP ' + status : 'network error'));
-    this.status = status;
-    this.code = code || '';
-  }
-}
+// The agent API (PREFIX v1/agent/...), same origin, cookie session, over
+// the shared fetch wrapper. Writes carry the CSRF token from GET me.
+import { request } from '../shared/http.js';
 
 export function createApi(prefix) {
   const base = prefix + 'v1/agent/';
   let csrf = '';
 
-  async function call(method, path, body, options) {
-    const headers = { Accept: 'application/json' };
-    if (method !== 'GET') headers['X-Chatvisor-CSRF'] = csrf;
-    const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
-    if (options && options.signal) init.signal = options.signal;
-    if (body !== undefined) {
-      headers['Content-Type'] = 'application/json';
-      init.body = JSON.stringify(body);
-    }
-    let res;
-    try {
-      res = await fetch(base + path, init);
-    } catch (e) {
-      if (e && e.name === 'AbortError') throw e;
-      throw new ApiError(0, 'network', 'The server could not be reached.');
-    }
-    if (res.status === 204) return null;
-    let data = null;
-    try { data = await res.json(); } catch (e) { data = null; }
-    if (!res.ok) {
-      const err = (data && data.error) || {};
-      throw new ApiError(res.status, err.code, err.message);
-    }
-    return data;
+  function call(method, path, body, options) {
+    return request(base + path, {
+      method,
+      body,
+      headers: method !== 'GET' ? { 'X-Chatvisor-CSRF': csrf } : undefined,
+      signal: options && options.signal,
+    });
   }
 
   return {

@@ -1,28 +1,13 @@
 // DOM helpers of the console. Text always goes in as text nodes
 // (textContent), never as markup.
-
-const SVG_NS = 'http://www.w3.org/2000/svg';
+import { element, append, svgIcon } from '../shared/dom.js';
 
 // h('div', {class: 'x', onclick: fn}, ['text', child, null])
 export function h(tag, attrs, children) {
-  const el = document.createElement(tag);
-  for (const k in attrs || {}) {
-    const v = attrs[k];
-    if (v === false || v == null) continue;
-    if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? '' : String(v));
-  }
-  append(el, children);
-  return el;
+  return element(document, tag, attrs, children);
 }
 
-export function append(el, children) {
-  for (const c of children || []) {
-    if (c == null || c === false) continue;
-    el.appendChild(typeof c === 'string' || typeof c === 'number' ? document.createTextNode(String(c)) : c);
-  }
-  return el;
-}
+export { append };
 
 export function clear(el) {
   while (el.firstChild) el.removeChild(el.firstChild);
@@ -52,18 +37,5 @@ export const ICONS = {
 };
 
 export function icon(name, cls) {
-  const svg = document.createElementNS(SVG_NS, 'svg');
-  svg.setAttribute('viewBox', '0 0 24 24');
-  svg.setAttribute('class', 'icon' + (cls ? ' ' + cls : ''));
-  svg.setAttribute('aria-hidden', 'true');
-  svg.setAttribute('focusable', 'false');
-  const path = document.createElementNS(SVG_NS, 'path');
-  path.setAttribute('d', ICONS[name] || '');
-  path.setAttribute('fill', 'none');
-  path.setAttribute('stroke', 'currentColor');
-  path.setAttribute('stroke-width', '1.8');
-  path.setAttribute('stroke-linecap', 'round');
-  path.setAttribute('stroke-linejoin', 'round');
-  svg.appendChild(path);
-  return svg;
+  return svgIcon(document, 'icon' + (cls ? ' ' + cls : ''), ICONS[name] || '', '1.8');
 }

@@ -1,6 +1,12 @@
-// A short beep (WebAudio, no audio file) and desktop notifications. Browsers
-// let audio start and the permission prompt open only after a user gesture,
-// so unlock() is called from clicks.
+// How the console tells the agent that something came in: a short beep
+// (WebAudio, no audio file), desktop notifications, and the count of unread
+// messages in the page title. Browsers let audio start and the permission
+// prompt open only after a user gesture, so unlockAudio() is called from
+// clicks.
+import { storage, store } from './util.js';
+
+const SOUND_KEY = 'chatvisor:agent:sound';
+const BEEP_EVERY_MS = 1500;
 
 let ctx = null;
 
@@ -61,4 +67,32 @@ export function showNotification(title, body, tag, onclick) {
   } catch (e) {
     return null;
   }
+}
+
+// The agent's alerts: the sound setting (kept in localStorage) and
+// alert(), a beep (when sound is on, at most one every 1.5 s) with a
+// desktop notification that calls onclick when clicked.
+export function createAlerts() {
+  let sound = storage(SOUND_KEY, true);
+  let last = 0;
+  return {
+    get sound() { return sound; },
+    toggleSound() {
+      sound = !sound;
+      store(SOUND_KEY, sound);
+      unlockAudio();
+      if (sound) beep();
+    },
+    alert(title, body, id, onclick) {
+      const now = Date.now();
+      if (sound && now - last > BEEP_EVERY_MS) beep();
+      last = now;
+      showNotification(title, body, 'chatvisor-' + id, onclick);
+    },
+  };
+}
+
+// "(3) Inbox · Chatvisor"
+export function showUnreadInTitle(n) {
+  document.title = (n > 0 ? '(' + n + ') ' : '') + 'Inbox · Chatvisor';
 }

@@ -1,11 +1,5 @@
 // Names, times and the like, for the console.
 
-export function randomId() {
-  const b = new Uint8Array(12);
-  crypto.getRandomValues(b);
-  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-}
-
 export function customerName(customer, fallbackId) {
   const c = customer || {};
   const full = [c.firstname, c.lastname].filter((x) => typeof x === 'string' && x.trim()).join(' ').trim();
@@ -13,6 +7,11 @@ export function customerName(customer, fallbackId) {
   if (typeof c.email === 'string' && c.email.trim()) return c.email.trim();
   const id = c.customer_id || fallbackId || '';
   return 'Visitor ' + (id ? id.replace(/^cus_/, '').slice(0, 6) : '');
+}
+
+// The name a conversation goes by: its customer's.
+export function conversationName(c) {
+  return customerName(c && c.customer, c && c.customer_id);
 }
 
 export function initials(name) {

@@ -2,6 +2,7 @@
 // the fragment (never in logs or a Referer); the page drops it from the
 // address bar at once, posts it to PREFIX v1/agent/join and goes on to the
 // console. A used, expired or forged link gets a clear message.
+import { request, HttpError } from '../shared/http.js';
 
 function show(title, message, state, retry) {
   const card = document.getElementById('join-card');
@@ -51,37 +52,30 @@ function target(redirect) {
 
 async function join(token) {
   show('Logging you in…', 'One moment.', 'busy');
-  let res;
+  let data;
   try {
-    res = await fetch('v1/agent/join', {
-      method: 'POST',
-      credentials: 'same-origin',
-      cache: 'no-store',
-      referrerPolicy: 'no-referrer',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-      body: JSON.stringify({ token }),
-    });
+    data = await request('v1/agent/join', { method: 'POST', body: { token }, referrerPolicy: 'no-referrer' });
   } catch (e) {
+    failed(token, e);
+    return;
+  }
+  show('You are logged in', 'Opening the inbox…', 'ok');
+  location.replace(target(data && data.redirect));
+}
+
+function failed(token, e) {
+  const status = e instanceof HttpError ? e.status : 0;
+  if (status === 0) {
     show('Could not reach the server', 'Check your connection and try again.', 'error', () => join(token));
-    return;
-  }
-  let data = null;
-  try { data = await res.json(); } catch (e) { data = null; }
-  if (res.ok) {
-    show('You are logged in', 'Opening the inbox…', 'ok');
-    location.replace(target(data && data.redirect));
-    return;
-  }
-  const code = data && data.error && data.error.code;
-  if (res.status === 403 || res.status === 404 || code === 'invalid_token') {
+  } else if (status === 403 || status === 404 || e.code === 'invalid_token') {
     show('This login link does not work',
       'It has already been used, it has expired, or it is not valid. Login links work only once and '
       + 'for a short time. Ask for a new link.', 'error');
-  } else if (res.status === 429 || res.status >= 500) {
-    show('The server is busy', 'Logging in failed for now (error ' + res.status + '). Try again in a moment.', 'error',
+  } else if (status === 429 || status >= 500) {
+    show('The server is busy', 'Logging in failed for now (error ' + status + '). Try again in a moment.', 'error',
       () => join(token));
   } else {
-    show('Could not log you in', 'The server refused the login (error ' + res.status + '). Ask for a new link.', 'error');
+    show('Could not log you in', 'The server refused the login (error ' + status + '). Ask for a new link.', 'error');
   }
 }
 

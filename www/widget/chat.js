@@ -26,53 +26,18 @@
 //   {type: 'agent_joined' | 'agent_left' | 'closed', event, conversationId}
 //   {type: 'typing', author}                      someone else is typing
 //   {type: 'conversation', conversationId, status} the conversation changed
+import DEFAULTS from '../shared/defaults.json';
+import { request, HttpError, isTransient } from '../shared/http.js';
+import { randomId } from '../shared/id.js';
+import { retrying } from '../shared/retry.js';
+import { longPoll } from '../shared/long-poll.js';
+import { TYPING_EVERY_MS } from '../shared/typing.js';
 
-const TYPING_EVERY_MS = 2000;
-const BACKOFF_MIN_MS = 1000;
-const BACKOFF_MAX_MS = 30000;
 const SEND_ATTEMPTS = 3;
-
-export function randomId() {
-  const b = new Uint8Array(16);
-  window.crypto.getRandomValues(b);
-  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-class HttpError extends Error {
-  constructor(status, code, message) {
-    super(message || code || ('HTTP ' + status));
-    this.status = status;
-    this.code = code || '';
-  }
-}
-
-async function request(url, options, signal) {
-  const init = Object.assign({
-    credentials: 'same-origin',
-    cache: 'no-store',
-    headers: { Accept: 'application/json' },
-    signal,
-  }, options || {});
-  if (init.body !== undefined && typeof init.body !== 'string') {
-    init.body = JSON.stringify(init.body);
-    init.headers = Object.assign({}, init.headers, { 'Content-Type': 'application/json' });
-  }
-  const res = await fetch(url, init);
-  if (res.status === 204) return null;
-  let data = null;
-  try { data = await res.json(); } catch (e) { data = null; }
-  if (!res.ok) {
-    const err = (data && data.error) || {};
-    throw new HttpError(res.status, err.code, err.message);
-  }
-  return data;
-}
 
 export function createChat({ prefix, win }) {
   const w = win || window;
-  const base = prefix || '/chatvisor/';
+  const base = prefix || DEFAULTS.prefix;
   const listeners = new Set();
   const emit = (event) => listeners.forEach((fn) => {
     try { fn(event); } catch (e) { /* a listener's bug must not stop the chat */ }
@@ -134,25 +99,22 @@ export function createChat({ prefix, win }) {
   }
 
   async function loadHistory() {
-    let delay = BACKOFF_MIN_MS;
-    while (!state.stopped) {
-      try {
-        const data = await request(eventsUrl(0, '&wait=0'));
-        apply(data);
-        state.loaded = true;
-        emit({ type: 'history', conversationId: state.conversationId, status: state.status });
-        return;
-      } catch (e) {
-        if (e instanceof HttpError && e.status >= 400 && e.status < 500) {
-          // no usable history (say, an older server); start empty
-          state.loaded = true;
-          emit({ type: 'history', conversationId: null, status: null });
-          return;
-        }
-        await sleep(delay);
-        delay = Math.min(delay * 2, BACKOFF_MAX_MS);
-      }
+    let data;
+    try {
+      data = await retrying(() => request(eventsUrl(0, '&wait=0')), {
+        // a 4xx will not change by asking again
+        retry: (e) => !state.stopped && !(e instanceof HttpError && e.status >= 400 && e.status < 500),
+      });
+    } catch (e) {
+      if (state.stopped) return;
+      // no usable history (say, an older server); start empty
+      state.loaded = true;
+      emit({ type: 'history', conversationId: null, status: null });
+      return;
     }
+    apply(data);
+    state.loaded = true;
+    emit({ type: 'history', conversationId: state.conversationId, status: state.status });
   }
 
   function shouldPoll() {
@@ -171,34 +133,29 @@ export function createChat({ prefix, win }) {
   async function pollLoop() {
     if (state.polling || !shouldPoll()) return;
     state.polling = true;
-    let delay = BACKOFF_MIN_MS;
-    let quick = 0;
     const mine = new AbortController();
     state.pollAbort = mine;
-    while (!state.stopped && !mine.signal.aborted) {
-      const started = Date.now();
-      const conv = state.conversationId;
-      try {
+    await longPoll({
+      running: () => !state.stopped && !mine.signal.aborted,
+      once: () => {
+        const conv = state.conversationId;
         const extra = conv ? '&conversation=' + encodeURIComponent(conv) : '';
-        const data = await request(eventsUrl(state.cursor, extra), null, mine.signal);
-        if (mine.signal.aborted) break;
-        delay = BACKOFF_MIN_MS;
+        return request(eventsUrl(state.cursor, extra), { signal: mine.signal });
+      },
+      // (one quick empty answer is normal: a typing event of our own)
+      answer: (data) => {
         const empty = !data || !Array.isArray(data.events) || data.events.length === 0;
         apply(data);
-        // a server that keeps answering empty polls at once must not make us
-        // spin (one quick empty answer is normal: a typing event of our own)
-        quick = empty && Date.now() - started < 300 ? quick + 1 : 0;
-        if (quick >= 3) await sleep(1000);
-      } catch (e) {
-        if (mine.signal.aborted || (e && e.name === 'AbortError')) break;
+        return !empty;
+      },
+      failed: (e) => {
         if (e instanceof HttpError && e.status === 400) {
           state.cursor = 0;   // a cursor the server does not accept: start over
           state.conversationId = null;
         }
-        await sleep(delay + Math.floor(Math.random() * 250));
-        delay = Math.min(delay * 2, BACKOFF_MAX_MS);
-      }
-    }
+      },
+      jitterMs: 250,
+    });
     if (state.pollAbort === mine) {
       state.polling = false;
       state.pollAbort = null;
@@ -209,40 +166,31 @@ export function createChat({ prefix, win }) {
     const item = outbox.get(clientMsgId);
     if (!item || item.sending) return;
     item.sending = true;
-    let delay = BACKOFF_MIN_MS;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const message = await request(base + 'v1/visitor/messages', {
-          method: 'POST',
-          body: { text: item.text, client_msg_id: clientMsgId, page_url: String(w.location.href).slice(0, 2048) },
-        });
-        outbox.delete(clientMsgId);
-        if (message && message.conversation_id && message.conversation_id !== state.conversationId) {
-          // the first message (or the first after a close) opened a conversation
-          state.conversationId = message.conversation_id;
-          state.cursor = 0;
-          state.status = 'open';
-          emit({ type: 'conversation', conversationId: message.conversation_id, status: 'open', fresh: true });
-          emit({ type: 'message', message });
-          restartPoll();
-        } else {
-          if (state.status === 'closed') state.status = 'open';
-          emit({ type: 'message', message });
-          if (!state.polling) pollLoop();
-        }
-        return;
-      } catch (e) {
-        const status = e instanceof HttpError ? e.status : 0;
-        const transient = status === 0 || status === 429 || status >= 500;
-        if (transient && attempt < SEND_ATTEMPTS) {
-          await sleep(delay);
-          delay *= 2;
-          continue;
-        }
-        item.sending = false;
-        emit({ type: 'failed', clientMsgId, error: e, retryable: transient || status === 403 || status === 409 });
-        return;
-      }
+    let message;
+    try {
+      message = await retrying(() => request(base + 'v1/visitor/messages', {
+        method: 'POST',
+        body: { text: item.text, client_msg_id: clientMsgId, page_url: String(w.location.href).slice(0, 2048) },
+      }), { attempts: SEND_ATTEMPTS });
+    } catch (e) {
+      const status = e instanceof HttpError ? e.status : 0;
+      item.sending = false;
+      emit({ type: 'failed', clientMsgId, error: e, retryable: isTransient(e) || status === 403 || status === 409 });
+      return;
+    }
+    outbox.delete(clientMsgId);
+    if (message && message.conversation_id && message.conversation_id !== state.conversationId) {
+      // the first message (or the first after a close) opened a conversation
+      state.conversationId = message.conversation_id;
+      state.cursor = 0;
+      state.status = 'open';
+      emit({ type: 'conversation', conversationId: message.conversation_id, status: 'open', fresh: true });
+      emit({ type: 'message', message });
+      restartPoll();
+    } else {
+      if (state.status === 'closed') state.status = 'open';
+      emit({ type: 'message', message });
+      if (!state.polling) pollLoop();
     }
   }
 
@@ -267,7 +215,7 @@ export function createChat({ prefix, win }) {
     },
     // Returns the client_msg_id the message is known by until it is stored.
     send(text) {
-      const clientMsgId = 'w-' + randomId();
+      const clientMsgId = 'w-' + randomId(16);
       state.lastTyping = 0;   // the next keystroke tells the agent again
       outbox.set(clientMsgId, { text, sending: false });
       emit({

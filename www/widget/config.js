@@ -2,10 +2,15 @@
 //   <script async src="/chatvisor/widget.js?v=HASH" data-chatvisor="1"
 //     data-color="#2563eb" data-position="right" data-language="en"
 //     data-text-title="..." data-show-after="20000ms" data-cobrowse="1" ...>
+//
+// What the tag leaves out takes the defaults of www/shared/defaults.json,
+// the same file nginx's defaults are generated from.
+import DEFAULTS from '../shared/defaults.json';
 import { CONFIGURABLE, pickLanguage } from './i18n.js';
 
-export const DEFAULT_COLOR = '#2563eb';
-export const DEFAULT_PREFIX = '/chatvisor/';
+export const DEFAULT_COLOR = DEFAULTS.color;
+export const DEFAULT_PREFIX = DEFAULTS.prefix;
+const POSITIONS = ['right', 'left'];
 const COLOR_RE = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i;
 
 // The tag that loaded us. document.currentScript is only set while a classic
@@ -58,8 +63,14 @@ function flag(value) {
   return value === '1' || value === 'on' || value === 'true';
 }
 
+function position(value) {
+  const v = value.toLowerCase();
+  return POSITIONS.indexOf(v) >= 0 ? v : DEFAULTS.position;
+}
+
 export function readConfig(script, loc) {
   const get = (name) => (script && script.getAttribute(name)) || '';
+  const showAfter = get('data-show-after');
   const texts = {};
   for (const key of CONFIGURABLE) {
     const v = script && script.getAttribute('data-text-' + key);
@@ -68,10 +79,10 @@ export function readConfig(script, loc) {
   return {
     prefix: prefixFromSrc(script && script.getAttribute('src') || '', loc.href),
     color: normalizeColor(get('data-color')) || DEFAULT_COLOR,
-    position: get('data-position').toLowerCase() === 'left' ? 'left' : 'right',
+    position: position(get('data-position')),
     language: pickLanguage(get('data-language')),
     texts,
-    showAfterMs: parseDuration(get('data-show-after')),
+    showAfterMs: showAfter ? parseDuration(showAfter) : DEFAULTS.show_after_ms,
     cobrowse: flag(get('data-cobrowse')),
   };
 }

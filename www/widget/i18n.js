@@ -1,6 +1,7 @@
 // Built-in texts of the widget. The five operator texts (title, greeting,
 // placeholder, offline, launcher) can be overridden by the injected tag's
 // data-text-* attributes; the rest are UI labels.
+import DEFAULTS from '../shared/defaults.json';
 
 export const TEXTS = {
   en: {
@@ -88,10 +89,10 @@ export const TEXTS = {
 // Keys an operator may set with chatvisor_widget_text / data-text-KEY.
 export const CONFIGURABLE = ['title', 'greeting', 'placeholder', 'offline', 'launcher'];
 
-// "es-MX" -> "es", "DE" -> "de"; unknown -> "en".
+// "es-MX" -> "es", "DE" -> "de"; unknown -> the default language ("en").
 export function pickLanguage(tag) {
   const base = String(tag || '').trim().toLowerCase().split(/[-_]/)[0];
-  return Object.prototype.hasOwnProperty.call(TEXTS, base) ? base : 'en';
+  return Object.prototype.hasOwnProperty.call(TEXTS, base) ? base : DEFAULTS.language;
 }
 
 // "{name} joined" with the values put in (as plain text: callers use

@@ -75,6 +75,21 @@ button, textarea {
 button { cursor: pointer; -webkit-tap-highlight-color: transparent; }
 svg { display: block; flex: none; }
 
+/* round buttons: the launcher, close and send; an icon in the middle */
+.launcher, .close, .send {
+  padding: 0;
+  border: 0;
+  border-radius: 50%;
+  display: flex;
+  align-items: center;
+  justify-content: center;
+}
+/* what is drawn in the main color */
+.launcher, .header, .send, .customer .bubble {
+  background: var(--cv-color);
+  color: var(--cv-fg);
+}
+
 /* launcher */
 .launcher {
   position: fixed;
@@ -83,14 +98,6 @@ svg { display: block; flex: none; }
   right: 20px;
   width: 60px;
   height: 60px;
-  padding: 0;
-  border: 0;
-  border-radius: 50%;
-  display: flex;
-  align-items: center;
-  justify-content: center;
-  background: var(--cv-color);
-  color: var(--cv-fg);
   box-shadow: 0 4px 12px rgba(0, 0, 0, .16), 0 10px 28px rgba(0, 0, 0, .14);
   transition: transform .18s ease, box-shadow .18s ease;
 }
@@ -134,8 +141,6 @@ svg { display: block; flex: none; }
   align-items: center;
   gap: 12px;
   padding: 18px 14px 18px 20px;
-  background: var(--cv-color);
-  color: var(--cv-fg);
 }
 .avatar {
   flex: none;
@@ -164,12 +169,6 @@ svg { display: block; flex: none; }
   flex: none;
   width: 36px;
   height: 36px;
-  padding: 0;
-  border: 0;
-  border-radius: 50%;
-  display: flex;
-  align-items: center;
-  justify-content: center;
   background: transparent;
   color: inherit;
   transition: background-color .15s ease;
@@ -210,8 +209,6 @@ svg { display: block; flex: none; }
   box-shadow: 0 1px 2px rgba(0, 0, 0, .06), 0 0 0 1px rgba(0, 0, 0, .04);
 }
 .customer .bubble {
-  background: var(--cv-color);
-  color: var(--cv-fg);
   border-bottom-left-radius: 18px;
   border-bottom-right-radius: 6px;
   box-shadow: none;
@@ -328,14 +325,6 @@ svg { display: block; flex: none; }
   flex: none;
   width: 40px;
   height: 40px;
-  padding: 0;
-  border: 0;
-  border-radius: 50%;
-  display: flex;
-  align-items: center;
-  justify-content: center;
-  background: var(--cv-color);
-  color: var(--cv-fg);
   transition: opacity .15s ease, transform .15s ease;
 }
 .send:disabled { opacity: .35; cursor: default; }

@@ -3,38 +3,14 @@
 import { createSheet } from './styles.js';
 import { format } from './i18n.js';
 import { createReveal } from './reveal.js';
+import { TYPING_SHOW_MS } from '../shared/typing.js';
+import { element, svgIcon, sendOnEnter } from '../shared/dom.js';
 
-const SVG_NS = 'http://www.w3.org/2000/svg';
+const h = element;
 
-function h(doc, tag, attrs, children) {
-  const el = doc.createElement(tag);
-  for (const k in attrs || {}) {
-    if (attrs[k] !== false && attrs[k] != null) el.setAttribute(k, attrs[k] === true ? '' : attrs[k]);
-  }
-  for (const c of children || []) el.appendChild(typeof c === 'string' ? doc.createTextNode(c) : c);
-  return el;
-}
-
-// paths: 24x24 viewBox; `stroke` draws outlines instead of filling
+// `stroke`: an outline instead of a filled shape
 function icon(doc, cls, d, stroke) {
-  const svg = doc.createElementNS(SVG_NS, 'svg');
-  svg.setAttribute('viewBox', '0 0 24 24');
-  svg.setAttribute('class', cls);
-  svg.setAttribute('aria-hidden', 'true');
-  svg.setAttribute('focusable', 'false');
-  const path = doc.createElementNS(SVG_NS, 'path');
-  path.setAttribute('d', d);
-  if (stroke) {
-    path.setAttribute('fill', 'none');
-    path.setAttribute('stroke', 'currentColor');
-    path.setAttribute('stroke-width', '2.2');
-    path.setAttribute('stroke-linecap', 'round');
-    path.setAttribute('stroke-linejoin', 'round');
-  } else {
-    path.setAttribute('fill', 'currentColor');
-  }
-  svg.appendChild(path);
-  return svg;
+  return svgIcon(doc, cls, d, stroke ? '2.2' : null);
 }
 
 const ICON_CHAT = 'M12 3C6.48 3 2 6.92 2 11.75c0 2.47 1.18 4.7 3.08 6.29-.2 1.33-.83 2.58-1.85 3.56 '
@@ -231,7 +207,7 @@ export function mountWidget(doc, config, texts, chat) {
     typingText.textContent = format(texts.typing, { name: authorName(author) });
     typingRow.hidden = false;
     win.clearTimeout(typingTimer);
-    typingTimer = win.setTimeout(hideTyping, 4000);
+    typingTimer = win.setTimeout(hideTyping, TYPING_SHOW_MS);
   }
   function hideTyping() {
     win.clearTimeout(typingTimer);
@@ -354,16 +330,7 @@ export function mountWidget(doc, config, texts, chat) {
     updateSend();
     if (input.value.trim() !== '') chat.typing();
   });
-  input.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
-      e.preventDefault();
-      submit();
-    }
-  });
-  composer.addEventListener('submit', (e) => {
-    e.preventDefault();
-    submit();
-  });
+  sendOnEnter(composer, input, submit);
 
   doc.body.appendChild(host);
   chat.start();
