@@ -72,95 +72,113 @@ ngx_chatvisor_api_widget_get(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
 }
 
 
+/* a string or null; the string's bytes in *s */
+
+static ngx_uint_t
+ngx_chatvisor_settings_string(cJSON *f, u_char **s, size_t *len)
+{
+    if (cJSON_IsNull(f)) {
+        *s = NULL;
+        return 1;
+    }
+
+    if (!cJSON_IsString(f)) {
+        return 0;
+    }
+
+    *s = (u_char *) f->valuestring;
+    *len = ngx_strlen(f->valuestring);
+
+    return 1;
+}
+
+
+static const char *
+ngx_chatvisor_settings_texts(cJSON *texts)
+{
+    cJSON   *t;
+    u_char  *s;
+    size_t   len, chars, i;
+
+    if (!cJSON_IsObject(texts)) {
+        return "\"texts\" must be an object";
+    }
+
+    cJSON_ArrayForEach(t, texts) {
+        if (ngx_chatvisor_text_key_find((u_char *) t->string,
+                                        ngx_strlen(t->string))
+            == NGX_ERROR)
+        {
+            return "texts are " NGX_CHATVISOR_TEXT_KEYS_TEXT;
+        }
+
+        if (!cJSON_IsString(t)) {
+            goto invalid;
+        }
+
+        s = (u_char *) t->valuestring;
+        len = ngx_strlen(t->valuestring);
+
+        if (cv_utf8_check((char *) s, len, &chars) != CV_OK
+            || chars > NGX_CHATVISOR_TEXT_CHARS_MAX)
+        {
+            goto invalid;
+        }
+
+        for (i = 0; i < len; i++) {
+            if (s[i] < 0x20) {
+                return "texts must not contain control characters";
+            }
+        }
+    }
+
+    return NULL;
+
+invalid:
+
+    return "each text must be a UTF-8 string of at most "
+           NGX_CHATVISOR_STR(NGX_CHATVISOR_TEXT_CHARS_MAX) " characters";
+}
+
+
+/* the body of PUT settings/widget: NULL when fine, else what is wrong */
+
 static const char *
 ngx_chatvisor_settings_check(cJSON *body)
 {
-    static const char  *text_keys[] = { "title", "greeting", "placeholder",
-                                        "offline", "launcher", NULL };
-
-    cJSON        *f, *t;
-    size_t        len, chars, i;
-    const char  **k;
-    const char   *s;
+    cJSON       *f;
+    u_char      *s;
+    size_t       len;
+    const char  *why;
 
     cJSON_ArrayForEach(f, body) {
-        if (ngx_strcmp(f->string, "color") == 0) {
-            if (cJSON_IsNull(f)) {
-                continue;
+        if (ngx_strcmp(f->string, "texts") == 0) {
+            why = cJSON_IsNull(f) ? NULL : ngx_chatvisor_settings_texts(f);
+
+            if (why) {
+                return why;
             }
 
-            s = cJSON_GetStringValue(f);
-            len = s ? ngx_strlen(s) : 0;
-
-            if (s == NULL || (len != 4 && len != 7) || s[0] != '#') {
+        } else if (ngx_strcmp(f->string, "color") == 0) {
+            if (!ngx_chatvisor_settings_string(f, &s, &len)
+                || (s && !ngx_chatvisor_color_valid(s, len)))
+            {
                 return "\"color\" must be #rgb, #rrggbb or null";
             }
 
-            for (i = 1; i < len; i++) {
-                if (!isxdigit((u_char) s[i])) {
-                    return "\"color\" must be #rgb, #rrggbb or null";
-                }
-            }
-
         } else if (ngx_strcmp(f->string, "position") == 0) {
-            s = cJSON_GetStringValue(f);
-
-            if (!cJSON_IsNull(f)
-                && (s == NULL || (ngx_strcmp(s, "right") != 0
-                                  && ngx_strcmp(s, "left") != 0)))
+            if (!ngx_chatvisor_settings_string(f, &s, &len)
+                || (s && ngx_chatvisor_position_find(s, len) == NGX_ERROR))
             {
                 return "\"position\" must be right, left or null";
             }
 
         } else if (ngx_strcmp(f->string, "language") == 0) {
-            s = cJSON_GetStringValue(f);
-
-            if (!cJSON_IsNull(f)
-                && (s == NULL || (ngx_strcmp(s, "en") != 0
-                                  && ngx_strcmp(s, "es") != 0
-                                  && ngx_strcmp(s, "de") != 0
-                                  && ngx_strcmp(s, "fr") != 0)))
+            if (!ngx_chatvisor_settings_string(f, &s, &len)
+                || (s && ngx_chatvisor_language_find(s, len) == NULL))
             {
-                return "\"language\" must be en, es, de, fr or null";
-            }
-
-        } else if (ngx_strcmp(f->string, "texts") == 0) {
-            if (cJSON_IsNull(f)) {
-                continue;
-            }
-
-            if (!cJSON_IsObject(f)) {
-                return "\"texts\" must be an object";
-            }
-
-            cJSON_ArrayForEach(t, f) {
-                for (k = text_keys; *k; k++) {
-                    if (ngx_strcmp(t->string, *k) == 0) {
-                        break;
-                    }
-                }
-
-                if (*k == NULL) {
-                    return "texts are title, greeting, placeholder, "
-                           "offline and launcher";
-                }
-
-                s = cJSON_GetStringValue(t);
-
-                if (s == NULL
-                    || cv_utf8_check(s, ngx_strlen(s), &chars) != 0
-                    || chars > NGX_CHATVISOR_TEXT_CHARS_MAX)
-                {
-                    return "each text must be a UTF-8 string of at most "
-                           NGX_CHATVISOR_STR(NGX_CHATVISOR_TEXT_CHARS_MAX)
-                           " characters";
-                }
-
-                for (i = 0; s[i]; i++) {
-                    if ((u_char) s[i] < 0x20) {
-                        return "texts must not contain control characters";
-                    }
-                }
+                return "\"language\" must be "
+                       NGX_CHATVISOR_LANGUAGES_TEXT " or null";
             }
 
         } else {

@@ -8,30 +8,8 @@
 #include "cv_utf8.h"
 
 
-static ngx_str_t  ngx_chatvisor_text_keys[NGX_CHATVISOR_TEXT_N] = {
-    ngx_string("title"),
-    ngx_string("greeting"),
-    ngx_string("placeholder"),
-    ngx_string("offline"),
-    ngx_string("launcher")
-};
-
-
-/* the widget ships built-in texts for these (www/widget/i18n.js) */
-static ngx_str_t  ngx_chatvisor_languages[] = {
-    ngx_string("en"),
-    ngx_string("es"),
-    ngx_string("de"),
-    ngx_string("fr"),
-    ngx_null_string
-};
-
-
-/* by NGX_CHATVISOR_POSITION_* */
-static ngx_str_t  ngx_chatvisor_positions[] = {
-    ngx_string("right"),
-    ngx_string("left")
-};
+/* the longest primary language subtag looked at */
+#define NGX_CHATVISOR_LANGUAGE_MAX  8
 
 
 void
@@ -72,8 +50,7 @@ ngx_chatvisor_widget_color(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_chatvisor_widget_conf_t *w = (void *) ((u_char *) conf + cmd->offset);
 
-    ngx_str_t   *value;
-    ngx_uint_t   i;
+    ngx_str_t  *value;
 
     if (w->color.data) {
         return "is duplicate";
@@ -81,14 +58,12 @@ ngx_chatvisor_widget_color(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if ((value[1].len != 4 && value[1].len != 7) || value[1].data[0] != '#') {
-        goto invalid;
-    }
-
-    for (i = 1; i < value[1].len; i++) {
-        if (!isxdigit(value[1].data[i])) {
-            goto invalid;
-        }
+    if (!ngx_chatvisor_color_valid(value[1].data, value[1].len)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid color \"%V\" in \"%V\" directive, "
+                           "it must be #rgb or #rrggbb", &value[1],
+                           &cmd->name);
+        return NGX_CONF_ERROR;
     }
 
     w->color.len = value[1].len;
@@ -100,13 +75,6 @@ ngx_chatvisor_widget_color(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_strlow(w->color.data, value[1].data, value[1].len);
 
     return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid color \"%V\" in \"%V\" directive, "
-                       "it must be #rgb or #rrggbb", &value[1], &cmd->name);
-    return NGX_CONF_ERROR;
 }
 
 
@@ -115,8 +83,8 @@ ngx_chatvisor_widget_position(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_chatvisor_widget_conf_t *w = (void *) ((u_char *) conf + cmd->offset);
 
-    ngx_str_t   *value;
-    ngx_uint_t   i;
+    ngx_int_t   i;
+    ngx_str_t  *value;
 
     if (w->position != NGX_CONF_UNSET_UINT) {
         return "is duplicate";
@@ -124,15 +92,11 @@ ngx_chatvisor_widget_position(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    for (i = 0; i < sizeof(ngx_chatvisor_positions) / sizeof(ngx_str_t); i++)
-    {
-        if (value[1].len == ngx_chatvisor_positions[i].len
-            && ngx_strncmp(value[1].data, ngx_chatvisor_positions[i].data,
-                           value[1].len) == 0)
-        {
-            w->position = i;
-            return NGX_CONF_OK;
-        }
+    i = ngx_chatvisor_position_find(value[1].data, value[1].len);
+
+    if (i != NGX_ERROR) {
+        w->position = i;
+        return NGX_CONF_OK;
     }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -148,26 +112,19 @@ ngx_chatvisor_widget_text(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_chatvisor_widget_conf_t *w = (void *) ((u_char *) conf + cmd->offset);
 
-    u_char      *p;
-    ngx_str_t   *value;
-    ngx_uint_t   i;
+    u_char     *p;
+    ngx_int_t   i;
+    ngx_str_t  *value;
 
     value = cf->args->elts;
 
-    for (i = 0; i < NGX_CHATVISOR_TEXT_N; i++) {
-        if (value[1].len == ngx_chatvisor_text_keys[i].len
-            && ngx_strncmp(value[1].data, ngx_chatvisor_text_keys[i].data,
-                           value[1].len) == 0)
-        {
-            break;
-        }
-    }
+    i = ngx_chatvisor_text_key_find(value[1].data, value[1].len);
 
-    if (i == NGX_CHATVISOR_TEXT_N) {
+    if (i == NGX_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "unknown text key \"%V\" in \"%V\" directive, "
-                           "it must be one of title, greeting, placeholder, "
-                           "offline, launcher", &value[1], &cmd->name);
+                           "it must be one of " NGX_CHATVISOR_TEXT_KEYS_TEXT,
+                           &value[1], &cmd->name);
         return NGX_CONF_ERROR;
     }
 
@@ -210,9 +167,9 @@ ngx_chatvisor_widget_language(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_chatvisor_widget_conf_t *w = (void *) ((u_char *) conf + cmd->offset);
 
     size_t       len;
-    u_char       lang[8];
+    u_char       lang[NGX_CHATVISOR_LANGUAGE_MAX];
     ngx_str_t   *value;
-    ngx_uint_t   i;
+    const char  *name;
 
     if (w->language.data) {
         return "is duplicate";
@@ -230,20 +187,18 @@ ngx_chatvisor_widget_language(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (len > 0 && len < sizeof(lang)) {
         ngx_strlow(lang, value[1].data, len);
 
-        for (i = 0; ngx_chatvisor_languages[i].len; i++) {
-            if (len == ngx_chatvisor_languages[i].len
-                && ngx_strncmp(lang, ngx_chatvisor_languages[i].data, len)
-                   == 0)
-            {
-                w->language = ngx_chatvisor_languages[i];
-                return NGX_CONF_OK;
-            }
+        name = ngx_chatvisor_language_find(lang, len);
+
+        if (name) {
+            w->language.data = (u_char *) name;
+            w->language.len = len;
+            return NGX_CONF_OK;
         }
     }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "unsupported language \"%V\" in \"%V\" directive, "
-                       "it must be one of en, es, de, fr",
+                       "it must be one of " NGX_CHATVISOR_LANGUAGES_TEXT,
                        &value[1], &cmd->name);
     return NGX_CONF_ERROR;
 }
@@ -305,6 +260,18 @@ ngx_chatvisor_attr(u_char *p, const char *name, ngx_str_t *value)
 }
 
 
+static u_char *
+ngx_chatvisor_attr_word(u_char *p, const char *name, const char *word)
+{
+    ngx_str_t  value;
+
+    value.data = (u_char *) word;
+    value.len = ngx_strlen(word);
+
+    return ngx_chatvisor_attr(p, name, &value);
+}
+
+
 /*
  * <script async src="PREFIXwidget.js?v=HASH" data-chatvisor="1"
  *  data-color=".." data-position=".." data-language=".."
@@ -336,7 +303,8 @@ ngx_chatvisor_widget_build_tag(ngx_pool_t *pool,
 
     for (i = 0; i < NGX_CHATVISOR_TEXT_N; i++) {
         if (w->text[i].data) {
-            len += sizeof(" data-text-=\"\"") + ngx_chatvisor_text_keys[i].len
+            len += sizeof(" data-text-=\"\"")
+                   + ngx_strlen(ngx_chatvisor_text_key_name(i))
                    + w->text[i].len
                    + ngx_chatvisor_escape_attr(NULL, w->text[i].data,
                                                w->text[i].len);
@@ -351,8 +319,8 @@ ngx_chatvisor_widget_build_tag(ngx_pool_t *pool,
     p = ngx_sprintf(tag->data, "<script async src=\"%Vwidget.js?v=%V\" "
                     "data-chatvisor=\"1\"", prefix, &widget->hash);
     p = ngx_chatvisor_attr(p, "data-color", &w->color);
-    p = ngx_chatvisor_attr(p, "data-position",
-                           &ngx_chatvisor_positions[w->position]);
+    p = ngx_chatvisor_attr_word(p, "data-position",
+                                ngx_chatvisor_position_name(w->position));
     p = ngx_chatvisor_attr(p, "data-language", &w->language);
 
     if (w->show_after) {
@@ -361,7 +329,8 @@ ngx_chatvisor_widget_build_tag(ngx_pool_t *pool,
 
     for (i = 0; i < NGX_CHATVISOR_TEXT_N; i++) {
         if (w->text[i].data) {
-            ngx_sprintf(name, "data-text-%V%Z", &ngx_chatvisor_text_keys[i]);
+            ngx_sprintf(name, "data-text-%s%Z",
+                        ngx_chatvisor_text_key_name(i));
             p = ngx_chatvisor_attr(p, (char *) name, &w->text[i]);
         }
     }
@@ -422,7 +391,7 @@ ngx_chatvisor_widget_tag(ngx_http_request_t *r, ngx_str_t *tag)
 
     for (i = 0; i < NGX_CHATVISOR_TEXT_N; i++) {
         v = cJSON_GetObjectItemCaseSensitive(texts,
-                               (char *) ngx_chatvisor_text_keys[i].data);
+                               ngx_chatvisor_text_key_name(i));
         if (cJSON_IsString(v)) {
             w.text[i].data = (u_char *) v->valuestring;
             w.text[i].len = ngx_strlen(v->valuestring);

@@ -210,6 +210,24 @@ ngx_int_t ngx_chatvisor_rate_check(ngx_chatvisor_main_conf_t *cmcf,
     ngx_str_t *client, ngx_uint_t failed, ngx_uint_t *retry_after);
 
 
+/* the values a widget setting may take, from nginx.conf or the REST API
+ * (the widget's own lists: www/widget/i18n.js) */
+
+/* "#rgb" or "#rrggbb" */
+ngx_uint_t ngx_chatvisor_color_valid(u_char *s, size_t len);
+
+/* NGX_CHATVISOR_POSITION_* of "right" or "left", else NGX_ERROR */
+ngx_int_t ngx_chatvisor_position_find(u_char *s, size_t len);
+const char *ngx_chatvisor_position_name(ngx_uint_t position);
+
+/* NGX_CHATVISOR_TEXT_* of a text's name ("title"), else NGX_ERROR */
+ngx_int_t ngx_chatvisor_text_key_find(u_char *s, size_t len);
+const char *ngx_chatvisor_text_key_name(ngx_uint_t key);
+
+/* a language the widget has texts for ("en"), else NULL */
+const char *ngx_chatvisor_language_find(u_char *s, size_t len);
+
+
 /* settings changed through the REST API, mirrored for every worker */
 
 #define NGX_CHATVISOR_MODE_AUTO     0

@@ -11,6 +11,99 @@
 #include "cv_time.h"
 
 
+static const char  *ngx_chatvisor_languages[] = {
+    NGX_CHATVISOR_LANGUAGES, NULL
+};
+
+static const char  *ngx_chatvisor_text_keys[] = {
+    NGX_CHATVISOR_TEXT_KEYS, NULL
+};
+
+/* by NGX_CHATVISOR_POSITION_* */
+static const char  *ngx_chatvisor_positions[] = { "right", "left", NULL };
+
+/* www/widget/i18n.js's CONFIGURABLE must be NGX_CHATVISOR_TEXT_* */
+typedef char  ngx_chatvisor_text_keys_match[
+    sizeof(ngx_chatvisor_text_keys) / sizeof(char *) - 1
+    == NGX_CHATVISOR_TEXT_N ? 1 : -1];
+
+
+static ngx_int_t
+ngx_chatvisor_word_find(const char **words, u_char *s, size_t len)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; words[i]; i++) {
+        if (ngx_strlen(words[i]) == len && ngx_strncmp(s, words[i], len) == 0)
+        {
+            return i;
+        }
+    }
+
+    return NGX_ERROR;
+}
+
+
+ngx_uint_t
+ngx_chatvisor_color_valid(u_char *s, size_t len)
+{
+    size_t  i;
+
+    if ((len != sizeof("#rgb") - 1 && len != sizeof("#rrggbb") - 1)
+        || s[0] != '#')
+    {
+        return 0;
+    }
+
+    for (i = 1; i < len; i++) {
+        if (!isxdigit(s[i])) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+ngx_int_t
+ngx_chatvisor_position_find(u_char *s, size_t len)
+{
+    return ngx_chatvisor_word_find(ngx_chatvisor_positions, s, len);
+}
+
+
+const char *
+ngx_chatvisor_position_name(ngx_uint_t position)
+{
+    return ngx_chatvisor_positions[position];
+}
+
+
+ngx_int_t
+ngx_chatvisor_text_key_find(u_char *s, size_t len)
+{
+    return ngx_chatvisor_word_find(ngx_chatvisor_text_keys, s, len);
+}
+
+
+const char *
+ngx_chatvisor_text_key_name(ngx_uint_t key)
+{
+    return ngx_chatvisor_text_keys[key];
+}
+
+
+const char *
+ngx_chatvisor_language_find(u_char *s, size_t len)
+{
+    ngx_int_t  i;
+
+    i = ngx_chatvisor_word_find(ngx_chatvisor_languages, s, len);
+
+    return i == NGX_ERROR ? NULL : ngx_chatvisor_languages[i];
+}
+
+
 static ngx_uint_t
 ngx_chatvisor_mode_of(const char *s)
 {
