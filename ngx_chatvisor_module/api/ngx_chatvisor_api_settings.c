@@ -47,20 +47,12 @@ ngx_int_t
 ngx_chatvisor_api_widget_get(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
 {
     cJSON                      *stored, *view;
-    cv_txn                     *t;
     cv_status                   st;
     ngx_chatvisor_main_conf_t  *cmcf;
 
     cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
 
-    st = cv_txn_begin(cmcf->store, 0, &t);
-    if (st != CV_OK) {
-        return ngx_chatvisor_send_status(r, st, NULL);
-    }
-
-    st = cv_settings_get(t, "widget", &stored);
-    cv_txn_abort(t);
-
+    st = ngx_chatvisor_store_read(cmcf, cv_settings_get, "widget", &stored);
     if (st != CV_OK) {
         return ngx_chatvisor_send_status(r, st, NULL);
     }
