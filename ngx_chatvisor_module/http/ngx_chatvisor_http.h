@@ -120,10 +120,8 @@ void *ngx_chatvisor_ctx_data(ngx_chatvisor_ctx_t *ctx, size_t size);
 #define NGX_CHATVISOR_BODY_ARRAY      2   /* a JSON object or array */
 #define NGX_CHATVISOR_BODY_FORM       3   /* a JSON object or a form */
 
-/* methods: GET answers HEAD too */
+/* methods: GET answers HEAD too; any other method is a write */
 #define NGX_CHATVISOR_GET     (NGX_HTTP_GET|NGX_HTTP_HEAD)
-#define NGX_CHATVISOR_WRITES  (NGX_HTTP_POST|NGX_HTTP_PUT|NGX_HTTP_PATCH   \
-                               |NGX_HTTP_DELETE)
 
 /*
  * One operation of a surface. path is relative to the surface; a segment

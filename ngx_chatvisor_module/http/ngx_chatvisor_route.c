@@ -196,7 +196,7 @@ ngx_chatvisor_route_caller(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx,
         return NGX_OK;
 
     case NGX_CHATVISOR_CALLER_VISITOR:
-        if ((r->method & NGX_CHATVISOR_WRITES)
+        if (!(r->method & NGX_CHATVISOR_GET)
             && ngx_chatvisor_same_origin(r) != NGX_OK)
         {
             return ngx_chatvisor_reject(err, NGX_HTTP_FORBIDDEN, "forbidden",
