@@ -10,6 +10,7 @@
 #include "ngx_chatvisor_api.h"
 
 
+ngx_int_t ngx_chatvisor_handler_init(ngx_conf_t *cf);
 ngx_int_t ngx_chatvisor_handler(ngx_http_request_t *r);
 
 
@@ -25,6 +26,23 @@ static ngx_chatvisor_surface_t  *ngx_chatvisor_surfaces[] = {
     &ngx_chatvisor_api_surface,
     NULL
 };
+
+
+/* the surfaces' route tables, split once per configuration */
+
+ngx_int_t
+ngx_chatvisor_handler_init(ngx_conf_t *cf)
+{
+    ngx_chatvisor_surface_t  **s;
+
+    for (s = ngx_chatvisor_surfaces; *s; s++) {
+        if (ngx_chatvisor_route_init(cf, *s) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
 
 
 /* the console and the join page: strict CSP, never cached with a token */

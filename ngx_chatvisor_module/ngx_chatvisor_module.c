@@ -10,6 +10,8 @@
 #include "ngx_chatvisor_api.h"
 
 
+/* ngx_chatvisor_handler.c */
+ngx_int_t ngx_chatvisor_handler_init(ngx_conf_t *cf);
 ngx_int_t ngx_chatvisor_handler(ngx_http_request_t *r);
 
 
@@ -159,7 +161,7 @@ static ngx_command_t  ngx_chatvisor_commands[] = {
 
 static ngx_http_module_t  ngx_chatvisor_module_ctx = {
     ngx_chatvisor_add_variables,           /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_chatvisor_handler_init,            /* postconfiguration */
 
     ngx_chatvisor_create_main_conf,        /* create main configuration */
     ngx_chatvisor_init_main_conf,          /* init main configuration */

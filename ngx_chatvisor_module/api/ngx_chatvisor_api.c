@@ -137,7 +137,8 @@ ngx_chatvisor_surface_t  ngx_chatvisor_api_surface = {
     "no such API resource",
     ngx_chatvisor_api_routes,
     NGX_CHATVISOR_CALLER_API,
-    ngx_chatvisor_api_auth
+    ngx_chatvisor_api_auth,
+    NULL
 };
 
 

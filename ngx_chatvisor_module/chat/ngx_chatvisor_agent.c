@@ -85,7 +85,8 @@ ngx_chatvisor_surface_t  ngx_chatvisor_agent_surface = {
     "no such agent endpoint",
     ngx_chatvisor_agent_routes,
     NGX_CHATVISOR_CALLER_AGENT,
-    ngx_chatvisor_agent_auth
+    ngx_chatvisor_agent_auth,
+    NULL
 };
 
 

@@ -48,6 +48,7 @@ ngx_chatvisor_surface_t  ngx_chatvisor_visitor_surface = {
     "no such visitor endpoint",
     ngx_chatvisor_visitor_routes,
     NGX_CHATVISOR_CALLER_NONE,
+    NULL,
     NULL
 };
 

@@ -9,21 +9,17 @@
 
 
 ngx_chatvisor_ctx_t *
-ngx_chatvisor_ctx(ngx_http_request_t *r)
+ngx_chatvisor_ctx_create(ngx_http_request_t *r)
 {
     ngx_chatvisor_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_chatvisor_module);
-
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_chatvisor_ctx_t));
     if (ctx == NULL) {
-        ctx = ngx_pcalloc(r->pool, sizeof(ngx_chatvisor_ctx_t));
-        if (ctx == NULL) {
-            return NULL;
-        }
-
-        ctx->request = r;
-        ngx_http_set_ctx(r, ctx, ngx_chatvisor_module);
+        return NULL;
     }
+
+    ctx->request = r;
+    ngx_http_set_ctx(r, ctx, ngx_chatvisor_module);
 
     return ctx;
 }

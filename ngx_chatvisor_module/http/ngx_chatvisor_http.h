@@ -98,7 +98,11 @@ struct ngx_chatvisor_ctx_s {
     void                         *data;       /* the endpoint's own state */
 };
 
-ngx_chatvisor_ctx_t *ngx_chatvisor_ctx(ngx_http_request_t *r);
+/* the request's context, made by the route that answers it */
+#define ngx_chatvisor_ctx(r)                                                 \
+    ((ngx_chatvisor_ctx_t *) ngx_http_get_module_ctx(r, ngx_chatvisor_module))
+
+ngx_chatvisor_ctx_t *ngx_chatvisor_ctx_create(ngx_http_request_t *r);
 
 /* the endpoint's own state, allocated once (zeroed) */
 void *ngx_chatvisor_ctx_data(ngx_chatvisor_ctx_t *ctx, size_t size);
@@ -138,6 +142,19 @@ struct ngx_chatvisor_route_s {
     ngx_chatvisor_handler_pt      handler;
 };
 
+/* the most segments of a route's path */
+#define NGX_CHATVISOR_SEGMENTS_MAX  6
+
+typedef struct ngx_chatvisor_param_kind_s  ngx_chatvisor_param_kind_t;
+
+/* a route's path split once, at configuration time */
+typedef struct {
+    ngx_uint_t                    n;
+    ngx_str_t                     seg[NGX_CHATVISOR_SEGMENTS_MAX];
+    ngx_chatvisor_param_kind_t   *kind[NGX_CHATVISOR_SEGMENTS_MAX]; /* of an
+                                                 id, NULL: a literal */
+} ngx_chatvisor_route_path_t;
+
 /* the caller check of a surface: fills ctx->caller, or NGX_DECLINED */
 typedef ngx_int_t (*ngx_chatvisor_auth_pt)(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx, ngx_uint_t caller, ngx_chatvisor_err_t *err);
@@ -149,7 +166,12 @@ typedef struct {
     ngx_chatvisor_route_t        *routes;     /* ends with a NULL handler */
     ngx_uint_t                    caller;     /* of paths with no route */
     ngx_chatvisor_auth_pt         auth;
+    ngx_chatvisor_route_path_t   *paths;      /* by route: route_init */
 } ngx_chatvisor_surface_t;
+
+/* splits the surface's paths; a malformed table fails the configuration */
+ngx_int_t ngx_chatvisor_route_init(ngx_conf_t *cf,
+    ngx_chatvisor_surface_t *surface);
 
 /*
  * Answers a request for path (below the surface's base): the caller check

@@ -10,13 +10,13 @@
 
 
 /* the kinds of id a path segment may take */
-typedef struct {
+struct ngx_chatvisor_param_kind_s {
     ngx_str_t                 name;        /* as written in a path */
     size_t                    max;         /* bytes */
     ngx_str_t                 prefix;      /* that it starts with, and more */
     ngx_uint_t                agent_id;    /* an integrator's agent id */
     const char               *not_found;
-} ngx_chatvisor_param_kind_t;
+};
 
 
 static ngx_chatvisor_param_kind_t  ngx_chatvisor_param_kinds[] = {
@@ -36,86 +36,127 @@ static ngx_int_t ngx_chatvisor_route_run(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx);
 
 
-/* the next "/"-separated segment at *p (end: *p past the last one) */
+/*
+ * path's "/"-separated segments into seg[]; NGX_DECLINED for a path no
+ * route can have (an empty segment, too many)
+ */
 
-static void
-ngx_chatvisor_segment(u_char **p, u_char *end, ngx_str_t *seg)
+static ngx_int_t
+ngx_chatvisor_route_split(ngx_str_t *path, ngx_str_t *seg, ngx_uint_t *n)
 {
-    seg->data = *p;
-
-    while (*p < end && **p != '/') {
-        (*p)++;
-    }
-
-    seg->len = *p - seg->data;
-}
-
-
-/* whether path has the pattern's segments, "{kind}" matching any but "";
- * params (when not NULL) get the "{kind}" segments */
-
-static ngx_uint_t
-ngx_chatvisor_route_match(const ngx_str_t *pattern, ngx_str_t *path,
-    ngx_str_t *params)
-{
-    u_char     *p, *q, *pend, *qend;
-    ngx_str_t   seg, want;
-    ngx_uint_t  n;
+    u_char  *p, *end;
 
     p = path->data;
-    pend = path->data + path->len;
-    q = pattern->data;
-    qend = pattern->data + pattern->len;
-    n = 0;
+    end = path->data + path->len;
+    *n = 0;
 
     for ( ;; ) {
-        ngx_chatvisor_segment(&p, pend, &seg);
-        ngx_chatvisor_segment(&q, qend, &want);
-
-        if (seg.len == 0) {
-            return 0;
+        if (*n == NGX_CHATVISOR_SEGMENTS_MAX) {
+            return NGX_DECLINED;
         }
 
-        if (want.data[0] == '{') {
-            if (params && n < NGX_CHATVISOR_PARAMS_MAX) {
-                params[n] = seg;
-            }
+        seg[*n].data = p;
 
-            n++;
-
-        } else if (want.len != seg.len
-                   || ngx_strncmp(want.data, seg.data, seg.len) != 0)
-        {
-            return 0;
+        while (p < end && *p != '/') {
+            p++;
         }
 
-        if (p == pend || q == qend) {
-            return p == pend && q == qend;
+        seg[*n].len = p - seg[*n].data;
+
+        if (seg[*n].len == 0) {
+            return NGX_DECLINED;
+        }
+
+        (*n)++;
+
+        if (p == end) {
+            return NGX_OK;
         }
 
         p++;
-        q++;
     }
 }
 
 
-static ngx_chatvisor_param_kind_t *
-ngx_chatvisor_param_kind(ngx_str_t *name)
+ngx_int_t
+ngx_chatvisor_route_init(ngx_conf_t *cf, ngx_chatvisor_surface_t *surface)
 {
-    ngx_uint_t  i;
+    ngx_uint_t                   n, i, k, j, params;
+    ngx_chatvisor_route_t       *rt;
+    ngx_chatvisor_route_path_t  *p;
 
-    for (i = 0; i < sizeof(ngx_chatvisor_param_kinds)
-                    / sizeof(ngx_chatvisor_param_kinds[0]); i++)
-    {
-        if (ngx_chatvisor_param_kinds[i].name.len == name->len
-            && ngx_strncmp(ngx_chatvisor_param_kinds[i].name.data,
-                           name->data, name->len) == 0)
-        {
-            return &ngx_chatvisor_param_kinds[i];
+    for (n = 0; surface->routes[n].handler; n++) { /* void */ }
+
+    surface->paths = ngx_pcalloc(cf->pool,
+                                 n * sizeof(ngx_chatvisor_route_path_t));
+    if (surface->paths == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        rt = &surface->routes[i];
+        p = &surface->paths[i];
+        params = 0;
+
+        if (ngx_chatvisor_route_split(&rt->path, p->seg, &p->n) != NGX_OK) {
+            goto invalid;
+        }
+
+        for (j = 0; j < p->n; j++) {
+            if (p->seg[j].data[0] != '{') {
+                continue;
+            }
+
+            for (k = 0; k < sizeof(ngx_chatvisor_param_kinds)
+                            / sizeof(ngx_chatvisor_param_kinds[0]); k++)
+            {
+                if (ngx_chatvisor_param_kinds[k].name.len == p->seg[j].len
+                    && ngx_strncmp(ngx_chatvisor_param_kinds[k].name.data,
+                                   p->seg[j].data, p->seg[j].len) == 0)
+                {
+                    p->kind[j] = &ngx_chatvisor_param_kinds[k];
+                }
+            }
+
+            if (p->kind[j] == NULL || ++params > NGX_CHATVISOR_PARAMS_MAX) {
+                goto invalid;
+            }
         }
     }
 
-    return NULL;
+    return NGX_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "chatvisor: the route \"%V%V\" cannot be",
+                       &surface->base, &rt->path);
+    return NGX_ERROR;
+}
+
+
+/* whether the path's segments are the route's */
+
+static ngx_uint_t
+ngx_chatvisor_route_match(ngx_chatvisor_route_path_t *p, ngx_str_t *seg,
+    ngx_uint_t n)
+{
+    ngx_uint_t  i;
+
+    if (p->n != n) {
+        return 0;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (p->kind[i] == NULL
+            && (p->seg[i].len != seg[i].len
+                || ngx_memcmp(p->seg[i].data, seg[i].data, seg[i].len) != 0))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
@@ -123,53 +164,37 @@ ngx_chatvisor_param_kind(ngx_str_t *name)
 
 static ngx_int_t
 ngx_chatvisor_route_params(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx,
-    const ngx_chatvisor_route_t *route, ngx_str_t *path,
+    ngx_chatvisor_route_path_t *p, ngx_str_t *seg,
     ngx_chatvisor_err_t *err)
 {
-    u_char                      *q, *qend;
-    ngx_str_t                    params[NGX_CHATVISOR_PARAMS_MAX], want;
-    ngx_uint_t                   n;
+    ngx_uint_t                   i, n;
     ngx_chatvisor_param_kind_t  *kind;
 
-    (void) ngx_chatvisor_route_match(&route->path, path, params);
-
-    q = route->path.data;
-    qend = route->path.data + route->path.len;
     n = 0;
 
-    while (q < qend) {
-        ngx_chatvisor_segment(&q, qend, &want);
+    for (i = 0; i < p->n; i++) {
+        kind = p->kind[i];
 
-        if (q < qend) {
-            q++;
-        }
-
-        if (want.data[0] != '{') {
+        if (kind == NULL) {
             continue;
         }
 
-        kind = ngx_chatvisor_param_kind(&want);
-
-        if (kind == NULL || n == NGX_CHATVISOR_PARAMS_MAX) {
-            return NGX_ERROR;       /* a mistake in a route table */
-        }
-
-        if (params[n].len > kind->max
-            || params[n].len <= kind->prefix.len
-            || ngx_strncmp(params[n].data, kind->prefix.data,
-                           kind->prefix.len) != 0)
+        if (seg[i].len > kind->max
+            || seg[i].len <= kind->prefix.len
+            || ngx_strncmp(seg[i].data, kind->prefix.data, kind->prefix.len)
+               != 0)
         {
             return ngx_chatvisor_reject(err, NGX_HTTP_NOT_FOUND, "not_found",
                                         kind->not_found);
         }
 
-        ctx->param[n] = ngx_pnalloc(r->pool, params[n].len + 1);
+        ctx->param[n] = ngx_pnalloc(r->pool, seg[i].len + 1);
         if (ctx->param[n] == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_memcpy(ctx->param[n], params[n].data, params[n].len);
-        ctx->param[n][params[n].len] = '\0';
+        ngx_memcpy(ctx->param[n], seg[i].data, seg[i].len);
+        ctx->param[n][seg[i].len] = '\0';
 
         if (kind->agent_id && !cv_agent_id_valid(ctx->param[n])) {
             return ngx_chatvisor_reject(err, NGX_HTTP_NOT_FOUND, "not_found",
@@ -226,33 +251,40 @@ ngx_chatvisor_route(ngx_http_request_t *r, ngx_chatvisor_surface_t *surface,
     ngx_str_t *path)
 {
     ngx_int_t                     rc;
-    ngx_uint_t                    allowed, caller;
+    ngx_str_t                     seg[NGX_CHATVISOR_SEGMENTS_MAX];
+    ngx_uint_t                    i, n, allowed, caller;
     ngx_chatvisor_ctx_t          *ctx;
     ngx_chatvisor_err_t           err;
-    const ngx_chatvisor_route_t  *rt, *route, *matched;
+    ngx_chatvisor_route_t        *rt, *route, *matched;
+    ngx_chatvisor_route_path_t   *p;
 
-    ctx = ngx_chatvisor_ctx(r);
+    ctx = ngx_chatvisor_ctx_create(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     route = NULL;
     matched = NULL;
+    p = NULL;
     allowed = 0;
 
-    for (rt = surface->routes; rt->handler; rt++) {
-        if (!ngx_chatvisor_route_match(&rt->path, path, NULL)) {
-            continue;
-        }
+    if (ngx_chatvisor_route_split(path, seg, &n) == NGX_OK) {
 
-        if (matched == NULL) {
-            matched = rt;
-        }
+        for (i = 0, rt = surface->routes; rt->handler; i++, rt++) {
+            if (!ngx_chatvisor_route_match(&surface->paths[i], seg, n)) {
+                continue;
+            }
 
-        allowed |= rt->methods;
+            if (matched == NULL) {
+                matched = rt;
+                p = &surface->paths[i];
+            }
 
-        if (route == NULL && (rt->methods & r->method)) {
-            route = rt;
+            allowed |= rt->methods;
+
+            if (route == NULL && (rt->methods & r->method)) {
+                route = rt;
+            }
         }
     }
 
@@ -268,7 +300,7 @@ ngx_chatvisor_route(ngx_http_request_t *r, ngx_chatvisor_surface_t *surface,
     }
 
     if (rc == NGX_OK) {
-        rc = ngx_chatvisor_route_params(r, ctx, matched, path, &err);
+        rc = ngx_chatvisor_route_params(r, ctx, p, seg, &err);
     }
 
     if (rc == NGX_ERROR) {
