@@ -325,7 +325,9 @@ sub unchanged {
     );
     my %variants = (
         'no CSRF header'       => { 'X-Chatvisor-CSRF' => '' },
-        'a wrong CSRF token'   => { 'X-Chatvisor-CSRF' => 'x' . substr($ann->csrf, 1) },
+        # one character changed (a token may start with "x" itself)
+        'a wrong CSRF token'   => { 'X-Chatvisor-CSRF' => ($ann->csrf =~ /^x/ ? 'y' : 'x')
+                                                         . substr($ann->csrf, 1) },
         "Bob's CSRF token"     => { 'X-Chatvisor-CSRF' => $bob->csrf },
         'an empty CSRF value'  => { 'X-Chatvisor-CSRF' => ' ' },
         'Origin: http://evil.example' => { Origin => 'http://evil.example' },

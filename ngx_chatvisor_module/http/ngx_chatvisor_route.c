@@ -129,7 +129,7 @@ ngx_chatvisor_route_init(ngx_conf_t *cf, ngx_chatvisor_surface_t *surface)
 invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "chatvisor: the route \"%V%V\" cannot be",
+                       "chatvisor: malformed route \"%V%V\"",
                        &surface->base, &rt->path);
     return NGX_ERROR;
 }
