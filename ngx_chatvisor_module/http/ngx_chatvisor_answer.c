@@ -299,22 +299,58 @@ ngx_chatvisor_send_method_not_allowed(ngx_http_request_t *r,
 }
 
 
-ngx_int_t
-ngx_chatvisor_write(ngx_http_request_t *r, ngx_chatvisor_op_run_pt run,
-    ngx_chatvisor_op_done_pt done)
+static cv_status
+ngx_chatvisor_write_run(ngx_chatvisor_op_t *op, cv_txn *t)
+{
+    ngx_chatvisor_ctx_t  *ctx = op->data;
+
+    return ctx->write_run(ctx->request, t);
+}
+
+
+/* answered: the request (and ctx with it) may be gone after finalizing */
+
+static void
+ngx_chatvisor_write_done(ngx_chatvisor_op_t *op)
 {
     ngx_int_t             rc;
-    ngx_chatvisor_ctx_t  *ctx;
+    ngx_chatvisor_ctx_t  *ctx = op->data;
+    ngx_http_request_t   *r;
+
+    r = ctx->request;
+
+    rc = ctx->write_done(r, op->status);
+    ngx_chatvisor_op_clear(op);
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+ngx_int_t
+ngx_chatvisor_write(ngx_http_request_t *r, ngx_chatvisor_write_run_pt run,
+    ngx_chatvisor_write_done_pt done)
+{
+    ngx_chatvisor_ctx_t        *ctx;
+    ngx_chatvisor_main_conf_t  *cmcf;
 
     ctx = ngx_chatvisor_ctx(r);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
+
+    ctx->write_run = run;
+    ctx->write_done = done ? done : ngx_chatvisor_send_op;
+
+    ctx->op.run = ngx_chatvisor_write_run;
+    ctx->op.done = ngx_chatvisor_write_done;
+    ctx->op.data = ctx;
+
+    if (ngx_chatvisor_commit(cmcf, &ctx->op) != NGX_OK) {
+        return ngx_chatvisor_send_unavailable(r);
     }
 
-    rc = ngx_chatvisor_commit(r, &ctx->op, run,
-                              done ? done : ngx_chatvisor_send_op);
+    /* answered once committed */
+    r->main->count++;
 
-    return rc == NGX_DECLINED ? ngx_chatvisor_send_unavailable(r) : rc;
+    return NGX_DONE;
 }
 
 

@@ -72,6 +72,13 @@ typedef struct ngx_chatvisor_route_s  ngx_chatvisor_route_t;
 typedef ngx_int_t (*ngx_chatvisor_handler_pt)(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx);
 
+/* a request's write (ngx_chatvisor_write): run() in the shared transaction,
+ * done() answers after the commit with the rc to finalize with */
+typedef cv_status (*ngx_chatvisor_write_run_pt)(ngx_http_request_t *r,
+    cv_txn *t);
+typedef ngx_int_t (*ngx_chatvisor_write_done_pt)(ngx_http_request_t *r,
+    cv_status st);
+
 /* who is asking, as the route's caller check found out */
 typedef struct {
     char                          customer_id[CV_ID_MAX]; /* visitor; "" */
@@ -94,6 +101,8 @@ struct ngx_chatvisor_ctx_s {
     ngx_chatvisor_handler_pt      next;       /* runs once it is read */
     ngx_chatvisor_caller_t        caller;
     ngx_chatvisor_op_t            op;         /* its write */
+    ngx_chatvisor_write_run_pt    write_run;
+    ngx_chatvisor_write_done_pt   write_done;
     ngx_chatvisor_wait_t          wait;       /* its long-poll */
     void                         *data;       /* the endpoint's own state */
 };
@@ -322,7 +331,7 @@ ngx_int_t ngx_chatvisor_send_body(ngx_http_request_t *r, ngx_str_t *body,
  * has no store. done NULL answers with ngx_chatvisor_send_op.
  */
 ngx_int_t ngx_chatvisor_write(ngx_http_request_t *r,
-    ngx_chatvisor_op_run_pt run, ngx_chatvisor_op_done_pt done);
+    ngx_chatvisor_write_run_pt run, ngx_chatvisor_write_done_pt done);
 
 /* the answer of a committed write: the error (with op->why), or the posted
  * message (201, 200 for a retry), or op->result with op->ok_status */

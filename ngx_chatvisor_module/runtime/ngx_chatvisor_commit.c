@@ -70,13 +70,8 @@ ngx_chatvisor_commit_setup(void)
 
 
 ngx_int_t
-ngx_chatvisor_commit(ngx_http_request_t *r, ngx_chatvisor_op_t *op,
-    ngx_chatvisor_op_run_pt run, ngx_chatvisor_op_done_pt done)
+ngx_chatvisor_commit(ngx_chatvisor_main_conf_t *cmcf, ngx_chatvisor_op_t *op)
 {
-    ngx_chatvisor_main_conf_t  *cmcf;
-
-    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
-
     if (cmcf->store == NULL) {
         return NGX_DECLINED;
     }
@@ -85,19 +80,13 @@ ngx_chatvisor_commit(ngx_http_request_t *r, ngx_chatvisor_op_t *op,
         ngx_chatvisor_commit_setup();
     }
 
-    op->request = r;
-    op->run = run;
-    op->done = done;
-
     ngx_queue_insert_tail(&ngx_chatvisor_ops, &op->queue);
 
     if (!ngx_chatvisor_commit_busy && !ngx_chatvisor_flush_event.posted) {
         ngx_post_event(&ngx_chatvisor_flush_event, &ngx_posted_events);
     }
 
-    r->main->count++;
-
-    return NGX_DONE;
+    return NGX_OK;
 }
 
 
@@ -111,8 +100,8 @@ ngx_chatvisor_op_notice(ngx_chatvisor_op_t *op, ngx_uint_t kind,
 }
 
 
-static void
-ngx_chatvisor_op_reset(ngx_chatvisor_op_t *op)
+void
+ngx_chatvisor_op_clear(ngx_chatvisor_op_t *op)
 {
     cJSON_Delete(op->result);
     op->result = NULL;
@@ -193,8 +182,8 @@ ngx_chatvisor_commit_flush(ngx_event_t *ev)
 static cv_status
 ngx_chatvisor_op_run(ngx_chatvisor_op_t *op, cv_txn *t)
 {
-    ngx_chatvisor_op_reset(op);
-    op->status = op->run(op->request, t);
+    ngx_chatvisor_op_clear(op);
+    op->status = op->run(op, t);
 
     return op->status;
 }
@@ -259,7 +248,7 @@ ngx_chatvisor_batch_run(void *data, ngx_log_t *log)
 
         st = cv_txn_begin(cmcf->store, 1, &t);
         if (st != CV_OK) {
-            ngx_chatvisor_op_reset(op);
+            ngx_chatvisor_op_clear(op);
             op->status = st;
             continue;
         }
@@ -272,7 +261,7 @@ ngx_chatvisor_batch_run(void *data, ngx_log_t *log)
         }
 
         if (op->status == CV_FULL || op->status == CV_ERROR) {
-            ngx_chatvisor_op_reset(op);
+            ngx_chatvisor_op_clear(op);
         }
     }
 }
@@ -287,10 +276,8 @@ ngx_chatvisor_batch_run(void *data, ngx_log_t *log)
 static void
 ngx_chatvisor_batch_done(ngx_event_t *ev)
 {
-    ngx_int_t                rc;
     ngx_uint_t               n;
     ngx_queue_t             *q;
-    ngx_http_request_t      *r;
     ngx_chatvisor_op_t      *op;
     ngx_chatvisor_notice_t   notices[NGX_CHATVISOR_BATCH_NOTICES];
 
@@ -323,13 +310,9 @@ ngx_chatvisor_batch_done(ngx_event_t *ev)
         ngx_queue_remove(q);
 
         op = ngx_queue_data(q, ngx_chatvisor_op_t, queue);
-        r = op->request;
 
-        rc = op->done(r, op->status);
-        ngx_chatvisor_op_reset(op);
-
-        /* the request (and ctx with it) may be gone after this */
-        ngx_http_finalize_request(r, rc);
+        /* the op (a request's context with it) may be gone after this */
+        op->done(op);
     }
 
     ngx_chatvisor_commit_busy = 0;

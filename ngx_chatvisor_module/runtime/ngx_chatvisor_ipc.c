@@ -143,7 +143,7 @@ ngx_chatvisor_ipc_read(ngx_event_t *ev)
             /* writes are whole notices, each atomic: n is a multiple */
             for (i = 0; i < n / (ssize_t) sizeof(ngx_chatvisor_notice_t); i++)
             {
-                ngx_chatvisor_poll_notice(&notice[i]);
+                ngx_chatvisor_notice_deliver(&notice[i]);
             }
 
             if (n == (ssize_t) sizeof(notice)) {
@@ -167,7 +167,7 @@ ngx_chatvisor_ipc_read(ngx_event_t *ev)
 
     if (ngx_chatvisor_shm_overflow_take(cmcf, ngx_worker)) {
         notice[0].kind = NGX_CHATVISOR_NOTICE_ALL;
-        ngx_chatvisor_poll_notice(&notice[0]);
+        ngx_chatvisor_notice_deliver(&notice[0]);
     }
 }
 

@@ -8,6 +8,40 @@
 #include "ngx_chatvisor_runtime.h"
 
 
+#define NGX_CHATVISOR_LISTENERS_MAX  4
+
+
+static ngx_chatvisor_notice_pt  ngx_chatvisor_listeners[
+                                    NGX_CHATVISOR_LISTENERS_MAX];
+static ngx_uint_t               ngx_chatvisor_nlisteners;
+
+
+ngx_int_t
+ngx_chatvisor_notice_listen(ngx_chatvisor_notice_pt handler)
+{
+    if (ngx_chatvisor_nlisteners == NGX_CHATVISOR_LISTENERS_MAX) {
+        return NGX_ERROR;
+    }
+
+    ngx_chatvisor_listeners[ngx_chatvisor_nlisteners++] = handler;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_chatvisor_notice_deliver(ngx_chatvisor_notice_t *n)
+{
+    ngx_uint_t  i;
+
+    ngx_chatvisor_poll_notice(n);
+
+    for (i = 0; i < ngx_chatvisor_nlisteners; i++) {
+        ngx_chatvisor_listeners[i](n);
+    }
+}
+
+
 void
 ngx_chatvisor_notice_init(ngx_chatvisor_notice_t *n, ngx_uint_t kind,
     const char *customer_id, const char *conversation_id)
@@ -35,7 +69,7 @@ ngx_chatvisor_notify_many(ngx_chatvisor_notice_t *n, ngx_uint_t count)
     ngx_chatvisor_ipc_send(n, count);
 
     for (i = 0; i < count; i++) {
-        ngx_chatvisor_poll_notice(&n[i]);
+        ngx_chatvisor_notice_deliver(&n[i]);
     }
 }
 

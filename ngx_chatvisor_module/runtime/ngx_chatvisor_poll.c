@@ -224,11 +224,15 @@ ngx_chatvisor_poll_notice(ngx_chatvisor_notice_t *n)
         }
         break;
 
-    default:
+    case NGX_CHATVISOR_NOTICE_ALL:
         for (i = 0; i < NGX_CHATVISOR_BUCKETS; i++) {
             ngx_chatvisor_poll_wake(&ngx_chatvisor_visitor_polls[i], NULL, 0);
         }
         ngx_chatvisor_poll_wake(&ngx_chatvisor_agent_polls, NULL, 0);
+        break;
+
+    default:
+        break;   /* not a poll's business */
     }
 }
 

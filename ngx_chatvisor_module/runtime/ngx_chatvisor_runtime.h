@@ -26,6 +26,8 @@
 #define NGX_CHATVISOR_NOTICE_CHANGE   1   /* the store changed */
 #define NGX_CHATVISOR_NOTICE_TYPING   2   /* someone is typing */
 #define NGX_CHATVISOR_NOTICE_ALL      3   /* re-check every poll */
+#define NGX_CHATVISOR_NOTICE_WEBHOOKS 4   /* webhook endpoints or deliveries
+                                             changed (no poll cares) */
 
 /* bytes of an agent's name a typing notice carries (a notice is then 126
  * bytes: 32 fit in one atomic pipe write) */
@@ -46,6 +48,15 @@ void ngx_chatvisor_notice_init(ngx_chatvisor_notice_t *n, ngx_uint_t kind,
 /* tells every worker's polls, this one's included */
 void ngx_chatvisor_notify(ngx_chatvisor_notice_t *n);
 void ngx_chatvisor_notify_many(ngx_chatvisor_notice_t *n, ngx_uint_t count);
+
+/* a notice reached this worker: its polls, then its listeners, hear it */
+void ngx_chatvisor_notice_deliver(ngx_chatvisor_notice_t *n);
+
+/* at process start: handler hears every notice this worker gets (the
+ * webhook sender listens for new log entries this way) */
+typedef void (*ngx_chatvisor_notice_pt)(ngx_chatvisor_notice_t *n);
+
+ngx_int_t ngx_chatvisor_notice_listen(ngx_chatvisor_notice_pt handler);
 
 /* someone types in a conversation: an agent (agent_name) or its customer
  * (agent_name NULL); nothing is stored */
@@ -75,17 +86,21 @@ cv_status ngx_chatvisor_store_read(ngx_chatvisor_main_conf_t *cmcf,
 
 /* ------------------------------------------------------- group commit */
 
-typedef cv_status (*ngx_chatvisor_op_run_pt)(ngx_http_request_t *r,
-    cv_txn *t);
-typedef ngx_int_t (*ngx_chatvisor_op_done_pt)(ngx_http_request_t *r,
-    cv_status st);
+typedef struct ngx_chatvisor_op_s  ngx_chatvisor_op_t;
 
-/* a request's write, queued for the next group commit */
-typedef struct {
+/* run() executes inside the shared transaction (and may run twice, so it
+ * starts from scratch); done() follows the commit, op->status its outcome */
+typedef cv_status (*ngx_chatvisor_op_run_pt)(ngx_chatvisor_op_t *op,
+    cv_txn *t);
+typedef void (*ngx_chatvisor_op_done_pt)(ngx_chatvisor_op_t *op);
+
+/* a write queued for the next group commit: a request's, or one of the
+ * worker's own (the webhook sender's) */
+struct ngx_chatvisor_op_s {
     ngx_queue_t                   queue;
-    ngx_http_request_t           *request;
     ngx_chatvisor_op_run_pt       run;
     ngx_chatvisor_op_done_pt      done;
+    void                         *data;       /* the writer's */
 
     /* what run() leaves for done(); cleared before each run */
     cv_status                     status;
@@ -95,17 +110,19 @@ typedef struct {
     const char                   *why;        /* the reason of a failure */
     ngx_chatvisor_notice_t        notice;     /* sent once committed */
     unsigned                      notify:1;
-} ngx_chatvisor_op_t;
+};
 
 /*
- * Queues op's write: run() executes inside the shared transaction (and may
- * run twice, so it starts from scratch); done() answers after the commit,
- * taking op->result (set it to NULL) if it sends it. Returns NGX_DONE: the
- * request is finalized with what done() returns. With no store, returns
- * NGX_DECLINED: the caller answers 503.
+ * Queues op for the next group commit: NGX_OK, or NGX_DECLINED when this
+ * worker has no store. Once committed (or failed), the batch's notices are
+ * sent, then each op's done() is called; it owns the op again and frees
+ * what run() left (ngx_chatvisor_op_clear) before the op's memory goes.
  */
-ngx_int_t ngx_chatvisor_commit(ngx_http_request_t *r, ngx_chatvisor_op_t *op,
-    ngx_chatvisor_op_run_pt run, ngx_chatvisor_op_done_pt done);
+ngx_int_t ngx_chatvisor_commit(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_chatvisor_op_t *op);
+
+/* frees what run() left in op (result, message), for the next run */
+void ngx_chatvisor_op_clear(ngx_chatvisor_op_t *op);
 
 /* the notice op sends to the polls once its write is committed */
 void ngx_chatvisor_op_notice(ngx_chatvisor_op_t *op, ngx_uint_t kind,
@@ -202,6 +219,19 @@ ngx_uint_t ngx_chatvisor_presence_available(ngx_chatvisor_main_conf_t *cmcf,
 /* any agent online (available: any available) */
 ngx_uint_t ngx_chatvisor_presence_any(ngx_chatvisor_main_conf_t *cmcf,
     ngx_uint_t available);
+
+
+/* leases: what one worker at a time does (the webhook sender) */
+
+#define NGX_CHATVISOR_LEASE_WEBHOOKS  0
+#define NGX_CHATVISOR_LEASES          1
+
+/* 1 when this process holds the lease for ttl more (taken when free or
+ * not renewed in time: a worker that died or hangs loses it) */
+ngx_uint_t ngx_chatvisor_lease_hold(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_uint_t lease, ngx_msec_t ttl);
+void ngx_chatvisor_lease_release(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_uint_t lease);
 
 
 /* failed logins per API client: NGX_DECLINED with *retry_after seconds

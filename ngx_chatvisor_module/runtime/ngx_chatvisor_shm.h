@@ -1,9 +1,10 @@
 /*
  * The layout of the shared-memory zone, for the runtime's files that keep
  * a part of it: presence (ngx_chatvisor_presence.c), rate limits
- * (ngx_chatvisor_rate_limit.c), settings (ngx_chatvisor_settings.c) and
- * the pipes' overflow flags (ngx_chatvisor_shm.c). Every part but the
- * flags is read and written under the zone's mutex.
+ * (ngx_chatvisor_rate_limit.c), settings (ngx_chatvisor_settings.c),
+ * leases (ngx_chatvisor_lease.c) and the pipes' overflow flags
+ * (ngx_chatvisor_shm.c). Every part but the flags is read and written
+ * under the zone's mutex.
  */
 
 #ifndef _NGX_CHATVISOR_SHM_H_INCLUDED_
@@ -50,11 +51,18 @@ typedef struct {
 } ngx_chatvisor_settings_t;
 
 
+typedef struct {
+    ngx_pid_t                 pid;          /* the holder; 0: nobody */
+    int64_t                   until;        /* ms: held until, unless renewed */
+} ngx_chatvisor_lease_t;
+
+
 struct ngx_chatvisor_shm_s {
     ngx_atomic_t                    overflow[NGX_MAX_PROCESSES];
     ngx_chatvisor_settings_t        settings;
     ngx_chatvisor_rate_t            rate[NGX_CHATVISOR_RATE_MAX];
     ngx_chatvisor_presence_table_t  presence;
+    ngx_chatvisor_lease_t           leases[NGX_CHATVISOR_LEASES];
 };
 
 
