@@ -100,6 +100,32 @@ typedef struct {
 } ngx_chatvisor_api_client_t;
 
 
+/* chatvisor_webhook NAME URL secret_file=PATH [events=a,b] */
+typedef struct {
+    ngx_str_t                 name;
+    ngx_str_t                 url;
+    ngx_str_t                 secret;       /* "whsec_..." */
+    ngx_uint_t                events;       /* cv_webhook_event_bit()s; 0 all */
+} ngx_chatvisor_webhook_decl_t;
+
+
+/* chatvisor_webhook* */
+typedef struct {
+    ngx_array_t              *declared;     /* ngx_chatvisor_webhook_decl_t */
+    ngx_uint_t                concurrency;  /* in flight per endpoint */
+    ngx_array_t              *schedule;     /* ngx_msec_t: attempt delays */
+    ngx_msec_t                timeout;      /* an attempt */
+    ngx_str_t                 trusted_certificate;
+    ngx_flag_t                verify;
+    ngx_flag_t                allow_private;
+#if (NGX_HTTP_SSL)
+    ngx_ssl_t                *ssl;
+#endif
+    ngx_resolver_t           *resolver;     /* the http{} level's */
+    ngx_msec_t                resolver_timeout;
+} ngx_chatvisor_webhooks_conf_t;
+
+
 typedef struct ngx_chatvisor_shm_s  ngx_chatvisor_shm_t;
 
 
@@ -121,6 +147,8 @@ typedef struct {
 
     ngx_array_t              *api_clients;  /* ngx_chatvisor_api_client_t */
     ngx_uint_t                visits_rule;  /* some location counts visits */
+
+    ngx_chatvisor_webhooks_conf_t  webhooks;
 } ngx_chatvisor_main_conf_t;
 
 

@@ -8,6 +8,7 @@
 #include "ngx_chatvisor_edge.h"
 #include "ngx_chatvisor_chat.h"
 #include "ngx_chatvisor_api.h"
+#include "ngx_chatvisor_webhooks.h"
 
 
 /* ngx_chatvisor_handler.c */
@@ -51,6 +52,11 @@ ngx_chatvisor_check_poll_timeout(ngx_conf_t *cf, void *post, void *data)
 
 static ngx_conf_post_t  ngx_chatvisor_poll_timeout_bounds = {
     ngx_chatvisor_check_poll_timeout
+};
+
+
+static ngx_conf_num_bounds_t  ngx_chatvisor_webhook_concurrency_bounds = {
+    ngx_conf_check_num_bounds, 1, NGX_CHATVISOR_WEBHOOK_CONCURRENCY_MAX
 };
 
 
@@ -155,6 +161,60 @@ static ngx_command_t  ngx_chatvisor_commands[] = {
       0,
       NULL },
 
+    { ngx_string("chatvisor_webhook"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE34,
+      ngx_chatvisor_webhook,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chatvisor_webhook_concurrency"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chatvisor_main_conf_t, webhooks)
+          + offsetof(ngx_chatvisor_webhooks_conf_t, concurrency),
+      &ngx_chatvisor_webhook_concurrency_bounds },
+
+    { ngx_string("chatvisor_webhook_retry_schedule"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_chatvisor_webhook_schedule,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chatvisor_webhook_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chatvisor_main_conf_t, webhooks)
+          + offsetof(ngx_chatvisor_webhooks_conf_t, timeout),
+      NULL },
+
+    { ngx_string("chatvisor_webhook_trusted_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chatvisor_main_conf_t, webhooks)
+          + offsetof(ngx_chatvisor_webhooks_conf_t, trusted_certificate),
+      NULL },
+
+    { ngx_string("chatvisor_webhook_verify"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chatvisor_main_conf_t, webhooks)
+          + offsetof(ngx_chatvisor_webhooks_conf_t, verify),
+      NULL },
+
+    { ngx_string("chatvisor_webhook_allow_private"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chatvisor_main_conf_t, webhooks)
+          + offsetof(ngx_chatvisor_webhooks_conf_t, allow_private),
+      NULL },
+
       ngx_null_command
 };
 
@@ -200,6 +260,8 @@ ngx_chatvisor_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    ngx_chatvisor_webhooks_create_conf(&cmcf->webhooks);
+
     return cmcf;
 }
 
@@ -217,7 +279,13 @@ ngx_chatvisor_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    return NGX_CONF_OK;
+    if (cmcf->webhooks.declared && cmcf->store_opt.path == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chatvisor_webhook\" needs \"chatvisor_store\"");
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_chatvisor_webhooks_init_conf(cf, &cmcf->webhooks);
 }
 
 
@@ -539,7 +607,9 @@ ngx_chatvisor_init_module(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (ngx_chatvisor_store_prepare(cycle, cmcf) != NGX_OK) {
+    if (ngx_chatvisor_store_prepare(cycle, cmcf) != NGX_OK
+        || ngx_chatvisor_webhooks_init_module(cycle, cmcf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -574,7 +644,7 @@ ngx_chatvisor_init_process(ngx_cycle_t *cycle)
         ngx_chatvisor_settings_load(cycle, cmcf);
     }
 
-    return NGX_OK;
+    return ngx_chatvisor_webhooks_init_process(cycle, cmcf);
 }
 
 
@@ -586,6 +656,7 @@ ngx_chatvisor_exit_process(ngx_cycle_t *cycle)
     cmcf = ngx_chatvisor_cycle_main_conf(cycle);
 
     if (cmcf != NULL) {
+        ngx_chatvisor_webhooks_exit_process(cycle);
         ngx_chatvisor_store_close(cmcf);
     }
 }

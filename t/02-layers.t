@@ -27,7 +27,7 @@ my $root = Chatvisor::Test::repo_root();
 my $mod = "$root/ngx_chatvisor_module";
 
 my %rank = (conf => 0, runtime => 1, http => 2, edge => 3, chat => 3,
-            api => 3, top => 4);
+            api => 3, webhooks => 3, top => 4);
 
 # which layer a module header belongs to, and whether it is its public one
 my %header;

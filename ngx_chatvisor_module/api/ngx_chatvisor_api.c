@@ -32,6 +32,12 @@ static const char  *ngx_chatvisor_assign_fields[] = { "agent_id", NULL };
 static const char  *ngx_chatvisor_visibility_fields[] = {
     "mode", "until", NULL
 };
+static const char  *ngx_chatvisor_webhook_fields[] = {
+    "url", "events", "status", NULL
+};
+static const char  *ngx_chatvisor_webhook_create_fields[] = {
+    "url", "events", NULL
+};
 
 
 static ngx_chatvisor_route_t  ngx_chatvisor_api_routes[] = {
@@ -127,6 +133,43 @@ static ngx_chatvisor_route_t  ngx_chatvisor_api_routes[] = {
     { NGX_HTTP_PUT, ngx_string("settings/widget"),
       NGX_CHATVISOR_CALLER_API, NGX_CHATVISOR_BODY_OBJECT,
       NULL, ngx_chatvisor_api_widget_put },
+
+    { NGX_HTTP_POST, ngx_string("webhooks"),
+      NGX_CHATVISOR_CALLER_API, NGX_CHATVISOR_BODY_OBJECT,
+      ngx_chatvisor_webhook_create_fields, ngx_chatvisor_api_webhook_create },
+
+    { NGX_CHATVISOR_GET, ngx_string("webhooks"),
+      NGX_CHATVISOR_CALLER_API, NGX_CHATVISOR_BODY_NONE,
+      NULL, ngx_chatvisor_api_webhook_list },
+
+    { NGX_CHATVISOR_GET, ngx_string("webhooks/{webhook}"),
+      NGX_CHATVISOR_CALLER_API, NGX_CHATVISOR_BODY_NONE,
+      NULL, ngx_chatvisor_api_webhook_get },
+
+    { NGX_HTTP_PATCH, ngx_string("webhooks/{webhook}"),
+      NGX_CHATVISOR_CALLER_API, NGX_CHATVISOR_BODY_OBJECT,
+      ngx_chatvisor_webhook_fields, ngx_chatvisor_api_webhook_update },
+
+    { NGX_HTTP_DELETE, ngx_string("webhooks/{webhook}"),
+      NGX_CHATVISOR_CALLER_API, NGX_CHATVISOR_BODY_NONE,
+      NULL, ngx_chatvisor_api_webhook_delete },
+
+    { NGX_HTTP_POST, ngx_string("webhooks/{webhook}/rotate-secret"),
+      NGX_CHATVISOR_CALLER_API, NGX_CHATVISOR_BODY_OBJECT,
+      ngx_chatvisor_no_fields, ngx_chatvisor_api_webhook_rotate },
+
+    { NGX_HTTP_POST, ngx_string("webhooks/{webhook}/test"),
+      NGX_CHATVISOR_CALLER_API, NGX_CHATVISOR_BODY_OBJECT,
+      ngx_chatvisor_no_fields, ngx_chatvisor_api_webhook_test },
+
+    { NGX_CHATVISOR_GET, ngx_string("webhooks/{webhook}/deliveries"),
+      NGX_CHATVISOR_CALLER_API, NGX_CHATVISOR_BODY_NONE,
+      NULL, ngx_chatvisor_api_webhook_deliveries },
+
+    { NGX_HTTP_POST,
+      ngx_string("webhooks/{webhook}/deliveries/{delivery}/retry"),
+      NGX_CHATVISOR_CALLER_API, NGX_CHATVISOR_BODY_OBJECT,
+      ngx_chatvisor_no_fields, ngx_chatvisor_api_webhook_retry },
 
     { 0, ngx_null_string, 0, 0, NULL, NULL }
 };

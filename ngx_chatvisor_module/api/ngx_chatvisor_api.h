@@ -77,6 +77,26 @@ ngx_int_t ngx_chatvisor_api_widget_get(ngx_http_request_t *r,
 ngx_int_t ngx_chatvisor_api_widget_put(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx);
 
+/* ngx_chatvisor_api_webhooks.c */
+ngx_int_t ngx_chatvisor_api_webhook_create(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx);
+ngx_int_t ngx_chatvisor_api_webhook_list(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx);
+ngx_int_t ngx_chatvisor_api_webhook_get(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx);
+ngx_int_t ngx_chatvisor_api_webhook_update(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx);
+ngx_int_t ngx_chatvisor_api_webhook_delete(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx);
+ngx_int_t ngx_chatvisor_api_webhook_rotate(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx);
+ngx_int_t ngx_chatvisor_api_webhook_test(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx);
+ngx_int_t ngx_chatvisor_api_webhook_deliveries(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx);
+ngx_int_t ngx_chatvisor_api_webhook_retry(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx);
+
 /* ngx_chatvisor_api_login_url.c: one-time console login URLs */
 
 /* the body's "ttl_seconds" (1 .. a day), checked and kept in ctx->data,

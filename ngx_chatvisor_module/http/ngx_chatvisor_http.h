@@ -17,6 +17,7 @@
 #include "ngx_chatvisor_runtime.h"
 #include "cv_agents.h"
 #include "cv_api_tokens.h"
+#include "cv_webhooks.h"
 
 
 /* the largest request body, and its name in errors */

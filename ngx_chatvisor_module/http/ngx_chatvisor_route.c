@@ -28,7 +28,13 @@ static ngx_chatvisor_param_kind_t  ngx_chatvisor_param_kinds[] = {
       "no such customer" },
 
     { ngx_string("{agent}"), CV_AGENT_ID_MAX, ngx_null_string, 1,
-      "no such agent" }
+      "no such agent" },
+
+    { ngx_string("{webhook}"), CV_WEBHOOK_ID_MAX - 1, ngx_string("wh_"), 0,
+      "no such webhook" },
+
+    { ngx_string("{delivery}"), CV_DELIVERY_ID_MAX - 1, ngx_string("dlv_"), 0,
+      "no such delivery" }
 };
 
 
