@@ -483,11 +483,11 @@ cv_dlv_put(cv_txn *t, const char *id, const cv_dlv *old, const cv_dlv *d)
 }
 
 
-/* the first key of db at or after from that starts with prefix and has
- * rest more bytes: *found, and its key in *k */
+/* the first key of db that starts with prefix and has rest more bytes:
+ * *found, and the key in *k */
 static cv_status
-cv_index_first(cv_txn *t, int db, const cv_wh_key *from,
-    const cv_wh_key *prefix, size_t rest, MDB_val *k, int *found)
+cv_key_first(cv_txn *t, int db, const cv_wh_key *prefix, size_t rest,
+    MDB_val *k, int *found)
 {
     MDB_cursor  *c;
     MDB_val      v;
@@ -498,7 +498,7 @@ cv_index_first(cv_txn *t, int db, const cv_wh_key *from,
         return cv_status_from_mdb(rc);
     }
 
-    *k = cv_key_val(from);
+    *k = cv_key_val(prefix);
     rc = mdb_cursor_get(c, k, &v, MDB_SET_RANGE);
     mdb_cursor_close(c);
 
@@ -520,8 +520,8 @@ cv_queue_head(cv_txn *t, const char *id, uint64_t conv_key, uint64_t *dseq)
     cv_key_start(&prefix, id);
     cv_key_u64(&prefix, conv_key);
 
-    st = cv_index_first(t, CV_DB_DELIVERY_QUEUE, &prefix, &prefix,
-                        CV_U64BE_LEN, &k, &found);
+    st = cv_key_first(t, CV_DB_DELIVERY_QUEUE, &prefix, CV_U64BE_LEN, &k,
+                        &found);
 
     *dseq = (st == CV_OK && found)
             ? cv_get_u64be((unsigned char *) k.mv_data + prefix.len) : 0;
@@ -1332,45 +1332,28 @@ cv_webhook_retry(cv_txn *t, const char *id, const char *delivery_id,
 
 /* ------------------------------------------------------------ deleting */
 
-/* the first key of db at or after from (which starts with prefix), that
- * does; k copied into *key */
-static cv_status
-cv_first_key(cv_txn *t, int db, const cv_wh_key *from,
-    const cv_wh_key *prefix, size_t rest, cv_wh_key *key, int *found)
-{
-    MDB_val    k;
-    cv_status  st;
-
-    st = cv_index_first(t, db, from, prefix, rest, &k, found);
-
-    if (st == CV_OK && *found) {
-        memcpy(key->data, k.mv_data, k.mv_size);
-        key->len = k.mv_size;
-    }
-
-    return st;
-}
-
-
 cv_status
 cv_wh_deliveries_drop(cv_txn *t, const char *id)
 {
+    MDB_val    k;
     int        found;
     cv_dlv     d;
     cv_status  st;
-    cv_wh_key  prefix, k;
+    cv_wh_key  prefix;
 
     cv_key_start(&prefix, id);
 
     /* each time the first that is left */
     for ( ;; ) {
-        st = cv_first_key(t, CV_DB_DELIVERIES, &prefix, &prefix,
-                          CV_U64BE_LEN, &k, &found);
+        st = cv_key_first(t, CV_DB_DELIVERIES, &prefix, CV_U64BE_LEN, &k,
+                            &found);
         if (st != CV_OK || !found) {
             return st;
         }
 
-        st = cv_dlv_get(t, id, cv_get_u64be(k.data + prefix.len), &d);
+        st = cv_dlv_get(t, id,
+                        cv_get_u64be((unsigned char *) k.mv_data + prefix.len),
+                        &d);
 
         if (st == CV_OK) {
             st = cv_dlv_put(t, id, &d, NULL);

@@ -285,8 +285,9 @@ typedef struct {
  * due at next_attempt_ms. The endpoint's failing clock starts at the
  * first failed attempt since a success (or since it was enabled) and
  * stops at a success. last_error keeps CV_WEBHOOK_ERROR_MAX bytes of
- * error at most, cut at a UTF-8 boundary (and with '?' for each byte of
- * it that is not UTF-8). CV_NOT_FOUND for an unknown delivery;
+ * error at most, cut where a UTF-8 character starts (an error that is not
+ * UTF-8 keeps its ASCII, with '?' for every other byte). CV_NOT_FOUND for
+ * an unknown delivery;
  * CV_CONFLICT for one that is finished or queued (it was not due).
  */
 cv_status cv_webhook_record(cv_txn *t, const char *id, uint64_t dseq,
