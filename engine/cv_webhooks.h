@@ -138,10 +138,11 @@ cv_status cv_webhook_list(cv_txn *t, cJSON *items);
 
 /*
  * Changes what is given: url (NULL: kept), events (when set_events; 0:
- * all), status (-1: kept, 0: disabled by the API, 1: enabled). Enabling
- * clears disabled_reason and the failing clock; the cursor stays where it
- * is, so the events while it was disabled go out then. CV_INVALID as
- * for create. *out (may be NULL): the endpoint.
+ * all), status (-1: kept, 0: disabled by the API, 1: enabled). New
+ * events apply to the entries scanned from then on, not to deliveries
+ * made. Enabling clears disabled_reason and the failing clock; the cursor
+ * stays where it is, so the events while it was disabled go out then.
+ * CV_INVALID as for create. *out (may be NULL): the endpoint.
  */
 cv_status cv_webhook_update(cv_txn *t, const char *id, const char *url,
     int set_events, unsigned events, int status, cJSON **out);
