@@ -1117,6 +1117,38 @@ test_listing(void)
     strcpy(did, d[0].id);
     ok(strcmp(did, "dlv_0000000000005") == 0, "id of dseq 5: %s", did);
 
+    /* ids that are no endpoint's, however long */
+    {
+        char       long_id[300];
+        size_t     made2;
+        int        more2;
+        uint64_t   c2;
+        cJSON     *none;
+
+        memset(long_id, 'x', sizeof(long_id) - 1);
+        memcpy(long_id, "wh_", 3);
+        long_id[sizeof(long_id) - 1] = '\0';
+
+        t = begin(1);
+        none = cJSON_CreateArray();
+        ok(cv_webhook_scan(t, long_id, 10, T0, &made2, &more2) == CV_NOT_FOUND
+           && cv_webhook_scan(t, "wh_none", 10, T0, &made2, &more2)
+              == CV_NOT_FOUND
+           && cv_webhook_due(t, long_id, T0, NULL, 0, MANY, d, &n, &next)
+              == CV_NOT_FOUND
+           && cv_webhook_deliveries(t, long_id, -1, 0, 10, none, &c2)
+              == CV_NOT_FOUND
+           && cv_webhook_test(t, long_id, T0, NULL) == CV_NOT_FOUND
+           && cv_webhook_retry(t, long_id, did, T0, NULL) == CV_NOT_FOUND
+           && cv_webhook_get(t, long_id, &none) == CV_NOT_FOUND
+           && cv_webhook_disable(t, long_id, "gone") == CV_NOT_FOUND,
+           "an id too long for one, or of none, is not found anywhere");
+        cJSON_Delete(none);
+        cv_txn_abort(t);
+        ok(record(long_id, 1, 1, T0, 0, 200, NULL) == CV_NOT_FOUND,
+           "and has no outcome to record");
+    }
+
     /* prune: finished before a time, oldest first, max at most */
     total = entries(CV_DB_DELIVERIES);
     t = begin(1);
