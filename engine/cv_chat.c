@@ -129,11 +129,11 @@ cv_conv_change(cv_txn *t, const char *conv_id, cv_conv_rec *rec,
 
     /* ids and types are our own ASCII tokens */
     cv_jt_init(&b, CV_LOG_TEXT_ROOM + event_len + rec->json_len);
-    cv_jt_lit(&b, "{\"seq\":");
+    cv_jt_lit(&b, CV_LOG_SEQ_PREFIX);
     cv_jt_u64(&b, g);
-    cv_jt_lit(&b, ",\"type\":\"");
+    cv_jt_lit(&b, CV_LOG_TYPE_FIELD);
     cv_jt_lit(&b, log_type);
-    cv_jt_lit(&b, "\",\"conversation_id\":\"");
+    cv_jt_lit(&b, CV_LOG_CONV_FIELD);
     cv_jt_lit(&b, conv_id);
     cv_jt_lit(&b, "\",\"customer_id\":\"");
     cv_jt_lit(&b, rec->customer_id);

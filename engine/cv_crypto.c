@@ -16,9 +16,10 @@
 
 /* base64 comes in groups of 4 characters for 3 bytes, '='-padded */
 #define CV_B64_GROUP    4
+#define CV_B64_PAD_MAX  2             /* '=' at the end of a group */
 #define CV_B64_DECODE_BUF  512        /* input plus padding, at most */
 
-static const char  cv_base32[] = "abcdefghijklmnopqrstuvwxyz234567";
+static const char  cv_base32_digits[] = "abcdefghijklmnopqrstuvwxyz234567";
 
 
 cv_status
@@ -81,17 +82,46 @@ cv_pool_take(unsigned char *out, size_t len)
 }
 
 
+size_t
+cv_base32(const unsigned char *in, size_t len, char *out)
+{
+    size_t        n, i, bits;
+    unsigned int  acc;
+
+    n = 0;
+    acc = 0;
+    bits = 0;
+
+    for (i = 0; i < len; i++) {
+        acc = (acc << 8) | in[i];
+        bits += 8;
+
+        while (bits >= CV_BASE32_BITS) {
+            out[n++] = cv_base32_digits[(acc >> (bits - CV_BASE32_BITS))
+                                        & CV_BASE32_MASK];
+            bits -= CV_BASE32_BITS;
+        }
+    }
+
+    if (bits) {
+        out[n++] = cv_base32_digits[(acc << (CV_BASE32_BITS - bits))
+                                    & CV_BASE32_MASK];
+    }
+
+    out[n] = '\0';
+    return n;
+}
+
+
 cv_status
 cv_random_id(char *out, size_t outlen, const char *prefix, size_t bytes)
 {
     unsigned char  rnd[CV_RANDOM_ID_MAX];
-    size_t         plen, n, i, bits;
-    unsigned int   acc;
+    size_t         plen;
 
     plen = strlen(prefix);
-    n = (bytes * 8 + CV_BASE32_BITS - 1) / CV_BASE32_BITS;
 
-    if (bytes > sizeof(rnd) || plen + n + 1 > outlen) {
+    if (bytes > sizeof(rnd) || plen + CV_BASE32_LEN(bytes) + 1 > outlen) {
         return CV_INVALID;
     }
 
@@ -100,27 +130,8 @@ cv_random_id(char *out, size_t outlen, const char *prefix, size_t bytes)
     }
 
     memcpy(out, prefix, plen);
-    out += plen;
+    cv_base32(rnd, bytes, out + plen);
 
-    acc = 0;
-    bits = 0;
-
-    for (i = 0; i < bytes; i++) {
-        acc = (acc << 8) | rnd[i];
-        bits += 8;
-
-        while (bits >= CV_BASE32_BITS) {
-            *out++ = cv_base32[(acc >> (bits - CV_BASE32_BITS))
-                               & CV_BASE32_MASK];
-            bits -= CV_BASE32_BITS;
-        }
-    }
-
-    if (bits) {
-        *out++ = cv_base32[(acc << (CV_BASE32_BITS - bits)) & CV_BASE32_MASK];
-    }
-
-    *out = '\0';
     return CV_OK;
 }
 
@@ -197,24 +208,55 @@ cv_base64url(const unsigned char *in, size_t len, char *out)
 }
 
 
+size_t
+cv_base64(const unsigned char *in, size_t len, char *out)
+{
+    return (size_t) EVP_EncodeBlock((unsigned char *) out, in, (int) len);
+}
+
+
+/* decodes buf, standard base64 of padded characters of which the last pad
+ * are '=' */
+static cv_status
+cv_base64_decode_padded(const unsigned char *buf, size_t padded, size_t pad,
+    unsigned char *out, size_t outlen, size_t *written)
+{
+    unsigned char  tmp[CV_B64_DECODE_BUF];
+    int            n;
+
+    if (padded == 0) {
+        *written = 0;
+        return CV_OK;
+    }
+
+    n = EVP_DecodeBlock(tmp, buf, (int) padded);
+    if (n < 0 || (size_t) n < pad) {
+        return CV_INVALID;
+    }
+
+    n -= (int) pad;
+    if ((size_t) n > outlen) {
+        return CV_INVALID;
+    }
+
+    memcpy(out, tmp, (size_t) n);
+    *written = (size_t) n;
+    return CV_OK;
+}
+
+
 cv_status
 cv_base64url_decode(const char *in, size_t len, unsigned char *out,
     size_t outlen, size_t *written)
 {
-    unsigned char  buf[CV_B64_DECODE_BUF], tmp[CV_B64_DECODE_BUF];
+    unsigned char  buf[CV_B64_DECODE_BUF];
     size_t         i, padded, pad;
-    int            n;
 
     /* one character over a group is never a whole byte */
     if (len % CV_B64_GROUP == 1
         || len + CV_B64_GROUP - 1 > sizeof(buf))
     {
         return CV_INVALID;
-    }
-
-    if (len == 0) {
-        *written = 0;
-        return CV_OK;
     }
 
     for (i = 0; i < len; i++) {
@@ -238,17 +280,37 @@ cv_base64url_decode(const char *in, size_t len, unsigned char *out,
         buf[padded] = '=';
     }
 
-    n = EVP_DecodeBlock(tmp, buf, (int) padded);
-    if (n < 0 || (size_t) n < pad) {
+    return cv_base64_decode_padded(buf, padded, pad, out, outlen, written);
+}
+
+
+cv_status
+cv_base64_decode(const char *in, size_t len, unsigned char *out,
+    size_t outlen, size_t *written)
+{
+    size_t  i, pad;
+
+    /* EVP_DecodeBlock would pass over blanks: only the alphabet here */
+    if (len % CV_B64_GROUP != 0 || len > CV_B64_DECODE_BUF) {
         return CV_INVALID;
     }
 
-    n -= (int) pad;
-    if ((size_t) n > outlen) {
-        return CV_INVALID;
+    for (pad = 0; pad < len && pad < CV_B64_PAD_MAX
+                  && in[len - 1 - pad] == '='; pad++)
+    {
+        /* void */
     }
 
-    memcpy(out, tmp, (size_t) n);
-    *written = (size_t) n;
-    return CV_OK;
+    for (i = 0; i < len - pad; i++) {
+        unsigned char  c = (unsigned char) in[i];
+
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+              || (c >= '0' && c <= '9') || c == '+' || c == '/'))
+        {
+            return CV_INVALID;
+        }
+    }
+
+    return cv_base64_decode_padded((const unsigned char *) in, len, pad, out,
+                                   outlen, written);
 }

@@ -22,8 +22,16 @@
 #define CV_SHA256_LEN    32
 #define CV_SHA256_HEX    (CV_SHA256_LEN * 2 + 1)
 
+
+/* base32 (RFC 4648's alphabet in lowercase, no padding) of n bytes: its
+ * characters, NUL not counted */
+#define CV_BASE32_LEN(n)  (((n) * 8 + 4) / 5)
+
+/* what cv_base64() writes for n bytes: standard base64, '='-padded */
+#define CV_BASE64_LEN(n)  (4 * (((n) + 2) / 3))
+
 /* what cv_base64url() writes for n bytes, padding and NUL included */
-#define CV_BASE64URL_BUF(n)  (4 * (((n) + 2) / 3) + 1)
+#define CV_BASE64URL_BUF(n)  (CV_BASE64_LEN(n) + 1)
 
 /* Writes prefix + base32(bytes random bytes) to out. CV_INVALID when it
  * does not fit in outlen or bytes > CV_RANDOM_ID_MAX; CV_ERROR when there
@@ -55,6 +63,20 @@ size_t cv_base64url(const unsigned char *in, size_t len, char *out);
  * outlen; CV_INVALID on bad input, on more than 508 characters, or when it
  * does not fit in outlen. */
 cv_status cv_base64url_decode(const char *in, size_t len, unsigned char *out,
+    size_t outlen, size_t *written);
+
+/* base32 of len bytes into out (CV_BASE32_LEN(len) + 1 bytes); returns
+ * the length written, NUL not counted. */
+size_t cv_base32(const unsigned char *in, size_t len, char *out);
+
+/* Standard base64 with padding into out (CV_BASE64_LEN(len) + 1 bytes);
+ * returns the length written, NUL not counted. */
+size_t cv_base64(const unsigned char *in, size_t len, char *out);
+
+/* Decodes standard base64 with its padding into out, *written bytes of at
+ * most outlen; CV_INVALID for any other character, a length that is not
+ * a multiple of 4, more than 512 characters, or when it does not fit. */
+cv_status cv_base64_decode(const char *in, size_t len, unsigned char *out,
     size_t outlen, size_t *written);
 
 #endif

@@ -16,7 +16,7 @@
 #define CV_SINCE_SCAN_MAX  10000
 
 
-static cv_status
+cv_status
 cv_log_decode(const MDB_val *k, const MDB_val *v, cv_log_entry *e)
 {
     const unsigned char  *h;
@@ -72,6 +72,65 @@ cv_log_encode(unsigned char *h, const cv_log_entry *e)
     cv_put_u64be(h + CV_LOG_OFF_STATE, e->state);
     cv_put_u64be(h + CV_LOG_OFF_CONV_KEY, e->conv_key);
     cv_put_u64be(h + CV_LOG_OFF_CREATED, (uint64_t) e->created_ms);
+}
+
+
+/*
+ * The text of an entry starts {"seq":G,"type":"T","conversation_id":"C",
+ * (cv_conv_change() writes it so, with our own ASCII tokens for T and C,
+ * which never hold a quote): at p, what comes before a token (name, its
+ * opening quote included), then the token, up to the next quote.
+ */
+static const char *
+cv_log_token(const char *p, const char *end, const char *name, size_t *len)
+{
+    size_t       n;
+    const char  *q;
+
+    n = strlen(name);
+    if ((size_t) (end - p) < n || memcmp(p, name, n) != 0) {
+        return NULL;
+    }
+
+    p += n;
+    q = memchr(p, '"', (size_t) (end - p));
+    if (q == NULL || q == p) {
+        return NULL;
+    }
+
+    *len = (size_t) (q - p);
+    return p;
+}
+
+
+cv_status
+cv_log_entry_names(const cv_log_entry *e, cv_log_names *out)
+{
+    const char  *p, *end;
+
+    if (e->len < CV_LOG_SEQ_PREFIX_LEN
+        || memcmp(e->text, CV_LOG_SEQ_PREFIX, CV_LOG_SEQ_PREFIX_LEN) != 0)
+    {
+        return CV_ERROR;
+    }
+
+    end = e->text + e->len;
+    p = e->text + CV_LOG_SEQ_PREFIX_LEN;
+
+    while (p < end && *p >= '0' && *p <= '9') {
+        p++;
+    }
+
+    out->type = cv_log_token(p, end, CV_LOG_TYPE_FIELD, &out->type_len);
+    if (out->type == NULL) {
+        return CV_ERROR;
+    }
+
+    p = out->type + out->type_len;
+    out->conversation_id = cv_log_token(p, end, CV_LOG_CONV_FIELD,
+                                        &out->conversation_id_len);
+
+    return out->conversation_id ? CV_OK : CV_ERROR;
 }
 
 
@@ -249,29 +308,28 @@ typedef struct {
 } cv_since_item;
 
 
-/* the conversation as a change left it: its state entry's, with the
- * change's seq and time when the change was a message */
-static cJSON *
-cv_since_state(cv_txn *t, const cv_since_item *it)
+cJSON *
+cv_log_conversation_at(cv_txn *t, uint64_t state, uint64_t seq,
+    uint64_t conv_seq, int64_t created_ms)
 {
     char           stamp[CV_TIME_STR];
     cJSON         *conv;
     cv_log_entry   e;
 
-    if (cv_log_get(t, it->state, &e) != CV_OK || e.conv == NULL) {
+    if (cv_log_get(t, state, &e) != CV_OK || e.conv == NULL) {
         return NULL;
     }
 
     conv = cJSON_ParseWithLength(e.conv, e.conv_len);
-    if (conv == NULL || it->state == it->seq) {
+    if (conv == NULL || state == seq) {
         return conv;
     }
 
-    cv_format_time(it->created_ms, stamp);
+    cv_format_time(created_ms, stamp);
     cJSON_ReplaceItemInObjectCaseSensitive(conv, "updated_at",
                                            cJSON_CreateString(stamp));
     cJSON_ReplaceItemInObjectCaseSensitive(conv, "last_seq",
-                                 cJSON_CreateNumber((double) it->conv_seq));
+                                 cJSON_CreateNumber((double) conv_seq));
     return conv;
 }
 
@@ -353,7 +411,9 @@ cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
     }
 
     for (i = 0; st == CV_OK && i < n; i++) {
-        snap = cv_since_state(t, &order[i]);
+        snap = cv_log_conversation_at(t, order[i].state, order[i].seq,
+                                      order[i].conv_seq,
+                                      order[i].created_ms);
         if (snap == NULL) {
             st = CV_ERROR;
             break;

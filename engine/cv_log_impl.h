@@ -68,6 +68,10 @@ typedef struct {
     size_t        conv_len;
 } cv_log_entry;
 
+/* The entry stored as k -> v (in place: e points into v); CV_ERROR when
+ * malformed. */
+cv_status cv_log_decode(const MDB_val *k, const MDB_val *v, cv_log_entry *e);
+
 /* The entry at seq; CV_NOT_FOUND, or CV_ERROR when malformed. */
 cv_status cv_log_get(cv_txn *t, uint64_t seq, cv_log_entry *e);
 
@@ -77,5 +81,31 @@ cv_status cv_log_next_seq(cv_txn *t, uint64_t *seq);
 /* Appends e at e->seq (from cv_log_next_seq); e->event and e->conv point
  * into e->text. */
 cv_status cv_log_append_entry(cv_txn *t, const cv_log_entry *e);
+
+/* How every entry's text starts, written by cv_conv_change() and read by
+ * cv_log_entry_names(): the seq, then these two */
+#define CV_LOG_SEQ_PREFIX      "{\"seq\":"
+#define CV_LOG_SEQ_PREFIX_LEN  (sizeof(CV_LOG_SEQ_PREFIX) - 1)
+#define CV_LOG_TYPE_FIELD      ",\"type\":\""
+#define CV_LOG_CONV_FIELD      "\",\"conversation_id\":\""
+
+/* an entry's type and conversation id, inside its text */
+typedef struct {
+    const char  *type;
+    size_t       type_len;
+    const char  *conversation_id;
+    size_t       conversation_id_len;
+} cv_log_names;
+
+/* Reads them from where every entry's text has them, without parsing it;
+ * CV_ERROR when the text does not start as an entry's does. */
+cv_status cv_log_entry_names(const cv_log_entry *e, cv_log_names *out);
+
+/* The conversation as the change at log seq seq left it, as the API shows
+ * it: the state its entry refers to (state), with the change's time and
+ * conversation seq when the change was a message (seq != state). The
+ * caller frees it; NULL when malformed or out of memory. */
+cJSON *cv_log_conversation_at(cv_txn *t, uint64_t state, uint64_t seq,
+    uint64_t conv_seq, int64_t created_ms);
 
 #endif

@@ -23,10 +23,15 @@
 #define CV_PARENT_DIR_MODE  0755   /* traversable for the worker user */
 #define CV_STORE_FILE_MODE  0600
 
-static const char  *cv_db_names[CV_DB_N] = {
+static const char  *cv_db_names[] = {
     "meta", "log", "customers", "conversations", "idempotency", "agents",
-    "sessions", "login_tokens", "customer_ids", "api_tokens"
+    "sessions", "login_tokens", "customer_ids", "api_tokens", "webhooks",
+    "webhook_state", "deliveries", "delivery_due", "delivery_queue",
+    "delivery_status", "delivery_finished"
 };
+
+_Static_assert(sizeof(cv_db_names) / sizeof(cv_db_names[0]) == CV_DB_N,
+               "a name for every database");
 
 
 /* mkdir -p; the store itself CV_STORE_DIR_MODE */
@@ -542,23 +547,13 @@ cv_txn_abort(cv_txn *t)
 
 
 cv_status
-cv_store_secret(cv_store *st, unsigned char out[CV_STORE_SECRET_LEN])
+cv_txn_secret(cv_txn *t, unsigned char out[CV_STORE_SECRET_LEN])
 {
-    MDB_txn    *txn;
-    MDB_val     key, val;
-    cv_status   s;
-    int         rc;
+    MDB_val    val;
+    cv_status  s;
 
-    rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
-    if (rc != 0) {
-        return cv_status_from_mdb(rc);
-    }
-
-    key.mv_data = (void *) CV_KEY_SECRET;
-    key.mv_size = sizeof(CV_KEY_SECRET) - 1;
-
-    rc = mdb_get(txn, st->dbi[CV_DB_META], &key, &val);
-    s = cv_status_from_mdb(rc);
+    s = cv_raw_get(t, CV_DB_META, CV_KEY_SECRET, sizeof(CV_KEY_SECRET) - 1,
+                   &val);
 
     if (s == CV_OK && val.mv_size != CV_STORE_SECRET_LEN) {
         /* nothing to sign with: better no cookies than a wrong key */
@@ -569,7 +564,23 @@ cv_store_secret(cv_store *st, unsigned char out[CV_STORE_SECRET_LEN])
         memcpy(out, val.mv_data, CV_STORE_SECRET_LEN);
     }
 
-    mdb_txn_abort(txn);
+    return s;
+}
+
+
+cv_status
+cv_store_secret(cv_store *st, unsigned char out[CV_STORE_SECRET_LEN])
+{
+    cv_txn     *t;
+    cv_status   s;
+
+    s = cv_txn_begin(st, 0, &t);
+    if (s != CV_OK) {
+        return s;
+    }
+
+    s = cv_txn_secret(t, out);
+    cv_txn_abort(t);
 
     return s;
 }

@@ -21,6 +21,15 @@ enum {
     CV_DB_LOGIN_TOKENS,   /* sha256(token) -> JSON */
     CV_DB_CUSTOMER_IDS,   /* integrator's customer id (text) -> cus_... */
     CV_DB_API_TOKENS,     /* sha256(access token) -> JSON */
+    /* webhooks: the endpoints, their deliveries and the deliveries'
+     * indexes (keys and layouts in cv_webhooks_impl.h) */
+    CV_DB_WEBHOOKS,       /* wh_... -> JSON */
+    CV_DB_WEBHOOK_STATE,  /* wh_... -> log cursor and counters */
+    CV_DB_DELIVERIES,     /* wh_... NUL u64be dseq -> header + text */
+    CV_DB_DELIVERY_DUE,
+    CV_DB_DELIVERY_QUEUE,
+    CV_DB_DELIVERY_STATUS,
+    CV_DB_DELIVERY_FINISHED,
     CV_DB_N
 };
 
@@ -28,6 +37,8 @@ enum {
  * reader slots (every worker's and tool's read transactions) */
 #define CV_STORE_MAX_DBS      32
 #define CV_STORE_MAX_READERS  1024
+
+_Static_assert(CV_DB_N <= CV_STORE_MAX_DBS, "room for every database");
 
 struct cv_store {
     MDB_env  *env;
@@ -51,6 +62,9 @@ struct cv_txn {
 /* a u64 and a u32, big-endian: keys sort as numbers */
 #define CV_U64BE_LEN  8
 #define CV_U32BE_LEN  4
+
+/* The store's secret (cv_store_secret()) read in t. */
+cv_status cv_txn_secret(cv_txn *t, unsigned char out[CV_STORE_SECRET_LEN]);
 
 /* The stored value under key, in the map (valid until the transaction
  * writes again or ends); CV_NOT_FOUND when there is none. */

@@ -1,7 +1,7 @@
 /*
  * What the engine's unit tests share: a fresh store in a temporary
- * directory, and writes around the engine (LMDB directly) that plant
- * records the engine would never write itself.
+ * directory, writes around the engine (LMDB directly) that plant records
+ * the engine would never write itself, and reading JSON fields.
  */
 #ifndef CV_FIXTURE_H
 #define CV_FIXTURE_H
@@ -14,6 +14,26 @@
 #include <string.h>
 
 static cv_store_options  fx_opt;
+
+
+/* obj[name] when it is a string, else NULL */
+static inline const char *
+str(const cJSON *o, const char *name)
+{
+    const cJSON  *i = cJSON_GetObjectItemCaseSensitive(o, name);
+
+    return cJSON_IsString(i) ? i->valuestring : NULL;
+}
+
+
+/* obj[name] when it is a number, else -1 */
+static inline double
+num(const cJSON *o, const char *name)
+{
+    const cJSON  *i = cJSON_GetObjectItemCaseSensitive(o, name);
+
+    return cJSON_IsNumber(i) ? i->valuedouble : -1;
+}
 
 
 static inline cv_store *

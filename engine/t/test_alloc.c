@@ -12,7 +12,9 @@
 #include "cv_chat.h"
 #include "cv_routing.h"
 #include "cv_session_cache.h"
+#include "cv_time.h"
 #include "cv_tz.h"
+#include "cv_webhooks.h"
 #include "fixture.h"
 
 #include <stdlib.h>
@@ -62,6 +64,8 @@ static char               conv[CV_ID_MAX];
 static char               fresh[CV_ID_MAX];   /* a customer who never wrote */
 static cv_session_cache  *cache;
 static char               session[CV_SECRET_STR];
+static char               webhook[CV_WEBHOOK_ID_MAX];
+static cv_delivery        reply;              /* of Ann's reply */
 
 /* an operation in a transaction: its status, and in *whole whether its
  * answer is all there */
@@ -261,20 +265,65 @@ op_tz(cv_txn *t, int *whole)
 }
 
 
+static cv_status
+op_payload(cv_txn *t, int *whole)
+{
+    char       *json;
+    size_t      len;
+    cv_status   s;
+
+    json = NULL;
+
+    s = cv_webhook_payload(t, webhook, &reply, &json, &len);
+    *whole = json && strstr(json, "\"author\"") && len == strlen(json);
+
+    free(json);
+    return s;
+}
+
+
+static cv_status
+op_endpoints(cv_txn *t, int *whole)
+{
+    cv_webhook_endpoint  *list;
+    size_t                n;
+    cv_status             s;
+
+    list = NULL;
+
+    s = cv_webhook_endpoints(t, &list, &n);
+    *whole = list && n == 1 && strcmp(list[0].id, webhook) == 0;
+
+    if (s != CV_OK && list != NULL) {
+        diag("a failed list of endpoints left one");
+        s = CV_OK;
+    }
+
+    free(list);
+    return s;
+}
+
+
 int
 main(void)
 {
-    cv_txn      *t;
-    cv_message   m;
-    char         cus[CV_ID_MAX];
-    cv_author    who = { "customer", NULL, NULL };
-    cv_author    ann = { "agent", "ann", "Ann" };
-    int64_t      exp;
-    int          i, created;
+    cv_txn           *t;
+    cJSON            *hook;
+    cv_message        m;
+    char              cus[CV_ID_MAX];
+    cv_author         who = { "customer", NULL, NULL };
+    cv_author         ann = { "agent", "ann", "Ann" };
+    cv_webhook_spec   spec = { "https://hooks.example/", 0, NULL, NULL };
+    int64_t           exp;
+    int               i, created;
 
     st = fx_store_open(8u << 20);
 
     cv_txn_begin(st, 1, &t);
+    cv_webhook_create(t, &spec, cv_now_ms(), &hook);
+    snprintf(webhook, sizeof(webhook), "%s",
+             cJSON_GetStringValue(cJSON_GetObjectItem(hook, "id")));
+    cJSON_Delete(hook);
     cv_agent_put(t, "ann", NULL, NULL, &created);
     cv_session_create(t, "ann", 60000, session, &exp);
 
@@ -291,6 +340,11 @@ main(void)
     cv_message_post(t, conv, NULL, &ann, NULL, "hello", NULL, &m);
     cv_message_clear(&m);
     cv_customer_create(t, fresh);
+
+    /* the reply's delivery, as the sender would have it */
+    cv_log_last_seq(t, &reply.log_seq);
+    reply.type = CV_WEBHOOK_MESSAGE_CREATED;
+    cv_webhook_event_id(t, reply.log_seq, reply.event_id);
     cv_txn_commit(t);
 
     cache = cv_session_cache_create(1);
@@ -308,6 +362,10 @@ main(void)
        "verifying a session into the cache");
     ok(each_allocation_fails("cv_tz_load", 0, op_tz),
        "loading a time zone");
+    ok(each_allocation_fails("cv_webhook_payload", 0, op_payload),
+       "a webhook's payload");
+    ok(each_allocation_fails("cv_webhook_endpoints", 0, op_endpoints),
+       "the webhook endpoints the sender reads");
 
     cv_session_cache_destroy(cache);
     cv_store_close(st);

@@ -9,24 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *
-str(const cJSON *o, const char *name)
-{
-    const cJSON  *i = cJSON_GetObjectItemCaseSensitive(o, name);
-
-    return cJSON_IsString(i) ? i->valuestring : NULL;
-}
-
-
-static double
-num(const cJSON *o, const char *name)
-{
-    const cJSON  *i = cJSON_GetObjectItemCaseSensitive(o, name);
-
-    return cJSON_IsNumber(i) ? i->valuedouble : -1;
-}
-
-
 /*
  * Posts through cv_message_post and returns the message parsed, checking
  * that the fields the caller gets beside the text agree with it.

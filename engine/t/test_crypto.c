@@ -53,6 +53,40 @@ main(void)
        && cv_base64url_decode(b64, n, out, 4, &len) == CV_INVALID,
        "padding, a lone character and too small an output are refused");
 
+    /* RFC 4648's vectors, in lowercase and without padding */
+    {
+        char  b32[CV_BASE32_LEN(6) + 1], b64s[CV_BASE64_LEN(5) + 1];
+
+        ok(cv_base32((const unsigned char *) "foobar", 6, b32) == 10
+           && strcmp(b32, "mzxw6ytboi") == 0
+           && cv_base32((const unsigned char *) "f", 1, b32) == 2
+           && strcmp(b32, "my") == 0
+           && cv_base32((const unsigned char *) "", 0, b32) == 0
+           && b32[0] == '\0', "base32 of foobar, f and nothing");
+
+        ok(cv_base64((const unsigned char *) "hello", 5, b64s) == 8
+           && strcmp(b64s, "aGVsbG8=") == 0, "base64 with padding");
+        ok(cv_base64_decode(b64s, 8, out, sizeof(out), &len) == CV_OK
+           && len == 5 && memcmp(out, "hello", 5) == 0
+           && cv_base64_decode("Zm9v+/==", 8, out, sizeof(out), &len)
+              == CV_OK && len == 4
+           && cv_base64_decode("", 0, out, sizeof(out), &len) == CV_OK
+           && len == 0, "and back; '+', '/' and '==' are its own");
+        ok(cv_base64_decode("aGVsbG8", 7, out, sizeof(out), &len)
+           == CV_INVALID
+           && cv_base64_decode("aGVs bG8", 8, out, sizeof(out), &len)
+              == CV_INVALID
+           && cv_base64_decode("aGVsbG-_", 8, out, sizeof(out), &len)
+              == CV_INVALID
+           && cv_base64_decode("aG=sbG8=", 8, out, sizeof(out), &len)
+              == CV_INVALID
+           && cv_base64_decode("aGV=====", 8, out, sizeof(out), &len)
+              == CV_INVALID
+           && cv_base64_decode(b64s, 8, out, 4, &len) == CV_INVALID,
+           "no padding, blanks, base64url, '=' inside, too much padding "
+           "and too small an output are refused");
+    }
+
     ok(cv_utf8_check("caf\xc3\xa9", 5, &len) == CV_OK && len == 4
        && cv_utf8_check("\xc0\xaf", 2, NULL) == CV_INVALID,
        "UTF-8: valid counts its characters, overlong is CV_INVALID");
