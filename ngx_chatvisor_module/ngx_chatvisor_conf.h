@@ -118,7 +118,7 @@ typedef struct {
     ngx_str_t                 trusted_certificate;
     ngx_flag_t                verify;
     ngx_flag_t                allow_private;
-#if (NGX_HTTP_SSL)
+#if (NGX_SSL)
     ngx_ssl_t                *ssl;
 #endif
     ngx_resolver_t           *resolver;     /* the http{} level's */

@@ -12,10 +12,6 @@
 #include "cv_webhooks.h"
 
 
-/* a rotated secret keeps signing this long, ms */
-#define NGX_CHATVISOR_ROTATION_OVERLAP  (24 * 60 * 60 * 1000LL)
-
-
 typedef struct {
     const char                   *url;
     unsigned                      events;
@@ -325,7 +321,7 @@ ngx_chatvisor_api_webhook_rotate_run(ngx_http_request_t *r, cv_txn *t)
 
     return ngx_chatvisor_api_webhook_changed(ctx,
                cv_webhook_rotate(t, ctx->param[0], cv_now_ms(),
-                                 NGX_CHATVISOR_ROTATION_OVERLAP,
+                                 CV_WEBHOOK_OVERLAP_MS,
                                  &ctx->op.result));
 }
 

@@ -6,20 +6,16 @@
 
 #include "ngx_chatvisor_webhooks.h"
 #include "ngx_chatvisor_webhook_client.h"
+#include "cv_time.h"
 #include "cv_url.h"
 #include "cv_webhooks.h"
 
 
-#define NGX_CHATVISOR_WEBHOOK_NAME_MAX       64
 #define NGX_CHATVISOR_WEBHOOK_SECRET_FILE    4096    /* bytes read */
 #define NGX_CHATVISOR_WEBHOOK_CONCURRENCY    8
 #define NGX_CHATVISOR_WEBHOOK_TIMEOUT        15000   /* ms */
 #define NGX_CHATVISOR_RESOLVER_TIMEOUT       30000   /* ms, nginx's own */
 
-/* Standard Webhooks: whsec_ + base64 of 24 to 64 random bytes */
-#define NGX_CHATVISOR_WHSEC                  "whsec_"
-#define NGX_CHATVISOR_WHSEC_MIN              24
-#define NGX_CHATVISOR_WHSEC_MAX              64
 
 
 /* at once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h */
@@ -39,45 +35,14 @@ ngx_chatvisor_webhooks_create_conf(ngx_chatvisor_webhooks_conf_t *wc)
 }
 
 
-static ngx_int_t
-ngx_chatvisor_webhook_secret(ngx_str_t *secret)
-{
-    u_char     buf[NGX_CHATVISOR_WHSEC_MAX * 2];
-    ngx_str_t  b64, raw;
-
-    if (secret->len <= sizeof(NGX_CHATVISOR_WHSEC) - 1
-        || ngx_strncmp(secret->data, NGX_CHATVISOR_WHSEC,
-                       sizeof(NGX_CHATVISOR_WHSEC) - 1) != 0)
-    {
-        return NGX_DECLINED;
-    }
-
-    b64.data = secret->data + sizeof(NGX_CHATVISOR_WHSEC) - 1;
-    b64.len = secret->len - (sizeof(NGX_CHATVISOR_WHSEC) - 1);
-
-    if (ngx_base64_decoded_length(b64.len) > sizeof(buf)) {
-        return NGX_DECLINED;
-    }
-
-    raw.data = buf;
-
-    if (ngx_decode_base64(&raw, &b64) != NGX_OK
-        || raw.len < NGX_CHATVISOR_WHSEC_MIN
-        || raw.len > NGX_CHATVISOR_WHSEC_MAX)
-    {
-        return NGX_DECLINED;
-    }
-
-    return NGX_OK;
-}
-
-
 static char *
 ngx_chatvisor_webhook_read_secret(ngx_conf_t *cf, ngx_str_t *file,
     ngx_str_t *secret)
 {
-    ssize_t           n;
-    ngx_fd_t          fd;
+    u_char     key[CV_WEBHOOK_SECRET_MAX_BYTES];
+    size_t     len;
+    ssize_t    n;
+    ngx_fd_t   fd;
 
     if (ngx_conf_full_name(cf->cycle, file, 1) != NGX_OK) {
         return NGX_CONF_ERROR;
@@ -90,7 +55,8 @@ ngx_chatvisor_webhook_read_secret(ngx_conf_t *cf, ngx_str_t *file,
         return NGX_CONF_ERROR;
     }
 
-    secret->data = ngx_pnalloc(cf->pool, NGX_CHATVISOR_WEBHOOK_SECRET_FILE);
+    secret->data = ngx_pnalloc(cf->pool,
+                               NGX_CHATVISOR_WEBHOOK_SECRET_FILE + 1);
     if (secret->data == NULL) {
         ngx_close_file(fd);
         return NGX_CONF_ERROR;
@@ -113,8 +79,9 @@ ngx_chatvisor_webhook_read_secret(ngx_conf_t *cf, ngx_str_t *file,
     }
 
     secret->len = n;
+    secret->data[n] = '\0';
 
-    if (ngx_chatvisor_webhook_secret(secret) != NGX_OK) {
+    if (cv_webhook_secret_key((char *) secret->data, key, &len) != CV_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "webhook secret file \"%V\" must hold whsec_ "
                            "and the base64 of 24 to 64 random bytes", file);
@@ -132,7 +99,7 @@ ngx_chatvisor_webhook_events(ngx_conf_t *cf, ngx_str_t *list,
     ngx_uint_t *events)
 {
     u_char    *p, *end, *comma;
-    u_char     name[NGX_CHATVISOR_WEBHOOK_NAME_MAX];
+    u_char     name[CV_WEBHOOK_NAME_MAX];
     unsigned   bit;
 
     *events = 0;
@@ -189,7 +156,7 @@ ngx_chatvisor_webhook(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (value[1].len == 0 || value[1].len > NGX_CHATVISOR_WEBHOOK_NAME_MAX) {
+    if (value[1].len == 0 || value[1].len > CV_WEBHOOK_NAME_MAX) {
         goto bad_name;
     }
 
@@ -391,7 +358,7 @@ ngx_chatvisor_webhooks_init_conf(ngx_conf_t *cf,
                            ? NGX_CHATVISOR_RESOLVER_TIMEOUT
                            : clcf->resolver_timeout;
 
-#if (NGX_HTTP_SSL)
+#if (NGX_SSL)
     if (ngx_chatvisor_client_ssl_init(cf, &wc->ssl, &wc->trusted_certificate,
                                       wc->verify)
         != NGX_OK)
@@ -449,7 +416,7 @@ ngx_chatvisor_webhooks_init_module(ngx_cycle_t *cycle,
     st = cv_txn_begin(store, 1, &t);
 
     if (st == CV_OK) {
-        st = cv_webhook_config_sync(t, specs, n, ngx_time() * 1000);
+        st = cv_webhook_config_sync(t, specs, n, cv_now_ms());
 
         if (st == CV_OK) {
             st = cv_txn_commit(t);

@@ -31,7 +31,6 @@
 #define NGX_CHATVISOR_JITTER            10        /* +-% of a retry delay */
 #define NGX_CHATVISOR_KEEPALIVE         60000     /* ms an idle connection */
 #define NGX_CHATVISOR_IDLE_MAX          16        /* idle connections kept */
-#define NGX_CHATVISOR_KEY_MAX           64        /* bytes of a secret */
 
 /* webhook-id, -timestamp and two signatures (during a rotation) */
 #define NGX_CHATVISOR_WEBHOOK_HEADERS_MAX  512
@@ -63,9 +62,9 @@ struct ngx_chatvisor_endpoint_s {
     ngx_chatvisor_client_t            *client;
     ngx_queue_t                        flying;    /* attempts */
     ngx_uint_t                         in_flight;
-    u_char                             key[NGX_CHATVISOR_KEY_MAX];
+    u_char                             key[CV_WEBHOOK_SECRET_MAX_BYTES];
     size_t                             key_len;
-    u_char                             prev_key[NGX_CHATVISOR_KEY_MAX];
+    u_char                             prev_key[CV_WEBHOOK_SECRET_MAX_BYTES];
     size_t                             prev_key_len;
     ngx_chatvisor_op_t                 scan_op;
     size_t                             scan_made;
@@ -108,36 +107,6 @@ ngx_chatvisor_sender_wake(void)
 
 
 /* ---------------------------------------------------------- endpoints */
-
-/* whsec_BASE64 into its key bytes */
-
-static ngx_int_t
-ngx_chatvisor_sender_key(const char *secret, u_char *key, size_t *len)
-{
-    ngx_str_t  b64, raw;
-
-    if (ngx_strncmp(secret, "whsec_", 6) != 0) {
-        return NGX_ERROR;
-    }
-
-    b64.data = (u_char *) secret + 6;
-    b64.len = ngx_strlen(b64.data);
-
-    if (ngx_base64_decoded_length(b64.len) > NGX_CHATVISOR_KEY_MAX) {
-        return NGX_ERROR;
-    }
-
-    raw.data = key;
-
-    if (ngx_decode_base64(&raw, &b64) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    *len = raw.len;
-
-    return NGX_OK;
-}
-
 
 static void
 ngx_chatvisor_attempt_cancel(ngx_chatvisor_attempt_t *a)
@@ -208,8 +177,7 @@ ngx_chatvisor_endpoint_set(ngx_chatvisor_endpoint_t *ep,
         ngx_chatvisor_endpoint_stop(ep);
 
         /* one conf for every client: the directives are the same for all */
-        conf.ssl = NULL;
-#if (NGX_HTTP_SSL)
+    #if (NGX_SSL)
         conf.ssl = wc->ssl;
 #endif
         conf.verify = wc->verify;
@@ -234,18 +202,16 @@ ngx_chatvisor_endpoint_set(ngx_chatvisor_endpoint_t *ep,
 
     ep->rec = *rec;
 
-    if (ngx_chatvisor_sender_key(rec->secret, ep->key, &ep->key_len)
-        != NGX_OK)
-    {
+    if (cv_webhook_secret_key(rec->secret, ep->key, &ep->key_len) != CV_OK) {
         return NGX_ERROR;
     }
 
     ep->prev_key_len = 0;
 
     if (rec->previous_secret[0]
-        && ngx_chatvisor_sender_key(rec->previous_secret, ep->prev_key,
-                                    &ep->prev_key_len)
-           != NGX_OK)
+        && cv_webhook_secret_key(rec->previous_secret, ep->prev_key,
+                                 &ep->prev_key_len)
+           != CV_OK)
     {
         ep->prev_key_len = 0;
     }
@@ -573,8 +539,9 @@ ngx_chatvisor_attempt_run(ngx_chatvisor_op_t *op, cv_txn *t)
         st = cv_webhook_disable(t, a->ep->rec.id, a->disable);
     }
 
-    /* a delivery or endpoint deleted meanwhile: nothing to record */
-    return st == CV_NOT_FOUND ? CV_OK : st;
+    /* a delivery or endpoint deleted meanwhile, or recorded already (a
+     * worker that lost the lease while sending): nothing to record */
+    return (st == CV_NOT_FOUND || st == CV_CONFLICT) ? CV_OK : st;
 }
 
 
