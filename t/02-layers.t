@@ -5,7 +5,7 @@
 #   engine/                     plain C: no nginx header at all
 #   ngx_chatvisor_conf.h        the configuration, under every layer
 #   runtime/  http/             each uses only the layers below it
-#   edge/  chat/  api/          features: http and below, not each other
+#   edge/  chat/  api/  webhooks/   features: http and below, not each other
 #   ngx_chatvisor_module.c, ngx_chatvisor_handler.c   the wiring, on top
 #
 # A file may include the public header of its own layer or of one below
