@@ -162,7 +162,7 @@ static ngx_command_t  ngx_chatvisor_commands[] = {
       NULL },
 
     { ngx_string("chatvisor_webhook"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE34,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE3|NGX_CONF_TAKE4,
       ngx_chatvisor_webhook,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,

@@ -20,6 +20,7 @@
 
 
 #include "ngx_chatvisor_webhook_client.h"
+#include "cv_url.h"
 
 
 #define NGX_CHATVISOR_CLIENT_POOL_SIZE     2048
@@ -177,7 +178,6 @@ static void ngx_chatvisor_client_begin(ngx_chatvisor_client_request_t *r);
 static void ngx_chatvisor_client_resolve(ngx_chatvisor_client_request_t *r);
 static void ngx_chatvisor_client_resolved(ngx_resolver_ctx_t *ctx);
 static void ngx_chatvisor_client_resolved_next(ngx_event_t *ev);
-static ngx_uint_t ngx_chatvisor_client_addr_private(struct sockaddr *sa);
 static void ngx_chatvisor_client_connect(ngx_chatvisor_client_request_t *r);
 static void ngx_chatvisor_client_connected(ngx_chatvisor_client_request_t *r);
 #if (NGX_SSL)
@@ -923,7 +923,7 @@ ngx_chatvisor_client_begin(ngx_chatvisor_client_request_t *r)
         r->socklen = cl->socklen;
 
         if (!cl->conf->allow_private
-            && ngx_chatvisor_client_addr_private(&r->sockaddr.sockaddr))
+            && cv_addr_private(&r->sockaddr.sockaddr))
         {
             ngx_chatvisor_client_fail(r, "%V is a private address "
                                       "(chatvisor_webhook_allow_private "
@@ -1023,7 +1023,7 @@ ngx_chatvisor_client_resolved(ngx_resolver_ctx_t *ctx)
 
     for (i = 0; i < ctx->naddrs; i++) {
         if (cl->conf->allow_private
-            || !ngx_chatvisor_client_addr_private(ctx->addrs[i].sockaddr))
+            || !cv_addr_private(ctx->addrs[i].sockaddr))
         {
             ngx_memcpy(&r->sockaddr, ctx->addrs[i].sockaddr,
                        ctx->addrs[i].socklen);
@@ -1102,57 +1102,6 @@ ngx_chatvisor_client_resolved_next(ngx_event_t *ev)
     }
 
     ngx_chatvisor_client_connect(r);
-}
-
-
-/*
- * The addresses a webhook may not reach unless allowed: loopback, private
- * (10/8, 172.16/12, 192.168/16), link-local (169.254/16, fe80::/10), shared
- * (100.64/10), multicast, unspecified, broadcast, 0/8, IPv6 unique-local
- * (fc00::/7) and IPv4-mapped (::ffff:0:0/96). To be replaced by the
- * engine's cv_addr_private().
- */
-
-static ngx_uint_t
-ngx_chatvisor_client_addr_private(struct sockaddr *sa)
-{
-    in_addr_t             a;
-#if (NGX_HAVE_INET6)
-    u_char               *b;
-    struct in6_addr      *a6;
-#endif
-
-    switch (sa->sa_family) {
-
-#if (NGX_HAVE_INET6)
-    case AF_INET6:
-        a6 = &((struct sockaddr_in6 *) sa)->sin6_addr;
-        b = a6->s6_addr;
-
-        return IN6_IS_ADDR_UNSPECIFIED(a6)
-               || IN6_IS_ADDR_LOOPBACK(a6)
-               || IN6_IS_ADDR_V4MAPPED(a6)
-               || b[0] == 0xff                              /* multicast */
-               || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)   /* fe80::/10 */
-               || (b[0] & 0xfe) == 0xfc;                    /* fc00::/7 */
-#endif
-
-    case AF_INET:
-        a = ntohl(((struct sockaddr_in *) sa)->sin_addr.s_addr);
-
-        return (a & 0xff000000) == 0x00000000           /* 0/8 */
-               || (a & 0xff000000) == 0x0a000000        /* 10/8 */
-               || (a & 0xffc00000) == 0x64400000        /* 100.64/10 */
-               || (a & 0xff000000) == 0x7f000000        /* 127/8 */
-               || (a & 0xffff0000) == 0xa9fe0000        /* 169.254/16 */
-               || (a & 0xfff00000) == 0xac100000        /* 172.16/12 */
-               || (a & 0xffff0000) == 0xc0a80000        /* 192.168/16 */
-               || (a & 0xf0000000) == 0xe0000000        /* 224/4 */
-               || a == 0xffffffff;                      /* broadcast */
-
-    default:
-        return 1;
-    }
 }
 
 

@@ -283,7 +283,8 @@ ngx_chatvisor_sender_reload(ngx_log_t *log)
          q != ngx_queue_sentinel(&ngx_chatvisor_sender.endpoints);
          q = ngx_queue_next(q))
     {
-        ngx_queue_data(q, ngx_chatvisor_endpoint_t, queue)->seen = 0;
+        ep = ngx_queue_data(q, ngx_chatvisor_endpoint_t, queue);
+        ep->seen = 0;
     }
 
     for (i = 0; i < n; i++) {
