@@ -350,7 +350,11 @@ ngx_chatvisor_scan_done(ngx_chatvisor_op_t *op)
     ngx_chatvisor_op_clear(op);
     ep->scanning = 0;
 
-    if (op->status != CV_OK) {
+    if (op->status == CV_NOT_FOUND) {
+        /* deleted meanwhile: the notice of that rereads the endpoints */
+        ngx_chatvisor_sender.reload = 1;
+
+    } else if (op->status != CV_OK) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "chatvisor: webhook %s: reading the log failed (%s)",
                       ep->rec.id, cv_status_text(op->status));
