@@ -85,14 +85,16 @@ sub stop {
     }
     kill 'KILL', $pid if kill 0, $pid;
     waitpid($pid, 0);
-    @LIVE = grep { $_ != $self } @LIVE;
+    @LIVE = grep { defined $_ && $_ != $self } @LIVE;
 }
 
-sub DESTROY { $_[0]->stop }
+# (waitpid sets $?: at the script's end that would be its exit status)
+sub DESTROY { local ($?, $@); $_[0]->stop }
 
 END {
     local $?;
-    $_->stop for @LIVE;
+    my @live = grep { defined } @LIVE;    # stop() changes @LIVE
+    $_->stop for @live;
 }
 
 sub _control {
