@@ -9,12 +9,16 @@
 # on, and without chatvisor_store; chatvisor_webhook_retry_schedule with a
 # bad time and chatvisor_webhook_concurrency out of 1 to 64 too.
 #
+# docs/openapi.json has a webhooks entry per event type (its body schema,
+# the three headers, the answers).
+#
 # Then nginx (2 workers, chatvisor_webhook_allow_private off) with one
 # endpoint declared in nginx.conf: POST webhooks (201, a whsec_ secret of
 # 32 bytes, every event type by default), GET webhooks (the API's and the
 # config's, source "config", no secrets), GET, PATCH (url, events, status:
 # disabled_reason "api", enabled again), rotate-secret (a new secret),
-# test (202, a pending webhook.test delivery listed by deliveries),
+# test (202, a pending webhook.test delivery listed by deliveries; its
+# attempt fails with "no resolver defined to resolve ..."),
 # DELETE (204, then 404 everywhere, its deliveries gone). The config
 # endpoint is read-only: PATCH, DELETE and rotate-secret answer 409 and
 # change nothing (test is allowed); a reload with another URL, events and
@@ -152,6 +156,27 @@ sub conf_test {
     {
         ($st, $out) = conf_test($ok);
         is($st, 0, "nginx -t accepts: $ok") or diag $out;
+    }
+}
+
+# ---- docs/openapi.json documents what is sent ----
+
+{
+    my $doc = Chatvisor::API::spec_for()->doc;
+    is_deeply([ sort keys %{ $doc->{webhooks} || {} } ],
+              [ sort @{ ['conversation.created', 'message.created', 'conversation.assigned',
+                         'conversation.closed', 'webhook.test'] } ],
+              'docs/openapi.json: a webhooks entry for each event type');
+    for my $type (sort keys %{ $doc->{webhooks} || {} }) {
+        my $op = $doc->{webhooks}{$type}{post} || {};
+        my $ref = $op->{requestBody}{content}{'application/json'}{schema}{'$ref'} // '';
+        my $schema = Chatvisor::API::spec_for()->resolve({ '$ref' => $ref });
+        is($schema->{properties}{type}{const}, $type, "  $type: its body's type is $type");
+        is_deeply([ sort map { Chatvisor::API::spec_for()->resolve($_)->{name} }
+                    @{ $op->{parameters} || [] } ],
+                  [qw(webhook-id webhook-signature webhook-timestamp)],
+                  "  $type: the three Standard Webhooks headers");
+        ok($op->{responses}{'2XX'} && $op->{responses}{410}, "  $type: 2XX and 410 answers");
     }
 }
 
@@ -342,8 +367,18 @@ is($r->{status}, 200, 'GET deliveries: 200');
 my @dl = @{ $r->{json}{items} || [] };
 is(scalar @dl, 2, '  the two tests');
 is($dl[1]{id}, $td->{id}, '  newest first');
-# (no resolver in this nginx: attempts to crm.example.com fail; t/94 checks
-# what last_error says)
+# no resolver in this nginx: attempts to crm.example.com fail, and say so
+{
+    my $d;
+    for (1 .. 100) {
+        $d = $api->call(GET => "webhooks/$a1->{id}/deliveries", undef, spec_check => 'quiet')
+                 ->{json}{items}[-1];
+        last if $d && $d->{attempts};
+        select undef, undef, undef, 0.05;
+    }
+    like($d && $d->{last_error} // '', qr/^no resolver defined to resolve crm\.example\.com$/,
+         '  without a resolver: last_error "no resolver defined to resolve crm.example.com"');
+}
 $r = $api->call(GET => "webhooks/$a2->{id}/deliveries");
 is_deeply($r->{json}{items}, [], "  the other endpoint's list is empty");
 

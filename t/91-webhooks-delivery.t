@@ -15,6 +15,10 @@
 #   each body a WebhookEvent of docs/openapi.json with the conversation as
 #   GET conversations/{id} shows it (customer_id included) and seq; the
 #   deliveries list shows each delivered once (200, no error).
+# - An endpoint declared in nginx.conf (chatvisor_webhook erp URL
+#   secret_file=... events=...) gets its two event types, signed with the
+#   file's secret; a new secret in the file, after a reload, signs beside
+#   the old one.
 # - The events filter: an endpoint for conversation.created gets only that
 #   (the same event id as the other endpoint's); PATCH events takes the new
 #   types from then on.
@@ -54,19 +58,26 @@ my $t = Chatvisor::Test->new;
 my @chars = ('A' .. 'Z', 'a' .. 'z', '0' .. '9');
 my $crm_secret = join '', map { $chars[rand @chars] } 1 .. 40;
 $t->write_file('crm.secret', "$crm_secret\n");
-$t->write_config(<<'EOF');
+# an endpoint declared in nginx.conf, its receiver on a port chosen now
+sub whsec { 'whsec_' . MIME::Base64::encode_base64(join('', map { chr int rand 256 } 1 .. 32), '') }
+my $erp_secret = whsec();
+$t->write_file('erp.whsec', "$erp_secret\n");
+my $CONF = <<'EOF';
 worker_processes 2;
 http {
     chatvisor_store %%TESTDIR%%/store;
     chatvisor_api_client crm %%TESTDIR%%/crm.secret;
     chatvisor_webhook_allow_private on;
     chatvisor_webhook_retry_schedule 0s 1s 1s 1s;
+    chatvisor_webhook erp http://127.0.0.1:%%PORT_ERP%%/erp secret_file=%%TESTDIR%%/erp.whsec
+                      events=conversation.created,conversation.closed;
     server {
         listen 127.0.0.1:%%PORT%%;
         location /chatvisor/ { chatvisor on; }
     }
 }
 EOF
+$t->write_config($CONF);
 $t->run;
 
 my $api = Chatvisor::API->new($t, client => 'crm', secret => $crm_secret);
@@ -84,6 +95,7 @@ sub conversation_now { must(GET => "conversations/$_[0]") }
 
 must(PUT => 'agents/ann', { name => 'Ann' }, 201);
 
+my $rxerp = Chatvisor::Receiver->new(port => $t->port('ERP'), secrets => [ $erp_secret ])->start;
 my $rxa = Chatvisor::Receiver->new->start;
 my $rxb = Chatvisor::Receiver->new->start;
 my $A = must(POST => 'webhooks', { url => $rxa->url('/a') }, 201);
@@ -179,6 +191,38 @@ is($evb[0]{json}{id}, $ev[0]{json}{id}, '  the same event id as at endpoint A');
 is($evb[0]{body}, $ev[0]{body}, '  the same body');
 check_requests(\@evb, name => 'B', secret => $B->{secret},
                secrets => [ $B->{secret}, $A->{secret} ], wrong => [1]);
+
+# ---- the endpoint declared in nginx.conf ----
+
+{
+    my @e = wait_events($rxerp, sub { @_ >= 2 }, 5);
+    is_deeply([ map { $_->{json}{type} } @e ], [qw(conversation.created conversation.closed)],
+              'the endpoint of chatvisor_webhook erp ... events=conversation.created,'
+              . 'conversation.closed: those two');
+    is_deeply([ map { $_->{json}{id} } @e ], [ map { $_->{json}{id} } @ev[0, 5] ],
+              '  the same events as endpoint A got');
+    check_requests(\@e, name => 'config endpoint', secret => $erp_secret,
+                   secrets => [ $erp_secret ]);
+    my $d = must(GET => 'webhooks/wh_cfg_erp/deliveries');
+    is_deeply([ map { $_->{status} } @{ $d->{items} } ], [qw(delivered delivered)],
+              '  its deliveries are listed, delivered');
+
+    # a new secret in the file: after a reload both sign for the overlap
+    my $new = whsec();
+    $t->write_file('erp.whsec', "$new\n");
+    ok($t->reload, 'reload with a new secret in erp.whsec');
+    $rxerp->reset;
+    $rxerp->secrets($erp_secret, $new);
+    must(POST => 'webhooks/wh_cfg_erp/test', {}, 202);
+    ($e[0]) = wait_events($rxerp, sub { @_ >= 1 }, 10);
+    my @sigs = split / /, $e[0]{headers}{'webhook-signature'} // '';
+    is(scalar @sigs, 2, '  a test: two signatures');
+    is_deeply($e[0]{verified}, [ JSON::PP::true, JSON::PP::true ],
+              '  the old and the new secret verify it');
+    check_requests([ $e[0] ], name => 'config endpoint, new secret', secret => $new,
+                   secrets => [ $erp_secret, $new ]);
+    $rxerp->stop;
+}
 
 # ---- test ----
 
