@@ -405,8 +405,13 @@ for my $c ([ PATCH => 'webhooks/wh_cfg_erp', { url => 'https://other.example.com
 }
 {
     my $cfg_list = $api->call(GET => 'webhooks/wh_cfg_erp/deliveries');
-    ok(grep({ $_->{event_type} eq 'webhook.test' } @{ $cfg_list->{json}{items} || [] }),
-       "the config endpoint's test delivery is listed");
+    my ($cd) = grep { $_->{event_type} eq 'webhook.test' } @{ $cfg_list->{json}{items} || [] };
+    ok($cd, "the config endpoint's test delivery is listed");
+    $STATE = snapshot();
+    $r = $api->call(POST => "webhooks/wh_cfg_erp/deliveries/$cd->{id}/retry", {});
+    is($r->{status}, 202, '  and may be retried: 202 (a retry changes no endpoint)')
+        or diag $r->{content};
+    unchanged('a retry of a pending delivery (the list is the same)');
 }
 
 # ---- SSRF: literal addresses an endpoint may not reach ----
