@@ -312,8 +312,9 @@ for my $c ([ limited => 429, 3 ], [ busy => 503, 2 ]) {
 
 # ---- without allow_private: names that resolve to private addresses ----
 
+my $t2;    # checked at done_testing, as $t is
 {
-    my $t2 = Chatvisor::Test->new;
+    $t2 = Chatvisor::Test->new;
     $t2->write_file('crm.secret', "$crm_secret\n");
     $t2->write_config($CONF, DNS => $dns->port, WEBHOOKS =>
         'chatvisor_webhook_retry_schedule 0s 1m;');
