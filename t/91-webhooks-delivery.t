@@ -315,18 +315,21 @@ ok(wait_events($rxb, sub { count_type('webhook.test', @_) >= 1 }, 10) == 2,
 
     # B takes message.created from now on
     must(PATCH => "webhooks/$B->{id}", { events => ['message.created'] });
-    $v2->post('for B too');
+    my $utf8 = "for B too \x{2014} \x{fc}n\x{ef}c\x{f6}d\x{e9} \x{2713} \x{1f600}";
+    $v2->post($utf8);
     my @b = wait_events($rxb, sub { count_type('message.created', @_) >= 1 }, 10);
-    is_deeply([ map { $_->{json}{data}{message}{text} }
-                grep { $_->{json}{type} eq 'message.created' } @b ], ['for B too'],
+    my @bm = grep { $_->{json}{type} eq 'message.created' } @b;
+    is_deeply([ map { $_->{json}{data}{message}{text} } @bm ], [$utf8],
               'PATCH events: B gets message.created from then on (not the earlier ones)');
+    check_requests(\@bm, name => 'UTF-8 text', secret => $B->{secret},
+                   secrets => [ $B->{secret} ]);
 
     must(DELETE => "webhooks/$A->{id}", undef, 204);
     $v2->post('after the delete');
     wait_events($rxb, sub { count_type('message.created', @_) >= 2 }, 10);
     sleep 0.5;
     is_deeply([ map { $_->{json}{data}{message}{text} } events_of($rxc->log) ],
-              [ 'after the move', 'for B too' ], 'DELETE: nothing more is sent');
+              [ 'after the move', $utf8 ], 'DELETE: nothing more is sent');
     $rxc->stop;
 }
 

@@ -13,7 +13,9 @@
 # - 302 is not followed: its Location is never requested, last_error says
 #   'redirect to "..." not followed', and the next attempt delivers;
 # - 410 disables the endpoint (status disabled, disabled_reason gone, the
-#   delivery failed); events meanwhile wait and go out once it is enabled;
+#   delivery failed, last_error the first KB of the answer's body, cut
+#   between UTF-8 characters); events meanwhile wait and go out once it is
+#   enabled;
 # - 429 and 503 with Retry-After: the next attempt is not sooner than asked
 #   (3 s and 2 s, where the schedule says 1 s);
 # - a receiver that hangs: chat round trips (visitor post -> the other
@@ -139,7 +141,10 @@ $rx{other} = Chatvisor::Receiver->new(tls => $other)->start;
 $rx{redirect}->script(
     { status => 302, headers => { Location => $elsewhere->url('/elsewhere') } },
     { status => 301, headers => { Location => $elsewhere->url('/elsewhere') } });
-$rx{gone}->script({ status => 410, body => 'no such hook' });
+# a body of 1413 bytes of UTF-8: last_error keeps its first KB, whole characters
+my $gone_body = 'no such hook ' . ("\x{e9}" x 700);
+$rx{gone}->script({ status => 410, body => $gone_body,
+                    headers => { 'Content-Type' => 'text/plain; charset=utf-8' } });
 $rx{limited}->script({ status => 429, headers => { 'Retry-After' => '3' } });
 $rx{busy}->script({ status => 503, headers => { 'Retry-After' => '2' } });
 $rx{hang}->script({ hang => JSON::PP::true });
@@ -224,7 +229,12 @@ my $hung_at = $hung[0]{at} / 1000;
     is($d->{status}, 'failed', '  the delivery failed (not retried)');
     is($d->{attempts}, 1, '  after one attempt');
     is($d->{last_status_code}, 410, '  status 410');
-    is($d->{last_error}, 'no such hook', "  last_error: the answer's body");
+    my $e = $d->{last_error} // '';
+    ok(length $e > 500 && substr($gone_body, 0, length $e) eq $e,
+       "  last_error: the start of the answer's body");
+    my $bytes = do { my $x = $e; utf8::encode($x); length $x };
+    ok($bytes <= 1024 && $bytes >= 1000, "  at most 1 KB of it ($bytes bytes), cut between "
+                                         . 'characters');
 }
 
 # 429 and 503 with Retry-After
