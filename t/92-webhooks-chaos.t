@@ -2,8 +2,8 @@
 
 # Webhooks at least once, in order, through trouble (docs/webhooks.md,
 # "Answer, retries, order"; SPEC 7). nginx with 4 workers,
-# chatvisor_webhook_allow_private on and a short retry schedule (0s, then
-# 1s again and again).
+# chatvisor_webhook_allow_private on, chatvisor_webhook_concurrency 4 and
+# a short retry schedule (0s, then 1s again and again).
 #
 # 1. The receiver is down (its port closed) while five visitors write 50
 #    messages; the deliveries fail with "connection refused" and wait.
@@ -17,6 +17,11 @@
 #    arrives at least once; an event that arrives twice carries the same
 #    webhook-id and the same body each time; each conversation's events
 #    first arrive in order.
+#    Before the kill: the 8 conversations were sent side by side, at most
+#    4 requests at once (chatvisor_webhook_concurrency 4), one at a time
+#    per conversation.
+# An endpoint disabled while 300 messages are written (more than the
+# sender reads of the log at once) gets all 300, in order, once enabled.
 # 3. nginx is stopped while deliveries wait (the receiver down again) and
 #    started again on the same store: they are all delivered then.
 
@@ -49,6 +54,7 @@ http {
     chatvisor_api_client crm %%TESTDIR%%/crm.secret;
     chatvisor_webhook_allow_private on;
     chatvisor_webhook_retry_schedule $schedule;
+    chatvisor_webhook_concurrency 4;
     server {
         listen 127.0.0.1:%%PORT%%;
         location /chatvisor/ { chatvisor on; }
@@ -112,7 +118,8 @@ sub check_arrivals {
                   grep { $_->{json}{type} eq 'conversation.created' } @$ev;
     my @nocreated = grep { !$created{$_} } sort keys %convs;
     ok(!@nocreated, "$name: conversation.created for each of the "
-                    . scalar(keys %convs) . ' conversations') or diag "@nocreated";
+                    . scalar(keys %convs) . ' conversations') or diag "@nocreated"
+        unless $o{no_created};
 
     my %by = by_conversation(first_arrivals(@$ev));
     my @disorder;
@@ -226,7 +233,27 @@ sub sender_from_log {
                                   . ($victim // 'none') . ')')
         or $victim = sender_from_log();
     is(sender_from_log(), $victim, '  and its log says "this worker sends the webhooks"');
-    my $before = events_of($rx->log);
+    my @before = events_of($rx->log);
+    # up to here nothing was disturbed: the receiver holds each request 300
+    # ms, so the requests that overlap in time were in flight together
+    {
+        my (%conv_busy, $max, @bad);
+        my @iv = map { [ $_->{at}, $_->{at} + 300, $_->{json}{data}{conversation}{id} ] } @before;
+        for my $i (0 .. $#iv) {
+            my @with = grep { $iv[$_][0] < $iv[$i][1] && $iv[$i][0] < $iv[$_][1] } 0 .. $#iv;
+            # requests of one endpoint at once: of those overlapping this
+            # one's start
+            my $n = grep { $iv[$_][0] <= $iv[$i][0] && $iv[$i][0] < $iv[$_][1] } 0 .. $#iv;
+            $max = $n if !$max || $n > $max;
+            push @bad, $iv[$i][2] if grep { $_ != $i && $iv[$_][2] eq $iv[$i][2]
+                                           && $iv[$_][0] <= $iv[$i][0]
+                                           && $iv[$i][0] < $iv[$_][1] - 50 } @with;
+        }
+        ok($max > 1 && $max <= 4, 'the 8 conversations are sent side by side, at most 4 '
+                                  . "at once (chatvisor_webhook_concurrency 4): $max");
+        ok(!@bad, '  one at a time per conversation') or diag "@bad";
+    }
+    my $before = @before;
     ok(kill('KILL', $victim), "kill -9 $victim while deliveries are in flight");
     push @msgs, write_round(\@v, 2, 'after kill');
 
@@ -259,6 +286,25 @@ sub sender_from_log {
     ok($d, "  all $want deliveries are recorded delivered");
     $rx->stop;
     must(DELETE => "webhooks/$K->{id}", undef, 204);
+}
+
+# ---- a backlog longer than one scan of the log ----
+
+{
+    my $rx = Chatvisor::Receiver->new->start;
+    my $L = must(POST => 'webhooks', { url => $rx->url('/long'),
+                                       events => ['message.created'] }, 201);
+    $rx->secrets($L->{secret});
+    must(PATCH => "webhooks/$L->{id}", { status => 'disabled' });
+    my @v = map { Chatvisor::API::Visitor->new($t) } 1 .. 3;
+    my @msgs = write_round(\@v, 100, 'backlog');
+    must(PATCH => "webhooks/$L->{id}", { status => 'enabled' });
+    my @ev = wait_events($rx, sub { @_ >= 300 }, 30);
+    is(scalar @ev, 300, 'disabled while 300 messages were written (and 303 log entries), '
+                        . 'then enabled: all 300 arrive');
+    check_arrivals(\@ev, \@msgs, 'backlog', exactly_once => 1, no_created => 1);
+    $rx->stop;
+    must(DELETE => "webhooks/$L->{id}", undef, 204);
 }
 
 # ---- 3. a restart while deliveries wait ----
