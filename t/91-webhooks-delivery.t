@@ -27,8 +27,8 @@
 # - Secret rotation: for the overlap every request carries two v1
 #   signatures, the new secret's first; both the old and the new secret
 #   verify the same request; a second rotation drops the oldest.
-# - PATCH status disabled: nothing is sent (the events wait, pending);
-#   enabled: they go out, in order, from where it was. PATCH url: the next
+# - PATCH status disabled: nothing is sent, not even a test asked for
+#   meanwhile; enabled: they go out, in order, from where it was. PATCH url: the next
 #   events go to the new URL. DELETE: nothing more is sent.
 # - Deliveries: a receiver that answers 500 makes a delivery retried on the
 #   schedule (pending with next_attempt_at, then failed after the last
@@ -284,17 +284,22 @@ ok(wait_events($rxb, sub { count_type('webhook.test', @_) >= 1 }, 10) == 2,
     my $conv2 = $v2->conversation_id;
     # B is told (it is enabled): A would have been told by then too
     wait_events($rxb, sub { count_type('conversation.created', @_) >= 2 }, 10);
+    my $dtest = must(POST => "webhooks/$A->{id}/test", {}, 202);
     sleep 1;
-    is(scalar(events_of($rxa->log)), 0, 'disabled: A gets nothing');
+    is(scalar(events_of($rxa->log)), 0, 'disabled: A gets nothing, not even a test');
     my $d = must(GET => "webhooks/$A->{id}/deliveries?status=delivered");
     my $before = @{ $d->{items} };
 
     must(PATCH => "webhooks/$A->{id}", { status => 'enabled' });
-    my @got = wait_events($rxa, sub { @_ >= 4 }, 10);
-    is(scalar @got, 4, 'enabled: the four events written meanwhile go out');
+    my @all = wait_events($rxa, sub { @_ >= 5 }, 10);
+    my ($tst) = grep { $_->{json}{type} eq 'webhook.test' } @all;
+    is($tst && $tst->{json}{id}, $dtest->{event_id}, 'enabled: the test asked for meanwhile goes out');
+    my @got = grep { $_->{json}{type} ne 'webhook.test' } @all;
+    is(scalar @got, 4, '  and the four events written meanwhile');
     $d = must(GET => "webhooks/$A->{id}/deliveries?status=delivered");
-    is(scalar @{ $d->{items} }, $before + 4, '  four more delivered');
-    is_deeply([ map { $_->{event_id} } reverse @{ $d->{items} }[0 .. 3] ], [ ids_of(@got) ],
+    is(scalar @{ $d->{items} }, $before + 5, '  five more delivered');
+    is_deeply([ map { $_->{event_id} } grep { $_->{event_type} ne 'webhook.test' }
+                reverse @{ $d->{items} }[0 .. 4] ], [ ids_of(@got) ],
               '  in the order they were delivered');
     is_deeply([ map { $_->{json}{type} } @got ],
               [qw(conversation.created message.created message.created message.created)],
@@ -311,7 +316,7 @@ ok(wait_events($rxb, sub { count_type('webhook.test', @_) >= 1 }, 10) == 2,
        'PATCH url: the next event goes to the new URL');
     is($c[0] && $c[0]{path}, '/c', '  its path');
     sleep 0.3;
-    is(scalar(events_of($rxa->log)), 4, '  and not to the old one');
+    is(scalar(events_of($rxa->log)), 5, '  and not to the old one');
 
     # B takes message.created from now on
     must(PATCH => "webhooks/$B->{id}", { events => ['message.created'] });
