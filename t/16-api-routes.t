@@ -94,7 +94,10 @@ for my $norm (sort keys %allow) {
     my ($wrong) = grep { !$m{$_} } qw(DELETE PATCH POST PUT GET);
     next unless $wrong;
     (my $path = $norm) =~ s{^/}{};
-    $path =~ s/\{\}/ $path =~ m{^customers} ? 'cus_nobody' : 'someone' /e;
+    # each {} takes an id of its kind (one that cannot be one is a 404)
+    my %id = (customers => 'cus_nobody', webhooks => 'wh_nobody',
+              deliveries => 'dlv_nobody');
+    $path =~ s{([^/]+)/\{\}}{"$1/" . ($id{$1} // 'someone')}ge;
     my $r = $api->call($wrong, $path, undef, request_check => 0,
                        spec_check => 0,
                        $wrong =~ /^(?:POST|PUT|PATCH)$/ ? (body => '{}') : ());

@@ -87,7 +87,9 @@ ngx_chatvisor_api_webhook_events(cJSON *body, unsigned *events,
     cJSON_ArrayForEach(e, list) {
         bit = cJSON_IsString(e) ? cv_webhook_event_bit(e->valuestring) : 0;
 
-        if (bit == 0) {
+        /* webhook.test is asked for (POST webhooks/ID/test), not
+         * subscribed to */
+        if ((bit & CV_WEBHOOK_EVENTS_ALL) == 0) {
             return ngx_chatvisor_reject(err, NGX_HTTP_BAD_REQUEST,
                                         "invalid_event",
                                         "unknown event type in \"events\"");

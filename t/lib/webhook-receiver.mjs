@@ -5,7 +5,9 @@
 //   node t/lib/webhook-receiver.mjs --port N [--secret whsec_...]...
 //        [--cert FILE --key FILE]
 //
-// Prints "listening PORT" once ready. Control, on the same port:
+// Prints "listening PORT" once ready ("listening PORT control PORT2" with
+// --cert: the control calls are then plain HTTP on PORT2). Control, on the
+// same port:
 //   GET  /_log               every request so far, as a JSON array of
 //                            {at, path, headers, body (text), json,
 //                             verified: [bool per secret], connection,
@@ -101,7 +103,16 @@ server.keepAliveTimeout = 60000;
 server.on(opt.cert ? 'secureConnection' : 'connection', (socket) => {
   socket.chatvisorId = ++connections;
 });
+// with TLS the control calls come over plain HTTP on a port of their own
+// (the tests' Perl has no TLS client): "listening PORT control PORT"
+const control = opt.cert ? http.createServer(handler) : null;
 server.listen(Number(opt.port), '127.0.0.1', () => {
-  process.stdout.write(`listening ${server.address().port}\n`);
+  if (!control) {
+    process.stdout.write(`listening ${server.address().port}\n`);
+    return;
+  }
+  control.listen(0, '127.0.0.1', () => {
+    process.stdout.write(`listening ${server.address().port} control ${control.address().port}\n`);
+  });
 });
 process.on('SIGTERM', () => process.exit(0));

@@ -14,7 +14,8 @@ package Chatvisor::Receiver;
 #   Chatvisor::Receiver::signature_ok($whsec, $entry)   # our own check
 #   $rx->stop;                         # (also at exit)
 #
-# tls => [CERT, KEY] makes it https.
+# tls => [CERT, KEY] makes it https (its control calls stay plain HTTP, on a
+# port of their own).
 
 use strict;
 use warnings;
@@ -67,6 +68,8 @@ sub start {
     close $w;
     my $line = <$r>;
     die "webhook receiver did not start\n" unless $line && $line =~ /^listening/;
+    # with TLS, the control calls go to a plain HTTP port of their own
+    $self->{control} = $1 if $line =~ /\bcontrol (\d+)/;
     $self->{pipe} = $r;
     $self->{pid} = $pid;
     $self->{owner} = $$;
@@ -85,23 +88,24 @@ sub stop {
     }
     kill 'KILL', $pid if kill 0, $pid;
     waitpid($pid, 0);
-    @LIVE = grep { $_ != $self } @LIVE;
+    @LIVE = grep { defined $_ && $_ != $self } @LIVE;
 }
 
-sub DESTROY { $_[0]->stop }
+# (waitpid sets $?: at the script's end that would be its exit status)
+sub DESTROY { local ($?, $@); $_[0]->stop }
 
 END {
     local $?;
-    $_->stop for @LIVE;
+    my @live = grep { defined } @LIVE;    # stop() changes @LIVE
+    $_->stop for @live;
 }
 
 sub _control {
     my ($self, $path, $data) = @_;
-    my $scheme = $self->{tls} ? 'https' : 'http';
-    my $http = HTTP::Tiny->new(timeout => 10, keep_alive => 0,
-                               verify_SSL => 0);
+    my $port = $self->{control} // $self->{port};
+    my $http = HTTP::Tiny->new(timeout => 10, keep_alive => 0);
     my $r = $http->request($data ? 'POST' : 'GET',
-                           "$scheme://127.0.0.1:$self->{port}$path",
+                           "http://127.0.0.1:$port$path",
                            $data ? { content => $JSON->encode($data),
                                      headers => { 'Content-Type' => 'application/json' } }
                                  : {});
