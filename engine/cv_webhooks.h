@@ -227,8 +227,9 @@ typedef struct {
  * conversation.unassigned, are passed over), looking at max entries at
  * most, and moves the cursor past them; a delivery is due at now, or
  * queued behind an older one of its conversation. *made: deliveries made;
- * *more: it stopped at max before the log's end. A disabled endpoint is
- * scanned all the same (its deliveries wait).
+ * *more: it stopped at max before the log's end. It scans whatever it is
+ * given; the sender gives it enabled endpoints only, so a disabled one
+ * keeps its cursor and its events become deliveries once it is enabled.
  */
 cv_status cv_webhook_scan(cv_txn *t, const char *id, size_t max,
     int64_t now, size_t *made, int *more);

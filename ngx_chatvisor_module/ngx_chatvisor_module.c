@@ -55,8 +55,24 @@ static ngx_conf_post_t  ngx_chatvisor_poll_timeout_bounds = {
 };
 
 
-static ngx_conf_num_bounds_t  ngx_chatvisor_webhook_concurrency_bounds = {
-    ngx_conf_check_num_bounds, 1, NGX_CHATVISOR_WEBHOOK_CONCURRENCY_MAX
+/* nginx's own bounds check does not name the directive: this one does */
+
+static char *
+ngx_chatvisor_check_concurrency(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_uint_t  *n = data;
+
+    if (*n < 1 || *n > NGX_CHATVISOR_WEBHOOK_CONCURRENCY_MAX) {
+        return "must be from 1 to "
+               NGX_CHATVISOR_STR(NGX_CHATVISOR_WEBHOOK_CONCURRENCY_MAX);
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_conf_post_t  ngx_chatvisor_webhook_concurrency_bounds = {
+    ngx_chatvisor_check_concurrency
 };
 
 

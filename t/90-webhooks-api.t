@@ -126,9 +126,9 @@ sub conf_test {
           qr/private address/, 'IPv6 loopback without allow_private' ],
         [ 'chatvisor_webhook_retry_schedule 0s 5s soon;',
           qr/invalid time "soon"/, 'a retry schedule with a bad time' ],
-        # (nginx's own bounds check names no directive; the line does)
-        [ 'chatvisor_webhook_concurrency 0;', qr/between 1 and 64/, 'concurrency 0' ],
-        [ 'chatvisor_webhook_concurrency 65;', qr/between 1 and 64/, 'concurrency 65' ],
+        # (the module names the directive in its bounds message)
+        [ 'chatvisor_webhook_concurrency 0;', qr/"chatvisor_webhook_concurrency" directive must be from 1 to 64/, 'concurrency 0' ],
+        [ 'chatvisor_webhook_concurrency 65;', qr/"chatvisor_webhook_concurrency" directive must be from 1 to 64/, 'concurrency 65' ],
         [ 'chatvisor_webhook_timeout never;', qr/chatvisor_webhook_timeout/,
           'a timeout that is no time' ],
     );
@@ -517,6 +517,9 @@ $STATE = snapshot();
         [ { status => 'disabled', secret => whsec() }, 'invalid_request',
           'a secret (unknown field)' ],
         [ { name => 'crm' }, 'invalid_request', 'a name (unknown field)' ],
+        [ { url => undef }, 'invalid_request', 'a null url (an endpoint always has one)' ],
+        [ { events => undef }, 'invalid_request', 'null events' ],
+        [ { status => undef }, 'invalid_request', 'a null status' ],
         [ { url => 'https://ok.example.com/', events => ['nope'] }, 'invalid_event',
           'a good url and a bad event (all or nothing)' ],
         [ { events => ['message.created'], status => 'off' }, 'invalid_request',

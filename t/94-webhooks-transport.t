@@ -16,7 +16,8 @@
 #   delivery failed, last_error the first KB of the answer's body, cut
 #   between UTF-8 characters); events meanwhile wait and go out once it is
 #   enabled;
-# - 429 and 503 with Retry-After: the next attempt is not sooner than asked
+# - 429, 502, 503 and 504 with Retry-After: the next attempt is not sooner
+#   than asked
 #   (3 s and 2 s, where the schedule says 1 s);
 # - a receiver that hangs: chat round trips (visitor post -> the other
 #   tab's long-poll answer) stay fast in that same worker meanwhile; the
@@ -133,7 +134,7 @@ sub endpoint {
 }
 
 my $elsewhere = Chatvisor::Receiver->new->start;
-my %rx = map { $_ => Chatvisor::Receiver->new->start } qw(redirect gone limited busy hang dns);
+my %rx = map { $_ => Chatvisor::Receiver->new->start } qw(redirect gone limited busy badgw gwtimeout hang dns);
 $rx{good}  = Chatvisor::Receiver->new(tls => $good)->start;
 $rx{rogue} = Chatvisor::Receiver->new(tls => $rogue)->start;
 $rx{other} = Chatvisor::Receiver->new(tls => $other)->start;
@@ -147,9 +148,11 @@ $rx{gone}->script({ status => 410, body => $gone_body,
                     headers => { 'Content-Type' => 'text/plain; charset=utf-8' } });
 $rx{limited}->script({ status => 429, headers => { 'Retry-After' => '3' } });
 $rx{busy}->script({ status => 503, headers => { 'Retry-After' => '2' } });
+$rx{badgw}->script({ status => 502, headers => { 'Retry-After' => '2' } });
+$rx{gwtimeout}->script({ status => 504, headers => { 'Retry-After' => '3' } });
 $rx{hang}->script({ hang => JSON::PP::true });
 
-endpoint($_, $rx{$_}) for qw(redirect gone limited busy hang good rogue other);
+endpoint($_, $rx{$_}) for qw(redirect gone limited busy badgw gwtimeout hang good rogue other);
 endpoint('dns', $rx{dns}, 'http://hooks.test:' . $rx{dns}->port . '/dns');
 my $closed_port = Chatvisor::Port::free_port();
 endpoint('closed', undef, "http://127.0.0.1:$closed_port/closed");
@@ -237,8 +240,9 @@ my $hung_at = $hung[0]{at} / 1000;
                                          . 'characters');
 }
 
-# 429 and 503 with Retry-After
-for my $c ([ limited => 429, 3 ], [ busy => 503, 2 ]) {
+# 429, 502, 503 and 504 with Retry-After
+for my $c ([ limited => 429, 3 ], [ busy => 503, 2 ], [ badgw => 502, 2 ],
+           [ gwtimeout => 504, 3 ]) {
     my ($name, $code, $after) = @$c;
     my @got = (wait_events($rx{$name}, sub { @_ >= 2 }, $after + 5))[0, 1];
     is_deeply([ map { $_ && $_->{answered} } @got ], [ $code, 200 ],

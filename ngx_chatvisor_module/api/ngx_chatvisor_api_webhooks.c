@@ -247,6 +247,26 @@ ngx_chatvisor_api_webhook_update_run(ngx_http_request_t *r, cv_txn *t)
 }
 
 
+/* an endpoint always has a url, events and a status: null clears nothing */
+
+static ngx_int_t
+ngx_chatvisor_api_webhook_no_null(cJSON *body, ngx_chatvisor_err_t *err)
+{
+    ngx_uint_t   i;
+
+    static const char  *fields[] = { "url", "events", "status" };
+
+    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        if (cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(body, fields[i]))) {
+            return ngx_chatvisor_invalidf(err, "\"%s\" may not be null",
+                                          fields[i]);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_chatvisor_api_webhook_update(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx)
@@ -260,8 +280,9 @@ ngx_chatvisor_api_webhook_update(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_chatvisor_api_webhook_url(r, ctx->body, 0, &w->url, &err)
-        != NGX_OK
+    if (ngx_chatvisor_api_webhook_no_null(ctx->body, &err) != NGX_OK
+        || ngx_chatvisor_api_webhook_url(r, ctx->body, 0, &w->url, &err)
+           != NGX_OK
         || ngx_chatvisor_api_webhook_events(ctx->body, &w->events,
                                             &w->set_events, &err)
            != NGX_OK

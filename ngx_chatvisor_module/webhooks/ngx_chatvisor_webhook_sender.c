@@ -586,6 +586,18 @@ ngx_chatvisor_attempt_done(ngx_chatvisor_op_t *op)
 }
 
 
+/* the answers whose Retry-After slows the next attempt down (SPEC 7) */
+
+static ngx_uint_t
+ngx_chatvisor_sender_slow_down(ngx_uint_t code)
+{
+    return code == NGX_HTTP_TOO_MANY_REQUESTS
+           || code == NGX_HTTP_BAD_GATEWAY
+           || code == NGX_HTTP_SERVICE_UNAVAILABLE
+           || code == NGX_HTTP_GATEWAY_TIME_OUT;
+}
+
+
 static void
 ngx_chatvisor_sender_answered(ngx_chatvisor_client_result_t *res, void *data)
 {
@@ -624,8 +636,7 @@ ngx_chatvisor_sender_answered(ngx_chatvisor_client_result_t *res, void *data)
             a->disable = "gone";
 
         } else if (ngx_chatvisor_sender_next(a->attempts + 1,
-                       (code == NGX_HTTP_TOO_MANY_REQUESTS
-                        || code == NGX_HTTP_SERVICE_UNAVAILABLE)
+                       ngx_chatvisor_sender_slow_down(code)
                        ? res->retry_after : 0, &delay)
                    == NGX_OK)
         {
