@@ -37,7 +37,12 @@
  *       it was due). Latency: from writing the publish request to reading
  *       the poll answer that carries the message. After SECONDS it stops
  *       publishing, waits for what is in flight (at most 5 s) and rewrites
- *       STATE with the cursors reached.
+ *       STATE with the cursors reached. Its line's t0 is when the measured
+ *       SECONDS began (CLOCK_MONOTONIC).
+ *       With CHATLOAD_LOG=FILE in the environment, it also writes each
+ *       message delivered while measuring to FILE, "CHANNEL K TPUB TDEL" a
+ *       line (CHANNEL: the conversation id or nchan's channel; times on
+ *       CLOCK_MONOTONIC, in seconds), for bench/webhooks.
  *   chatload hold KIND PORT STATE COUNT
  *       Opens COUNT connections, each holding one long-poll (the first
  *       COUNT lines of STATE), prints "held=COUNT" once every request is
@@ -611,6 +616,52 @@ lat_add(double d)
     lat[nlat++] = d;
 }
 
+/* CHATLOAD_LOG: every message delivered while measuring, for
+ * bench/webhooks to join with what its receiver read */
+typedef struct {
+    int       ch;
+    uint32_t  k;
+    double    tpub, tdel;
+} dlog_rec;
+
+static const char  *dlog;
+static dlog_rec    *dlogs;
+static size_t       ndlog, dlogcap;
+
+static void
+dlog_add(chan *ch, uint32_t k, double tpub, double tdel)
+{
+    if (ndlog == dlogcap) {
+        dlogcap = dlogcap ? 2 * dlogcap : 65536;
+        dlogs = xrealloc(dlogs, dlogcap * sizeof(dlog_rec));
+    }
+    dlogs[ndlog].ch = ch->idx;
+    dlogs[ndlog].k = k;
+    dlogs[ndlog].tpub = tpub;
+    dlogs[ndlog].tdel = tdel;
+    ndlog++;
+}
+
+static void
+dlog_write(void)
+{
+    size_t  i;
+    FILE   *f;
+
+    f = fopen(dlog, "w");
+    if (f == NULL) {
+        die("%s: %s", dlog, strerror(errno));
+    }
+    for (i = 0; i < ndlog; i++) {
+        fprintf(f, "%s %u %.6f %.6f\n", kind == KIND_CV ? chans[dlogs[i].ch].conv
+                                                         : chans[dlogs[i].ch].name,
+                dlogs[i].k, dlogs[i].tpub, dlogs[i].tdel);
+    }
+    if (fclose(f) != 0) {
+        die("writing %s", dlog);
+    }
+}
+
 static void publish_next(chan *ch);
 
 static void
@@ -646,6 +697,9 @@ on_poll(conn *c, resp *r)
                 delivered_win++;
             }
             lat_add(now_s - ch->tpub[k % RING]);
+            if (dlog) {
+                dlog_add(ch, k, ch->tpub[k % RING], now_s);
+            }
         }
     }
 
@@ -835,15 +889,18 @@ cmd_run(const char *state, double secs)
 
     /* the cursors reached, for the next run; the held polls are dropped */
     state_write(state);
+    if (dlog) {
+        dlog_write();
+    }
 
     qsort(lat, nlat, sizeof(double), cmp_double);
     printf("delivered=%llu published=%llu lost=%d secs=%.3f rate=%.1f "
            "p50=%.3f p90=%.3f p99=%.3f max=%.3f errors=%llu behind=%llu "
-           "client_cpu=%.3f\n",
+           "client_cpu=%.3f t0=%.6f\n",
            (unsigned long long) delivered, (unsigned long long) published,
            pending, secs, delivered_win / secs, pct(0.50), pct(0.90), pct(0.99),
            nlat ? lat[nlat - 1] * 1000 : 0, (unsigned long long) errors,
-           (unsigned long long) backlog, cpu1 - cpu0);
+           (unsigned long long) backlog, cpu1 - cpu0, t0);
     fflush(stdout);
 }
 
@@ -1089,6 +1146,10 @@ main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0);
+    dlog = getenv("CHATLOAD_LOG");
+    if (dlog && dlog[0] == '\0') {
+        dlog = NULL;
+    }
     epfd = epoll_create1(0);
     if (epfd < 0) {
         die("epoll_create1: %s", strerror(errno));
