@@ -547,6 +547,56 @@ cv_txn_abort(cv_txn *t)
 
 
 cv_status
+cv_txn_nest(cv_txn *parent, cv_txn **out)
+{
+    int      rc;
+    cv_txn  *t;
+
+    if (!parent->write) {
+        return CV_ERROR;
+    }
+
+    t = malloc(sizeof(cv_txn));
+    if (t == NULL) {
+        return CV_ERROR;
+    }
+
+    rc = mdb_txn_begin(parent->store->env, parent->txn, 0, &t->txn);
+    if (rc != 0) {
+        free(t);
+        return cv_status_from_mdb(rc);
+    }
+
+    t->store = parent->store;
+    t->write = 1;
+    t->log_next = parent->log_next;
+    *out = t;
+
+    return CV_OK;
+}
+
+
+cv_status
+cv_txn_nest_commit(cv_txn *parent, cv_txn *child)
+{
+    int  rc;
+
+    /* the log's end moves with what the child appended, only if kept */
+    parent->log_next = child->log_next;
+
+    rc = mdb_txn_commit(child->txn);
+    free(child);
+
+    if (rc != 0) {
+        /* LMDB has aborted the child; the parent is as it was before it */
+        parent->log_next = 0;
+    }
+
+    return cv_status_from_mdb(rc);
+}
+
+
+cv_status
 cv_txn_secret(cv_txn *t, unsigned char out[CV_STORE_SECRET_LEN])
 {
     MDB_val    val;

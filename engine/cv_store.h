@@ -65,6 +65,12 @@ cv_status cv_txn_begin(cv_store *st, int write, cv_txn **out);
 cv_status cv_txn_commit(cv_txn *t);
 void cv_txn_abort(cv_txn *t);
 
+/* A write transaction inside another: what it wrote reaches the parent
+ * only by cv_txn_nest_commit(); cv_txn_abort() drops it and leaves the
+ * parent as it was. The parent is not used until the child ends. */
+cv_status cv_txn_nest(cv_txn *parent, cv_txn **out);
+cv_status cv_txn_nest_commit(cv_txn *parent, cv_txn *child);
+
 /* A compacted, consistent copy into an existing empty directory. */
 cv_status cv_store_backup(cv_store *st, const char *dest_dir);
 

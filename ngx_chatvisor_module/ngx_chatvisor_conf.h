@@ -129,6 +129,24 @@ typedef struct {
 typedef struct ngx_chatvisor_shm_s  ngx_chatvisor_shm_t;
 
 
+/* an abuse limit's rate: n a period; n == 0: off */
+typedef struct {
+    ngx_uint_t                n;
+    ngx_msec_t                period;
+} ngx_chatvisor_rate_t;
+
+#define NGX_CHATVISOR_RATE_N_MAX            1000000
+
+
+/* chatvisor_limit_*, and the fixed limits beside them */
+typedef struct {
+    ngx_chatvisor_rate_t      new_visitors; /* per client address */
+    ngx_chatvisor_rate_t      messages;     /* per customer */
+    ngx_chatvisor_rate_t      typing;       /* per conversation and side */
+    ngx_chatvisor_rate_t      api_login;    /* failures per address, name */
+} ngx_chatvisor_limits_conf_t;
+
+
 typedef struct {
     /* chatvisor_store */
     cv_store_options          store_opt;    /* store_opt.path == NULL: none */
@@ -149,13 +167,26 @@ typedef struct {
     ngx_uint_t                visits_rule;  /* some location counts visits */
 
     ngx_chatvisor_webhooks_conf_t  webhooks;
+
+    ngx_chatvisor_limits_conf_t    limits;
 } ngx_chatvisor_main_conf_t;
+
+
+/* chatvisor_public_url https://host/prefix/, as browsers see this server
+ * through a proxy */
+typedef struct {
+    ngx_str_t                 url;          /* empty: from the request */
+    ngx_str_t                 path;         /* "/prefix/" */
+    ngx_flag_t                secure;       /* https: Secure cookies */
+} ngx_chatvisor_public_url_t;
 
 
 typedef struct {
     ngx_str_t                 prefix;
     ngx_uint_t                routing;      /* NGX_CHATVISOR_ROUTING_* */
     cv_hours                 *hours;        /* chatvisor_business_hours */
+    ngx_chatvisor_public_url_t  public_url;
+    ngx_flag_t                page_url_full;  /* chatvisor_page_url full */
 } ngx_chatvisor_srv_conf_t;
 
 

@@ -150,7 +150,8 @@ ngx_chatvisor_handler(ngx_http_request_t *r)
     }
 
     if (ngx_chatvisor_str_is(&path, "agent")) {
-        return ngx_chatvisor_redirect_console(r, &cscf->prefix);
+        return ngx_chatvisor_redirect_console(r,
+                                              ngx_chatvisor_public_prefix(r));
     }
 
     return ngx_chatvisor_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",

@@ -18,6 +18,7 @@ ngx_int_t ngx_chatvisor_handler(ngx_http_request_t *r);
 
 static void *ngx_chatvisor_create_main_conf(ngx_conf_t *cf);
 static char *ngx_chatvisor_init_main_conf(ngx_conf_t *cf, void *conf);
+static void ngx_chatvisor_limits_init_conf(ngx_chatvisor_limits_conf_t *l);
 static void *ngx_chatvisor_create_srv_conf(ngx_conf_t *cf);
 static char *ngx_chatvisor_merge_srv_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -29,6 +30,12 @@ static char *ngx_chatvisor_store(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_chatvisor_prefix(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_chatvisor_routing(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_chatvisor_limit_rate(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_chatvisor_public_url(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_chatvisor_page_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_chatvisor_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_chatvisor_init_process(ngx_cycle_t *cycle);
@@ -163,6 +170,20 @@ static ngx_command_t  ngx_chatvisor_commands[] = {
           + offsetof(ngx_chatvisor_widget_conf_t, show_after),
       NULL },
 
+    { ngx_string("chatvisor_public_url"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_chatvisor_public_url,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chatvisor_page_url"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_chatvisor_page_url,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("chatvisor_business_hours"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_1MORE,
       ngx_chatvisor_business_hours,
@@ -175,6 +196,22 @@ static ngx_command_t  ngx_chatvisor_commands[] = {
       ngx_chatvisor_api_client,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("chatvisor_limit_new_visitors"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_chatvisor_limit_rate,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chatvisor_main_conf_t, limits)
+          + offsetof(ngx_chatvisor_limits_conf_t, new_visitors),
+      NULL },
+
+    { ngx_string("chatvisor_limit_messages"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_chatvisor_limit_rate,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chatvisor_main_conf_t, limits)
+          + offsetof(ngx_chatvisor_limits_conf_t, messages),
       NULL },
 
     { ngx_string("chatvisor_webhook"),
@@ -278,6 +315,9 @@ ngx_chatvisor_create_main_conf(ngx_conf_t *cf)
 
     ngx_chatvisor_webhooks_create_conf(&cmcf->webhooks);
 
+    cmcf->limits.new_visitors.period = NGX_CONF_UNSET_MSEC;
+    cmcf->limits.messages.period = NGX_CONF_UNSET_MSEC;
+
     return cmcf;
 }
 
@@ -301,7 +341,66 @@ ngx_chatvisor_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    ngx_chatvisor_limits_init_conf(&cmcf->limits);
+
     return ngx_chatvisor_webhooks_init_conf(cf, &cmcf->webhooks);
+}
+
+
+/* defaults a real site never meets; typing and failed API logins are
+ * fixed (the widget and the console type at most every 2 s) */
+
+#define NGX_CHATVISOR_LIMIT_NEW_VISITORS  30       /* a minute */
+#define NGX_CHATVISOR_LIMIT_MESSAGES      60       /* a minute */
+#define NGX_CHATVISOR_LIMIT_TYPING_MS     2000     /* one notice */
+#define NGX_CHATVISOR_LIMIT_API_FAILS     5        /* a minute */
+#define NGX_CHATVISOR_MINUTE_MS           60000
+
+static void
+ngx_chatvisor_limits_init_conf(ngx_chatvisor_limits_conf_t *l)
+{
+    if (l->new_visitors.period == NGX_CONF_UNSET_MSEC) {
+        l->new_visitors.n = NGX_CHATVISOR_LIMIT_NEW_VISITORS;
+        l->new_visitors.period = NGX_CHATVISOR_MINUTE_MS;
+    }
+
+    if (l->messages.period == NGX_CONF_UNSET_MSEC) {
+        l->messages.n = NGX_CHATVISOR_LIMIT_MESSAGES;
+        l->messages.period = NGX_CHATVISOR_MINUTE_MS;
+    }
+
+    l->typing.n = 1;
+    l->typing.period = NGX_CHATVISOR_LIMIT_TYPING_MS;
+    l->api_login.n = NGX_CHATVISOR_LIMIT_API_FAILS;
+    l->api_login.period = NGX_CHATVISOR_MINUTE_MS;
+}
+
+
+/* chatvisor_limit_new_visitors RATE | off; (and _messages) */
+
+static char *
+ngx_chatvisor_limit_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_chatvisor_rate_t  *rate;
+    ngx_str_t             *value;
+
+    rate = (ngx_chatvisor_rate_t *) ((u_char *) conf + cmd->offset);
+
+    if (rate->period != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_chatvisor_rate_parse(&value[1], rate) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid rate \"%V\" in \"%V\" directive, "
+                           "it must be like 30r/m (r/s, r/m, r/h) or off",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 
@@ -316,6 +415,8 @@ ngx_chatvisor_create_srv_conf(ngx_conf_t *cf)
     }
 
     cscf->routing = NGX_CONF_UNSET_UINT;
+    cscf->public_url.secure = NGX_CONF_UNSET;
+    cscf->page_url_full = NGX_CONF_UNSET;
 
     return cscf;
 }
@@ -335,6 +436,16 @@ ngx_chatvisor_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->hours == NULL) {
         conf->hours = prev->hours;
     }
+
+    if (conf->public_url.secure == NGX_CONF_UNSET) {
+        conf->public_url = prev->public_url;
+    }
+
+    if (conf->public_url.secure == NGX_CONF_UNSET) {
+        conf->public_url.secure = 0;    /* none: from each request */
+    }
+
+    ngx_conf_merge_value(conf->page_url_full, prev->page_url_full, 0);
 
     return NGX_CONF_OK;
 }
@@ -540,6 +651,107 @@ ngx_chatvisor_routing(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            "invalid value \"%V\" in \"%V\" directive, "
                            "it must be manual, round_robin or least_busy",
                            &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* chatvisor_public_url http[s]://HOST[:PORT]/PATH/; */
+
+static char *
+ngx_chatvisor_public_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_chatvisor_srv_conf_t *cscf = conf;
+
+    u_char     *p, *host, *end;
+    ngx_str_t  *value;
+    ngx_uint_t  secure;
+
+    if (cscf->public_url.secure != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    end = value[1].data + value[1].len;
+
+    if (value[1].len > sizeof("https://") - 1
+        && ngx_strncasecmp(value[1].data, (u_char *) "https://",
+                           sizeof("https://") - 1) == 0)
+    {
+        secure = 1;
+        host = value[1].data + sizeof("https://") - 1;
+
+    } else if (value[1].len > sizeof("http://") - 1
+               && ngx_strncasecmp(value[1].data, (u_char *) "http://",
+                                  sizeof("http://") - 1) == 0)
+    {
+        secure = 0;
+        host = value[1].data + sizeof("http://") - 1;
+
+    } else {
+        goto invalid;
+    }
+
+    p = ngx_strlchr(host, end, '/');
+
+    if (p == NULL || p == host || end[-1] != '/') {
+        goto invalid;
+    }
+
+    /* it goes verbatim into URLs and JSON */
+    for (p = value[1].data; p < end; p++) {
+        if (*p <= ' ' || *p == '"' || *p == '\'' || *p == '<' || *p == '>'
+            || *p == '?' || *p == '#' || *p == '\\' || *p >= 0x7f)
+        {
+            goto invalid;
+        }
+    }
+
+    cscf->public_url.url = value[1];
+    cscf->public_url.path.data = ngx_strlchr(host, end, '/');
+    cscf->public_url.path.len = end - cscf->public_url.path.data;
+    cscf->public_url.secure = secure;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid URL \"%V\" in \"%V\" directive, it must be "
+                       "like https://example.com/chatvisor/ (a host, a path "
+                       "that ends with \"/\", no query)",
+                       &value[1], &cmd->name);
+    return NGX_CONF_ERROR;
+}
+
+
+/* chatvisor_page_url path|full; */
+
+static char *
+ngx_chatvisor_page_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_chatvisor_srv_conf_t *cscf = conf;
+
+    ngx_str_t  *value;
+
+    if (cscf->page_url_full != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "path") == 0) {
+        cscf->page_url_full = 0;
+
+    } else if (ngx_strcmp(value[1].data, "full") == 0) {
+        cscf->page_url_full = 1;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, "
+                           "it must be path or full", &value[1], &cmd->name);
         return NGX_CONF_ERROR;
     }
 

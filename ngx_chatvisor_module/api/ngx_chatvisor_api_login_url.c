@@ -1,7 +1,7 @@
 /*
- * One-time console login URLs, absolute, from the request's scheme and
- * Host: SCHEME://HOST PREFIX join#TOKEN. The token is in the fragment, so
- * it never reaches a log on the way.
+ * One-time console login URLs, absolute: chatvisor_public_url join#TOKEN,
+ * else from the request's scheme and Host: SCHEME://HOST PREFIX join#TOKEN.
+ * The token is in the fragment, so it never reaches a log on the way.
  */
 
 
@@ -74,6 +74,18 @@ ngx_chatvisor_api_login_url(ngx_http_request_t *r, cv_txn *t,
 
     cscf = ngx_http_get_module_srv_conf(r, ngx_chatvisor_module);
 
+    if (cscf->public_url.url.len) {
+        /* as browsers reach this server through its proxy */
+        url = ngx_pnalloc(r->pool, cscf->public_url.url.len + sizeof("join#")
+                                   + CV_SECRET_STR);
+        if (url == NULL) {
+            return CV_ERROR;
+        }
+
+        ngx_sprintf(url, "%Vjoin#%s%Z", &cscf->public_url.url, token);
+        goto done;
+    }
+
 #if (NGX_HTTP_SSL)
     scheme = r->connection->ssl ? "https" : "http";
 #else
@@ -91,6 +103,9 @@ ngx_chatvisor_api_login_url(ngx_http_request_t *r, cv_txn *t,
 
     ngx_sprintf(url, "%s://%V%Vjoin#%s%Z", scheme, &host, &cscf->prefix,
                 token);
+
+done:
+
     cv_format_time(expires, stamp);
 
     out = cJSON_CreateObject();

@@ -1,7 +1,7 @@
 /*
  * Integrators and their tokens: chatvisor_api_client NAME SECRET_FILE, and
  * POST api/v1/auth/token (OAuth2 client credentials: form, JSON or HTTP
- * Basic), rate-limited per client after failures.
+ * Basic), rate-limited per address and name after failures.
  */
 
 
@@ -10,7 +10,7 @@
 
 
 #define NGX_CHATVISOR_SECRET_MIN     32      /* characters of a secret */
-#define NGX_CHATVISOR_SECRET_MAX     1024    /* what is read of its file */
+#define NGX_CHATVISOR_SECRET_MAX     1024    /* bytes of its file */
 #define NGX_CHATVISOR_TOKEN_TTL      3600    /* s, an access token's life */
 
 
@@ -105,19 +105,36 @@ ngx_chatvisor_api_client(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    /* others may read it: a warning, as ssh gives (not an error: a
+     * secret file shared by a group of admins is a choice) */
+    if (ngx_file_access(&fi) & S_IROTH) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "secret file \"%V\" of \"%V\" is readable by "
+                           "everyone; chmod o-r it", &file, &cmd->name);
+    }
+
+    /* one byte more than allowed: a longer file is refused, never cut */
     client->secret.data = ngx_pnalloc(cf->pool, NGX_CHATVISOR_SECRET_MAX + 1);
     if (client->secret.data == NULL) {
         ngx_close_file(fd);
         return NGX_CONF_ERROR;
     }
 
-    n = ngx_read_fd(fd, client->secret.data, NGX_CHATVISOR_SECRET_MAX);
+    n = ngx_read_fd(fd, client->secret.data, NGX_CHATVISOR_SECRET_MAX + 1);
     ngx_close_file(fd);
 
     if (n < 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
                            "cannot read secret file \"%V\" of \"%V\"",
                            &file, &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (n > NGX_CHATVISOR_SECRET_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "secret file \"%V\" of \"%V\" is longer than "
+                           "%d bytes", &file, &cmd->name,
+                           NGX_CHATVISOR_SECRET_MAX);
         return NGX_CONF_ERROR;
     }
 
@@ -197,15 +214,41 @@ ngx_chatvisor_api_fingerprint(const char *client, void *data)
 }
 
 
+/*
+ * A wrong secret or an unknown client (the same answer: names are not
+ * revealed) counts against the caller's address and the name it tried:
+ * after a few a minute the answer is 429. A right secret is never refused,
+ * so whoever shares the address, or tries the name from elsewhere, cannot
+ * lock the integrator out.
+ */
+
 static ngx_int_t
 ngx_chatvisor_invalid_client(ngx_http_request_t *r,
-    ngx_chatvisor_main_conf_t *cmcf, ngx_chatvisor_api_client_t *client)
+    ngx_chatvisor_main_conf_t *cmcf, ngx_str_t *name)
 {
+    u_char     *key;
+    ngx_str_t   addr;
     ngx_uint_t  retry;
 
-    if (client) {
-        /* count the failure; the next attempts may be refused */
-        (void) ngx_chatvisor_rate_check(cmcf, &client->name, 1, &retry);
+    ngx_chatvisor_limit_addr(r->connection->sockaddr, r->connection->socklen,
+                             &addr);
+
+    key = ngx_pnalloc(r->pool, addr.len + 1 + name->len);
+    if (key == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(key, addr.data, addr.len);
+    key[addr.len] = '\0';
+    ngx_memcpy(key + addr.len + 1, name->data, name->len);
+
+    if (ngx_chatvisor_limit(cmcf, NGX_CHATVISOR_LIMIT_API_LOGIN, key,
+                            addr.len + 1 + name->len, &cmcf->limits.api_login,
+                            0, &retry)
+        != NGX_OK)
+    {
+        return ngx_chatvisor_send_limited(r, retry, "too many failed "
+                                          "attempts; try again later");
     }
 
     return ngx_chatvisor_send_error(r, NGX_HTTP_UNAUTHORIZED, "invalid_client",
@@ -221,10 +264,8 @@ ngx_chatvisor_invalid_client(ngx_http_request_t *r,
 ngx_int_t
 ngx_chatvisor_api_token(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
 {
-    u_char                      *p, *retry_at;
     cJSON                       *body, *grant, *id, *secret;
     ngx_str_t                    name, sec;
-    ngx_uint_t                   retry;
     ngx_chatvisor_api_client_t  *client;
     ngx_chatvisor_main_conf_t   *cmcf;
 
@@ -278,33 +319,10 @@ ngx_chatvisor_api_token(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
 
     client = ngx_chatvisor_find_client(cmcf, name.data, name.len);
 
-    if (client && ngx_chatvisor_rate_check(cmcf, &client->name, 0, &retry)
-                  != NGX_OK)
-    {
-        retry_at = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-        if (retry_at == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        p = ngx_sprintf(retry_at, "%ui", retry);
-
-        if (ngx_chatvisor_header_add(r, "Retry-After", retry_at,
-                                     p - retry_at)
-            == NULL)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_chatvisor_send_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
-                                        "rate_limited",
-                                        "too many failed attempts; try "
-                                        "again later");
-    }
-
     if (client == NULL || client->secret.len != sec.len
         || !cv_equal(client->secret.data, sec.data, sec.len))
     {
-        return ngx_chatvisor_invalid_client(r, cmcf, client);
+        return ngx_chatvisor_invalid_client(r, cmcf, &name);
     }
 
     ngx_cpystrn((u_char *) ctx->caller.api_client, client->name.data,

@@ -125,6 +125,29 @@ unauthorized:
 }
 
 
+/* a held poll asks again on every wake-up: a logout or a disabled agent
+ * ends it at once */
+
+ngx_int_t
+ngx_chatvisor_agent_session_alive(cv_txn *t, ngx_chatvisor_ctx_t *ctx)
+{
+    const cJSON  *agent;
+
+    if (ngx_chatvisor_sessions == NULL
+        || cv_session_cache_agent(ngx_chatvisor_sessions, t,
+                                  (char *) ctx->caller.session, &agent)
+           != CV_OK)
+    {
+        ctx->caller.agent = NULL;
+        return NGX_DECLINED;
+    }
+
+    ctx->caller.agent = agent;
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_chatvisor_agent_csrf(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx,
     ngx_str_t *token)
@@ -179,6 +202,12 @@ ngx_chatvisor_join_run(ngx_http_request_t *r, cv_txn *t)
     st = cv_login_token_redeem(t, ngx_chatvisor_body_string(ctx->body,
                                                             "token"),
                                &agent, conv);
+    if (st == CV_NOT_FOUND) {
+        /* a link is used up even when it opens nothing (expired, agent
+         * disabled): keep its deletion, answer 403 (no result) */
+        return CV_OK;
+    }
+
     if (st != CV_OK) {
         return st;
     }
@@ -209,9 +238,11 @@ ngx_chatvisor_join_done(ngx_http_request_t *r, cv_status st)
     ngx_str_t                  value;
     const char                *conv;
     ngx_chatvisor_ctx_t       *ctx;
-    ngx_chatvisor_srv_conf_t  *cscf;
+    ngx_str_t                 *prefix;
 
-    if (st == CV_NOT_FOUND) {
+    ctx = ngx_chatvisor_ctx(r);
+
+    if (st == CV_NOT_FOUND || (st == CV_OK && ctx->op.result == NULL)) {
         return ngx_chatvisor_send_error(r, NGX_HTTP_FORBIDDEN,
                                         "invalid_token",
                                         "this login link was already used, "
@@ -222,15 +253,12 @@ ngx_chatvisor_join_done(ngx_http_request_t *r, cv_status st)
         return ngx_chatvisor_send_status(r, st, NULL);
     }
 
-    ctx = ngx_chatvisor_ctx(r);
-    cscf = ngx_http_get_module_srv_conf(r, ngx_chatvisor_module);
-
     value.data = ctx->caller.session;
     value.len = ngx_strlen(ctx->caller.session);
 
     if (ngx_chatvisor_signed_cookie_set(r, NGX_CHATVISOR_AGENT_COOKIE,
                                         NGX_CHATVISOR_AGENT_PURPOSE, &value,
-                                        &cscf->prefix,
+                                        ngx_chatvisor_public_prefix(r),
                                         NGX_CHATVISOR_SESSION_TTL / 1000, 1)
         != NGX_OK)
     {
@@ -240,17 +268,19 @@ ngx_chatvisor_join_done(ngx_http_request_t *r, cv_status st)
     conv = cJSON_GetStringValue(cJSON_GetObjectItem(ctx->op.result,
                                                     "conversation_id"));
 
-    p = ngx_pnalloc(r->pool, cscf->prefix.len + sizeof("agent/#conversation=")
+    prefix = ngx_chatvisor_public_prefix(r);
+
+    p = ngx_pnalloc(r->pool, prefix->len + sizeof("agent/#conversation=")
                              + CV_ID_MAX);
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (conv && conv[0]) {
-        ngx_sprintf(p, "%Vagent/#conversation=%s%Z", &cscf->prefix, conv);
+        ngx_sprintf(p, "%Vagent/#conversation=%s%Z", prefix, conv);
 
     } else {
-        ngx_sprintf(p, "%Vagent/%Z", &cscf->prefix);
+        ngx_sprintf(p, "%Vagent/%Z", prefix);
     }
 
     res = cJSON_CreateObject();
@@ -263,7 +293,20 @@ ngx_chatvisor_join_done(ngx_http_request_t *r, cv_status st)
 static cv_status
 ngx_chatvisor_logout_run(ngx_http_request_t *r, cv_txn *t)
 {
-    return cv_session_delete(t, (char *) ngx_chatvisor_ctx(r)->caller.session);
+    cv_status             st;
+    ngx_chatvisor_ctx_t  *ctx;
+
+    ctx = ngx_chatvisor_ctx(r);
+
+    st = cv_session_delete(t, (char *) ctx->caller.session);
+
+    if (st == CV_OK) {
+        /* the session's held polls, in any worker, end now */
+        ngx_chatvisor_op_notice(&ctx->op, NGX_CHATVISOR_NOTICE_ALL, NULL,
+                                NULL);
+    }
+
+    return st;
 }
 
 
@@ -271,16 +314,13 @@ static ngx_int_t
 ngx_chatvisor_logout_done(ngx_http_request_t *r, cv_status st)
 {
     ngx_str_t                  empty = ngx_null_string;
-    ngx_chatvisor_srv_conf_t  *cscf;
 
     if (st != CV_OK) {
         return ngx_chatvisor_send_status(r, st, NULL);
     }
 
-    cscf = ngx_http_get_module_srv_conf(r, ngx_chatvisor_module);
-
     if (ngx_chatvisor_cookie_set(r, NGX_CHATVISOR_AGENT_COOKIE, &empty,
-                                 &cscf->prefix, 0, 1)
+                                 ngx_chatvisor_public_prefix(r), 0, 1)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

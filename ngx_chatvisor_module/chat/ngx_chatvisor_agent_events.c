@@ -112,6 +112,14 @@ ngx_chatvisor_agent_events_check(ngx_http_request_t *r, ngx_uint_t final)
         return ngx_chatvisor_send_status(r, st, NULL);
     }
 
+    if (ngx_chatvisor_agent_session_alive(t, ctx) != NGX_OK) {
+        /* logged out or disabled while the poll was held */
+        cv_txn_abort(t);
+        return ngx_chatvisor_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                                        "unauthorized",
+                                        "log in with a login link");
+    }
+
     items = cJSON_CreateArray();
     st = cv_log_read(t, poll->after, NGX_CHATVISOR_CONSOLE_EVENTS_MAX, items,
                      &cursor);

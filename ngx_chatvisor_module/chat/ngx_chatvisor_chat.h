@@ -50,6 +50,11 @@ cJSON *ngx_chatvisor_typing_event(ngx_chatvisor_notice_t *n, uint64_t seq);
 /* ngx_chatvisor_agent_auth.c */
 ngx_int_t ngx_chatvisor_agent_session(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx, ngx_uint_t write, ngx_chatvisor_err_t *err);
+
+/* NGX_OK while the caller's session still opens the console (checked
+ * again by a held poll) */
+ngx_int_t ngx_chatvisor_agent_session_alive(cv_txn *t,
+    ngx_chatvisor_ctx_t *ctx);
 ngx_int_t ngx_chatvisor_agent_csrf(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx, ngx_str_t *token);
 ngx_int_t ngx_chatvisor_agent_join(ngx_http_request_t *r,

@@ -8,12 +8,38 @@
 #include "ngx_chatvisor_chat.h"
 
 
+/* the side that types, in a typing limit's key: each side has its own */
+#define NGX_CHATVISOR_TYPING_VISITOR  'v'
+#define NGX_CHATVISOR_TYPING_AGENT    'a'
+
+
+/* one notice every 2 s per conversation and side, for every worker */
+
+static ngx_int_t
+ngx_chatvisor_typing_limit(ngx_http_request_t *r, u_char side,
+    const char *id, ngx_uint_t *retry)
+{
+    u_char                      key[1 + CV_ID_MAX];
+    size_t                      len;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
+
+    len = ngx_min(ngx_strlen(id), CV_ID_MAX);
+    key[0] = side;
+    ngx_memcpy(key + 1, id, len);
+
+    return ngx_chatvisor_limit(cmcf, NGX_CHATVISOR_LIMIT_TYPING, key, 1 + len,
+                               &cmcf->limits.typing, 0, retry);
+}
+
+
 ngx_int_t
 ngx_chatvisor_visitor_typing(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
 {
     char                        conv_id[CV_ID_MAX];
     cv_txn                     *t;
-    ngx_uint_t                  typing;
+    ngx_uint_t                  typing, retry;
     ngx_chatvisor_err_t         err;
     ngx_chatvisor_main_conf_t  *cmcf;
 
@@ -25,12 +51,24 @@ ngx_chatvisor_visitor_typing(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
 
     cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
 
-    /* a stranger, or one with no open conversation, types to nobody */
-    if (typing
-        && cmcf->store != NULL
-        && ngx_chatvisor_visitor_cookie(r, ctx->caller.customer_id) == NGX_OK
-        && cv_txn_begin(cmcf->store, 0, &t) == CV_OK)
+    if (!typing || cmcf->store == NULL
+        || ngx_chatvisor_visitor_cookie(r, ctx->caller.customer_id) != NGX_OK)
     {
+        /* a stranger types to nobody */
+        return ngx_chatvisor_send_json(r, NGX_HTTP_NO_CONTENT, NULL);
+    }
+
+    /* the customer has one open conversation: their id stands for it */
+    if (ngx_chatvisor_typing_limit(r, NGX_CHATVISOR_TYPING_VISITOR,
+                                   ctx->caller.customer_id, &retry)
+        != NGX_OK)
+    {
+        return ngx_chatvisor_send_limited(r, retry, "one typing notice "
+                                          "every 2 seconds");
+    }
+
+    /* one with no open conversation types to nobody */
+    if (cv_txn_begin(cmcf->store, 0, &t) == CV_OK) {
         if (cv_customer_open_conversation(t, ctx->caller.customer_id,
                                           conv_id)
             == CV_OK)
@@ -51,7 +89,7 @@ ngx_chatvisor_agent_typing(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
 {
     cJSON                      *conv;
     cv_status                   st;
-    ngx_uint_t                  typing;
+    ngx_uint_t                  typing, retry;
     ngx_chatvisor_err_t         err;
     ngx_chatvisor_main_conf_t  *cmcf;
 
@@ -67,6 +105,16 @@ ngx_chatvisor_agent_typing(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
                                   &conv);
     if (st != CV_OK) {
         return ngx_chatvisor_send_status(r, st, NULL);
+    }
+
+    if (typing
+        && ngx_chatvisor_typing_limit(r, NGX_CHATVISOR_TYPING_AGENT,
+                                      ctx->param[0], &retry)
+           != NGX_OK)
+    {
+        cJSON_Delete(conv);
+        return ngx_chatvisor_send_limited(r, retry, "one typing notice "
+                                          "every 2 seconds");
     }
 
     if (typing) {

@@ -59,9 +59,77 @@ static ngx_int_t ngx_chatvisor_visitor_post_done(ngx_http_request_t *r,
     cv_status st);
 
 
+/*
+ * What agents, the REST API and webhooks learn of the page: its origin and
+ * path; the query and fragment (search terms, tokens in links, e-mail
+ * addresses) only with "chatvisor_page_url full". Cut in the body itself.
+ */
+
+static void
+ngx_chatvisor_visitor_page_url(ngx_http_request_t *r, char *url)
+{
+    ngx_chatvisor_srv_conf_t  *cscf;
+
+    cscf = ngx_http_get_module_srv_conf(r, ngx_chatvisor_module);
+
+    if (url == NULL || cscf->page_url_full) {
+        return;
+    }
+
+    url[strcspn(url, "?#")] = '\0';
+}
+
+
+/*
+ * Abuse limits, checked before anything is queued for the store: a flood
+ * is answered from the shared zone and never reaches the writers.
+ * NGX_DECLINED when within the limits, else the 429's rc.
+ */
+
+static ngx_int_t
+ngx_chatvisor_visitor_limit(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
+{
+    ngx_str_t                   key;
+    ngx_uint_t                  retry;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
+
+    if (ctx->caller.new_visitor) {
+        ngx_chatvisor_limit_addr(r->connection->sockaddr,
+                                 r->connection->socklen, &key);
+
+        if (ngx_chatvisor_limit(cmcf, NGX_CHATVISOR_LIMIT_NEW_VISITOR,
+                                key.data, key.len,
+                                &cmcf->limits.new_visitors, 0, &retry)
+            != NGX_OK)
+        {
+            return ngx_chatvisor_send_limited(r, retry,
+                                         "too many new visitors from this "
+                                         "address; try again later");
+        }
+
+        return NGX_DECLINED;
+    }
+
+    if (ngx_chatvisor_limit(cmcf, NGX_CHATVISOR_LIMIT_MESSAGE,
+                            (u_char *) ctx->caller.customer_id,
+                            ngx_strlen(ctx->caller.customer_id),
+                            &cmcf->limits.messages, 0, &retry)
+        != NGX_OK)
+    {
+        return ngx_chatvisor_send_limited(r, retry, "too many messages; "
+                                                    "try again later");
+    }
+
+    return NGX_DECLINED;
+}
+
+
 static ngx_int_t
 ngx_chatvisor_visitor_post(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
 {
+    ngx_int_t             rc;
     const char           *text, *cmid, *page_url;
     ngx_chatvisor_err_t   err;
 
@@ -74,9 +142,16 @@ ngx_chatvisor_visitor_post(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
         return ngx_chatvisor_send_err(r, &err);
     }
 
+    ngx_chatvisor_visitor_page_url(r, (char *) page_url);
+
     ctx->caller.new_visitor =
              (ngx_chatvisor_visitor_cookie(r, ctx->caller.customer_id)
               != NGX_OK);
+
+    rc = ngx_chatvisor_visitor_limit(r, ctx);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
 
     return ngx_chatvisor_write(r, ngx_chatvisor_visitor_post_run,
                                ngx_chatvisor_visitor_post_done);

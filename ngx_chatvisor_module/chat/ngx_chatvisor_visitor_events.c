@@ -212,7 +212,10 @@ ngx_chatvisor_visitor_events_check(ngx_http_request_t *r, ngx_uint_t final)
         cJSON_AddItemToArray(typing, ngx_chatvisor_typing_event(n, cursor));
     }
 
-    if (count == 0 && typing == NULL && !final) {
+    /* a stranger (no cookie) can never receive anything: no use holding */
+    if (count == 0 && typing == NULL && !final
+        && ctx->caller.customer_id[0])
+    {
         free(events);
         return NGX_AGAIN;
     }

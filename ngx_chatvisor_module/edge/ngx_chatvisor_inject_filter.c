@@ -202,7 +202,10 @@ ngx_chatvisor_inject_header_filter(ngx_http_request_t *r)
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_chatvisor_module);
 
+    /* chatvisor's own location (console, join page) is never a site's
+     * page, even when the server says "chatvisor_inject on" */
     if (!clcf->inject
+        || clcf->enable
         || r != r->main
         || r->headers_out.status != NGX_HTTP_OK
         || r->header_only

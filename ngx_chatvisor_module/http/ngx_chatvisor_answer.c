@@ -58,7 +58,37 @@ ngx_chatvisor_no_store(ngx_http_request_t *r, ngx_uint_t status)
         return NGX_ERROR;
     }
 
+    /* a JSON answer is never sniffed into HTML or script */
+    if (ngx_chatvisor_header_add(r, "X-Content-Type-Options",
+                                 (u_char *) "nosniff", sizeof("nosniff") - 1)
+        == NULL)
+    {
+        return NGX_ERROR;
+    }
+
     return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_chatvisor_send_limited(ngx_http_request_t *r, ngx_uint_t retry_after,
+    const char *message)
+{
+    u_char  *p, *value;
+
+    value = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (value == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(value, "%ui", retry_after);
+
+    if (ngx_chatvisor_header_add(r, "Retry-After", value, p - value) == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_chatvisor_send_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                    "rate_limited", message);
 }
 
 

@@ -41,14 +41,18 @@ ngx_int_t
 ngx_chatvisor_cookie_set(ngx_http_request_t *r, const char *name,
     ngx_str_t *value, ngx_str_t *path, time_t max_age, ngx_uint_t strict)
 {
-    u_char      *p;
-    size_t       len;
-    ngx_uint_t   secure;
+    u_char                    *p;
+    size_t                     len;
+    ngx_uint_t                 secure;
+    ngx_chatvisor_srv_conf_t  *cscf;
+
+    cscf = ngx_http_get_module_srv_conf(r, ngx_chatvisor_module);
+
+    /* behind a proxy that ends TLS, the public URL says https */
+    secure = cscf->public_url.secure;
 
 #if (NGX_HTTP_SSL)
-    secure = (r->connection->ssl != NULL);
-#else
-    secure = 0;
+    secure = secure || r->connection->ssl != NULL;
 #endif
 
     len = ngx_strlen(name) + 1 + value->len + sizeof("; Path=") - 1
@@ -67,6 +71,17 @@ ngx_chatvisor_cookie_set(ngx_http_request_t *r, const char *name,
 
     return ngx_chatvisor_header_add(r, "Set-Cookie", p, len) ? NGX_OK
                                                              : NGX_ERROR;
+}
+
+
+ngx_str_t *
+ngx_chatvisor_public_prefix(ngx_http_request_t *r)
+{
+    ngx_chatvisor_srv_conf_t  *cscf;
+
+    cscf = ngx_http_get_module_srv_conf(r, ngx_chatvisor_module);
+
+    return cscf->public_url.url.len ? &cscf->public_url.path : &cscf->prefix;
 }
 
 

@@ -275,6 +275,9 @@ ngx_int_t ngx_chatvisor_same_origin(ngx_http_request_t *r);
 
 ngx_int_t ngx_chatvisor_cookie_get(ngx_http_request_t *r, const char *name,
     ngx_str_t *value);
+/* the prefix as browsers see it: chatvisor_public_url's path, else
+ * chatvisor_prefix */
+ngx_str_t *ngx_chatvisor_public_prefix(ngx_http_request_t *r);
 ngx_int_t ngx_chatvisor_cookie_set(ngx_http_request_t *r, const char *name,
     ngx_str_t *value, ngx_str_t *path, time_t max_age, ngx_uint_t strict);
 
@@ -310,6 +313,9 @@ ngx_int_t ngx_chatvisor_send_status(ngx_http_request_t *r, cv_status st,
 
 /* 503: this worker has no store */
 ngx_int_t ngx_chatvisor_send_unavailable(ngx_http_request_t *r);
+/* 429 rate_limited with Retry-After: seconds */
+ngx_int_t ngx_chatvisor_send_limited(ngx_http_request_t *r,
+    ngx_uint_t retry_after, const char *message);
 
 ngx_int_t ngx_chatvisor_send_method_not_allowed(ngx_http_request_t *r,
     ngx_uint_t methods);

@@ -192,7 +192,7 @@ ngx_chatvisor_op_run(ngx_chatvisor_op_t *op, cv_txn *t)
 static void
 ngx_chatvisor_batch_run(void *data, ngx_log_t *log)
 {
-    cv_txn                     *t;
+    cv_txn                     *t, *child;
     cv_status                   st;
     ngx_queue_t                *q;
     ngx_chatvisor_op_t         *op;
@@ -210,13 +210,33 @@ ngx_chatvisor_batch_run(void *data, ngx_log_t *log)
         {
             op = ngx_queue_data(q, ngx_chatvisor_op_t, queue);
 
-            st = ngx_chatvisor_op_run(op, t);
-
-            if (st == CV_FULL || st == CV_ERROR) {
-                break;      /* the transaction is unusable now */
+            /*
+             * Each write in a transaction of its own inside the batch's:
+             * what a write did before it failed is dropped with it, and
+             * the others' stay.
+             */
+            st = cv_txn_nest(t, &child);
+            if (st != CV_OK) {
+                break;      /* the batch's transaction is unusable */
             }
 
-            st = CV_OK;     /* a refused write leaves the others be */
+            if (ngx_chatvisor_op_run(op, child) == CV_OK) {
+                st = cv_txn_nest_commit(t, child);
+                if (st != CV_OK) {
+                    break;
+                }
+
+            } else {
+                cv_txn_abort(child);
+
+                if (op->status == CV_FULL || op->status == CV_ERROR) {
+                    st = op->status;
+                    ngx_chatvisor_op_clear(op);
+                    op->status = st;
+                }
+            }
+
+            st = CV_OK;     /* a failed write leaves the others be */
         }
 
         if (st == CV_OK) {

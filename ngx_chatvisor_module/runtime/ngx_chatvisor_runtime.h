@@ -234,10 +234,24 @@ void ngx_chatvisor_lease_release(ngx_chatvisor_main_conf_t *cmcf,
     ngx_uint_t lease);
 
 
-/* failed logins per API client: NGX_DECLINED with *retry_after seconds
- * once too many failed; failed: count one more failure */
-ngx_int_t ngx_chatvisor_rate_check(ngx_chatvisor_main_conf_t *cmcf,
-    ngx_str_t *client, ngx_uint_t failed, ngx_uint_t *retry_after);
+/* abuse limits, shared by every worker: NGX_DECLINED with *retry_after
+ * seconds when the key had its rate; peek: look without counting */
+
+#define NGX_CHATVISOR_LIMIT_NEW_VISITOR  1  /* key: the client's address */
+#define NGX_CHATVISOR_LIMIT_MESSAGE      2  /* key: the customer id */
+#define NGX_CHATVISOR_LIMIT_TYPING       3  /* key: side and conversation */
+#define NGX_CHATVISOR_LIMIT_API_LOGIN    4  /* key: address and client */
+
+ngx_int_t ngx_chatvisor_limit(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_uint_t kind, const u_char *key, size_t len,
+    ngx_chatvisor_rate_t *rate, ngx_uint_t peek, ngx_uint_t *retry_after);
+
+/* the bytes of a client address that a limit counts */
+void ngx_chatvisor_limit_addr(struct sockaddr *sa, socklen_t socklen,
+    ngx_str_t *key);
+
+/* "Nr/s", "Nr/m", "Nr/h" or "off" */
+ngx_int_t ngx_chatvisor_rate_parse(ngx_str_t *s, ngx_chatvisor_rate_t *rate);
 
 
 /* the values a widget setting may take, from nginx.conf or the REST API

@@ -1,6 +1,6 @@
 /*
  * The layout of the shared-memory zone, for the runtime's files that keep
- * a part of it: presence (ngx_chatvisor_presence.c), rate limits
+ * a part of it: presence (ngx_chatvisor_presence.c), abuse limits
  * (ngx_chatvisor_rate_limit.c), settings (ngx_chatvisor_settings.c),
  * leases (ngx_chatvisor_lease.c) and the pipes' overflow flags
  * (ngx_chatvisor_shm.c). Every part but the flags is read and written
@@ -16,9 +16,9 @@
 
 
 #define NGX_CHATVISOR_PRESENCE_MAX     1024   /* agents */
-#define NGX_CHATVISOR_RATE_MAX         64     /* API clients */
+#define NGX_CHATVISOR_LIMIT_SLOTS      8192   /* keys counted at once */
+#define NGX_CHATVISOR_LIMIT_PROBE      8      /* slots a key may use */
 #define NGX_CHATVISOR_WIDGET_MAX       16384  /* bytes of widget settings */
-#define NGX_CHATVISOR_API_CLIENT_MAX   64     /* bytes of a client's name */
 
 
 typedef struct {
@@ -35,11 +35,17 @@ typedef struct {
 } ngx_chatvisor_presence_table_t;
 
 
+/* one key of the abuse limits (ngx_chatvisor_rate_limit.c) */
 typedef struct {
-    char                      client[NGX_CHATVISOR_API_CLIENT_MAX + 1];
-    uint32_t                  failures;
-    int64_t                   window_start;
-} ngx_chatvisor_rate_t;
+    uint64_t                  key;          /* its hash; 0: free */
+    int64_t                   tat;          /* us: GCRA's arrival time */
+} ngx_chatvisor_limit_slot_t;
+
+
+typedef struct {
+    uint64_t                  seed;         /* of the keys' hash */
+    ngx_chatvisor_limit_slot_t  slots[NGX_CHATVISOR_LIMIT_SLOTS];
+} ngx_chatvisor_limits_t;
 
 
 typedef struct {
@@ -60,7 +66,7 @@ typedef struct {
 struct ngx_chatvisor_shm_s {
     ngx_atomic_t                    overflow[NGX_MAX_PROCESSES];
     ngx_chatvisor_settings_t        settings;
-    ngx_chatvisor_rate_t            rate[NGX_CHATVISOR_RATE_MAX];
+    ngx_chatvisor_limits_t          limits;
     ngx_chatvisor_presence_table_t  presence;
     ngx_chatvisor_lease_t           leases[NGX_CHATVISOR_LEASES];
 };
