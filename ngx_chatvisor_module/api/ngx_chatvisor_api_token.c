@@ -10,7 +10,8 @@
 
 
 #define NGX_CHATVISOR_SECRET_MIN     32      /* characters of a secret */
-#define NGX_CHATVISOR_SECRET_MAX     1024    /* bytes of its file */
+#define NGX_CHATVISOR_SECRET_MAX     1024    /* characters of a secret */
+#define NGX_CHATVISOR_SECRET_EOL     2       /* "\r\n" after it in its file */
 #define NGX_CHATVISOR_TOKEN_TTL      3600    /* s, an access token's life */
 
 
@@ -113,14 +114,27 @@ ngx_chatvisor_api_client(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            "everyone; chmod o-r it", &file, &cmd->name);
     }
 
-    /* one byte more than allowed: a longer file is refused, never cut */
-    client->secret.data = ngx_pnalloc(cf->pool, NGX_CHATVISOR_SECRET_MAX + 1);
+    /* a longer file is refused, never cut (a line end may follow) */
+    if (ngx_file_size(&fi) > NGX_CHATVISOR_SECRET_MAX
+                             + NGX_CHATVISOR_SECRET_EOL)
+    {
+        ngx_close_file(fd);
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "secret file \"%V\" of \"%V\" is longer than "
+                           "%d characters", &file, &cmd->name,
+                           NGX_CHATVISOR_SECRET_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    client->secret.data = ngx_pnalloc(cf->pool, NGX_CHATVISOR_SECRET_MAX
+                                                + NGX_CHATVISOR_SECRET_EOL);
     if (client->secret.data == NULL) {
         ngx_close_file(fd);
         return NGX_CONF_ERROR;
     }
 
-    n = ngx_read_fd(fd, client->secret.data, NGX_CHATVISOR_SECRET_MAX + 1);
+    n = ngx_read_fd(fd, client->secret.data,
+                    NGX_CHATVISOR_SECRET_MAX + NGX_CHATVISOR_SECRET_EOL);
     ngx_close_file(fd);
 
     if (n < 0) {
@@ -130,17 +144,17 @@ ngx_chatvisor_api_client(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (n > NGX_CHATVISOR_SECRET_MAX) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "secret file \"%V\" of \"%V\" is longer than "
-                           "%d bytes", &file, &cmd->name,
-                           NGX_CHATVISOR_SECRET_MAX);
-        return NGX_CONF_ERROR;
-    }
-
     client->secret.len = n;
     ngx_chatvisor_secret_trim(&client->secret);
     n = client->secret.len;
+
+    if (n > NGX_CHATVISOR_SECRET_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "secret file \"%V\" of \"%V\" is longer than "
+                           "%d characters", &file, &cmd->name,
+                           NGX_CHATVISOR_SECRET_MAX);
+        return NGX_CONF_ERROR;
+    }
 
     if (n < NGX_CHATVISOR_SECRET_MIN) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
