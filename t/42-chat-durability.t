@@ -37,6 +37,8 @@ $t->write_config(<<'EOF');
 worker_processes 4;
 http {
     chatvisor_store %%TESTDIR%%/store size=256m;
+    # writers post as fast as they can, by design
+    chatvisor_limit_messages off;
     server {
         listen 127.0.0.1:%%PORT%%;
         location /chatvisor/ { chatvisor on; chatvisor_poll_timeout 2s; }
