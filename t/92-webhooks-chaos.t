@@ -51,6 +51,8 @@ $t->write_config(<<"EOF");
 worker_processes 4;
 http {
     chatvisor_store %%TESTDIR%%/store;
+    # one visitor posts the chaos' messages as fast as it can
+    chatvisor_limit_messages off;
     chatvisor_api_client crm %%TESTDIR%%/crm.secret;
     chatvisor_webhook_allow_private on;
     chatvisor_webhook_retry_schedule $schedule;

@@ -13,14 +13,20 @@
 #define NGX_CHATVISOR_TYPING_AGENT    'a'
 
 
-/* one notice every 2 s per conversation and side, for every worker */
+/*
+ * One notice every 2 s per conversation and side, for every worker. More
+ * are answered 204 and dropped, not refused: both sides send one every
+ * 2 s while typing, the network's jitter brings some a little sooner, and
+ * the other side shows "typing" for 4 s after the last.
+ */
 
 static ngx_int_t
 ngx_chatvisor_typing_limit(ngx_http_request_t *r, u_char side,
-    const char *id, ngx_uint_t *retry)
+    const char *id)
 {
     u_char                      key[1 + CV_ID_MAX];
     size_t                      len;
+    ngx_uint_t                  retry;
     ngx_chatvisor_main_conf_t  *cmcf;
 
     cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
@@ -30,7 +36,7 @@ ngx_chatvisor_typing_limit(ngx_http_request_t *r, u_char side,
     ngx_memcpy(key + 1, id, len);
 
     return ngx_chatvisor_limit(cmcf, NGX_CHATVISOR_LIMIT_TYPING, key, 1 + len,
-                               &cmcf->limits.typing, 0, retry);
+                               &cmcf->limits.typing, 0, &retry);
 }
 
 
@@ -39,7 +45,7 @@ ngx_chatvisor_visitor_typing(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
 {
     char                        conv_id[CV_ID_MAX];
     cv_txn                     *t;
-    ngx_uint_t                  typing, retry;
+    ngx_uint_t                  typing;
     ngx_chatvisor_err_t         err;
     ngx_chatvisor_main_conf_t  *cmcf;
 
@@ -60,11 +66,10 @@ ngx_chatvisor_visitor_typing(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
 
     /* the customer has one open conversation: their id stands for it */
     if (ngx_chatvisor_typing_limit(r, NGX_CHATVISOR_TYPING_VISITOR,
-                                   ctx->caller.customer_id, &retry)
+                                   ctx->caller.customer_id)
         != NGX_OK)
     {
-        return ngx_chatvisor_send_limited(r, retry, "one typing notice "
-                                          "every 2 seconds");
+        return ngx_chatvisor_send_json(r, NGX_HTTP_NO_CONTENT, NULL);
     }
 
     /* one with no open conversation types to nobody */
@@ -89,7 +94,7 @@ ngx_chatvisor_agent_typing(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
 {
     cJSON                      *conv;
     cv_status                   st;
-    ngx_uint_t                  typing, retry;
+    ngx_uint_t                  typing;
     ngx_chatvisor_err_t         err;
     ngx_chatvisor_main_conf_t  *cmcf;
 
@@ -109,15 +114,9 @@ ngx_chatvisor_agent_typing(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
 
     if (typing
         && ngx_chatvisor_typing_limit(r, NGX_CHATVISOR_TYPING_AGENT,
-                                      ctx->param[0], &retry)
-           != NGX_OK)
+                                      ctx->param[0])
+           == NGX_OK)
     {
-        cJSON_Delete(conv);
-        return ngx_chatvisor_send_limited(r, retry, "one typing notice "
-                                          "every 2 seconds");
-    }
-
-    if (typing) {
         ngx_chatvisor_notify_typing(cJSON_GetStringValue(
                                         cJSON_GetObjectItem(conv,
                                                             "customer_id")),
