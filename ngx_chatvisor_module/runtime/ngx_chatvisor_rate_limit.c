@@ -14,7 +14,6 @@
 
 
 #include "ngx_chatvisor_shm.h"
-#include "cv_time.h"
 
 
 /* FNV-1a, 64 bits, from the zone's random seed: keys an outsider cannot
@@ -55,7 +54,9 @@ ngx_chatvisor_limit(ngx_chatvisor_main_conf_t *cmcf, ngx_uint_t kind,
     }
 
     limits = &cmcf->shm->limits;
-    now = cv_now_ms() * NGX_CHATVISOR_USEC;
+    /* the monotonic clock all processes share: a clock set back never
+     * locks anybody out */
+    now = (int64_t) ngx_current_msec * NGX_CHATVISOR_USEC;
     interval = (int64_t) rate->period * NGX_CHATVISOR_USEC / rate->n;
     burst = (int64_t) rate->period * NGX_CHATVISOR_USEC - interval;
 
