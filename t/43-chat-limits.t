@@ -221,32 +221,31 @@ my $conv_count = sub { scalar(my @c = Chatvisor::Chat::ctl_conversations($store)
     };
 
     my $p = $ann->start_events(after => $cur);
-    sleep 0.3;
+    sleep 1;    # the poll is held by then, even on a loaded machine
     is($typing_v->()->{status}, 204, 'visitor typing: 204');
     ok($heard->($p), '  the agent hears it');
 
     $p = $ann->start_events(after => $cur);
-    sleep 0.3;
+    sleep 1;    # the poll is held by then, even on a loaded machine
     is($typing_v->()->{status}, 204, 'visitor typing again at once: 204');
     ok(!$heard->($p), '  the agent does not hear it (one per 2 s)');
 
     # the agent's side has its own
     my $vp = Chatvisor::Chat::start($t, GET => "v1/visitor/events?after=$vcur",
                                     headers => { Cookie => "cv_visitor=$v->{cookie}" });
-    sleep 0.3;
+    sleep 1;    # the poll is held by then, even on a loaded machine
     is($ann->write(POST => "conversations/$conv/typing", { typing => JSON::PP::true })->{status},
        204, 'agent typing in the same conversation: 204');
     ok($heard->($vp), '  the visitor hears it');
     $vp = Chatvisor::Chat::start($t, GET => "v1/visitor/events?after=$vcur",
                                  headers => { Cookie => "cv_visitor=$v->{cookie}" });
-    sleep 0.3;
+    sleep 1;    # the poll is held by then, even on a loaded machine
     is($ann->write(POST => "conversations/$conv/typing", { typing => JSON::PP::true })->{status},
        204, 'agent typing again at once: 204');
     ok(!$heard->($vp), '  the visitor does not hear it');
 
-    sleep 1;    # 2 s and more since the visitor's first notice
     $p = $ann->start_events(after => $cur);
-    sleep 0.3;
+    sleep 1;    # the poll is held by then, even on a loaded machine
     is($typing_v->()->{status}, 204, 'visitor typing 2 s later: 204');
     ok($heard->($p), '  the agent hears it');
 }
