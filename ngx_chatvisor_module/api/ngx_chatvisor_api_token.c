@@ -258,7 +258,7 @@ ngx_chatvisor_invalid_client(ngx_http_request_t *r,
 
     if (ngx_chatvisor_limit(cmcf, NGX_CHATVISOR_LIMIT_API_LOGIN, key,
                             addr.len + 1 + name->len, &cmcf->limits.api_login,
-                            0, &retry)
+                            &retry)
         != NGX_OK)
     {
         return ngx_chatvisor_send_limited(r, retry, "too many failed "

@@ -36,7 +36,7 @@ ngx_chatvisor_typing_limit(ngx_http_request_t *r, u_char side,
     ngx_memcpy(key + 1, id, len);
 
     return ngx_chatvisor_limit(cmcf, NGX_CHATVISOR_LIMIT_TYPING, key, 1 + len,
-                               &cmcf->limits.typing, 0, &retry);
+                               &cmcf->limits.typing, &retry);
 }
 
 

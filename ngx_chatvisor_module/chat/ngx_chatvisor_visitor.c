@@ -101,7 +101,7 @@ ngx_chatvisor_visitor_limit(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
 
         if (ngx_chatvisor_limit(cmcf, NGX_CHATVISOR_LIMIT_NEW_VISITOR,
                                 key.data, key.len,
-                                &cmcf->limits.new_visitors, 0, &retry)
+                                &cmcf->limits.new_visitors, &retry)
             != NGX_OK)
         {
             return ngx_chatvisor_send_limited(r, retry,
@@ -115,7 +115,7 @@ ngx_chatvisor_visitor_limit(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
     if (ngx_chatvisor_limit(cmcf, NGX_CHATVISOR_LIMIT_MESSAGE,
                             (u_char *) ctx->caller.customer_id,
                             ngx_strlen(ctx->caller.customer_id),
-                            &cmcf->limits.messages, 0, &retry)
+                            &cmcf->limits.messages, &retry)
         != NGX_OK)
     {
         return ngx_chatvisor_send_limited(r, retry, "too many messages; "

@@ -38,7 +38,7 @@ ngx_chatvisor_limit_hash(uint64_t h, const u_char *p, size_t len)
 ngx_int_t
 ngx_chatvisor_limit(ngx_chatvisor_main_conf_t *cmcf, ngx_uint_t kind,
     const u_char *key, size_t len, ngx_chatvisor_rate_t *rate,
-    ngx_uint_t peek, ngx_uint_t *retry_after)
+    ngx_uint_t *retry_after)
 {
     u_char                       k;
     int64_t                      now, tat, interval, burst, wait;
@@ -107,14 +107,12 @@ ngx_chatvisor_limit(ngx_chatvisor_main_conf_t *cmcf, ngx_uint_t kind,
     } else {
         rc = NGX_OK;
 
-        if (!peek) {
-            if (e == NULL) {
-                e = free ? free : oldest;
-                e->key = h;
-            }
-
-            e->tat = tat + interval;
+        if (e == NULL) {
+            e = free ? free : oldest;
+            e->key = h;
         }
+
+        e->tat = tat + interval;
     }
 
     ngx_shmtx_unlock(mutex);

@@ -234,8 +234,9 @@ void ngx_chatvisor_lease_release(ngx_chatvisor_main_conf_t *cmcf,
     ngx_uint_t lease);
 
 
-/* abuse limits, shared by every worker: NGX_DECLINED with *retry_after
- * seconds when the key had its rate; peek: look without counting */
+/* abuse limits, shared by every worker: counts one hit of the key, or
+ * NGX_DECLINED with *retry_after seconds when the key had its rate (a
+ * refused hit is not counted) */
 
 #define NGX_CHATVISOR_LIMIT_NEW_VISITOR  1  /* key: the client's address */
 #define NGX_CHATVISOR_LIMIT_MESSAGE      2  /* key: the customer id */
@@ -244,7 +245,7 @@ void ngx_chatvisor_lease_release(ngx_chatvisor_main_conf_t *cmcf,
 
 ngx_int_t ngx_chatvisor_limit(ngx_chatvisor_main_conf_t *cmcf,
     ngx_uint_t kind, const u_char *key, size_t len,
-    ngx_chatvisor_rate_t *rate, ngx_uint_t peek, ngx_uint_t *retry_after);
+    ngx_chatvisor_rate_t *rate, ngx_uint_t *retry_after);
 
 /* the bytes of a client address that a limit counts */
 void ngx_chatvisor_limit_addr(struct sockaddr *sa, socklen_t socklen,
