@@ -32,7 +32,7 @@ typedef struct {
 
 /* the map a growing store starts with (at most its maximum), and at
  * least what it already holds */
-#define CV_STORE_GROW_FIRST      ((size_t) 8 << 20)
+#define CV_STORE_GROW_FIRST      ((size_t) 1 << 20)
 
 /*
  * Opening and preparing report why they failed in err (cv_status.h):
