@@ -277,6 +277,7 @@ cv_store_open(cv_store **out, const cv_store_options *opt, char *err,
     }
 
     atomic_init(&st->reads, 0);
+    atomic_init(&st->writing, 0);
 
     /* 0: adopt the size the store already has (tools beside nginx) */
     if (opt->map_size) {
@@ -472,7 +473,15 @@ cv_store_adopt(cv_store *st, size_t *map_size)
     MDB_envinfo  info;
 
     if (pthread_mutex_trylock(&st->map_lock) != 0) {
-        return CV_ERROR;            /* a write is under way */
+        /* a write is under way: in another thread (the commit's) it ends
+         * soon, in this one it is ours and it cannot */
+        if (atomic_load(&st->writing)
+            && pthread_equal(st->writer, pthread_self()))
+        {
+            return CV_ERROR;
+        }
+
+        pthread_mutex_lock(&st->map_lock);
     }
 
     rc = atomic_load(&st->reads) == 0 ? mdb_env_set_mapsize(st->env, 0)
@@ -683,10 +692,13 @@ cv_txn_begin(cv_store *st, int write, cv_txn **out)
 
     /* held until the commit or abort: the map does not move meanwhile */
     pthread_mutex_lock(&st->map_lock);
+    st->writer = pthread_self();
+    atomic_store(&st->writing, 1);
 
     rc = mdb_txn_begin(st->env, NULL, 0, &t->txn);
 
     if (rc != 0) {
+        atomic_store(&st->writing, 0);
         pthread_mutex_unlock(&st->map_lock);
         free(t);
 
@@ -724,6 +736,7 @@ cv_txn_commit(cv_txn *t)
     rc = mdb_txn_commit(t->txn);
     free(t);
 
+    atomic_store(&st->writing, 0);
     pthread_mutex_unlock(&st->map_lock);
 
     return cv_status_from_mdb(rc);
@@ -754,6 +767,7 @@ cv_txn_abort(cv_txn *t)
     mdb_txn_abort(t->txn);
 
     if (t->write) {
+        atomic_store(&st->writing, 0);
         pthread_mutex_unlock(&st->map_lock);
     }
 

@@ -55,6 +55,8 @@ struct cv_store {
      * read transactions */
     pthread_mutex_t  map_lock;
     atomic_int       reads;
+    atomic_int       writing;     /* map_lock is held by a write ... */
+    pthread_t        writer;      /* ... of this thread */
 };
 
 struct cv_txn {
