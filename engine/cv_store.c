@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define CV_KEY_SCHEMA  "schema_version"
@@ -22,6 +23,9 @@
 #define CV_STORE_DIR_MODE   0700   /* it holds sessions and tokens */
 #define CV_PARENT_DIR_MODE  0755   /* traversable for the worker user */
 #define CV_STORE_FILE_MODE  0600
+
+/* a file system with less room is full (cv_txn_commit()) */
+#define CV_STORE_DISK_LOW   ((uint64_t) 1 << 20)
 
 static const char  *cv_db_names[] = {
     "meta", "log", "customers", "conversations", "idempotency", "agents",
@@ -463,6 +467,21 @@ cv_status_from_mdb(int rc)
 }
 
 
+/* the store's file system has less than CV_STORE_DISK_LOW bytes left */
+static int
+cv_store_disk_low(cv_store *st)
+{
+    const char      *path;
+    struct statvfs   fs;
+
+    if (mdb_env_get_path(st->env, &path) != 0 || statvfs(path, &fs) != 0) {
+        return 0;
+    }
+
+    return (uint64_t) fs.f_bavail * fs.f_frsize < CV_STORE_DISK_LOW;
+}
+
+
 /* the map's size again from the store's record (another process grew
  * it), when nothing of this process reads or writes; *map_size the new
  * size */
@@ -738,6 +757,12 @@ cv_txn_commit(cv_txn *t)
 
     atomic_store(&st->writing, 0);
     pthread_mutex_unlock(&st->map_lock);
+
+    /* LMDB takes a short write for EIO: a disk with next to nothing left
+     * is full, whatever the write said */
+    if (rc == EIO && cv_store_disk_low(st)) {
+        rc = ENOSPC;
+    }
 
     return cv_status_from_mdb(rc);
 }
