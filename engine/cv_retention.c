@@ -250,6 +250,12 @@ cv_purge(cv_txn *t, const char *conv_id, size_t *budget, int64_t until_us,
 
     st = cv_log_last_key(t, &last_before);
 
+    /* its deliveries first: one whose event is gone would be due for
+     * ever (a purge cut short goes on at the next step) */
+    if (st == CV_OK && rec.key) {
+        st = cv_wh_forget_conversation(t, rec.key, &stats->keys);
+    }
+
     /* newest first: what is left is a shorter chain, still whole */
     for (g = rec.head; st == CV_OK && g != 0 && *budget > 0; ) {
 
@@ -297,14 +303,10 @@ cv_purge(cv_txn *t, const char *conv_id, size_t *budget, int64_t until_us,
         st = cv_conv_rec_put(t, conv_id, &rec);
 
     } else if (st == CV_OK) {
-        /* its creation, its deliveries, its index entries, its record */
+        /* its creation, its index entries, its record */
         if (rec.key) {
             st = cv_log_del(t, rec.key);
             stats->keys++;
-        }
-
-        if (st == CV_OK && rec.key) {
-            st = cv_wh_forget_conversation(t, rec.key, &stats->keys);
         }
 
         if (st == CV_OK) {

@@ -371,6 +371,12 @@ ngx_chatvisor_commit_regrow(ngx_event_t *ev)
                       max / NGX_CHATVISOR_MB, used / NGX_CHATVISOR_MB);
 
     } else {
+        if (st != CV_FULL) {
+            ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
+                          "chatvisor: the store's map cannot grow now: "
+                          "a transaction of this worker is still open");
+        }
+
         /* at the maximum: what fits goes in, the rest is answered 507 */
         ngx_chatvisor_commit_nogrow = 1;
     }
