@@ -187,6 +187,10 @@ cv_purge_idem(cv_txn *t, const char *conv_id, const cv_log_entry *e,
     const char    *cmid;
 
     ev = cJSON_ParseWithLength(e->event, e->event_len);
+    if (ev == NULL) {
+        return CV_ERROR;        /* the key could not be known */
+    }
+
     msg = cJSON_GetObjectItemCaseSensitive(ev, "message");
     author = cJSON_GetObjectItemCaseSensitive(msg, "author");
     cmid = cv_json_string(msg, "client_msg_id");
