@@ -8,7 +8,8 @@
 # now), not the conversations or their messages, not in the REST poll
 # from the start; a visitor poll held meanwhile is answered without their
 # text; another customer is untouched; a compacted backup of the store
-# holds no byte of their text. Failure paths: a second DELETE, an id that
+# holds no byte of their text; a webhook endpoint that was down meanwhile
+# gets the other customer's events once it is up, and none of theirs. Failure paths: a second DELETE, an id that
 # cannot be one, no token, the collection (405). Two workers.
 
 use strict;
@@ -23,6 +24,8 @@ use File::Temp ();
 use Chatvisor::Test;
 use Chatvisor::API;
 use Chatvisor::Chat qw(ctl);
+use Chatvisor::Receiver;
+use Chatvisor::Webhooks qw(events_of wait_events);
 
 my @chars = ('A' .. 'Z', 'a' .. 'z', '0' .. '9');
 my $secret = join '', map { $chars[rand @chars] } 1 .. 40;
@@ -35,6 +38,8 @@ worker_processes 2;
 http {
     chatvisor_store %%TESTDIR%%/store;
     chatvisor_api_client crm %%TESTDIR%%/crm.secret;
+    chatvisor_webhook_allow_private on;
+    chatvisor_webhook_retry_schedule 0s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s;
     server {
         listen 127.0.0.1:%%PORT%%;
         location /chatvisor/ { chatvisor on; chatvisor_poll_timeout 5s; }
@@ -45,6 +50,11 @@ $t->run;
 my $store = $t->testdir . '/store';
 my $api = Chatvisor::API->new($t, client => 'crm', secret => $secret);
 $api->login;
+
+# a webhook endpoint whose receiver is down until after the erasure
+my $rx = Chatvisor::Receiver->new(port => $t->port('HOOK'));
+my $hook = $api->call(POST => 'webhooks', { url => $rx->url('/hooks') });
+is($hook->{status}, 201, 'a webhook endpoint, its receiver down');
 
 # ---- the customer and their history ----
 
@@ -126,6 +136,17 @@ is($w->post('still here')->{status}, 201, 'the other visitor goes on');
 $r = $v->post("$mark again", client_msg_id => 'm-1');
 is($r->{status}, 403, 'the erased visitor\'s cookie names nobody: 403');
 is($r->{json}{error}{code}, 'forbidden', '... with a JSON error');
+
+# the receiver comes up: the other customer's events arrive, none of theirs
+$rx->{secrets} = [ $hook->{json}{secret} ];
+$rx->start;
+my @got = wait_events($rx, sub {
+    grep { ($_->{json}{data}{message}{text} // '') eq 'still here' } @_ }, 20);
+ok(scalar(grep { ($_->{json}{data}{message}{text} // '') eq 'still here' } @got),
+   'the receiver is up: the other customer\'s events arrive (' . scalar(@got) . ')');
+my @theirs = grep { ($_->{body} // $_->{raw} // '') =~ /\Q$mark\E|\Q$cus\E/
+                    || ($_->{json}{data}{conversation}{customer_id} // '') eq $cus } @got;
+is(scalar @theirs, 0, '... and none of the erased customer\'s');
 
 # ---- failure paths ----
 
