@@ -482,6 +482,20 @@ cv_store_disk_low(cv_store *st)
 }
 
 
+/* the bytes of pages in use (the file's high-water mark) */
+static size_t
+cv_store_used(cv_store *st, const MDB_envinfo *info)
+{
+    MDB_stat  s;
+
+    if (mdb_env_stat(st->env, &s) != 0) {
+        return 0;
+    }
+
+    return (info->me_last_pgno + 1) * (size_t) s.ms_psize;
+}
+
+
 /* the map's size again from the store's record (another process grew
  * it), when nothing of this process reads or writes; *map_size the new
  * size */
@@ -508,6 +522,21 @@ cv_store_adopt(cv_store *st, size_t *map_size)
 
     if (rc == 0) {
         rc = mdb_env_info(st->env, &info);
+    }
+
+    /* the record may say more than this maximum (a store from before it,
+     * a maximum made smaller): more only when the data needs it */
+    if (rc == 0 && st->map_max && info.me_mapsize > st->map_max
+        && cv_store_used(st, &info) <= st->map_max)
+    {
+        rc = mdb_env_set_mapsize(st->env, st->map_max);
+
+        if (rc == 0) {
+            rc = mdb_env_info(st->env, &info);
+        }
+    }
+
+    if (rc == 0) {
         *map_size = info.me_mapsize;
     }
 
@@ -563,15 +592,13 @@ cv_store_grow(cv_store *st, size_t *map_size)
 void
 cv_store_usage(cv_store *st, size_t *used, size_t *map_size, size_t *map_max)
 {
-    MDB_stat     s;
     MDB_envinfo  info;
 
     *used = 0;
     *map_size = 0;
 
-    if (mdb_env_info(st->env, &info) == 0 && mdb_env_stat(st->env, &s) == 0)
-    {
-        *used = (info.me_last_pgno + 1) * (size_t) s.ms_psize;
+    if (mdb_env_info(st->env, &info) == 0) {
+        *used = cv_store_used(st, &info);
         *map_size = info.me_mapsize;
     }
 

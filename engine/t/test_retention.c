@@ -12,6 +12,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define BIG_MESSAGES  3000      /* one conversation purged in many steps */
@@ -90,6 +91,21 @@ log_entries_of(cv_txn *t, const char *conv)
 }
 
 
+/* a directory for another store, in the test's own (removed at exit) */
+static const char *
+subdir(char *buf, size_t size, const char *name)
+{
+    snprintf(buf, size, "%s/%s", tap_root, name);
+
+    if (mkdir(buf, 0700) != 0) {
+        printf("Bail out! mkdir %s failed\n", buf);
+        exit(1);
+    }
+
+    return buf;
+}
+
+
 static int
 by_value(const void *a, const void *b)
 {
@@ -108,6 +124,7 @@ main(void)
     char              conv1[CV_ID_MAX], conv1b[CV_ID_MAX], conv2[CV_ID_MAX];
     char              big[CV_ID_MAX], x[CV_ID_MAX];
     char              text[64], cmid[32], secret[CV_SECRET_STR];
+    char              grow_dir[512], big_dir[512];
     char              token[CV_API_TOKEN_STR];
     cJSON            *o, *agent, *fields;
     uint64_t          last, seq;
@@ -274,8 +291,9 @@ main(void)
     diag("steps of %d keys: median %.2f ms, 90%% %.2f ms, longest %.2f ms "
          "(all %zu: %.1f ms)", CV_PURGE_BUDGET, times[steps / 2],
          times[steps * 9 / 10], worst, steps, total);
-    ok(times[steps / 2] < 10, "steps are short: the median is under 10 ms "
-       "(the longest includes the machine's other work)");
+    ok(times[steps / 2] < 50, "steps are short: the median is under 50 ms "
+       "under ASan on a shared machine (-O2 alone: 0.3 ms; the longest "
+       "includes the machine's other work)");
 
     t = wtxn(st);
     ok(cv_conversation_get(t, big, &o) == CV_NOT_FOUND
@@ -327,7 +345,7 @@ main(void)
     /* ----------------------------------------------------------- growth */
 
     memset(&fx_opt, 0, sizeof(fx_opt));
-    fx_opt.path = tap_tmpdir();
+    fx_opt.path = subdir(grow_dir, sizeof(grow_dir), "grow");
     fx_opt.map_size = (size_t) 1 << 20;
     fx_opt.map_max = (size_t) 4 << 20;
     st = fx_store_reopen();
@@ -369,6 +387,25 @@ main(void)
     cv_store_usage(st, &used, &map, &max);
     ok(map == (size_t) 4 << 20, "opened again, it starts at the size it "
        "grew to");
+    cv_store_close(st);
+
+    /* a store whose record says more than the maximum (made before it) */
+    memset(&fx_opt, 0, sizeof(fx_opt));
+    fx_opt.path = subdir(big_dir, sizeof(big_dir), "recorded-big");
+    fx_opt.map_size = (size_t) 8 << 20;
+    st = fx_store_reopen();
+    t = wtxn(st);
+    cv_customer_create(t, c1);
+    cv_txn_commit(t);
+    cv_store_close(st);
+
+    fx_opt.map_size = (size_t) 1 << 20;
+    fx_opt.map_max = (size_t) 2 << 20;
+    st = fx_store_reopen();
+    cv_store_usage(st, &used, &map, &max);
+    ok(map == (size_t) 2 << 20, "a record of 8 MB opens at the maximum, 2 MB");
+    ok(cv_store_grow(st, &map) == CV_FULL && map == (size_t) 2 << 20,
+       "and does not grow beyond it");
     cv_store_close(st);
 
     return done_testing();
