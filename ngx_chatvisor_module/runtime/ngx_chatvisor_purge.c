@@ -21,6 +21,8 @@
 #define NGX_CHATVISOR_PURGE_SIDE       64      /* backfill and sweep, per
                                                   step */
 
+#define NGX_CHATVISOR_PURGE_FAIL_LOG   60      /* s between warnings */
+
 #define NGX_CHATVISOR_US_PER_MS        1000
 
 
@@ -31,6 +33,7 @@ static struct {
     cv_sweep_pos                sweep;
     cv_purge_stats              done;       /* the last step's */
     int64_t                     took_us;    /* the last step's run */
+    time_t                      failed_logged;
     unsigned                    more:1;
     unsigned                    busy:1;
     unsigned                    owner:1;
@@ -102,9 +105,15 @@ ngx_chatvisor_purge_done(ngx_chatvisor_op_t *op)
     next = NGX_CHATVISOR_PURGE_EVERY;
 
     if (op->status != CV_OK) {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "chatvisor: purge step failed: %s",
-                      cv_status_text(op->status));
+        /* it tries again each second: said once a minute */
+        if (ngx_time() - ngx_chatvisor_purge.failed_logged
+            >= NGX_CHATVISOR_PURGE_FAIL_LOG)
+        {
+            ngx_chatvisor_purge.failed_logged = ngx_time();
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "chatvisor: purge step failed: %s",
+                          cv_status_text(op->status));
+        }
 
     } else {
         if (d->keys) {
