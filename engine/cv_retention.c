@@ -36,12 +36,6 @@
  * conversation id and a client_msg_id, with room */
 #define CV_RET_IDEM_MAX   1024
 
-/* the databases the sweep goes through, in order */
-static const int  cv_sweep_dbs[] = {
-    CV_DB_SESSIONS, CV_DB_LOGIN_TOKENS, CV_DB_API_TOKENS
-};
-
-#define CV_SWEEP_DBS  (sizeof(cv_sweep_dbs) / sizeof(cv_sweep_dbs[0]))
 
 
 static int64_t
@@ -523,110 +517,6 @@ cv_retention_step(cv_txn *t, int64_t cutoff_ms, size_t budget,
 }
 
 
-/* ---------------------------------------------------------------- sweep */
-
-/* a secret's record past its expires_at (ms); one that cannot be read is
- * left for whoever reads it */
-static int
-cv_expired(const MDB_val *v, int64_t now_ms)
-{
-    cJSON   *rec, *exp;
-    int      expired;
-
-    rec = cJSON_ParseWithLength(v->mv_data, v->mv_size);
-    exp = cJSON_GetObjectItemCaseSensitive(rec, "expires_at");
-
-    expired = cJSON_IsNumber(exp) && (int64_t) exp->valuedouble <= now_ms;
-
-    cJSON_Delete(rec);
-    return expired;
-}
-
-
-cv_status
-cv_expired_sweep(cv_txn *t, int64_t now_ms, size_t budget, cv_sweep_pos *pos,
-    cv_purge_stats *stats)
-{
-    int          rc;
-    MDB_val      k, v;
-    MDB_cursor  *c;
-
-    memset(stats, 0, sizeof(*stats));
-
-    if (pos->db < 0 || (size_t) pos->db >= CV_SWEEP_DBS) {
-        pos->db = 0;
-        pos->len = 0;
-    }
-
-    while (budget > 0) {
-        rc = mdb_cursor_open(t->txn, t->store->dbi[cv_sweep_dbs[pos->db]],
-                             &c);
-        if (rc != 0) {
-            return cv_status_from_mdb(rc);
-        }
-
-        if (pos->len) {
-            k.mv_data = pos->key;
-            k.mv_size = pos->len;
-            rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-
-            /* the one it stopped at was done */
-            if (rc == 0 && k.mv_size == pos->len
-                && memcmp(k.mv_data, pos->key, pos->len) == 0)
-            {
-                rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-            }
-
-        } else {
-            rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
-        }
-
-        while (rc == 0 && budget > 0) {
-            budget--;
-            stats->walked++;
-
-            if (k.mv_size <= CV_SWEEP_POS_MAX) {
-                memcpy(pos->key, k.mv_data, k.mv_size);
-                pos->len = k.mv_size;
-            }
-
-            if (cv_expired(&v, now_ms)) {
-                rc = mdb_cursor_del(c, 0);
-                if (rc != 0) {
-                    break;
-                }
-                stats->keys++;
-            }
-
-            rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-        }
-
-        mdb_cursor_close(c);
-
-        if (rc == MDB_NOTFOUND) {
-            /* this one is done: the next database, or a round is */
-            pos->len = 0;
-            pos->db++;
-
-            if ((size_t) pos->db == CV_SWEEP_DBS) {
-                pos->db = 0;
-                stats->more = 0;
-                return CV_OK;
-            }
-
-            continue;
-        }
-
-        if (rc != 0) {
-            return cv_status_from_mdb(rc);
-        }
-    }
-
-    stats->more = 1;
-    return CV_OK;
-}
-
-
 /* ---------------------------------------------------- customers' index */
 
 static cv_status
@@ -930,59 +820,16 @@ cv_customer_erase(cv_txn *t, const char *customer_id, cv_purge_stats *stats)
 }
 
 
-/* ---------------------------------------------------------------- stats */
-
-static size_t
-cv_entries(cv_txn *t, int db)
-{
-    MDB_stat  s;
-
-    if (mdb_stat(t->txn, t->store->dbi[db], &s) != 0) {
-        return 0;
-    }
-
-    return s.ms_entries;
-}
-
-
 cv_status
-cv_store_count(cv_txn *t, cv_store_counts *out)
+cv_retention_position(cv_txn *t, uint64_t *cursor, int *indexed)
 {
-    int           rc, yes;
-    MDB_val       k, v;
-    MDB_cursor   *c;
-    cv_status     st;
-    cv_log_entry  e;
+    cv_status  st;
 
-    memset(out, 0, sizeof(*out));
-
-    out->customers = cv_entries(t, CV_DB_CUSTOMERS);
-    out->conversations = cv_entries(t, CV_DB_CONVERSATIONS);
-    out->log_entries = cv_entries(t, CV_DB_LOG);
-    out->sessions = cv_entries(t, CV_DB_SESSIONS);
-    out->login_tokens = cv_entries(t, CV_DB_LOGIN_TOKENS);
-    out->api_tokens = cv_entries(t, CV_DB_API_TOKENS);
-    out->idempotency = cv_entries(t, CV_DB_IDEMPOTENCY);
-    out->deliveries = cv_entries(t, CV_DB_DELIVERIES);
-
-    rc = mdb_cursor_open(t->txn, t->store->dbi[CV_DB_LOG], &c);
-    if (rc != 0) {
-        return cv_status_from_mdb(rc);
-    }
-
-    rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
-    if (rc == 0 && cv_log_decode(&k, &v, &e) == CV_OK) {
-        out->oldest_ms = e.created_ms;
-    }
-
-    mdb_cursor_close(c);
-
-    st = cv_meta_u64(t, CV_RET_CURSOR, &out->retention_cursor);
+    st = cv_meta_u64(t, CV_RET_CURSOR, cursor);
 
     if (st == CV_OK) {
         st = cv_meta_exists(t, CV_RET_INDEXED, CV_LIT_LEN(CV_RET_INDEXED),
-                            &yes);
-        out->indexed = yes;
+                            indexed);
     }
 
     return st;

@@ -12,8 +12,7 @@
  *   nothing is scanned twice. Each step does at most a budget of work, so
  *   a step is a small transaction.
  * - A customer is erased with all their conversations (open ones too).
- * - Expired sessions, login tokens and API tokens are swept in steps, in
- *   key order, round and round.
+ * - Expired sessions, login tokens and API tokens: cv_expiry.h.
  *
  * Keys of this file, all in the meta database (CV_DB_META), with the
  * prefix "ret/" (none of them exists in a store that never purged; every
@@ -63,19 +62,6 @@ cv_status cv_conversation_purge(cv_txn *t, const char *conv_id,
 cv_status cv_retention_step(cv_txn *t, int64_t cutoff_ms, size_t budget,
     cv_purge_stats *stats);
 
-/* One step of the sweep of expired sessions, login tokens and API tokens
- * (at now_ms), from where the last one stopped (pos, pos_len: a key of at
- * most CV_SWEEP_POS_MAX bytes kept by the caller; 0 to start). */
-#define CV_SWEEP_POS_MAX  64
-
-typedef struct {
-    int            db;        /* the database the sweep is in; 0: first */
-    unsigned char  key[CV_SWEEP_POS_MAX];
-    size_t         len;       /* 0: from its first key */
-} cv_sweep_pos;
-
-cv_status cv_expired_sweep(cv_txn *t, int64_t now_ms, size_t budget,
-    cv_sweep_pos *pos, cv_purge_stats *stats);
 
 /* One step of indexing the conversations of a store from before ret/cus/
  * (*more: steps are left). */
@@ -89,26 +75,14 @@ cv_status cv_retention_backfill(cv_txn *t, size_t budget, int *more);
 cv_status cv_customer_erase(cv_txn *t, const char *customer_id,
     cv_purge_stats *stats);
 
+/* Where retention is: the log seq its walk passed (0: none yet), and
+ * whether every conversation is in the customers' index. */
+cv_status cv_retention_position(cv_txn *t, uint64_t *cursor, int *indexed);
+
 /* A new conversation of a customer, for cv_customer_erase() (called when
  * the conversation is opened). */
 cv_status cv_retention_index(cv_txn *t, const char *customer_id,
     const char *conv_id);
 
-/* What chatvisorctl stats shows: entries per kind and the oldest data. */
-typedef struct {
-    size_t    customers;
-    size_t    conversations;
-    size_t    log_entries;
-    size_t    sessions;
-    size_t    login_tokens;
-    size_t    api_tokens;
-    size_t    idempotency;
-    size_t    deliveries;
-    int64_t   oldest_ms;      /* the oldest log entry's time, 0: none */
-    uint64_t  retention_cursor;
-    int       indexed;        /* ret/indexed is set */
-} cv_store_counts;
-
-cv_status cv_store_count(cv_txn *t, cv_store_counts *out);
 
 #endif

@@ -7,7 +7,7 @@
 
 #include "cv_agents.h"
 #include "cv_chat.h"
-#include "cv_retention.h"
+#include "cv_stats.h"
 #include "cv_time.h"
 
 #include <getopt.h>

@@ -11,7 +11,7 @@
 
 
 #include "ngx_chatvisor_runtime.h"
-#include "cv_retention.h"
+#include "cv_expiry.h"
 #include "cv_time.h"
 
 
