@@ -344,9 +344,10 @@ ngx_chatvisor_batch_run(void *data, ngx_log_t *log)
 
 
 /*
- * In the event loop, with no batch in flight: grows the map and queues
- * the batch again in front of what came meanwhile (NGX_OK), or says it
- * cannot grow (the next run goes one by one).
+ * In the event loop, with no batch in flight: grows the map (or adopts
+ * the one another worker grew) and queues the batch again in front of
+ * what came meanwhile; at the maximum, the batch's next run goes one by
+ * one.
  */
 static void
 ngx_chatvisor_commit_regrow(ngx_event_t *ev)
