@@ -102,9 +102,10 @@ test: deps-test all engine-tests
 # check (a worker that exited with a code) fails the test.
 ASAN_MODULE := $(BUILD)/asan/ngx_chatvisor_module.so
 ASAN_TESTS  ?= t/20-inject.t t/40-chat.t t/41-chat-hostile.t t/42-chat-durability.t \
+               t/44-retention.t t/45-erase.t t/46-store-growth.t t/47-store-disk-full.t \
                t/70-api.t t/71-api-errors.t t/80-visibility.t \
                t/90-webhooks-api.t t/91-webhooks-delivery.t t/92-webhooks-chaos.t \
-               t/94-webhooks-transport.t t/43-chat-limits.t t/44-review-fixes.t
+               t/94-webhooks-transport.t t/48-chat-limits.t t/49-review-fixes.t
 
 ifndef ASAN_INNER
 $(ASAN_MODULE): $(MODULE_SRCS) $(ASSETS_C) $(DEFAULTS_H)

@@ -9,6 +9,7 @@
 #include "cv_agents.h"
 #include "cv_conv_record.h"
 #include "cv_log_impl.h"
+#include "cv_retention.h"
 #include "cv_json_text.h"
 #include "cv_time.h"
 #include "cv_utf8.h"
@@ -367,6 +368,11 @@ cv_conversation_open(cv_txn *t, cJSON *customer, const char *page_url,
                             NULL, 0, 1, now, NULL);
     }
 
+    /* so that erasing the customer finds it (cv_retention.h) */
+    if (st == CV_OK) {
+        st = cv_retention_index(t, cus_id, conv_id);
+    }
+
     if (st == CV_OK) {
         cv_json_set(customer, "conversation_id", cJSON_CreateString(conv_id));
         if (page_url) {
@@ -397,7 +403,7 @@ cv_message_clear(cv_message *m)
 /* a customer's retries are theirs (their first message has no conversation
  * yet); an agent's or the system's are per conversation. CV_INVALID when
  * the key does not fit. */
-static cv_status
+cv_status
 cv_idem_key(char *key, size_t size, size_t *len, const cv_author *author,
     const char *conv_id, const char *client_msg_id)
 {

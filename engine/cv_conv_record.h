@@ -25,6 +25,7 @@
 
 #include "cv_store_impl.h"
 #include "cv_crypto.h"
+#include "cv_chat.h"
 
 #include <cjson/cJSON.h>
 
@@ -78,5 +79,11 @@ cv_status cv_conv_rec_put(cv_txn *t, const char *id, const cv_conv_rec *rec);
 cv_status cv_conv_rec_set_json(cv_conv_rec *rec, const cJSON *conv);
 
 void cv_conv_rec_free(cv_conv_rec *rec);
+
+/* The idempotency key of an author's client_msg_id in a conversation
+ * (cv_chat.c), into key of size bytes, its length in *len; CV_INVALID
+ * when it does not fit. */
+cv_status cv_idem_key(char *key, size_t size, size_t *len,
+    const cv_author *author, const char *conv_id, const char *client_msg_id);
 
 #endif

@@ -1289,10 +1289,11 @@ cv_status
 cv_webhook_retry(cv_txn *t, const char *id, const char *delivery_id,
     int64_t now, cJSON **out)
 {
-    uint64_t     dseq;
-    cv_dlv       old, d;
-    cv_status    st;
-    cv_wh_state  s;
+    uint64_t      dseq;
+    cv_dlv        old, d;
+    cv_status     st;
+    cv_wh_state   s;
+    cv_log_entry  e;
 
     st = cv_endpoint_state(t, id, &s);
 
@@ -1309,6 +1310,12 @@ cv_webhook_retry(cv_txn *t, const char *id, const char *delivery_id,
     }
 
     if (old.status == CV_DELIVERY_DELIVERED) {
+        return CV_CONFLICT;
+    }
+
+    /* its event was purged (retention, an erased customer): there is
+     * nothing to send, and it would be due for ever */
+    if (old.log_seq && cv_log_get(t, old.log_seq, &e) == CV_NOT_FOUND) {
         return CV_CONFLICT;
     }
 
@@ -1363,6 +1370,68 @@ cv_wh_deliveries_drop(cv_txn *t, const char *id)
             return st == CV_NOT_FOUND ? CV_ERROR : st;
         }
     }
+}
+
+
+cv_status
+cv_wh_forget_conversation(cv_txn *t, uint64_t conv_key, size_t *deleted)
+{
+    MDB_cursor  *c;
+    MDB_val      k, v;
+    char         id[CV_WEBHOOK_ID_MAX];
+    uint64_t     dseq;
+    cv_dlv       d;
+    cv_status    st;
+    int          rc;
+
+    rc = mdb_cursor_open(t->txn, t->store->dbi[CV_DB_WEBHOOK_STATE], &c);
+    if (rc != 0) {
+        return cv_status_from_mdb(rc);
+    }
+
+    st = CV_OK;
+
+    /* every endpoint: its pending deliveries of the conversation, each
+     * time the first that is left */
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+         rc == 0 && st == CV_OK;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+    {
+        if (k.mv_size == 0 || k.mv_size >= sizeof(id)) {
+            continue;
+        }
+
+        memcpy(id, k.mv_data, k.mv_size);
+        id[k.mv_size] = '\0';
+
+        for ( ;; ) {
+            st = cv_queue_head(t, id, conv_key, &dseq);
+            if (st != CV_OK || dseq == 0) {
+                break;
+            }
+
+            st = cv_dlv_get(t, id, dseq, &d);
+
+            if (st == CV_OK) {
+                st = cv_dlv_put(t, id, &d, NULL);
+            }
+
+            if (st != CV_OK) {
+                st = (st == CV_NOT_FOUND) ? CV_ERROR : st;
+                break;
+            }
+
+            (*deleted)++;
+        }
+    }
+
+    mdb_cursor_close(c);
+
+    if (st == CV_OK && rc != 0 && rc != MDB_NOTFOUND) {
+        st = cv_status_from_mdb(rc);
+    }
+
+    return st;
 }
 
 

@@ -231,17 +231,34 @@ cv_log_last_seq(cv_txn *t, uint64_t *seq)
     rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
     mdb_cursor_close(c);
 
-    if (rc == MDB_NOTFOUND) {
-        *seq = 0;
-        return CV_OK;
+    *seq = 0;
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return cv_status_from_mdb(rc);
     }
 
-    if (rc != 0 || k.mv_size != CV_U64BE_LEN) {
-        return rc ? cv_status_from_mdb(rc) : CV_ERROR;
+    if (rc == 0) {
+        if (k.mv_size != CV_U64BE_LEN) {
+            return CV_ERROR;
+        }
+
+        *seq = cv_get_u64be(k.mv_data);
     }
 
-    *seq = cv_get_u64be(k.mv_data);
-    return CV_OK;
+    /* a purge that took the last entries leaves their seq behind: a seq
+     * is never used twice (cursors and event ids name them) */
+    k.mv_data = (void *) CV_LOG_LAST_KEY;
+    k.mv_size = sizeof(CV_LOG_LAST_KEY) - 1;
+
+    rc = mdb_get(t->txn, t->store->dbi[CV_DB_META], &k, &v);
+
+    if (rc == 0 && v.mv_size == CV_U64BE_LEN
+        && cv_get_u64be(v.mv_data) > *seq)
+    {
+        *seq = cv_get_u64be(v.mv_data);
+    }
+
+    return (rc == 0 || rc == MDB_NOTFOUND) ? CV_OK : cv_status_from_mdb(rc);
 }
 
 

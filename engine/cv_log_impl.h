@@ -75,6 +75,10 @@ cv_status cv_log_decode(const MDB_val *k, const MDB_val *v, cv_log_entry *e);
 /* The entry at seq; CV_NOT_FOUND, or CV_ERROR when malformed. */
 cv_status cv_log_get(cv_txn *t, uint64_t seq, cv_log_entry *e);
 
+/* in the meta database: the log's last seq when a purge deleted the last
+ * entries (cv_retention.h), so that their seqs are not used again */
+#define CV_LOG_LAST_KEY  "ret/log_last"
+
 /* The seq the next entry gets. */
 cv_status cv_log_next_seq(cv_txn *t, uint64_t *seq);
 

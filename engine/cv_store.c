@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define CV_KEY_SCHEMA  "schema_version"
@@ -22,6 +23,9 @@
 #define CV_STORE_DIR_MODE   0700   /* it holds sessions and tokens */
 #define CV_PARENT_DIR_MODE  0755   /* traversable for the worker user */
 #define CV_STORE_FILE_MODE  0600
+
+/* a file system with less room is full (cv_txn_commit()) */
+#define CV_STORE_DISK_LOW   ((uint64_t) 1 << 20)
 
 static const char  *cv_db_names[] = {
     "meta", "log", "customers", "conversations", "idempotency", "agents",
@@ -268,6 +272,17 @@ cv_store_open(cv_store **out, const cv_store_options *opt, char *err,
         goto failed;
     }
 
+    st->map_max = opt->map_max;
+
+    if (pthread_mutex_init(&st->map_lock, NULL) != 0) {
+        mdb_env_close(st->env);
+        free(st);
+        return cv_fail(CV_ERROR, err, errlen, "pthread_mutex_init failed");
+    }
+
+    atomic_init(&st->reads, 0);
+    atomic_init(&st->writing, 0);
+
     /* 0: adopt the size the store already has (tools beside nginx) */
     if (opt->map_size) {
         rc = mdb_env_set_mapsize(st->env, opt->map_size);
@@ -286,6 +301,26 @@ cv_store_open(cv_store **out, const cv_store_options *opt, char *err,
         s = cv_fail(cv_status_from_mdb(rc), err, errlen,
                     "mdb_env_open(\"%s\"): %s", opt->path, mdb_strerror(rc));
         goto failed;
+    }
+
+    /* a growing map starts where the store's record says it is (another
+     * worker grew it), but not beyond the maximum unless it holds more */
+    if (st->map_max) {
+        MDB_envinfo  info;
+
+        rc = mdb_env_set_mapsize(st->env, 0);
+
+        if (rc == 0 && mdb_env_info(st->env, &info) == 0
+            && info.me_mapsize > st->map_max)
+        {
+            rc = mdb_env_set_mapsize(st->env, st->map_max);
+        }
+
+        if (rc != 0) {
+            s = cv_fail(CV_ERROR, err, errlen, "mdb_env_set_mapsize: %s",
+                        mdb_strerror(rc));
+            goto failed;
+        }
     }
 
     /* a worker killed by a signal leaves its reader slot taken */
@@ -307,6 +342,7 @@ cv_store_open(cv_store **out, const cv_store_options *opt, char *err,
 failed:
 
     mdb_env_close(st->env);
+    pthread_mutex_destroy(&st->map_lock);
     free(st);
     return s;
 }
@@ -325,6 +361,7 @@ cv_store_close(cv_store *st)
     }
 
     mdb_env_close(st->env);
+    pthread_mutex_destroy(&st->map_lock);
     free(st);
 }
 
@@ -394,6 +431,17 @@ cv_store_schema_version(cv_store *st, uint32_t *version, char *err,
 }
 
 
+/* why the last CV_FULL of this thread was full (CV_FULL_*) */
+static _Thread_local int  cv_last_full;
+
+
+int
+cv_full_cause(void)
+{
+    return cv_last_full;
+}
+
+
 cv_status
 cv_status_from_mdb(int rc)
 {
@@ -403,11 +451,158 @@ cv_status_from_mdb(int rc)
     case MDB_NOTFOUND:
         return CV_NOT_FOUND;
     case MDB_MAP_FULL:
+        cv_last_full = CV_FULL_MAP;
+        return CV_FULL;
     case MDB_TXN_FULL:
+        cv_last_full = CV_FULL_TXN;
+        return CV_FULL;
+    case ENOSPC:
+    case EDQUOT:
+        /* a full disk is a full store until there is space again */
+        cv_last_full = CV_FULL_DISK;
         return CV_FULL;
     default:
         return CV_ERROR;
     }
+}
+
+
+/* the store's file system has less than CV_STORE_DISK_LOW bytes left */
+static int
+cv_store_disk_low(cv_store *st)
+{
+    const char      *path;
+    struct statvfs   fs;
+
+    if (mdb_env_get_path(st->env, &path) != 0 || statvfs(path, &fs) != 0) {
+        return 0;
+    }
+
+    return (uint64_t) fs.f_bavail * fs.f_frsize < CV_STORE_DISK_LOW;
+}
+
+
+/* the bytes of pages in use (the file's high-water mark) */
+static size_t
+cv_store_used(cv_store *st, const MDB_envinfo *info)
+{
+    MDB_stat  s;
+
+    if (mdb_env_stat(st->env, &s) != 0) {
+        return 0;
+    }
+
+    return (info->me_last_pgno + 1) * (size_t) s.ms_psize;
+}
+
+
+/* the map's size again from the store's record (another process grew
+ * it), when nothing of this process reads or writes; *map_size the new
+ * size */
+static cv_status
+cv_store_adopt(cv_store *st, size_t *map_size)
+{
+    int          rc;
+    MDB_envinfo  info;
+
+    if (pthread_mutex_trylock(&st->map_lock) != 0) {
+        /* a write is under way: in another thread (the commit's) it ends
+         * soon, in this one it is ours and it cannot */
+        if (atomic_load(&st->writing)
+            && pthread_equal(st->writer, pthread_self()))
+        {
+            return CV_ERROR;
+        }
+
+        pthread_mutex_lock(&st->map_lock);
+    }
+
+    rc = atomic_load(&st->reads) == 0 ? mdb_env_set_mapsize(st->env, 0)
+                                      : EBUSY;
+
+    if (rc == 0) {
+        rc = mdb_env_info(st->env, &info);
+    }
+
+    /* the record may say more than this maximum (a store from before it,
+     * a maximum made smaller): more only when the data needs it */
+    if (rc == 0 && st->map_max && info.me_mapsize > st->map_max
+        && cv_store_used(st, &info) <= st->map_max)
+    {
+        rc = mdb_env_set_mapsize(st->env, st->map_max);
+
+        if (rc == 0) {
+            rc = mdb_env_info(st->env, &info);
+        }
+    }
+
+    if (rc == 0) {
+        *map_size = info.me_mapsize;
+    }
+
+    pthread_mutex_unlock(&st->map_lock);
+
+    return rc == 0 ? CV_OK : CV_ERROR;
+}
+
+
+cv_status
+cv_store_grow(cv_store *st, size_t *map_size)
+{
+    size_t       before, want;
+    cv_status    s;
+    MDB_envinfo  info;
+    int          rc;
+
+    if (mdb_env_info(st->env, &info) != 0) {
+        return CV_ERROR;
+    }
+
+    before = info.me_mapsize;
+
+    s = cv_store_adopt(st, map_size);
+    if (s != CV_OK || *map_size > before) {
+        return s;
+    }
+
+    if (st->map_max == 0 || before >= st->map_max) {
+        return CV_FULL;
+    }
+
+    want = before < st->map_max / 2 ? before * 2 : st->map_max;
+
+    if (pthread_mutex_trylock(&st->map_lock) != 0) {
+        return CV_ERROR;
+    }
+
+    rc = atomic_load(&st->reads) == 0 ? mdb_env_set_mapsize(st->env, want)
+                                      : EBUSY;
+
+    pthread_mutex_unlock(&st->map_lock);
+
+    if (rc != 0) {
+        return CV_ERROR;
+    }
+
+    *map_size = want;
+    return CV_OK;
+}
+
+
+void
+cv_store_usage(cv_store *st, size_t *used, size_t *map_size, size_t *map_max)
+{
+    MDB_envinfo  info;
+
+    *used = 0;
+    *map_size = 0;
+
+    if (mdb_env_info(st->env, &info) == 0) {
+        *used = cv_store_used(st, &info);
+        *map_size = info.me_mapsize;
+    }
+
+    *map_max = st->map_max ? st->map_max : *map_size;
 }
 
 
@@ -462,13 +657,16 @@ cv_get_u32be(const unsigned char in[CV_U32BE_LEN])
  * message takes several.
  */
 
-cv_status
-cv_txn_begin(cv_store *st, int write, cv_txn **out)
+static cv_status
+cv_txn_begin_read(cv_store *st, cv_txn **out)
 {
     cv_txn  *t;
+    size_t   map;
     int      rc;
 
-    if (!write && st->spare) {
+    atomic_fetch_add(&st->reads, 1);
+
+    if (st->spare) {
         t = st->spare;
         st->spare = NULL;
 
@@ -486,24 +684,82 @@ cv_txn_begin(cv_store *st, int write, cv_txn **out)
 
     t = malloc(sizeof(cv_txn));
     if (t == NULL) {
+        atomic_fetch_sub(&st->reads, 1);
         return CV_ERROR;
     }
 
-    rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
+    rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &t->txn);
 
     if (rc == MDB_MAP_RESIZED) {
-        /* another process (a reload with a larger size=) grew the map */
-        mdb_env_set_mapsize(st->env, 0);
-        rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
+        /* another process grew the map: this one adopts it when nothing
+         * else of this process is in a transaction (else this read fails,
+         * and a later one adopts it) */
+        atomic_fetch_sub(&st->reads, 1);
+
+        if (cv_store_adopt(st, &map) == CV_OK) {
+            atomic_fetch_add(&st->reads, 1);
+            rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &t->txn);
+
+        } else {
+            free(t);
+            return CV_ERROR;
+        }
     }
 
     if (rc != 0) {
+        atomic_fetch_sub(&st->reads, 1);
         free(t);
         return cv_status_from_mdb(rc);
     }
 
     t->store = st;
-    t->write = write;
+    t->write = 0;
+    t->log_next = 0;
+    *out = t;
+
+    return CV_OK;
+}
+
+
+cv_status
+cv_txn_begin(cv_store *st, int write, cv_txn **out)
+{
+    cv_txn  *t;
+    int      rc;
+
+    if (!write) {
+        return cv_txn_begin_read(st, out);
+    }
+
+    t = malloc(sizeof(cv_txn));
+    if (t == NULL) {
+        return CV_ERROR;
+    }
+
+    /* held until the commit or abort: the map does not move meanwhile */
+    pthread_mutex_lock(&st->map_lock);
+    st->writer = pthread_self();
+    atomic_store(&st->writing, 1);
+
+    rc = mdb_txn_begin(st->env, NULL, 0, &t->txn);
+
+    if (rc != 0) {
+        atomic_store(&st->writing, 0);
+        pthread_mutex_unlock(&st->map_lock);
+        free(t);
+
+        if (rc == MDB_MAP_RESIZED) {
+            /* another process grew the map: cv_store_grow() adopts it
+             * where nothing else of this process is in a transaction */
+            cv_last_full = CV_FULL_RESIZED;
+            return CV_FULL;
+        }
+
+        return cv_status_from_mdb(rc);
+    }
+
+    t->store = st;
+    t->write = 1;
     t->log_next = 0;
     *out = t;
 
@@ -514,15 +770,26 @@ cv_txn_begin(cv_store *st, int write, cv_txn **out)
 cv_status
 cv_txn_commit(cv_txn *t)
 {
-    int  rc;
+    int        rc;
+    cv_store  *st;
 
     if (!t->write) {
         cv_txn_abort(t);
         return CV_OK;
     }
 
+    st = t->store;
     rc = mdb_txn_commit(t->txn);
     free(t);
+
+    atomic_store(&st->writing, 0);
+    pthread_mutex_unlock(&st->map_lock);
+
+    /* LMDB takes a short write for EIO: a disk with next to nothing left
+     * is full, whatever the write said */
+    if (rc == EIO && cv_store_disk_low(st)) {
+        rc = ENOSPC;
+    }
 
     return cv_status_from_mdb(rc);
 }
@@ -531,17 +798,31 @@ cv_txn_commit(cv_txn *t)
 void
 cv_txn_abort(cv_txn *t)
 {
+    cv_store  *st;
+
     if (t == NULL) {
         return;
     }
 
-    if (!t->write && t->store->spare == NULL) {
-        mdb_txn_reset(t->txn);
-        t->store->spare = t;
-        return;
+    st = t->store;
+
+    if (!t->write) {
+        atomic_fetch_sub(&st->reads, 1);
+
+        if (st->spare == NULL) {
+            mdb_txn_reset(t->txn);
+            st->spare = t;
+            return;
+        }
     }
 
     mdb_txn_abort(t->txn);
+
+    if (t->write) {
+        atomic_store(&st->writing, 0);
+        pthread_mutex_unlock(&st->map_lock);
+    }
+
     free(t);
 }
 

@@ -26,7 +26,13 @@ typedef struct {
     const char  *path;        /* environment directory */
     size_t       map_size;    /* bytes; 0 adopts the existing store's */
     int          sync;        /* 0: no fsync on commit (MDB_NOSYNC) */
+    size_t       map_max;     /* bytes the map may grow to (cv_store_grow);
+                                 0: map_size is all it gets */
 } cv_store_options;
+
+/* the map a growing store starts with (at most its maximum), and at
+ * least what it already holds */
+#define CV_STORE_GROW_FIRST      ((size_t) 1 << 20)
 
 /*
  * Opening and preparing report why they failed in err (cv_status.h):
@@ -70,6 +76,29 @@ void cv_txn_abort(cv_txn *t);
  * parent as it was. The parent is not used until the child ends. */
 cv_status cv_txn_nest(cv_txn *parent, cv_txn **out);
 cv_status cv_txn_nest_commit(cv_txn *parent, cv_txn *child);
+
+/*
+ * Growth. A write that does not fit fails with CV_FULL; cv_full_cause()
+ * then says why (in the thread that saw it): the map (grow it), the disk
+ * (ENOSPC, EDQUOT: wait for space), a transaction too large, or another
+ * process grew the map (adopt it: cv_store_grow() does).
+ */
+#define CV_FULL_MAP      0
+#define CV_FULL_DISK     1
+#define CV_FULL_TXN      2
+#define CV_FULL_RESIZED  3
+
+int cv_full_cause(void);
+
+/* Grows the map a step (doubling, up to map_max), or adopts the larger
+ * map another process set: CV_OK, or CV_FULL at the maximum. Only while
+ * this process has no transaction (CV_ERROR when it has). */
+cv_status cv_store_grow(cv_store *st, size_t *map_size);
+
+/* The pages in use (the file's high-water mark), the map and its
+ * maximum (the map when it does not grow), in bytes. */
+void cv_store_usage(cv_store *st, size_t *used, size_t *map_size,
+    size_t *map_max);
 
 /* A compacted, consistent copy into an existing empty directory. */
 cv_status cv_store_backup(cv_store *st, const char *dest_dir);

@@ -7,6 +7,8 @@
 #include "cv_store.h"
 
 #include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <cjson/cJSON.h>
 
 /* one LMDB database per kind of record */
@@ -45,6 +47,16 @@ struct cv_store {
     MDB_dbi   dbi[CV_DB_N];
     int       stale_cleared;
     cv_txn   *spare;      /* a reset read transaction, renewed on demand */
+    size_t    map_max;    /* 0: the map does not grow */
+
+    /* the map may be changed only while no transaction of this process
+     * is active (the commit may run in a thread): held by a write
+     * transaction throughout, and by a resize; reads counts the active
+     * read transactions */
+    pthread_mutex_t  map_lock;
+    atomic_int       reads;
+    atomic_int       writing;     /* map_lock is held by a write ... */
+    pthread_t        writer;      /* ... of this thread */
 };
 
 struct cv_txn {

@@ -124,6 +124,11 @@ cv_status cv_wh_state_put(cv_txn *t, const char *id, const cv_wh_state *s);
 /* the id's length with its NUL: 0 when it is no endpoint id's shape */
 size_t cv_wh_id_len(const char *id);
 
+/* deletes the pending deliveries of a conversation (its log key, cv_log_impl.h)
+ * for every endpoint, adding how many to *deleted: its events were purged */
+cv_status cv_wh_forget_conversation(cv_txn *t, uint64_t conv_key,
+    size_t *deleted);
+
 /* deletes every delivery of the endpoint and their index entries */
 cv_status cv_wh_deliveries_drop(cv_txn *t, const char *id);
 

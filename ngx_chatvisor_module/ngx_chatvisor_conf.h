@@ -163,6 +163,9 @@ typedef struct {
     ngx_int_t                *pipes;        /* [2 * workers]: read, write */
     ngx_uint_t                workers;
 
+    time_t                    retention;    /* chatvisor_retention, s;
+                                               0: off */
+
     ngx_array_t              *api_clients;  /* ngx_chatvisor_api_client_t */
     ngx_uint_t                visits_rule;  /* some location counts visits */
 

@@ -37,6 +37,8 @@ static char *ngx_chatvisor_public_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_chatvisor_page_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_chatvisor_retention(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_chatvisor_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_chatvisor_init_process(ngx_cycle_t *cycle);
 static void ngx_chatvisor_exit_process(ngx_cycle_t *cycle);
@@ -88,6 +90,13 @@ static ngx_command_t  ngx_chatvisor_commands[] = {
     { ngx_string("chatvisor_store"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
       ngx_chatvisor_store,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chatvisor_retention"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_chatvisor_retention,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -556,7 +565,7 @@ ngx_chatvisor_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    cmcf->store_opt.map_size = CV_STORE_DEFAULT_SIZE;
+    cmcf->store_opt.map_max = CV_STORE_DEFAULT_SIZE;
     cmcf->store_opt.sync = 1;
 
     for (i = 2; i < cf->args->nelts; i++) {
@@ -573,7 +582,7 @@ ngx_chatvisor_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 return NGX_CONF_ERROR;
             }
 
-            cmcf->store_opt.map_size = (size_t) size;
+            cmcf->store_opt.map_max = (size_t) size;
             continue;
         }
 
@@ -593,6 +602,11 @@ ngx_chatvisor_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            &value[i], &cmd->name);
         return NGX_CONF_ERROR;
     }
+
+    /* size= is the most the map grows to; it starts small (a store that
+     * already holds more starts with what it holds) */
+    cmcf->store_opt.map_size = ngx_min(cmcf->store_opt.map_max,
+                                       CV_STORE_GROW_FIRST);
 
     /* LMDB wants a C string */
     path = ngx_pnalloc(cf->pool, cmcf->store_path.len + 1);
@@ -617,6 +631,39 @@ ngx_chatvisor_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 #endif
+
+    return NGX_CONF_OK;
+}
+
+
+/* chatvisor_retention off|TIME; */
+
+static char *
+ngx_chatvisor_retention(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_chatvisor_main_conf_t *cmcf = conf;
+
+    time_t      sec;
+    ngx_str_t  *value;
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        cmcf->retention = 0;
+        return NGX_CONF_OK;
+    }
+
+    sec = ngx_parse_time(&value[1], 1);
+
+    if (sec == (time_t) NGX_ERROR || sec < 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, "
+                           "it must be off or a time of at least 1s",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    cmcf->retention = sec;
 
     return NGX_CONF_OK;
 }
@@ -872,6 +919,10 @@ ngx_chatvisor_init_process(ngx_cycle_t *cycle)
         ngx_chatvisor_settings_load(cycle, cmcf);
     }
 
+    if (ngx_chatvisor_purge_init_process(cycle, cmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_chatvisor_webhooks_init_process(cycle, cmcf);
 }
 
@@ -885,6 +936,7 @@ ngx_chatvisor_exit_process(ngx_cycle_t *cycle)
 
     if (cmcf != NULL) {
         ngx_chatvisor_webhooks_exit_process(cycle);
+        ngx_chatvisor_purge_exit_process(cycle);
         ngx_chatvisor_store_close(cmcf);
     }
 }

@@ -384,7 +384,7 @@ for my $p ('conversations?limit=0', 'conversations?limit=201', 'conversations?li
         [ POST => 'agents' ], [ DELETE => 'agents' ], [ POST => 'agents/ann' ],
         [ PATCH => 'agents/ann' ], [ GET => 'agents/ann/status' ],
         [ GET => 'agents/ann/login-url' ], [ POST => 'customers' ],
-        [ DELETE => "customers/$cus1" ], [ POST => "customers/$cus1" ],
+        [ POST => "customers/$cus1" ],
         [ GET => "customers/$cus1/agent-url" ], [ POST => 'conversations' ],
         [ DELETE => "conversations/$conv1" ], [ PUT => "conversations/$conv1/messages" ],
         [ GET => "conversations/$conv1/assign" ], [ GET => "conversations/$conv1/close" ],

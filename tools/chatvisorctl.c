@@ -7,6 +7,7 @@
 
 #include "cv_agents.h"
 #include "cv_chat.h"
+#include "cv_stats.h"
 #include "cv_time.h"
 
 #include <getopt.h>
@@ -21,7 +22,8 @@ static const char  usage[] =
     "  chatvisorctl login-url --store PATH --agent ID [--conversation ID]"
     " [--base-url URL] [--ttl SECONDS]\n"
     "  chatvisorctl conversations --store PATH [--status open|closed]\n"
-    "  chatvisorctl backup --store PATH DEST_DIR\n";
+    "  chatvisorctl backup --store PATH DEST_DIR\n"
+    "  chatvisorctl stats --store PATH\n";
 
 typedef struct {
     const char  *store, *id, *name, *email, *agent, *conversation;
@@ -194,6 +196,60 @@ cmd_conversations(cv_store *st, const cv_args *a)
 }
 
 
+#define MIB  (1024.0 * 1024.0)
+
+/* usage, counts and the oldest data, one "name: value" a line */
+static int
+cmd_stats(cv_store *st)
+{
+    char             stamp[CV_TIME_STR];
+    size_t           used, map, max;
+    cv_txn          *t;
+    cv_status        s;
+    cv_store_counts  c;
+
+    s = cv_txn_begin(st, 0, &t);
+    if (s != CV_OK) {
+        return die("stats", s);
+    }
+
+    s = cv_store_count(t, &c);
+    cv_txn_abort(t);
+
+    if (s != CV_OK) {
+        return die("stats", s);
+    }
+
+    /* the store's own record of its map: what nginx grew it to */
+    cv_store_usage(st, &used, &map, &max);
+
+    printf("used: %zu bytes (%.1f MiB)\n", used, used / MIB);
+    printf("map: %zu bytes (%.1f MiB), %.0f%% used\n", map, map / MIB,
+           map ? 100.0 * (double) used / (double) map : 0.0);
+    printf("customers: %zu\n", c.customers);
+    printf("conversations: %zu\n", c.conversations);
+    printf("log_entries: %zu\n", c.log_entries);
+    printf("idempotency_keys: %zu\n", c.idempotency);
+    printf("sessions: %zu\n", c.sessions);
+    printf("login_tokens: %zu\n", c.login_tokens);
+    printf("api_tokens: %zu\n", c.api_tokens);
+    printf("webhook_deliveries: %zu\n", c.deliveries);
+
+    if (c.oldest_ms) {
+        cv_format_time(c.oldest_ms, stamp);
+        printf("oldest_event: %s\n", stamp);
+
+    } else {
+        printf("oldest_event: -\n");
+    }
+
+    printf("retention_cursor: %llu\n",
+           (unsigned long long) c.retention_cursor);
+
+    return 0;
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -257,7 +313,8 @@ main(int argc, char **argv)
     }
 
     if (strcmp(cmd, "agent-put") != 0 && strcmp(cmd, "login-url") != 0
-        && strcmp(cmd, "conversations") != 0 && strcmp(cmd, "backup") != 0)
+        && strcmp(cmd, "conversations") != 0 && strcmp(cmd, "backup") != 0
+        && strcmp(cmd, "stats") != 0)
     {
         fprintf(stderr, "chatvisorctl: unknown command \"%s\"\n%s", cmd,
                 usage);
@@ -282,6 +339,9 @@ main(int argc, char **argv)
 
     } else if (strcmp(cmd, "conversations") == 0) {
         rc = cmd_conversations(st, &a);
+
+    } else if (strcmp(cmd, "stats") == 0) {
+        rc = cmd_stats(st);
 
     } else {
         cv_status  s = cv_store_backup(st, argv[optind]);

@@ -10,6 +10,7 @@
 
 #include "cv_agents.h"
 #include "cv_chat.h"
+#include "cv_retention.h"
 #include "cv_routing.h"
 #include "cv_session_cache.h"
 #include "cv_time.h"
@@ -66,6 +67,8 @@ static cv_session_cache  *cache;
 static char               session[CV_SECRET_STR];
 static char               webhook[CV_WEBHOOK_ID_MAX];
 static cv_delivery        reply;              /* of Ann's reply */
+static char               erasable[CV_ID_MAX]; /* a customer with a closed
+                                                  conversation of 3 messages */
 
 /* an operation in a transaction: its status, and in *whole whether its
  * answer is all there */
@@ -304,6 +307,43 @@ op_endpoints(cv_txn *t, int *whole)
 }
 
 
+static cv_status
+op_erase(cv_txn *t, int *whole)
+{
+    cJSON          *cus;
+    cv_status       s;
+    cv_purge_stats  ps;
+
+    s = cv_customer_erase(t, erasable, &ps);
+    *whole = ps.conversations == 1 && cv_customer_get(t, erasable, &cus)
+                                      == CV_NOT_FOUND;
+    return s;
+}
+
+
+static cv_status
+op_retention(cv_txn *t, int *whole)
+{
+    int             i;
+    size_t          purged;
+    cv_status       s;
+    cv_purge_stats  ps;
+
+    /* a step may stop early when it runs out of time (a loaded machine) */
+    purged = 0;
+    for (i = 0; i < 100; i++) {
+        s = cv_retention_step(t, cv_now_ms() + 1, CV_PURGE_BUDGET, &ps);
+        purged += ps.conversations;
+        if (s != CV_OK || !ps.more) {
+            break;
+        }
+    }
+
+    *whole = purged == 1;
+    return s;
+}
+
+
 int
 main(void)
 {
@@ -314,6 +354,7 @@ main(void)
     cv_author         who = { "customer", NULL, NULL };
     cv_author         ann = { "agent", "ann", "Ann" };
     cv_webhook_spec   spec = { "https://hooks.example/", 0, NULL, NULL };
+    char              cmid[16], closed[CV_ID_MAX];
     int64_t           exp;
     int               i, created;
 
@@ -341,6 +382,7 @@ main(void)
     cv_message_clear(&m);
     cv_customer_create(t, fresh);
 
+
     /* the reply's delivery, as the sender would have it */
     cv_log_last_seq(t, &reply.log_seq);
     reply.type = CV_WEBHOOK_MESSAGE_CREATED;
@@ -366,6 +408,23 @@ main(void)
        "a webhook's payload");
     ok(each_allocation_fails("cv_webhook_endpoints", 0, op_endpoints),
        "the webhook endpoints the sender reads");
+    /* a customer with a closed conversation of 3 messages */
+    cv_txn_begin(st, 1, &t);
+    cv_customer_create(t, erasable);
+    who.id = erasable;
+    for (i = 0; i < 3; i++) {
+        snprintf(cmid, sizeof(cmid), "e-%d", i);
+        cv_message_post(t, NULL, erasable, &who, cmid, "forget me", NULL, &m);
+        snprintf(closed, sizeof(closed), "%s", m.conversation_id);
+        cv_message_clear(&m);
+    }
+    cv_conversation_close(t, closed, &ann, &created);
+    cv_txn_commit(t);
+
+    ok(each_allocation_fails("cv_customer_erase", 1, op_erase),
+       "erasing a customer");
+    ok(each_allocation_fails("cv_retention_step", 1, op_retention),
+       "a step of retention");
 
     cv_session_cache_destroy(cache);
     cv_store_close(st);

@@ -90,6 +90,10 @@ static ngx_chatvisor_route_t  ngx_chatvisor_api_routes[] = {
       NGX_CHATVISOR_CALLER_API, NGX_CHATVISOR_BODY_OBJECT,
       NULL, ngx_chatvisor_api_customer_put },
 
+    { NGX_HTTP_DELETE, ngx_string("customers/{customer}"),
+      NGX_CHATVISOR_CALLER_API, NGX_CHATVISOR_BODY_NONE,
+      NULL, ngx_chatvisor_api_customer_erase },
+
     { NGX_HTTP_POST, ngx_string("customers/{customer}/agent-url"),
       NGX_CHATVISOR_CALLER_API, NGX_CHATVISOR_BODY_OBJECT,
       ngx_chatvisor_agent_url_fields, ngx_chatvisor_api_customer_agent_url },

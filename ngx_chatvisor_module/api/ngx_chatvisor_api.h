@@ -48,6 +48,8 @@ ngx_int_t ngx_chatvisor_api_customer_get(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx);
 ngx_int_t ngx_chatvisor_api_customer_put(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx);
+ngx_int_t ngx_chatvisor_api_customer_erase(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx);
 ngx_int_t ngx_chatvisor_api_customer_agent_url(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx);
 

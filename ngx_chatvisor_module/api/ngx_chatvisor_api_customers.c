@@ -7,6 +7,7 @@
 
 #include "ngx_chatvisor_api.h"
 #include "cv_customers.h"
+#include "cv_retention.h"
 
 
 /* GET customers?id=EXTERNAL_ID */
@@ -101,6 +102,49 @@ ngx_chatvisor_api_customer_put(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx)
 {
     return ngx_chatvisor_write(r, ngx_chatvisor_api_customer_put_run, NULL);
+}
+
+
+/*
+ * DELETE customers/ID: the customer is erased with every conversation and
+ * message of theirs (docs/decisions.md, "Erasing a customer"): nothing
+ * that held their text is left, and nothing new is written about them.
+ */
+
+static cv_status
+ngx_chatvisor_api_customer_erase_run(ngx_http_request_t *r, cv_txn *t)
+{
+    cv_status             st;
+    cv_purge_stats        stats;
+    ngx_chatvisor_ctx_t  *ctx;
+
+    ctx = ngx_chatvisor_ctx(r);
+
+    st = cv_customer_erase(t, ctx->param[0], &stats);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "chatvisor: erased customer %s: %uz conversation(s), "
+                  "%uz key(s)", ctx->param[0], stats.conversations,
+                  stats.keys);
+
+    ctx->op.ok_status = NGX_HTTP_NO_CONTENT;
+
+    /* the consoles and the customer's own polls look again */
+    ngx_chatvisor_op_notice(&ctx->op, NGX_CHATVISOR_NOTICE_ALL, NULL, NULL);
+
+    return CV_OK;
+}
+
+
+ngx_int_t
+ngx_chatvisor_api_customer_erase(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx)
+{
+    return ngx_chatvisor_write(r, ngx_chatvisor_api_customer_erase_run,
+                               NULL);
 }
 
 

@@ -14,6 +14,7 @@
 
 
 #include "ngx_chatvisor_runtime.h"
+#include "cv_time.h"
 
 
 /* how often an exiting worker looks whether its batch was answered, ms */
@@ -21,6 +22,16 @@
 
 /* notices sent after a batch in one call */
 #define NGX_CHATVISOR_BATCH_NOTICES    64
+
+/* a failing store is logged at most this often per worker, ms */
+#define NGX_CHATVISOR_FAIL_LOG_EVERY   1000
+
+/* the store holds 80% of its maximum: warned at most this often, ms */
+#define NGX_CHATVISOR_FULL_WARN_PCT    80
+#define NGX_CHATVISOR_FULL_WARN_EVERY  3600000
+#define NGX_CHATVISOR_USAGE_EVERY      1000
+
+#define NGX_CHATVISOR_MB               (1024 * 1024)
 
 
 static void ngx_chatvisor_commit_flush(ngx_event_t *ev);
@@ -33,6 +44,18 @@ static ngx_queue_t   ngx_chatvisor_batch;      /* being committed */
 static ngx_event_t   ngx_chatvisor_flush_event;
 static ngx_uint_t    ngx_chatvisor_commit_ready;
 static ngx_uint_t    ngx_chatvisor_commit_busy;
+
+/*
+ * The map is grown where nothing of this worker is in a transaction: a
+ * batch that did not fit asks for it (grow) and is run again once it is
+ * done; at the maximum it runs without asking (nogrow), one by one, and
+ * what does not fit is answered 507.
+ */
+static ngx_uint_t    ngx_chatvisor_commit_grow;
+static ngx_uint_t    ngx_chatvisor_commit_nogrow;
+static int64_t       ngx_chatvisor_commit_failed_log;
+static int64_t       ngx_chatvisor_usage_checked;
+static int64_t       ngx_chatvisor_usage_warned;
 
 #if (NGX_THREADS)
 static ngx_thread_task_t  *ngx_chatvisor_commit_task;
@@ -189,9 +212,47 @@ ngx_chatvisor_op_run(ngx_chatvisor_op_t *op, cv_txn *t)
 }
 
 
+/* why a write failed, in the error log: at most once a second (it may
+ * be every write while the disk is full) */
+static void
+ngx_chatvisor_commit_log_failure(ngx_log_t *log, cv_status st, int cause)
+{
+    int64_t  now;
+
+    now = cv_now_ms();
+
+    if (now - ngx_chatvisor_commit_failed_log < NGX_CHATVISOR_FAIL_LOG_EVERY
+        && now >= ngx_chatvisor_commit_failed_log)
+    {
+        return;
+    }
+
+    ngx_chatvisor_commit_failed_log = now;
+
+    if (st == CV_FULL && cause == CV_FULL_DISK) {
+        ngx_log_error(NGX_LOG_CRIT, log, 0,
+                      "chatvisor: the store's disk is full (no space "
+                      "left on device or quota): writes answer 507 "
+                      "until there is space again");
+
+    } else if (st == CV_FULL) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "chatvisor: a write does not fit into the store "
+                      "(%s)", cause == CV_FULL_TXN ? "too large a "
+                      "transaction" : "the map is at its size= maximum");
+
+    } else {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "chatvisor: group commit failed: %s",
+                      cv_status_text(st));
+    }
+}
+
+
 static void
 ngx_chatvisor_batch_run(void *data, ngx_log_t *log)
 {
+    int                         cause;
     cv_txn                     *t, *child;
     cv_status                   st;
     ngx_queue_t                *q;
@@ -229,6 +290,17 @@ ngx_chatvisor_batch_run(void *data, ngx_log_t *log)
             } else {
                 cv_txn_abort(child);
 
+                /* a map that can grow: the whole batch runs again in a
+                 * larger one (see below), no write fails for it */
+                if (op->status == CV_FULL && !ngx_chatvisor_commit_nogrow) {
+                    cause = cv_full_cause();
+
+                    if (cause == CV_FULL_MAP || cause == CV_FULL_RESIZED) {
+                        st = CV_FULL;
+                        break;
+                    }
+                }
+
                 if (op->status == CV_FULL || op->status == CV_ERROR) {
                     st = op->status;
                     ngx_chatvisor_op_clear(op);
@@ -248,17 +320,29 @@ ngx_chatvisor_batch_run(void *data, ngx_log_t *log)
     }
 
     if (st == CV_OK) {
+        ngx_chatvisor_commit_nogrow = 0;
         return;
     }
+
+    cause = (st == CV_FULL) ? cv_full_cause() : CV_FULL_MAP;
+
+    /* the map (this worker's, or one another grew): grown in the event
+     * loop, then the batch runs again */
+    if (st == CV_FULL && !ngx_chatvisor_commit_nogrow
+        && (cause == CV_FULL_MAP || cause == CV_FULL_RESIZED))
+    {
+        ngx_chatvisor_commit_grow = 1;
+        return;
+    }
+
+    ngx_chatvisor_commit_nogrow = 0;
 
     /*
      * One write failed the batch: retry each alone, so that only the
      * failing one fails (e.g. the one that does not fit any more).
      */
 
-    ngx_log_error(NGX_LOG_WARN, log, 0,
-                  "chatvisor: group commit failed (%d), "
-                  "committing one by one", (int) st);
+    ngx_chatvisor_commit_log_failure(log, st, cause);
 
     for (q = ngx_queue_head(&ngx_chatvisor_batch);
          q != ngx_queue_sentinel(&ngx_chatvisor_batch);
@@ -281,9 +365,102 @@ ngx_chatvisor_batch_run(void *data, ngx_log_t *log)
         }
 
         if (op->status == CV_FULL || op->status == CV_ERROR) {
+            ngx_chatvisor_commit_log_failure(log, op->status,
+                                             op->status == CV_FULL
+                                             ? cv_full_cause() : 0);
             ngx_chatvisor_op_clear(op);
         }
     }
+}
+
+
+/*
+ * In the event loop, with no batch in flight: grows the map (or adopts
+ * the one another worker grew) and queues the batch again in front of
+ * what came meanwhile; at the maximum, the batch's next run goes one by
+ * one.
+ */
+static void
+ngx_chatvisor_commit_regrow(ngx_event_t *ev)
+{
+    size_t                      map, used, max;
+    cv_status                   st;
+    ngx_queue_t                *q;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_chatvisor_module);
+
+    ngx_chatvisor_commit_grow = 0;
+
+    st = cv_store_grow(cmcf->store, &map);
+    cv_store_usage(cmcf->store, &used, &map, &max);
+
+    if (st == CV_OK) {
+        ngx_log_error(NGX_LOG_NOTICE, ev->log, 0,
+                      "chatvisor: the store's map is %uzM now "
+                      "(at most %uzM, %uzM used)", map / NGX_CHATVISOR_MB,
+                      max / NGX_CHATVISOR_MB, used / NGX_CHATVISOR_MB);
+
+    } else {
+        if (st != CV_FULL) {
+            ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
+                          "chatvisor: the store's map cannot grow now: "
+                          "a transaction of this worker is still open");
+        }
+
+        /* at the maximum: what fits goes in, the rest is answered 507 */
+        ngx_chatvisor_commit_nogrow = 1;
+    }
+
+    /* the batch first, then what was queued meanwhile */
+    while (!ngx_queue_empty(&ngx_chatvisor_batch)) {
+        q = ngx_queue_last(&ngx_chatvisor_batch);
+        ngx_queue_remove(q);
+        ngx_queue_insert_head(&ngx_chatvisor_ops, q);
+    }
+}
+
+
+/* a warning at NGX_CHATVISOR_FULL_WARN_PCT of the maximum, looked at
+ * once a second at most */
+static void
+ngx_chatvisor_commit_usage(ngx_log_t *log)
+{
+    size_t                      used, map, max;
+    int64_t                     now;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    now = cv_now_ms();
+
+    if (now - ngx_chatvisor_usage_checked < NGX_CHATVISOR_USAGE_EVERY
+        && now >= ngx_chatvisor_usage_checked)
+    {
+        return;
+    }
+
+    ngx_chatvisor_usage_checked = now;
+
+    cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_chatvisor_module);
+
+    cv_store_usage(cmcf->store, &used, &map, &max);
+
+    if (max == 0 || used / NGX_CHATVISOR_FULL_WARN_PCT * 100 < max
+        || (ngx_chatvisor_usage_warned
+            && now - ngx_chatvisor_usage_warned
+               < NGX_CHATVISOR_FULL_WARN_EVERY))
+    {
+        return;
+    }
+
+    ngx_chatvisor_usage_warned = now;
+
+    ngx_log_error(NGX_LOG_WARN, log, 0,
+                  "chatvisor: the store holds %uzM of its maximum %uzM "
+                  "(%uz%%): raise chatvisor_store size=, or purge "
+                  "(chatvisor_retention)", used / NGX_CHATVISOR_MB,
+                  max / NGX_CHATVISOR_MB, used * 100 / max);
 }
 
 
@@ -300,6 +477,13 @@ ngx_chatvisor_batch_done(ngx_event_t *ev)
     ngx_queue_t             *q;
     ngx_chatvisor_op_t      *op;
     ngx_chatvisor_notice_t   notices[NGX_CHATVISOR_BATCH_NOTICES];
+
+    if (ngx_chatvisor_commit_grow) {
+        ngx_chatvisor_commit_regrow(ev);
+        goto next;
+    }
+
+    ngx_chatvisor_commit_usage(ev->log);
 
     n = 0;
 
@@ -334,6 +518,8 @@ ngx_chatvisor_batch_done(ngx_event_t *ev)
         /* the op (a request's context with it) may be gone after this */
         op->done(op);
     }
+
+next:
 
     ngx_chatvisor_commit_busy = 0;
 

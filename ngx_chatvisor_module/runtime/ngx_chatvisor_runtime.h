@@ -84,6 +84,15 @@ cv_status ngx_chatvisor_store_read(ngx_chatvisor_main_conf_t *cmcf,
     ngx_chatvisor_get_pt get, const char *id, cJSON **out);
 
 
+/* ------------------------------------------------------------- purging */
+
+/* worker start: the background purge (retention, expired secrets), in the
+ * worker that holds its lease; exit: gives the lease up */
+ngx_int_t ngx_chatvisor_purge_init_process(ngx_cycle_t *cycle,
+    ngx_chatvisor_main_conf_t *cmcf);
+void ngx_chatvisor_purge_exit_process(ngx_cycle_t *cycle);
+
+
 /* ------------------------------------------------------- group commit */
 
 typedef struct ngx_chatvisor_op_s  ngx_chatvisor_op_t;
@@ -224,7 +233,8 @@ ngx_uint_t ngx_chatvisor_presence_any(ngx_chatvisor_main_conf_t *cmcf,
 /* leases: what one worker at a time does (the webhook sender) */
 
 #define NGX_CHATVISOR_LEASE_WEBHOOKS  0
-#define NGX_CHATVISOR_LEASES          1
+#define NGX_CHATVISOR_LEASE_PURGE     1
+#define NGX_CHATVISOR_LEASES          2
 
 /* 1 when this process holds the lease for ttl more (taken when free or
  * not renewed in time: a worker that died or hangs loses it) */
