@@ -29,6 +29,9 @@ my $config = <<'EOF';
 worker_processes 2;
 http {
     chatvisor_store %%TESTDIR%%/store size=%%SIZE%%;
+    # one visitor writes everything: the abuse limits stay out of the way
+    chatvisor_limit_messages off;
+    chatvisor_limit_new_visitors off;
     server {
         listen 127.0.0.1:%%PORT%%;
         location /chatvisor/ { chatvisor on; }

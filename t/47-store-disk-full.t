@@ -56,6 +56,9 @@ $t->write_config(<<'EOF',
 worker_processes 2;
 http {
     chatvisor_store %%DISK%%/store size=64m;
+    # one visitor writes everything: the abuse limits stay out of the way
+    chatvisor_limit_messages off;
+    chatvisor_limit_new_visitors off;
     server {
         listen 127.0.0.1:%%PORT%%;
         location /chatvisor/ { chatvisor on; }
