@@ -40,7 +40,7 @@
                                                      a power of 2, twice the
                                                      window */
 #define NGX_CHATVISOR_CONV_BITS         13
-#define NGX_CHATVISOR_BODY_CACHE        1024      /* bodies kept for the other
+#define NGX_CHATVISOR_BODY_CACHE        4096      /* bodies kept for the other
                                                      endpoints of an event, by
                                                      log seq: as far as
                                                      endpoints drift apart */
@@ -132,6 +132,7 @@ typedef struct {
     ngx_chatvisor_endpoint_t          *ep;
     char                               id[CV_WEBHOOK_ID_MAX];
     cv_settle_item                    *items;
+    ngx_chatvisor_wevent_t           **slots;     /* the items' */
     size_t                             n;
     uint64_t                           cursor;
     const char                        *disable;
@@ -1117,12 +1118,8 @@ ngx_chatvisor_settle_done(ngx_chatvisor_op_t *op)
         ep = part->ep;
         ep->settling = 0;
 
-        for (k = 0; k < ep->w_len; k++) {
-            w = ngx_chatvisor_window_at(ep, k);
-
-            if (w->state != NGX_CHATVISOR_W_SETTLING) {
-                continue;
-            }
+        for (k = 0; k < part->n; k++) {
+            w = part->slots[k];
 
             if (!settled) {
                 w->state = w->answered ? NGX_CHATVISOR_W_DONE
@@ -1165,6 +1162,7 @@ ngx_chatvisor_settle_done(ngx_chatvisor_op_t *op)
 
         ngx_free(part->items);
         part->items = NULL;
+        part->slots = NULL;
 
         if (ep->removed) {
             ngx_chatvisor_endpoint_free_if_idle(ep);
@@ -1219,13 +1217,19 @@ ngx_chatvisor_settle_part(ngx_chatvisor_endpoint_t *ep,
     }
 
     part->items = NULL;
+    part->slots = NULL;
 
+    /* the items, then their slots, in one allocation */
     if (ep->to_settle) {
-        part->items = ngx_alloc(ep->to_settle * sizeof(cv_settle_item),
+        part->items = ngx_alloc(ep->to_settle * (sizeof(cv_settle_item)
+                                         + sizeof(ngx_chatvisor_wevent_t *)),
                                 ngx_cycle->log);
         if (part->items == NULL) {
             return NGX_DECLINED;
         }
+
+        part->slots = (ngx_chatvisor_wevent_t **) (part->items
+                                                    + ep->to_settle);
     }
 
     n = 0;
@@ -1242,6 +1246,7 @@ ngx_chatvisor_settle_part(ngx_chatvisor_endpoint_t *ep,
 
         part->items[n].d = w->d;
         part->items[n].r = w->answered ? &w->result : NULL;
+        part->slots[n] = w;
         n++;
 
         w->state = NGX_CHATVISOR_W_SETTLING;
