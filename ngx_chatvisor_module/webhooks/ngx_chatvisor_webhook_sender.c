@@ -1293,7 +1293,8 @@ ngx_chatvisor_settle(void)
         ngx_chatvisor_sender.nparts_cap = 0;
 
         ngx_chatvisor_sender.parts = ngx_alloc(
-                        n * sizeof(ngx_chatvisor_settle_part_t), ngx_cycle->log);
+                          n * sizeof(ngx_chatvisor_settle_part_t),
+                          ngx_cycle->log);
         if (ngx_chatvisor_sender.parts == NULL) {
             return;
         }
