@@ -3,12 +3,14 @@
  */
 #include "cv_crypto.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define CV_BASE32_BITS  5             /* bits of one base32 character */
@@ -172,6 +174,84 @@ cv_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
 
     return HMAC(EVP_sha256(), key, (int) keylen, data, len, out, &outlen)
            ? CV_OK : CV_ERROR;
+}
+
+
+struct cv_hmac_key_s {
+    EVP_MAC_CTX  *ctx;      /* keyed, never updated: copied per message */
+};
+
+
+cv_hmac_key *
+cv_hmac_key_new(const void *key, size_t keylen)
+{
+    EVP_MAC      *mac;
+    cv_hmac_key  *k;
+    OSSL_PARAM    params[2];
+    char          digest[] = "SHA256";
+
+    k = calloc(1, sizeof(cv_hmac_key));
+    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+
+    if (k && mac) {
+        k->ctx = EVP_MAC_CTX_new(mac);
+    }
+
+    EVP_MAC_free(mac);
+
+    if (k == NULL || k->ctx == NULL) {
+        cv_hmac_key_free(k);
+        return NULL;
+    }
+
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                 digest, 0);
+    params[1] = OSSL_PARAM_construct_end();
+
+    if (EVP_MAC_init(k->ctx, key, keylen, params) != 1) {
+        cv_hmac_key_free(k);
+        return NULL;
+    }
+
+    return k;
+}
+
+
+cv_status
+cv_hmac_key_sign(const cv_hmac_key *k, const void *const *parts,
+    const size_t *lens, size_t n, unsigned char out[CV_SHA256_LEN])
+{
+    size_t        i, outlen;
+    EVP_MAC_CTX  *c;
+    int           ok;
+
+    c = EVP_MAC_CTX_dup(k->ctx);
+    if (c == NULL) {
+        return CV_ERROR;
+    }
+
+    ok = 1;
+
+    for (i = 0; ok && i < n; i++) {
+        ok = EVP_MAC_update(c, parts[i], lens[i]);
+    }
+
+    ok = ok && EVP_MAC_final(c, out, &outlen, CV_SHA256_LEN)
+         && outlen == CV_SHA256_LEN;
+
+    EVP_MAC_CTX_free(c);
+
+    return ok ? CV_OK : CV_ERROR;
+}
+
+
+void
+cv_hmac_key_free(cv_hmac_key *k)
+{
+    if (k) {
+        EVP_MAC_CTX_free(k->ctx);
+        free(k);
+    }
 }
 
 

@@ -8,6 +8,7 @@
 
 #include "cv_webhooks_impl.h"
 #include "cv_log_impl.h"
+#include "cv_chat.h"
 #include "cv_json_text.h"
 #include "cv_time.h"
 #include "cv_utf8.h"
@@ -59,6 +60,15 @@ _Static_assert(CV_PREFIX_LEN(CV_DELIVERY_PREFIX) + CV_DLV_DIGITS + 1
 
 static const char  *cv_dlv_status_names[] = { "pending", "delivered",
                                               "failed" };
+
+/* a test's dseq: one of the values between two events' (cv_webhooks.h) */
+#define CV_DLV_SUB_MASK       ((UINT64_C(1) << CV_DELIVERY_SEQ_SHIFT) - 1)
+
+/* delivered ones looked at per endpoint and pruning: they follow the
+ * pending and failed of old events, skipped */
+#define CV_PRUNE_LOOK         4
+
+static size_t cv_error_cut(const char *error, char out[CV_WEBHOOK_ERROR_MAX]);
 
 
 /* ----------------------------------------------------------------- keys */
@@ -406,12 +416,15 @@ cv_dlv_index_key(int db, const char *id, const cv_dlv *d, cv_wh_key *k)
         break;
 
     case CV_DB_DELIVERY_STATUS:
+        if (d->status == CV_DELIVERY_DELIVERED) {
+            return 0;
+        }
         cv_key_id(k, id);
         k->data[k->len++] = (unsigned char) d->status;
         break;
 
     default:  /* CV_DB_DELIVERY_FINISHED */
-        if (pending) {
+        if (d->status != CV_DELIVERY_FAILED) {
             return 0;
         }
         cv_key_u64(k, cv_time_key(d->finished_ms));
@@ -605,62 +618,31 @@ cv_type_bit(const char *name, size_t len)
 }
 
 
-/* a new delivery of the log entry e, due at now unless it waits for an
- * older one of its conversation */
-static cv_status
-cv_scan_entry(cv_txn *t, const char *id, cv_wh_state *s,
-    const cv_log_entry *e, const cv_log_names *names, unsigned type,
-    const unsigned char tag[CV_EVENT_TAG_LEN], int64_t now)
+static uint64_t
+cv_event_dseq(uint64_t log_seq)
 {
-    uint64_t   head;
-    cv_dlv     d;
-    cv_status  st;
-
-    if (names->conversation_id_len >= sizeof(d.conversation_id)) {
-        return CV_ERROR;
-    }
-
-    memset(&d, 0, sizeof(d));
-    d.dseq = s->next_dseq++;
-    d.log_seq = e->seq;
-    d.conv_key = e->conv_key;
-    d.created_ms = now;
-    d.type = type;
-    d.status = CV_DELIVERY_PENDING;
-    d.error = "";
-    cv_event_id_of(tag, e->seq, d.event_id);
-    memcpy(d.conversation_id, names->conversation_id,
-           names->conversation_id_len);
-
-    st = cv_queue_head(t, id, d.conv_key, &head);
-    if (st != CV_OK) {
-        return st;
-    }
-
-    d.queued = (head != 0);
-    d.next_ms = d.queued ? 0 : now;
-
-    return cv_dlv_put(t, id, NULL, &d);
+    return log_seq << CV_DELIVERY_SEQ_SHIFT;
 }
 
 
 cv_status
-cv_webhook_scan(cv_txn *t, const char *id, size_t max, int64_t now,
-    size_t *made, int *more)
+cv_webhook_window(cv_txn *t, const char *id, uint64_t after, size_t max,
+    cv_delivery *out, size_t *n, uint64_t *last, int *more)
 {
     unsigned char   key[CV_U64BE_LEN], tag[CV_EVENT_TAG_LEN];
     MDB_cursor     *c;
     MDB_val         k, v;
     unsigned        type;
-    size_t          n;
-    uint64_t        was;
+    size_t          looked;
     int             rc, tagged;
     cv_status       st;
+    cv_delivery    *d;
     cv_wh_state     s;
     cv_log_entry    e;
     cv_log_names    names;
 
-    *made = 0;
+    *n = 0;
+    *last = after;
     *more = 0;
 
     st = cv_endpoint_cursor(t, id, CV_DB_LOG, &s, &c);
@@ -668,17 +650,15 @@ cv_webhook_scan(cv_txn *t, const char *id, size_t max, int64_t now,
         return st;
     }
 
-    was = s.cursor;
     tagged = 0;
 
-    cv_put_u64be(key, s.cursor + 1);
+    cv_put_u64be(key, after + 1);
     k.mv_data = key;
     k.mv_size = sizeof(key);
 
-    /* writing other databases leaves this cursor on the log valid */
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE), n = 0;
-         rc == 0 && n < max;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT), n++)
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE), looked = 0;
+         rc == 0 && looked < max;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT), looked++)
     {
         st = cv_log_decode(&k, &v, &e);
 
@@ -697,16 +677,31 @@ cv_webhook_scan(cv_txn *t, const char *id, size_t max, int64_t now,
             tagged = (st == CV_OK);
         }
 
-        if (type && st == CV_OK) {
-            st = cv_scan_entry(t, id, &s, &e, &names, type, tag, now);
-            *made += (st == CV_OK);
+        if (type && st == CV_OK
+            && names.conversation_id_len >= sizeof(d->conversation_id))
+        {
+            st = CV_ERROR;
         }
 
         if (st != CV_OK) {
             break;
         }
 
-        s.cursor = e.seq;
+        if (type) {
+            d = &out[(*n)++];
+            memset(d, 0, sizeof(cv_delivery));
+            d->dseq = cv_event_dseq(e.seq);
+            d->log_seq = e.seq;
+            d->conv_key = e.conv_key;
+            cv_delivery_id(d->dseq, d->id);
+            cv_event_id_of(tag, e.seq, d->event_id);
+            d->type = type;
+            memcpy(d->conversation_id, names.conversation_id,
+                   names.conversation_id_len);
+            d->created_ms = e.created_ms;
+        }
+
+        *last = e.seq;
     }
 
     mdb_cursor_close(c);
@@ -722,7 +717,219 @@ cv_webhook_scan(cv_txn *t, const char *id, size_t max, int64_t now,
     /* stopped at max on an entry not looked at */
     *more = (rc == 0);
 
-    return s.cursor != was ? cv_wh_state_put(t, id, &s) : CV_OK;
+    return CV_OK;
+}
+
+
+/* pending d waits (queued) when its conversation has an older pending
+ * delivery, else it is due at due_ms */
+static cv_status
+cv_dlv_enqueue(cv_txn *t, const char *id, cv_dlv *d, int64_t due_ms)
+{
+    uint64_t   head;
+    cv_status  st;
+
+    head = 0;
+
+    if (d->conv_key) {
+        st = cv_queue_head(t, id, d->conv_key, &head);
+        if (st != CV_OK) {
+            return st;
+        }
+    }
+
+    d->queued = (head != 0);
+    d->next_ms = d->queued ? 0 : due_ms;
+
+    return CV_OK;
+}
+
+
+/* an event of the window as a delivery record, unless there is one: *made */
+static cv_status
+cv_settle_one(cv_txn *t, const char *id, const cv_settle_item *it,
+    int64_t now, int *made)
+{
+    char                       error[CV_WEBHOOK_ERROR_MAX];
+    int64_t                    end;
+    cv_dlv                     d;
+    cv_status                  st;
+    const cv_delivery         *w = &it->d;
+    const cv_delivery_result  *r = it->r;
+
+    *made = 0;
+
+    if (w->log_seq == 0 || w->dseq != cv_event_dseq(w->log_seq)) {
+        return CV_INVALID;
+    }
+
+    /* sent again (after a crash, or by a worker that lost the lease): the
+     * first record stands */
+    st = cv_dlv_get(t, id, w->dseq, &d);
+    if (st != CV_NOT_FOUND) {
+        return st;
+    }
+
+    memset(&d, 0, sizeof(d));
+    d.dseq = w->dseq;
+    d.log_seq = w->log_seq;
+    d.conv_key = w->conv_key;
+    d.created_ms = w->created_ms;
+    d.type = w->type;
+    d.status = CV_DELIVERY_PENDING;
+    d.error = "";
+    memcpy(d.event_id, w->event_id, sizeof(d.event_id));
+    memcpy(d.conversation_id, w->conversation_id, sizeof(d.conversation_id));
+    d.event_id[sizeof(d.event_id) - 1] = '\0';
+    d.conversation_id[sizeof(d.conversation_id) - 1] = '\0';
+
+    if (r == NULL) {
+        st = cv_dlv_enqueue(t, id, &d, now);
+
+    } else {
+        end = r->attempt_ms + (r->duration_ms > 0 ? r->duration_ms : 0);
+
+        d.attempts = 1;
+        d.last_ms = r->attempt_ms;
+        d.duration_ms = r->duration_ms;
+        d.status_code = r->status_code;
+        d.error = error;
+        d.error_len = r->error ? cv_error_cut(r->error, error) : 0;
+
+        if (r->delivered || r->next_attempt_ms <= 0) {
+            d.status = r->delivered ? CV_DELIVERY_DELIVERED
+                                    : CV_DELIVERY_FAILED;
+            d.finished_ms = end;
+            st = CV_OK;
+
+        } else {
+            st = cv_dlv_enqueue(t, id, &d, r->next_attempt_ms);
+        }
+    }
+
+    if (st == CV_OK) {
+        st = cv_dlv_put(t, id, NULL, &d);
+        *made = (st == CV_OK);
+    }
+
+    return st;
+}
+
+
+cv_status
+cv_webhook_settle(cv_txn *t, const char *id, const cv_settle_item *items,
+    size_t n, uint64_t cursor, int64_t now)
+{
+    int          made;
+    size_t       i;
+    int64_t      failing;
+    cv_status    st;
+    cv_wh_state  s;
+
+    st = cv_endpoint_state(t, id, &s);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    failing = s.failing_since_ms;
+
+    for (i = 0; i < n; i++) {
+        st = cv_settle_one(t, id, &items[i], now, &made);
+        if (st != CV_OK) {
+            return st;
+        }
+
+        /* the failing clock: starts at a failure, stops at a success */
+        if (items[i].r && items[i].r->delivered) {
+            s.failing_since_ms = 0;
+
+        } else if (items[i].r && s.failing_since_ms == 0) {
+            s.failing_since_ms = items[i].r->attempt_ms > 0
+                                 ? items[i].r->attempt_ms : 1;
+        }
+    }
+
+    if (cursor <= s.cursor && failing == s.failing_since_ms) {
+        return CV_OK;
+    }
+
+    if (cursor > s.cursor) {
+        s.cursor = cursor;
+    }
+
+    return cv_wh_state_put(t, id, &s);
+}
+
+
+cv_status
+cv_webhook_waiting(cv_txn *t, const char *id, uint64_t conv_key, int *waits)
+{
+    MDB_val      k;
+    cv_status    st;
+    cv_wh_key    prefix;
+    cv_wh_state  s;
+
+    *waits = 0;
+
+    st = cv_endpoint_state(t, id, &s);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    cv_key_start(&prefix, id);
+
+    if (conv_key) {
+        cv_key_u64(&prefix, conv_key);
+    }
+
+    return cv_key_first(t, CV_DB_DELIVERY_QUEUE, &prefix,
+                        conv_key ? CV_U64BE_LEN : 2 * CV_U64BE_LEN, &k,
+                        waits);
+}
+
+
+cv_status
+cv_webhook_scan(cv_txn *t, const char *id, size_t max, int64_t now,
+    size_t *made, int *more)
+{
+    int              one;
+    size_t           i, n;
+    uint64_t         last;
+    cv_status        st;
+    cv_wh_state      s;
+    cv_delivery     *w;
+    cv_settle_item   item;
+
+    *made = 0;
+    *more = 0;
+
+    st = cv_endpoint_state(t, id, &s);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    w = malloc((max ? max : 1) * sizeof(cv_delivery));
+    if (w == NULL) {
+        return CV_ERROR;
+    }
+
+    st = cv_webhook_window(t, id, s.cursor, max, w, &n, &last, more);
+
+    for (i = 0; st == CV_OK && i < n; i++) {
+        item.d = w[i];
+        item.r = NULL;
+        st = cv_settle_one(t, id, &item, now, &one);
+        *made += one;
+    }
+
+    free(w);
+
+    if (st == CV_OK && last > s.cursor) {
+        s.cursor = last;
+        st = cv_wh_state_put(t, id, &s);
+    }
+
+    return st;
 }
 
 
@@ -731,6 +938,7 @@ cv_delivery_of(const cv_dlv *d, cv_delivery *out)
 {
     out->dseq = d->dseq;
     out->log_seq = d->log_seq;
+    out->conv_key = d->conv_key;
     cv_delivery_id(d->dseq, out->id);
     memcpy(out->event_id, d->event_id, sizeof(out->event_id));
     out->type = d->type;
@@ -1153,6 +1361,7 @@ cv_dlv_item_out(const cv_dlv *d, cJSON **out)
 cv_status
 cv_webhook_test(cv_txn *t, const char *id, int64_t now, cJSON **out)
 {
+    uint64_t     last;
     cv_dlv       d;
     cv_status    st;
     cv_wh_state  s;
@@ -1162,8 +1371,22 @@ cv_webhook_test(cv_txn *t, const char *id, int64_t now, cJSON **out)
         return st;
     }
 
+    st = cv_log_last_seq(t, &last);
+    if (st != CV_OK) {
+        return st;
+    }
+
     memset(&d, 0, sizeof(d));
-    d.dseq = s.next_dseq++;
+
+    /* after the events so far, before the next one's */
+    d.dseq = cv_event_dseq(last);
+    d.dseq = (s.next_dseq > d.dseq ? s.next_dseq : d.dseq + 1);
+
+    if ((d.dseq & CV_DLV_SUB_MASK) == 0) {
+        d.dseq++;
+    }
+
+    s.next_dseq = d.dseq + 1;
     d.created_ms = now;
     d.next_ms = now;
     d.type = CV_WEBHOOK_TEST;
@@ -1217,8 +1440,8 @@ cv_webhook_deliveries(cv_txn *t, const char *id, int status, uint64_t cursor,
     MDB_val       k, v;
     cJSON        *item;
     uint64_t      dseq;
-    size_t        n;
-    int           db, rc;
+    size_t        n, looked;
+    int           db, rc, walk;
     cv_dlv        d;
     cv_status     st;
     cv_wh_key     prefix;
@@ -1235,11 +1458,13 @@ cv_webhook_deliveries(cv_txn *t, const char *id, int status, uint64_t cursor,
         return CV_INVALID;
     }
 
-    /* any status: the deliveries themselves, in dseq order */
+    /* any status, and delivered (no index): the deliveries themselves, in
+     * dseq order */
     cv_key_start(&prefix, id);
+    walk = (status == -1 || status == CV_DELIVERY_DELIVERED);
     db = CV_DB_DELIVERIES;
 
-    if (status >= 0) {
+    if (!walk) {
         prefix.data[prefix.len++] = (unsigned char) status;
         db = CV_DB_DELIVERY_STATUS;
     }
@@ -1250,20 +1475,37 @@ cv_webhook_deliveries(cv_txn *t, const char *id, int status, uint64_t cursor,
     }
 
     n = 0;
+    looked = 0;
     dseq = 0;
 
     for (rc = cv_seek_below(c, &prefix, cursor ? cursor : UINT64_MAX, &k);
          rc == 0 && cv_key_has_prefix(&k, &prefix, CV_U64BE_LEN);
          rc = mdb_cursor_get(c, &k, &v, MDB_PREV))
     {
-        if (n == limit) {
+        /* a page ends with its limit, or (delivered) what it may look at */
+        if (n == limit
+            || (status == CV_DELIVERY_DELIVERED
+                && looked == CV_DELIVERY_SCAN_MAX))
+        {
             *next = dseq;
             break;
         }
 
         dseq = cv_get_u64be((unsigned char *) k.mv_data + prefix.len);
+        looked++;
 
-        st = cv_dlv_get(t, id, dseq, &d);
+        if (walk) {
+            st = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT) == 0
+                 ? cv_dlv_decode(&v, dseq, &d) : CV_ERROR;
+
+        } else {
+            st = cv_dlv_get(t, id, dseq, &d);
+        }
+
+        if (st == CV_OK && status >= 0 && d.status != status) {
+            continue;
+        }
+
         item = (st == CV_OK) ? cv_dlv_item(&d) : NULL;
 
         if (item == NULL) {
@@ -1435,8 +1677,10 @@ cv_wh_forget_conversation(cv_txn *t, uint64_t conv_key, size_t *deleted)
 }
 
 
-cv_status
-cv_webhook_prune(cv_txn *t, int64_t before_ms, size_t max, size_t *pruned)
+/* failed deliveries that finished before before_ms, oldest first (their
+ * index) */
+static cv_status
+cv_prune_failed(cv_txn *t, int64_t before_ms, size_t max, size_t *pruned)
 {
     char          id[CV_WEBHOOK_ID_MAX];
     MDB_cursor   *c;
@@ -1447,8 +1691,6 @@ cv_webhook_prune(cv_txn *t, int64_t before_ms, size_t max, size_t *pruned)
     cv_dlv        d;
     cv_status     st;
     int           rc;
-
-    *pruned = 0;
 
     while (*pruned < max) {
         rc = mdb_cursor_open(t->txn,
@@ -1500,4 +1742,150 @@ cv_webhook_prune(cv_txn *t, int64_t before_ms, size_t max, size_t *pruned)
     }
 
     return CV_OK;
+}
+
+
+/* one endpoint's delivered deliveries that finished before before_ms, in
+ * its order (its oldest events first): until one that finished later, or
+ * CV_PRUNE_LOOK * max looked at (the pending and failed between are
+ * left); their dseqs into found */
+static cv_status
+cv_prune_delivered_of(cv_txn *t, const char *id, int64_t before_ms,
+    size_t max, uint64_t *found, size_t *n)
+{
+    MDB_cursor   *c;
+    MDB_val       k, v;
+    size_t        looked;
+    uint64_t      dseq;
+    int           rc;
+    cv_dlv        d;
+    cv_status     st;
+    cv_wh_key     prefix;
+
+    *n = 0;
+    st = CV_OK;
+
+    rc = mdb_cursor_open(t->txn, t->store->dbi[CV_DB_DELIVERIES], &c);
+    if (rc != 0) {
+        return cv_status_from_mdb(rc);
+    }
+
+    cv_key_start(&prefix, id);
+    k = cv_key_val(&prefix);
+
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE), looked = 0;
+         rc == 0 && *n < max && looked < CV_PRUNE_LOOK * max
+         && cv_key_has_prefix(&k, &prefix, CV_U64BE_LEN);
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT), looked++)
+    {
+        dseq = cv_get_u64be((unsigned char *) k.mv_data + prefix.len);
+
+        st = cv_dlv_decode(&v, dseq, &d);
+        if (st != CV_OK) {
+            break;
+        }
+
+        if (d.status != CV_DELIVERY_DELIVERED) {
+            continue;
+        }
+
+        if (d.finished_ms >= before_ms) {
+            break;
+        }
+
+        found[(*n)++] = dseq;
+    }
+
+    mdb_cursor_close(c);
+
+    if (st == CV_OK && rc != 0 && rc != MDB_NOTFOUND) {
+        st = cv_status_from_mdb(rc);
+    }
+
+    return st;
+}
+
+
+/* the delivered ones, endpoint by endpoint */
+static cv_status
+cv_prune_delivered(cv_txn *t, int64_t before_ms, size_t max, size_t *pruned)
+{
+    char          id[CV_WEBHOOK_ID_MAX];
+    MDB_cursor   *c;
+    MDB_val       k, v;
+    uint64_t     *found;
+    size_t        i, n;
+    int           rc;
+    cv_wh_key     key;
+    cv_status     st;
+
+    found = malloc((max ? max : 1) * sizeof(uint64_t));
+    if (found == NULL) {
+        return CV_ERROR;
+    }
+
+    rc = mdb_cursor_open(t->txn, t->store->dbi[CV_DB_WEBHOOK_STATE], &c);
+    if (rc != 0) {
+        free(found);
+        return cv_status_from_mdb(rc);
+    }
+
+    st = CV_OK;
+
+    /* the endpoints' states are another database: deleting deliveries
+     * leaves this cursor where it is */
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+         rc == 0 && *pruned < max;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+    {
+        if (k.mv_size >= sizeof(id)) {
+            continue;
+        }
+
+        memcpy(id, k.mv_data, k.mv_size);
+        id[k.mv_size] = '\0';
+
+        if (cv_wh_id_len(id) == 0) {
+            continue;
+        }
+
+        st = cv_prune_delivered_of(t, id, before_ms, max - *pruned, found,
+                                   &n);
+
+        for (i = 0; st == CV_OK && i < n; i++) {
+            cv_dlv_key(&key, id, found[i]);
+            st = cv_record_del(t, CV_DB_DELIVERIES, key.data, key.len);
+            *pruned += (st == CV_OK);
+        }
+
+        if (st != CV_OK) {
+            break;
+        }
+    }
+
+    mdb_cursor_close(c);
+    free(found);
+
+    if (st == CV_OK && rc != 0 && rc != MDB_NOTFOUND) {
+        st = cv_status_from_mdb(rc);
+    }
+
+    return st;
+}
+
+
+cv_status
+cv_webhook_prune(cv_txn *t, int64_t before_ms, size_t max, size_t *pruned)
+{
+    cv_status  st;
+
+    *pruned = 0;
+
+    st = cv_prune_failed(t, before_ms, max, pruned);
+
+    if (st == CV_OK && *pruned < max) {
+        st = cv_prune_delivered(t, before_ms, max, pruned);
+    }
+
+    return st;
 }

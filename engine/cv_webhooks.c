@@ -1080,6 +1080,7 @@ cv_wh_enabled_one(cJSON *rec, const char *id, void *data)
                      cJSON_GetObjectItemCaseSensitive(keys, "previous_until_ms"));
     e->failing_since_ms = s.failing_since_ms;
     e->generation = s.generation;
+    e->cursor = s.cursor;
 
     st = cv_wh_copy(rec, "url", e->url, sizeof(e->url));
 

@@ -4,12 +4,14 @@
  *
  * Nothing is lost: every change appends its entry to the global event log
  * in its own transaction (cv_chat.h), and each endpoint is a cursor over
- * the log kept in the store. The sender (the module) scans the log after
- * the cursor into deliveries, one per (endpoint, event), asks which are
- * due, sends them and records each outcome, each step a transaction: a
- * crash at any moment loses nothing and may send again what was sent but
- * not recorded. Receivers tell a repeat by its event id, the same on every
- * attempt.
+ * the log kept in the store. The sender (the module) reads the log after
+ * the cursor (cv_webhook_window), sends each event's first attempt from
+ * there, and settles the outcomes in batches (cv_webhook_settle): a 2xx
+ * becomes a delivered record, a failure a pending delivery that retries
+ * take from the store (cv_webhook_due, cv_webhook_record), and the cursor
+ * moves past what is settled. A crash at any moment loses nothing and may
+ * send again what was sent but not settled. Receivers tell a repeat by its
+ * event id, the same on every attempt.
  *
  * Order: the deliveries of one conversation to one endpoint go one at a
  * time, in log order: a delivery waits (queued) while an older one of its
@@ -191,6 +193,8 @@ typedef struct {
      * status) changes, from a store-wide counter: an endpoint deleted and
      * made again has another one too */
     uint64_t  generation;
+    uint64_t  cursor;              /* log seq: every entry up to it is
+                                      settled */
 } cv_webhook_endpoint;
 
 /* The enabled endpoints, in the order of their ids: *list is malloc'd
@@ -209,9 +213,16 @@ cv_status cv_webhook_endpoints(cv_txn *t, cv_webhook_endpoint **list,
  * width: ids sort as their dseqs, + NUL */
 #define CV_DELIVERY_ID_MAX     18
 
+/* A delivery's dseq: an event's is its log seq shifted by this many bits
+ * (so the delivery of one event to one endpoint has one key, whoever
+ * writes it, and ids sort in log order); a test's is one of the values
+ * between, from a counter. */
+#define CV_DELIVERY_SEQ_SHIFT  12
+
 typedef struct {
-    uint64_t  dseq;              /* per endpoint, from 1, increasing */
+    uint64_t  dseq;              /* per endpoint, increasing with the log */
     uint64_t  log_seq;           /* 0 for webhook.test */
+    uint64_t  conv_key;          /* its conversation, 0 for webhook.test */
     char      id[CV_DELIVERY_ID_MAX];
     char      event_id[CV_WEBHOOK_EVENT_ID_MAX];
     unsigned  type;              /* the event's bit */
@@ -221,15 +232,63 @@ typedef struct {
     int64_t   created_ms;
 } cv_delivery;
 
+/* The outcome of one attempt. */
+typedef struct {
+    int          delivered;        /* a 2xx */
+    unsigned     status_code;      /* 0: no answer */
+    const char  *error;            /* NULL: none */
+    int64_t      attempt_ms;       /* when it started */
+    int64_t      duration_ms;
+    int64_t      next_attempt_ms;  /* not delivered: > 0 pending, due
+                                      then; 0 failed */
+} cv_delivery_result;
+
 /*
- * Write transaction: turns the log entries after the endpoint's cursor
- * into deliveries, of its event types only (other entries, like
- * conversation.unassigned, are passed over), looking at max entries at
- * most, and moves the cursor past them; a delivery is due at now, or
- * queued behind an older one of its conversation. *made: deliveries made;
- * *more: it stopped at max before the log's end. It scans whatever it is
- * given; the sender gives it enabled endpoints only, so a disabled one
- * keeps its cursor and its events become deliveries once it is enabled.
+ * Read transaction: the endpoint's events after the log seq after (the
+ * sender's window starts at the endpoint's cursor), of its event types
+ * only (other entries, like conversation.unassigned, are passed over),
+ * looking at max entries at most, into out[0 .. *n): each as the delivery
+ * it becomes (its dseq, event id, conversation; attempts 0). *last: the
+ * log seq of the last entry looked at (after when none); *more: it
+ * stopped at max before the log's end.
+ */
+cv_status cv_webhook_window(cv_txn *t, const char *id, uint64_t after,
+    size_t max, cv_delivery *out, size_t *n, uint64_t *last, int *more);
+
+/* One event of the window, settled: its first attempt's outcome, or NULL
+ * for none (it waits behind an older pending delivery of its
+ * conversation, or is made pending without an attempt). */
+typedef struct {
+    cv_delivery                d;
+    const cv_delivery_result  *r;
+} cv_settle_item;
+
+/*
+ * Write transaction: settles events of the window, in log order within a
+ * conversation: a delivered one becomes a delivered record (no index
+ * entries); a failed attempt a pending delivery due at its
+ * next_attempt_ms (failed when that is 0); one without an attempt a
+ * pending delivery, due at now or queued behind an older pending one of
+ * its conversation. A delivery that is recorded already (sent again after
+ * a crash, or by a worker that lost the lease) is left as it is. Then the
+ * cursor moves to cursor, when that is further: the caller passes the
+ * last log seq up to which every event is settled. The failing clock
+ * follows the attempts, as cv_webhook_record's does.
+ */
+cv_status cv_webhook_settle(cv_txn *t, const char *id,
+    const cv_settle_item *items, size_t n, uint64_t cursor, int64_t now);
+
+/* Read transaction: *waits is 1 when the conversation conv_key (0: any
+ * conversation) has a pending delivery in the store, which its later
+ * events wait for. */
+cv_status cv_webhook_waiting(cv_txn *t, const char *id, uint64_t conv_key,
+    int *waits);
+
+/*
+ * Write transaction: the window's events after the cursor made into
+ * pending deliveries (cv_webhook_window, then cv_webhook_settle of each
+ * without an attempt, and the cursor past them). *made: deliveries made;
+ * *more: it stopped at max before the log's end.
  */
 cv_status cv_webhook_scan(cv_txn *t, const char *id, size_t max,
     int64_t now, size_t *made, int *more);
@@ -240,8 +299,9 @@ cv_status cv_webhook_scan(cv_txn *t, const char *id, size_t max,
  * oldest), max at most, into out[0 .. *n), leaving out the dseqs of skip
  * (the sender's in flight). *next_due_ms: when the first of the rest is
  * due (<= now when max cut the answer short), 0 when none is pending and
- * released: the sender looks again then, or after its next scan or
- * outcome.
+ * released: the sender looks again then, or after its next settle or
+ * outcome. These are the retries (and tests): first attempts go from the
+ * window.
  */
 cv_status cv_webhook_due(cv_txn *t, const char *id, int64_t now,
     const uint64_t *skip, size_t nskip, size_t max, cv_delivery *out,
@@ -268,17 +328,6 @@ cv_status cv_webhook_due(cv_txn *t, const char *id, int64_t now,
  */
 cv_status cv_webhook_payload(cv_txn *t, const char *id,
     const cv_delivery *d, char **json, size_t *len);
-
-/* The outcome of one attempt. */
-typedef struct {
-    int          delivered;        /* a 2xx */
-    unsigned     status_code;      /* 0: no answer */
-    const char  *error;            /* NULL: none */
-    int64_t      attempt_ms;       /* when it started */
-    int64_t      duration_ms;
-    int64_t      next_attempt_ms;  /* not delivered: > 0 pending, due
-                                      then; 0 failed */
-} cv_delivery_result;
 
 /*
  * Write transaction: records an attempt of a due delivery. Delivered and
@@ -315,7 +364,11 @@ cv_status cv_webhook_test(cv_txn *t, const char *id, int64_t now,
  * waits for its next attempt; a queued one waits for its conversation).
  * cursor: 0 from the newest, else the ones older than the delivery of that
  * dseq; *next: the cursor of the next page, 0 when there is none.
+ * Delivered ones have no index: their page looks at CV_DELIVERY_SCAN_MAX
+ * deliveries at most, and may come short (even empty) with a next cursor.
  */
+#define CV_DELIVERY_SCAN_MAX   1000
+
 cv_status cv_webhook_deliveries(cv_txn *t, const char *id, int status,
     uint64_t cursor, size_t limit, cJSON *items, uint64_t *next);
 
@@ -335,8 +388,9 @@ cv_status cv_webhook_retry(cv_txn *t, const char *id,
     const char *delivery_id, int64_t now, cJSON **out);
 
 /* Write transaction, in the background: deletes finished deliveries of
- * every endpoint that finished before before_ms, oldest first, max at
- * most (small transactions, again until *pruned < max). */
+ * every endpoint that finished before before_ms, max at most (small
+ * transactions, again until *pruned < max): failed ones oldest first,
+ * delivered ones in each endpoint's order (its oldest events first). */
 cv_status cv_webhook_prune(cv_txn *t, int64_t before_ms, size_t max,
     size_t *pruned);
 

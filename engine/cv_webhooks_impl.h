@@ -15,8 +15,9 @@
  * CV_DB_WEBHOOK_STATE, what changes with the sender's work: id ->
  * CV_WH_STATE_LEN bytes:
  *
- *   0  u64be cursor            log seq of the last entry scanned
- *   8  u64be next_dseq         the dseq of the next delivery
+ *   0  u64be cursor            log seq: every entry up to it is settled
+ *                              (a delivery made of it, or passed over)
+ *   8  u64be next_dseq         the least dseq of the next test delivery
  *  16  u64be failing_since_ms  0: not failing
  *  24  u64be generation        set at every write of the JSON record
  *  32  u32be events            the record's events, as bits, for the scan
@@ -54,9 +55,13 @@
  *                            pending, of a conversation: its first is the
  *                            oldest, which the others wait for
  *   CV_DB_DELIVERY_STATUS    id NUL u8 status u64be dseq
- *                            every delivery: the listing by status
+ *                            pending and failed: the listing by status
  *   CV_DB_DELIVERY_FINISHED  u64be finished_ms id NUL u64be dseq
- *                            delivered and failed: pruning, oldest first
+ *                            failed: pruning, oldest first
+ *
+ * A delivered one is the record alone (most deliveries are: a first
+ * attempt that succeeds writes one B-tree entry); its listing and pruning
+ * walk the endpoint's records, which are in log order.
  *
  * A pending conversation's queue always holds one delivery that is not
  * queued (the scan queues a delivery only behind one, and finishing one

@@ -201,14 +201,20 @@ my $hung_at = $hung[0]{at} / 1000;
 
 # the redirect: not followed, last_error says so, delivered at the third
 {
+    # the retries come 1 s apart: a loaded machine may look after the
+    # second attempt (the 301) already; the receiver's log below has all
     my $d = wait_until(sub {
         my $x = (deliveries($EP{redirect}{wh}{id}))[-1];
         $x && $x->{attempts} >= 1 && $x;
     }, 5);
-    is($d->{last_status_code}, 302, '302: last_status_code 302');
-    is($d->{last_error}, 'redirect to "' . $elsewhere->url('/elsewhere') . '" not followed',
-       '  last_error: redirect to "LOCATION" not followed');
-    is($d->{status}, 'pending', '  pending: retried');
+    my $n = $d ? $d->{attempts} : 0;
+    is($d && $d->{last_status_code}, (undef, 302, 301, 200)[$n > 3 ? 0 : $n],
+       "302, 301, then 200: last_status_code of attempt $n");
+    if ($n < 3) {
+        is($d->{last_error}, 'redirect to "' . $elsewhere->url('/elsewhere') . '" not followed',
+           '  last_error: redirect to "LOCATION" not followed');
+        is($d->{status}, 'pending', '  pending: retried');
+    }
     my @got = (wait_events($rx{redirect}, sub { @_ >= 3 }, 6))[0 .. 2];
     is_deeply([ map { $_ && $_->{answered} } @got ], [ 302, 301, 200 ],
               '  retried after the 302 and the 301, delivered at the third attempt');
@@ -296,7 +302,10 @@ for my $c ([ limited => 429, 3 ], [ busy => 503, 2 ], [ badgw => 502, 2 ],
         like($d && $d->{last_error} // '', $re, '  last_error says why')
             or diag $d && $d->{last_error};
         is($d && $d->{last_status_code}, undef, '  no status code');
-        is($d && $d->{status}, 'pending', '  pending');
+        # the 5 attempts of the schedule are 1 s apart: a loaded machine
+        # may look after the last one
+        is($d && $d->{status}, $d && $d->{attempts} >= 5 ? 'failed' : 'pending',
+           "  pending until the last attempt (attempts: @{[ $d ? $d->{attempts} : '-' ]})");
         is(scalar(events_of($EP{$name}{rx}->log)), 0, '  the receiver got no request')
             if $EP{$name}{rx};
     }

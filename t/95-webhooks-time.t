@@ -89,7 +89,7 @@ my $v = Chatvisor::API::Visitor->new($t);
 is($v->post('day one')->{status}, 201, 'a visitor writes (day 0)');
 my @ev = wait_events($rx, sub { @_ >= 1 }, 5);
 check_requests(\@ev, name => 'day 0', secret => $P->{secret}, secrets => [ $P->{secret} ]);
-my ($first) = wait_until(sub { my ($d) = deliveries($P->{id}); $d->{status} eq 'delivered' && $d }, 5);
+my ($first) = wait_until(sub { my ($d) = deliveries($P->{id}); $d && $d->{status} eq 'delivered' && $d }, 5);
 ok($first, '  delivered to the endpoint that is up');
 my $failing = wait_until(sub { my ($d) = deliveries($F->{id}); $d && $d->{attempts} >= 2 && $d }, 5);
 ok($failing, '  the other one fails, and again');

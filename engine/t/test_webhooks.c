@@ -242,6 +242,45 @@ listing(const char *id, int status, size_t page, size_t *pages)
 }
 
 
+/* an event's dseq: its low bits are zero (a test's are not) */
+static uint64_t
+d_of(uint64_t dseq)
+{
+    return dseq >> CV_DELIVERY_SEQ_SHIFT << CV_DELIVERY_SEQ_SHIFT;
+}
+
+
+/* id's deliveries, oldest first, from 1: their dseqs into ds and their ids
+ * into ids (either may be NULL); how many */
+static size_t
+oldest_first(const char *id, uint64_t *ds, char (*ids)[CV_DELIVERY_ID_MAX])
+{
+    cJSON     *items, *it;
+    size_t     pages, n, k;
+    uint64_t   dseq;
+
+    items = listing(id, -1, 100, &pages);
+    n = items ? (size_t) cJSON_GetArraySize(items) : 0;
+
+    for (k = 1; k <= n && k < MANY; k++) {
+        it = cJSON_GetArrayItem(items, (int) (n - k));
+        dseq = 0;
+        cv_delivery_id_parse(str(it, "id"), &dseq);
+
+        if (ds) {
+            ds[k] = dseq;
+        }
+
+        if (ids) {
+            snprintf(ids[k], CV_DELIVERY_ID_MAX, "%s", str(it, "id"));
+        }
+    }
+
+    cJSON_Delete(items);
+    return n;
+}
+
+
 /* entries of a database (all endpoints') */
 static size_t
 entries(int db)
@@ -725,6 +764,7 @@ test_deliveries(void)
     uint64_t        skip[2];
     cv_txn         *t;
     cJSON          *p, *data, *c, *m, *items, *it;
+    uint64_t        ds[MANY];
     cv_delivery     d[MANY], dm[MANY];
     cv_webhook_endpoint  e;
 
@@ -755,6 +795,8 @@ test_deliveries(void)
        "the rest: 9 in all, the unassignments passed over");
     ok(scan(all, 100, T0, &more) == 0 && !more, "nothing more");
     ok(scan(msgs, 100, T0, &more) == 4, "messages only: 4");
+    ok(oldest_first(all, ds, NULL) == 9 && ds[1] == d_of(ds[1])
+       && ds[9] > ds[8], "each delivery's dseq is its event's");
 
     items = listing(all, -1, 100, &pages);
     ok(items && cJSON_GetArraySize(items) == 9, "9 deliveries listed");
@@ -790,17 +832,17 @@ test_deliveries(void)
     /* due: the heads of the two conversations */
     ok(due(all, T0, NULL, 0, MANY, d, &n, &next) == CV_OK && n == 2
        && next == 0 && strcmp(d[0].conversation_id, early) == 0
-       && d[0].type == CV_WEBHOOK_MESSAGE_CREATED && d[0].dseq == 1
+       && d[0].type == CV_WEBHOOK_MESSAGE_CREATED && d[0].dseq == ds[1]
        && strcmp(d[1].conversation_id, conv) == 0
-       && d[1].type == CV_WEBHOOK_CONVERSATION_CREATED && d[1].dseq == 2,
+       && d[1].type == CV_WEBHOOK_CONVERSATION_CREATED && d[1].dseq == ds[2],
        "due: the head of each conversation, oldest first");
     ok(due(all, T0 - 1, NULL, 0, MANY, d, &n, &next) == CV_OK && n == 0
        && next == T0, "not before their time, which next_due_ms tells");
-    skip[0] = 1;
+    skip[0] = ds[1];
     ok(due(all, T0, skip, 1, MANY, d, &n, &next) == CV_OK && n == 1
-       && d[0].dseq == 2 && next == 0, "skip leaves out what is in flight");
+       && d[0].dseq == ds[2] && next == 0, "skip leaves out what is in flight");
     ok(due(all, T0, NULL, 0, 1, d, &n, &next) == CV_OK && n == 1
-       && d[0].dseq == 1 && next == T0, "max 1: next_due_ms says more is "
+       && d[0].dseq == ds[1] && next == T0, "max 1: next_due_ms says more is "
        "due now");
 
     /* event ids: from the store and the log seq, the same for both */
@@ -839,7 +881,7 @@ test_deliveries(void)
     ok(record(all, d[1].dseq, 1, T0 + 5, 0, 200, NULL) == CV_OK,
        "conversation.created delivered");
     ok(due(all, T0 + 100, NULL, 0, MANY, d, &n, &next) == CV_OK && n == 2
-       && d[0].dseq == 1 && d[1].dseq == 3
+       && d[0].dseq == ds[1] && d[1].dseq == ds[3]
        && d[1].next_attempt_ms == T0 + 5 + 7
        && d[1].type == CV_WEBHOOK_MESSAGE_CREATED,
        "its conversation's next is due, when the attempt ended");
@@ -860,32 +902,32 @@ test_deliveries(void)
     cJSON_Delete(p);
 
     /* a failure with a next attempt: pending, due then */
-    ok(record(all, 3, 0, T0 + 200, T0 + 5000, 503, "Service Unavailable")
+    ok(record(all, ds[3], 0, T0 + 200, T0 + 5000, 503, "Service Unavailable")
        == CV_OK, "message 1 fails, next attempt in 5 s");
     ok(due(all, T0 + 300, NULL, 0, MANY, d, &n, &next) == CV_OK && n == 1
-       && d[0].dseq == 1 && next == T0 + 5000,
+       && d[0].dseq == ds[1] && next == T0 + 5000,
        "not due before; next_due_ms is its time");
     ok(sender_view(all, &e) && e.failing_since_ms == T0 + 200,
        "the failing clock starts at the failure");
     ok(due(all, T0 + 5000, NULL, 0, MANY, d, &n, &next) == CV_OK && n == 2
-       && d[1].dseq == 3 && d[1].attempts == 1,
+       && d[1].dseq == ds[3] && d[1].attempts == 1,
        "due at its time, one attempt made");
-    ok(record(all, 3, 0, T0 + 5000, 0, 0, "connect() timed out") == CV_OK,
+    ok(record(all, ds[3], 0, T0 + 5000, 0, 0, "connect() timed out") == CV_OK,
        "the last attempt fails: failed");
     ok(sender_view(all, &e) && e.failing_since_ms == T0 + 200,
        "the clock runs from the first failure");
     ok(due(all, T0 + 6000, NULL, 0, MANY, d, &n, &next) == CV_OK && n == 2
-       && d[1].dseq == 4 && d[1].type == CV_WEBHOOK_MESSAGE_CREATED,
+       && d[1].dseq == ds[4] && d[1].type == CV_WEBHOOK_MESSAGE_CREATED,
        "failed is finished: the next of its conversation is due");
 
-    ok(record(all, 3, 1, T0, 0, 200, NULL) == CV_CONFLICT
-       && record(all, 5, 1, T0, 0, 200, NULL) == CV_CONFLICT
+    ok(record(all, ds[3], 1, T0, 0, 200, NULL) == CV_CONFLICT
+       && record(all, ds[5], 1, T0, 0, 200, NULL) == CV_CONFLICT
        && record(all, 999, 1, T0, 0, 200, NULL) == CV_NOT_FOUND
        && record("wh_none", 1, 1, T0, 0, 200, NULL) == CV_NOT_FOUND,
        "record: a finished or queued delivery is a conflict, an unknown one "
        "not found");
 
-    ok(record(all, 1, 1, T0 + 6000, 0, 204, NULL) == CV_OK
+    ok(record(all, ds[1], 1, T0 + 6000, 0, 204, NULL) == CV_OK
        && sender_view(all, &e) && e.failing_since_ms == 0,
        "a success stops the failing clock");
 
@@ -995,7 +1037,8 @@ test_listing(void)
     char            error[1100], cus[CV_ID_MAX], conv[CV_ID_MAX];
     size_t          n, i, pages, pruned, total;
     int64_t         next;
-    uint64_t        cursor, dseq;
+    uint64_t        cursor, dseq, ds[MANY];
+    char            ids[MANY][CV_DELIVERY_ID_MAX];
     cv_txn         *t;
     cJSON          *items, *it;
     cv_delivery     d[MANY];
@@ -1009,6 +1052,9 @@ test_listing(void)
         cv_webhook_test(t, id, T0 + (int64_t) i, NULL);
     }
     commit(t);
+
+    ok(oldest_first(id, ds, ids) == 7 && ds[1] != d_of(ds[1])
+       && ds[7] == ds[1] + 6, "tests have dseqs between events', in turn");
 
     items = listing(id, -1, 3, &pages);
     ok(items && cJSON_GetArraySize(items) == 7 && pages == 3,
@@ -1030,7 +1076,7 @@ test_listing(void)
     cJSON_Delete(items);
     items = cJSON_CreateArray();
     ok(cv_webhook_deliveries(t, id, -1, 0, 6, items, &cursor) == CV_OK
-       && cursor == 2 && cv_webhook_deliveries(t, id, -1, cursor, 6, items,
+       && cursor == ds[2] && cv_webhook_deliveries(t, id, -1, cursor, 6, items,
                                                &cursor) == CV_OK
        && cJSON_GetArraySize(items) == 7 && cursor == 0,
        "one of 6 has the next after it");
@@ -1053,10 +1099,10 @@ test_listing(void)
     /* 1021 bytes of 'x', then a 4-byte character: cut before it */
     memset(error, 'x', 1021);
     strcpy(error + 1021, "\xf0\x9f\x98\x80tail");
-    record(id, 1, 1, T0 + 20, 0, 200, NULL);
-    record(id, 2, 1, T0 + 30, 0, 201, NULL);
-    record(id, 3, 0, T0 + 40, 0, 500, error);
-    record(id, 4, 0, T0 + 50, T0 + 100000, 0, "bad \xff\xfe bytes");
+    record(id, ds[1], 1, T0 + 20, 0, 200, NULL);
+    record(id, ds[2], 1, T0 + 30, 0, 201, NULL);
+    record(id, ds[3], 0, T0 + 40, 0, 500, error);
+    record(id, ds[4], 0, T0 + 50, T0 + 100000, 0, "bad \xff\xfe bytes");
 
     items = listing(id, CV_DELIVERY_DELIVERED, 1, &pages);
     ok(items && cJSON_GetArraySize(items) == 2 && pages == 2
@@ -1084,7 +1130,7 @@ test_listing(void)
 
     /* retry */
     t = begin(1);
-    ok(cv_webhook_retry(t, id, "dlv_0000000000001", T0, &it) == CV_CONFLICT,
+    ok(cv_webhook_retry(t, id, ids[1], T0, &it) == CV_CONFLICT,
        "a delivered one cannot be retried");
     ok(cv_webhook_retry(t, id, "dlv_0000000000099", T0, &it) == CV_NOT_FOUND
        && cv_webhook_retry(t, id, "dlv_g000000000001", T0, &it)
@@ -1096,16 +1142,16 @@ test_listing(void)
        && cv_webhook_retry(t, id, "nope", T0, &it) == CV_NOT_FOUND
        && cv_webhook_retry(t, "wh_none", "dlv_0000000000003", T0, &it)
           == CV_NOT_FOUND, "unknown and malformed ids are not found");
-    ok(cv_webhook_retry(t, id, "dlv_0000000000003", T0 + 60, &it) == CV_OK
+    ok(cv_webhook_retry(t, id, ids[3], T0 + 60, &it) == CV_OK
        && strcmp(str(it, "status"), "pending") == 0
        && num(it, "attempts") == 1 && str(it, "next_attempt_at"),
        "a failed one is pending again, its attempts kept");
     cJSON_Delete(it);
-    ok(cv_webhook_retry(t, id, "dlv_0000000000004", T0 + 60, NULL) == CV_OK,
+    ok(cv_webhook_retry(t, id, ids[4], T0 + 60, NULL) == CV_OK,
        "a pending one waiting for its next attempt is due now");
     commit(t);
     ok(due(id, T0 + 60, NULL, 0, MANY, d, &n, &next) == CV_OK && n == 5
-       && d[0].dseq == 5 && d[3].dseq == 3 && d[4].dseq == 4
+       && d[0].dseq == ds[5] && d[3].dseq == ds[3] && d[4].dseq == ds[4]
        && d[4].next_attempt_ms == T0 + 60, "both are due at once");
 
     ok(cv_delivery_id_parse("dlv_0000000000003", &dseq) == CV_OK
@@ -1115,7 +1161,8 @@ test_listing(void)
        && cv_delivery_id_parse("dlv_000000000000A", &dseq) == CV_NOT_FOUND,
        "delivery ids: base32hex of the dseq, 64 bits at most");
     strcpy(did, d[0].id);
-    ok(strcmp(did, "dlv_0000000000005") == 0, "id of dseq 5: %s", did);
+    ok(strcmp(did, ids[5]) == 0 && cv_delivery_id_parse(did, &dseq) == CV_OK
+       && dseq == ds[5], "the fifth's id: %s", did);
 
     /* ids that are no endpoint's, however long */
     {
@@ -1173,18 +1220,342 @@ test_listing(void)
     open_conv(cus, conv);
     say(conv, NULL, &agent, "2", NULL);
     ok(scan(id, 100, T0, NULL) == 3, "a conversation: 3 deliveries");
+    ok(oldest_first(id, ds, ids) == 8 && ds[8] == d_of(ds[8]),
+       "5 tests and the conversation's 3 are listed");
     t = begin(1);
-    ok(cv_webhook_retry(t, id, "dlv_000000000000a", T0, &it) == CV_OK
+    ok(cv_webhook_retry(t, id, ids[8], T0, &it) == CV_OK
        && is_null(it, "next_attempt_at"), "retrying a queued one keeps it "
-       "queued (dseq 10)");
+       "queued (the third)");
     cJSON_Delete(it);
     commit(t);
     ok(due(id, T0 + 100, NULL, 0, MANY, d, &n, &next) == CV_OK && n == 6
-       && d[0].dseq == 8, "only its conversation's head is due");
+       && d[0].dseq == ds[6], "only its conversation's head is due");
 
     /* deleting the endpoint takes every key of it */
     t = begin(1);
     ok(cv_webhook_delete(t, id) == CV_OK, "delete the endpoint");
+    commit(t);
+    ok(entries(CV_DB_DELIVERIES) == 0 && entries(CV_DB_DELIVERY_DUE) == 0
+       && entries(CV_DB_DELIVERY_QUEUE) == 0
+       && entries(CV_DB_DELIVERY_STATUS) == 0
+       && entries(CV_DB_DELIVERY_FINISHED) == 0,
+       "no delivery and no index entry is left");
+}
+
+
+/* the window: the log read without writing, settled in batches */
+
+static cv_status
+window(const char *id, uint64_t after, size_t max, cv_delivery *out,
+    size_t *n, uint64_t *last, int *more)
+{
+    cv_txn     *t;
+    cv_status   s;
+
+    t = begin(0);
+    s = cv_webhook_window(t, id, after, max, out, n, last, more);
+    cv_txn_abort(t);
+
+    return s;
+}
+
+
+static cv_status
+settle(const char *id, const cv_settle_item *items, size_t n,
+    uint64_t cursor, int64_t now)
+{
+    cv_txn     *t;
+    cv_status   s;
+
+    t = begin(1);
+    s = cv_webhook_settle(t, id, items, n, cursor, now);
+
+    if (s == CV_OK) {
+        commit(t);
+    } else {
+        cv_txn_abort(t);
+    }
+
+    return s;
+}
+
+
+static int
+waiting(const char *id, uint64_t conv_key)
+{
+    cv_txn  *t;
+    int      w;
+
+    t = begin(0);
+    if (cv_webhook_waiting(t, id, conv_key, &w) != CV_OK) {
+        w = -1;
+    }
+    cv_txn_abort(t);
+
+    return w;
+}
+
+
+static cv_delivery_result *
+result(cv_delivery_result *r, int delivered, int64_t at, int64_t next,
+    unsigned code, const char *error)
+{
+    memset(r, 0, sizeof(*r));
+    r->delivered = delivered;
+    r->status_code = code;
+    r->error = error;
+    r->attempt_ms = at;
+    r->duration_ms = 3;
+    r->next_attempt_ms = next;
+
+    return r;
+}
+
+
+static void
+test_window(void)
+{
+    char                 id[CV_WEBHOOK_ID_MAX], msgs[CV_WEBHOOK_ID_MAX];
+    char                 cus[CV_ID_MAX], a[CV_ID_MAX], b[CV_ID_MAX];
+    char                 evt[CV_WEBHOOK_EVENT_ID_MAX];
+    int                  more, fine, changed;
+    size_t               n, n2, i, pages, records, pruned;
+    int64_t              next;
+    uint64_t             last, start, ds[MANY];
+    cv_txn              *t;
+    cJSON               *items, *it;
+    cv_delivery          w[MANY], d[MANY];
+    cv_settle_item       si[MANY];
+    cv_delivery_result   r[8];
+    cv_webhook_endpoint  e;
+
+    ok(endpoint(URL, 0, NULL, NULL, id, NULL) == CV_OK
+       && endpoint(URL, CV_WEBHOOK_MESSAGE_CREATED, NULL, NULL, msgs, NULL)
+          == CV_OK && sender_view(id, &e), "two endpoints");
+    start = e.cursor;
+
+    open_conv(cus, a);                              /* w0 created, w1 */
+    open_conv(cus, b);                              /* w2 created, w3 */
+    t = begin(1);
+    cv_conversation_assign(t, a, &agent, &changed); /* w4 assigned */
+    commit(t);
+    say(a, NULL, &agent, "a2", NULL);               /* w5 */
+    say(b, NULL, &agent, "b2", NULL);               /* w6 */
+    t = begin(1);
+    cv_conversation_assign(t, b, &agent, &changed); /* w7 assigned */
+    cv_conversation_assign(t, b, NULL, &changed);   /* unassigned: passed */
+    commit(t);
+    say(b, NULL, &agent, "b3", NULL);               /* w8 */
+
+    ok(window(id, start, 3, w, &n, &last, &more) == CV_OK && n == 3 && more
+       && last == start + 3, "a window of 3 entries: 3 events, more");
+    ok(window(id, start, MANY, w, &n, &last, &more) == CV_OK && n == 9
+       && !more && last == w[8].log_seq,
+       "all of it: 9 events, the unassignment passed over");
+    ok(window(msgs, start, MANY, d, &n2, &last, &more) == CV_OK && n2 == 5,
+       "messages only: 5");
+
+    fine = 1;
+    t = begin(0);
+    for (i = 0; i < n; i++) {
+        cv_webhook_event_id(t, w[i].log_seq, evt);
+        fine &= w[i].dseq == w[i].log_seq << CV_DELIVERY_SEQ_SHIFT
+                && strcmp(w[i].event_id, evt) == 0 && w[i].attempts == 0
+                && w[i].conv_key != 0
+                && strcmp(w[i].conversation_id, i == 0 || i == 1
+                          || i == 4 || i == 5 ? a : b) == 0
+                && (i == 0 || w[i].log_seq > w[i - 1].log_seq)
+                && w[i].conv_key == (strcmp(w[i].conversation_id, a) == 0
+                                     ? w[0].conv_key : w[2].conv_key);
+    }
+    cv_txn_abort(t);
+    ok(fine && w[0].conv_key != w[2].conv_key && w[0].type
+       == CV_WEBHOOK_CONVERSATION_CREATED && w[1].type
+       == CV_WEBHOOK_MESSAGE_CREATED, "each its dseq, event id and "
+       "conversation");
+    ok(entries(CV_DB_DELIVERIES) == 0 && sender_view(id, &e)
+       && e.cursor == start, "reading writes nothing");
+
+    /* a0, a1 delivered; b0 fails for now, b1 behind it; a's assignment
+     * (w[4]) still on its way: a2 (w[5]) delivered ahead of the cursor */
+    memset(si, 0, sizeof(si));
+    si[0].d = w[0];
+    si[0].r = result(&r[0], 1, T0, 0, 200, NULL);
+    si[1].d = w[1];
+    si[1].r = result(&r[1], 1, T0 + 1, 0, 204, NULL);
+    si[2].d = w[2];
+    si[2].r = result(&r[2], 0, T0 + 2, T0 + 5000, 503, "busy");
+    si[3].d = w[3];
+    si[4].d = w[5];
+    si[4].r = result(&r[3], 1, T0 + 3, 0, 200, NULL);
+    ok(settle(id, si, 5, w[3].log_seq, T0 + 10) == CV_OK,
+       "settle 5 of them, the cursor to b1");
+    ok(sender_view(id, &e) && e.cursor == w[3].log_seq
+       && e.failing_since_ms == 0, "the cursor moved; the failing clock "
+       "stopped at the last success");
+    ok(entries(CV_DB_DELIVERIES) == 5 && entries(CV_DB_DELIVERY_STATUS) == 2
+       && entries(CV_DB_DELIVERY_DUE) == 1
+       && entries(CV_DB_DELIVERY_QUEUE) == 2
+       && entries(CV_DB_DELIVERY_FINISHED) == 0,
+       "delivered ones are records alone; the failure and the one behind it "
+       "pending, indexed");
+    ok(waiting(id, 0) == 1 && waiting(id, w[2].conv_key) == 1
+       && waiting(id, w[0].conv_key) == 0 && waiting(msgs, 0) == 0
+       && waiting("wh_none", 0) == -1, "b waits in the store, a does not");
+
+    items = listing(id, CV_DELIVERY_DELIVERED, 10, &pages);
+    it = cJSON_GetArrayItem(items, 0);
+    ok(items && cJSON_GetArraySize(items) == 3
+       && num(it, "attempts") == 1 && num(it, "last_status_code") == 200
+       && strcmp(str(it, "event_id"), w[5].event_id) == 0
+       && num(cJSON_GetArrayItem(items, 1), "last_status_code") == 204
+       && is_null(it, "next_attempt_at") && num(it, "duration_ms") == 3,
+       "delivered: 3, newest first, one attempt each");
+    cJSON_Delete(items);
+    items = listing(id, CV_DELIVERY_PENDING, 10, &pages);
+    ok(items && cJSON_GetArraySize(items) == 2
+       && is_null(cJSON_GetArrayItem(items, 0), "next_attempt_at")
+       && num(cJSON_GetArrayItem(items, 0), "attempts") == 0
+       && num(cJSON_GetArrayItem(items, 1), "attempts") == 1
+       && strcmp(str(cJSON_GetArrayItem(items, 1), "last_error"), "busy")
+          == 0, "pending: b0 tried once, b1 queued behind it");
+    cJSON_Delete(items);
+    ok(due(id, T0 + 4999, NULL, 0, MANY, d, &n2, &next) == CV_OK && n2 == 0
+       && next == T0 + 5000, "b0 is due at its next attempt");
+
+    /* sent again after a crash: what is recorded stands */
+    si[0].r = result(&r[4], 0, T0 + 20, T0 + 9000, 500, "again");
+    ok(settle(id, si, 1, w[0].log_seq, T0 + 20) == CV_OK
+       && entries(CV_DB_DELIVERIES) == 5 && entries(CV_DB_DELIVERY_DUE) == 1
+       && sender_view(id, &e) && e.cursor == w[3].log_seq,
+       "settling a recorded one again changes nothing, nor moves the "
+       "cursor back");
+    ok(sender_view(id, &e) && e.failing_since_ms == T0 + 20,
+       "but its attempt starts the failing clock");
+
+    /* the rest: a's assignment fails for good; b's later events queue */
+    si[0].d = w[4];
+    si[0].r = result(&r[5], 0, T0 + 30, 0, 410, "gone");
+    si[1].d = w[6];
+    si[1].r = NULL;
+    si[2].d = w[7];
+    si[2].r = NULL;
+    si[3].d = w[8];
+    si[3].r = NULL;
+    ok(settle(id, si, 4, w[8].log_seq, T0 + 30) == CV_OK
+       && sender_view(id, &e) && e.cursor == w[8].log_seq,
+       "the rest settled, the cursor at the end");
+    items = listing(id, CV_DELIVERY_FAILED, 10, &pages);
+    ok(items && cJSON_GetArraySize(items) == 1
+       && entries(CV_DB_DELIVERY_FINISHED) == 1
+       && num(cJSON_GetArrayItem(items, 0), "last_status_code") == 410,
+       "a failure for good: failed, for pruning in its index");
+    cJSON_Delete(items);
+
+    /* b in order through the store */
+    fine = 1;
+    for (i = 0; i < 5; i++) {
+        static const size_t  order[] = { 2, 3, 6, 7, 8 };
+
+        fine &= due(id, T0 + 7000, NULL, 0, MANY, d, &n2, &next) == CV_OK
+                && n2 == 1 && d[0].dseq == w[order[i]].dseq
+                && d[0].conv_key == w[2].conv_key
+                && record(id, d[0].dseq, 1, T0 + 6000, 0, 200, NULL)
+                   == CV_OK;
+    }
+    ok(fine && waiting(id, 0) == 0, "b's five go one at a time, in log "
+       "order, from the store");
+    ok(oldest_first(id, ds, NULL) == 9 && ds[1] == w[0].dseq
+       && ds[9] == w[8].dseq, "9 deliveries, one per event");
+
+    /* the delivered listing looks at CV_DELIVERY_SCAN_MAX records a page */
+    {
+        char     c[CV_ID_MAX];
+        uint64_t cursor;
+        size_t   total;
+
+        open_conv(cus, c);
+        t = begin(1);
+        for (i = 0; i < CV_DELIVERY_SCAN_MAX + 5; i++) {
+            cv_message  m;
+
+            cv_message_post(t, c, NULL, &agent, NULL, "m", NULL, &m);
+            cv_message_clear(&m);
+        }
+        commit(t);
+
+        /* the first delivered, the rest pending behind one that failed */
+        n = 0;
+        for (cursor = w[8].log_seq; ; cursor = last) {
+            cv_settle_item  *big;
+            cv_delivery     *got;
+
+            got = malloc(256 * sizeof(cv_delivery));
+            big = calloc(256, sizeof(cv_settle_item));
+            window(id, cursor, 256, got, &n2, &last, &more);
+            for (i = 0; i < n2; i++) {
+                big[i].d = got[i];
+                big[i].r = (n == 0 && i == 0)
+                           ? result(&r[6], 1, T0, 0, 200, NULL)
+                           : (n == 0 && i == 1)
+                             ? result(&r[7], 0, T0, T0 + 99999, 500, "x")
+                             : NULL;
+            }
+            settle(id, big, n2, last, T0);
+            n += n2;
+            free(got);
+            free(big);
+            if (!more) {
+                break;
+            }
+        }
+
+        t = begin(0);
+        items = cJSON_CreateArray();
+        cursor = 0;
+        total = 0;
+        pages = 0;
+        do {
+            size_t  before = (size_t) cJSON_GetArraySize(items);
+
+            if (cv_webhook_deliveries(t, id, CV_DELIVERY_DELIVERED, cursor, 5,
+                                      items, &cursor) != CV_OK)
+            {
+                break;
+            }
+            total += (size_t) cJSON_GetArraySize(items) - before;
+            pages++;
+        } while (cursor);
+        cv_txn_abort(t);
+        ok(n == CV_DELIVERY_SCAN_MAX + 7 && total == 9 && pages == 3,
+           "delivered, in pages of 5: the first page comes short after "
+           "looking at %d records, then the rest (%zu pages)",
+           CV_DELIVERY_SCAN_MAX, pages);
+        cJSON_Delete(items);
+    }
+
+    /* pruning the delivered ones: in the endpoint's order, the pending
+     * between left as they are */
+    records = entries(CV_DB_DELIVERIES);
+    t = begin(1);
+    ok(cv_webhook_prune(t, T0 + 5000, 100, &pruned) == CV_OK && pruned == 3,
+       "the failed one, and the delivered ones before then up to the first "
+       "that finished later (b0)");
+    ok(cv_webhook_prune(t, T0 + 7000, 3, &pruned) == CV_OK && pruned == 3,
+       "max 3");
+    ok(cv_webhook_prune(t, T0 + 7000, 100, &pruned) == CV_OK && pruned == 4,
+       "the rest of b's and the newest conversation's delivered one, past "
+       "none of its pending");
+    commit(t);
+    items = listing(id, CV_DELIVERY_PENDING, 2000, &pages);
+    ok(entries(CV_DB_DELIVERIES) == records - 10 && items
+       && cJSON_GetArraySize(items) == CV_DELIVERY_SCAN_MAX + 6,
+       "the pending ones stay");
+    cJSON_Delete(items);
+
+    t = begin(1);
+    ok(cv_webhook_delete(t, id) == CV_OK && cv_webhook_delete(t, msgs)
+       == CV_OK, "both endpoints go, with their deliveries");
     commit(t);
     ok(entries(CV_DB_DELIVERIES) == 0 && entries(CV_DB_DELIVERY_DUE) == 0
        && entries(CV_DB_DELIVERY_QUEUE) == 0
@@ -1500,9 +1871,9 @@ property(int final_failures)
     }
 
     ok(entries(CV_DB_DELIVERY_DUE) == 0 && entries(CV_DB_DELIVERY_QUEUE) == 0
-       && entries(CV_DB_DELIVERY_STATUS) == entries(CV_DB_DELIVERIES)
-       && entries(CV_DB_DELIVERY_FINISHED) == entries(CV_DB_DELIVERIES),
-       "every delivery finished, every index says so");
+       && entries(CV_DB_DELIVERY_STATUS) == 0
+       && entries(CV_DB_DELIVERY_FINISHED) == 0 && entries(CV_DB_DELIVERIES),
+       "every delivery delivered: records without index entries");
 
     t = begin(1);
     cv_webhook_delete(t, id);
@@ -1522,6 +1893,7 @@ main(void)
     test_config();
     test_deliveries();
     test_listing();
+    test_window();
     property(0);
     property(1);
 

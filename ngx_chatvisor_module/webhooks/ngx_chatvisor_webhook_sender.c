@@ -2,16 +2,25 @@
  * The webhook sender. One worker at a time sends (it holds the webhooks
  * lease, renewed every NGX_CHATVISOR_LEASE_RENEW ms; when that worker dies
  * or hangs another takes over within a second, and one that exits gives
- * the lease up at once). The owner turns new log entries into deliveries
- * (the endpoint's cursor moves in the same transaction), sends what is due
- * on its event loop, at most chatvisor_webhook_concurrency per endpoint and
- * one per conversation, and records each outcome. Its writes go through
- * the same group commit as the chat's, so they never wait for the disk in
- * the event loop. It wakes on the notices that follow every commit.
+ * the lease up at once). It wakes on the notices that follow every commit.
  *
- * At least once: a delivery is recorded as done only after the receiver's
- * 2xx; whatever was in flight when a worker died is due again for the next
- * owner, with the same webhook-id.
+ * Each endpoint has a window: the log's events after the endpoint's
+ * cursor, read into memory (a read transaction, no write). First attempts
+ * go straight from it, at most chatvisor_webhook_concurrency per endpoint
+ * and one per conversation, in log order per conversation. Their outcomes
+ * are settled in batches, one write for every endpoint's (the same group
+ * commit as the chat's, so it never waits for the disk in the event loop):
+ * a 2xx becomes a delivered record, a failure a pending delivery in the
+ * store, and so do the later events of its conversation, which wait
+ * behind it; the cursor moves to the first event not settled. Retries
+ * (and tests) are sent from the store when due, and each outcome recorded.
+ * An attempt holds its slot until its outcome is settled or recorded: the
+ * sender never gets further ahead of the store than its concurrency.
+ *
+ * At least once: an event is settled only after the receiver's answer,
+ * and the cursor never passes an event not settled; whatever was in
+ * flight or answered but not settled when a worker died is sent again by
+ * the next owner, with the same webhook-id.
  */
 
 
@@ -23,7 +32,18 @@
 
 #define NGX_CHATVISOR_LEASE_TTL         1000      /* ms */
 #define NGX_CHATVISOR_LEASE_RENEW       250       /* ms */
-#define NGX_CHATVISOR_SCAN_BATCH        256       /* log entries a scan reads */
+#define NGX_CHATVISOR_WINDOW_MAX        4096      /* events read ahead, per
+                                                     endpoint */
+#define NGX_CHATVISOR_WINDOW_READ       256       /* log entries a read looks
+                                                     at */
+#define NGX_CHATVISOR_CONV_SLOTS        8192      /* a pass's conversations:
+                                                     a power of 2, twice the
+                                                     window */
+#define NGX_CHATVISOR_CONV_BITS         13
+#define NGX_CHATVISOR_BODY_CACHE        4096      /* bodies kept for the other
+                                                     endpoints of an event, by
+                                                     log seq: as far as
+                                                     endpoints drift apart */
 #define NGX_CHATVISOR_FAILING_MAX       (5LL * 86400000)  /* then disabled */
 #define NGX_CHATVISOR_KEEP_FINISHED     (7LL * 86400000)  /* then pruned */
 #define NGX_CHATVISOR_PRUNE_EVERY       60000     /* ms */
@@ -41,10 +61,38 @@
 typedef struct ngx_chatvisor_endpoint_s  ngx_chatvisor_endpoint_t;
 
 
+/* an event of an endpoint's window, from its read to its settling */
+enum {
+    NGX_CHATVISOR_W_WAITING = 0,    /* not sent yet */
+    NGX_CHATVISOR_W_FLYING,         /* its first attempt on the wire */
+    NGX_CHATVISOR_W_DONE,           /* answered: its outcome to settle */
+    NGX_CHATVISOR_W_BLOCKED,        /* behind a failed one of its
+                                       conversation: settled pending */
+    NGX_CHATVISOR_W_SETTLING,       /* in the settle being committed */
+    NGX_CHATVISOR_W_SETTLED
+};
+
+typedef struct {
+    cv_delivery                        d;
+    cv_delivery_result                 result;
+    char                              *error;     /* the result's, malloc'd */
+    ngx_uint_t                         state;
+    unsigned                           answered:1;
+} ngx_chatvisor_wevent_t;
+
+/* what a pass knows of a conversation from the window's earlier events */
+#define NGX_CHATVISOR_CONV_WAIT         1         /* one is on its way */
+#define NGX_CHATVISOR_CONV_BLOCK        2         /* one failed: the rest
+                                                     wait in the store */
+
+
 /* one attempt of a delivery, from its send to its recorded outcome */
 typedef struct {
     ngx_queue_t                        queue;     /* in its endpoint's */
     ngx_chatvisor_endpoint_t          *ep;
+    ngx_chatvisor_wevent_t            *w;         /* a first attempt from the
+                                                     window; NULL: a delivery
+                                                     of the store */
     uint64_t                           dseq;
     unsigned                           attempts;  /* before this one */
     int64_t                            started_ms;
@@ -62,19 +110,33 @@ struct ngx_chatvisor_endpoint_s {
     ngx_chatvisor_client_t            *client;
     ngx_queue_t                        flying;    /* attempts */
     ngx_uint_t                         in_flight;
-    u_char                             key[CV_WEBHOOK_SECRET_MAX_BYTES];
-    size_t                             key_len;
-    u_char                             prev_key[CV_WEBHOOK_SECRET_MAX_BYTES];
-    size_t                             prev_key_len;
-    ngx_chatvisor_op_t                 scan_op;
-    size_t                             scan_made;
-    int                                scan_more;
-    int64_t                            next_due_ms;
-    unsigned                           scanning:1;
-    unsigned                           scan_again:1;
+    cv_hmac_key                       *key;
+    cv_hmac_key                       *prev_key;  /* NULL: none */
+    ngx_chatvisor_wevent_t            *window;    /* a ring */
+    ngx_uint_t                         w_head;
+    ngx_uint_t                         w_len;
+    uint64_t                           read_seq;  /* the log read up to */
+    uint64_t                           cursor;    /* settled up to */
+    ngx_uint_t                         held;      /* answered, not settled */
+    ngx_uint_t                         to_settle; /* done and blocked */
+    const char                        *disable;   /* settled with them */
+    unsigned                           read_more:1;
+    unsigned                           settling:1;
     unsigned                           seen:1;    /* in the last reload */
     unsigned                           removed:1; /* freed once idle */
 };
+
+
+/* one endpoint's part of a settle */
+typedef struct {
+    ngx_chatvisor_endpoint_t          *ep;
+    char                               id[CV_WEBHOOK_ID_MAX];
+    cv_settle_item                    *items;
+    ngx_chatvisor_wevent_t           **slots;     /* the items' */
+    size_t                             n;
+    uint64_t                           cursor;
+    const char                        *disable;
+} ngx_chatvisor_settle_part_t;
 
 
 static struct {
@@ -85,16 +147,40 @@ static struct {
     ngx_chatvisor_op_t                 prune_op;
     size_t                             pruned;
     int64_t                            prune_at;
+    ngx_chatvisor_op_t                 settle_op;
+    ngx_chatvisor_settle_part_t       *parts;
+    ngx_uint_t                         nparts;
+    ngx_uint_t                         nparts_cap;
     unsigned                           owner:1;
     unsigned                           reload:1;
-    unsigned                           scan:1;
+    unsigned                           read:1;
     unsigned                           pruning:1;
+    unsigned                           settling:1;
 } ngx_chatvisor_sender;
+
+
+/* a pass's conversations: a table whose entries of other passes are empty */
+static struct {
+    uint64_t                           key[NGX_CHATVISOR_CONV_SLOTS];
+    uint32_t                           pass[NGX_CHATVISOR_CONV_SLOTS];
+    u_char                             mark[NGX_CHATVISOR_CONV_SLOTS];
+    uint32_t                           now;
+} ngx_chatvisor_convs;
+
+
+/* the last bodies made, each in the place of its log seq: an event goes
+ * to every endpoint with one body */
+static struct {
+    uint64_t                           log_seq;
+    char                              *json;
+    size_t                             len;
+} ngx_chatvisor_bodies[NGX_CHATVISOR_BODY_CACHE];
 
 
 static void ngx_chatvisor_sender_work(ngx_event_t *ev);
 static void ngx_chatvisor_sender_answered(ngx_chatvisor_client_result_t *res,
     void *data);
+static void ngx_chatvisor_window_answered(ngx_chatvisor_attempt_t *a);
 
 
 static void
@@ -113,6 +199,11 @@ ngx_chatvisor_attempt_cancel(ngx_chatvisor_attempt_t *a)
 {
     ngx_queue_remove(&a->queue);
     a->ep->in_flight--;
+
+    /* sent again */
+    if (a->w) {
+        a->w->state = NGX_CHATVISOR_W_WAITING;
+    }
 
     if (a->request) {
         ngx_chatvisor_client_cancel(a->request);
@@ -154,10 +245,35 @@ ngx_chatvisor_endpoint_stop(ngx_chatvisor_endpoint_t *ep)
 
 
 static void
+ngx_chatvisor_endpoint_keys_free(ngx_chatvisor_endpoint_t *ep)
+{
+    cv_hmac_key_free(ep->key);
+    cv_hmac_key_free(ep->prev_key);
+    ep->key = NULL;
+    ep->prev_key = NULL;
+}
+
+
+static ngx_chatvisor_wevent_t *
+ngx_chatvisor_window_at(ngx_chatvisor_endpoint_t *ep, ngx_uint_t i)
+{
+    return &ep->window[(ep->w_head + i) % NGX_CHATVISOR_WINDOW_MAX];
+}
+
+
+static void
 ngx_chatvisor_endpoint_free_if_idle(ngx_chatvisor_endpoint_t *ep)
 {
-    if (ep->removed && ep->in_flight == 0 && !ep->scanning) {
+    ngx_uint_t  i;
+
+    if (ep->removed && ep->in_flight == 0 && !ep->settling) {
+        for (i = 0; i < ep->w_len; i++) {
+            ngx_free(ngx_chatvisor_window_at(ep, i)->error);
+        }
+
         ngx_queue_remove(&ep->queue);
+        ngx_chatvisor_endpoint_keys_free(ep);
+        ngx_free(ep->window);
         ngx_free(ep);
     }
 }
@@ -167,6 +283,8 @@ static ngx_int_t
 ngx_chatvisor_endpoint_set(ngx_chatvisor_endpoint_t *ep,
     cv_webhook_endpoint *rec, ngx_log_t *log)
 {
+    u_char                          key[CV_WEBHOOK_SECRET_MAX_BYTES];
+    size_t                          len;
     ngx_str_t                       url, err;
     ngx_chatvisor_webhooks_conf_t  *wc;
     static ngx_chatvisor_client_conf_t  conf;
@@ -202,21 +320,23 @@ ngx_chatvisor_endpoint_set(ngx_chatvisor_endpoint_t *ep,
 
     ep->rec = *rec;
 
-    if (cv_webhook_secret_key(rec->secret, ep->key, &ep->key_len) != CV_OK) {
+    ngx_chatvisor_endpoint_keys_free(ep);
+
+    if (cv_webhook_secret_key(rec->secret, key, &len) != CV_OK) {
         return NGX_ERROR;
     }
 
-    ep->prev_key_len = 0;
+    ep->key = cv_hmac_key_new(key, len);
 
     if (rec->previous_secret[0]
-        && cv_webhook_secret_key(rec->previous_secret, ep->prev_key,
-                                 &ep->prev_key_len)
-           != CV_OK)
+        && cv_webhook_secret_key(rec->previous_secret, key, &len) == CV_OK)
     {
-        ep->prev_key_len = 0;
+        ep->prev_key = cv_hmac_key_new(key, len);
     }
 
-    return NGX_OK;
+    ngx_explicit_memzero(key, sizeof(key));
+
+    return ep->key ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -296,10 +416,22 @@ ngx_chatvisor_sender_reload(ngx_log_t *log)
                 break;
             }
 
+            ep->window = ngx_alloc(NGX_CHATVISOR_WINDOW_MAX
+                                   * sizeof(ngx_chatvisor_wevent_t), log);
+            if (ep->window == NULL) {
+                ngx_free(ep);
+                break;
+            }
+
             ngx_queue_init(&ep->flying);
             ngx_queue_insert_tail(&ngx_chatvisor_sender.endpoints,
                                   &ep->queue);
-            ep->scan_again = 1;
+
+            /* the window starts where the store says everything is
+             * settled */
+            ep->read_seq = list[i].cursor;
+            ep->cursor = list[i].cursor;
+            ep->read_more = 1;
 
         } else if (ep->rec.generation == list[i].generation) {
             ep->seen = 1;
@@ -330,97 +462,30 @@ ngx_chatvisor_sender_reload(ngx_log_t *log)
 }
 
 
-/* --------------------------------------------------------------- scans */
-
-static cv_status
-ngx_chatvisor_scan_run(ngx_chatvisor_op_t *op, cv_txn *t)
-{
-    ngx_chatvisor_endpoint_t  *ep = op->data;
-
-    return cv_webhook_scan(t, ep->rec.id, NGX_CHATVISOR_SCAN_BATCH,
-                           cv_now_ms(), &ep->scan_made, &ep->scan_more);
-}
-
-
-static void
-ngx_chatvisor_scan_done(ngx_chatvisor_op_t *op)
-{
-    ngx_chatvisor_endpoint_t  *ep = op->data;
-
-    ngx_chatvisor_op_clear(op);
-    ep->scanning = 0;
-
-    if (op->status == CV_NOT_FOUND) {
-        /* deleted meanwhile: the notice of that rereads the endpoints */
-        ngx_chatvisor_sender.reload = 1;
-
-    } else if (op->status != CV_OK) {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "chatvisor: webhook %s: reading the log failed (%s)",
-                      ep->rec.id, cv_status_text(op->status));
-
-    } else if (ep->scan_more) {
-        ep->scan_again = 1;
-    }
-
-    if (ep->removed) {
-        ngx_chatvisor_endpoint_free_if_idle(ep);
-        return;
-    }
-
-    ngx_chatvisor_sender_wake();
-}
-
-
-static void
-ngx_chatvisor_endpoint_scan(ngx_chatvisor_endpoint_t *ep)
-{
-    if (ep->scanning) {
-        ep->scan_again = 1;
-        return;
-    }
-
-    ep->scan_again = 0;
-    ep->scan_op.run = ngx_chatvisor_scan_run;
-    ep->scan_op.done = ngx_chatvisor_scan_done;
-    ep->scan_op.data = ep;
-
-    if (ngx_chatvisor_commit(ngx_chatvisor_sender.cmcf, &ep->scan_op)
-        == NGX_OK)
-    {
-        ep->scanning = 1;
-    }
-}
-
-
 /* ------------------------------------------------------------ attempts */
 
 /* "v1,BASE64(HMAC-SHA256(key, id.timestamp.body))" into p */
 
 static u_char *
-ngx_chatvisor_sender_sign(u_char *p, u_char *key, size_t key_len,
-    ngx_str_t *id, time_t ts, ngx_str_t *body)
+ngx_chatvisor_sender_sign(u_char *p, cv_hmac_key *key, ngx_str_t *id,
+    time_t ts, ngx_str_t *body)
 {
-    u_char      mac[CV_SHA256_LEN], *msg, *m;
-    size_t      len;
-    ngx_str_t   src, dst;
+    u_char       mac[CV_SHA256_LEN], head[NGX_TIME_T_LEN + 2];
+    size_t       lens[3];
+    ngx_str_t    src, dst;
+    const void  *parts[3];
 
-    len = id->len + 1 + NGX_TIME_T_LEN + 1 + body->len;
+    /* id "." timestamp "." body, without copying the body */
+    parts[0] = id->data;
+    lens[0] = id->len;
+    parts[1] = head;
+    lens[1] = ngx_sprintf(head, ".%T.", ts) - head;
+    parts[2] = body->data;
+    lens[2] = body->len;
 
-    msg = ngx_alloc(len, ngx_cycle->log);
-    if (msg == NULL) {
+    if (cv_hmac_key_sign(key, parts, lens, 3, mac) != CV_OK) {
         return NULL;
     }
-
-    m = ngx_sprintf(msg, "%V.%T.", id, ts);
-    m = ngx_cpymem(m, body->data, body->len);
-
-    if (cv_hmac_sha256(key, key_len, msg, m - msg, mac) != CV_OK) {
-        ngx_free(msg);
-        return NULL;
-    }
-
-    ngx_free(msg);
 
     src.data = mac;
     src.len = sizeof(mac);
@@ -432,7 +497,7 @@ ngx_chatvisor_sender_sign(u_char *p, u_char *key, size_t key_len,
 }
 
 
-static void
+static ngx_chatvisor_attempt_t *
 ngx_chatvisor_endpoint_send(ngx_chatvisor_endpoint_t *ep, cv_delivery *d,
     char *json, size_t len)
 {
@@ -447,7 +512,7 @@ ngx_chatvisor_endpoint_send(ngx_chatvisor_endpoint_t *ep, cv_delivery *d,
     if (a == NULL || headers == NULL) {
         ngx_free(a);
         ngx_free(headers);
-        return;
+        return NULL;
     }
 
     ts = ngx_time();
@@ -459,19 +524,18 @@ ngx_chatvisor_endpoint_send(ngx_chatvisor_endpoint_t *ep, cv_delivery *d,
     p = ngx_sprintf(headers, "webhook-id: %V\r\nwebhook-timestamp: %T\r\n"
                     "webhook-signature: ", &id, ts);
 
-    p = ngx_chatvisor_sender_sign(p, ep->key, ep->key_len, &id, ts, &body);
+    p = ngx_chatvisor_sender_sign(p, ep->key, &id, ts, &body);
 
     /* while a rotated secret overlaps, both sign */
-    if (p && ep->prev_key_len && ep->rec.previous_until_ms > cv_now_ms()) {
+    if (p && ep->prev_key && ep->rec.previous_until_ms > cv_now_ms()) {
         *p++ = ' ';
-        p = ngx_chatvisor_sender_sign(p, ep->prev_key, ep->prev_key_len, &id,
-                                      ts, &body);
+        p = ngx_chatvisor_sender_sign(p, ep->prev_key, &id, ts, &body);
     }
 
     if (p == NULL) {
         ngx_free(a);
         ngx_free(headers);
-        return;
+        return NULL;
     }
 
     p = ngx_cpymem(p, CRLF, 2);
@@ -490,11 +554,13 @@ ngx_chatvisor_endpoint_send(ngx_chatvisor_endpoint_t *ep, cv_delivery *d,
 
     if (a->request == NULL) {
         ngx_free(a);
-        return;
+        return NULL;
     }
 
     ngx_queue_insert_tail(&ep->flying, &a->queue);
     ep->in_flight++;
+
+    return a;
 }
 
 
@@ -657,6 +723,11 @@ ngx_chatvisor_sender_answered(ngx_chatvisor_client_result_t *res, void *data)
         ep->rec.failing_since_ms = 0;
     }
 
+    if (a->w) {
+        ngx_chatvisor_window_answered(a);
+        return;
+    }
+
     a->op.run = ngx_chatvisor_attempt_run;
     a->op.done = ngx_chatvisor_attempt_done;
     a->op.data = a;
@@ -669,13 +740,612 @@ ngx_chatvisor_sender_answered(ngx_chatvisor_client_result_t *res, void *data)
 }
 
 
-/* what is due of an endpoint, sent */
+/* -------------------------------------------------------------- window */
+
+/* the body of an event (the same for every endpoint): from the cache, or
+ * made and kept there; a test's is made for it, and *own is set to free */
+
+static ngx_int_t
+ngx_chatvisor_sender_body(ngx_chatvisor_endpoint_t *ep, cv_txn *t,
+    cv_delivery *d, char **json, size_t *len, char **own)
+{
+    ngx_uint_t  i;
+
+    *own = NULL;
+    i = d->log_seq % NGX_CHATVISOR_BODY_CACHE;
+
+    if (d->log_seq && ngx_chatvisor_bodies[i].log_seq == d->log_seq
+        && ngx_chatvisor_bodies[i].json)
+    {
+        *json = ngx_chatvisor_bodies[i].json;
+        *len = ngx_chatvisor_bodies[i].len;
+        return NGX_OK;
+    }
+
+    if (cv_webhook_payload(t, ep->rec.id, d, json, len) != CV_OK) {
+        return NGX_ERROR;
+    }
+
+    if (d->log_seq == 0) {
+        *own = *json;
+        return NGX_OK;
+    }
+
+    free(ngx_chatvisor_bodies[i].json);
+    ngx_chatvisor_bodies[i].log_seq = d->log_seq;
+    ngx_chatvisor_bodies[i].json = *json;
+    ngx_chatvisor_bodies[i].len = *len;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_chatvisor_bodies_free(void)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_CHATVISOR_BODY_CACHE; i++) {
+        free(ngx_chatvisor_bodies[i].json);
+        ngx_chatvisor_bodies[i].json = NULL;
+        ngx_chatvisor_bodies[i].log_seq = 0;
+    }
+}
+
+
+/* the log's new events read into the window, as far as it has room */
+
+static void
+ngx_chatvisor_window_read(ngx_chatvisor_endpoint_t *ep, cv_txn *t)
+{
+    int                      more;
+    size_t                   n, i, room;
+    uint64_t                 last;
+    cv_status                st;
+    ngx_chatvisor_wevent_t  *w;
+    static cv_delivery       got[NGX_CHATVISOR_WINDOW_READ];
+
+    while (ep->read_more) {
+        room = NGX_CHATVISOR_WINDOW_MAX - ep->w_len;
+
+        /* full: read on once settles have made room */
+        if (room == 0) {
+            return;
+        }
+
+        st = cv_webhook_window(t, ep->rec.id, ep->read_seq,
+                               ngx_min(room, NGX_CHATVISOR_WINDOW_READ), got,
+                               &n, &last, &more);
+
+        if (st != CV_OK) {
+            ep->read_more = 0;
+
+            if (st == CV_NOT_FOUND) {
+                /* deleted meanwhile: the notice of that rereads them */
+                ngx_chatvisor_sender.reload = 1;
+                return;
+            }
+
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "chatvisor: webhook %s: reading the log failed "
+                          "(%s)", ep->rec.id, cv_status_text(st));
+            return;
+        }
+
+        for (i = 0; i < n; i++) {
+            w = ngx_chatvisor_window_at(ep, ep->w_len++);
+            ngx_memzero(w, sizeof(ngx_chatvisor_wevent_t));
+            w->d = got[i];
+            w->state = NGX_CHATVISOR_W_WAITING;
+        }
+
+        ep->read_seq = last;
+        ep->read_more = more;
+    }
+}
+
+
+/* the pass's entry of a conversation */
+
+static ngx_uint_t
+ngx_chatvisor_conv_slot(uint64_t key)
+{
+    ngx_uint_t  i;
+
+    i = (ngx_uint_t) ((key * 0x9e3779b97f4a7c15ULL)
+                      >> (64 - NGX_CHATVISOR_CONV_BITS));
+
+    /* the table has twice the room of a window: never full */
+    while (ngx_chatvisor_convs.pass[i] == ngx_chatvisor_convs.now
+           && ngx_chatvisor_convs.key[i] != key)
+    {
+        i = (i + 1) & (NGX_CHATVISOR_CONV_SLOTS - 1);
+    }
+
+    return i;
+}
+
+
+static ngx_uint_t
+ngx_chatvisor_conv_mark(uint64_t key)
+{
+    ngx_uint_t  i;
+
+    i = ngx_chatvisor_conv_slot(key);
+
+    return ngx_chatvisor_convs.pass[i] == ngx_chatvisor_convs.now
+           ? ngx_chatvisor_convs.mark[i] : 0;
+}
+
+
+static void
+ngx_chatvisor_conv_set(uint64_t key, ngx_uint_t mark)
+{
+    ngx_uint_t  i;
+
+    i = ngx_chatvisor_conv_slot(key);
+
+    if (ngx_chatvisor_convs.pass[i] != ngx_chatvisor_convs.now) {
+        ngx_chatvisor_convs.pass[i] = ngx_chatvisor_convs.now;
+        ngx_chatvisor_convs.key[i] = key;
+        ngx_chatvisor_convs.mark[i] = (u_char) mark;
+
+    } else if (mark > ngx_chatvisor_convs.mark[i]) {
+        ngx_chatvisor_convs.mark[i] = (u_char) mark;
+    }
+}
+
+
+static void
+ngx_chatvisor_conv_pass(void)
+{
+    /* a wrap would make entries of an old pass look current */
+    if (++ngx_chatvisor_convs.now == 0) {
+        ngx_memzero(ngx_chatvisor_convs.pass,
+                    sizeof(ngx_chatvisor_convs.pass));
+        ngx_chatvisor_convs.now = 1;
+    }
+}
+
+
+static ngx_int_t
+ngx_chatvisor_window_send_one(ngx_chatvisor_endpoint_t *ep,
+    ngx_chatvisor_wevent_t *w, cv_txn *t)
+{
+    char                     *json, *own;
+    size_t                    len;
+    ngx_chatvisor_attempt_t  *a;
+
+    if (ngx_chatvisor_sender_body(ep, t, &w->d, &json, &len, &own) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    a = ngx_chatvisor_endpoint_send(ep, &w->d, json, len);
+    free(own);
+
+    if (a == NULL) {
+        return NGX_ERROR;
+    }
+
+    a->w = w;
+    w->state = NGX_CHATVISOR_W_FLYING;
+
+    return NGX_OK;
+}
+
+
+/*
+ * First attempts of the window's events, room at most, in log order: an
+ * event goes when no earlier one of its conversation is on its way or
+ * failed, in the window or in the store. One behind a failure is blocked:
+ * the settle makes it a pending delivery, queued behind that one.
+ */
+
+static void
+ngx_chatvisor_window_send(ngx_chatvisor_endpoint_t *ep, cv_txn *t,
+    ngx_uint_t room)
+{
+    int                      any, waits;
+    uint64_t                 conv;
+    ngx_uint_t               i, mark;
+    ngx_chatvisor_wevent_t  *w;
+
+    if (room == 0 || ep->w_len == 0 || ep->client == NULL) {
+        return;
+    }
+
+    /* conversations with pending deliveries in the store: rare, so asked
+     * one by one only when there are any */
+    if (cv_webhook_waiting(t, ep->rec.id, 0, &any) != CV_OK) {
+        return;
+    }
+
+    ngx_chatvisor_conv_pass();
+
+    for (i = 0; i < ep->w_len && room; i++) {
+        w = ngx_chatvisor_window_at(ep, i);
+        conv = w->d.conv_key;
+
+        switch (w->state) {
+
+        case NGX_CHATVISOR_W_WAITING:
+            mark = ngx_chatvisor_conv_mark(conv);
+
+            if (mark == NGX_CHATVISOR_CONV_WAIT) {
+                break;
+            }
+
+            waits = 0;
+
+            if (mark == 0 && any
+                && cv_webhook_waiting(t, ep->rec.id, conv, &waits) != CV_OK)
+            {
+                return;
+            }
+
+            if (mark == NGX_CHATVISOR_CONV_BLOCK || waits) {
+                w->state = NGX_CHATVISOR_W_BLOCKED;
+                ep->to_settle++;
+                ngx_chatvisor_conv_set(conv, NGX_CHATVISOR_CONV_BLOCK);
+                break;
+            }
+
+            /* one that could not go keeps its place, and its later ones
+             * wait for it */
+            if (ngx_chatvisor_window_send_one(ep, w, t) == NGX_OK) {
+                room--;
+            }
+
+            ngx_chatvisor_conv_set(conv, NGX_CHATVISOR_CONV_WAIT);
+            break;
+
+        case NGX_CHATVISOR_W_FLYING:
+            ngx_chatvisor_conv_set(conv, NGX_CHATVISOR_CONV_WAIT);
+            break;
+
+        case NGX_CHATVISOR_W_DONE:
+        case NGX_CHATVISOR_W_SETTLING:
+            if (w->answered && !w->result.delivered
+                && w->result.next_attempt_ms > 0)
+            {
+                ngx_chatvisor_conv_set(conv, NGX_CHATVISOR_CONV_BLOCK);
+            }
+            break;
+
+        case NGX_CHATVISOR_W_BLOCKED:
+            ngx_chatvisor_conv_set(conv, NGX_CHATVISOR_CONV_BLOCK);
+            break;
+
+        default:   /* settled */
+            break;
+        }
+    }
+}
+
+
+/* a first attempt answered: its outcome waits for the next settle, and
+ * holds its slot until then */
+
+static void
+ngx_chatvisor_window_answered(ngx_chatvisor_attempt_t *a)
+{
+    size_t                     len;
+    ngx_chatvisor_wevent_t    *w = a->w;
+    ngx_chatvisor_endpoint_t  *ep = a->ep;
+
+    w->result = a->result;
+    w->result.error = NULL;
+
+    if (a->result.error) {
+        len = ngx_strlen(a->result.error);
+        w->error = ngx_alloc(len + 1, ngx_cycle->log);
+
+        if (w->error) {
+            ngx_memcpy(w->error, a->result.error, len + 1);
+        }
+
+        w->result.error = w->error;
+    }
+
+    w->state = NGX_CHATVISOR_W_DONE;
+    w->answered = 1;
+    ep->held++;
+    ep->to_settle++;
+
+    if (a->disable) {
+        ep->disable = a->disable;
+    }
+
+    ngx_queue_remove(&a->queue);
+    ep->in_flight--;
+    ngx_free(a);
+
+    ngx_chatvisor_sender_wake();
+}
+
+
+/* ------------------------------------------------------------- settles */
+
+static cv_status
+ngx_chatvisor_settle_run(ngx_chatvisor_op_t *op, cv_txn *t)
+{
+    cv_status                     st;
+    ngx_uint_t                    i;
+    ngx_chatvisor_settle_part_t  *part;
+
+    for (i = 0; i < ngx_chatvisor_sender.nparts; i++) {
+        part = &ngx_chatvisor_sender.parts[i];
+
+        st = cv_webhook_settle(t, part->id, part->items, part->n,
+                               part->cursor, cv_now_ms());
+
+        if (st == CV_OK && part->disable) {
+            st = cv_webhook_disable(t, part->id, part->disable);
+        }
+
+        /* an endpoint deleted meanwhile: nothing to settle */
+        if (st != CV_OK && st != CV_NOT_FOUND) {
+            return st;
+        }
+    }
+
+    return CV_OK;
+}
+
+
+static void
+ngx_chatvisor_settle_done(ngx_chatvisor_op_t *op)
+{
+    ngx_uint_t                    i, k, settled;
+    ngx_chatvisor_wevent_t       *w;
+    ngx_chatvisor_endpoint_t     *ep;
+    ngx_chatvisor_settle_part_t  *part;
+
+    ngx_chatvisor_op_clear(op);
+    ngx_chatvisor_sender.settling = 0;
+
+    settled = (op->status == CV_OK);
+
+    if (!settled) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "chatvisor: settling webhook deliveries failed (%s); "
+                      "they are settled again", cv_status_text(op->status));
+    }
+
+    for (i = 0; i < ngx_chatvisor_sender.nparts; i++) {
+        part = &ngx_chatvisor_sender.parts[i];
+        ep = part->ep;
+        ep->settling = 0;
+
+        for (k = 0; k < part->n; k++) {
+            w = part->slots[k];
+
+            if (!settled) {
+                w->state = w->answered ? NGX_CHATVISOR_W_DONE
+                                       : NGX_CHATVISOR_W_BLOCKED;
+                ep->to_settle++;
+                continue;
+            }
+
+            w->state = NGX_CHATVISOR_W_SETTLED;
+
+            if (w->answered) {
+                ep->held--;
+                ngx_free(w->error);
+                w->error = NULL;
+            }
+        }
+
+        /* the window moves past what is settled */
+        while (ep->w_len
+               && ngx_chatvisor_window_at(ep, 0)->state
+                  == NGX_CHATVISOR_W_SETTLED)
+        {
+            ep->w_head = (ep->w_head + 1) % NGX_CHATVISOR_WINDOW_MAX;
+            ep->w_len--;
+        }
+
+        if (settled) {
+            ep->cursor = ngx_max(ep->cursor, part->cursor);
+
+            if (part->disable) {
+                ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                              "chatvisor: webhook %s disabled (%s)",
+                              part->id, part->disable);
+                ngx_chatvisor_sender.reload = 1;
+            }
+
+        } else if (ep->disable == NULL) {
+            ep->disable = part->disable;
+        }
+
+        ngx_free(part->items);
+        part->items = NULL;
+        part->slots = NULL;
+
+        if (ep->removed) {
+            ngx_chatvisor_endpoint_free_if_idle(ep);
+        }
+    }
+
+    ngx_chatvisor_sender.nparts = 0;
+
+    ngx_chatvisor_sender_wake();
+}
+
+
+/* the log seq up to which every event of the window is settled or being
+ * settled: the cursor that settle may write */
+
+static uint64_t
+ngx_chatvisor_window_settled_to(ngx_chatvisor_endpoint_t *ep)
+{
+    ngx_uint_t               i;
+    ngx_chatvisor_wevent_t  *w;
+
+    for (i = 0; i < ep->w_len; i++) {
+        w = ngx_chatvisor_window_at(ep, i);
+
+        if (w->state != NGX_CHATVISOR_W_SETTLED
+            && w->state != NGX_CHATVISOR_W_SETTLING)
+        {
+            return w->d.log_seq - 1;
+        }
+    }
+
+    return ep->read_seq;
+}
+
+
+/* one endpoint's outcomes and blocked events into part: NGX_DECLINED when
+ * it has nothing to settle */
+
+static ngx_int_t
+ngx_chatvisor_settle_part(ngx_chatvisor_endpoint_t *ep,
+    ngx_chatvisor_settle_part_t *part)
+{
+    size_t                   n;
+    ngx_uint_t               i;
+    ngx_chatvisor_wevent_t  *w;
+
+    if (ep->removed || ep->settling
+        || (ep->to_settle == 0 && ep->disable == NULL
+            && ngx_chatvisor_window_settled_to(ep) <= ep->cursor))
+    {
+        return NGX_DECLINED;
+    }
+
+    part->items = NULL;
+    part->slots = NULL;
+
+    /* the items, then their slots, in one allocation */
+    if (ep->to_settle) {
+        part->items = ngx_alloc(ep->to_settle * (sizeof(cv_settle_item)
+                                         + sizeof(ngx_chatvisor_wevent_t *)),
+                                ngx_cycle->log);
+        if (part->items == NULL) {
+            return NGX_DECLINED;
+        }
+
+        part->slots = (ngx_chatvisor_wevent_t **) (part->items
+                                                    + ep->to_settle);
+    }
+
+    n = 0;
+
+    /* in log order: a conversation's failure before the events behind it */
+    for (i = 0; i < ep->w_len && n < ep->to_settle; i++) {
+        w = ngx_chatvisor_window_at(ep, i);
+
+        if (w->state != NGX_CHATVISOR_W_DONE
+            && w->state != NGX_CHATVISOR_W_BLOCKED)
+        {
+            continue;
+        }
+
+        part->items[n].d = w->d;
+        part->items[n].r = w->answered ? &w->result : NULL;
+        part->slots[n] = w;
+        n++;
+
+        w->state = NGX_CHATVISOR_W_SETTLING;
+    }
+
+    part->ep = ep;
+    ngx_memcpy(part->id, ep->rec.id, sizeof(part->id));
+    part->n = n;
+    part->cursor = ngx_chatvisor_window_settled_to(ep);
+    part->disable = ep->disable;
+
+    ep->to_settle = 0;
+    ep->disable = NULL;
+    ep->settling = 1;
+
+    return NGX_OK;
+}
+
+
+/* every endpoint's outcomes so far, in one write */
+
+static void
+ngx_chatvisor_settle(void)
+{
+    ngx_uint_t                 n;
+    ngx_queue_t               *q;
+    ngx_chatvisor_endpoint_t  *ep;
+
+    if (ngx_chatvisor_sender.settling) {
+        return;
+    }
+
+    n = 0;
+
+    for (q = ngx_queue_head(&ngx_chatvisor_sender.endpoints);
+         q != ngx_queue_sentinel(&ngx_chatvisor_sender.endpoints);
+         q = ngx_queue_next(q))
+    {
+        n++;
+    }
+
+    if (n > ngx_chatvisor_sender.nparts_cap) {
+        ngx_free(ngx_chatvisor_sender.parts);
+        ngx_chatvisor_sender.nparts_cap = 0;
+
+        ngx_chatvisor_sender.parts = ngx_alloc(
+                          n * sizeof(ngx_chatvisor_settle_part_t),
+                          ngx_cycle->log);
+        if (ngx_chatvisor_sender.parts == NULL) {
+            return;
+        }
+
+        ngx_chatvisor_sender.nparts_cap = n;
+    }
+
+    n = 0;
+
+    for (q = ngx_queue_head(&ngx_chatvisor_sender.endpoints);
+         q != ngx_queue_sentinel(&ngx_chatvisor_sender.endpoints);
+         q = ngx_queue_next(q))
+    {
+        ep = ngx_queue_data(q, ngx_chatvisor_endpoint_t, queue);
+
+        if (ngx_chatvisor_settle_part(ep, &ngx_chatvisor_sender.parts[n])
+            == NGX_OK)
+        {
+            n++;
+        }
+    }
+
+    if (n == 0) {
+        return;
+    }
+
+    ngx_chatvisor_sender.nparts = n;
+    ngx_chatvisor_sender.settle_op.run = ngx_chatvisor_settle_run;
+    ngx_chatvisor_sender.settle_op.done = ngx_chatvisor_settle_done;
+
+    if (ngx_chatvisor_commit(ngx_chatvisor_sender.cmcf,
+                             &ngx_chatvisor_sender.settle_op)
+        == NGX_OK)
+    {
+        ngx_chatvisor_sender.settling = 1;
+        return;
+    }
+
+    /* not queued: as if it had failed */
+    ngx_chatvisor_sender.settle_op.status = CV_ERROR;
+    ngx_chatvisor_settle_done(&ngx_chatvisor_sender.settle_op);
+}
+
+
+/* what is due of an endpoint (retries and tests), sent */
 
 static int64_t
 ngx_chatvisor_endpoint_due(ngx_chatvisor_endpoint_t *ep, cv_txn *t,
     int64_t now)
 {
-    char                     *json;
+    char                     *json, *own;
     size_t                    i, n, len, k, room;
     int64_t                   next_due;
     uint64_t                  skip[NGX_CHATVISOR_WEBHOOK_CONCURRENCY_MAX];
@@ -686,11 +1356,11 @@ ngx_chatvisor_endpoint_due(ngx_chatvisor_endpoint_t *ep, cv_txn *t,
 
     room = ngx_chatvisor_sender.cmcf->webhooks.concurrency;
 
-    if (ep->client == NULL || ep->in_flight >= room) {
+    if (ep->client == NULL || ep->in_flight + ep->held >= room) {
         return 0;
     }
 
-    room -= ep->in_flight;
+    room -= ep->in_flight + ep->held;
 
     /* in flight: still due in the store until their outcome is */
     k = 0;
@@ -709,13 +1379,14 @@ ngx_chatvisor_endpoint_due(ngx_chatvisor_endpoint_t *ep, cv_txn *t,
     }
 
     for (i = 0; i < n; i++) {
-        if (cv_webhook_payload(t, ep->rec.id, &due[i], &json, &len) != CV_OK)
+        if (ngx_chatvisor_sender_body(ep, t, &due[i], &json, &len, &own)
+            != NGX_OK)
         {
             continue;
         }
 
-        ngx_chatvisor_endpoint_send(ep, &due[i], json, len);
-        free(json);
+        (void) ngx_chatvisor_endpoint_send(ep, &due[i], json, len);
+        free(own);
     }
 
     return next_due;
@@ -751,6 +1422,7 @@ static void
 ngx_chatvisor_sender_work(ngx_event_t *ev)
 {
     int64_t                    now, next, due;
+    ngx_uint_t                 busy, concurrency;
     cv_txn                    *t;
     ngx_queue_t               *q;
     ngx_chatvisor_endpoint_t  *ep;
@@ -767,19 +1439,7 @@ ngx_chatvisor_sender_work(ngx_event_t *ev)
 
     now = cv_now_ms();
     next = 0;
-
-    for (q = ngx_queue_head(&ngx_chatvisor_sender.endpoints);
-         q != ngx_queue_sentinel(&ngx_chatvisor_sender.endpoints);
-         q = ngx_queue_next(q))
-    {
-        ep = ngx_queue_data(q, ngx_chatvisor_endpoint_t, queue);
-
-        if (!ep->removed && (ep->scan_again || ngx_chatvisor_sender.scan)) {
-            ngx_chatvisor_endpoint_scan(ep);
-        }
-    }
-
-    ngx_chatvisor_sender.scan = 0;
+    concurrency = ngx_chatvisor_sender.cmcf->webhooks.concurrency;
 
     if (cv_txn_begin(ngx_chatvisor_sender.cmcf->store, 0, &t) == CV_OK) {
 
@@ -793,15 +1453,30 @@ ngx_chatvisor_sender_work(ngx_event_t *ev)
                 continue;
             }
 
+            /* retries first: a busy window must not hold them up */
             due = ngx_chatvisor_endpoint_due(ep, t, now);
 
             if (due && (next == 0 || due < next)) {
                 next = due;
             }
+
+            if (ngx_chatvisor_sender.read) {
+                ep->read_more = 1;
+            }
+
+            ngx_chatvisor_window_read(ep, t);
+
+            busy = ep->in_flight + ep->held;
+            ngx_chatvisor_window_send(ep, t,
+                                      busy < concurrency
+                                      ? concurrency - busy : 0);
         }
 
+        ngx_chatvisor_sender.read = 0;
         cv_txn_abort(t);
     }
+
+    ngx_chatvisor_settle();
 
     if (!ngx_chatvisor_sender.pruning && now >= ngx_chatvisor_sender.prune_at)
     {
@@ -880,7 +1555,7 @@ ngx_chatvisor_sender_lease(ngx_event_t *ev)
                       "chatvisor: this worker sends the webhooks");
         ngx_chatvisor_sender.owner = 1;
         ngx_chatvisor_sender.reload = 1;
-        ngx_chatvisor_sender.scan = 1;
+        ngx_chatvisor_sender.read = 1;
         ngx_chatvisor_sender_wake();
 
     } else if (!held && ngx_chatvisor_sender.owner) {
@@ -902,13 +1577,13 @@ ngx_chatvisor_sender_notice(ngx_chatvisor_notice_t *n)
     switch (n->kind) {
 
     case NGX_CHATVISOR_NOTICE_CHANGE:
-        ngx_chatvisor_sender.scan = 1;
+        ngx_chatvisor_sender.read = 1;
         break;
 
     case NGX_CHATVISOR_NOTICE_WEBHOOKS:
     case NGX_CHATVISOR_NOTICE_ALL:
         ngx_chatvisor_sender.reload = 1;
-        ngx_chatvisor_sender.scan = 1;
+        ngx_chatvisor_sender.read = 1;
         break;
 
     default:
@@ -962,4 +1637,5 @@ ngx_chatvisor_webhooks_exit_process(ngx_cycle_t *cycle)
     ngx_chatvisor_sender_stop();
     ngx_chatvisor_lease_release(ngx_chatvisor_sender.cmcf,
                                 NGX_CHATVISOR_LEASE_WEBHOOKS);
+    ngx_chatvisor_bodies_free();
 }
