@@ -389,6 +389,13 @@ ngx_chatvisor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->enable) {
         core = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
         core->handler = ngx_chatvisor_handler;
+
+        /* every route has its own body limit (64 KB, 8 MB for co-browsing
+         * events), held by the module, which answers bodies over it with
+         * its JSON 413 (ngx_chatvisor_body_init): nginx's own limit would
+         * refuse a co-browsing snapshot over 1 MB before the module sees
+         * it */
+        core->client_max_body_size = 0;
     }
 
     cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_chatvisor_module);
