@@ -7,6 +7,7 @@
 
 #include "ngx_chatvisor_edge.h"
 #include "ngx_chatvisor_chat.h"
+#include "ngx_chatvisor_cobrowse.h"
 #include "ngx_chatvisor_api.h"
 
 
@@ -24,11 +25,13 @@ ngx_int_t ngx_chatvisor_handler(ngx_http_request_t *r);
 
 static ngx_chatvisor_route_t  *ngx_chatvisor_visitor_tables[] = {
     ngx_chatvisor_visitor_routes,
+    ngx_chatvisor_cobrowse_visitor_routes,
     NULL
 };
 
 static ngx_chatvisor_route_t  *ngx_chatvisor_agent_tables[] = {
     ngx_chatvisor_agent_routes,
+    ngx_chatvisor_cobrowse_agent_routes,
     NULL
 };
 

@@ -161,6 +161,11 @@ ngx_int_t
 ngx_chatvisor_body_read_raw(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx,
     size_t max, ngx_chatvisor_handler_pt next)
 {
+    /* such bodies are large by nature: one past client_body_buffer_size
+     * goes through a temporary file, as always, but unannounced (as the
+     * dav module's) */
+    r->request_body_file_log_level = 0;
+
     return ngx_chatvisor_body_read_max(r, ctx, max, next);
 }
 
@@ -218,7 +223,17 @@ ngx_chatvisor_body_read_max(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx,
     }
 
     if (r->headers_in.content_length_n > (off_t) max) {
-        return ngx_chatvisor_send_too_large(r, max);
+        if (ctx->route->body != NGX_CHATVISOR_BODY_RAW) {
+            return ngx_chatvisor_send_too_large(r, max);
+        }
+
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->body_too_large = 1;
+
+        return next(r, ctx);
     }
 
     ctx->body_limit = max;
@@ -435,8 +450,13 @@ ngx_chatvisor_body_done(ngx_http_request_t *r)
     }
 
     if (ctx->body_too_large || len > ctx->body_limit) {
+        ctx->body_too_large = 1;
+
         ngx_http_finalize_request(r,
-            ngx_chatvisor_send_too_large(r, (size_t) ctx->body_limit));
+                        ctx->route->body == NGX_CHATVISOR_BODY_RAW
+                        ? ctx->next(r, ctx)
+                        : ngx_chatvisor_send_too_large(r,
+                                                 (size_t) ctx->body_limit));
         return;
     }
 

@@ -222,7 +222,9 @@ ngx_int_t ngx_chatvisor_route(ngx_http_request_t *r,
 ngx_int_t ngx_chatvisor_body_read(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx, ngx_chatvisor_handler_pt next);
 
-/* the same for a BODY_RAW route, at most max bytes, into ctx->raw */
+/* the same for a BODY_RAW route, at most max bytes, into ctx->raw; a
+ * body over max is dropped and next() runs with ctx->body_too_large set,
+ * to answer it as the route needs (ngx_chatvisor_send_too_large) */
 ngx_int_t ngx_chatvisor_body_read_raw(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx, size_t max, ngx_chatvisor_handler_pt next);
 
