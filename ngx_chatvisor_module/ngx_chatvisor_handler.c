@@ -1,12 +1,13 @@
 /*
  * The content handler of "chatvisor on" locations: PREFIX paths go to the
- * surface whose base they start with (its route table answers them), or
- * are the embedded browser files.
+ * surface whose base they start with (the route tables of the features
+ * that serve there answer them), or are the embedded browser files.
  */
 
 
 #include "ngx_chatvisor_edge.h"
 #include "ngx_chatvisor_chat.h"
+#include "ngx_chatvisor_cobrowse.h"
 #include "ngx_chatvisor_api.h"
 
 
@@ -20,6 +21,58 @@ ngx_int_t ngx_chatvisor_handler(ngx_http_request_t *r);
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 
+/* each surface: the route tables of the features that serve under it */
+
+static ngx_chatvisor_route_t  *ngx_chatvisor_visitor_tables[] = {
+    ngx_chatvisor_visitor_routes,
+    ngx_chatvisor_cobrowse_visitor_routes,
+    NULL
+};
+
+static ngx_chatvisor_route_t  *ngx_chatvisor_agent_tables[] = {
+    ngx_chatvisor_agent_routes,
+    ngx_chatvisor_cobrowse_agent_routes,
+    NULL
+};
+
+static ngx_chatvisor_route_t  *ngx_chatvisor_api_tables[] = {
+    ngx_chatvisor_api_routes,
+    NULL
+};
+
+
+static ngx_chatvisor_surface_t  ngx_chatvisor_visitor_surface = {
+    ngx_string("v1/visitor/"),
+    "no such visitor endpoint",
+    ngx_chatvisor_visitor_tables,
+    NGX_CHATVISOR_CALLER_NONE,
+    NULL,
+    NULL,
+    NULL
+};
+
+/* the console's sessions are the chat's */
+static ngx_chatvisor_surface_t  ngx_chatvisor_agent_surface = {
+    ngx_string("v1/agent/"),
+    "no such agent endpoint",
+    ngx_chatvisor_agent_tables,
+    NGX_CHATVISOR_CALLER_AGENT,
+    ngx_chatvisor_agent_auth,
+    NULL,
+    NULL
+};
+
+static ngx_chatvisor_surface_t  ngx_chatvisor_api_surface = {
+    ngx_string("api/v1/"),
+    "no such API resource",
+    ngx_chatvisor_api_tables,
+    NGX_CHATVISOR_CALLER_API,
+    ngx_chatvisor_api_auth,
+    NULL,
+    NULL
+};
+
+
 static ngx_chatvisor_surface_t  *ngx_chatvisor_surfaces[] = {
     &ngx_chatvisor_visitor_surface,
     &ngx_chatvisor_agent_surface,
@@ -28,7 +81,8 @@ static ngx_chatvisor_surface_t  *ngx_chatvisor_surfaces[] = {
 };
 
 
-/* the surfaces' route tables, split once per configuration */
+/* the surfaces' route tables, joined and split once per configuration,
+ * and the body limits of their routes */
 
 ngx_int_t
 ngx_chatvisor_handler_init(ngx_conf_t *cf)
@@ -41,7 +95,7 @@ ngx_chatvisor_handler_init(ngx_conf_t *cf)
         }
     }
 
-    return NGX_OK;
+    return ngx_chatvisor_body_init(cf);
 }
 
 
