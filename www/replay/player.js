@@ -16,9 +16,11 @@ import { Replayer } from '@rrweb/replay';
 import { EVENT_META, EVENT_FULL_SNAPSHOT } from '../shared/rrweb-nodes.js';
 import { sanitizeEvent, BLOCKED_ATTRIBUTE } from './sanitize.js';
 
-// CSS put into the replayed page: how blocked elements are drawn
+// CSS put into the replayed page: how blocked elements are drawn (their
+// recorded size is their border box)
 const INSERT_RULES = [
-  `[${BLOCKED_ATTRIBUTE}] { background: repeating-linear-gradient(45deg, #cbd5e1 0 6px, #e2e8f0 6px 12px) !important; }`,
+  `[${BLOCKED_ATTRIBUTE}] { box-sizing: border-box !important; `
+    + 'background: repeating-linear-gradient(45deg, #cbd5e1 0 6px, #e2e8f0 6px 12px) !important; }',
 ];
 
 export function createPlayer({ root, title, onPage }) {

@@ -16,7 +16,7 @@ import { element as h } from '../shared/dom.js';
 import { format } from './i18n.js';
 
 const CLICK_SHOW_MS = 700;
-const POINTER_ARROW = 'M3 2l16 7.5-6.8 1.9L9.8 18z';
+const POINTER_ARROW = 'M4 2v15l4-4 3 6.2 2.6-1.3-3-6H16z';
 
 function arrow(doc) {
   const SVG = 'http://www.w3.org/2000/svg';
@@ -86,8 +86,10 @@ export function createCobrowseUi(doc, container, texts, { onAllow, onDecline, on
       pointerEl.hidden = false;
     },
     click(p) {
+      // left/top: its animation scales it with transform
       const ring = h(doc, 'div', { class: 'cb-click', 'aria-hidden': 'true' });
-      place(ring, { x: Number(p.x) || 0, y: Number(p.y) || 0 });
+      ring.style.left = `${Math.round((Number(p.x) || 0) - win.scrollX)}px`;
+      ring.style.top = `${Math.round((Number(p.y) || 0) - win.scrollY)}px`;
       layer.appendChild(ring);
       win.setTimeout(() => ring.remove(), CLICK_SHOW_MS);
     },

@@ -178,12 +178,15 @@ export function startCobrowse({ win, config, chat, texts, container }) {
     }
   });
 
-  doc.addEventListener('visibilitychange', () => {
+  // Looked at again (another tab, or this page back from the back/forward
+  // cache): this tab takes the session over with a full snapshot.
+  function takeOver() {
     if (state.phase !== 'active' || !visible()) return;
-    // looked at again: this tab takes the session over with a full snapshot
     if (state.recorder && state.recorder.running) state.recorder.snapshot();
     else record();
-  });
+  }
+  doc.addEventListener('visibilitychange', takeOver);
+  win.addEventListener('pageshow', (e) => { if (e.persisted) takeOver(); });
 
   // a new page of a session this tab records: on at once, then checked
   const was = stored();

@@ -423,8 +423,8 @@ svg { display: block; flex: none; }
   animation: cv-click .7s ease-out forwards;
 }
 @keyframes cv-click {
-  from { opacity: 1; scale: .3; }
-  to { opacity: 0; scale: 1.6; }
+  from { opacity: 1; transform: scale(.3); }
+  to { opacity: 0; transform: scale(1.6); }
 }
 
 /* phones: the open panel takes the whole screen */
