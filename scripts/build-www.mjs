@@ -54,6 +54,12 @@ const i18n = await build({
 const { TEXTS, CONFIGURABLE } = await import(
   'data:text/javascript;base64,' + Buffer.from(i18n.outputFiles[0].text).toString('base64'));
 
+// every language has every text the English one has
+for (const [lang, texts] of Object.entries(TEXTS)) {
+  const missing = Object.keys(TEXTS.en).filter((k) => typeof texts[k] !== 'string' || texts[k] === '');
+  if (missing.length) throw new Error(`www/widget/i18n.js: "${lang}" has no ${missing.join(', ')}`);
+}
+
 function cList(words) {
   for (const w of words) {
     if (!/^[a-z]+$/.test(w)) throw new Error(`www/widget/i18n.js: "${w}" cannot be a C name`);

@@ -2,7 +2,8 @@
 
 # Co-browsing end to end in real headless Chromium: nginx (two workers,
 # through Chatvisor::Test) serves the test shop of t/browser/cobrowse-site/
-# with the widget injected and `chatvisor_cobrowse on` (off under /off/),
+# with the widget injected and `chatvisor_cobrowse on` (off under /off/; in
+# German under /de/),
 # and the chat and co-browsing endpoints; build/chatvisorctl makes the agent
 # Ann and her one-time login URLs. Two scripts drive a visitor and the
 # agent in separate browser contexts, and their TAP lines become checks:
@@ -63,6 +64,7 @@ http {
 
         location /chatvisor/ { chatvisor on; }
         location /off/ { chatvisor_cobrowse off; }
+        location /de/ { alias %%SITE%%/; chatvisor_widget_language de; }
     }
 }
 EOF

@@ -11,8 +11,9 @@
 // agent's pointer and clicks drawn for the visitor, throttled, never
 // clicking the page; a navigation; the view reopened (a fresh full
 // snapshot); Stop from either side, at once; an end with its reason (the
-// conversation closed); pages where co-browsing is off never load the
-// recorder. Screenshots: t/artifacts/cobrowse-*.png.
+// conversation closed); the widget's texts in German; pages where
+// co-browsing is off never load the recorder. Screenshots:
+// t/artifacts/cobrowse-*.png.
 import { runInChromium } from './lib/chromium.mjs';
 import { ok, is, note } from './lib/tap.mjs';
 import {
@@ -209,6 +210,11 @@ async function run(browser) {
   ok(await visitor.waitForFunction(() => window.__rings >= 1, null, { timeout: WAIT_MS }).then(() => true, () => false),
     'visitor: the agent\'s click shows a highlight');
   await shot(visitor, '4-visitor-pointer-click');
+  w = await until(async () => {
+    const s = await widgetSide(visitor);
+    return s.pointer && Math.hypot(s.pointer.x - target.x, s.pointer.y - target.y) < 12 ? s : null;
+  }, WAIT_MS);
+  ok(w, 'visitor: the pointer is where the agent clicked', { w: await widgetSide(visitor), target });
   await shot(agent, '4-agent-pointer');
   const clicks = await visitor.evaluate(() => ({ buys: window.__buys || 0, clicks: window.__clicks || 0 }));
   ok(clicks.buys === 0 && clicks.clicks === 0, 'visitor: the agent\'s click did not click the page', clicks);
@@ -306,8 +312,33 @@ async function run(browser) {
   ok(await bannerGone(visitor), 'visitor: the banner goes');
   await shot(agent, '9-agent-closed');
 
-  // 12. a visitor on a page where co-browsing is off is never asked
-  note('12. co-browsing off');
+  // 12. in the widget's language
+  note('12. a German visitor');
+  const dctx = await browser.newContext({ viewport: { width: 1100, height: 700 }, deviceScaleFactor: 1, locale: 'de-DE' });
+  const D = await openPage(dctx, '/de/index.html', env, { allowStatus: ALLOW });
+  const de = D.page;
+  const hallo = `Hallo, ich brauche Hilfe ${Date.now() % 100000}`;
+  await visitorWrites(de, env, hallo);
+  await openConversation(agent, env, hallo);
+  await askToCobrowse(agent, env);
+  await waitForPrompt(de, env);
+  w = await widgetSide(de);
+  is(w.prompt && w.prompt.title, `${AGENT} möchte diese Seite sehen`, 'visitor (de): the prompt in German');
+  ok(w.prompt && w.prompt.buttons.join('|') === 'Ablehnen|Erlauben', 'visitor (de): Ablehnen and Erlauben', w.prompt);
+  await shot(de, '11-visitor-de-prompt');
+  await de.click('chatvisor-widget .cb-allow');
+  w = await until(async () => {
+    const s = await widgetSide(de);
+    return s.banner ? s : null;
+  }, WAIT_MS);
+  ok(w && w.banner.text.includes(`${AGENT} sieht sich diese Seite an`) && w.banner.stop === 'Beenden',
+    'visitor (de): the banner in German, with Beenden', w && w.banner);
+  ok(await viewShows(agent, env, '#title', 'Espresso machine'), 'agent: the German visitor\'s page in the view');
+  await de.click('chatvisor-widget .cb-stop');
+  ok(await viewEnded(agent, 'visitor'), 'agent: Beenden ends it');
+
+  // 13. a visitor on a page where co-browsing is off is never asked
+  note('13. co-browsing off');
   const octx = await browser.newContext({ viewport: { width: 1100, height: 700 }, deviceScaleFactor: 1 });
   const offNet = recordRequests(octx);
   const O = await openPage(octx, '/off/index.html', env);
@@ -328,7 +359,7 @@ async function run(browser) {
   is(offNet.matching(/\/v1\/visitor\/cobrowse/).length, 0, 'visitor (off): no co-browsing request at all');
   await shot(off, '10-off-page');
 
-  for (const [who, rec] of [['visitor', V.rec], ['off visitor', O.rec], ['agent', A.rec]]) {
+  for (const [who, rec] of [['visitor', V.rec], ['German visitor', D.rec], ['off visitor', O.rec], ['agent', A.rec]]) {
     ok(rec.errors.length === 0, `${who}: no errors`, rec.errors);
   }
 }

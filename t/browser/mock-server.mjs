@@ -21,7 +21,9 @@ const PREFIX = '/chatvisor/';
 const WWW = process.env.CHATVISOR_WWW || 'build/www';
 const POLL_MS = Number(process.env.CHATVISOR_POLL_MS || 25000);
 const SITE = process.env.CHATVISOR_SITE || '';
-const CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-src 'self'; base-uri 'none'; form-action 'self'";
+const JOIN_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-src 'self'; base-uri 'none'; form-action 'self'";
+// the console's allows inline styles too, for the co-browsed page it replays
+const CSP = JOIN_CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'");
 
 const rid = (p) => p + randomBytes(8).toString('hex');
 const now = () => new Date().toISOString();
@@ -139,8 +141,11 @@ function page(title, other) {
 <body><h1>${title}</h1><p><a href="${other}">another page</a></p></body></html>`;
 }
 
-// A page of CHATVISOR_SITE, the widget tag put before </head>.
-function sitePage(res, p) {
+// A page of CHATVISOR_SITE, the widget tag put before </head>; under /de/
+// the same pages in German.
+function sitePage(res, path) {
+  const de = path.startsWith('/de/');
+  const p = de ? path.slice(3) : path;
   const file = join(SITE, p.endsWith('/') ? p + 'index.html' : p);
   if (p.includes('..') || !existsSync(file)) return fail(res, 404, 'not_found');
   if (!file.endsWith('.html')) {
@@ -148,7 +153,7 @@ function sitePage(res, p) {
     return res.end(readFileSync(file));
   }
   const on = p.startsWith('/off/') ? '' : ' data-cobrowse="1" data-cobrowse-block=".card-number" data-cobrowse-mask=".customer-name"';
-  const tag = `<script async src="${PREFIX}widget.js" data-chatvisor="1"${on}></script>`;
+  const tag = `<script async src="${PREFIX}widget.js" data-chatvisor="1"${on}${de ? ' data-language="de"' : ''}></script>`;
   res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
   return res.end(readFileSync(file, 'utf8').replace('</head>', tag + '</head>'));
 }
@@ -363,7 +368,7 @@ const server = createServer(async (req, res) => {
     if (['widget.js', 'agent.js', 'join.js', 'cobrowse.js', 'cobrowse-replay.js'].includes(path)) return asset(res, path, 'application/javascript; charset=utf-8');
     if (path === 'agent.css') return asset(res, path, 'text/css; charset=utf-8');
     if (path === 'agent/') return asset(res, 'agent/index.html', 'text/html; charset=utf-8', { 'Content-Security-Policy': CSP });
-    if (path === 'join') return asset(res, 'join.html', 'text/html; charset=utf-8', { 'Content-Security-Policy': CSP, 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' });
+    if (path === 'join') return asset(res, 'join.html', 'text/html; charset=utf-8', { 'Content-Security-Policy': JOIN_CSP, 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' });
     if (path.startsWith('v1/visitor/')) return await visitor(req, res, path, url);
     if (path.startsWith('v1/agent/')) return await agentApi(req, res, path, url);
     return fail(res, 404, 'not_found');
