@@ -132,6 +132,7 @@ bench: deps-bench all
 	bench/inject
 	bench/chat
 	bench/api
+	bench/assets
 
 clean:
 	rm -rf $(BUILD)

@@ -42,6 +42,7 @@ const ENDED = {
   max_duration: 'Ended: the time limit was reached.',
   too_large: "Ended: the visitor's page is too large to show.",
   declined: 'The visitor declined co-browsing.',
+  forbidden: 'Ended: another agent is co-browsing with this visitor.',
 };
 const ENDED_OTHERWISE = 'Co-browsing ended.';
 
@@ -155,7 +156,8 @@ export function createCobrowseView({ api, prefix, toast }) {
         return !!(r && Array.isArray(r.events) && r.events.length);
       },
       failed: (e) => {
-        if (e instanceof HttpError && (e.status === 404 || e.status === 410)) {
+        // no session (any more), or another agent's now
+        if (e instanceof HttpError && [403, 404, 410].includes(e.status)) {
           over('ended', e.code === 'not_found' ? '' : e.code);
           return false;
         }

@@ -9,9 +9,10 @@
 // so what was not sent yet is dropped. The answers:
 //
 //   204          sent
-//   409          superseded: another tab of the visitor took the session over
+//   409 superseded   another tab of the visitor took the session over
 //   410, 413     the session is over (413: a chunk was too large, and nginx
-//                ended it); 403 and 404 too: there is no session to send to
+//                ended it); 403, 404 and other 409s too: there is no
+//                session to send to
 //   429          over the rate: wait Retry-After; what was dropped is made
 //                good by a full snapshot (onResync)
 //   no answer, 5xx   the same chunk again after 1 s, 2 s, 4 s ... 30 s
@@ -24,8 +25,9 @@ import { EVENT_META } from '../shared/rrweb-nodes.js';
 import { BACKOFF_MIN_MS, BACKOFF_MAX_MS, sleep } from '../shared/retry.js';
 
 const FLUSH_MS = 150;
-// answers after which there is no session to send to
-const ENDED = [403, 404, 410, 413];
+// answers after which there is no session to send to (a 409 other than
+// superseded: not allowed, or not any more)
+const ENDED = [403, 404, 409, 410, 413];
 // a backlog this large while nginx cannot be reached is dropped; a full
 // snapshot replaces it once nginx answers again
 const BACKLOG_MAX_EVENTS = 5000;
@@ -60,7 +62,7 @@ export function createSender({ url, onStop, onResync }) {
       } catch (e) {
         if (closed) return;
         status = e instanceof HttpError ? e.status : 0;
-        if (status === 409) {
+        if (status === 409 && e.code === 'superseded') {
           stop('superseded', e.code);
           return;
         }
