@@ -71,7 +71,7 @@ async function sync(visitor, agent, text) {
 }
 
 async function viewValues(agent) {
-  return viewDocument(agent, () => {
+  return until(() => viewDocument(agent, () => {
     const v = (s) => {
       const el = document.querySelector(s);
       return el ? el.value : null;
@@ -87,7 +87,7 @@ async function viewValues(agent) {
       }),
       html: document.documentElement.outerHTML,
     };
-  });
+  }), WAIT_MS);
 }
 
 async function run(browser) {

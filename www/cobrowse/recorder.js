@@ -8,7 +8,8 @@
 //                   snapshot
 //   rec.start()     records, a full snapshot first
 //   rec.snapshot()  a full snapshot now (the agent's view opened, this tab
-//                   came back into view)
+//                   came back into view), unless one was taken just before:
+//                   nginx has that one
 //   rec.stop()      stops at once: nothing more is recorded or sent
 //   rec.running     whether it records
 //
@@ -18,10 +19,14 @@
 // parse makes createRecorder throw (see privacy.js).
 import { record } from '@rrweb/record';
 import { randomId } from '../shared/id.js';
+import { EVENT_META } from '../shared/rrweb-nodes.js';
 import { recordOptions, guardEvent } from './privacy.js';
 import { createSender } from './sender.js';
 
 const ID_BYTES = 8;
+// a full snapshot asked for this soon after the last one is that one (the
+// agent's view opening as the recorder starts asks once more)
+const SNAPSHOT_MIN_GAP_MS = 500;
 
 // the pointer at most every 50 ms (about 20 a second), its positions sent
 // on every 100 ms; scrolling every 100 ms
@@ -41,6 +46,7 @@ export function createRecorder({ win, prefix, block, mask, onStop }) {
   const url = (full) => prefix + 'v1/visitor/cobrowse/events?recorder=' + id + (full ? '&full=1' : '');
   let stopRecording = null;
   let sender = null;
+  let lastFullAt = 0;
 
   function halt() {
     if (stopRecording) stopRecording();
@@ -57,12 +63,15 @@ export function createRecorder({ win, prefix, block, mask, onStop }) {
         halt();
         onStop(kind, code);
       },
-      onResync: () => snapshot(),
+      onResync: () => snapshot(true),    // events were lost: always
     });
     const mine = sender;
     stopRecording = record(Object.assign({
       // the guard runs on every event before it can be queued
-      emit: (event) => mine.push(guardEvent(event, nodeOf)),
+      emit: (event) => {
+        if (event.type === EVENT_META) lastFullAt = Date.now();
+        mine.push(guardEvent(event, nodeOf));
+      },
       recordCanvas: false,
       collectFonts: false,
       inlineImages: false,
@@ -77,14 +86,15 @@ export function createRecorder({ win, prefix, block, mask, onStop }) {
     }
   }
 
-  function snapshot() {
-    if (stopRecording) record.takeFullSnapshot(true);
+  function snapshot(force) {
+    if (!stopRecording || (!force && Date.now() - lastFullAt < SNAPSHOT_MIN_GAP_MS)) return;
+    record.takeFullSnapshot(true);
   }
 
   return {
     id,
     start,
-    snapshot,
+    snapshot: () => snapshot(false),
     stop: halt,
     get running() { return !!stopRecording; },
   };

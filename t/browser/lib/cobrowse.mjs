@@ -72,7 +72,10 @@ export function recordRequests(context) {
       const buf = r.postDataBuffer();
       body = buf ? buf.toString('utf8') : '';
     } catch (e) { body = ''; }
-    all.push({ at: Date.now(), method: r.method(), url: r.url(), body });
+    let from = '';
+    try { from = r.frame().url(); } catch (e) { from = ''; }
+    // from: the address of the page that sent it
+    all.push({ at: Date.now(), method: r.method(), url: r.url(), body, from });
   });
   return {
     all,
@@ -168,12 +171,16 @@ export async function consoleSide(page) {
   }, VIEW);
 }
 
-// The replayed page in the console, or null while there is none.
+// fn(arg) run in the replayed page in the console; null while there is
+// none (also for the moment a new full snapshot replaces its frame).
 export async function viewDocument(page, fn, arg) {
-  const handle = await page.$(VIEW);
-  const frame = handle && await handle.contentFrame();
-  if (!frame) return null;
-  return frame.evaluate(fn, arg);
+  try {
+    const handle = await page.$(VIEW);
+    const frame = handle && await handle.contentFrame();
+    return frame ? await frame.evaluate(fn, arg) : null;
+  } catch (e) {
+    return null;
+  }
 }
 
 // opts: openPage's
