@@ -15,10 +15,19 @@ ngx_int_t ngx_chatvisor_handler_init(ngx_conf_t *cf);
 ngx_int_t ngx_chatvisor_handler(ngx_http_request_t *r);
 
 
-#define NGX_CHATVISOR_PAGE_CSP                                               \
-    "default-src 'self'; img-src 'self' data:; style-src 'self'; "            \
+/*
+ * The join page: nothing inline. The console: inline styles too, which the
+ * co-browsed page it replays is made of (its <style> copies and style
+ * attributes, in a sandboxed iframe that inherits this policy); scripts
+ * stay 'self' only (docs/decisions.md, "Co-browsing").
+ */
+#define NGX_CHATVISOR_PAGE_CSP(style)                                        \
+    "default-src 'self'; img-src 'self' data:; style-src " style "; "        \
     "script-src 'self'; connect-src 'self'; frame-src 'self'; "               \
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+#define NGX_CHATVISOR_JOIN_CSP     NGX_CHATVISOR_PAGE_CSP("'self'")
+#define NGX_CHATVISOR_CONSOLE_CSP  NGX_CHATVISOR_PAGE_CSP("'self' 'unsafe-inline'")
 
 
 /* each surface: the route tables of the features that serve under it */
@@ -105,9 +114,15 @@ static ngx_int_t
 ngx_chatvisor_send_page(ngx_http_request_t *r, ngx_chatvisor_asset_t *asset,
     ngx_uint_t join)
 {
-    if (ngx_chatvisor_header_add(r, "Content-Security-Policy",
-                                 (u_char *) NGX_CHATVISOR_PAGE_CSP,
-                                 sizeof(NGX_CHATVISOR_PAGE_CSP) - 1)
+    static ngx_str_t  join_csp = ngx_string(NGX_CHATVISOR_JOIN_CSP);
+    static ngx_str_t  console_csp = ngx_string(NGX_CHATVISOR_CONSOLE_CSP);
+
+    ngx_str_t  *csp;
+
+    csp = join ? &join_csp : &console_csp;
+
+    if (ngx_chatvisor_header_add(r, "Content-Security-Policy", csp->data,
+                                 csp->len)
         == NULL
         || ngx_chatvisor_header_add(r, "Referrer-Policy",
                                     (u_char *) "no-referrer",

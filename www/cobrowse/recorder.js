@@ -1,0 +1,101 @@
+// One recording of the visitor's page for a co-browsing session: rrweb's
+// record() with the options and the guard of privacy.js, its events sent
+// by sender.js.
+//
+//   const rec = createRecorder({ win, prefix, block, mask, onStop });
+//   rec.id          random; every chunk names it (recorder=ID), and nginx
+//                   gives the session to the recorder of its latest full
+//                   snapshot
+//   rec.start()     records, a full snapshot first
+//   rec.snapshot()  a full snapshot now (the agent's view opened, this tab
+//                   came back into view), unless one was taken just before:
+//                   nginx has that one
+//   rec.stop()      stops at once: nothing more is recorded or sent
+//   rec.running     whether it records
+//
+// onStop('superseded' | 'ended', code) tells that it stopped by itself:
+// another tab took the session over, or the session is over. block and
+// mask are the selector lists of the widget tag; a list the browser cannot
+// parse makes createRecorder throw (see privacy.js).
+import { record } from '@rrweb/record';
+import { randomId } from '../shared/id.js';
+import { EVENT_META } from '../shared/rrweb-nodes.js';
+import { recordOptions, guardEvent } from './privacy.js';
+import { createSender } from './sender.js';
+
+const ID_BYTES = 8;
+// a full snapshot asked for this soon after the last one is that one (the
+// agent's view opening as the recorder starts asks once more)
+const SNAPSHOT_MIN_GAP_MS = 500;
+
+// the pointer at most every 50 ms (about 20 a second), its positions sent
+// on every 100 ms; scrolling every 100 ms
+const SAMPLING = { mousemove: 50, mousemoveCallback: 100, scroll: 100, media: 800 };
+
+// what rrweb leaves out of the DOM it sends: scripts (they are never run in
+// the agent's view anyway), comments, head metadata
+const SLIM_DOM = {
+  script: true, comment: true, headFavicon: true, headWhitespace: true, headMetaSocial: true,
+  headMetaRobots: true, headMetaHttpEquiv: true, headMetaVerification: true,
+};
+
+export function createRecorder({ win, prefix, block, mask, onStop }) {
+  const id = randomId(ID_BYTES);
+  const privacy = recordOptions(win.document, { block, mask });
+  const nodeOf = (nodeId) => record.mirror.getNode(nodeId);
+  const url = (full) => prefix + 'v1/visitor/cobrowse/events?recorder=' + id + (full ? '&full=1' : '');
+  let stopRecording = null;
+  let sender = null;
+  let lastFullAt = 0;
+
+  function halt() {
+    if (stopRecording) stopRecording();
+    stopRecording = null;
+    if (sender) sender.close();
+    sender = null;
+  }
+
+  function start() {
+    if (stopRecording) return;
+    sender = createSender({
+      url,
+      onStop: (kind, code) => {
+        halt();
+        onStop(kind, code);
+      },
+      onResync: () => snapshot(true),    // events were lost: always
+    });
+    const mine = sender;
+    stopRecording = record(Object.assign({
+      // the guard runs on every event before it can be queued
+      emit: (event) => {
+        if (event.type === EVENT_META) lastFullAt = Date.now();
+        mine.push(guardEvent(event, nodeOf));
+      },
+      recordCanvas: false,
+      collectFonts: false,
+      inlineImages: false,
+      recordCrossOriginIframes: false,
+      recordAfter: 'DOMContentLoaded',
+      slimDOMOptions: SLIM_DOM,
+      sampling: SAMPLING,
+    }, privacy)) || null;
+    if (!stopRecording) {
+      halt();
+      throw new Error('co-browsing: this page could not be recorded');
+    }
+  }
+
+  function snapshot(force) {
+    if (!stopRecording || (!force && Date.now() - lastFullAt < SNAPSHOT_MIN_GAP_MS)) return;
+    record.takeFullSnapshot(true);
+  }
+
+  return {
+    id,
+    start,
+    snapshot: () => snapshot(false),
+    stop: halt,
+    get running() { return !!stopRecording; },
+  };
+}
