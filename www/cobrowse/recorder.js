@@ -8,8 +8,9 @@
 //                   snapshot
 //   rec.start()     records, a full snapshot first
 //   rec.snapshot()  a full snapshot now (the agent's view opened, this tab
-//                   came back into view), unless one was taken just before:
-//                   nginx has that one
+//                   came back into view); always: nginx asks only when it
+//                   wants one, and a skipped request would leave its ask
+//                   standing unanswered
 //   rec.stop()      stops at once: nothing more is recorded or sent
 //   rec.running     whether it records
 //
@@ -19,15 +20,10 @@
 // parse makes createRecorder throw (see privacy.js).
 import { record } from '@rrweb/record';
 import { randomId } from '../shared/id.js';
-import { EVENT_META } from '../shared/rrweb-nodes.js';
 import { recordOptions, guardEvent } from './privacy.js';
 import { createSender } from './sender.js';
 
 const ID_BYTES = 8;
-// a full snapshot asked for this soon after the last one is that one (the
-// agent's view opening as the recorder starts asks once more)
-const SNAPSHOT_MIN_GAP_MS = 500;
-
 // the pointer at most every 50 ms (about 20 a second), its positions sent
 // on every 100 ms; scrolling every 100 ms
 const SAMPLING = { mousemove: 50, mousemoveCallback: 100, scroll: 100, media: 800 };
@@ -46,7 +42,6 @@ export function createRecorder({ win, prefix, block, mask, onStop }) {
   const url = (full) => prefix + 'v1/visitor/cobrowse/events?recorder=' + id + (full ? '&full=1' : '');
   let stopRecording = null;
   let sender = null;
-  let lastFullAt = 0;
 
   function halt() {
     if (stopRecording) stopRecording();
@@ -63,15 +58,12 @@ export function createRecorder({ win, prefix, block, mask, onStop }) {
         halt();
         onStop(kind, code);
       },
-      onResync: () => snapshot(true),    // events were lost: always
+      onResync: snapshot,    // events were lost
     });
     const mine = sender;
     stopRecording = record(Object.assign({
       // the guard runs on every event before it can be queued
-      emit: (event) => {
-        if (event.type === EVENT_META) lastFullAt = Date.now();
-        mine.push(guardEvent(event, nodeOf));
-      },
+      emit: (event) => mine.push(guardEvent(event, nodeOf)),
       recordCanvas: false,
       collectFonts: false,
       inlineImages: false,
@@ -86,15 +78,14 @@ export function createRecorder({ win, prefix, block, mask, onStop }) {
     }
   }
 
-  function snapshot(force) {
-    if (!stopRecording || (!force && Date.now() - lastFullAt < SNAPSHOT_MIN_GAP_MS)) return;
-    record.takeFullSnapshot(true);
+  function snapshot() {
+    if (stopRecording) record.takeFullSnapshot(true);
   }
 
   return {
     id,
     start,
-    snapshot: () => snapshot(false),
+    snapshot,
     stop: halt,
     get running() { return !!stopRecording; },
   };
