@@ -116,9 +116,14 @@ async function run(browser) {
   const firstChunk = visitor.waitForRequest((r) => r.method() === 'POST' && CHUNK.test(r.url()), { timeout: WAIT_MS });
   const allowedAt = Date.now();
   await visitor.click('chatvisor-widget .cb-allow');
+  // the issue: within a second of Allow the agent sees the page
+  const viewAt = viewShows(agent, env, '#title', 'Espresso machine').then((t) => (t ? Date.now() : 0));
   const chunk = await firstChunk.catch(() => null);
   const ms = Date.now() - allowedAt;
   ok(chunk && ms < 1000, `visitor: recording starts within a second of Allow (${ms} ms)`);
+  const shownAt = await viewAt;
+  ok(shownAt && shownAt - allowedAt < 1000,
+    `agent: the view shows the page within a second of Allow (${shownAt ? shownAt - allowedAt : 'never'} ms)`);
   ok(chunk && FULL.test(chunk.url()) && /[?&]recorder=[0-9a-f]{16}(&|$)/.test(chunk.url()),
     'visitor: the first chunk is a full snapshot, with the recorder\'s id', chunk && chunk.url());
   const loads = net.matching(RECORDER_JS);
@@ -146,6 +151,14 @@ async function run(browser) {
     'agent: the view looks like the page (the site\'s stylesheet applies)', look);
   await shot(visitor, '3-visitor-allowed');
   await shot(agent, '3-agent-view');
+
+  // live: a change on the visitor's page reaches the view within a second
+  const changedAt = Date.now();
+  await visitor.evaluate(() => { document.querySelector('#blurb').textContent = 'Changed live'; });
+  const liveOk = await viewShows(agent, env, '#blurb', 'Changed live');
+  const liveMs = Date.now() - changedAt;
+  ok(liveOk && liveMs < 1000, `agent: a change on the visitor's page is in the view within a second (${liveMs} ms)`);
+  await visitor.evaluate(() => { document.querySelector('#blurb').textContent = 'Brass portafilter, 58 mm, dual boiler.'; });
 
   // 5. the visitor's scripts never run in the agent's view
   note('5. scripts stay on the visitor\'s side');
