@@ -324,6 +324,42 @@ my $vcursor;
 }
 
 # ---------------------------------------------------------------------------
+# Events are relayed, not kept: a chunk wakes no visitor chat poll, and
+# nothing of it reaches the durable store or the conversation
+
+my @unkept;     # the events of that chunk, in the view that reopens below
+{
+    my $g = cb_state($v)->{json}{generation};
+    my $p = cb_visitor_poll($v, after => $cursor, cobrowse => $g);
+    sleep 0.1;
+    my $mark = 'kept-nowhere-' . join '', map { $chars[rand @chars] } 1 .. 16;
+    my $chunk = incremental(n => 2, mark => $mark);
+    @unkept = @{ decode($chunk) };
+    my $r = cb_send($v, $chunk, recorder => 'tab1');
+    is($r->{status}, 204, 'a chunk with a unique mark: 204');
+    my $res = cb_view($ann, $conv, after => $vcursor);
+    like($res->{content}, qr/\Q$mark\E/, 'the agent\'s view has it');
+    $vcursor = $res->{json}{cursor};
+    sleep 1;
+    ok(!$p->ready(0), 'the visitor\'s held chat poll is not woken by a chunk');
+    $res = $p->result(timeout => 6);
+    is_deeply(cobrowse_events($res), [], 'and answers at its timeout with nothing of co-browsing');
+    unlike($res->{content} // '', qr/\Q$mark\E/, 'nor the events');
+    my $msgs = $ann->get("conversations/$conv/events?after=0");
+    is($msgs->{status}, 200, 'the conversation\'s events: 200');
+    unlike($msgs->{content}, qr/\Q$mark\E/, 'the conversation does not hold the events');
+    my @files = -d $store ? glob("$store/*") : ($store);
+    my $found = 0;
+    for my $f (grep { -f } @files) {
+        open my $fh, '<:raw', $f or die "$f: $!";
+        local $/;
+        my $bytes = <$fh>;
+        $found++ if index($bytes, $mark) >= 0;
+    }
+    ok(@files && !$found, 'no file of the durable store holds the events (' . scalar(@files) . ' files read)');
+}
+
+# ---------------------------------------------------------------------------
 # A view that (re)opens: from the last full snapshot, and a new one asked
 
 {
@@ -335,6 +371,7 @@ my $vcursor;
     is($res->{json}{cursor}, $vcursor, 'the cursor of the last chunk');
     my @want = (@{ decode($full1) }, @{ decode('[{"type":3,"data":{"text":"caf\u00e9 / \"q\"","n":1.5}},{"type":3,"data":{}}]') });
     push @want, @{ decode(incremental(n => 3, mark => "wake $_")) } for 1 .. 20;
+    push @want, @unkept;
     is(scalar @{ $res->{json}{events} }, scalar @want,
        'the last full snapshot and everything after it');
     is_deeply($res->{json}{events}[0], decode($full1)->[0], 'starting with the snapshot');
