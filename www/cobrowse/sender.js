@@ -4,6 +4,7 @@
 //   body: a JSON array of rrweb events
 //
 // Events are gathered for FLUSH_MS and sent one chunk at a time, in order.
+// A full snapshot is sent at once.
 // A full snapshot (rrweb's Meta event and the FullSnapshot after it) starts
 // a chunk of its own, flagged full=1; it makes everything before it moot,
 // so what was not sent yet is dropped. The answers:
@@ -41,8 +42,13 @@ export function createSender({ url, onStop, onResync }) {
   let sending = false;
   let timer = 0;
 
-  function schedule() {
-    if (!timer && !sending && !closed) timer = setTimeout(flush, FLUSH_MS);
+  // a full snapshot goes at once (rrweb emits it in one go, its Meta
+  // event first): a view that opens waits for nothing else
+  function schedule(now) {
+    if (closed || sending) return;
+    if (now && timer) clearTimeout(timer);
+    else if (timer) return;
+    timer = setTimeout(flush, now ? 0 : FLUSH_MS);
   }
 
   function stop(kind, code) {
@@ -118,14 +124,15 @@ export function createSender({ url, onStop, onResync }) {
   return {
     push(event) {
       if (closed) return;
-      if (event.type === EVENT_META) {
+      const full = event.type === EVENT_META;
+      if (full) {
         chunks = [{ full: true, events: [event] }];
       } else if (!chunks.length) {
         chunks.push({ full: false, events: [event] });
       } else {
         chunks[chunks.length - 1].events.push(event);
       }
-      schedule();
+      schedule(full);
     },
     close,
   };
