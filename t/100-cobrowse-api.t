@@ -641,6 +641,39 @@ sub raw_view {
 }
 
 # ---------------------------------------------------------------------------
+# A long session's changes outgrow its page: past 1 MB (and 4 times the
+# full snapshot) a fresh one is asked for, and it lets them go
+
+{
+    my ($v5, $conv5) = conversation($t, 'a long session');
+    active_session($ann, $v5, $conv5);
+    my $g0 = cb_state($v5)->{json}{generation};
+    my $c5 = $v5->events(after => 0, wait => 0)->{json}{cursor};
+    my $p = cb_visitor_poll($v5, after => $c5, cobrowse => $g0);
+    sleep 0.1;
+    my $chunk = incremental(n => 1, bytes => 200 * 1024);
+    for my $i (1 .. 5) {
+        is(cb_send($v5, $chunk, recorder => 'rec')->{status}, 204, "200 KB of changes ($i)");
+    }
+    my $s = cb_state($v5)->{json};
+    ok(!$s->{snapshot} && $s->{generation} == $g0, 'at 1 MB after the snapshot: nothing asked yet');
+    ok(!$p->ready(0), 'the visitor\'s poll is held');
+    is(cb_send($v5, $chunk, recorder => 'rec')->{status}, 204, 'past 1 MB: 204');
+    $s = cb_state($v5)->{json};
+    ok($s->{snapshot} && $s->{generation} > $g0, 'a full snapshot is asked for');
+    my ($ev) = grep { $_->{type} eq 'cobrowse' } @{ cobrowse_events($p->result(timeout => 5)) };
+    ok($ev && $ev->{snapshot}, 'the visitor\'s chat poll is told (snapshot: true)') or diag explain $ev;
+    is(cb_send($v5, $chunk, recorder => 'rec')->{status}, 204, 'more changes meanwhile: asked once');
+    is(cb_state($v5)->{json}{generation}, $s->{generation}, 'no second request');
+    my $full = full_snapshot(bytes => 3000, mark => 'compacted');
+    is(cb_send($v5, $full, recorder => 'rec', full => 1)->{status}, 204, 'the fresh full snapshot: 204');
+    ok(!cb_state($v5)->{json}{snapshot}, 'none wanted any more');
+    my $res = cb_view($ann, $conv5, after => 0);
+    is_deeply($res->{json}{events}, decode($full), 'a view that opens reads that snapshot only');
+    cb_astop($ann, $conv5);
+}
+
+# ---------------------------------------------------------------------------
 # 256 live sessions at most
 
 {

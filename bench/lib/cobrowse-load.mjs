@@ -246,14 +246,22 @@ async function replayPhase(base, cookie, csrf, traceFile, sessions, seconds) {
     }
   }));
 
-  // the visitor's widget holds its chat poll meanwhile
+  // the visitor's widget holds its chat poll meanwhile, and sends a full
+  // snapshot when nginx asks for one (a long session's changes outgrew it)
+  let fulls = 0;
   for (const v of vs) {
     chatPolls.push((async () => {
       let after = 0;
+      let gen = 0;
       while (!stopped) {
-        const r = await request('GET', `${base}${PREFIX}v1/visitor/events?after=${after}&cobrowse=1000000000`, v.h);
+        const r = await request('GET', `${base}${PREFIX}v1/visitor/events?after=${after}&cobrowse=${gen}`, v.h);
         const m = /"cursor":(\d+)/.exec(r.text);
         if (m) after = Number(m[1]);
+        const g = /"type":"cobrowse[^}]*"generation":(\d+)[^}]*"snapshot":(true|false)/.exec(r.text);
+        if (g) {
+          gen = Number(g[1]);
+          if (g[2] === 'true') v.wantFull = true;
+        }
       }
     })().catch((e) => errors.push(String(e))));
   }
@@ -270,6 +278,16 @@ async function replayPhase(base, cookie, csrf, traceFile, sessions, seconds) {
       const wait = due - now();
       if (wait > 0) await sleep(wait);
       if (stopped) break;
+      if (v.wantFull) {
+        v.wantFull = false;
+        const f = await request('POST', v.url(true), v.h, trace.full);
+        if (f.status !== 204) errors.push(`full snapshot ${f.status} ${f.text.slice(0, 100)}`);
+        if (measuring) {
+          fulls++;
+          posts++;
+          bytes += Buffer.byteLength(trace.full);
+        }
+      }
       const id = String(++mark);
       const body = c.body.slice(0, -1) + `,{"type":5,"timestamp":${Date.now()},"data":{"tag":"bench","payload":"M${id}"}}]`;
       const t = now();
@@ -308,7 +326,7 @@ async function replayPhase(base, cookie, csrf, traceFile, sessions, seconds) {
   const rs = summary(relays);
   console.log(JSON.stringify({
     sessions, relay_p50: rs.p50, relay_p99: rs.p99, lag_p50: s.p50, lag_p99: s.p99, lag_max: s.max, lag_n: s.n, lost: pending,
-    posts_per_s: posts / el, bytes_per_s: bytes / el, seconds: el,
+    posts_per_s: posts / el, fulls_per_s: fulls / el, bytes_per_s: bytes / el, seconds: el,
     errors: errors.length, first_error: errors[0] || '',
   }));
   // the held chat polls answer at their timeout; they need not be awaited

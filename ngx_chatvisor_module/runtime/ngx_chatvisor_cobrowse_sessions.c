@@ -839,6 +839,18 @@ ngx_chatvisor_cobrowse_events(ngx_chatvisor_main_conf_t *cmcf,
     s->last = c;
     s->buffered += len;
 
+    /* a long session's changes outgrow its page: a fresh full snapshot
+     * lets them go, and a view that (re)opens reads less */
+    if (!full && s->first->full
+        && s->buffered - s->first->len
+           > ngx_max(NGX_CHATVISOR_COBROWSE_COMPACT_MIN,
+                     NGX_CHATVISOR_COBROWSE_COMPACT_RATIO * s->first->len)
+        && ngx_chatvisor_cobrowse_ask_snapshot(zone, s))
+    {
+        ngx_chatvisor_cobrowse_notice(notice, &n,
+                                      NGX_CHATVISOR_NOTICE_COBROWSE, s);
+    }
+
     ngx_chatvisor_cobrowse_notice(notice, &n,
                                   NGX_CHATVISOR_NOTICE_COBROWSE_DATA, s);
 

@@ -354,6 +354,12 @@ ngx_uint_t ngx_chatvisor_settings_visibility(ngx_chatvisor_main_conf_t *cmcf,
 /* the bounds (docs/cobrowse.md) */
 #define NGX_CHATVISOR_COBROWSE_CHUNK_MAX     (8 * 1024 * 1024)  /* a POST */
 #define NGX_CHATVISOR_COBROWSE_BUFFER_MAX    (16 * 1024 * 1024) /* kept */
+#define NGX_CHATVISOR_COBROWSE_COMPACT_MIN   (1024 * 1024)  /* incremental
+                                                    bytes kept after a full
+                                                    snapshot beyond which, */
+#define NGX_CHATVISOR_COBROWSE_COMPACT_RATIO 4     /* and beyond this many
+                                                    times its size, a new
+                                                    one is asked for */
 #define NGX_CHATVISOR_COBROWSE_RATE          (512 * 1024)  /* incremental
                                                     bytes a second, */
 #define NGX_CHATVISOR_COBROWSE_RATE_WINDOW   5000          /* averaged over
