@@ -182,6 +182,32 @@ async function run(browser) {
   is(cs.ran, null, 'agent: the inline <script>, the onclick and the onerror of the page never ran in the view');
   ok(cs.csp.length === 0 && A.rec.dialogs.length === 0, 'agent: no CSP violation, no dialog', { csp: cs.csp, dialogs: A.rec.dialogs });
 
+  // the view has the visitor's viewport, mouse and clicks
+  const vsize = await visitor.evaluate(() => ({ w: window.innerWidth, h: window.innerHeight }));
+  const fsize = await until(() => viewDocument(agent, () => ({ w: window.innerWidth, h: window.innerHeight })), WAIT_MS);
+  ok(fsize && fsize.w === vsize.w && fsize.h === vsize.h,
+    `agent: the view has the visitor's viewport (${vsize.w}x${vsize.h})`, fsize);
+  const spot = await visitor.evaluate(() => {
+    const r = document.querySelector('#blurb').getBoundingClientRect();
+    return { x: Math.round(r.left + 20), y: Math.round(r.top + r.height / 2) };
+  });
+  // (rrweb samples moves at most every 50 ms and drops the last one of a
+  // burst: the move that ends on the spot comes after a pause)
+  await visitor.mouse.move(spot.x - 30, spot.y - 10);
+  await sleep(150);
+  await visitor.mouse.move(spot.x, spot.y);
+  const mouseAt = () => agent.evaluate(() => {
+    const m = document.querySelector('.replayer-mouse');
+    return m ? { left: m.style.left, top: m.style.top, active: m.classList.contains('active') } : null;
+  });
+  ok(await until(async () => {
+    const m = await mouseAt();
+    return m && m.left === `${spot.x}px` && m.top === `${spot.y}px`;
+  }, WAIT_MS), `agent: the visitor's mouse is shown where it is (${spot.x}, ${spot.y})`, await mouseAt());
+  await agent.evaluate(() => { const m = document.querySelector('.replayer-mouse'); if (m) m.classList.remove('active'); });
+  await visitor.mouse.click(spot.x, spot.y);
+  ok(await until(async () => (await mouseAt() || {}).active, WAIT_MS), 'agent: and the visitor\'s click', await mouseAt());
+
   // 6. the agent's pointer and clicks, over a scrolled page
   note('6. pointer and click');
   await visitor.evaluate(() => document.querySelector('#buy').scrollIntoView({ block: 'center' }));
