@@ -105,7 +105,8 @@ ASAN_TESTS  ?= t/20-inject.t t/40-chat.t t/41-chat-hostile.t t/42-chat-durabilit
                t/44-retention.t t/45-erase.t t/46-store-growth.t t/47-store-disk-full.t \
                t/70-api.t t/71-api-errors.t t/80-visibility.t \
                t/90-webhooks-api.t t/91-webhooks-delivery.t t/92-webhooks-chaos.t \
-               t/94-webhooks-transport.t t/48-chat-limits.t t/49-review-fixes.t
+               t/94-webhooks-transport.t t/48-chat-limits.t t/49-review-fixes.t \
+               t/100-cobrowse-api.t t/101-cobrowse-hostile.t
 
 ifndef ASAN_INNER
 $(ASAN_MODULE): $(MODULE_SRCS) $(ASSETS_C) $(DEFAULTS_H)
@@ -134,6 +135,8 @@ bench: deps-bench all
 	bench/chat
 	bench/api
 	bench/webhooks
+	bench/cobrowse
+	bench/assets
 
 clean:
 	rm -rf $(BUILD)

@@ -9,7 +9,7 @@
  *                   long-polls, notices between workers, shared memory
  *   http/           ngx_chatvisor_http.h: request context, bodies,
  *                   arguments, cookies, answers and errors, route tables
- *   edge/ chat/ api/  the features, one header each
+ *   edge/ chat/ cobrowse/ api/ webhooks/  the features, one header each
  *   ngx_chatvisor_module.c, ngx_chatvisor_handler.c: directives and wiring
  *
  * This header sits under all of them: what nginx.conf sets, read by every
@@ -45,6 +45,18 @@
 
 /* the smallest chatvisor_store size= */
 #define NGX_CHATVISOR_STORE_SIZE_MIN        (1024 * 1024)
+
+/* chatvisor_cobrowse_max_duration: default and bounds, ms */
+#define NGX_CHATVISOR_COBROWSE_DURATION     3600000
+#define NGX_CHATVISOR_COBROWSE_DURATION_MIN 1000
+#define NGX_CHATVISOR_COBROWSE_DURATION_MAX 86400000
+
+/* chatvisor_cobrowse_memory: default and the smallest */
+#define NGX_CHATVISOR_COBROWSE_MEMORY       (64 * 1024 * 1024)
+#define NGX_CHATVISOR_COBROWSE_MEMORY_MIN   (1024 * 1024)
+
+/* bytes of one chatvisor_cobrowse_block or _mask_text selector */
+#define NGX_CHATVISOR_SELECTOR_MAX          1024
 
 /* a number's constant as a string literal, for messages */
 #define NGX_CHATVISOR_QUOTE(x)              #x
@@ -86,6 +98,9 @@ typedef struct {
     ngx_str_t                 language;
     ngx_str_t                 text[NGX_CHATVISOR_TEXT_N];
     ngx_msec_t                show_after;
+    ngx_flag_t                cobrowse;     /* chatvisor_cobrowse */
+    ngx_array_t              *cobrowse_block;   /* ngx_str_t: selectors */
+    ngx_array_t              *cobrowse_mask;
 } ngx_chatvisor_widget_conf_t;
 
 
@@ -127,6 +142,7 @@ typedef struct {
 
 
 typedef struct ngx_chatvisor_shm_s  ngx_chatvisor_shm_t;
+typedef struct ngx_chatvisor_cobrowse_zone_s  ngx_chatvisor_cobrowse_zone_t;
 
 
 /* an abuse limit's rate: n a period; n == 0: off */
@@ -168,6 +184,14 @@ typedef struct {
 
     ngx_array_t              *api_clients;  /* ngx_chatvisor_api_client_t */
     ngx_uint_t                visits_rule;  /* some location counts visits */
+
+    /* co-browsing: its sessions' zone exists when some location offers
+     * it (chatvisor_cobrowse on); cobrowse NULL: co-browsing is off */
+    ngx_msec_t                cobrowse_max_duration;
+    size_t                    cobrowse_memory;
+    ngx_uint_t                cobrowse_used;
+    ngx_shm_zone_t           *cobrowse_zone;
+    ngx_chatvisor_cobrowse_zone_t  *cobrowse;
 
     ngx_chatvisor_webhooks_conf_t  webhooks;
 

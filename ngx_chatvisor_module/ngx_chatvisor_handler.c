@@ -1,12 +1,13 @@
 /*
  * The content handler of "chatvisor on" locations: PREFIX paths go to the
- * surface whose base they start with (its route table answers them), or
- * are the embedded browser files.
+ * surface whose base they start with (the route tables of the features
+ * that serve there answer them), or are the embedded browser files.
  */
 
 
 #include "ngx_chatvisor_edge.h"
 #include "ngx_chatvisor_chat.h"
+#include "ngx_chatvisor_cobrowse.h"
 #include "ngx_chatvisor_api.h"
 
 
@@ -14,10 +15,71 @@ ngx_int_t ngx_chatvisor_handler_init(ngx_conf_t *cf);
 ngx_int_t ngx_chatvisor_handler(ngx_http_request_t *r);
 
 
-#define NGX_CHATVISOR_PAGE_CSP                                               \
-    "default-src 'self'; img-src 'self' data:; style-src 'self'; "            \
+/*
+ * The join page: nothing inline. The console: inline styles too, which the
+ * co-browsed page it replays is made of (its <style> copies and style
+ * attributes, in a sandboxed iframe that inherits this policy); scripts
+ * stay 'self' only (docs/decisions.md, "Co-browsing").
+ */
+#define NGX_CHATVISOR_PAGE_CSP(style)                                        \
+    "default-src 'self'; img-src 'self' data:; style-src " style "; "        \
     "script-src 'self'; connect-src 'self'; frame-src 'self'; "               \
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+#define NGX_CHATVISOR_JOIN_CSP     NGX_CHATVISOR_PAGE_CSP("'self'")
+#define NGX_CHATVISOR_CONSOLE_CSP  NGX_CHATVISOR_PAGE_CSP("'self' 'unsafe-inline'")
+
+
+/* each surface: the route tables of the features that serve under it */
+
+static ngx_chatvisor_route_t  *ngx_chatvisor_visitor_tables[] = {
+    ngx_chatvisor_visitor_routes,
+    ngx_chatvisor_cobrowse_visitor_routes,
+    NULL
+};
+
+static ngx_chatvisor_route_t  *ngx_chatvisor_agent_tables[] = {
+    ngx_chatvisor_agent_routes,
+    ngx_chatvisor_cobrowse_agent_routes,
+    NULL
+};
+
+static ngx_chatvisor_route_t  *ngx_chatvisor_api_tables[] = {
+    ngx_chatvisor_api_routes,
+    NULL
+};
+
+
+static ngx_chatvisor_surface_t  ngx_chatvisor_visitor_surface = {
+    ngx_string("v1/visitor/"),
+    "no such visitor endpoint",
+    ngx_chatvisor_visitor_tables,
+    NGX_CHATVISOR_CALLER_NONE,
+    NULL,
+    NULL,
+    NULL
+};
+
+/* the console's sessions are the chat's */
+static ngx_chatvisor_surface_t  ngx_chatvisor_agent_surface = {
+    ngx_string("v1/agent/"),
+    "no such agent endpoint",
+    ngx_chatvisor_agent_tables,
+    NGX_CHATVISOR_CALLER_AGENT,
+    ngx_chatvisor_agent_auth,
+    NULL,
+    NULL
+};
+
+static ngx_chatvisor_surface_t  ngx_chatvisor_api_surface = {
+    ngx_string("api/v1/"),
+    "no such API resource",
+    ngx_chatvisor_api_tables,
+    NGX_CHATVISOR_CALLER_API,
+    ngx_chatvisor_api_auth,
+    NULL,
+    NULL
+};
 
 
 static ngx_chatvisor_surface_t  *ngx_chatvisor_surfaces[] = {
@@ -28,7 +90,8 @@ static ngx_chatvisor_surface_t  *ngx_chatvisor_surfaces[] = {
 };
 
 
-/* the surfaces' route tables, split once per configuration */
+/* the surfaces' route tables, joined and split once per configuration,
+ * and the body limits of their routes */
 
 ngx_int_t
 ngx_chatvisor_handler_init(ngx_conf_t *cf)
@@ -41,7 +104,7 @@ ngx_chatvisor_handler_init(ngx_conf_t *cf)
         }
     }
 
-    return NGX_OK;
+    return ngx_chatvisor_body_init(cf);
 }
 
 
@@ -51,9 +114,15 @@ static ngx_int_t
 ngx_chatvisor_send_page(ngx_http_request_t *r, ngx_chatvisor_asset_t *asset,
     ngx_uint_t join)
 {
-    if (ngx_chatvisor_header_add(r, "Content-Security-Policy",
-                                 (u_char *) NGX_CHATVISOR_PAGE_CSP,
-                                 sizeof(NGX_CHATVISOR_PAGE_CSP) - 1)
+    static ngx_str_t  join_csp = ngx_string(NGX_CHATVISOR_JOIN_CSP);
+    static ngx_str_t  console_csp = ngx_string(NGX_CHATVISOR_CONSOLE_CSP);
+
+    ngx_str_t  *csp;
+
+    csp = join ? &join_csp : &console_csp;
+
+    if (ngx_chatvisor_header_add(r, "Content-Security-Policy", csp->data,
+                                 csp->len)
         == NULL
         || ngx_chatvisor_header_add(r, "Referrer-Policy",
                                     (u_char *) "no-referrer",

@@ -16,6 +16,7 @@ ngx_int_t ngx_chatvisor_handler_init(ngx_conf_t *cf);
 ngx_int_t ngx_chatvisor_handler(ngx_http_request_t *r);
 
 
+static ngx_int_t ngx_chatvisor_postconfiguration(ngx_conf_t *cf);
 static void *ngx_chatvisor_create_main_conf(ngx_conf_t *cf);
 static char *ngx_chatvisor_init_main_conf(ngx_conf_t *cf, void *conf);
 static void ngx_chatvisor_limits_init_conf(ngx_chatvisor_limits_conf_t *l);
@@ -82,6 +83,44 @@ ngx_chatvisor_check_concurrency(ngx_conf_t *cf, void *post, void *data)
 
 static ngx_conf_post_t  ngx_chatvisor_webhook_concurrency_bounds = {
     ngx_chatvisor_check_concurrency
+};
+
+
+static char *
+ngx_chatvisor_check_cobrowse_duration(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_msec_t  *t = data;
+
+    if (*t < NGX_CHATVISOR_COBROWSE_DURATION_MIN
+        || *t > NGX_CHATVISOR_COBROWSE_DURATION_MAX)
+    {
+        return "must be from 1s to 24h";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_conf_post_t  ngx_chatvisor_cobrowse_duration_bounds = {
+    ngx_chatvisor_check_cobrowse_duration
+};
+
+
+static char *
+ngx_chatvisor_check_cobrowse_memory(ngx_conf_t *cf, void *post, void *data)
+{
+    size_t  *size = data;
+
+    if (*size < NGX_CHATVISOR_COBROWSE_MEMORY_MIN) {
+        return "must be at least 1m";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_conf_post_t  ngx_chatvisor_cobrowse_memory_bounds = {
+    ngx_chatvisor_check_cobrowse_memory
 };
 
 
@@ -163,6 +202,44 @@ static ngx_command_t  ngx_chatvisor_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_chatvisor_loc_conf_t, widget),
       NULL },
+
+    { ngx_string("chatvisor_cobrowse"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chatvisor_loc_conf_t, widget)
+          + offsetof(ngx_chatvisor_widget_conf_t, cobrowse),
+      NULL },
+
+    { ngx_string("chatvisor_cobrowse_block"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_chatvisor_widget_selector,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chatvisor_loc_conf_t, widget)
+          + offsetof(ngx_chatvisor_widget_conf_t, cobrowse_block),
+      NULL },
+
+    { ngx_string("chatvisor_cobrowse_mask_text"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_chatvisor_widget_selector,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chatvisor_loc_conf_t, widget)
+          + offsetof(ngx_chatvisor_widget_conf_t, cobrowse_mask),
+      NULL },
+
+    { ngx_string("chatvisor_cobrowse_max_duration"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chatvisor_main_conf_t, cobrowse_max_duration),
+      &ngx_chatvisor_cobrowse_duration_bounds },
+
+    { ngx_string("chatvisor_cobrowse_memory"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chatvisor_main_conf_t, cobrowse_memory),
+      &ngx_chatvisor_cobrowse_memory_bounds },
 
     { ngx_string("chatvisor_show_if"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
@@ -283,7 +360,7 @@ static ngx_command_t  ngx_chatvisor_commands[] = {
 
 static ngx_http_module_t  ngx_chatvisor_module_ctx = {
     ngx_chatvisor_add_variables,           /* preconfiguration */
-    ngx_chatvisor_handler_init,            /* postconfiguration */
+    ngx_chatvisor_postconfiguration,       /* postconfiguration */
 
     ngx_chatvisor_create_main_conf,        /* create main configuration */
     ngx_chatvisor_init_main_conf,          /* init main configuration */
@@ -327,6 +404,9 @@ ngx_chatvisor_create_main_conf(ngx_conf_t *cf)
     cmcf->limits.new_visitors.period = NGX_CONF_UNSET_MSEC;
     cmcf->limits.messages.period = NGX_CONF_UNSET_MSEC;
 
+    cmcf->cobrowse_max_duration = NGX_CONF_UNSET_MSEC;
+    cmcf->cobrowse_memory = NGX_CONF_UNSET_SIZE;
+
     return cmcf;
 }
 
@@ -351,6 +431,11 @@ ngx_chatvisor_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     ngx_chatvisor_limits_init_conf(&cmcf->limits);
+
+    ngx_conf_init_msec_value(cmcf->cobrowse_max_duration,
+                             NGX_CHATVISOR_COBROWSE_DURATION);
+    ngx_conf_init_size_value(cmcf->cobrowse_memory,
+                             NGX_CHATVISOR_COBROWSE_MEMORY);
 
     return ngx_chatvisor_webhooks_init_conf(cf, &cmcf->webhooks);
 }
@@ -492,8 +577,9 @@ ngx_chatvisor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_chatvisor_loc_conf_t  *prev = parent;
     ngx_chatvisor_loc_conf_t  *conf = child;
 
-    ngx_http_core_loc_conf_t  *core;
-    ngx_chatvisor_srv_conf_t  *cscf;
+    ngx_http_core_loc_conf_t   *core;
+    ngx_chatvisor_srv_conf_t   *cscf;
+    ngx_chatvisor_main_conf_t  *cmcf;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_value(conf->inject, prev->inject, 0);
@@ -509,6 +595,13 @@ ngx_chatvisor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->enable) {
         core = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
         core->handler = ngx_chatvisor_handler;
+
+        /* every route has its own body limit (64 KB, 8 MB for co-browsing
+         * events), held by the module, which answers bodies over it with
+         * its JSON 413 (ngx_chatvisor_body_init): nginx's own limit would
+         * refuse a co-browsing snapshot over 1 MB before the module sees
+         * it */
+        core->client_max_body_size = 0;
     }
 
     cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_chatvisor_module);
@@ -521,6 +614,20 @@ ngx_chatvisor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (conf->widget.cobrowse) {
+        cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_chatvisor_module);
+
+        /* the conversations are in the store */
+        if (cmcf->store_opt.path == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"chatvisor_cobrowse on\" needs "
+                               "\"chatvisor_store\"");
+            return NGX_CONF_ERROR;
+        }
+
+        cmcf->cobrowse_used = 1;
+    }
+
     if (conf->inject) {
         if (ngx_chatvisor_widget_build_tag(cf->pool, &conf->widget,
                                            &cscf->prefix, &conf->tag)
@@ -531,6 +638,28 @@ ngx_chatvisor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* after the configuration is read: the surfaces' routes, and the
+ * co-browsing zone where some location offers co-browsing */
+
+static ngx_int_t
+ngx_chatvisor_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    if (ngx_chatvisor_handler_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_chatvisor_module);
+
+    if (cmcf->cobrowse_used) {
+        return ngx_chatvisor_cobrowse_zone_add(cf, cmcf);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -920,6 +1049,10 @@ ngx_chatvisor_init_process(ngx_cycle_t *cycle)
     }
 
     if (ngx_chatvisor_purge_init_process(cycle, cmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_chatvisor_cobrowse_init_process(cycle, cmcf) != NGX_OK) {
         return NGX_ERROR;
     }
 

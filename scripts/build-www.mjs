@@ -17,10 +17,15 @@ const HTML = 'text/html; charset=utf-8';
 
 // name: the path under PREFIX it is served at; source: the file in www/;
 // kind: 'js' and 'css' are bundled and minified by esbuild, 'copy' is taken
-// as it is, except that "%%HASH:NAME%%" becomes the content hash of the
-// asset NAME built before it (so pages can load "../agent.js?v=HASH", which
-// is cached as immutable). file: where the output goes under OUT_DIR.
+// as it is. In every kind "%%HASH:NAME%%" becomes the content hash of the
+// asset NAME built before it (so pages can load "../agent.js?v=HASH", and
+// the widget "cobrowse.js?v=HASH", which are cached as immutable).
+// file: where the output goes under OUT_DIR.
 const assets = [
+  // co-browsing: the visitor's recorder, loaded by the widget only after
+  // consent, and the console's replay, loaded when a view opens
+  { name: 'cobrowse.js', source: 'www/cobrowse/record.js', type: JS, kind: 'js' },
+  { name: 'cobrowse-replay.js', source: 'www/replay/index.js', type: JS, kind: 'js' },
   { name: 'widget.js', source: 'www/widget/index.js', type: JS, kind: 'js' },
   { name: 'agent.js', source: 'www/agent/index.js', type: JS, kind: 'js' },
   { name: 'agent.css', source: 'www/agent/agent.css', type: CSS, kind: 'css' },
@@ -48,6 +53,12 @@ const i18n = await build({
 });
 const { TEXTS, CONFIGURABLE } = await import(
   'data:text/javascript;base64,' + Buffer.from(i18n.outputFiles[0].text).toString('base64'));
+
+// every language has every text the English one has
+for (const [lang, texts] of Object.entries(TEXTS)) {
+  const missing = Object.keys(TEXTS.en).filter((k) => typeof texts[k] !== 'string' || texts[k] === '');
+  if (missing.length) throw new Error(`www/widget/i18n.js: "${lang}" has no ${missing.join(', ')}`);
+}
 
 function cList(words) {
   for (const w of words) {
@@ -115,18 +126,19 @@ const hashes = {};
 for (const [i, a] of assets.entries()) {
   const out = join(outDir, a.file || a.name);
   mkdirSync(dirname(out), { recursive: true });
+  const withHashes = (text) => text.replace(/%%HASH:([\w./-]+)%%/g, (m, name) => {
+    if (!hashes[name]) throw new Error(`${a.source}: ${m}: no asset ${name} built before it`);
+    return hashes[name];
+  });
   if (a.kind === 'js' || a.kind === 'css') {
-    await build({
+    const r = await build({
       entryPoints: [a.source], bundle: true, minify: true,
       ...(a.kind === 'js' ? { format: 'iife', target: ['es2019'] } : { loader: { '.css': 'css' }, target: ['chrome90', 'firefox90', 'safari14'] }),
-      outfile: out, legalComments: 'none', logLevel: 'warning',
+      outfile: out, legalComments: 'none', logLevel: 'warning', write: false,
     });
+    writeFileSync(out, withHashes(r.outputFiles.find((f) => f.path.endsWith(out.replace(/^.*\//, ''))).text));
   } else {
-    const text = readFileSync(a.source, 'utf8').replace(/%%HASH:([\w./-]+)%%/g, (m, name) => {
-      if (!hashes[name]) throw new Error(`${a.source}: ${m}: no asset ${name} built before it`);
-      return hashes[name];
-    });
-    writeFileSync(out, text);
+    writeFileSync(out, withHashes(readFileSync(a.source, 'utf8')));
   }
   const body = readFileSync(out);
   const gz = gzipSync(body, { level: constants.Z_BEST_COMPRESSION });

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 want="nginx nginx-dev liblmdb-dev libcjson-dev libssl-dev gcc make pkg-config perl"
 case "${1:-build}" in
     test)  want="$want chromium lmdb-utils faketime" ;;
-    bench) want="$want libnginx-mod-nchan wrk" ;;
+    bench) want="$want libnginx-mod-nchan wrk chromium" ;;   # chromium: bench/cobrowse
 esac
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \
     || want="$want nodejs npm"

@@ -5,7 +5,8 @@
 #   engine/                     plain C: no nginx header at all
 #   ngx_chatvisor_conf.h        the configuration, under every layer
 #   runtime/  http/             each uses only the layers below it
-#   edge/  chat/  api/  webhooks/   features: http and below, not each other
+#   edge/  chat/  cobrowse/  api/  webhooks/   features: http and below,
+#                               not each other
 #   ngx_chatvisor_module.c, ngx_chatvisor_handler.c   the wiring, on top
 #
 # A file may include the public header of its own layer or of one below
@@ -27,7 +28,7 @@ my $root = Chatvisor::Test::repo_root();
 my $mod = "$root/ngx_chatvisor_module";
 
 my %rank = (conf => 0, runtime => 1, http => 2, edge => 3, chat => 3,
-            api => 3, webhooks => 3, top => 4);
+            cobrowse => 3, api => 3, webhooks => 3, top => 4);
 
 # which layer a module header belongs to, and whether it is its public one
 my %header;

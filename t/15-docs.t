@@ -228,6 +228,8 @@ my %ARGS = (
     chatvisor_show_if        => 'any_agent_online visits>=2',
     chatvisor_business_hours => 'mon-fri 09:00-18:00 sat 10:00-14:00 tz=Europe/Madrid',
     chatvisor_show_after     => '20s',
+    chatvisor_cobrowse_block     => '"#card-number"',
+    chatvisor_cobrowse_mask_text => '.customer-name',
 );
 
 my $SMALL = <<'EOF';

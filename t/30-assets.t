@@ -2,8 +2,8 @@
 
 # The widget asset served by a `chatvisor on` location: PREFIX widget.js
 # (at the tag's ?v=HASH URL cached for a year as immutable), ETag
-# revalidation, gzip for clients that take it,
-# and a ?v=HASH in the injected tag that is the first 16 hex digits of the
+# revalidation, gzip for clients that take it, its size within its budget
+# (co-browsing's recorder and replay are assets of their own), and a ?v=HASH in the injected tag that is the first 16 hex digits of the
 # SHA-256 of the plain widget.js body. Unknown paths under the prefix are a
 # JSON 404.
 
@@ -114,6 +114,24 @@ for my $ae ('gzip', 'gzip, deflate, br', 'br;q=1.0, gzip;q=0.8') {
     ok(defined $out && $out eq $plain, "Accept-Encoding: $ae: gunzips to the plain body");
     ok(length $r->body < length $plain, "Accept-Encoding: $ae: smaller than plain");
 }
+# ---- size: the widget's budget; co-browsing is not in it ----
+
+# Every visitor's first page loads widget.js: it must stay small. The
+# co-browsing recorder (rrweb) is its own asset, loaded only after consent;
+# the console's replay too (docs/performance.md, "Browser assets").
+my $WIDGET_GZIP_BUDGET = 20 * 1024;
+$r = $t->raw(path => $VJS, headers => [ 'Accept-Encoding' => 'gzip' ]);
+my $gz_size = length $r->body;
+ok($gz_size > 0 && $gz_size <= $WIDGET_GZIP_BUDGET,
+   "widget.js gzip: $gz_size bytes, within its budget of $WIDGET_GZIP_BUDGET");
+for my $asset ('cobrowse.js', 'cobrowse-replay.js') {
+    my $a = $t->raw(path => "/chatvisor/$asset");
+    is($a->status, 200, "$asset: served on its own");
+    like($a->header('Content-Type') // '', qr{javascript}i, "$asset: JavaScript");
+    ok(length($a->body) > $gz_size, "$asset: larger than the widget, and not in it");
+}
+unlike($plain, qr/rr_width|takeFullSnapshot/, 'widget.js: no rrweb in it');
+
 $r = $t->raw(path => $JS, headers => [ 'Accept-Encoding' => 'identity' ]);
 ok(!$r->has_header('Content-Encoding'), 'Accept-Encoding: identity: plain');
 ok($r->body eq $plain, 'Accept-Encoding: identity: plain body');

@@ -10,8 +10,6 @@
 
 static ngx_int_t ngx_chatvisor_api_spec(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx);
-static ngx_int_t ngx_chatvisor_api_auth(ngx_http_request_t *r,
-    ngx_chatvisor_ctx_t *ctx, ngx_uint_t caller, ngx_chatvisor_err_t *err);
 
 
 static const char  *ngx_chatvisor_no_fields[] = { NULL };
@@ -40,7 +38,7 @@ static const char  *ngx_chatvisor_webhook_create_fields[] = {
 };
 
 
-static ngx_chatvisor_route_t  ngx_chatvisor_api_routes[] = {
+ngx_chatvisor_route_t  ngx_chatvisor_api_routes[] = {
 
     { NGX_CHATVISOR_GET, ngx_string("openapi.json"),
       NGX_CHATVISOR_CALLER_NONE, NGX_CHATVISOR_BODY_NONE,
@@ -179,16 +177,6 @@ static ngx_chatvisor_route_t  ngx_chatvisor_api_routes[] = {
 };
 
 
-ngx_chatvisor_surface_t  ngx_chatvisor_api_surface = {
-    ngx_string("api/v1/"),
-    "no such API resource",
-    ngx_chatvisor_api_routes,
-    NGX_CHATVISOR_CALLER_API,
-    ngx_chatvisor_api_auth,
-    NULL
-};
-
-
 /* GET api/v1/openapi.json: the spec this build was made with */
 
 static ngx_int_t
@@ -237,7 +225,7 @@ ngx_chatvisor_api_unauthorized(ngx_http_request_t *r, ngx_uint_t presented,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_chatvisor_api_auth(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx,
     ngx_uint_t caller, ngx_chatvisor_err_t *err)
 {

@@ -15,7 +15,12 @@
 #define NGX_CHATVISOR_API_LIMIT_MAX      200
 
 
-extern ngx_chatvisor_surface_t  ngx_chatvisor_api_surface;
+/* the API's operations (the wiring makes them the surface api/v1/), and
+ * its caller check: a bearer token */
+extern ngx_chatvisor_route_t  ngx_chatvisor_api_routes[];
+
+ngx_int_t ngx_chatvisor_api_auth(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx, ngx_uint_t caller, ngx_chatvisor_err_t *err);
 
 
 /* ngx_chatvisor_api_token.c: clients and their access tokens */

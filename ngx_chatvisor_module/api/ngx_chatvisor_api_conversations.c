@@ -237,9 +237,12 @@ ngx_chatvisor_api_change_run(ngx_http_request_t *r, cv_txn *t)
 }
 
 
+/* done NULL: ngx_chatvisor_send_op */
+
 static ngx_int_t
 ngx_chatvisor_api_change_write(ngx_http_request_t *r,
-    ngx_chatvisor_ctx_t *ctx, ngx_chatvisor_api_change_pt change)
+    ngx_chatvisor_ctx_t *ctx, ngx_chatvisor_api_change_pt change,
+    ngx_chatvisor_write_done_pt done)
 {
     ngx_chatvisor_api_write_t  *w;
 
@@ -250,7 +253,7 @@ ngx_chatvisor_api_change_write(ngx_http_request_t *r,
 
     w->change = change;
 
-    return ngx_chatvisor_write(r, ngx_chatvisor_api_change_run, NULL);
+    return ngx_chatvisor_write(r, ngx_chatvisor_api_change_run, done);
 }
 
 
@@ -283,7 +286,8 @@ ngx_chatvisor_api_message_post(ngx_http_request_t *r,
         return ngx_chatvisor_send_err(r, &err);
     }
 
-    return ngx_chatvisor_api_change_write(r, ctx, ngx_chatvisor_api_post);
+    return ngx_chatvisor_api_change_write(r, ctx, ngx_chatvisor_api_post,
+                                          NULL);
 }
 
 
@@ -319,7 +323,8 @@ ngx_chatvisor_api_conversation_assign(ngx_http_request_t *r,
         return ngx_chatvisor_send_err(r, &err);
     }
 
-    return ngx_chatvisor_api_change_write(r, ctx, ngx_chatvisor_api_assign);
+    return ngx_chatvisor_api_change_write(r, ctx, ngx_chatvisor_api_assign,
+                                          NULL);
 }
 
 
@@ -333,9 +338,26 @@ ngx_chatvisor_api_close(ngx_chatvisor_ctx_t *ctx, cv_txn *t, cv_author *who,
 }
 
 
+/* a closed conversation's co-browsing ends at once, not at a sweep */
+
+static ngx_int_t
+ngx_chatvisor_api_close_done(ngx_http_request_t *r, cv_status st)
+{
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    if (st == CV_OK) {
+        cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
+        ngx_chatvisor_cobrowse_closed(cmcf, ngx_chatvisor_ctx(r)->param[0]);
+    }
+
+    return ngx_chatvisor_send_op(r, st);
+}
+
+
 ngx_int_t
 ngx_chatvisor_api_conversation_close(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx)
 {
-    return ngx_chatvisor_api_change_write(r, ctx, ngx_chatvisor_api_close);
+    return ngx_chatvisor_api_change_write(r, ctx, ngx_chatvisor_api_close,
+                                          ngx_chatvisor_api_close_done);
 }

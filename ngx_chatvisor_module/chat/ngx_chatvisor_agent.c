@@ -12,8 +12,6 @@ static ngx_int_t ngx_chatvisor_agent_me(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx);
 static ngx_int_t ngx_chatvisor_agent_status(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx);
-static ngx_int_t ngx_chatvisor_agent_auth(ngx_http_request_t *r,
-    ngx_chatvisor_ctx_t *ctx, ngx_uint_t caller, ngx_chatvisor_err_t *err);
 
 
 static const char  *ngx_chatvisor_no_fields[] = { NULL };
@@ -26,7 +24,7 @@ static const char  *ngx_chatvisor_typing_fields[] = { "typing", NULL };
 static const char  *ngx_chatvisor_assign_fields[] = { "agent_id", NULL };
 
 
-static ngx_chatvisor_route_t  ngx_chatvisor_agent_routes[] = {
+ngx_chatvisor_route_t  ngx_chatvisor_agent_routes[] = {
 
     { NGX_HTTP_POST, ngx_string("join"),
       NGX_CHATVISOR_CALLER_VISITOR, NGX_CHATVISOR_BODY_OBJECT,
@@ -80,17 +78,7 @@ static ngx_chatvisor_route_t  ngx_chatvisor_agent_routes[] = {
 };
 
 
-ngx_chatvisor_surface_t  ngx_chatvisor_agent_surface = {
-    ngx_string("v1/agent/"),
-    "no such agent endpoint",
-    ngx_chatvisor_agent_routes,
-    NGX_CHATVISOR_CALLER_AGENT,
-    ngx_chatvisor_agent_auth,
-    NULL
-};
-
-
-static ngx_int_t
+ngx_int_t
 ngx_chatvisor_agent_auth(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx,
     ngx_uint_t caller, ngx_chatvisor_err_t *err)
 {

@@ -345,8 +345,25 @@ ngx_chatvisor_agent_close_run(ngx_http_request_t *r, cv_txn *t)
 }
 
 
+/* a closed conversation's co-browsing ends at once, not at a sweep */
+
+static ngx_int_t
+ngx_chatvisor_agent_close_done(ngx_http_request_t *r, cv_status st)
+{
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    if (st == CV_OK) {
+        cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
+        ngx_chatvisor_cobrowse_closed(cmcf, ngx_chatvisor_ctx(r)->param[0]);
+    }
+
+    return ngx_chatvisor_send_op(r, st);
+}
+
+
 ngx_int_t
 ngx_chatvisor_agent_close(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
 {
-    return ngx_chatvisor_write(r, ngx_chatvisor_agent_close_run, NULL);
+    return ngx_chatvisor_write(r, ngx_chatvisor_agent_close_run,
+                               ngx_chatvisor_agent_close_done);
 }

@@ -29,8 +29,15 @@
 #define NGX_CHATVISOR_LAST_MESSAGE_WINDOW  8
 
 
-extern ngx_chatvisor_surface_t  ngx_chatvisor_visitor_surface;
-extern ngx_chatvisor_surface_t  ngx_chatvisor_agent_surface;
+/* the chat's operations of the visitor and agent surfaces (the wiring
+ * joins them with other features' into v1/visitor/ and v1/agent/) */
+extern ngx_chatvisor_route_t  ngx_chatvisor_visitor_routes[];
+extern ngx_chatvisor_route_t  ngx_chatvisor_agent_routes[];
+
+/* the caller check of the agent surface: a console session, and its CSRF
+ * token on writes */
+ngx_int_t ngx_chatvisor_agent_auth(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx, ngx_uint_t caller, ngx_chatvisor_err_t *err);
 
 
 /* ngx_chatvisor_visitor_events.c */

@@ -25,7 +25,7 @@ static const char  *ngx_chatvisor_post_fields[] = {
 static const char  *ngx_chatvisor_typing_fields[] = { "typing", NULL };
 
 
-static ngx_chatvisor_route_t  ngx_chatvisor_visitor_routes[] = {
+ngx_chatvisor_route_t  ngx_chatvisor_visitor_routes[] = {
 
     { NGX_HTTP_POST, ngx_string("messages"),
       NGX_CHATVISOR_CALLER_VISITOR, NGX_CHATVISOR_BODY_OBJECT,
@@ -40,16 +40,6 @@ static ngx_chatvisor_route_t  ngx_chatvisor_visitor_routes[] = {
       NULL, ngx_chatvisor_visitor_events },
 
     { 0, ngx_null_string, 0, 0, NULL, NULL }
-};
-
-
-ngx_chatvisor_surface_t  ngx_chatvisor_visitor_surface = {
-    ngx_string("v1/visitor/"),
-    "no such visitor endpoint",
-    ngx_chatvisor_visitor_routes,
-    NGX_CHATVISOR_CALLER_NONE,
-    NULL,
-    NULL
 };
 
 

@@ -1,8 +1,10 @@
 /*
  * The visitor's long-poll: the events of the visitor's conversation after
- * a cursor, or an agent typing there. The answer is put together around
- * the stored events' JSON text: a woken poll does not parse and print
- * again what the writer printed.
+ * a cursor, or an agent typing there, or what changed of its co-browsing
+ * session (a request, the state, the agent's pointer: nothing of it is
+ * stored). The answer is put together around the stored events' JSON
+ * text: a woken poll does not parse and print again what the writer
+ * printed.
  */
 
 
@@ -11,12 +13,48 @@
 
 typedef struct {
     uint64_t                      after;
+    uint64_t                      cobrowse;     /* the session's generation
+                                                   the client has seen */
+    uint64_t                      pointer;      /* and the pointer's */
     char                          conversation_id[CV_ID_MAX];  /* named */
 } ngx_chatvisor_visitor_poll_t;
 
 
 static ngx_int_t ngx_chatvisor_visitor_events_check(ngx_http_request_t *r,
     ngx_uint_t final);
+
+
+/* an event that is not stored, into extra (made when NULL) */
+
+static void
+ngx_chatvisor_visitor_add(cJSON **extra, cJSON *ev)
+{
+    if (*extra == NULL) {
+        *extra = cJSON_CreateArray();
+    }
+
+    cJSON_AddItemToArray(*extra, ev);
+}
+
+
+/* the agent's pointer, a move or a click (page coordinates) */
+
+static cJSON *
+ngx_chatvisor_visitor_pointer(uint64_t seq, uint64_t counter, int32_t x,
+    int32_t y, ngx_uint_t click)
+{
+    cJSON  *ev;
+
+    ev = cJSON_CreateObject();
+    cJSON_AddStringToObject(ev, "type", "pointer");
+    cJSON_AddNumberToObject(ev, "seq", (double) seq);
+    cJSON_AddNumberToObject(ev, "pointer", (double) counter);
+    cJSON_AddNumberToObject(ev, "x", x);
+    cJSON_AddNumberToObject(ev, "y", y);
+    cJSON_AddBoolToObject(ev, "click", click);
+
+    return ev;
+}
 
 
 ngx_int_t
@@ -33,7 +71,12 @@ ngx_chatvisor_visitor_events(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_chatvisor_arg_cursor(r, "after", &poll->after, &err) != NGX_OK) {
+    if (ngx_chatvisor_arg_cursor(r, "after", &poll->after, &err) != NGX_OK
+        || ngx_chatvisor_arg_cursor(r, "cobrowse", &poll->cobrowse, &err)
+           != NGX_OK
+        || ngx_chatvisor_arg_cursor(r, "pointer", &poll->pointer, &err)
+           != NGX_OK)
+    {
         return ngx_chatvisor_send_err(r, &err);
     }
 
@@ -142,11 +185,127 @@ ngx_chatvisor_visitor_events_send(ngx_http_request_t *r, const char *conv_id,
 }
 
 
+/*
+ * What the co-browsing session of the conversation says that the client
+ * has not seen, added to extra: the session when its generation moved
+ * past the client's (a first poll only hears of a live one), with
+ * "cobrowse_request" for a request and "cobrowse" for the rest (SPEC 4
+ * names the first); the agent's latest click and move past the client's
+ * pointer counter.
+ */
+
+static void
+ngx_chatvisor_visitor_cobrowse(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_chatvisor_visitor_poll_t *poll, const char *conv_id, uint64_t seq,
+    cJSON **extra)
+{
+    cJSON                          *ev;
+    ngx_uint_t                      live;
+    const char                     *reason;
+    ngx_chatvisor_cobrowse_view_t   v;
+
+    if (ngx_chatvisor_cobrowse_get(cmcf, conv_id, &v) != NGX_OK) {
+        return;
+    }
+
+    live = (v.state == NGX_CHATVISOR_COBROWSE_REQUESTED
+            || v.state == NGX_CHATVISOR_COBROWSE_ACTIVE);
+
+    if (v.generation > poll->cobrowse && (poll->cobrowse || live)) {
+        ev = cJSON_CreateObject();
+        cJSON_AddStringToObject(ev, "type",
+                                v.state == NGX_CHATVISOR_COBROWSE_REQUESTED
+                                ? "cobrowse_request" : "cobrowse");
+        cJSON_AddNumberToObject(ev, "seq", (double) seq);
+        cJSON_AddNumberToObject(ev, "generation", (double) v.generation);
+        cJSON_AddStringToObject(ev, "state",
+                                ngx_chatvisor_cobrowse_state_name(v.state));
+
+        reason = ngx_chatvisor_cobrowse_reason_name(v.reason);
+
+        if (reason) {
+            cJSON_AddStringToObject(ev, "reason", reason);
+
+        } else {
+            cJSON_AddNullToObject(ev, "reason");
+        }
+
+        cJSON_AddBoolToObject(ev, "snapshot", v.snapshot);
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(ev, "agent"), "name",
+                                v.agent_name);
+
+        if (v.recorder[0]) {
+            cJSON_AddStringToObject(ev, "recorder", v.recorder);
+
+        } else {
+            cJSON_AddNullToObject(ev, "recorder");
+        }
+
+        ngx_chatvisor_visitor_add(extra, ev);
+    }
+
+    if (v.state != NGX_CHATVISOR_COBROWSE_ACTIVE) {
+        return;
+    }
+
+    if (v.click > poll->pointer) {
+        ngx_chatvisor_visitor_add(extra,
+                                  ngx_chatvisor_visitor_pointer(seq, v.click,
+                                                                v.click_x,
+                                                                v.click_y, 1));
+    }
+
+    if (v.pointer > poll->pointer && v.pointer > v.click) {
+        ngx_chatvisor_visitor_add(extra,
+                                  ngx_chatvisor_visitor_pointer(seq,
+                                                                v.pointer,
+                                                                v.x, v.y, 0));
+    }
+}
+
+
+/* events (a JSON array's text, count of them; malloc'd) and extra, one
+ * array: the stored ones first; NULL when memory ran out */
+
+static char *
+ngx_chatvisor_visitor_join(char *events, size_t *len, size_t count,
+    cJSON *extra)
+{
+    char    *more, *all;
+    size_t   n;
+
+    more = cJSON_PrintUnformatted(extra);
+
+    if (more == NULL || count == 0) {
+        free(events);
+        *len = more ? ngx_strlen(more) : 0;
+        return more;
+    }
+
+    /* "[a,b" "," "c,d]" */
+    n = ngx_strlen(more);
+    all = malloc(*len + n);
+
+    if (all) {
+        ngx_memcpy(all, events, *len - 1);
+        all[*len - 1] = ',';
+        ngx_memcpy(all + *len, more + 1, n - 1);
+        *len = *len + n - 1;
+        all[*len] = '\0';
+    }
+
+    free(events);
+    cJSON_free(more);
+
+    return all;
+}
+
+
 static ngx_int_t
 ngx_chatvisor_visitor_events_check(ngx_http_request_t *r, ngx_uint_t final)
 {
     char                          conv_id[CV_ID_MAX], *events;
-    cJSON                        *typing;
+    cJSON                        *extra;
     cv_txn                       *t;
     size_t                        len, count;
     uint64_t                      after, cursor;
@@ -204,32 +363,34 @@ ngx_chatvisor_visitor_events_check(ngx_http_request_t *r, ngx_uint_t final)
         cv_txn_abort(t);
     }
 
-    typing = NULL;
+    /* what is not stored: typing (when nothing newer came), co-browsing */
+    extra = NULL;
     n = ngx_chatvisor_poll_typing(&ctx->wait);
 
     if (count == 0 && n && ngx_strcmp(n->conversation_id, conv_id) == 0) {
-        typing = cJSON_CreateArray();
-        cJSON_AddItemToArray(typing, ngx_chatvisor_typing_event(n, cursor));
+        ngx_chatvisor_visitor_add(&extra,
+                                  ngx_chatvisor_typing_event(n, cursor));
+    }
+
+    if (conv_id[0]) {
+        ngx_chatvisor_visitor_cobrowse(cmcf, poll, conv_id, cursor, &extra);
     }
 
     /* a stranger (no cookie) can never receive anything: no use holding */
-    if (count == 0 && typing == NULL && !final
+    if (count == 0 && extra == NULL && !final
         && ctx->caller.customer_id[0])
     {
         free(events);
         return NGX_AGAIN;
     }
 
-    if (typing) {
-        free(events);
-        events = cJSON_PrintUnformatted(typing);
-        cJSON_Delete(typing);
+    if (extra) {
+        events = ngx_chatvisor_visitor_join(events, &len, count, extra);
+        cJSON_Delete(extra);
 
         if (events == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        len = ngx_strlen(events);
     }
 
     rc = ngx_chatvisor_visitor_events_send(r, conv_id, status, events, len,

@@ -35,6 +35,9 @@ char *ngx_chatvisor_widget_text(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_chatvisor_widget_language(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+/* chatvisor_cobrowse_block, chatvisor_cobrowse_mask_text */
+char *ngx_chatvisor_widget_selector(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 void ngx_chatvisor_widget_init_conf(ngx_chatvisor_widget_conf_t *w);
 void ngx_chatvisor_widget_merge_conf(ngx_chatvisor_widget_conf_t *conf,
     ngx_chatvisor_widget_conf_t *prev);

@@ -1,6 +1,7 @@
 /*
  * The widget's look: chatvisor_widget_* directives, their inheritance, and
- * the <script> tag that carries them to the browser.
+ * the <script> tag that carries them to the browser, with what the page
+ * offers of co-browsing (chatvisor_cobrowse, its selectors).
  */
 
 
@@ -18,6 +19,7 @@ ngx_chatvisor_widget_init_conf(ngx_chatvisor_widget_conf_t *w)
     ngx_memzero(w, sizeof(ngx_chatvisor_widget_conf_t));
     w->position = NGX_CONF_UNSET_UINT;
     w->show_after = NGX_CONF_UNSET_MSEC;
+    w->cobrowse = NGX_CONF_UNSET;
 }
 
 
@@ -42,6 +44,124 @@ ngx_chatvisor_widget_merge_conf(ngx_chatvisor_widget_conf_t *conf,
             conf->text[i] = prev->text[i];
         }
     }
+
+    ngx_conf_merge_value(conf->cobrowse, prev->cobrowse, 0);
+
+    /* a level that lists selectors replaces the inherited list */
+    if (conf->cobrowse_block == NULL) {
+        conf->cobrowse_block = prev->cobrowse_block;
+    }
+
+    if (conf->cobrowse_mask == NULL) {
+        conf->cobrowse_mask = prev->cobrowse_mask;
+    }
+}
+
+
+/*
+ * A CSS selector for the recorder: the browser refuses a malformed one,
+ * so what can be seen here is refused here (a blank, a control character,
+ * a brace or a semicolon outside quotes, unbalanced brackets or quotes).
+ */
+
+static ngx_uint_t
+ngx_chatvisor_selector_valid(ngx_str_t *s)
+{
+    u_char      *p, *end, quote;
+    ngx_uint_t   depth, blank;
+
+    if (s->len == 0 || s->len > NGX_CHATVISOR_SELECTOR_MAX
+        || cv_utf8_check((char *) s->data, s->len, NULL) != CV_OK)
+    {
+        return 0;
+    }
+
+    quote = 0;
+    depth = 0;
+    blank = 1;
+    end = s->data + s->len;
+
+    for (p = s->data; p < end; p++) {
+        if (*p < ' ' || *p == 0x7f) {
+            return 0;
+        }
+
+        if (*p != ' ') {
+            blank = 0;
+        }
+
+        if (quote) {
+            if (*p == '\\' && p + 1 < end) {
+                p++;
+
+            } else if (*p == quote) {
+                quote = 0;
+            }
+
+            continue;
+        }
+
+        switch (*p) {
+        case '"':
+        case '\'':
+            quote = *p;
+            break;
+        case '(':
+        case '[':
+            depth++;
+            break;
+        case ')':
+        case ']':
+            if (depth-- == 0) {
+                return 0;
+            }
+            break;
+        case '{':
+        case '}':
+        case ';':
+            return 0;
+        }
+    }
+
+    return !blank && !quote && depth == 0;
+}
+
+
+/* chatvisor_cobrowse_block SELECTOR; chatvisor_cobrowse_mask_text
+ * SELECTOR; (each repeatable) */
+
+char *
+ngx_chatvisor_widget_selector(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_array_t **list = (void *) ((u_char *) conf + cmd->offset);
+
+    ngx_str_t  *value, *sel;
+
+    value = cf->args->elts;
+
+    if (!ngx_chatvisor_selector_valid(&value[1])) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid selector \"%V\" in \"%V\" directive",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (*list == NULL) {
+        *list = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
+        if (*list == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    sel = ngx_array_push(*list);
+    if (sel == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *sel = value[1];
+
+    return NGX_CONF_OK;
 }
 
 
@@ -260,6 +380,45 @@ ngx_chatvisor_attr(u_char *p, const char *name, ngx_str_t *value)
 }
 
 
+/* selectors joined with ", " into one attribute; dst NULL: the length */
+
+static u_char *
+ngx_chatvisor_attr_selectors(u_char *p, const char *name, ngx_array_t *list,
+    size_t *len)
+{
+    ngx_str_t   *sel;
+    ngx_uint_t   i;
+
+    sel = list->elts;
+
+    if (p == NULL) {
+        *len = sizeof(" =\"\"") + ngx_strlen(name);
+
+        for (i = 0; i < list->nelts; i++) {
+            *len += sizeof(", ") - 1 + sel[i].len
+                    + ngx_chatvisor_escape_attr(NULL, sel[i].data,
+                                                sel[i].len);
+        }
+
+        return NULL;
+    }
+
+    p = ngx_sprintf(p, " %s=\"", name);
+
+    for (i = 0; i < list->nelts; i++) {
+        if (i) {
+            p = ngx_cpymem(p, ", ", 2);
+        }
+
+        p = (u_char *) ngx_chatvisor_escape_attr(p, sel[i].data, sel[i].len);
+    }
+
+    *p++ = '"';
+
+    return p;
+}
+
+
 static u_char *
 ngx_chatvisor_attr_word(u_char *p, const char *name, const char *word)
 {
@@ -275,7 +434,8 @@ ngx_chatvisor_attr_word(u_char *p, const char *name, const char *word)
 /*
  * <script async src="PREFIXwidget.js?v=HASH" data-chatvisor="1"
  *  data-color=".." data-position=".." data-language=".."
- *  data-text-KEY=".."...
+ *  data-text-KEY=".."... [data-cobrowse="1" data-cobrowse-block=".."
+ *  data-cobrowse-mask=".."]
  * without the closing "></script>": a per-request nonce may follow.
  */
 
@@ -284,7 +444,7 @@ ngx_chatvisor_widget_build_tag(ngx_pool_t *pool,
     ngx_chatvisor_widget_conf_t *w, ngx_str_t *prefix, ngx_str_t *tag)
 {
     u_char                 *p, name[32];
-    size_t                  len;
+    size_t                  len, n;
     ngx_uint_t              i;
     ngx_chatvisor_asset_t  *widget;
 
@@ -311,6 +471,22 @@ ngx_chatvisor_widget_build_tag(ngx_pool_t *pool,
         }
     }
 
+    if (w->cobrowse) {
+        len += sizeof(" data-cobrowse=\"1\"");
+
+        if (w->cobrowse_block) {
+            ngx_chatvisor_attr_selectors(NULL, "data-cobrowse-block",
+                                         w->cobrowse_block, &n);
+            len += n;
+        }
+
+        if (w->cobrowse_mask) {
+            ngx_chatvisor_attr_selectors(NULL, "data-cobrowse-mask",
+                                         w->cobrowse_mask, &n);
+            len += n;
+        }
+    }
+
     tag->data = ngx_pnalloc(pool, len);
     if (tag->data == NULL) {
         return NGX_ERROR;
@@ -332,6 +508,22 @@ ngx_chatvisor_widget_build_tag(ngx_pool_t *pool,
             ngx_sprintf(name, "data-text-%s%Z",
                         ngx_chatvisor_text_key_name(i));
             p = ngx_chatvisor_attr(p, (char *) name, &w->text[i]);
+        }
+    }
+
+    /* where co-browsing is off the widget never loads the recorder */
+    if (w->cobrowse) {
+        p = ngx_cpymem(p, " data-cobrowse=\"1\"",
+                       sizeof(" data-cobrowse=\"1\"") - 1);
+
+        if (w->cobrowse_block) {
+            p = ngx_chatvisor_attr_selectors(p, "data-cobrowse-block",
+                                             w->cobrowse_block, &n);
+        }
+
+        if (w->cobrowse_mask) {
+            p = ngx_chatvisor_attr_selectors(p, "data-cobrowse-mask",
+                                             w->cobrowse_mask, &n);
         }
     }
 

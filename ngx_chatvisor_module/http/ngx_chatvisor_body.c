@@ -1,19 +1,93 @@
 /*
  * Request bodies: a JSON value (an object, or an array where the route
  * takes one), or a form where the route takes one (OAuth2 token requests),
- * at most NGX_CHATVISOR_BODY_MAX bytes. Anything else is answered here
- * (413, 415, 400), before the route's handler runs.
+ * at most NGX_CHATVISOR_BODY_MAX bytes; or, for a BODY_RAW route, a JSON
+ * array of objects kept as text, at most the route's own limit. Anything
+ * else is answered here (413, 415, 400), before the route's handler runs.
  */
 
 
 #include "ngx_chatvisor_http.h"
+#include "cv_json_check.h"
 
 
 #define NGX_CHATVISOR_TYPE_JSON  "application/json"
 #define NGX_CHATVISOR_TYPE_FORM  "application/x-www-form-urlencoded"
 
+#define NGX_CHATVISOR_KB         1024
+#define NGX_CHATVISOR_MB         (1024 * 1024)
 
+
+static ngx_int_t ngx_chatvisor_body_read_max(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx, size_t max, ngx_chatvisor_handler_pt next);
 static void ngx_chatvisor_body_done(ngx_http_request_t *r);
+
+
+static ngx_http_request_body_filter_pt  ngx_chatvisor_next_body_filter;
+
+
+/*
+ * Counts a body as it is read, against the limit of the route reading it.
+ * Past the limit the rest is marked consumed and only the body's end is
+ * passed on, so the reading goes on to the end (the answer is a 413, not a
+ * reset connection) while nothing more is kept; the save filter is always
+ * called, so what it holds is written out as usual.
+ */
+
+static ngx_int_t
+ngx_chatvisor_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_buf_t            *last;
+    ngx_chain_t          *cl, out;
+    ngx_chatvisor_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_chatvisor_module);
+
+    if (ctx == NULL || ctx->body_limit == 0) {
+        return ngx_chatvisor_next_body_filter(r, in);
+    }
+
+    if (!ctx->body_too_large) {
+        for (cl = in; cl; cl = cl->next) {
+            ctx->body_received += ngx_buf_size(cl->buf);
+        }
+
+        if (ctx->body_received <= ctx->body_limit) {
+            return ngx_chatvisor_next_body_filter(r, in);
+        }
+
+        ctx->body_too_large = 1;
+    }
+
+    last = NULL;
+
+    for (cl = in; cl; cl = cl->next) {
+        cl->buf->pos = cl->buf->last;
+
+        if (cl->buf->last_buf) {
+            last = cl->buf;
+        }
+    }
+
+    if (last == NULL) {
+        return ngx_chatvisor_next_body_filter(r, NULL);
+    }
+
+    out.buf = last;
+    out.next = NULL;
+
+    return ngx_chatvisor_next_body_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_chatvisor_body_init(ngx_conf_t *cf)
+{
+    ngx_chatvisor_next_body_filter = ngx_http_top_request_body_filter;
+    ngx_http_top_request_body_filter = ngx_chatvisor_body_filter;
+
+    return NGX_OK;
+}
 
 
 static void
@@ -46,19 +120,59 @@ ngx_chatvisor_keep_json(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx,
 }
 
 
-static ngx_int_t
-ngx_chatvisor_too_large(ngx_http_request_t *r)
+ngx_int_t
+ngx_chatvisor_send_too_large(ngx_http_request_t *r, size_t max)
 {
-    return ngx_chatvisor_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                    "too_large",
-                                    "the body is larger than "
-                                    NGX_CHATVISOR_BODY_MAX_TEXT);
+    ngx_chatvisor_err_t  err;
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    err.status = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+    err.code = "too_large";
+    err.message = (const char *) err.text;
+
+    if (max % NGX_CHATVISOR_MB == 0) {
+        ngx_sprintf(err.text, "the body is larger than %uz MB%Z",
+                    max / NGX_CHATVISOR_MB);
+
+    } else if (max % NGX_CHATVISOR_KB == 0) {
+        ngx_sprintf(err.text, "the body is larger than %uz KB%Z",
+                    max / NGX_CHATVISOR_KB);
+
+    } else {
+        ngx_sprintf(err.text, "the body is larger than %uz bytes%Z", max);
+    }
+
+    return ngx_chatvisor_send_err(r, &err);
 }
 
 
 ngx_int_t
 ngx_chatvisor_body_read(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx,
     ngx_chatvisor_handler_pt next)
+{
+    return ngx_chatvisor_body_read_max(r, ctx, NGX_CHATVISOR_BODY_MAX, next);
+}
+
+
+ngx_int_t
+ngx_chatvisor_body_read_raw(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx,
+    size_t max, ngx_chatvisor_handler_pt next)
+{
+    /* such bodies are large by nature: one past client_body_buffer_size
+     * goes through a temporary file, as always, but unannounced (as the
+     * dav module's) */
+    r->request_body_file_log_level = 0;
+
+    return ngx_chatvisor_body_read_max(r, ctx, max, next);
+}
+
+
+static ngx_int_t
+ngx_chatvisor_body_read_max(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx,
+    size_t max, ngx_chatvisor_handler_pt next)
 {
     ngx_int_t   rc;
     ngx_str_t  *ct;
@@ -67,6 +181,18 @@ ngx_chatvisor_body_read(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx,
                                     : NULL;
 
     ctx->next = next;
+
+    if (ctx->route->body == NGX_CHATVISOR_BODY_RAW
+        && r->headers_in.content_length_n <= 0 && r->headers_in.chunked == 0)
+    {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_json",
+                                        "the body must be a JSON array");
+    }
 
     /* no body at all (POST .../close) reads as {} */
     if (ct == NULL && r->headers_in.content_length_n <= 0
@@ -86,16 +212,31 @@ ngx_chatvisor_body_read(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx,
         && !(ctx->route->body == NGX_CHATVISOR_BODY_FORM
              && ngx_chatvisor_content_type_is(ct, NGX_CHATVISOR_TYPE_FORM)))
     {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         return ngx_chatvisor_send_error(r, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
                                         "unsupported_media_type",
                                         "the body must be "
                                         NGX_CHATVISOR_TYPE_JSON);
     }
 
-    if (r->headers_in.content_length_n > NGX_CHATVISOR_BODY_MAX) {
-        return ngx_chatvisor_too_large(r);
+    if (r->headers_in.content_length_n > (off_t) max) {
+        if (ctx->route->body != NGX_CHATVISOR_BODY_RAW) {
+            return ngx_chatvisor_send_too_large(r, max);
+        }
+
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->body_too_large = 1;
+
+        return next(r, ctx);
     }
 
+    ctx->body_limit = max;
     r->request_body_in_single_buf = 1;
 
     rc = ngx_http_read_client_request_body(r, ngx_chatvisor_body_done);
@@ -263,6 +404,32 @@ ngx_chatvisor_parse_json(u_char *p, u_char *end)
 }
 
 
+/* a JSON array of objects, kept as the text of its elements */
+
+static void
+ngx_chatvisor_body_raw(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx,
+    u_char *data, u_char *end)
+{
+    ngx_int_t           rc;
+    cv_json_array_span  span;
+
+    /* the escapes of a string stay as they are: "\u0000" is no harm */
+    if (cv_json_object_array((char *) data, end - data, &span) != CV_OK) {
+        rc = ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST, "invalid_json",
+                                      "the body is not a JSON array of "
+                                      "objects");
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    ctx->raw.data = data + span.inner_off;
+    ctx->raw.len = span.inner_len;
+    ctx->raw_count = span.count;
+
+    ngx_http_finalize_request(r, ctx->next(r, ctx));
+}
+
+
 static void
 ngx_chatvisor_body_done(ngx_http_request_t *r)
 {
@@ -282,14 +449,25 @@ ngx_chatvisor_body_done(ngx_http_request_t *r)
         }
     }
 
-    if (len > NGX_CHATVISOR_BODY_MAX) {
-        ngx_http_finalize_request(r, ngx_chatvisor_too_large(r));
+    if (ctx->body_too_large || len > ctx->body_limit) {
+        ctx->body_too_large = 1;
+
+        ngx_http_finalize_request(r,
+                        ctx->route->body == NGX_CHATVISOR_BODY_RAW
+                        ? ctx->next(r, ctx)
+                        : ngx_chatvisor_send_too_large(r,
+                                                 (size_t) ctx->body_limit));
         return;
     }
 
     data = ngx_chatvisor_body_text(r, (size_t) len, &end);
     if (data == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (ctx->route->body == NGX_CHATVISOR_BODY_RAW) {
+        ngx_chatvisor_body_raw(r, ctx, data, end);
         return;
     }
 

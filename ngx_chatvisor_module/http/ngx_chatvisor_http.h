@@ -99,7 +99,12 @@ struct ngx_chatvisor_ctx_s {
     const ngx_chatvisor_route_t  *route;
     char                         *param[NGX_CHATVISOR_PARAMS_MAX];
     cJSON                        *body;       /* parsed, freed with r */
+    ngx_str_t                     raw;        /* BODY_RAW: the elements */
+    size_t                        raw_count;  /* how many */
     ngx_chatvisor_handler_pt      next;       /* runs once it is read */
+    off_t                         body_limit; /* of the body being read */
+    off_t                         body_received;
+    unsigned                      body_too_large:1;
     ngx_chatvisor_caller_t        caller;
     ngx_chatvisor_op_t            op;         /* its write */
     ngx_chatvisor_write_run_pt    write_run;
@@ -133,6 +138,15 @@ void *ngx_chatvisor_ctx_data(ngx_chatvisor_ctx_t *ctx, size_t size);
 #define NGX_CHATVISOR_BODY_OBJECT     1   /* a JSON object; none reads {} */
 #define NGX_CHATVISOR_BODY_ARRAY      2   /* a JSON object or array */
 #define NGX_CHATVISOR_BODY_FORM       3   /* a JSON object or a form */
+#define NGX_CHATVISOR_BODY_RAW        4   /* a JSON array of objects, kept as
+                                             text (ctx->raw: its elements)
+                                             and checked, never parsed; the
+                                             handler reads it itself, with
+                                             its own limit, once its checks
+                                             pass (ngx_chatvisor_body_read_
+                                             raw), so a request bound to
+                                             fail is refused before
+                                             megabytes are read */
 
 /* methods: GET answers HEAD too; any other method is a write */
 #define NGX_CHATVISOR_GET     (NGX_HTTP_GET|NGX_HTTP_HEAD)
@@ -169,17 +183,25 @@ typedef struct {
 typedef ngx_int_t (*ngx_chatvisor_auth_pt)(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx, ngx_uint_t caller, ngx_chatvisor_err_t *err);
 
-/* the visitor, agent or API endpoints: PREFIX + base + a route's path */
+/*
+ * The visitor, agent or API endpoints: PREFIX + base + a route's path.
+ * A surface is made of the route tables of the features that serve under
+ * its base (each table ends with a NULL handler), joined once when the
+ * configuration is read.
+ */
 typedef struct {
     ngx_str_t                     base;
     const char                   *not_found;  /* the 404's message */
-    ngx_chatvisor_route_t        *routes;     /* ends with a NULL handler */
+    ngx_chatvisor_route_t       **tables;     /* NULL-ended */
     ngx_uint_t                    caller;     /* of paths with no route */
     ngx_chatvisor_auth_pt         auth;
-    ngx_chatvisor_route_path_t   *paths;      /* by route: route_init */
+    ngx_chatvisor_route_t        *routes;     /* the tables joined, ending
+                                                 with a NULL handler */
+    ngx_chatvisor_route_path_t   *paths;      /* by route */
 } ngx_chatvisor_surface_t;
 
-/* splits the surface's paths; a malformed table fails the configuration */
+/* joins the surface's tables and splits their paths; a malformed row, or
+ * an operation two tables both have, fails the configuration */
 ngx_int_t ngx_chatvisor_route_init(ngx_conf_t *cf,
     ngx_chatvisor_surface_t *surface);
 
@@ -194,10 +216,30 @@ ngx_int_t ngx_chatvisor_route(ngx_http_request_t *r,
 
 /* ---------------------------------------------------------- bodies */
 
-/* reads the body the route takes into ctx->body, then answers with
- * next(r, ctx); a body that is not one is answered here */
+/* reads the body the route takes into ctx->body, at most
+ * NGX_CHATVISOR_BODY_MAX bytes, then answers with next(r, ctx); a body
+ * that is not one, or is too large, is answered here (400, 413, 415) */
 ngx_int_t ngx_chatvisor_body_read(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx, ngx_chatvisor_handler_pt next);
+
+/* the same for a BODY_RAW route, at most max bytes, into ctx->raw; a
+ * body over max is dropped and next() runs with ctx->body_too_large set,
+ * to answer it as the route needs (ngx_chatvisor_send_too_large) */
+ngx_int_t ngx_chatvisor_body_read_raw(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx, size_t max, ngx_chatvisor_handler_pt next);
+
+/* 413 too_large for a body over max bytes (what is left of it is read and
+ * dropped) */
+ngx_int_t ngx_chatvisor_send_too_large(ngx_http_request_t *r, size_t max);
+
+/*
+ * postconfiguration: a request body filter that holds a body being read
+ * for a route to the route's limit. A chunked body (its length unknown
+ * beforehand) over it is read to its end and dropped, costing neither
+ * memory nor disk, and answered 413 like any other; client_max_body_size
+ * does not apply in chatvisor locations (each route has its own limit).
+ */
+ngx_int_t ngx_chatvisor_body_init(ngx_conf_t *cf);
 
 /* body fields: NGX_DECLINED for a field not in allowed (NULL-ended) */
 ngx_int_t ngx_chatvisor_fields_allowed(cJSON *body, const char **allowed,

@@ -1,8 +1,9 @@
 /*
- * Route tables: each surface (visitor, agent, API) is a table of its
- * operations, and this is the one place that answers for all of them what
- * they have in common: who may call, 404, 405 with Allow, the path's ids,
- * the body and its fields. A new endpoint is a row in its surface's table.
+ * Route tables: each surface (visitor, agent, API) is the operations of
+ * the features' tables that serve under its base, and this is the one
+ * place that answers for all of them what they have in common: who may
+ * call, 404, 405 with Allow, the path's ids, the body and its fields. A
+ * new endpoint is a row in its feature's table.
  */
 
 
@@ -84,6 +85,59 @@ ngx_chatvisor_route_split(ngx_str_t *path, ngx_str_t *seg, ngx_uint_t *n)
 }
 
 
+/* the surface's tables, one after another in one array */
+
+static ngx_int_t
+ngx_chatvisor_route_join(ngx_conf_t *cf, ngx_chatvisor_surface_t *surface,
+    ngx_uint_t *count)
+{
+    ngx_uint_t               n, i, k;
+    ngx_chatvisor_route_t  **table, *rt;
+
+    n = 0;
+
+    for (table = surface->tables; *table; table++) {
+        for (rt = *table; rt->handler; rt++) {
+            n++;
+        }
+    }
+
+    /* the sentinel row at the end is zeroed */
+    surface->routes = ngx_pcalloc(cf->pool,
+                                  (n + 1) * sizeof(ngx_chatvisor_route_t));
+    if (surface->routes == NULL) {
+        return NGX_ERROR;
+    }
+
+    i = 0;
+
+    for (table = surface->tables; *table; table++) {
+        for (rt = *table; rt->handler; rt++) {
+
+            for (k = 0; k < i; k++) {
+                if ((surface->routes[k].methods & rt->methods)
+                    && surface->routes[k].path.len == rt->path.len
+                    && ngx_strncmp(surface->routes[k].path.data,
+                                   rt->path.data, rt->path.len) == 0)
+                {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "chatvisor: route \"%V%V\" is in "
+                                       "two tables", &surface->base,
+                                       &rt->path);
+                    return NGX_ERROR;
+                }
+            }
+
+            surface->routes[i++] = *rt;
+        }
+    }
+
+    *count = n;
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_chatvisor_route_init(ngx_conf_t *cf, ngx_chatvisor_surface_t *surface)
 {
@@ -91,7 +145,9 @@ ngx_chatvisor_route_init(ngx_conf_t *cf, ngx_chatvisor_surface_t *surface)
     ngx_chatvisor_route_t       *rt;
     ngx_chatvisor_route_path_t  *p;
 
-    for (n = 0; surface->routes[n].handler; n++) { /* void */ }
+    if (ngx_chatvisor_route_join(cf, surface, &n) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     surface->paths = ngx_pcalloc(cf->pool,
                                  n * sizeof(ngx_chatvisor_route_path_t));
@@ -256,7 +312,7 @@ ngx_int_t
 ngx_chatvisor_route(ngx_http_request_t *r, ngx_chatvisor_surface_t *surface,
     ngx_str_t *path)
 {
-    ngx_int_t                     rc;
+    ngx_int_t                     rc, discarded;
     ngx_str_t                     seg[NGX_CHATVISOR_SEGMENTS_MAX];
     ngx_uint_t                    i, n, allowed, caller;
     ngx_chatvisor_ctx_t          *ctx;
@@ -313,6 +369,15 @@ ngx_chatvisor_route(ngx_http_request_t *r, ngx_chatvisor_surface_t *surface,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (rc != NGX_OK || route == NULL || route->body == NGX_CHATVISOR_BODY_NONE)
+    {
+        /* a body that will not be read is read and dropped */
+        discarded = ngx_http_discard_request_body(r);
+        if (discarded != NGX_OK) {
+            return discarded;
+        }
+    }
+
     if (rc != NGX_OK) {
         return ngx_chatvisor_send_err(r, &err);
     }
@@ -323,16 +388,15 @@ ngx_chatvisor_route(ngx_http_request_t *r, ngx_chatvisor_surface_t *surface,
 
     ctx->route = route;
 
-    if (route->body == NGX_CHATVISOR_BODY_NONE) {
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
+    switch (route->body) {
 
+    case NGX_CHATVISOR_BODY_NONE:
+    case NGX_CHATVISOR_BODY_RAW:     /* its handler reads it */
         return route->handler(r, ctx);
-    }
 
-    return ngx_chatvisor_body_read(r, ctx, ngx_chatvisor_route_run);
+    default:
+        return ngx_chatvisor_body_read(r, ctx, ngx_chatvisor_route_run);
+    }
 }
 
 

@@ -4,7 +4,9 @@
  * store again), a typing signal arrives, its timeout passes, or the worker
  * shuts down (reload): then it is answered at once with its cursor, so old
  * workers exit within a fraction of a second and clients reconnect to the
- * new ones.
+ * new ones. A visitor's poll waits in its customer's bucket, and so does
+ * an agent's co-browsing poll of that customer's conversation; the
+ * console's polls wait in one list.
  */
 
 
@@ -106,6 +108,49 @@ ngx_chatvisor_poll_wait(ngx_http_request_t *r, ngx_chatvisor_wait_t *w,
 }
 
 
+ngx_int_t
+ngx_chatvisor_poll_wait_cobrowse(ngx_http_request_t *r,
+    ngx_chatvisor_wait_t *w, const char *customer_id,
+    const char *conversation_id, const char *agent_id, ngx_msec_t timeout,
+    ngx_chatvisor_poll_check_pt check)
+{
+    w->cobrowse = 1;
+    w->conversation_id = conversation_id;
+    w->agent_id = agent_id;
+
+    return ngx_chatvisor_poll_wait(r, w, customer_id, timeout, check);
+}
+
+
+void
+ngx_chatvisor_poll_cobrowse_each(ngx_chatvisor_poll_each_pt handler,
+    void *data)
+{
+    ngx_uint_t             i;
+    ngx_queue_t           *q, *polls;
+    ngx_chatvisor_wait_t  *w;
+
+    if (ngx_chatvisor_agent_polls.next == NULL) {
+        return;     /* not a worker that polls */
+    }
+
+    for (i = 0; i < NGX_CHATVISOR_BUCKETS; i++) {
+        polls = &ngx_chatvisor_visitor_polls[i];
+
+        for (q = ngx_queue_head(polls);
+             q != ngx_queue_sentinel(polls);
+             q = ngx_queue_next(q))
+        {
+            w = ngx_queue_data(q, ngx_chatvisor_wait_t, queue);
+
+            if (w->cobrowse) {
+                handler(w, data);
+            }
+        }
+    }
+}
+
+
 ngx_chatvisor_notice_t *
 ngx_chatvisor_poll_typing(ngx_chatvisor_wait_t *w)
 {
@@ -168,6 +213,23 @@ ngx_chatvisor_poll_timeout(ngx_event_t *ev)
 }
 
 
+/* whether a poll waits for the notice: a chat poll for every one about
+ * its customer but new co-browsing events; a co-browsing poll for the
+ * co-browsing ones of its conversation */
+
+static ngx_uint_t
+ngx_chatvisor_poll_hears(ngx_chatvisor_wait_t *w, ngx_chatvisor_notice_t *n)
+{
+    if (!w->cobrowse) {
+        return n->kind != NGX_CHATVISOR_NOTICE_COBROWSE_DATA;
+    }
+
+    return (n->kind == NGX_CHATVISOR_NOTICE_COBROWSE
+            || n->kind == NGX_CHATVISOR_NOTICE_COBROWSE_DATA)
+           && ngx_strcmp(w->conversation_id, n->conversation_id) == 0;
+}
+
+
 static void
 ngx_chatvisor_poll_wake(ngx_queue_t *polls, ngx_chatvisor_notice_t *n,
     ngx_uint_t final)
@@ -184,7 +246,8 @@ ngx_chatvisor_poll_wake(ngx_queue_t *polls, ngx_chatvisor_notice_t *n,
 
         /* a bucket holds other customers' polls too */
         if (n && w->customer_id
-            && ngx_strcmp(w->customer_id, n->customer_id) != 0)
+            && (ngx_strcmp(w->customer_id, n->customer_id) != 0
+                || !ngx_chatvisor_poll_hears(w, n)))
         {
             continue;
         }
@@ -222,6 +285,11 @@ ngx_chatvisor_poll_notice(ngx_chatvisor_notice_t *n)
         } else {
             ngx_chatvisor_poll_wake(&ngx_chatvisor_agent_polls, n, 0);
         }
+        break;
+
+    case NGX_CHATVISOR_NOTICE_COBROWSE:
+    case NGX_CHATVISOR_NOTICE_COBROWSE_DATA:
+        ngx_chatvisor_poll_wake(ngx_chatvisor_bucket(n->customer_id), n, 0);
         break;
 
     case NGX_CHATVISOR_NOTICE_ALL:

@@ -1,9 +1,10 @@
 /*
  * The runtime: what a worker keeps while it serves chats. The store
  * handle, writes gathered into group commits, long-polls waiting for
- * changes, notices that wake them in every worker, and the shared-memory
- * zone (presence, rate limits, settings). It knows requests only as
- * ngx_http_request_t: answers and routes are the http layer's.
+ * changes, notices that wake them in every worker, the shared-memory
+ * zone (presence, rate limits, settings), and the co-browsing sessions in
+ * a zone of their own. It knows requests only as ngx_http_request_t:
+ * answers and routes are the http layer's.
  */
 
 #ifndef _NGX_CHATVISOR_RUNTIME_H_INCLUDED_
@@ -12,6 +13,7 @@
 
 #include "ngx_chatvisor_conf.h"
 #include "cv_chat.h"
+#include "cv_agents.h"
 
 #include <cjson/cJSON.h>
 
@@ -28,6 +30,14 @@
 #define NGX_CHATVISOR_NOTICE_ALL      3   /* re-check every poll */
 #define NGX_CHATVISOR_NOTICE_WEBHOOKS 4   /* webhook endpoints or deliveries
                                              changed (no poll cares) */
+#define NGX_CHATVISOR_NOTICE_COBROWSE 5   /* a co-browsing session's state,
+                                             snapshot request or pointer
+                                             changed: the customer's chat
+                                             polls and the conversation's
+                                             co-browsing polls look */
+#define NGX_CHATVISOR_NOTICE_COBROWSE_DATA 6  /* its recorder sent events:
+                                             only the conversation's
+                                             co-browsing polls look */
 
 /* bytes of an agent's name a typing notice carries (a notice is then 126
  * bytes: 32 fit in one atomic pipe write) */
@@ -154,11 +164,18 @@ typedef struct {
     ngx_event_t                   timer;
     ngx_http_request_t           *request;
     ngx_chatvisor_poll_check_pt   check;
-    const char                   *customer_id;  /* a visitor's; NULL: a
+    const char                   *customer_id;  /* a visitor's, or the
+                                                   customer of a
+                                                   co-browsing poll's
+                                                   conversation; NULL: a
                                                    console's */
+    const char                   *conversation_id;  /* co-browsing: */
+    const char                   *agent_id;         /* who views it */
     ngx_chatvisor_notice_t        typing;       /* a typing signal */
     unsigned                      waiting:1;
     unsigned                      has_typing:1;
+    unsigned                      cobrowse:1;   /* an agent's co-browsing
+                                                   poll */
 } ngx_chatvisor_wait_t;
 
 ngx_int_t ngx_chatvisor_poll_init_process(ngx_cycle_t *cycle);
@@ -168,6 +185,20 @@ ngx_int_t ngx_chatvisor_poll_init_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_chatvisor_poll_wait(ngx_http_request_t *r,
     ngx_chatvisor_wait_t *w, const char *customer_id, ngx_msec_t timeout,
     ngx_chatvisor_poll_check_pt check);
+
+/* the same for an agent's co-browsing poll of a customer's conversation:
+ * woken only by that conversation's co-browsing notices */
+ngx_int_t ngx_chatvisor_poll_wait_cobrowse(ngx_http_request_t *r,
+    ngx_chatvisor_wait_t *w, const char *customer_id,
+    const char *conversation_id, const char *agent_id, ngx_msec_t timeout,
+    ngx_chatvisor_poll_check_pt check);
+
+/* calls handler for every co-browsing poll this worker holds */
+typedef void (*ngx_chatvisor_poll_each_pt)(ngx_chatvisor_wait_t *w,
+    void *data);
+
+void ngx_chatvisor_poll_cobrowse_each(ngx_chatvisor_poll_each_pt handler,
+    void *data);
 
 /* a notice reached this worker: wake the polls it concerns */
 void ngx_chatvisor_poll_notice(ngx_chatvisor_notice_t *n);
@@ -309,6 +340,195 @@ void ngx_chatvisor_settings_visibility_set(ngx_chatvisor_main_conf_t *cmcf,
  * passed reads as auto */
 ngx_uint_t ngx_chatvisor_settings_visibility(ngx_chatvisor_main_conf_t *cmcf,
     int64_t *until);
+
+
+/* -------------------------------------------------------- co-browsing */
+
+/*
+ * Co-browsing sessions (ngx_chatvisor_cobrowse_sessions.c), one per
+ * conversation at most, in the shared-memory zone "chatvisor_cobrowse"
+ * (chatvisor_cobrowse_memory): who asked, the state, a generation that
+ * moves with every state change and snapshot request, the agent's
+ * pointer, and the recorder's events as chunks, each the elements of one
+ * JSON array the visitor's browser sent, kept as text. Nothing of it is
+ * in the store: a session lives as long as both sides are there.
+ *
+ * Each function takes the zone's lock for its own work only and tells
+ * the polls (NGX_CHATVISOR_NOTICE_COBROWSE, _DATA) after letting it go;
+ * the functions that may tell (all but get, read and the poll touches)
+ * must not be called from a poll's check, which runs while polls are
+ * being woken.
+ */
+
+/* states */
+#define NGX_CHATVISOR_COBROWSE_NONE        0
+#define NGX_CHATVISOR_COBROWSE_REQUESTED   1
+#define NGX_CHATVISOR_COBROWSE_ACTIVE      2
+#define NGX_CHATVISOR_COBROWSE_DECLINED    3
+#define NGX_CHATVISOR_COBROWSE_ENDED       4
+
+/* why a session is over */
+#define NGX_CHATVISOR_COBROWSE_BY_VISITOR       1
+#define NGX_CHATVISOR_COBROWSE_BY_AGENT         2
+#define NGX_CHATVISOR_COBROWSE_CLOSED           3   /* the conversation */
+#define NGX_CHATVISOR_COBROWSE_AGENT_GONE       4
+#define NGX_CHATVISOR_COBROWSE_MAX_DURATION     5
+#define NGX_CHATVISOR_COBROWSE_TOO_LARGE        6
+#define NGX_CHATVISOR_COBROWSE_DECLINED_BY      7   /* the visitor said no */
+
+/* the bounds (docs/cobrowse.md) */
+#define NGX_CHATVISOR_COBROWSE_CHUNK_MAX     (8 * 1024 * 1024)  /* a POST */
+#define NGX_CHATVISOR_COBROWSE_BUFFER_MAX    (16 * 1024 * 1024) /* kept */
+#define NGX_CHATVISOR_COBROWSE_COMPACT_MIN   (1024 * 1024)  /* incremental
+                                                    bytes kept after a full
+                                                    snapshot beyond which, */
+#define NGX_CHATVISOR_COBROWSE_COMPACT_RATIO 4     /* and beyond this many
+                                                    times its size, a new
+                                                    one is asked for */
+#define NGX_CHATVISOR_COBROWSE_RATE          (512 * 1024)  /* incremental
+                                                    bytes a second, */
+#define NGX_CHATVISOR_COBROWSE_RATE_WINDOW   5000          /* averaged over
+                                                    this many ms */
+#define NGX_CHATVISOR_COBROWSE_FULL_BURST    5     /* full snapshots at
+                                                    once, then one every */
+#define NGX_CHATVISOR_COBROWSE_FULL_EVERY    1000  /* this many ms */
+#define NGX_CHATVISOR_COBROWSE_SESSIONS_MAX  256   /* live at once */
+#define NGX_CHATVISOR_COBROWSE_AGENT_TIMEOUT 30000 /* ms without an agent
+                                                    poll: agent_gone */
+#define NGX_CHATVISOR_COBROWSE_KEEP_ENDED    60000 /* ms an ended state is
+                                                    kept for both to read */
+#define NGX_CHATVISOR_COBROWSE_SWEEP         5000  /* ms between sweeps */
+#define NGX_CHATVISOR_COBROWSE_RECORDER_MAX  64    /* bytes of a recorder id */
+
+/* what a caller is told */
+typedef enum {
+    NGX_CHATVISOR_COBROWSE_OK = 0,
+    NGX_CHATVISOR_COBROWSE_NO_SESSION,   /* none for the conversation */
+    NGX_CHATVISOR_COBROWSE_NOT_YOURS,    /* another agent's */
+    NGX_CHATVISOR_COBROWSE_BUSY,         /* another agent's is live */
+    NGX_CHATVISOR_COBROWSE_LIMIT,        /* SESSIONS_MAX are live */
+    NGX_CHATVISOR_COBROWSE_OVER,         /* ended or declined */
+    NGX_CHATVISOR_COBROWSE_NOT_PENDING,  /* not waiting for a decision */
+    NGX_CHATVISOR_COBROWSE_NOT_ACTIVE,   /* not allowed (yet) */
+    NGX_CHATVISOR_COBROWSE_SUPERSEDED,   /* another recorder holds it */
+    NGX_CHATVISOR_COBROWSE_RATE_LIMITED, /* over the rate: retry_after */
+    NGX_CHATVISOR_COBROWSE_ENDED_TOO_LARGE,  /* it did not fit: ended */
+    NGX_CHATVISOR_COBROWSE_ERROR         /* out of memory */
+} ngx_chatvisor_cobrowse_rc_e;
+
+/* a session as a caller sees it, copied out under the lock */
+typedef struct {
+    ngx_uint_t                state;        /* NGX_CHATVISOR_COBROWSE_* */
+    ngx_uint_t                reason;       /* of an end, 0: none */
+    uint64_t                  generation;
+    uint64_t                  pointer;      /* the latest move's counter */
+    uint64_t                  click;        /* the latest click's, 0 none */
+    int32_t                   x, y;         /* the latest move */
+    int32_t                   click_x, click_y;
+    uint64_t                  last_seq;     /* of the latest chunk */
+    int64_t                   requested_ms;
+    unsigned                  snapshot:1;   /* a full snapshot is wanted */
+    char                      customer_id[CV_ID_MAX];
+    char                      agent_id[CV_AGENT_ID_MAX + 1];
+    char                      agent_name[CV_AGENT_NAME_MAX + 1];
+    char                      recorder[NGX_CHATVISOR_COBROWSE_RECORDER_MAX
+                                       + 1];  /* "": none */
+} ngx_chatvisor_cobrowse_view_t;
+
+/* "requested", "active", ... ("none"); a reason's name, NULL for 0 */
+const char *ngx_chatvisor_cobrowse_state_name(ngx_uint_t state);
+const char *ngx_chatvisor_cobrowse_reason_name(ngx_uint_t reason);
+
+/* postconfiguration: the zone, when some location offers co-browsing */
+ngx_int_t ngx_chatvisor_cobrowse_zone_add(ngx_conf_t *cf,
+    ngx_chatvisor_main_conf_t *cmcf);
+
+/* worker start: the sweep (ends sessions whose agent is gone, that ran
+ * out of time or whose conversation was closed; forgets ended ones) */
+ngx_int_t ngx_chatvisor_cobrowse_init_process(ngx_cycle_t *cycle,
+    ngx_chatvisor_main_conf_t *cmcf);
+
+/* the conversation's session: NGX_OK, or NGX_DECLINED with view->state
+ * NONE. Cheap where nobody co-browses (no lock taken); for polls' checks */
+ngx_int_t ngx_chatvisor_cobrowse_get(ngx_chatvisor_main_conf_t *cmcf,
+    const char *conversation_id, ngx_chatvisor_cobrowse_view_t *view);
+
+/* ends the session if its time is up or its agent gone (a request's
+ * entry, before it acts) */
+void ngx_chatvisor_cobrowse_settle(ngx_chatvisor_main_conf_t *cmcf,
+    const char *conversation_id);
+
+/* an agent asks to see the visitor's page (*created: a new session; a
+ * repeat by the same agent while it is live returns it): OK, BUSY, LIMIT */
+ngx_chatvisor_cobrowse_rc_e ngx_chatvisor_cobrowse_start(
+    ngx_chatvisor_main_conf_t *cmcf, const char *conversation_id,
+    const char *customer_id, const char *agent_id, const char *agent_name,
+    ngx_uint_t *created, ngx_chatvisor_cobrowse_view_t *view);
+
+/* the visitor's answer to a request: OK (allowing an active one again
+ * too), NO_SESSION, OVER, NOT_PENDING */
+ngx_chatvisor_cobrowse_rc_e ngx_chatvisor_cobrowse_decide(
+    ngx_chatvisor_main_conf_t *cmcf, const char *conversation_id,
+    ngx_uint_t allow, ngx_chatvisor_cobrowse_view_t *view);
+
+/* ends a live session for reason; agent_id, when not NULL, must be its
+ * agent's (NOT_YOURS). OK also when it was already over (no change) */
+ngx_chatvisor_cobrowse_rc_e ngx_chatvisor_cobrowse_end(
+    ngx_chatvisor_main_conf_t *cmcf, const char *conversation_id,
+    const char *agent_id, ngx_uint_t reason,
+    ngx_chatvisor_cobrowse_view_t *view);
+
+/* the conversation was closed: its session ends at once, if any */
+void ngx_chatvisor_cobrowse_closed(ngx_chatvisor_main_conf_t *cmcf,
+    const char *conversation_id);
+
+/*
+ * The recorder's events: the elements of a JSON array (len bytes) from
+ * recorder; full: they start with a full snapshot, which takes the
+ * session over for that recorder and drops every older chunk. OK (also
+ * when the zone had no room for incremental events: they are dropped and
+ * a full snapshot is asked for), NO_SESSION, OVER, NOT_ACTIVE, SUPERSEDED,
+ * RATE_LIMITED (*retry_after seconds), ENDED_TOO_LARGE.
+ */
+ngx_chatvisor_cobrowse_rc_e ngx_chatvisor_cobrowse_events(
+    ngx_chatvisor_main_conf_t *cmcf, const char *conversation_id,
+    const char *recorder, ngx_uint_t full, u_char *data, size_t len,
+    ngx_uint_t *retry_after);
+
+/* the agent's pointer (page coordinates), a click or a move: OK,
+ * NO_SESSION, NOT_YOURS, OVER, NOT_ACTIVE */
+ngx_chatvisor_cobrowse_rc_e ngx_chatvisor_cobrowse_pointer(
+    ngx_chatvisor_main_conf_t *cmcf, const char *conversation_id,
+    const char *agent_id, int32_t x, int32_t y, ngx_uint_t click);
+
+/* an agent's view (re)opens: a full snapshot is asked for, unless one is
+ * already wanted */
+void ngx_chatvisor_cobrowse_want_snapshot(ngx_chatvisor_main_conf_t *cmcf,
+    const char *conversation_id, const char *agent_id);
+
+/* what an agent's poll answers with */
+typedef struct {
+    ngx_chatvisor_cobrowse_view_t  view;
+    ngx_str_t                      events;   /* chunks' elements, joined
+                                                with commas; len 0: none */
+    uint64_t                       cursor;   /* seq of the last chunk in */
+    unsigned                       reset:1;  /* events start a new view:
+                                                with a full snapshot, or,
+                                                empty, the events after
+                                                the cursor are gone and one
+                                                is on its way */
+} ngx_chatvisor_cobrowse_read_t;
+
+/*
+ * The chunks after seq after for the session's agent (after 0 or beyond
+ * the last: from the last full snapshot), copied into pool; the agent is
+ * seen polling. NO_SESSION, NOT_YOURS, ERROR, OK (events empty and no
+ * reset: nothing yet).
+ */
+ngx_chatvisor_cobrowse_rc_e ngx_chatvisor_cobrowse_read(
+    ngx_chatvisor_main_conf_t *cmcf, const char *conversation_id,
+    const char *agent_id, uint64_t after, ngx_pool_t *pool,
+    ngx_chatvisor_cobrowse_read_t *read);
 
 
 #endif /* _NGX_CHATVISOR_RUNTIME_H_INCLUDED_ */

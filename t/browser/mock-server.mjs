@@ -4,19 +4,26 @@
 //   make assets && node t/browser/mock-server.mjs [PORT]
 //
 // It serves the built assets from build/www under /chatvisor/, demo pages
-// (/index.html, /other.html) with the widget tag injected, and prints a
+// (/index.html, /other.html) with the widget tag injected (or, with
+// CHATVISOR_SITE=DIR, the pages of DIR: t/browser/cobrowse-site, with
+// co-browsing on but under /off/, .card-number blocked and .customer-name
+// masked, as t/65-cobrowse-browser.t configures nginx), and prints a
 // one-time login URL for the agent "ann" (POST /mock/login-url?agent=ID
 // makes more). It is not a test of the module: the Perl tests run nginx.
 import { createServer } from 'node:http';
 import { readFileSync, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { createCobrowseMock } from './mock-cobrowse.mjs';
 
 const PORT = Number(process.argv[2] || process.env.PORT || 8099);
 const PREFIX = '/chatvisor/';
 const WWW = process.env.CHATVISOR_WWW || 'build/www';
 const POLL_MS = Number(process.env.CHATVISOR_POLL_MS || 25000);
-const CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-src 'self'; base-uri 'none'; form-action 'self'";
+const SITE = process.env.CHATVISOR_SITE || '';
+const JOIN_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-src 'self'; base-uri 'none'; form-action 'self'";
+// the console's allows inline styles too, for the co-browsed page it replays
+const CSP = JOIN_CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'");
 
 const rid = (p) => p + randomBytes(8).toString('hex');
 const now = () => new Date().toISOString();
@@ -125,11 +132,30 @@ function hold(req, res, match, ready, answer) {
   return undefined;
 }
 
+const cobrowse = createCobrowseMock({ wake, body, send, fail, hold: (...a) => hold(...a) });
+
 function page(title, other) {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${title}</title>
 <link rel="icon" href="data:,">
-<script async src="${PREFIX}widget.js" data-chatvisor="1" data-color="#2563eb"></script></head>
+<script async src="${PREFIX}widget.js" data-chatvisor="1" data-color="#2563eb" data-cobrowse="1"></script></head>
 <body><h1>${title}</h1><p><a href="${other}">another page</a></p></body></html>`;
+}
+
+// A page of CHATVISOR_SITE, the widget tag put before </head>; under /de/
+// the same pages in German.
+function sitePage(res, path) {
+  const de = path.startsWith('/de/');
+  const p = de ? path.slice(3) : path;
+  const file = join(SITE, p.endsWith('/') ? p + 'index.html' : p);
+  if (p.includes('..') || !existsSync(file)) return fail(res, 404, 'not_found');
+  if (!file.endsWith('.html')) {
+    res.writeHead(200, { 'Content-Type': file.endsWith('.css') ? 'text/css' : 'application/octet-stream' });
+    return res.end(readFileSync(file));
+  }
+  const on = p.startsWith('/off/') ? '' : ' data-cobrowse="1" data-cobrowse-block=".card-number" data-cobrowse-mask=".customer-name"';
+  const tag = `<script async src="${PREFIX}widget.js" data-chatvisor="1"${on}${de ? ' data-language="de"' : ''}></script>`;
+  res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+  return res.end(readFileSync(file, 'utf8').replace('</head>', tag + '</head>'));
 }
 
 function asset(res, file, type, extra) {
@@ -176,7 +202,10 @@ async function visitor(req, res, path, url) {
     }
     return send(res, 204);
   }
+  if (path.startsWith('v1/visitor/cobrowse')) return cobrowse.visitor(req, res, path, url, customer);
   if (path === 'v1/visitor/events' && req.method === 'GET') {
+    const G = Number(url.searchParams.get('cobrowse') || 0);
+    const P = Number(url.searchParams.get('pointer') || 0);
     const after = Number(url.searchParams.get('after') || 0);
     if (!Number.isInteger(after) || after < 0) return fail(res, 400, 'invalid_request', 'bad cursor');
     const given = url.searchParams.get('conversation');
@@ -191,7 +220,8 @@ async function visitor(req, res, path, url) {
     };
     const ready = () => {
       const conv = current();
-      return !wait || (conv && (conv.id !== given && given) || (conv && streams.get(conv.id).some((e) => e.seq > from())));
+      return !wait || (conv && (conv.id !== given && given) || (conv && streams.get(conv.id).some((e) => e.seq > from())))
+        || (cus && cobrowse.notices(cus, G, P, 0).length > 0);
     };
     let typing = null;
     return hold(req, res, (kind, id) => kind === 'visitor' && id === cus, ready, (extra) => {
@@ -202,6 +232,7 @@ async function visitor(req, res, path, url) {
       const events = streams.get(conv.id).filter((e) => e.seq > a);
       const cursor = events.length ? events[events.length - 1].seq : a;
       if (typing) events.push({ ...typing, seq: cursor });
+      events.push(...cobrowse.notices(cus, G, P, cursor));
       return send(res, 200, { conversation_id: conv.id, status: conv.status, events, cursor });
     });
   }
@@ -258,11 +289,12 @@ async function agentApi(req, res, path, url) {
       .map(withCustomer);
     return send(res, 200, { items, next_cursor: null });
   }
-  const m = sub.match(/^conversations\/([^/]+)(?:\/(\w+))?$/);
+  const m = sub.match(/^conversations\/([^/]+)(?:\/(\w+))?(\/\w+)?$/);
   if (m) {
     const conv = conversations.get(m[1]);
     if (!conv) return fail(res, 404, 'not_found');
     const action = m[2];
+    if (action === 'cobrowse') return cobrowse.agent(req, res, action, m[3] || '', url, conv, me);
     if (!action) return send(res, 200, withCustomer(conv));
     if (action === 'events') {
       const after = Number(url.searchParams.get('after') || 0);
@@ -299,6 +331,7 @@ async function agentApi(req, res, path, url) {
         conv.status = 'closed';
         appendStream(conv, { type: 'closed', by: { type: 'agent', id: me.id, name: me.name } });
         appendLog('conversation.closed', conv);
+        cobrowse.closed(conv.id);
       }
       return send(res, 200, withCustomer(conv));
     }
@@ -323,6 +356,7 @@ const server = createServer(async (req, res) => {
     if (p === '/mock/login-url' && req.method === 'POST') {
       return send(res, 200, { url: loginUrl(url.searchParams.get('agent') || 'ann', url.searchParams.get('conversation')) });
     }
+    if (!p.startsWith(PREFIX) && SITE) return sitePage(res, p);
     if (!p.startsWith(PREFIX)) {
       if (/^\/(index|other)\.html$/.test(p)) {
         res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
@@ -331,10 +365,10 @@ const server = createServer(async (req, res) => {
       return fail(res, 404, 'not_found');
     }
     const path = p.slice(PREFIX.length);
-    if (path === 'widget.js' || path === 'agent.js' || path === 'join.js') return asset(res, path, 'application/javascript; charset=utf-8');
+    if (['widget.js', 'agent.js', 'join.js', 'cobrowse.js', 'cobrowse-replay.js'].includes(path)) return asset(res, path, 'application/javascript; charset=utf-8');
     if (path === 'agent.css') return asset(res, path, 'text/css; charset=utf-8');
     if (path === 'agent/') return asset(res, 'agent/index.html', 'text/html; charset=utf-8', { 'Content-Security-Policy': CSP });
-    if (path === 'join') return asset(res, 'join.html', 'text/html; charset=utf-8', { 'Content-Security-Policy': CSP, 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' });
+    if (path === 'join') return asset(res, 'join.html', 'text/html; charset=utf-8', { 'Content-Security-Policy': JOIN_CSP, 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' });
     if (path.startsWith('v1/visitor/')) return await visitor(req, res, path, url);
     if (path.startsWith('v1/agent/')) return await agentApi(req, res, path, url);
     return fail(res, 404, 'not_found');

@@ -9,7 +9,8 @@ import { errorText } from './toasts.js';
 
 // root: the .app element; onChange(): conversations changed, render them
 // all; onRead(): the agent read the open one
-export function createConversationView({ root, api, me, store, thread, composer, details, list, toast, onChange, onRead }) {
+// cobrowse: the co-browse button and view (cobrowse-view.js)
+export function createConversationView({ root, api, me, store, thread, composer, details, list, cobrowse, toast, onChange, onRead }) {
   const back = h('button', { type: 'button', class: 'icon-btn back', 'aria-label': 'Back to the list', title: 'Back', onclick: closeView },
     [icon('back')]);
   const avatar = h('span', { class: 'avatar', 'aria-hidden': 'true' });
@@ -23,8 +24,8 @@ export function createConversationView({ root, api, me, store, thread, composer,
   const closedNote = h('div', { class: 'closed-note', hidden: true }, ['This conversation is closed.']);
   const main = h('div', { class: 'chat-main', hidden: true }, [
     h('header', { class: 'chat-head' }, [back, avatar, h('div', { class: 'chat-title' }, [name, sub]),
-      h('div', { class: 'chat-actions' }, [assignBtn, closeBtn, infoBtn])]),
-    thread.log, thread.typing, closedNote, composer.el,
+      h('div', { class: 'chat-actions' }, [cobrowse.button, assignBtn, closeBtn, infoBtn])]),
+    cobrowse.el, thread.log, thread.typing, closedNote, composer.el,
   ]);
   const empty = h('div', { class: 'chat-empty' }, [
     h('div', { class: 'empty-icon', 'aria-hidden': 'true' }, [icon('inbox')]),
@@ -52,6 +53,7 @@ export function createConversationView({ root, api, me, store, thread, composer,
       main.hidden = true;
       empty.hidden = false;
       thread.close();
+      cobrowse.show(null);
       toast('That conversation does not exist or is not yours to see.', 'error');
       list.render();
       return;
@@ -105,6 +107,7 @@ export function createConversationView({ root, api, me, store, thread, composer,
     closedNote.hidden = isOpen;
     composer.render(isOpen, n);
     details.render(c);
+    cobrowse.show(thread.id, c);
   }
 
   // POST conversations/{id}/ACTION for the open conversation, its button

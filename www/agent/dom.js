@@ -34,6 +34,8 @@ export const ICONS = {
   chat: 'M4 5h16v11H9l-5 4V5z',
   user: 'M12 12a4 4 0 100-8 4 4 0 000 8zM4 21a8 8 0 0116 0',
   link: 'M10 14a4 4 0 006 0l3-3a4 4 0 00-6-6l-1 1M14 10a4 4 0 00-6 0l-3 3a4 4 0 006 6l1-1',
+  screen: 'M3 5h18v11H3V5zM9 20h6M12 16v4',
+  close: 'M6.5 6.5l11 11M17.5 6.5l-11 11',
 };
 
 export function icon(name, cls) {

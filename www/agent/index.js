@@ -10,6 +10,7 @@
 //   conversation-view.js   the open conversation: head, actions, and in it
 //     thread.js            its messages and who is typing
 //     composer.js          the reply box
+//     cobrowse-view.js     co-browsing: the button and the live view
 //   details.js             the customer panel
 //   me.js                  the agent's status, sound, notifications, log out
 //   events.js              the long-poll and what each event changes
@@ -30,6 +31,7 @@ import { createThread } from './thread.js';
 import { createComposer } from './composer.js';
 import { createDetails } from './details.js';
 import { createConversationView } from './conversation-view.js';
+import { createCobrowseView } from './cobrowse-view.js';
 import { createMe } from './me.js';
 import { createEvents } from './events.js';
 
@@ -46,7 +48,8 @@ function findPrefix() {
   return new URL('../', location.href).pathname;
 }
 
-const api = createApi(findPrefix());
+const prefix = findPrefix();
+const api = createApi(prefix);
 
 async function boot() {
   const root = document.getElementById('app') || document.body.appendChild(h('div', { id: 'app' }));
@@ -84,8 +87,9 @@ async function boot() {
   const composer = createComposer({ api, store, thread, toast, onSent: () => list.render(), onLoggedOut: () => loggedOut() });
   const details = createDetails({ me });
   const list = createConversationList({ store, me, openId: () => thread.id, onOpen: (id) => open(id) });
+  const cobrowse = createCobrowseView({ api, prefix, toast });
   const view = createConversationView({
-    root, api, me, store, thread, composer, details, list, toast,
+    root, api, me, store, thread, composer, details, list, cobrowse, toast,
     onChange: renderAll,
     onRead: () => {
       list.render();

@@ -11,12 +11,15 @@
 // is not 2xx throws an HttpError with the status and the code and message of
 // its {"error": {"code", "message"}}; a request that got no answer throws an
 // HttpError with status 0; an aborted one throws the browser's AbortError.
+// An error carries the answer's Retry-After (seconds) as retryAfterMs, 0
+// when it has none.
 
 export class HttpError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, retryAfterMs) {
     super(message || code || 'HTTP ' + status);
     this.status = status;
     this.code = code || '';
+    this.retryAfterMs = retryAfterMs || 0;
   }
 }
 
@@ -39,7 +42,8 @@ export async function request(url, options) {
   try { data = await res.json(); } catch (e) { data = null; }
   if (!res.ok) {
     const err = (data && data.error) || {};
-    throw new HttpError(res.status, err.code, err.message);
+    const after = Number(res.headers.get('Retry-After'));
+    throw new HttpError(res.status, err.code, err.message, after > 0 ? after * 1000 : 0);
   }
   return data;
 }

@@ -3,6 +3,8 @@
 //
 //   GET  PREFIX v1/visitor/events?after=0&wait=0          history, on load
 //   GET  PREFIX v1/visitor/events?after=N&conversation=ID  the long-poll
+//        (with co-browsing on, also &cobrowse=G&pointer=P: the session's
+//        generation and the agent's pointer counter seen so far)
 //   POST PREFIX v1/visitor/messages  {text, client_msg_id, page_url}
 //   POST PREFIX v1/visitor/typing    {typing: true}
 //
@@ -10,13 +12,16 @@
 // conversation survives navigations and restarts. The UI talks to it only
 // through this interface:
 //
-//   const chat = createChat({ prefix });
+//   const chat = createChat({ prefix, cobrowse });   // cobrowse: the tag's data-cobrowse
 //   chat.subscribe((event) => ...);
 //   chat.start();          // load history; polls when a conversation exists
 //   chat.activate();       // the panel was opened: poll from now on
 //   chat.send(text);       // -> client_msg_id; the result comes as events
 //   chat.retry(id);        // send a failed message again, same client_msg_id
 //   chat.typing();         // the visitor is typing (throttled here)
+//   chat.cobrowseReset();  // a co-browsing session is over here: ask from 0
+//                          // again, so the next session is reported whatever
+//                          // its numbers
 //
 // Events given to subscribers:
 //   {type: 'history', conversationId, status}     after the first load
@@ -26,6 +31,10 @@
 //   {type: 'agent_joined' | 'agent_left' | 'closed', event, conversationId}
 //   {type: 'typing', author}                      someone else is typing
 //   {type: 'conversation', conversationId, status} the conversation changed
+//   {type: 'cobrowse', session}                   the co-browsing session changed
+//                                                 ({type: 'cobrowse' | 'cobrowse_request',
+//                                                 generation, state, reason, snapshot, agent, recorder})
+//   {type: 'pointer', pointer}                    the agent's pointer ({pointer, x, y, click})
 import DEFAULTS from '../shared/defaults.json';
 import { request, HttpError, isTransient } from '../shared/http.js';
 import { randomId } from '../shared/id.js';
@@ -35,7 +44,7 @@ import { TYPING_EVERY_MS } from '../shared/typing.js';
 
 const SEND_ATTEMPTS = 3;
 
-export function createChat({ prefix, win }) {
+export function createChat({ prefix, win, cobrowse }) {
   const w = win || window;
   const base = prefix || DEFAULTS.prefix;
   const listeners = new Set();
@@ -53,6 +62,11 @@ export function createChat({ prefix, win }) {
     pollAbort: null,
     stopped: false,
     lastTyping: 0,
+    // co-browsing: the latest session generation and pointer counter seen;
+    // both start at 0 on every page, so the first poll reports a session
+    // that is asked for or running, and where the agent's pointer is
+    cobrowseGeneration: 0,
+    pointer: 0,
   };
   const outbox = new Map();   // client_msg_id -> {text, attempts}
 
@@ -77,6 +91,21 @@ export function createChat({ prefix, win }) {
         if (ev.author && ev.author.type !== 'customer') emit({ type: 'typing', author: ev.author });
         continue;
       }
+      // co-browsing notices are not stored: their seq is the cursor's
+      if (ev.type === 'cobrowse' || ev.type === 'cobrowse_request') {
+        if (cobrowse && Number(ev.generation) > state.cobrowseGeneration) {
+          state.cobrowseGeneration = Number(ev.generation);
+          emit({ type: 'cobrowse', session: ev });
+        }
+        continue;
+      }
+      if (ev.type === 'pointer') {
+        if (cobrowse && Number(ev.pointer) > state.pointer) {
+          state.pointer = Number(ev.pointer);
+          emit({ type: 'pointer', pointer: ev });
+        }
+        continue;
+      }
       if (typeof ev.seq === 'number' && ev.seq <= state.cursor) continue; // seen already
       if (typeof ev.seq === 'number') state.cursor = ev.seq;
       if (ev.type === 'message' && ev.message) {
@@ -87,7 +116,7 @@ export function createChat({ prefix, win }) {
         state.status = 'closed';
         emit({ type: 'closed', event: ev, conversationId: conv });
       }
-      // cobrowse_request and unknown types: not handled yet
+      // unknown types: skipped
     }
     if (typeof data.cursor === 'number' && data.cursor > state.cursor) state.cursor = data.cursor;
   }
@@ -95,6 +124,7 @@ export function createChat({ prefix, win }) {
   function eventsUrl(after, extra) {
     let url = base + 'v1/visitor/events?after=' + after;
     if (extra) url += extra;
+    if (cobrowse) url += '&cobrowse=' + state.cobrowseGeneration + '&pointer=' + state.pointer;
     return url;
   }
 
@@ -230,6 +260,10 @@ export function createChat({ prefix, win }) {
     },
     retry(clientMsgId) {
       deliver(clientMsgId);
+    },
+    cobrowseReset() {
+      state.cobrowseGeneration = 0;
+      state.pointer = 0;
     },
     typing() {
       const now = Date.now();

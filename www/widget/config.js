@@ -1,7 +1,8 @@
 // Reads the widget settings from the <script> tag the nginx filter injected:
 //   <script async src="/chatvisor/widget.js?v=HASH" data-chatvisor="1"
 //     data-color="#2563eb" data-position="right" data-language="en"
-//     data-text-title="..." data-show-after="20000ms" data-cobrowse="1" ...>
+//     data-text-title="..." data-show-after="20000ms" data-cobrowse="1"
+//     data-cobrowse-block="#card, .secret" data-cobrowse-mask=".name" ...>
 //
 // What the tag leaves out takes the defaults of www/shared/defaults.json,
 // the same file nginx's defaults are generated from.
@@ -84,5 +85,8 @@ export function readConfig(script, loc) {
     texts,
     showAfterMs: showAfter ? parseDuration(showAfter) : DEFAULTS.show_after_ms,
     cobrowse: flag(get('data-cobrowse')),
+    // co-browsing: selectors of what is never recorded, and of text masked
+    cobrowseBlock: get('data-cobrowse-block'),
+    cobrowseMask: get('data-cobrowse-mask'),
   };
 }

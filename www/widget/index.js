@@ -7,6 +7,7 @@ import { resolveTexts } from './i18n.js';
 import { supportsAdoptedSheets } from './styles.js';
 import { mountWidget } from './ui.js';
 import { createChat } from './chat.js';
+import { startCobrowse } from './cobrowse.js';
 
 (function main(win, doc) {
   if (!win || !doc || win.__chatvisor) return;
@@ -25,7 +26,11 @@ import { createChat } from './chat.js';
       try {
         if (state.widget) return;
         const texts = resolveTexts(config.language, config.texts);
-        state.widget = mountWidget(doc, config, texts, createChat({ prefix: config.prefix }));
+        const chat = createChat({ prefix: config.prefix, cobrowse: config.cobrowse });
+        state.widget = mountWidget(doc, config, texts, chat);
+        // co-browsing only where the tag says so; the recorder itself is
+        // loaded later, after the visitor allows it
+        if (config.cobrowse) startCobrowse({ win, config, chat, texts, container: state.widget.root });
       } catch (e) {
         console.error('[chatvisor]', e);
       }

@@ -12,32 +12,16 @@
 // Storage may be missing or throw (privacy modes, sandboxed frames, quota):
 // then every page of the visit simply waits again.
 
+import { tabGet, tabSet } from './tab-storage.js';
+
 export const SHOWN_KEY = 'chatvisor:launcher-shown';
 
-function storage(win) {
-  try {
-    return win.sessionStorage || null;
-  } catch (e) {
-    return null;    // a SecurityError just for looking at it
-  }
-}
-
 export function shownThisVisit(win) {
-  try {
-    const s = storage(win);
-    return !!s && s.getItem(SHOWN_KEY) === '1';
-  } catch (e) {
-    return false;
-  }
+  return tabGet(win, SHOWN_KEY) === '1';
 }
 
 function rememberShown(win) {
-  try {
-    const s = storage(win);
-    if (s) s.setItem(SHOWN_KEY, '1');
-  } catch (e) {
-    /* full or forbidden: the next page waits again */
-  }
+  tabSet(win, SHOWN_KEY, '1');    // full or forbidden: the next page waits again
 }
 
 // setHidden(true) is called (synchronously, before createReveal returns)

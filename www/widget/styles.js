@@ -333,6 +333,100 @@ svg { display: block; flex: none; }
 .send:focus-visible { outline: 2px solid var(--cv-ring); outline-offset: 2px; }
 .send svg { width: 20px; height: 20px; }
 
+/* co-browsing: the consent prompt and the banner at the top, the agent's
+   pointer and clicks over the page; above the rest of the widget */
+.cb-card {
+  position: fixed;
+  z-index: calc(var(--cv-z) + 10);
+  top: 16px;
+  left: 50%;
+  transform: translateX(-50%);
+  box-shadow: 0 0 0 1px rgba(0, 0, 0, .06), 0 12px 28px rgba(0, 0, 0, .16);
+}
+.cb-prompt {
+  width: min(380px, calc(100vw - 32px));
+  padding: 16px 16px 14px;
+  border-radius: 14px;
+  background: var(--cv-bg);
+  animation: cv-in .2s cubic-bezier(.2, .8, .3, 1);
+}
+.cb-title { margin: 0 0 4px; font-size: 15px; font-weight: 600; overflow-wrap: anywhere; }
+.cb-text { margin: 0 0 14px; color: var(--cv-muted); font-size: 13.5px; }
+.cb-buttons { display: flex; justify-content: flex-end; gap: 8px; }
+.cb-btn {
+  padding: 7px 14px;
+  border: 1px solid var(--cv-line);
+  border-radius: 8px;
+  background: var(--cv-bg);
+  color: var(--cv-ink);
+  font-size: 14px;
+  font-weight: 600;
+}
+.cb-btn:disabled { opacity: .6; cursor: default; }
+.cb-btn:focus { outline: none; }
+.cb-btn:focus-visible { outline: 2px solid var(--cv-ring); outline-offset: 2px; }
+.cb-allow { background: var(--cv-color); border-color: var(--cv-color); color: var(--cv-fg); }
+.cb-banner {
+  display: flex;
+  align-items: center;
+  gap: 10px;
+  max-width: calc(100vw - 32px);
+  padding: 6px 6px 6px 14px;
+  border-radius: 999px;
+  background: var(--cv-ink);
+  color: #ffffff;
+  font-size: 14px;
+}
+.cb-banner-text { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.cb-live {
+  flex: none;
+  width: 9px;
+  height: 9px;
+  border-radius: 50%;
+  background: #ef4444;
+  animation: cv-live 1.6s infinite ease-in-out;
+}
+@keyframes cv-live { 50% { opacity: .35; } }
+.cb-stop { flex: none; padding: 4px 12px; border: 0; border-radius: 999px; }
+.cb-pointer, .cb-click {
+  position: fixed;
+  z-index: calc(var(--cv-z) + 20);
+  top: 0;
+  left: 0;
+  pointer-events: none;
+}
+.cb-pointer { display: flex; align-items: flex-start; transition: transform .06s linear; }
+.cb-arrow {
+  width: 22px;
+  height: 22px;
+  fill: var(--cv-color);
+  stroke: #ffffff;
+  stroke-width: 1.5;
+  filter: drop-shadow(0 1px 2px rgba(0, 0, 0, .35));
+}
+.cb-name {
+  margin: 16px 0 0 -4px;
+  padding: 2px 8px;
+  border-radius: 999px;
+  background: var(--cv-color);
+  color: var(--cv-fg);
+  font-size: 12px;
+  font-weight: 600;
+  white-space: nowrap;
+}
+.cb-click {
+  width: 36px;
+  height: 36px;
+  margin: -18px 0 0 -18px;
+  border: 3px solid var(--cv-color);
+  border-radius: 50%;
+  animation: cv-click .7s ease-out forwards;
+}
+@keyframes cv-click {
+  from { opacity: 1; transform: scale(.3); }
+  to { opacity: 0; transform: scale(1.6); }
+}
+
 /* phones: the open panel takes the whole screen */
 @media (max-width: 480px) {
   .panel {
@@ -353,7 +447,8 @@ svg { display: block; flex: none; }
 }
 
 @media (prefers-reduced-motion: reduce) {
-  .panel, .dots i { animation: none; }
+  .panel, .dots i, .cb-prompt, .cb-live, .cb-click { animation: none; }
+  .cb-pointer { transition: none; }
   .launcher, .launcher .icon, .send, .close { transition: none; }
 }
 

@@ -355,6 +355,7 @@ export function mountWidget(doc, config, texts, chat) {
   return {
     host,
     shadowRoot: shadow,
+    root,
     open: () => setOpen(true, false),
     close: () => setOpen(false, false),
     isOpen: () => open,
