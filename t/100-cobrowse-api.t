@@ -39,6 +39,9 @@ sub config {
 worker_processes 2;
 http {
     chatvisor_store %%TESTDIR%%/store size=256m sync=off;
+    # many visitors from one address: the abuse limits stay out of the way
+    chatvisor_limit_new_visitors off;
+    chatvisor_limit_messages off;
     chatvisor_api_client crm %%TESTDIR%%/crm.secret;
     $http
     log_format cbpids '\$pid \$request_method \$request_uri \$status';

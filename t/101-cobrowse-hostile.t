@@ -32,6 +32,9 @@ $t->write_config(<<'EOF');
 worker_processes 2;
 http {
     chatvisor_store %%TESTDIR%%/store size=128m sync=off;
+    # many visitors from one address: the abuse limits stay out of the way
+    chatvisor_limit_new_visitors off;
+    chatvisor_limit_messages off;
     server {
         listen 127.0.0.1:%%PORT%% reuseport;
         chatvisor_cobrowse on;

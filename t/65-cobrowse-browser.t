@@ -51,6 +51,9 @@ http {
     default_type application/octet-stream;
 
     chatvisor_store %%TESTDIR%%/store size=64m;
+    # many visitors from one address: the abuse limits stay out of the way
+    chatvisor_limit_new_visitors off;
+    chatvisor_limit_messages off;
     chatvisor_inject on;
     chatvisor_poll_timeout 8s;
 
