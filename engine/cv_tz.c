@@ -577,25 +577,23 @@ cv_tz_load(cv_tz **out, const char *name, const char *dir, char *err,
         return cv_tz_fail(CV_INVALID, err, errlen, "not a zone name", name);
     }
 
-    tz = calloc(1, sizeof(cv_tz));
-    if (tz == NULL) {
-        return cv_tz_fail(CV_ERROR, err, errlen, "out of memory", name);
-    }
-
     if (strcmp(name, "UTC") == 0 || strcmp(name, "Etc/UTC") == 0) {
+        tz = calloc(1, sizeof(cv_tz));
+        if (tz == NULL) {
+            return cv_tz_fail(CV_ERROR, err, errlen, "out of memory", name);
+        }
+
         *out = tz;
         return CV_OK;
     }
 
     n = snprintf(path, sizeof(path), "%s/%s", dir ? dir : CV_TZ_DIR, name);
     if (n < 0 || (size_t) n >= sizeof(path)) {
-        cv_tz_free(tz);
         return cv_tz_fail(CV_INVALID, err, errlen, "name too long", name);
     }
 
     f = fopen(path, "rb");
     if (f == NULL) {
-        cv_tz_free(tz);
         return cv_tz_fail(CV_NOT_FOUND, err, errlen,
                           "unknown (no zoneinfo file)", name);
     }
@@ -613,7 +611,7 @@ cv_tz_load(cv_tz **out, const char *name, const char *dir, char *err,
         st = CV_ERROR;
         why = "not a TZif file";
 
-    } else if ((buf = malloc((size_t) size + 1)) == NULL) {
+    } else if ((buf = malloc((size_t) size)) == NULL) {
         st = CV_ERROR;
         why = "out of memory";
 
@@ -622,10 +620,44 @@ cv_tz_load(cv_tz **out, const char *name, const char *dir, char *err,
         why = "cannot be read";
 
     } else {
-        st = cv_tz_parse(tz, buf, (size_t) size, &why);
+        fclose(f);
+        st = cv_tz_from_tzif(out, buf, (size_t) size, name, err, errlen);
+        free(buf);
+        return st;
     }
 
     fclose(f);
+    free(buf);
+
+    return cv_tz_fail(st, err, errlen, why, name);
+}
+
+
+cv_status
+cv_tz_from_tzif(cv_tz **out, const unsigned char *data, size_t len,
+    const char *name, char *err, size_t errlen)
+{
+    unsigned char  *buf;
+    cv_tz          *tz;
+    cv_status       st;
+    const char     *why;
+
+    if (len < CV_TZIF_HDR || len > CV_TZIF_SIZE_MAX) {
+        return cv_tz_fail(CV_ERROR, err, errlen, "not a TZif file", name);
+    }
+
+    /* a copy: the parser writes the footer's terminating NULs into it */
+    tz = calloc(1, sizeof(cv_tz));
+    buf = malloc(len + 1);
+
+    if (tz == NULL || buf == NULL) {
+        free(buf);
+        cv_tz_free(tz);
+        return cv_tz_fail(CV_ERROR, err, errlen, "out of memory", name);
+    }
+
+    memcpy(buf, data, len);
+    st = cv_tz_parse(tz, buf, len, &why);
     free(buf);
 
     if (st != CV_OK) {
