@@ -161,8 +161,8 @@ fuzz-replay: $(FUZZ_BINS)
 	done
 
 fuzz: $(FUZZ_BINS)
-	@mkdir -p $(BUILD)/fuzz/crashes $(BUILD)/fuzz/log
-	@for n in $(FUZZ_NAMES); do \
+	@mkdir -p $(BUILD)/fuzz/crashes $(BUILD)/fuzz/log; failed=; \
+	for n in $(FUZZ_NAMES); do \
 	    mkdir -p $(BUILD)/fuzz/work/$$n; \
 	    dict=; test -f fuzz/$$n.dict && dict=-dict=fuzz/$$n.dict; \
 	    echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
@@ -171,11 +171,12 @@ fuzz: $(FUZZ_BINS)
 	        -artifact_prefix=$(BUILD)/fuzz/crashes/$$n- \
 	        $(BUILD)/fuzz/work/$$n fuzz/corpus/$$n \
 	        > $(BUILD)/fuzz/log/$$n.log 2>&1 \
-	    || { tail -60 $(BUILD)/fuzz/log/$$n.log; exit 1; }; \
-	    grep -E '^#[0-9]+.*(DONE|pulse|NEW|REDUCE)' $(BUILD)/fuzz/log/$$n.log \
-	        | tail -1; \
-	    grep -E 'stat::number_of_executed_units' $(BUILD)/fuzz/log/$$n.log; \
-	done
+	    || { tail -40 $(BUILD)/fuzz/log/$$n.log; failed="$$failed $$n"; }; \
+	    grep -E '^#[0-9]+' $(BUILD)/fuzz/log/$$n.log | tail -1; \
+	    grep -E 'number_of_executed_units' $(BUILD)/fuzz/log/$$n.log; \
+	done; \
+	test -z "$$failed" || { echo "fuzz: found something in:$$failed" \
+	    "(inputs in $(BUILD)/fuzz/crashes/)"; exit 1; }
 
 demo: all
 	@scripts/demo.sh start

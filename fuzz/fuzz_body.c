@@ -93,7 +93,7 @@ check_fields(const cJSON *body, const char **allowed)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char         *text, *printed;
+    char         *text, *printed, *reprinted;
     cJSON        *body, *again;
     size_t        len;
     unsigned      kind, list;
@@ -139,11 +139,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
 
     } else {
-        /* what parses prints and parses back the same */
+        /* what parses prints, and that parses back into the same text
+         * (a repeated name stays repeated: readers take the first) */
         printed = cJSON_PrintUnformatted(body);
         CHECK(printed != NULL);
         again = cJSON_Parse(printed);
-        CHECK(again != NULL && cJSON_Compare(body, again, 1));
+        CHECK(again != NULL);
+        reprinted = cJSON_PrintUnformatted(again);
+        CHECK(reprinted != NULL && strcmp(printed, reprinted) == 0);
+        cJSON_free(reprinted);
         cJSON_Delete(again);
         cJSON_free(printed);
     }
