@@ -27,7 +27,7 @@ WWW_SRCS     := $(shell find www -type f 2>/dev/null) scripts/build-www.mjs \
                 package-lock.json $(wildcard docs/openapi.json)
 
 .PHONY: all deps deps-test deps-bench assets engine-tests test test-asan \
-        demo demo-stop bench clean fuzz fuzz-build fuzz-replay
+        demo demo-stop bench clean fuzz fuzz-build fuzz-replay fuzz-coverage
 
 all: deps $(MODULE) $(CTL)
 
@@ -177,6 +177,10 @@ fuzz: $(FUZZ_BINS)
 	done; \
 	test -z "$$failed" || { echo "fuzz: found something in:$$failed" \
 	    "(inputs in $(BUILD)/fuzz/crashes/)"; exit 1; }
+
+# line and branch coverage of each harness's decoder over its corpus
+fuzz-coverage:
+	fuzz/coverage.sh
 
 demo: all
 	@scripts/demo.sh start
