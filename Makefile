@@ -149,9 +149,9 @@ $(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $(wildcard fuzz/*.h) $(FUZZ_OBJS)
 # the instrumented engine is kept between harness builds
 .SECONDARY: $(FUZZ_OBJS)
 
-fuzz-build: $(FUZZ_BINS)
+fuzz-build: deps-test $(FUZZ_BINS)
 
-fuzz-replay: $(FUZZ_BINS)
+fuzz-replay: deps-test $(FUZZ_BINS)
 	@for n in $(FUZZ_NAMES); do \
 	    $(FUZZ_RUN) $(BUILD)/fuzz/fuzz_$$n -runs=0 fuzz/corpus/$$n \
 	        > $(BUILD)/fuzz/replay-$$n.log 2>&1 \
@@ -160,7 +160,7 @@ fuzz-replay: $(FUZZ_BINS)
 	    echo "fuzz-replay: $$n ok ($$(ls fuzz/corpus/$$n | wc -l) inputs)"; \
 	done
 
-fuzz: $(FUZZ_BINS)
+fuzz: deps-test $(FUZZ_BINS)
 	@mkdir -p $(BUILD)/fuzz/crashes $(BUILD)/fuzz/log; failed=; \
 	for n in $(FUZZ_NAMES); do \
 	    mkdir -p $(BUILD)/fuzz/work/$$n; \
