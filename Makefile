@@ -27,7 +27,7 @@ WWW_SRCS     := $(shell find www -type f 2>/dev/null) scripts/build-www.mjs \
                 package-lock.json $(wildcard docs/openapi.json)
 
 .PHONY: all deps deps-test deps-bench assets engine-tests test test-asan \
-        demo demo-stop bench clean
+        demo demo-stop bench clean fuzz fuzz-build fuzz-replay fuzz-coverage
 
 all: deps $(MODULE) $(CTL)
 
@@ -95,6 +95,7 @@ $(CTL): tools/chatvisorctl.c $(ENGINE_SRCS) $(ENGINE_HDRS)
 # every test, then the nginx-facing ones again with the module under ASan
 test: deps-test all engine-tests
 	prove -r t/
+	$(MAKE) fuzz-replay
 	$(MAKE) test-asan
 
 # The module under AddressSanitizer, in the stock nginx: libasan is preloaded
@@ -121,6 +122,67 @@ test-asan: deps-test all $(ASAN_MODULE)
 	LD_PRELOAD=$$(gcc -print-file-name=libasan.so) \
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
 	    prove $(ASAN_TESTS)
+
+# Fuzzing (docs/fuzzing.md): one libFuzzer harness per decoder that input
+# reaches, fuzz/fuzz_NAME.c, built with Debian's clang under ASan and UBSan
+# (the engine's files instrumented for coverage too). `make fuzz` runs each
+# for FUZZ_SECONDS at nice 19, new inputs into build/fuzz/work/NAME, what
+# crashes into build/fuzz/crashes/; `make fuzz-replay` (part of make test)
+# runs each once over its corpus in the repo, fuzz/corpus/NAME.
+FUZZ_CC      ?= clang-14
+FUZZ_SECONDS ?= 60
+FUZZ_NAMES   := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_BINS    := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_NAMES))
+FUZZ_OBJS    := $(patsubst engine/%.c,$(BUILD)/fuzz/obj/%.o,$(ENGINE_SRCS))
+FUZZ_CFLAGS  := -std=c11 -g -O1 -Wall -Wextra -Werror -Iengine \
+                -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                -fno-omit-frame-pointer
+FUZZ_RUN     := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+                UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+$(BUILD)/fuzz/obj/%.o: engine/%.c $(ENGINE_HDRS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $(wildcard fuzz/*.h) $(FUZZ_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) \
+	    $(ENGINE_LIBS)
+
+# the instrumented engine is kept between harness builds
+.SECONDARY: $(FUZZ_OBJS)
+
+fuzz-build: deps-test $(FUZZ_BINS)
+
+fuzz-replay: deps-test $(FUZZ_BINS)
+	@for n in $(FUZZ_NAMES); do \
+	    $(FUZZ_RUN) $(BUILD)/fuzz/fuzz_$$n -runs=0 fuzz/corpus/$$n \
+	        > $(BUILD)/fuzz/replay-$$n.log 2>&1 \
+	    || { tail -40 $(BUILD)/fuzz/replay-$$n.log; \
+	         echo "fuzz-replay: $$n failed"; exit 1; }; \
+	    echo "fuzz-replay: $$n ok ($$(ls fuzz/corpus/$$n | wc -l) inputs)"; \
+	done
+
+fuzz: deps-test $(FUZZ_BINS)
+	@mkdir -p $(BUILD)/fuzz/crashes $(BUILD)/fuzz/log; failed=; \
+	for n in $(FUZZ_NAMES); do \
+	    mkdir -p $(BUILD)/fuzz/work/$$n; \
+	    dict=; test -f fuzz/$$n.dict && dict=-dict=fuzz/$$n.dict; \
+	    echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
+	    $(FUZZ_RUN) nice -n 19 $(BUILD)/fuzz/fuzz_$$n $$dict \
+	        -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        -artifact_prefix=$(BUILD)/fuzz/crashes/$$n- \
+	        $(BUILD)/fuzz/work/$$n fuzz/corpus/$$n \
+	        > $(BUILD)/fuzz/log/$$n.log 2>&1 \
+	    || { tail -40 $(BUILD)/fuzz/log/$$n.log; failed="$$failed $$n"; }; \
+	    grep -E '^#[0-9]+' $(BUILD)/fuzz/log/$$n.log | tail -1; \
+	    grep -E 'number_of_executed_units' $(BUILD)/fuzz/log/$$n.log; \
+	done; \
+	test -z "$$failed" || { echo "fuzz: found something in:$$failed" \
+	    "(inputs in $(BUILD)/fuzz/crashes/)"; exit 1; }
+
+# line and branch coverage of each harness's decoder over its corpus
+fuzz-coverage:
+	fuzz/coverage.sh
 
 demo: all
 	@scripts/demo.sh start

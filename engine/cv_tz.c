@@ -16,6 +16,14 @@
 #define CV_DAYS_PER_WEEK  7
 #define CV_EPOCH_WDAY     4         /* 1970-01-01 was a Thursday */
 
+/* a POSIX rule's offsets and times: hh (up to 167), mm, ss */
+#define CV_TZ_HOURS_MAX   167
+#define CV_TZ_HOUR_DIGITS 3
+#define CV_TZ_MIN_DIGITS  2
+
+/* its days: Jn is 1..365, n is 0..365 */
+#define CV_TZ_YDAY_MAX    365
+
 /* a POSIX rule's change happens at 02:00 unless it says otherwise */
 #define CV_TZ_RULE_TIME   (2 * CV_SECS_PER_HOUR)
 
@@ -127,7 +135,32 @@ cv_tz_name_part(const char **p)
 }
 
 
-/* [+-]hh[:mm[:ss]] into seconds */
+/* at most max_digits decimal digits into *v; CV_INVALID for none or more */
+static cv_status
+cv_tz_digits(const char **p, int max_digits, int *v)
+{
+    const char  *s = *p;
+    int          n = 0;
+
+    while (*s >= '0' && *s <= '9') {
+        if (s - *p == max_digits) {
+            return CV_INVALID;
+        }
+        n = n * 10 + (*s++ - '0');
+    }
+
+    if (s == *p) {
+        return CV_INVALID;
+    }
+
+    *v = n;
+    *p = s;
+    return CV_OK;
+}
+
+
+/* [+-]hh[:mm[:ss]] into seconds: hours up to 167 (RFC 8536 extends
+ * POSIX's 24 to that), minutes and seconds up to 59 */
 static cv_status
 cv_tz_hms(const char **p, int32_t *secs)
 {
@@ -139,24 +172,24 @@ cv_tz_hms(const char **p, int32_t *secs)
         s++;
     }
 
-    if (*s < '0' || *s > '9') {
+    if (cv_tz_digits(&s, CV_TZ_HOUR_DIGITS, &h) != CV_OK
+        || h > CV_TZ_HOURS_MAX)
+    {
         return CV_INVALID;
-    }
-
-    while (*s >= '0' && *s <= '9') {
-        h = h * 10 + (*s++ - '0');
     }
 
     if (*s == ':') {
         s++;
-        while (*s >= '0' && *s <= '9') {
-            m = m * 10 + (*s++ - '0');
+        if (cv_tz_digits(&s, CV_TZ_MIN_DIGITS, &m) != CV_OK || m > 59) {
+            return CV_INVALID;
         }
 
         if (*s == ':') {
             s++;
-            while (*s >= '0' && *s <= '9') {
-                sec = sec * 10 + (*s++ - '0');
+            if (cv_tz_digits(&s, CV_TZ_MIN_DIGITS, &sec) != CV_OK
+                || sec > 59)
+            {
+                return CV_INVALID;
             }
         }
     }
@@ -172,22 +205,18 @@ static cv_status
 cv_tz_rule_date(const char **p, cv_tz_date *d)
 {
     const char  *s = *p;
-    char        *end;
 
     d->time = CV_TZ_RULE_TIME;
 
     if (*s == 'M') {
         d->kind = 'M';
-        d->m = (int) strtol(s + 1, &end, 10);
-        if (*end != '.') {
+        s++;
+        if (cv_tz_digits(&s, CV_TZ_MIN_DIGITS, &d->m) != CV_OK || *s++ != '.'
+            || cv_tz_digits(&s, 1, &d->w) != CV_OK || *s++ != '.'
+            || cv_tz_digits(&s, 1, &d->d) != CV_OK)
+        {
             return CV_INVALID;
         }
-        d->w = (int) strtol(end + 1, &end, 10);
-        if (*end != '.') {
-            return CV_INVALID;
-        }
-        d->d = (int) strtol(end + 1, &end, 10);
-        s = end;
 
         /* month 1-12, week 1-5 (5: the last), weekday 0-6 (Sunday 0) */
         if (d->m < 1 || d->m > 12 || d->w < 1 || d->w > 5 || d->d < 0
@@ -198,13 +227,20 @@ cv_tz_rule_date(const char **p, cv_tz_date *d)
 
     } else if (*s == 'J') {
         d->kind = 'J';
-        d->d = (int) strtol(s + 1, &end, 10);
-        s = end;
+        s++;
+        if (cv_tz_digits(&s, CV_TZ_HOUR_DIGITS, &d->d) != CV_OK
+            || d->d < 1 || d->d > CV_TZ_YDAY_MAX)
+        {
+            return CV_INVALID;
+        }
 
     } else if (*s >= '0' && *s <= '9') {
         d->kind = 'n';
-        d->d = (int) strtol(s, &end, 10);
-        s = end;
+        if (cv_tz_digits(&s, CV_TZ_HOUR_DIGITS, &d->d) != CV_OK
+            || d->d > CV_TZ_YDAY_MAX)
+        {
+            return CV_INVALID;
+        }
 
     } else {
         return CV_INVALID;
@@ -577,25 +613,23 @@ cv_tz_load(cv_tz **out, const char *name, const char *dir, char *err,
         return cv_tz_fail(CV_INVALID, err, errlen, "not a zone name", name);
     }
 
-    tz = calloc(1, sizeof(cv_tz));
-    if (tz == NULL) {
-        return cv_tz_fail(CV_ERROR, err, errlen, "out of memory", name);
-    }
-
     if (strcmp(name, "UTC") == 0 || strcmp(name, "Etc/UTC") == 0) {
+        tz = calloc(1, sizeof(cv_tz));
+        if (tz == NULL) {
+            return cv_tz_fail(CV_ERROR, err, errlen, "out of memory", name);
+        }
+
         *out = tz;
         return CV_OK;
     }
 
     n = snprintf(path, sizeof(path), "%s/%s", dir ? dir : CV_TZ_DIR, name);
     if (n < 0 || (size_t) n >= sizeof(path)) {
-        cv_tz_free(tz);
         return cv_tz_fail(CV_INVALID, err, errlen, "name too long", name);
     }
 
     f = fopen(path, "rb");
     if (f == NULL) {
-        cv_tz_free(tz);
         return cv_tz_fail(CV_NOT_FOUND, err, errlen,
                           "unknown (no zoneinfo file)", name);
     }
@@ -613,7 +647,7 @@ cv_tz_load(cv_tz **out, const char *name, const char *dir, char *err,
         st = CV_ERROR;
         why = "not a TZif file";
 
-    } else if ((buf = malloc((size_t) size + 1)) == NULL) {
+    } else if ((buf = malloc((size_t) size)) == NULL) {
         st = CV_ERROR;
         why = "out of memory";
 
@@ -622,10 +656,44 @@ cv_tz_load(cv_tz **out, const char *name, const char *dir, char *err,
         why = "cannot be read";
 
     } else {
-        st = cv_tz_parse(tz, buf, (size_t) size, &why);
+        fclose(f);
+        st = cv_tz_from_tzif(out, buf, (size_t) size, name, err, errlen);
+        free(buf);
+        return st;
     }
 
     fclose(f);
+    free(buf);
+
+    return cv_tz_fail(st, err, errlen, why, name);
+}
+
+
+cv_status
+cv_tz_from_tzif(cv_tz **out, const unsigned char *data, size_t len,
+    const char *name, char *err, size_t errlen)
+{
+    unsigned char  *buf;
+    cv_tz          *tz;
+    cv_status       st;
+    const char     *why;
+
+    if (len < CV_TZIF_HDR || len > CV_TZIF_SIZE_MAX) {
+        return cv_tz_fail(CV_ERROR, err, errlen, "not a TZif file", name);
+    }
+
+    /* a copy: the parser writes the footer's terminating NULs into it */
+    tz = calloc(1, sizeof(cv_tz));
+    buf = malloc(len + 1);
+
+    if (tz == NULL || buf == NULL) {
+        free(buf);
+        cv_tz_free(tz);
+        return cv_tz_fail(CV_ERROR, err, errlen, "out of memory", name);
+    }
+
+    memcpy(buf, data, len);
+    st = cv_tz_parse(tz, buf, len, &why);
     free(buf);
 
     if (st != CV_OK) {

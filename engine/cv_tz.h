@@ -22,6 +22,11 @@ typedef struct cv_tz  cv_tz;
 cv_status cv_tz_load(cv_tz **out, const char *name, const char *dir,
     char *err, size_t errlen);
 
+/* A zone from the bytes of a TZif file (what cv_tz_load reads), named name
+ * in err; CV_ERROR when they are not TZif or out of memory. */
+cv_status cv_tz_from_tzif(cv_tz **out, const unsigned char *data,
+    size_t len, const char *name, char *err, size_t errlen);
+
 void cv_tz_free(cv_tz *tz);
 
 /* The UTC offset in seconds at a UTC instant (seconds since the epoch). */

@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 
 want="nginx nginx-dev liblmdb-dev libcjson-dev libssl-dev gcc make pkg-config perl"
 case "${1:-build}" in
-    test)  want="$want chromium lmdb-utils faketime" ;;
+    # clang-14 and its libFuzzer runtime: make test replays the fuzz
+    # corpus (fuzz/); llvm-14: make fuzz-coverage
+    test)  want="$want chromium lmdb-utils faketime clang-14 libclang-rt-14-dev llvm-14" ;;
     bench) want="$want libnginx-mod-nchan wrk chromium" ;;   # chromium: bench/cobrowse
 esac
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \

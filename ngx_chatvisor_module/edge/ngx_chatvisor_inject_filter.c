@@ -9,10 +9,11 @@
 
 
 #include "ngx_chatvisor_edge.h"
+#include "cv_html_match.h"
 
 
-/* matcher states: bytes of "</head>" or "</body>" seen so far */
-#define NGX_CHATVISOR_MATCH_LEN  7
+/* the matcher is the engine's (cv_html_match.c, fuzzed) */
+#define NGX_CHATVISOR_MATCH_LEN  CV_HTML_MATCH_LEN
 
 /* the most kept after an early "</body>" while looking for "</head>" */
 #define NGX_CHATVISOR_TAIL_MAX   65536
@@ -21,8 +22,7 @@
 #define NGX_CHATVISOR_TAIL_START  1024
 
 typedef struct {
-    ngx_uint_t      state;         /* 0..6 bytes matched */
-    ngx_uint_t      which;         /* 'h' or 'b' once the 3rd byte is in */
+    cv_html_match   match;         /* bytes of a tag matched so far */
     u_char          held[NGX_CHATVISOR_MATCH_LEN];
     ngx_uint_t      held_len;      /* matched bytes from earlier buffers */
     ngx_str_t       nonce;
@@ -404,43 +404,6 @@ ngx_chatvisor_inject_tag(ngx_http_request_t *r,
 }
 
 
-/* one step of the matcher over "</head>" and "</body>" (or only
- * "</head>" once a "</body>" was seen) */
-
-static ngx_uint_t
-ngx_chatvisor_match_step(ngx_chatvisor_inject_ctx_t *ctx, u_char c)
-{
-    static const u_char  head[] = "</head>";
-    static const u_char  body[] = "</body>";
-
-    const u_char  *pattern;
-
-    c = ngx_tolower(c);
-
-    if (ctx->state == 2) {
-        if (c == 'h' || (c == 'b' && ctx->tail == NULL)) {
-            ctx->which = c;
-            return ++ctx->state;
-        }
-
-    } else if (ctx->state > 2) {
-        pattern = (ctx->which == 'h') ? head : body;
-
-        if (c == pattern[ctx->state]) {
-            return ++ctx->state;
-        }
-
-    } else if (c == "</"[ctx->state]) {
-        return ++ctx->state;
-    }
-
-    /* neither pattern has a proper border: a mismatch restarts at '<' */
-    ctx->state = (c == '<');
-
-    return ctx->state;
-}
-
-
 /* keeps bytes after an early "</body>" in our own memory */
 
 static ngx_int_t
@@ -488,19 +451,15 @@ ngx_chatvisor_inject_tail(ngx_http_request_t *r,
     t = ctx->tail;
     at = NULL;
 
-    for (p = t->pos + ctx->tail_scanned; p < t->last; p++) {
-        if (ctx->state == 0) {
-            p = memchr(p, '<', t->last - p);
-            if (p == NULL) {
-                p = t->last;
-                break;
-            }
-        }
+    /* after "</body>": only "</head>" */
+    p = (u_char *) cv_html_match_scan(&ctx->match,
+                                      (char *) t->pos + ctx->tail_scanned,
+                                      (char *) t->last, 1);
+    if (p) {
+        at = p - NGX_CHATVISOR_MATCH_LEN;
 
-        if (ngx_chatvisor_match_step(ctx, *p) == NGX_CHATVISOR_MATCH_LEN) {
-            at = p + 1 - NGX_CHATVISOR_MATCH_LEN;
-            break;
-        }
+    } else {
+        p = t->last;
     }
 
     ctx->tail_scanned = p - t->pos;
@@ -613,35 +572,24 @@ ngx_chatvisor_inject_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
         copy = b->pos;
 
-        for (p = b->pos; p < b->last; p++) {
+        p = (u_char *) cv_html_match_scan(&ctx->match, (char *) b->pos,
+                                          (char *) b->last, 0);
 
-            if (ctx->state == 0) {
-                /* between tags: let memchr() find the next '<' */
-                p = memchr(p, '<', b->last - p);
-                if (p == NULL) {
-                    p = b->last;
-                    break;
-                }
-            }
-
-            if (ngx_chatvisor_match_step(ctx, *p) == NGX_CHATVISOR_MATCH_LEN) {
-                break;
-            }
-
-            /* bytes held from earlier buffers turned out to be no tag */
-            if (ctx->held_len
-                && ctx->state < ctx->held_len + (p - b->pos) + 1)
-            {
-                if (ngx_chatvisor_inject_held(r, ctx, &last) != NGX_OK) {
-                    return NGX_ERROR;
-                }
+        /* bytes held from earlier buffers turned out to be no tag */
+        if (ctx->held_len
+            && !cv_html_match_spans(&ctx->match,
+                                    (p ? p : b->last) - b->pos,
+                                    ctx->held_len))
+        {
+            if (ngx_chatvisor_inject_held(r, ctx, &last) != NGX_OK) {
+                return NGX_ERROR;
             }
         }
 
-        if (p < b->last) {
-            /* the tag ends at p; it starts in this buffer or in held */
-            start = p + 1 - NGX_CHATVISOR_MATCH_LEN + ctx->held_len;
-            ctx->state = 0;
+        if (p) {
+            /* the tag ends before p; it starts in this buffer or in held */
+            start = p - NGX_CHATVISOR_MATCH_LEN + ctx->held_len;
+            ctx->match.state = 0;
 
             sb = NULL;
 
@@ -653,7 +601,7 @@ ngx_chatvisor_inject_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
                 }
             }
 
-            if (ctx->which == 'b') {
+            if (ctx->match.which == 'b') {
                 /* "</body>" first: keep it and the rest for a while */
                 ctx->tail = ngx_create_temp_buf(r->pool,
                                                 NGX_CHATVISOR_TAIL_START);
@@ -704,11 +652,11 @@ ngx_chatvisor_inject_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         }
 
         /* no tag ends here: hold back a partial one, unless input ends */
-        n = ctx->state - ctx->held_len;
+        n = ctx->match.state - ctx->held_len;
 
         if (n && !end) {
             ngx_memcpy(ctx->held + ctx->held_len, b->last - n, n);
-            ctx->held_len = ctx->state;
+            ctx->held_len = ctx->match.state;
 
             if (b->last - n == copy) {
                 /* all of it is held: the buffer is consumed right here */
@@ -740,7 +688,7 @@ ngx_chatvisor_inject_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             return NGX_ERROR;
         }
 
-        ctx->state = 0;
+        ctx->match.state = 0;
 
     rest:
 

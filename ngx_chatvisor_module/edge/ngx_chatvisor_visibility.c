@@ -10,6 +10,7 @@
 
 #include "ngx_chatvisor_edge.h"
 #include "cv_chat.h"
+#include "cv_cookie.h"
 
 
 #define NGX_CHATVISOR_VISITS_COOKIE   "cv_visits"
@@ -161,9 +162,7 @@ ngx_chatvisor_business_hours(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static void
 ngx_chatvisor_visits(ngx_http_request_t *r, time_t now, ngx_uint_t *count)
 {
-    u_char     *dot;
-    ngx_int_t   n, last;
-    ngx_str_t   value;
+    ngx_str_t  value;
 
     *count = 1;
 
@@ -175,19 +174,10 @@ ngx_chatvisor_visits(ngx_http_request_t *r, time_t now, ngx_uint_t *count)
         return;
     }
 
-    dot = ngx_strlchr(value.data, value.data + value.len, '.');
-    if (dot == NULL) {
-        return;
-    }
-
-    n = ngx_atoi(value.data, dot - value.data);
-    last = ngx_atoi(dot + 1, value.data + value.len - dot - 1);
-
-    if (n < 1 || last < 0) {
-        return;
-    }
-
-    *count = (ngx_uint_t) n + (now - last > NGX_CHATVISOR_VISIT_GAP ? 1 : 0);
+    /* read by the engine (cv_cookie.c, fuzzed) */
+    *count = (ngx_uint_t) cv_cookie_visits((const char *) value.data,
+                                           value.len, now,
+                                           NGX_CHATVISOR_VISIT_GAP);
 }
 
 

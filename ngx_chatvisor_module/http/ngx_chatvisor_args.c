@@ -5,10 +5,7 @@
 
 
 #include "ngx_chatvisor_http.h"
-
-
-/* digits of the largest cursor (2^53) */
-#define NGX_CHATVISOR_U64_DIGITS  16
+#include "cv_args.h"
 
 
 ngx_int_t
@@ -18,31 +15,13 @@ ngx_chatvisor_arg(ngx_http_request_t *r, const char *name, ngx_str_t *value)
 }
 
 
+/* the numbers themselves are read by the engine (cv_args.c, fuzzed) */
+
 ngx_int_t
 ngx_chatvisor_parse_u64(ngx_str_t *s, uint64_t *v)
 {
-    size_t    i;
-    uint64_t  n;
-
-    if (s->len == 0 || s->len > NGX_CHATVISOR_U64_DIGITS) {
-        return NGX_ERROR;
-    }
-
-    n = 0;
-    for (i = 0; i < s->len; i++) {
-        if (s->data[i] < '0' || s->data[i] > '9') {
-            return NGX_ERROR;
-        }
-
-        n = n * 10 + (s->data[i] - '0');
-    }
-
-    if (n > NGX_CHATVISOR_JSON_INT_MAX) {
-        return NGX_ERROR;
-    }
-
-    *v = n;
-    return NGX_OK;
+    return cv_arg_u64((const char *) s->data, s->len, v) == CV_OK
+           ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -71,7 +50,6 @@ ngx_int_t
 ngx_chatvisor_arg_limit(ngx_http_request_t *r, size_t def, size_t max,
     size_t *limit, ngx_chatvisor_err_t *err)
 {
-    uint64_t   n;
     ngx_str_t  v;
 
     *limit = def;
@@ -80,12 +58,10 @@ ngx_chatvisor_arg_limit(ngx_http_request_t *r, size_t def, size_t max,
         return NGX_OK;
     }
 
-    if (ngx_chatvisor_parse_u64(&v, &n) != NGX_OK || n < 1 || n > max) {
+    if (cv_arg_limit((const char *) v.data, v.len, max, limit) != CV_OK) {
         return ngx_chatvisor_invalidf(err, "\"limit\" must be from 1 to %uz",
                                       max);
     }
-
-    *limit = (size_t) n;
 
     return NGX_OK;
 }

@@ -9,6 +9,7 @@
 
 #include "ngx_chatvisor_http.h"
 #include "cv_json_check.h"
+#include "cv_body.h"
 
 
 #define NGX_CHATVISOR_TYPE_JSON  "application/json"
@@ -249,90 +250,6 @@ ngx_chatvisor_body_read_max(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx,
 }
 
 
-/* a "\u0000" escape (not an escaped backslash followed by "u0000") */
-
-static ngx_uint_t
-ngx_chatvisor_has_nul_escape(u_char *start, u_char *end)
-{
-    u_char  *p, *q;
-
-    for (p = start; p + 6 <= end; p++) {
-        if (p[0] != '\\' || p[1] != 'u' || p[2] != '0' || p[3] != '0'
-            || p[4] != '0' || p[5] != '0')
-        {
-            continue;
-        }
-
-        /* an odd run of backslashes ending here makes it an escape */
-        for (q = p; q > start && q[-1] == '\\'; q--) {
-            /* void */
-        }
-
-        if (((p - q) & 1) == 0) {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
-/* a=1&b=x+y into {"a": "1", "b": "x y"} (OAuth2 token requests) */
-
-static cJSON *
-ngx_chatvisor_parse_form(u_char *p, u_char *end)
-{
-    u_char  *amp, *eq, *dst, *src, *name, *value;
-    cJSON   *obj;
-
-    obj = cJSON_CreateObject();
-
-    while (p < end) {
-        amp = ngx_strlchr(p, end, '&');
-        if (amp == NULL) {
-            amp = end;
-        }
-
-        eq = ngx_strlchr(p, amp, '=');
-
-        if (eq && eq > p) {
-            name = p;
-            value = eq + 1;
-            *eq = '\0';
-
-            for (src = value; src < amp; src++) {
-                if (*src == '+') {
-                    *src = ' ';
-                }
-            }
-
-            /* unescaping only shortens: in place is safe */
-            src = name;
-            dst = name;
-            ngx_unescape_uri(&dst, &src, eq - name, 0);
-            *dst = '\0';
-
-            src = value;
-            dst = value;
-            ngx_unescape_uri(&dst, &src, amp - value, 0);
-            *dst = '\0';
-
-            if (cJSON_GetObjectItemCaseSensitive(obj, (char *) name))
-            {
-                cJSON_Delete(obj);
-                return NULL;     /* a repeated parameter is an error */
-            }
-
-            cJSON_AddStringToObject(obj, (char *) name, (char *) value);
-        }
-
-        p = amp + 1;
-    }
-
-    return obj;
-}
-
-
 /* the body in one piece of memory, NUL-terminated; NULL on failure */
 
 static u_char *
@@ -375,32 +292,6 @@ ngx_chatvisor_body_text(ngx_http_request_t *r, size_t len, u_char **end)
     *end = p;
 
     return data;
-}
-
-
-/* one JSON value and nothing after it but blanks */
-
-static cJSON *
-ngx_chatvisor_parse_json(u_char *p, u_char *end)
-{
-    cJSON       *json;
-    const char  *rest;
-
-    json = cJSON_ParseWithLengthOpts((char *) p, end - p, &rest, 0);
-
-    while (json && rest < (char *) end
-           && (*rest == ' ' || *rest == '\t' || *rest == '\r'
-               || *rest == '\n'))
-    {
-        rest++;
-    }
-
-    if (json && rest != (char *) end) {
-        cJSON_Delete(json);
-        json = NULL;
-    }
-
-    return json;
 }
 
 
@@ -471,9 +362,8 @@ ngx_chatvisor_body_done(ngx_http_request_t *r)
         return;
     }
 
-    if (ngx_chatvisor_has_nul_escape(data, end)
-        || ngx_strlchr(data, end, '\0') != NULL)
-    {
+    /* the body's text is read by the engine (cv_body.c, fuzzed) */
+    if (cv_body_has_nul((const char *) data, end - data)) {
         /* cJSON would cut the string there: refuse rather than truncate */
         rc = ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST,
                                       "invalid_request",
@@ -486,10 +376,10 @@ ngx_chatvisor_body_done(ngx_http_request_t *r)
         && ngx_chatvisor_content_type_is(&r->headers_in.content_type->value,
                                          NGX_CHATVISOR_TYPE_FORM))
     {
-        json = ngx_chatvisor_parse_form(data, end);
+        json = cv_body_form((char *) data, end - data);
 
     } else {
-        json = ngx_chatvisor_parse_json(data, end);
+        json = cv_body_json((const char *) data, end - data);
     }
 
     if (json == NULL

@@ -7,13 +7,13 @@
 
 
 #include "ngx_chatvisor_http.h"
+#include "cv_cookie.h"
 #include "cv_crypto.h"
 
 
 #define NGX_CHATVISOR_VISITOR_COOKIE   "cv_visitor"
 #define NGX_CHATVISOR_VISITOR_PURPOSE  "visitor"
 #define NGX_CHATVISOR_VISITOR_AGE      (365 * 24 * 60 * 60)
-#define NGX_CHATVISOR_CUSTOMER_PREFIX  "cus_"
 
 
 ngx_int_t
@@ -89,33 +89,26 @@ ngx_int_t
 ngx_chatvisor_signed_cookie_get(ngx_http_request_t *r, const char *name,
     const char *purpose, size_t max, ngx_str_t *value)
 {
-    u_char     *dot, *end;
-    ngx_str_t   cookie, sig;
+    size_t     len;
+    ngx_str_t  cookie, sig;
 
     if (ngx_chatvisor_cookie_get(r, name, &cookie) != NGX_OK) {
         return NGX_DECLINED;
     }
 
-    end = cookie.data + cookie.len;
-
-    /* the signature is base64url: the last dot ends the value */
-    for (dot = end; dot > cookie.data && dot[-1] != '.'; dot--) {
-        /* void */
-    }
-
-    if (dot == cookie.data || --dot == cookie.data
-        || (size_t) (dot - cookie.data) > max
-        || ngx_chatvisor_sign(r, purpose, cookie.data, dot - cookie.data,
-                              &sig)
-           != NGX_OK
-        || (size_t) (end - dot - 1) != sig.len
-        || !cv_equal(dot + 1, sig.data, sig.len))
+    /* the value is read by the engine (cv_cookie.c, fuzzed); its
+     * signature is made here, memoized per worker */
+    if (cv_signed_split((const char *) cookie.data, cookie.len, max, &len)
+        != CV_OK
+        || ngx_chatvisor_sign(r, purpose, cookie.data, len, &sig) != NGX_OK
+        || !cv_signed_matches((const char *) cookie.data, cookie.len, len,
+                              (const char *) sig.data, sig.len))
     {
         return NGX_DECLINED;
     }
 
     value->data = cookie.data;
-    value->len = dot - cookie.data;
+    value->len = len;
 
     return NGX_OK;
 }
@@ -157,10 +150,8 @@ ngx_chatvisor_visitor_cookie(ngx_http_request_t *r,
                                         NGX_CHATVISOR_VISITOR_PURPOSE,
                                         CV_ID_MAX - 1, &v)
         != NGX_OK
-        || v.len < sizeof(NGX_CHATVISOR_CUSTOMER_PREFIX) - 1
-        || ngx_strncmp(v.data, NGX_CHATVISOR_CUSTOMER_PREFIX,
-                       sizeof(NGX_CHATVISOR_CUSTOMER_PREFIX) - 1)
-           != 0)
+        || !cv_cookie_customer_valid((const char *) v.data, v.len,
+                                     CV_ID_MAX))
     {
         /* a stranger */
         return NGX_DECLINED;

@@ -1,11 +1,13 @@
 /*
  * Checks of body fields: unknown fields are an error, so that a typo never
  * passes silently; the fields the chat and the API share (message text,
- * agent ids, flags) are checked here once.
+ * agent ids, flags) are checked here once. The checks themselves are the
+ * engine's (cv_fields.c, fuzzed); this file words their errors.
  */
 
 
 #include "ngx_chatvisor_http.h"
+#include "cv_fields.h"
 
 
 /* how much of an unknown field's name an error quotes */
@@ -16,25 +18,44 @@ ngx_int_t
 ngx_chatvisor_fields_allowed(cJSON *body, const char **allowed,
     ngx_chatvisor_err_t *err)
 {
-    cJSON        *item;
-    const char  **a;
+    const char   *name;
+    const cJSON  *item;
 
-    cJSON_ArrayForEach(item, body) {
-        for (a = allowed; *a; a++) {
-            if (ngx_strcmp(item->string, *a) == 0) {
-                break;
-            }
-        }
+    item = cv_field_unknown(body, allowed);
 
-        if (*a == NULL) {
-            return ngx_chatvisor_invalidf(err, "unknown field \"%*s\"",
-                                          ngx_min(ngx_strlen(item->string),
-                                                  NGX_CHATVISOR_FIELD_QUOTE),
-                                          item->string);
-        }
+    if (item == NULL) {
+        return NGX_OK;
     }
 
-    return NGX_OK;
+    name = item->string ? item->string : "";
+
+    return ngx_chatvisor_invalidf(err, "unknown field \"%*s\"",
+                                  ngx_min(ngx_strlen(name),
+                                          NGX_CHATVISOR_FIELD_QUOTE),
+                                  name);
+}
+
+
+/* the error of a string field's check */
+
+static ngx_int_t
+ngx_chatvisor_field_err(cv_field_check c, const char *name,
+    ngx_chatvisor_err_t *err)
+{
+    switch (c) {
+
+    case CV_FIELD_OK:
+        return NGX_OK;
+
+    case CV_FIELD_MISSING:
+        return ngx_chatvisor_invalidf(err, "\"%s\" is required", name);
+
+    case CV_FIELD_TOO_LONG:
+        return ngx_chatvisor_invalidf(err, "\"%s\" is too long", name);
+
+    default:
+        return ngx_chatvisor_invalidf(err, "\"%s\" must be a string", name);
+    }
 }
 
 
@@ -42,28 +63,9 @@ ngx_int_t
 ngx_chatvisor_field_string(cJSON *body, const char *name, size_t max,
     ngx_uint_t required, const char **out, ngx_chatvisor_err_t *err)
 {
-    cJSON  *item;
-
-    *out = NULL;
-    item = cJSON_GetObjectItemCaseSensitive(body, name);
-
-    if (item == NULL || cJSON_IsNull(item)) {
-        return required ? ngx_chatvisor_invalidf(err, "\"%s\" is required",
-                                                 name)
-                        : NGX_OK;
-    }
-
-    if (!cJSON_IsString(item)) {
-        return ngx_chatvisor_invalidf(err, "\"%s\" must be a string", name);
-    }
-
-    if (ngx_strlen(item->valuestring) > max) {
-        return ngx_chatvisor_invalidf(err, "\"%s\" is too long", name);
-    }
-
-    *out = item->valuestring;
-
-    return NGX_OK;
+    return ngx_chatvisor_field_err(cv_field_string(body, name, max,
+                                                   required != 0, out),
+                                   name, err);
 }
 
 
@@ -71,16 +73,14 @@ ngx_int_t
 ngx_chatvisor_field_flag(cJSON *body, const char *name, ngx_uint_t *out,
     ngx_chatvisor_err_t *err)
 {
-    cJSON  *item;
+    int  flag;
 
-    item = cJSON_GetObjectItemCaseSensitive(body, name);
-
-    if (item && !cJSON_IsBool(item)) {
+    if (cv_field_flag(body, name, &flag) != CV_FIELD_OK) {
         return ngx_chatvisor_invalidf(err, "\"%s\" must be true or false",
                                       name);
     }
 
-    *out = (item == NULL || cJSON_IsTrue(item));
+    *out = flag;
 
     return NGX_OK;
 }
@@ -90,15 +90,7 @@ ngx_int_t
 ngx_chatvisor_field_agent_id(cJSON *body, const char *name,
     ngx_uint_t nullable, ngx_chatvisor_err_t *err)
 {
-    cJSON  *item;
-
-    item = cJSON_GetObjectItemCaseSensitive(body, name);
-
-    if (item == NULL || (nullable && cJSON_IsNull(item))) {
-        return NGX_OK;
-    }
-
-    if (!cJSON_IsString(item) || !cv_agent_id_valid(item->valuestring)) {
+    if (cv_field_agent_id(body, name, nullable != 0) != CV_FIELD_OK) {
         return ngx_chatvisor_invalidf(err, "\"%s\" must be an agent id",
                                       name);
     }
@@ -107,35 +99,20 @@ ngx_chatvisor_field_agent_id(cJSON *body, const char *name,
 }
 
 
-/* text as it may come in: CV_TEXT_MAX characters of up to 4 bytes, and
- * blanks around them (cv_text_invalid counts the characters) */
-#define NGX_CHATVISOR_TEXT_BYTES  (4 * CV_TEXT_MAX + 4)
-
-
 ngx_int_t
 ngx_chatvisor_message_fields(cJSON *body, const char **text,
     const char **client_msg_id, ngx_chatvisor_err_t *err)
 {
-    const char  *why;
+    const char      *bad, *why;
+    cv_field_check   c;
 
-    if (ngx_chatvisor_field_string(body, "text", NGX_CHATVISOR_TEXT_BYTES, 1,
-                                   text, err)
-        != NGX_OK
-        || ngx_chatvisor_field_string(body, "client_msg_id",
-                                      CV_CLIENT_MSG_ID_MAX, 0, client_msg_id,
-                                      err)
-           != NGX_OK)
-    {
-        return NGX_DECLINED;
-    }
-
-    why = cv_text_invalid(*text, ngx_strlen(*text));
+    c = cv_field_message(body, text, client_msg_id, &bad, &why);
 
     if (why) {
         return ngx_chatvisor_invalid(err, why);
     }
 
-    return NGX_OK;
+    return ngx_chatvisor_field_err(c, bad, err);
 }
 
 
