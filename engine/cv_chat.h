@@ -84,6 +84,7 @@ typedef struct {
     int       open;
     int       assigned;
     char      customer_id[CV_ID_MAX];
+    uint64_t  key;            /* log seq of its creation: names it */
 } cv_conv_state;
 
 /* read from the record's header only; CV_NOT_FOUND when there is none */
@@ -122,7 +123,8 @@ cv_status cv_conversation_close(cv_txn *t, const char *conv_id,
 
 /* Conversations, newest change first; status and assigned_agent_id
  * filters may be NULL ("" for assigned means unassigned). All or nothing:
- * on failure items gets none. */
+ * on failure items gets none. Read from the indexes: it costs what it
+ * answers. */
 cv_status cv_conversation_list(cv_txn *t, const char *status,
     const char *assigned_agent_id, size_t limit, cJSON *items);
 

@@ -3,8 +3,9 @@
 
 #include "cv_routing.h"
 #include "cv_chat.h"
-#include "cv_store_impl.h"
+#include "cv_index.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,13 +15,12 @@
 cv_status
 cv_agent_open_count(cv_txn *t, const char *agent_id, int *count)
 {
-    cJSON      *items;
-    cv_status   st;
+    uint32_t   n;
+    cv_status  st;
 
-    items = cJSON_CreateArray();
-    st = cv_conversation_list(t, "open", agent_id, CV_LIMIT_NONE, items);
-    *count = cJSON_GetArraySize(items);
-    cJSON_Delete(items);
+    /* kept with every assignment and close: no conversation is read */
+    st = cv_index_open_count(t, agent_id, &n);
+    *count = (n > INT32_MAX) ? INT32_MAX : (int) n;
 
     return st;
 }
