@@ -33,19 +33,49 @@ cv_by_string(const void *a, const void *b)
 }
 
 
+cv_status
+cv_agent_room(cv_txn *t, const char *agent_id, int *room, int *open)
+{
+    int         max;
+    cJSON      *agent;
+    cv_status   st;
+
+    *room = 0;
+    *open = 0;
+
+    st = cv_agent_get_enabled(t, agent_id, &agent);
+    if (st == CV_NOT_FOUND || st == CV_CONFLICT) {
+        return CV_OK;
+    }
+
+    if (st != CV_OK) {
+        return st;
+    }
+
+    max = (int) cJSON_GetNumberValue(
+                    cJSON_GetObjectItemCaseSensitive(agent, "max_concurrent"));
+    cJSON_Delete(agent);
+
+    st = cv_agent_open_count(t, agent_id, open);
+
+    *room = (st == CV_OK && *open < max);
+
+    return st;
+}
+
+
 /*
  * The agents of ids that can take a conversation: enabled and under their
  * max_concurrent; unknown and disabled ones are passed over, a store that
- * fails is not.
+ * fails is not. A lookup or two per agent: O(agents).
  */
 static cv_status
 cv_route_candidates(cv_txn *t, const cJSON *ids, char **cand, int *load,
     int *n)
 {
     const cJSON  *id;
-    cJSON        *agent;
     cv_status     st;
-    int           max, count;
+    int           room, count;
 
     *n = 0;
 
@@ -54,26 +84,12 @@ cv_route_candidates(cv_txn *t, const cJSON *ids, char **cand, int *load,
             continue;
         }
 
-        st = cv_agent_get_enabled(t, id->valuestring, &agent);
-        if (st == CV_NOT_FOUND || st == CV_CONFLICT) {
-            continue;
-        }
-
+        st = cv_agent_room(t, id->valuestring, &room, &count);
         if (st != CV_OK) {
             return st;
         }
 
-        max = (int) cJSON_GetNumberValue(
-                        cJSON_GetObjectItemCaseSensitive(agent,
-                                                         "max_concurrent"));
-        cJSON_Delete(agent);
-
-        st = cv_agent_open_count(t, id->valuestring, &count);
-        if (st != CV_OK) {
-            return st;
-        }
-
-        if (count < max) {
+        if (room) {
             cand[*n] = id->valuestring;
             load[*n] = count;
             (*n)++;
