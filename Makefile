@@ -133,6 +133,7 @@ bench: deps-bench all
 	bench/chat
 	bench/api
 	bench/webhooks
+	bench/scale
 
 clean:
 	rm -rf $(BUILD)
