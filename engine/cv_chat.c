@@ -182,7 +182,7 @@ cv_conv_change(cv_txn *t, const char *conv_id, cv_conv_rec *rec,
     st = cv_log_append_entry(t, &e);
     cv_jt_free(&b);
 
-    if (st == CV_OK && event) {
+    if (st == CV_OK && event && seq % CV_IX_EVENTS_EVERY == 0) {
         st = cv_index_event_put(t, rec->key, seq, g);
     }
 
@@ -750,50 +750,96 @@ typedef cv_status (*cv_event_pt)(void *data, const cv_log_entry *e,
     int *stop);
 
 
-typedef struct {
-    cv_txn       *t;
-    size_t        left;       /* events still to give */
-    cv_event_pt   each;
-    void         *data;
-} cv_walk_ctx;
+/* events a walk reads back at a time: the cost of a walk is what it
+ * gives, plus fewer than CV_IX_EVENTS_EVERY more per this many */
+#define CV_WALK_CHUNK  128
 
 
+/* e: the event of seq s of the conversation cs, from the index's nearest
+ * entry at or after s (or its last event), walking back along its chain */
 static cv_status
-cv_walk_event(void *data, uint64_t seq, uint64_t g, int *stop)
+cv_event_at(cv_txn *t, const cv_conv_state *cs, uint64_t s, cv_log_entry *e)
 {
-    cv_walk_ctx   *w = data;
-    cv_status      st;
-    cv_log_entry   e;
+    uint64_t   at, g;
+    cv_status  st;
 
-    st = cv_log_get(w->t, g, &e);
-    if (st != CV_OK || e.event == NULL || e.conv_seq != seq) {
-        return CV_ERROR;     /* the index names an entry it must have */
+    st = cv_index_event_find(t, cs->key, s, &at, &g);
+
+    if (st == CV_NOT_FOUND || (st == CV_OK && at > cs->last_seq)) {
+        at = cs->last_seq;
+        g = cs->head;
+        st = CV_OK;
     }
 
-    st = w->each(w->data, &e, stop);
+    while (st == CV_OK) {
+        st = cv_log_get(t, g, e);
 
-    if (--w->left == 0) {
-        *stop = 1;
+        /* the chain goes back one seq at a time */
+        if (st != CV_OK || e->event == NULL || e->conv_seq != at
+            || (at > 1 && (e->prev == 0 || e->prev >= g)))
+        {
+            return CV_ERROR;
+        }
+
+        if (at == s) {
+            return CV_OK;
+        }
+
+        g = e->prev;
+        at--;
     }
 
-    return st;
+    return st == CV_NOT_FOUND ? CV_ERROR : st;
 }
 
 
-/* each(data, entry) for the conversation's events after a seq, oldest
- * first, at most limit: read from its index of events by seq, so a walk
- * costs the events it gives, wherever it starts */
+/*
+ * each(data, entry) for the conversation's events after a seq, oldest
+ * first, at most limit: CV_WALK_CHUNK at a time, each chunk read back from
+ * its last event, which the index of events by seq finds within
+ * CV_IX_EVENTS_EVERY steps; so a walk costs the events it gives, wherever
+ * its cursor is.
+ */
 static cv_status
 cv_conversation_walk(cv_txn *t, const cv_conv_state *cs, uint64_t after,
     size_t limit, cv_event_pt each, void *data)
 {
-    cv_walk_ctx  w = { .t = t, .left = limit, .each = each, .data = data };
+    int            stop;
+    size_t         n, i;
+    uint64_t       lo;
+    cv_status      st;
+    cv_log_entry   es[CV_WALK_CHUNK];
 
-    if (cs->last_seq <= after || limit == 0) {
-        return CV_OK;
+    stop = 0;
+    st = CV_OK;
+
+    for (lo = after; st == CV_OK && !stop && lo < cs->last_seq && limit; ) {
+        n = (cs->last_seq - lo < CV_WALK_CHUNK) ? cs->last_seq - lo
+                                                : CV_WALK_CHUNK;
+        n = (n < limit) ? n : limit;
+
+        /* back from the chunk's last event to its first */
+        st = cv_event_at(t, cs, lo + n, &es[n - 1]);
+
+        for (i = n - 1; st == CV_OK && i > 0; i--) {
+            st = cv_log_get(t, es[i].prev, &es[i - 1]);
+
+            if (st != CV_OK || es[i - 1].event == NULL
+                || es[i - 1].conv_seq != lo + i)
+            {
+                st = CV_ERROR;
+            }
+        }
+
+        for (i = 0; st == CV_OK && !stop && i < n; i++) {
+            st = each(data, &es[i], &stop);
+        }
+
+        lo += n;
+        limit -= n;
     }
 
-    return cv_index_events(t, cs->key, after, cv_walk_event, &w);
+    return st;
 }
 
 

@@ -121,7 +121,7 @@ cv_status cv_conversation_assign(cv_txn *t, const char *conv_id,
 cv_status cv_conversation_close(cv_txn *t, const char *conv_id,
     const cv_author *by, int *changed);
 
-/* Conversations, newest change first; status and assigned_agent_id
+/* Conversations, newest first (by creation); status and assigned_agent_id
  * filters may be NULL ("" for assigned means unassigned). All or nothing:
  * on failure items gets none. Read from the indexes: it costs what it
  * answers. */

@@ -22,8 +22,9 @@
  * A message thus rewrites the header and copies the JSON as it is, and
  * appends one log entry that carries the event (cv_log_impl.h): nothing is
  * parsed or printed on the way but the message itself. The agent is in
- * the header so that the indexes (cv_index.h) move a conversation's
- * entries with every message without parsing its JSON.
+ * the header so that the indexes (cv_index.h) know which entries a
+ * record has from its header alone: a message reads no JSON to find
+ * that it moves none.
  */
 #ifndef CV_CONV_RECORD_H
 #define CV_CONV_RECORD_H
@@ -57,7 +58,7 @@ _Static_assert(CV_CONV_OFF_STATE == 72 && CV_CONV_OFF_KEY
 
 /* what the indexes hold of a conversation (cv_index.h) */
 typedef struct {
-    uint64_t        order;      /* log seq of its latest change; 0: none */
+    uint64_t        order;      /* log seq of its creation; 0: none */
     uint32_t        flags;
     char            agent[CV_AGENT_ID_MAX + 1];
 } cv_conv_indexed;
@@ -78,9 +79,9 @@ typedef struct {
     cv_conv_indexed indexed;    /* as stored: what a put moves from */
 } cv_conv_rec;
 
-/* the log seq of a record's latest change: its last event, or its
- * creation when it has none */
-#define cv_conv_rec_order(rec)  ((rec)->head ? (rec)->head : (rec)->key)
+/* where a record stands in the lists (cv_index.h): the log seq of its
+ * creation, which no message changes, so a message moves no entry */
+#define cv_conv_rec_order(rec)  ((rec)->key)
 
 /* The header of a stored value, in place: rec->json points into value
  * (rec->buf is not set); CV_ERROR when it is not a record. */

@@ -282,61 +282,46 @@ cv_index_event_put(cv_txn *t, uint64_t conv_key, uint64_t seq, uint64_t g)
 
 
 cv_status
-cv_index_events(cv_txn *t, uint64_t conv_key, uint64_t after,
-    cv_index_event_pt each, void *data)
+cv_index_event_find(cv_txn *t, uint64_t conv_key, uint64_t from,
+    uint64_t *seq, uint64_t *g)
 {
     MDB_cursor  *c;
     MDB_val      key, v;
     cv_ix_key    k;
     cv_status    st;
-    int          rc, stop;
-
-    if (after == UINT64_MAX) {
-        return CV_OK;
-    }
+    int          rc;
 
     rc = mdb_cursor_open(t->txn, t->store->dbi[CV_DB_INDEX], &c);
     if (rc != 0) {
         return cv_status_from_mdb(rc);
     }
 
-    cv_ix_event_key(&k, conv_key, after + 1);
+    cv_ix_event_key(&k, conv_key, from);
     key.mv_data = k.data;
     key.mv_size = k.len;
 
-    st = CV_OK;
-    stop = 0;
+    rc = mdb_cursor_get(c, &key, &v, MDB_SET_RANGE);
 
-    for (rc = mdb_cursor_get(c, &key, &v, MDB_SET_RANGE);
-         rc == 0 && !stop;
-         rc = mdb_cursor_get(c, &key, &v, MDB_NEXT))
+    if (rc != 0) {
+        st = cv_status_from_mdb(rc);
+
+    } else if (key.mv_size != k.len
+               || memcmp(key.mv_data, k.data, 1 + CV_U64BE_LEN) != 0)
     {
-        /* the same conversation's: the prefix 'E' conv_key */
-        if (key.mv_size != k.len
-            || memcmp(key.mv_data, k.data, 1 + CV_U64BE_LEN) != 0)
-        {
-            break;
-        }
+        /* the next conversation's, or another index's */
+        st = CV_NOT_FOUND;
 
-        if (v.mv_size != CV_U64BE_LEN) {
-            st = CV_ERROR;
-            break;
-        }
+    } else if (v.mv_size != CV_U64BE_LEN) {
+        st = CV_ERROR;
 
-        st = each(data,
-                  cv_get_u64be((unsigned char *) key.mv_data + 1
-                               + CV_U64BE_LEN),
-                  cv_get_u64be(v.mv_data), &stop);
-        if (st != CV_OK) {
-            break;
-        }
+    } else {
+        *seq = cv_get_u64be((unsigned char *) key.mv_data + 1
+                            + CV_U64BE_LEN);
+        *g = cv_get_u64be(v.mv_data);
+        st = CV_OK;
     }
 
     mdb_cursor_close(c);
-
-    if (st == CV_OK && rc != 0 && rc != MDB_NOTFOUND) {
-        st = cv_status_from_mdb(rc);
-    }
 
     return st;
 }
@@ -567,9 +552,11 @@ cv_ix_build_events(cv_txn *t, const cv_conv_rec *rec, size_t *events)
             return CV_ERROR;      /* a chain of events that goes back */
         }
 
-        st = cv_index_event_put(t, rec->key, e.conv_seq, g);
-        if (st != CV_OK) {
-            return st;
+        if (e.conv_seq % CV_IX_EVENTS_EVERY == 0) {
+            st = cv_index_event_put(t, rec->key, e.conv_seq, g);
+            if (st != CV_OK) {
+                return st;
+            }
         }
 
         (*events)++;

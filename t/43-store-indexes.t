@@ -4,7 +4,7 @@
 # least_busy): a store of schema version 2 (t/data/store-v2, written by the
 # module before the indexes; t/data/make-store-v2.pl makes it) is migrated
 # at start and then answers from its indexes as it did from its records:
-# the console's lists in order of the latest change, each agent's open
+# the console's lists newest first, each agent's open
 # conversations, a long conversation's events and messages from any
 # cursor, the visitor's poll. Then each agent's count of open
 # conversations through assigning, reassigning, unassigning, closing, a
@@ -98,12 +98,12 @@ sub console {
     return join ' ', map { $name_of{ $_->{id} } // 'new' } @{ $r->{json}{items} };
 }
 
-is(console($ann, 'mine', 'open'), 'later long', "ann's open ones, newest change first");
+is(console($ann, 'mine', 'open'), 'later long', "ann's open ones, newest first");
 is(console($bob, 'mine', 'open'), 'bobs', "bob's open one");
 is(console($ann, 'unassigned', 'open'), 'free', 'the unassigned one');
 is(console($ann, 'all', 'closed'), 'done', 'the closed one');
-is(console($ann, 'all', 'all'), 'done bobs later long free',
-   'all of them, in the order of their latest change (the close, then the assignments)');
+is(console($ann, 'all', 'all'), 'free bobs done later long',
+   'all of them, open and closed, newest first');
 is(console($ann, 'mine', 'all'), 'done later long', "ann's, open and closed");
 
 {
@@ -217,8 +217,8 @@ page_says(1, 'ann has room');
 $r = $api->call(PUT => 'agents/ann', { enabled => JSON::PP::false });
 is($r->{status}, 200, 'ann is disabled');
 is(console($bob, 'mine', 'open'), 'new bobs', "bob's are his");
-is(console($bob, 'unassigned', 'open'), 'long new free new',
-   "ann's open ones are unassigned now (released newest first: long is the last change)");
+is(console($bob, 'unassigned', 'open'), 'new new free long',
+   "ann's open ones are unassigned now");
 $r = $api->call(PUT => 'agents/ann', { enabled => JSON::PP::true });
 is($r->{status}, 200, 'ann is enabled again');
 presence('ann', 'available');

@@ -1,14 +1,17 @@
 /*
  * Unit tests of the indexes (engine/cv_index.c): the open count per agent
  * through assignments, reassignments, closes, releases, disabling and
- * deleting; the lists by status and agent in order of the latest change;
- * a conversation's events by seq from any cursor; removing a
+ * deleting; the lists by status and agent, newest first, untouched by
+ * messages;
+ * a conversation's events from any cursor (the index of every 64th seq
+ * and the chain back from it); removing a
  * conversation's entries; and the migration of a store of schema version
  * 2, made here from a version 3 one by taking out what version 3 added.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "cv_index.h"
+#include "cv_log_impl.h"
 #include "cv_routing.h"
 #include "cv_chat.h"
 #include "fixture.h"
@@ -172,13 +175,13 @@ test_lists(cv_store *st)
         new_conversation(t, c[i]);
     }
 
-    /* newest change first: c0 changes last */
+    /* newest first; a message to an older one changes nothing */
     cv_message_post(t, c[0], NULL, &sys, NULL, "news", NULL, &m);
     cv_message_clear(&m);
 
     list_ids(t, "open", NULL, 3, got, sizeof(got));
-    snprintf(want, sizeof(want), "%s %s %s", c[0], c[3], c[2]);
-    ok(strcmp(got, want) == 0, "open, newest change first, at most 3");
+    snprintf(want, sizeof(want), "%s %s %s", c[3], c[2], c[1]);
+    ok(strcmp(got, want) == 0, "open, newest first, at most 3");
 
     cv_conversation_assign(t, c[1], &cat, &changed);
     cv_conversation_assign(t, c[2], &cat, &changed);
@@ -195,8 +198,8 @@ test_lists(cv_store *st)
     ok(strcmp(got, want) == 0, "cat's of any status, merged: c2 then c1");
 
     list_ids(t, NULL, NULL, 4, got, sizeof(got));
-    snprintf(want, sizeof(want), "%s %s %s %s", c[2], c[1], c[0], c[3]);
-    ok(strcmp(got, want) == 0, "all, merged in order of the latest change");
+    snprintf(want, sizeof(want), "%s %s %s %s", c[3], c[2], c[1], c[0]);
+    ok(strcmp(got, want) == 0, "all, open and closed merged, newest first");
 
     list_ids(t, "open", "", 100, got, sizeof(got));
     ok(strstr(got, c[0]) && strstr(got, c[3]) && !strstr(got, c[1])
@@ -212,26 +215,6 @@ test_lists(cv_store *st)
 }
 
 
-typedef struct {
-    uint64_t  seqs[16];
-    size_t    n;
-    size_t    stop_at;
-} seen;
-
-
-static cv_status
-see_event(void *data, uint64_t seq, uint64_t g, int *stop)
-{
-    seen  *s = data;
-
-    (void) g;
-    s->seqs[s->n++] = seq;
-    *stop = (s->n == s->stop_at);
-
-    return CV_OK;
-}
-
-
 static void
 test_events(cv_store *st)
 {
@@ -240,9 +223,10 @@ test_events(cv_store *st)
     cv_message     m;
     cJSON         *events;
     uint64_t       cursor;
+    uint64_t       at, g;
     cv_conv_rec    rec;
     cv_conv_state  cs;
-    seen           s;
+    cv_log_entry   e;
     int            i;
 
     cv_txn_begin(st, 1, &t);
@@ -256,16 +240,31 @@ test_events(cv_store *st)
     cv_conversation_state(t, conv, &cs);
     ok(cs.last_seq == 500, "a conversation of 500 events");
 
-    memset(&s, 0, sizeof(s));
-    s.stop_at = 3;
-    ok(cv_index_events(t, cs.key, 200, see_event, &s) == CV_OK && s.n == 3
-       && s.seqs[0] == 201 && s.seqs[2] == 203,
-       "the index starts at the cursor (201) and stops when told");
+    ok(cv_index_event_find(t, cs.key, 200, &at, &g) == CV_OK && at == 256
+       && cv_log_get(t, g, &e) == CV_OK && e.conv_seq == 256,
+       "the index's entry at or after 200: the event of seq 256");
+    ok(cv_index_event_find(t, cs.key, 385, &at, &g) == CV_OK && at == 448,
+       "at or after 385: 448 (every %d-th is there)", CV_IX_EVENTS_EVERY);
+    ok(cv_index_event_find(t, cs.key, 449, &at, &g) == CV_NOT_FOUND,
+       "after its last one: none (the walk starts from the last event)");
 
-    memset(&s, 0, sizeof(s));
-    s.stop_at = 16;
-    ok(cv_index_events(t, cs.key, 498, see_event, &s) == CV_OK && s.n == 2
-       && s.seqs[1] == 500, "and ends with the conversation's last event");
+    for (i = 0; i < 3; i++) {
+        static const uint64_t  from[] = { 200, 62, 497 };
+        static const size_t    take[] = { 3, 150, 10 };
+
+        events = cJSON_CreateArray();
+        ok(cv_conversation_events(t, conv, from[i], take[i], events, &cursor)
+           == CV_OK
+           && (size_t) cJSON_GetArraySize(events)
+              == (from[i] + take[i] > 500 ? 500 - from[i] : take[i])
+           && num(cJSON_GetArrayItem(events, 0), "seq") == from[i] + 1
+           && num(cJSON_GetArrayItem(events, cJSON_GetArraySize(events) - 1),
+                  "seq") == cursor,
+           "events after %llu, at most %zu: from %llu on, in order to %llu",
+           (unsigned long long) from[i], take[i],
+           (unsigned long long) from[i] + 1, (unsigned long long) cursor);
+        cJSON_Delete(events);
+    }
 
     events = cJSON_CreateArray();
     ok(cv_conversation_events(t, conv, 0, 200, events, &cursor) == CV_OK
@@ -285,15 +284,13 @@ test_events(cv_store *st)
     ok(cv_conv_index_remove(t, conv, &rec) == CV_OK,
        "a conversation's entries are removed");
 
-    memset(&s, 0, sizeof(s));
-    s.stop_at = 16;
-    cv_index_events(t, rec.key, 0, see_event, &s);
     {
         char  got[4096];
 
         list_ids(t, NULL, NULL, 1000, got, sizeof(got));
-        ok(s.n == 0 && strstr(got, conv) == NULL,
-           "neither its events nor the lists have it");
+        ok(cv_index_event_find(t, rec.key, 0, &at, &g) == CV_NOT_FOUND
+           && strstr(got, conv) == NULL,
+           "neither the index of its events nor the lists have it");
     }
     cv_conv_rec_free(&rec);
 
