@@ -730,6 +730,46 @@ cv_conversation_state_or_none(cv_txn *t, const char *id, cv_conv_state *cs)
 
 
 cv_status
+cv_conversation_last_message(cv_txn *t, const char *conv_id, size_t window,
+    cJSON **msg)
+{
+    cJSON          *ev;
+    size_t          i;
+    uint64_t        g;
+    cv_status       st;
+    cv_conv_state   cs;
+    cv_log_entry    e;
+
+    *msg = NULL;
+
+    st = cv_conversation_state_or_none(t, conv_id, &cs);
+
+    for (g = cs.head, i = 0; st == CV_OK && g != 0 && i < window; i++) {
+        st = cv_log_get(t, g, &e);
+        if (st != CV_OK || e.event == NULL || (e.prev && e.prev >= g)) {
+            return CV_ERROR;
+        }
+
+        ev = cJSON_ParseWithLength(e.event, e.event_len);
+        if (ev == NULL) {
+            return CV_ERROR;
+        }
+
+        *msg = cJSON_DetachItemFromObjectCaseSensitive(ev, "message");
+        cJSON_Delete(ev);
+
+        if (*msg) {
+            break;
+        }
+
+        g = e.prev;
+    }
+
+    return st;
+}
+
+
+cv_status
 cv_conversation_last_seq(cv_txn *t, const char *conv_id, uint64_t *seq)
 {
     cv_status      st;

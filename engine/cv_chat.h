@@ -107,6 +107,12 @@ cv_status cv_conversation_state_events_json(cv_txn *t,
     const cv_conv_state *cs, uint64_t after, size_t limit, char **json,
     size_t *len, size_t *count, uint64_t *cursor);
 
+/* The last message among the conversation's last window events (*msg:
+ * the caller frees it; NULL when there is none), read back from its last
+ * event: one entry when that is a message. */
+cv_status cv_conversation_last_message(cv_txn *t, const char *conv_id,
+    size_t window, cJSON **msg);
+
 /* The last seq of a conversation's stream. */
 cv_status cv_conversation_last_seq(cv_txn *t, const char *conv_id,
     uint64_t *seq);

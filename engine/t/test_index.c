@@ -279,6 +279,26 @@ test_events(cv_store *st)
        "a poll at the end: the last 5");
     cJSON_Delete(events);
 
+    /* the last message, read back from the last event */
+    {
+        cJSON  *msg;
+        int     changed;
+
+        ok(cv_conversation_last_message(t, conv, 8, &msg) == CV_OK && msg
+           && num(msg, "seq") == 500, "the last message: seq 500");
+        cJSON_Delete(msg);
+
+        cv_conversation_assign(t, conv, &ann, &changed);
+        ok(cv_conversation_last_message(t, conv, 8, &msg) == CV_OK && msg
+           && num(msg, "seq") == 500, "after ann joins (501): still 500");
+        cJSON_Delete(msg);
+
+        ok(cv_conversation_last_message(t, conv, 1, &msg) == CV_OK
+           && msg == NULL, "none among the last event alone");
+        ok(cv_conversation_last_message(t, "conv_none", 8, &msg) == CV_OK
+           && msg == NULL, "none of an unknown conversation");
+    }
+
     /* taking its entries out: lists and events know it no more */
     cv_conv_rec_get(t, conv, &rec);
     ok(cv_conv_index_remove(t, conv, &rec) == CV_OK,
