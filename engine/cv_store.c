@@ -130,6 +130,21 @@ cv_chown_tree(const char *path, uid_t uid, gid_t gid, char *err,
  * before the first release: nothing to carry) */
 #define CV_STORE_SCHEMA_MIGRATED  2u
 
+
+/* mdb_reader_list(): counts the reader slots of other processes (a
+ * line per slot, "PID THREAD TXNID", after a header line) */
+static int
+cv_reader_other(const char *line, void *ctx)
+{
+    int  pid;
+
+    if (sscanf(line, "%d", &pid) == 1 && pid > 0 && pid != (int) getpid()) {
+        *(int *) ctx = pid;
+    }
+
+    return 0;
+}
+
 /*
  * Opens every database (creating them in a fresh store), creates the schema
  * record and the signing secret, migrates a store of version 2, and
@@ -238,7 +253,26 @@ cv_init_dbs(cv_store *st, char *err, size_t errlen)
     }
 
     if (version < CV_STORE_SCHEMA_VERSION) {
-        /* version 2 (the one before) gets its indexes and becomes 3 */
+        /*
+         * Version 2 (the one before) gets its indexes and becomes 3; but
+         * not while a process of the version before has it open (the old
+         * workers of a binary upgrade or a reload, nginx -t beside a
+         * running nginx): what it wrote afterwards would be in no index.
+         * Its reader slots say so (stale ones were cleared at open).
+         */
+        int  other = 0;
+
+        mdb_reader_list(st->env, cv_reader_other, &other);
+
+        if (other) {
+            return cv_fail(CV_CONFLICT, err, errlen, "store schema version "
+                           "%u is migrated to %u at start, and process %d "
+                           "has it open: stop the nginx (or tool) that uses "
+                           "it, then start this one (a reload or a binary "
+                           "upgrade cannot migrate it)", (unsigned) version,
+                           (unsigned) CV_STORE_SCHEMA_VERSION, other);
+        }
+
         return cv_index_build(st, err, errlen);
     }
 

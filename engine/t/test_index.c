@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* more conversations than one step of the migration takes */
 #define MIGRATED_CONVS  2100
@@ -444,6 +446,52 @@ test_migration(cv_store *st)
 
     cv_store_close(st);
     ok(make_version_2(fx_opt.path) == 0, "the store is made a version 2 one");
+
+    /* another process (the version before's worker) reads it meanwhile */
+    {
+        int    ready[2], done[2];
+        char   c;
+        pid_t  child;
+
+        if (pipe(ready) != 0 || pipe(done) != 0) {
+            printf("Bail out! pipe\n");
+            exit(1);
+        }
+
+        child = fork();
+
+        if (child == 0) {
+            MDB_env  *env;
+            MDB_txn  *txn;
+
+            mdb_env_create(&env);
+            mdb_env_set_maxdbs(env, CV_STORE_MAX_DBS);
+            if (mdb_env_open(env, fx_opt.path, MDB_NOTLS, 0600) == 0
+                && mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) == 0)
+            {
+                c = 'r';
+                (void) !write(ready[1], &c, 1);
+                (void) !read(done[0], &c, 1);
+                mdb_txn_abort(txn);
+            }
+            _exit(0);
+        }
+
+        (void) !read(ready[0], &c, 1);
+
+        err[0] = '\0';
+        ok(cv_store_open(&st, &fx_opt, err, sizeof(err)) == CV_CONFLICT
+           && strstr(err, "has it open") != NULL,
+           "not migrated while another process has it open: %s", err);
+
+        c = 'd';
+        (void) !write(done[1], &c, 1);
+        waitpid(child, NULL, 0);
+        close(ready[0]);
+        close(ready[1]);
+        close(done[0]);
+        close(done[1]);
+    }
 
     st = fx_store_reopen();
     ok(cv_store_schema_version(st, &v32, err, sizeof(err)) == CV_OK
