@@ -148,6 +148,12 @@ cv_conv_rec_set_json(cv_conv_rec *rec, const cJSON *conv)
     size_t          n;
     unsigned char  *buf;
 
+    /* agent ids are checked where they come in; the header holds one */
+    a = cv_json_string(conv, "assigned_agent_id");
+    if (a && strlen(a) > CV_AGENT_ID_MAX) {
+        return CV_INVALID;
+    }
+
     json = cJSON_PrintUnformatted(conv);
     if (json == NULL) {
         return CV_ERROR;
@@ -173,13 +179,7 @@ cv_conv_rec_set_json(cv_conv_rec *rec, const cJSON *conv)
     rec->flags = (s && strcmp(s, "open") == 0) ? CV_CONV_OPEN : 0;
     rec->agent[0] = '\0';
 
-    a = cv_json_string(conv, "assigned_agent_id");
     if (a) {
-        /* agent ids are checked where they come in */
-        if (strlen(a) > CV_AGENT_ID_MAX) {
-            return CV_INVALID;
-        }
-
         rec->flags |= CV_CONV_ASSIGNED;
         strcpy(rec->agent, a);
     }
