@@ -8,6 +8,7 @@
 #include "cv_chat.h"
 #include "cv_agents.h"
 #include "cv_conv_record.h"
+#include "cv_index.h"
 #include "cv_log_impl.h"
 #include "cv_retention.h"
 #include "cv_json_text.h"
@@ -181,6 +182,10 @@ cv_conv_change(cv_txn *t, const char *conv_id, cv_conv_rec *rec,
 
     st = cv_log_append_entry(t, &e);
     cv_jt_free(&b);
+
+    if (st == CV_OK && event && seq % CV_IX_EVENTS_EVERY == 0) {
+        st = cv_index_event_put(t, rec->key, seq, g);
+    }
 
     if (st == CV_OK) {
         st = cv_conv_rec_put(t, conv_id, rec);
@@ -707,6 +712,7 @@ cv_conversation_state(cv_txn *t, const char *id, cv_conv_state *out)
     out->open = (rec.flags & CV_CONV_OPEN) != 0;
     out->assigned = (rec.flags & CV_CONV_ASSIGNED) != 0;
     memcpy(out->customer_id, rec.customer_id, sizeof(out->customer_id));
+    out->key = rec.key;
 
     return CV_OK;
 }
@@ -730,6 +736,46 @@ cv_conversation_state_or_none(cv_txn *t, const char *id, cv_conv_state *cs)
 
 
 cv_status
+cv_conversation_last_message(cv_txn *t, const char *conv_id, size_t window,
+    cJSON **msg)
+{
+    cJSON          *ev;
+    size_t          i;
+    uint64_t        g;
+    cv_status       st;
+    cv_conv_state   cs;
+    cv_log_entry    e;
+
+    *msg = NULL;
+
+    st = cv_conversation_state_or_none(t, conv_id, &cs);
+
+    for (g = cs.head, i = 0; st == CV_OK && g != 0 && i < window; i++) {
+        st = cv_log_get(t, g, &e);
+        if (st != CV_OK || e.event == NULL || (e.prev && e.prev >= g)) {
+            return CV_ERROR;
+        }
+
+        ev = cJSON_ParseWithLength(e.event, e.event_len);
+        if (ev == NULL) {
+            return CV_ERROR;
+        }
+
+        *msg = cJSON_DetachItemFromObjectCaseSensitive(ev, "message");
+        cJSON_Delete(ev);
+
+        if (*msg) {
+            break;
+        }
+
+        g = e.prev;
+    }
+
+    return st;
+}
+
+
+cv_status
 cv_conversation_last_seq(cv_txn *t, const char *conv_id, uint64_t *seq)
 {
     cv_status      st;
@@ -744,116 +790,101 @@ cv_conversation_last_seq(cv_txn *t, const char *conv_id, uint64_t *seq)
 }
 
 
-/*
- * The log seqs of a conversation's events after a seq, oldest first, at
- * most limit of them (the oldest), walking its chain back from its head:
- * every event newer than after is visited once.
- */
-static cv_status
-cv_conversation_chain(cv_txn *t, const cv_conv_state *cs, uint64_t after,
-    size_t limit, uint64_t **seqs, size_t *n)
-{
-    uint64_t      *all, *grown, g;
-    size_t         cap, count, i;
-    cv_status      st;
-    cv_log_entry   e;
-
-    *seqs = NULL;
-    *n = 0;
-
-    if (cs->last_seq <= after || limit == 0) {
-        return CV_OK;
-    }
-
-    cap = cs->last_seq - after < CV_LIST_FIRST ? cs->last_seq - after
-                                               : CV_LIST_FIRST;
-    all = malloc(cap * sizeof(uint64_t));
-    if (all == NULL) {
-        return CV_ERROR;
-    }
-
-    count = 0;
-
-    for (g = cs->head; g != 0; g = e.prev) {
-        st = cv_log_get(t, g, &e);
-        if (st != CV_OK) {
-            free(all);
-            return st == CV_NOT_FOUND ? CV_ERROR : st;
-        }
-
-        if (e.conv_seq <= after) {
-            break;
-        }
-
-        if (count == cap) {
-            cap *= 2;
-            grown = realloc(all, cap * sizeof(uint64_t));
-            if (grown == NULL) {
-                free(all);
-                return CV_ERROR;
-            }
-            all = grown;
-        }
-
-        all[count++] = g;
-
-        if (e.prev >= g) {
-            free(all);
-            return CV_ERROR;     /* a chain must go back */
-        }
-    }
-
-    /* newest first: keep the oldest limit, oldest first */
-    if (count > limit) {
-        memmove(all, all + count - limit, limit * sizeof(uint64_t));
-        count = limit;
-    }
-
-    for (i = 0; i < count / 2; i++) {
-        g = all[i];
-        all[i] = all[count - 1 - i];
-        all[count - 1 - i] = g;
-    }
-
-    *seqs = all;
-    *n = count;
-
-    return CV_OK;
-}
-
-
 /* what a walk does with each event: a failure ends the walk, and so does
  * CV_OK with *stop set */
 typedef cv_status (*cv_event_pt)(void *data, const cv_log_entry *e,
     int *stop);
 
 
-/* each(data, entry) for the conversation's events after a seq, oldest
- * first, at most limit */
+/* events a walk reads back at a time: the cost of a walk is what it
+ * gives, plus fewer than CV_IX_EVENTS_EVERY more per this many */
+#define CV_WALK_CHUNK  128
+
+
+/* e: the event of seq s of the conversation cs, from the index's nearest
+ * entry at or after s (or its last event), walking back along its chain */
+static cv_status
+cv_event_at(cv_txn *t, const cv_conv_state *cs, uint64_t s, cv_log_entry *e)
+{
+    uint64_t   at, g;
+    cv_status  st;
+
+    st = cv_index_event_find(t, cs->key, s, &at, &g);
+
+    if (st == CV_NOT_FOUND || (st == CV_OK && at > cs->last_seq)) {
+        at = cs->last_seq;
+        g = cs->head;
+        st = CV_OK;
+    }
+
+    while (st == CV_OK) {
+        st = cv_log_get(t, g, e);
+
+        /* the chain goes back one seq at a time */
+        if (st != CV_OK || e->event == NULL || e->conv_seq != at
+            || (at > 1 && (e->prev == 0 || e->prev >= g)))
+        {
+            return CV_ERROR;
+        }
+
+        if (at == s) {
+            return CV_OK;
+        }
+
+        g = e->prev;
+        at--;
+    }
+
+    return st == CV_NOT_FOUND ? CV_ERROR : st;
+}
+
+
+/*
+ * each(data, entry) for the conversation's events after a seq, oldest
+ * first, at most limit: CV_WALK_CHUNK at a time, each chunk read back from
+ * its last event, which the index of events by seq finds within
+ * CV_IX_EVENTS_EVERY steps; so a walk costs the events it gives, wherever
+ * its cursor is.
+ */
 static cv_status
 cv_conversation_walk(cv_txn *t, const cv_conv_state *cs, uint64_t after,
     size_t limit, cv_event_pt each, void *data)
 {
     int            stop;
-    uint64_t      *seqs;
     size_t         n, i;
+    uint64_t       lo;
     cv_status      st;
-    cv_log_entry   e;
+    cv_log_entry   es[CV_WALK_CHUNK];
 
-    st = cv_conversation_chain(t, cs, after, limit, &seqs, &n);
     stop = 0;
+    st = CV_OK;
 
-    for (i = 0; st == CV_OK && !stop && i < n; i++) {
-        st = cv_log_get(t, seqs[i], &e);
-        if (st != CV_OK || e.event == NULL) {
-            st = CV_ERROR;
-            break;
+    for (lo = after; st == CV_OK && !stop && lo < cs->last_seq && limit; ) {
+        n = (cs->last_seq - lo < CV_WALK_CHUNK) ? cs->last_seq - lo
+                                                : CV_WALK_CHUNK;
+        n = (n < limit) ? n : limit;
+
+        /* back from the chunk's last event to its first */
+        st = cv_event_at(t, cs, lo + n, &es[n - 1]);
+
+        for (i = n - 1; st == CV_OK && i > 0; i--) {
+            st = cv_log_get(t, es[i].prev, &es[i - 1]);
+
+            if (st != CV_OK || es[i - 1].event == NULL
+                || es[i - 1].conv_seq != lo + i)
+            {
+                st = CV_ERROR;
+            }
         }
 
-        st = each(data, &e, &stop);
+        for (i = 0; st == CV_OK && !stop && i < n; i++) {
+            st = each(data, &es[i], &stop);
+        }
+
+        lo += n;
+        limit -= n;
     }
 
-    free(seqs);
     return st;
 }
 
@@ -1170,18 +1201,50 @@ cv_conversation_close(cv_txn *t, const char *conv_id, const cv_author *by,
 
 
 typedef struct {
-    int64_t   updated_ms;
-    cJSON    *conv;
-} cv_listed;
+    cv_txn   *t;
+    cJSON    *items;
+    size_t    left;
+} cv_list_ctx;
 
 
-static int
-cv_by_updated_desc(const void *a, const void *b)
+static cv_status
+cv_list_one(void *data, const char *id, uint64_t order, int *stop)
 {
-    const cv_listed  *x = a;
-    const cv_listed  *y = b;
+    cv_list_ctx  *l = data;
+    MDB_val       v;
+    cJSON        *conv;
+    cv_status     st;
+    cv_conv_rec   rec;
 
-    return (y->updated_ms > x->updated_ms) - (y->updated_ms < x->updated_ms);
+    (void) order;
+
+    if (l->left == 0) {
+        *stop = 1;
+        return CV_OK;
+    }
+
+    /* an entry without its record would say it is not there */
+    st = cv_raw_get(l->t, CV_DB_CONVERSATIONS, id, strlen(id), &v);
+    if (st != CV_OK) {
+        return CV_ERROR;
+    }
+
+    conv = NULL;
+    if (cv_conv_rec_decode(v.mv_data, v.mv_size, &rec) == CV_OK) {
+        conv = cv_conv_rec_view(&rec);
+    }
+
+    if (conv == NULL) {
+        return CV_ERROR;
+    }
+
+    cJSON_AddItemToArray(l->items, conv);
+
+    if (--l->left == 0) {
+        *stop = 1;
+    }
+
+    return CV_OK;
 }
 
 
@@ -1189,89 +1252,33 @@ cv_status
 cv_conversation_list(cv_txn *t, const char *status,
     const char *assigned_agent_id, size_t limit, cJSON *items)
 {
-    MDB_cursor   *c;
-    MDB_val       k, v;
-    cJSON        *conv;
-    cv_listed    *all, *grown;
-    const char   *s, *a;
-    size_t        n, cap, i;
+    cJSON        *got, *conv;
     cv_status     st;
-    int           rc;
-    cv_conv_rec   rec;
+    cv_list_ctx   l;
 
-    rc = mdb_cursor_open(t->txn, t->store->dbi[CV_DB_CONVERSATIONS], &c);
-    if (rc != 0) {
-        return cv_status_from_mdb(rc);
+    if (limit == 0) {
+        return CV_OK;
     }
 
-    all = NULL;
-    n = 0;
-    cap = 0;
-    st = CV_OK;
-
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
-         rc == 0;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
-    {
-        /* a list without one would say it is not there: all or nothing */
-        conv = NULL;
-
-        if (cv_conv_rec_decode(v.mv_data, v.mv_size, &rec) == CV_OK) {
-            conv = cv_conv_rec_view(&rec);
-        }
-
-        if (conv == NULL) {
-            st = CV_ERROR;
-            break;
-        }
-
-        s = cv_json_string(conv, "status");
-        a = cv_json_string(conv, "assigned_agent_id");
-
-        if ((status && (s == NULL || strcmp(s, status) != 0))
-            || (assigned_agent_id && assigned_agent_id[0] == '\0' && a)
-            || (assigned_agent_id && assigned_agent_id[0]
-                && (a == NULL || strcmp(a, assigned_agent_id) != 0)))
-        {
-            cJSON_Delete(conv);
-            continue;
-        }
-
-        if (n == cap) {
-            cap = cap ? cap * 2 : CV_LIST_FIRST;
-            grown = realloc(all, cap * sizeof(cv_listed));
-            if (grown == NULL) {
-                cJSON_Delete(conv);
-                st = CV_ERROR;
-                break;
-            }
-            all = grown;
-        }
-
-        all[n].updated_ms = rec.updated_ms;
-        all[n++].conv = conv;
+    got = cJSON_CreateArray();
+    if (got == NULL) {
+        return CV_ERROR;
     }
 
-    mdb_cursor_close(c);
+    l.t = t;
+    l.items = got;
+    l.left = limit;
 
-    if (st == CV_OK && rc != MDB_NOTFOUND) {
-        st = cv_status_from_mdb(rc);
+    st = cv_index_conversations(t, status, assigned_agent_id, 0, cv_list_one,
+                                &l);
+
+    /* all or nothing */
+    while (st == CV_OK && got->child) {
+        conv = cJSON_DetachItemViaPointer(got, got->child);
+        cJSON_AddItemToArray(items, conv);
     }
 
-    if (st == CV_OK && n > 1) {
-        qsort(all, n, sizeof(cv_listed), cv_by_updated_desc);
-    }
-
-    for (i = 0; i < n; i++) {
-        if (st == CV_OK && i < limit) {
-            cJSON_AddItemToArray(items, all[i].conv);
-
-        } else {
-            cJSON_Delete(all[i].conv);
-        }
-    }
-
-    free(all);
+    cJSON_Delete(got);
 
     return st;
 }
@@ -1312,26 +1319,40 @@ cv_text_invalid(const char *text, size_t len)
 }
 
 
+static cv_status
+cv_release_one(void *data, const char *id, uint64_t order, int *stop)
+{
+    (void) order;
+    (void) stop;
+
+    return cJSON_AddItemToArray(data, cJSON_CreateString(id)) ? CV_OK
+                                                               : CV_ERROR;
+}
+
+
 cv_status
 cv_agent_release(cv_txn *t, const char *agent_id)
 {
-    cJSON      *items, *conv;
+    cJSON      *ids, *id;
     cv_status   st;
     int         changed;
 
-    items = cJSON_CreateArray();
-    st = cv_conversation_list(t, "open", agent_id, CV_LIMIT_NONE, items);
+    /* the ids first: unassigning moves the entries being read */
+    ids = cJSON_CreateArray();
+    if (ids == NULL) {
+        return CV_ERROR;
+    }
 
-    cJSON_ArrayForEach(conv, items) {
+    st = cv_index_conversations(t, "open", agent_id, 0, cv_release_one, ids);
+
+    cJSON_ArrayForEach(id, ids) {
         if (st != CV_OK) {
             break;
         }
 
-        st = cv_conversation_assign(t, cJSON_GetStringValue(
-                                           cJSON_GetObjectItem(conv, "id")),
-                                    NULL, &changed);
+        st = cv_conversation_assign(t, id->valuestring, NULL, &changed);
     }
 
-    cJSON_Delete(items);
+    cJSON_Delete(ids);
     return st;
 }

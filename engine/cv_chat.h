@@ -84,6 +84,7 @@ typedef struct {
     int       open;
     int       assigned;
     char      customer_id[CV_ID_MAX];
+    uint64_t  key;            /* log seq of its creation: names it */
 } cv_conv_state;
 
 /* read from the record's header only; CV_NOT_FOUND when there is none */
@@ -106,6 +107,12 @@ cv_status cv_conversation_state_events_json(cv_txn *t,
     const cv_conv_state *cs, uint64_t after, size_t limit, char **json,
     size_t *len, size_t *count, uint64_t *cursor);
 
+/* The last message among the conversation's last window events (*msg:
+ * the caller frees it; NULL when there is none), read back from its last
+ * event: one entry when that is a message. */
+cv_status cv_conversation_last_message(cv_txn *t, const char *conv_id,
+    size_t window, cJSON **msg);
+
 /* The last seq of a conversation's stream. */
 cv_status cv_conversation_last_seq(cv_txn *t, const char *conv_id,
     uint64_t *seq);
@@ -120,9 +127,10 @@ cv_status cv_conversation_assign(cv_txn *t, const char *conv_id,
 cv_status cv_conversation_close(cv_txn *t, const char *conv_id,
     const cv_author *by, int *changed);
 
-/* Conversations, newest change first; status and assigned_agent_id
+/* Conversations, newest first (by creation); status and assigned_agent_id
  * filters may be NULL ("" for assigned means unassigned). All or nothing:
- * on failure items gets none. */
+ * on failure items gets none. Read from the indexes: it costs what it
+ * answers. */
 cv_status cv_conversation_list(cv_txn *t, const char *status,
     const char *assigned_agent_id, size_t limit, cJSON *items);
 

@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "cv_conv_record.h"
+#include "cv_index.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +25,15 @@ cv_status
 cv_conv_rec_decode(const void *value, size_t len, cv_conv_rec *rec)
 {
     const unsigned char  *h = value;
-    size_t                n;
+    size_t                n, alen;
 
     if (len < CV_CONV_HDR + CV_CONV_JSON_MIN) {
+        return CV_ERROR;
+    }
+
+    alen = cv_get_u32be(h + CV_CONV_OFF_AGENT_LEN);
+    if (alen > CV_AGENT_ID_MAX || len - CV_CONV_HDR - CV_CONV_JSON_MIN < alen)
+    {
         return CV_ERROR;
     }
 
@@ -43,8 +50,15 @@ cv_conv_rec_decode(const void *value, size_t len, cv_conv_rec *rec)
     rec->customer_id[n] = '\0';
     rec->state_seq = cv_get_u64be(h + CV_CONV_OFF_STATE);
     rec->key = cv_get_u64be(h + CV_CONV_OFF_KEY);
-    rec->json = (const char *) h + CV_CONV_HDR;
-    rec->json_len = len - CV_CONV_HDR;
+    memcpy(rec->agent, h + CV_CONV_HDR, alen);
+    rec->agent[alen] = '\0';
+    rec->json = (const char *) h + CV_CONV_HDR + alen;
+    rec->json_len = len - CV_CONV_HDR - alen;
+
+    /* what the indexes hold of it is what is stored */
+    rec->indexed.order = cv_conv_rec_order(rec);
+    rec->indexed.flags = rec->flags;
+    memcpy(rec->indexed.agent, rec->agent, alen + 1);
 
     return CV_OK;
 }
@@ -58,6 +72,7 @@ cv_conv_rec_encode(unsigned char *h, const cv_conv_rec *rec)
     cv_put_u64be(h + CV_CONV_OFF_HEAD, rec->head);
     cv_put_u64be(h + CV_CONV_OFF_UPDATED, (uint64_t) rec->updated_ms);
     cv_put_u32be(h + CV_CONV_OFF_FLAGS, rec->flags);
+    cv_put_u32be(h + CV_CONV_OFF_AGENT_LEN, (uint32_t) strlen(rec->agent));
     memcpy(h + CV_CONV_OFF_CUSTOMER, rec->customer_id,
            strnlen(rec->customer_id, CV_ID_MAX - 1));
     cv_put_u64be(h + CV_CONV_OFF_STATE, rec->state_seq);
@@ -96,15 +111,18 @@ cv_conv_rec_get(cv_txn *t, const char *id, cv_conv_rec *rec)
 
 
 cv_status
-cv_conv_rec_put(cv_txn *t, const char *id, const cv_conv_rec *rec)
+cv_conv_rec_put(cv_txn *t, const char *id, cv_conv_rec *rec)
 {
+    size_t   alen;
     MDB_val  k, v;
     int      rc;
+
+    alen = strlen(rec->agent);
 
     k.mv_data = (void *) id;
     k.mv_size = strlen(id);
     v.mv_data = NULL;
-    v.mv_size = CV_CONV_HDR + rec->json_len;
+    v.mv_size = CV_CONV_HDR + alen + rec->json_len;
 
     /* MDB_RESERVE: written in place, not copied in */
     rc = mdb_put(t->txn, t->store->dbi[CV_DB_CONVERSATIONS], &k, &v,
@@ -114,10 +132,11 @@ cv_conv_rec_put(cv_txn *t, const char *id, const cv_conv_rec *rec)
     }
 
     cv_conv_rec_encode(v.mv_data, rec);
-    memcpy((unsigned char *) v.mv_data + CV_CONV_HDR, rec->json,
+    memcpy((unsigned char *) v.mv_data + CV_CONV_HDR, rec->agent, alen);
+    memcpy((unsigned char *) v.mv_data + CV_CONV_HDR + alen, rec->json,
            rec->json_len);
 
-    return CV_OK;
+    return cv_conv_index_move(t, id, rec);
 }
 
 
@@ -125,9 +144,15 @@ cv_status
 cv_conv_rec_set_json(cv_conv_rec *rec, const cJSON *conv)
 {
     char           *json;
-    const char     *s;
+    const char     *s, *a;
     size_t          n;
     unsigned char  *buf;
+
+    /* agent ids are checked where they come in; the header holds one */
+    a = cv_json_string(conv, "assigned_agent_id");
+    if (a && strlen(a) > CV_AGENT_ID_MAX) {
+        return CV_INVALID;
+    }
 
     json = cJSON_PrintUnformatted(conv);
     if (json == NULL) {
@@ -152,8 +177,11 @@ cv_conv_rec_set_json(cv_conv_rec *rec, const cJSON *conv)
 
     s = cv_json_string(conv, "status");
     rec->flags = (s && strcmp(s, "open") == 0) ? CV_CONV_OPEN : 0;
-    if (cv_json_string(conv, "assigned_agent_id")) {
+    rec->agent[0] = '\0';
+
+    if (a) {
         rec->flags |= CV_CONV_ASSIGNED;
+        strcpy(rec->agent, a);
     }
 
     return CV_OK;

@@ -9,16 +9,22 @@
  *   8  u64be head        log seq of its last event (0: none)
  *  16  i64be updated_ms  when it last changed
  *  24  u32be flags       CV_CONV_OPEN | CV_CONV_ASSIGNED, as the JSON says
- *  28  4 bytes of zeros
+ *  28  u32be agent_len   bytes of the assigned agent's id (0: none)
  *  32  customer id       NUL-padded to CV_ID_MAX bytes
  *  72  u64be state_seq   log seq of the entry with its state
  *  80  u64be key         log seq of its creation: names it in the log
- *  88  {"id":"conv_…","customer_id":"cus_…","status":"open",
+ *  88  the assigned agent's id, agent_len bytes (schema version 3; in
+ *      version 2 these 4 bytes were zeros and the id was only in the JSON)
+ *  88 + agent_len
+ *      {"id":"conv_…","customer_id":"cus_…","status":"open",
  *       "assigned_agent_id":null,"created_at":"…","page_url":…}
  *
  * A message thus rewrites the header and copies the JSON as it is, and
  * appends one log entry that carries the event (cv_log_impl.h): nothing is
- * parsed or printed on the way but the message itself.
+ * parsed or printed on the way but the message itself. The agent is in
+ * the header so that the indexes (cv_index.h) know which entries a
+ * record has from its header alone: a message reads no JSON to find
+ * that it moves none.
  */
 #ifndef CV_CONV_RECORD_H
 #define CV_CONV_RECORD_H
@@ -26,6 +32,7 @@
 #include "cv_store_impl.h"
 #include "cv_crypto.h"
 #include "cv_chat.h"
+#include "cv_agents.h"
 
 #include <cjson/cJSON.h>
 
@@ -35,6 +42,7 @@ enum {
     CV_CONV_OFF_HEAD = 8,
     CV_CONV_OFF_UPDATED = 16,
     CV_CONV_OFF_FLAGS = 24,
+    CV_CONV_OFF_AGENT_LEN = 28,
     CV_CONV_OFF_CUSTOMER = 32,
     CV_CONV_OFF_STATE = CV_CONV_OFF_CUSTOMER + CV_ID_MAX,
     CV_CONV_OFF_KEY = 80,
@@ -49,6 +57,13 @@ _Static_assert(CV_CONV_OFF_STATE == 72 && CV_CONV_OFF_KEY
 #define CV_CONV_OPEN      1u
 #define CV_CONV_ASSIGNED  2u
 
+/* what the indexes hold of a conversation (cv_index.h) */
+typedef struct {
+    uint64_t        order;      /* log seq of its creation; 0: none */
+    uint32_t        flags;
+    char            agent[CV_AGENT_ID_MAX + 1];
+} cv_conv_indexed;
+
 /* a conversation record, decoded */
 typedef struct {
     unsigned char  *buf;        /* header + JSON when copied, else NULL */
@@ -56,12 +71,18 @@ typedef struct {
     uint64_t        head;
     int64_t         updated_ms;
     uint32_t        flags;
+    char            agent[CV_AGENT_ID_MAX + 1];   /* "": none */
     char            customer_id[CV_ID_MAX];
     uint64_t        state_seq;
     uint64_t        key;
     const char     *json;       /* inside buf, or the value decoded */
     size_t          json_len;
+    cv_conv_indexed indexed;    /* as stored: what a put moves from */
 } cv_conv_rec;
+
+/* where a record stands in the lists (cv_index.h): the log seq of its
+ * creation, which no message changes, so a message moves no entry */
+#define cv_conv_rec_order(rec)  ((rec)->key)
 
 /* The header of a stored value, in place: rec->json points into value
  * (rec->buf is not set); CV_ERROR when it is not a record. */
@@ -71,11 +92,12 @@ cv_status cv_conv_rec_decode(const void *value, size_t len, cv_conv_rec *rec);
  * with cv_conv_rec_free), or CV_NOT_FOUND. */
 cv_status cv_conv_rec_get(cv_txn *t, const char *id, cv_conv_rec *rec);
 
-/* Stores rec under id: header, then rec->json. */
-cv_status cv_conv_rec_put(cv_txn *t, const char *id, const cv_conv_rec *rec);
+/* Stores rec under id: header, agent, then rec->json; and moves its index
+ * entries from rec->indexed to what rec is now (rec->indexed follows). */
+cv_status cv_conv_rec_put(cv_txn *t, const char *id, cv_conv_rec *rec);
 
 /* New JSON for the record (its status or agent changed), into a buffer of
- * its own; the flags follow it. */
+ * its own; the flags and the agent follow it. */
 cv_status cv_conv_rec_set_json(cv_conv_rec *rec, const cJSON *conv);
 
 void cv_conv_rec_free(cv_conv_rec *rec);

@@ -6,6 +6,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "cv_retention.h"
+#include "cv_index.h"
 #include "cv_chat.h"
 #include "cv_conv_record.h"
 #include "cv_customers.h"
@@ -246,7 +247,15 @@ cv_purge(cv_txn *t, const char *conv_id, size_t *budget, int64_t until_us,
         return st;
     }
 
-    st = cv_log_last_key(t, &last_before);
+    /* out of the indexes first: none may point at an event that goes
+     * (a purge cut short puts the record back, listed as a new one, its
+     * events found along their chain) */
+    st = cv_conv_index_remove(t, conv_id, &rec);
+
+    if (st == CV_OK) {
+        memset(&rec.indexed, 0, sizeof(rec.indexed));
+        st = cv_log_last_key(t, &last_before);
+    }
 
     /* its deliveries first: one whose event is gone would be due for
      * ever (a purge cut short goes on at the next step) */
@@ -297,8 +306,17 @@ cv_purge(cv_txn *t, const char *conv_id, size_t *budget, int64_t until_us,
     }
 
     if (st == CV_OK && g != 0) {
-        rec.head = g;
-        st = cv_conv_rec_put(t, conv_id, &rec);
+        /* what is left ends at g: readers walk back from its seq */
+        st = cv_log_get(t, g, &e);
+
+        if (st == CV_OK && e.event) {
+            rec.last_seq = e.conv_seq;
+        }
+
+        if (st == CV_OK) {
+            rec.head = g;
+            st = cv_conv_rec_put(t, conv_id, &rec);
+        }
 
     } else if (st == CV_OK) {
         /* its creation, its index entries, its record */

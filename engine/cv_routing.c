@@ -3,8 +3,9 @@
 
 #include "cv_routing.h"
 #include "cv_chat.h"
-#include "cv_store_impl.h"
+#include "cv_index.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,13 +15,12 @@
 cv_status
 cv_agent_open_count(cv_txn *t, const char *agent_id, int *count)
 {
-    cJSON      *items;
-    cv_status   st;
+    uint32_t   n;
+    cv_status  st;
 
-    items = cJSON_CreateArray();
-    st = cv_conversation_list(t, "open", agent_id, CV_LIMIT_NONE, items);
-    *count = cJSON_GetArraySize(items);
-    cJSON_Delete(items);
+    /* kept with every assignment and close: no conversation is read */
+    st = cv_index_open_count(t, agent_id, &n);
+    *count = (n > INT32_MAX) ? INT32_MAX : (int) n;
 
     return st;
 }
@@ -33,19 +33,49 @@ cv_by_string(const void *a, const void *b)
 }
 
 
+cv_status
+cv_agent_room(cv_txn *t, const char *agent_id, int *room, int *open)
+{
+    int         max;
+    cJSON      *agent;
+    cv_status   st;
+
+    *room = 0;
+    *open = 0;
+
+    st = cv_agent_get_enabled(t, agent_id, &agent);
+    if (st == CV_NOT_FOUND || st == CV_CONFLICT) {
+        return CV_OK;
+    }
+
+    if (st != CV_OK) {
+        return st;
+    }
+
+    max = (int) cJSON_GetNumberValue(
+                    cJSON_GetObjectItemCaseSensitive(agent, "max_concurrent"));
+    cJSON_Delete(agent);
+
+    st = cv_agent_open_count(t, agent_id, open);
+
+    *room = (st == CV_OK && *open < max);
+
+    return st;
+}
+
+
 /*
  * The agents of ids that can take a conversation: enabled and under their
  * max_concurrent; unknown and disabled ones are passed over, a store that
- * fails is not.
+ * fails is not. A lookup or two per agent: O(agents).
  */
 static cv_status
 cv_route_candidates(cv_txn *t, const cJSON *ids, char **cand, int *load,
     int *n)
 {
     const cJSON  *id;
-    cJSON        *agent;
     cv_status     st;
-    int           max, count;
+    int           room, count;
 
     *n = 0;
 
@@ -54,26 +84,12 @@ cv_route_candidates(cv_txn *t, const cJSON *ids, char **cand, int *load,
             continue;
         }
 
-        st = cv_agent_get_enabled(t, id->valuestring, &agent);
-        if (st == CV_NOT_FOUND || st == CV_CONFLICT) {
-            continue;
-        }
-
+        st = cv_agent_room(t, id->valuestring, &room, &count);
         if (st != CV_OK) {
             return st;
         }
 
-        max = (int) cJSON_GetNumberValue(
-                        cJSON_GetObjectItemCaseSensitive(agent,
-                                                         "max_concurrent"));
-        cJSON_Delete(agent);
-
-        st = cv_agent_open_count(t, id->valuestring, &count);
-        if (st != CV_OK) {
-            return st;
-        }
-
-        if (count < max) {
+        if (room) {
             cand[*n] = id->valuestring;
             load[*n] = count;
             (*n)++;

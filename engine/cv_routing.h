@@ -24,7 +24,14 @@ typedef enum {
 cv_status cv_route_pick(cv_txn *t, cv_route_mode mode, const cJSON *ids,
     char agent_id[CV_AGENT_ID_MAX + 1]);
 
-/* open conversations assigned to an agent */
+/* open conversations assigned to an agent (from the count kept with
+ * every assignment and close: nothing is scanned) */
 cv_status cv_agent_open_count(cv_txn *t, const char *agent_id, int *count);
+
+/* Whether an agent can take one more conversation: *room is 1 when it is
+ * enabled and under its max_concurrent, else 0 (unknown agents too);
+ * *open is its open count. CV_ERROR only when the store fails. */
+cv_status cv_agent_room(cv_txn *t, const char *agent_id, int *room,
+    int *open);
 
 #endif

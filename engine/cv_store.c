@@ -5,6 +5,7 @@
 
 #include "cv_store_impl.h"
 #include "cv_crypto.h"
+#include "cv_index.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,7 +17,6 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#define CV_KEY_SCHEMA  "schema_version"
 #define CV_KEY_SECRET  "secret"
 
 #define CV_PATH_MAX         4096
@@ -31,7 +31,7 @@ static const char  *cv_db_names[] = {
     "meta", "log", "customers", "conversations", "idempotency", "agents",
     "sessions", "login_tokens", "customer_ids", "api_tokens", "webhooks",
     "webhook_state", "deliveries", "delivery_due", "delivery_queue",
-    "delivery_status", "delivery_finished"
+    "delivery_status", "delivery_finished", "indexes"
 };
 
 _Static_assert(sizeof(cv_db_names) / sizeof(cv_db_names[0]) == CV_DB_N,
@@ -130,9 +130,29 @@ cv_chown_tree(const char *path, uid_t uid, gid_t gid, char *err,
 }
 
 
+/* the last schema version a store is migrated from (older ones came
+ * before the first release: nothing to carry) */
+#define CV_STORE_SCHEMA_MIGRATED  2u
+
+
+/* mdb_reader_list(): counts the reader slots of other processes (a
+ * line per slot, "PID THREAD TXNID", after a header line) */
+static int
+cv_reader_other(const char *line, void *ctx)
+{
+    int  pid;
+
+    if (sscanf(line, "%d", &pid) == 1 && pid > 0 && pid != (int) getpid()) {
+        *(int *) ctx = pid;
+    }
+
+    return 0;
+}
+
 /*
  * Opens every database (creating them in a fresh store), creates the schema
- * record and the signing secret, and refuses a store of another schema.
+ * record and the signing secret, migrates a store of version 2, and
+ * refuses a store of another schema.
  */
 static cv_status
 cv_init_dbs(cv_store *st, char *err, size_t errlen)
@@ -219,7 +239,7 @@ cv_init_dbs(cv_store *st, char *err, size_t errlen)
                            (unsigned) CV_STORE_SCHEMA_VERSION);
         }
 
-        if (version < CV_STORE_SCHEMA_VERSION) {
+        if (version < CV_STORE_SCHEMA_MIGRATED) {
             /* version 1 came before the first release: nothing to carry */
             mdb_txn_abort(txn);
             return cv_fail(CV_CONFLICT, err, errlen, "store schema version "
@@ -234,6 +254,30 @@ cv_init_dbs(cv_store *st, char *err, size_t errlen)
     if (rc != 0) {
         return cv_fail(cv_status_from_mdb(rc), err, errlen,
                        "mdb_txn_commit: %s", mdb_strerror(rc));
+    }
+
+    if (version < CV_STORE_SCHEMA_VERSION) {
+        /*
+         * Version 2 (the one before) gets its indexes and becomes 3; but
+         * not while a process of the version before has it open (the old
+         * workers of a binary upgrade or a reload, nginx -t beside a
+         * running nginx): what it wrote afterwards would be in no index.
+         * Its reader slots say so (stale ones were cleared at open).
+         */
+        int  other = 0;
+
+        mdb_reader_list(st->env, cv_reader_other, &other);
+
+        if (other) {
+            return cv_fail(CV_CONFLICT, err, errlen, "store schema version "
+                           "%u is migrated to %u at start, and process %d "
+                           "has it open: stop the nginx (or tool) that uses "
+                           "it, then start this one (a reload or a binary "
+                           "upgrade cannot migrate it)", (unsigned) version,
+                           (unsigned) CV_STORE_SCHEMA_VERSION, other);
+        }
+
+        return cv_index_build(st, err, errlen);
     }
 
     return CV_OK;

@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define CV_STORE_SCHEMA_VERSION  2u
+#define CV_STORE_SCHEMA_VERSION  3u
 #define CV_STORE_DEFAULT_SIZE    ((size_t) 1 << 30)
 #define CV_STORE_SECRET_LEN      32    /* bytes of the signing secret */
 
@@ -48,7 +48,8 @@ cv_status cv_store_prepare(const cv_store_options *opt, uid_t uid, gid_t gid,
     char *err, size_t errlen);
 
 /* Opens the environment for this process, clears stale reader slots left
- * by crashed processes, and checks the schema version. */
+ * by crashed processes, and checks the schema version: a store of version
+ * 2 is migrated to 3 (its indexes built, cv_index.h) before it opens. */
 cv_status cv_store_open(cv_store **out, const cv_store_options *opt,
     char *err, size_t errlen);
 

@@ -32,6 +32,9 @@ enum {
     CV_DB_DELIVERY_QUEUE,
     CV_DB_DELIVERY_STATUS,
     CV_DB_DELIVERY_FINISHED,
+    /* what answers a question without a scan: key prefixes, layouts and
+     * who keeps them in cv_index.h */
+    CV_DB_INDEX,
     CV_DB_N
 };
 
@@ -66,6 +69,9 @@ struct cv_txn {
     uint64_t   log_next;  /* the next log seq once known, else 0: a batch
                              of messages looks the log's end up once */
 };
+
+/* the schema version's record in CV_DB_META: a native uint32 */
+#define CV_KEY_SCHEMA  "schema_version"
 
 /* a macro's value as a string literal, for messages that name a limit */
 #define CV_STR_(x)  #x

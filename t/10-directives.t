@@ -356,7 +356,7 @@ widget_is('/index.html', {
         my ($v) = $dump =~ /^ schema_version\n (\S+)$/m;
         return $v // "(none: $dump)";
     };
-    is($schema->(), '\\02\\00\\00\\00', 'the store is of schema version 2');
+    is($schema->(), '\\03\\00\\00\\00', 'the store is of schema version 3');
 
     $t->stop;
     $t->write_config($RUN, HTTP => '');
@@ -369,14 +369,14 @@ widget_is('/index.html', {
     $t->allow_log(qr/\[emerg\].*schema version 1 is from a development/);
     ok(!eval { $t->run(timeout => 3); 1 }, 'nginx does not start on it');
     like($t->error_log,
-         qr/\[emerg\].*chatvisor_store "\Q$nested\E": store schema version 1 is from a development version of chatvisor; this one uses 2: move the store away/,
+         qr/\[emerg\].*chatvisor_store "\Q$nested\E": store schema version 1 is from a development version of chatvisor; this one uses 3: move the store away/,
          'the error names the store and says what to do');
     is($schema->(), '\\01\\00\\00\\00', 'the store is left as it was');
 
     rename $nested, "$nested.old" or die "rename: $!\n";
     ok(eval { $t->run; 1 }, 'moved away, a new store is created and nginx starts')
         or diag $@;
-    is($schema->(), '\\02\\00\\00\\00', 'the new store is of schema version 2');
+    is($schema->(), '\\03\\00\\00\\00', 'the new store is of schema version 3');
 }
 
 done_testing;

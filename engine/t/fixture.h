@@ -64,8 +64,8 @@ fx_store_open(size_t map_size)
 
 
 /*
- * Writes key -> value into the database named db of the store at path,
- * with LMDB; 0 or LMDB's error. Nothing of this process may have the store
+ * Writes key -> value (no value: deletes key) into the database named db
+ * of the store at path, with LMDB; 0 or LMDB's error. Nothing of this process may have the store
  * open meanwhile (one environment per process).
  */
 static inline int
@@ -102,7 +102,9 @@ fx_raw_put(const char *path, const char *db, const void *key, size_t klen,
         rc = mdb_dbi_open(txn, db, 0, &dbi);
 
         if (rc == 0) {
-            rc = mdb_put(txn, dbi, &k, &v, 0);
+            /* no value: the key goes */
+            rc = value ? mdb_put(txn, dbi, &k, &v, 0)
+                       : mdb_del(txn, dbi, &k, NULL);
         }
 
         if (rc == 0) {
@@ -135,6 +137,14 @@ fx_plant(cv_store *st, const char *db, const char *key, const void *value,
     }
 
     return fx_store_reopen();
+}
+
+
+/* the key taken out of db of the test's store, closed and opened again */
+static inline cv_store *
+fx_unplant(cv_store *st, const char *db, const char *key)
+{
+    return fx_plant(st, db, key, NULL, 0);
 }
 
 #endif

@@ -448,28 +448,39 @@ main(void)
         cv_txn_commit(t);
     }
 
-    /* a conversation record that does not decode fails the list (it
-     * would be missing from it), and so does one whose JSON is broken */
+    /* a listed conversation whose record does not decode fails the list
+     * (it would be missing from it), and so does one whose JSON is broken
+     * and one whose record is gone */
     {
         static const char  *broken[] = { "short", NULL };
         unsigned char       rec[CV_CONV_HDR + 9];
+        char                victim[CV_ID_MAX];
         int                 i;
 
         memset(rec, 0, sizeof(rec));
         memcpy(rec + CV_CONV_HDR, "{not json", 9);
         broken[1] = (const char *) rec;
 
-        for (i = 0; i < 2; i++) {
-            st = fx_plant(st, "conversations", i ? "conv_badjson"
-                                                 : "conv_short",
-                          broken[i], i ? sizeof(rec) : 5);
+        cv_txn_begin(st, 0, &t);
+        items = cJSON_CreateArray();
+        cv_conversation_list(t, NULL, NULL, 1, items);
+        snprintf(victim, sizeof(victim), "%s",
+                 str(cJSON_GetArrayItem(items, 0), "id"));
+        cJSON_Delete(items);
+        cv_txn_abort(t);
+
+        for (i = 0; i < 3; i++) {
+            st = (i < 2) ? fx_plant(st, "conversations", victim, broken[i],
+                                    i ? sizeof(rec) : 5)
+                         : fx_unplant(st, "conversations", victim);
 
             cv_txn_begin(st, 0, &t);
             items = cJSON_CreateArray();
             ok(cv_conversation_list(t, NULL, NULL, 10, items) == CV_ERROR
                && cJSON_GetArraySize(items) == 0,
-               "a conversation record %s: the list fails, and is empty",
-               i ? "with broken JSON" : "too short for its header");
+               "a listed conversation %s: the list fails, and is empty",
+               i == 0 ? "too short for its header" : i == 1
+               ? "with broken JSON" : "without its record");
             cJSON_Delete(items);
             cv_txn_abort(t);
         }

@@ -7,6 +7,7 @@
 #include "cv_api_tokens.h"
 #include "cv_expiry.h"
 #include "cv_stats.h"
+#include "cv_index.h"
 #include "cv_webhooks.h"
 #include "cv_time.h"
 #include "fixture.h"
@@ -272,9 +273,21 @@ main(void)
     /* --------------------------------------------------------- erase */
 
     t = wtxn(st);
-    cv_log_last_seq(t, &last);
-    ok(cv_customer_erase(t, c1, &ps) == CV_OK && ps.conversations == 1,
-       "c1 is erased with their open conversation");
+    {
+        uint32_t  open_before, open_after;
+        int       assigned;
+
+        ok(cv_conversation_assign(t, conv1b, &ann, &assigned) == CV_OK
+           && cv_index_open_count(t, "ann", &open_before) == CV_OK
+           && open_before >= 1, "c1's open conversation is ann's (%u open)",
+           open_before);
+        cv_log_last_seq(t, &last);
+        ok(cv_customer_erase(t, c1, &ps) == CV_OK && ps.conversations == 1,
+           "c1 is erased with their open conversation");
+        ok(cv_index_open_count(t, "ann", &open_after) == CV_OK
+           && open_after == open_before - 1,
+           "and ann's open count follows (%u)", open_after);
+    }
     ok(cv_customer_get(t, c1, &o) == CV_NOT_FOUND
        && cv_conversation_get(t, conv1b, &o) == CV_NOT_FOUND
        && log_entries_of(t, conv1b) == 0, "nothing of theirs is left");

@@ -10,8 +10,7 @@
 cJSON *
 ngx_chatvisor_conversation_view(cv_txn *t, cJSON *conv)
 {
-    cJSON       *cus, *events, *ev, *last;
-    uint64_t     seq, cursor;
+    cJSON       *cus, *last;
     const char  *id;
 
     id = cJSON_GetStringValue(cJSON_GetObjectItem(conv, "id"));
@@ -24,28 +23,20 @@ ngx_chatvisor_conversation_view(cv_txn *t, cJSON *conv)
         cJSON_AddItemToObject(conv, "customer", cus);
     }
 
-    seq = (uint64_t) cJSON_GetNumberValue(cJSON_GetObjectItem(conv,
-                                                              "last_seq"));
+    /* back from its last event: one entry when that is a message */
     last = NULL;
-    events = cJSON_CreateArray();
 
-    if (id && cv_conversation_events(t, id,
-                              seq > NGX_CHATVISOR_LAST_MESSAGE_WINDOW
-                              ? seq - NGX_CHATVISOR_LAST_MESSAGE_WINDOW : 0,
-                              NGX_CHATVISOR_LAST_MESSAGE_WINDOW, events,
-                              &cursor)
-              == CV_OK)
+    if (id && cv_conversation_last_message(t, id,
+                                           NGX_CHATVISOR_LAST_MESSAGE_WINDOW,
+                                           &last)
+              != CV_OK)
     {
-        cJSON_ArrayForEach(ev, events) {
-            if (cJSON_GetObjectItem(ev, "message")) {
-                last = cJSON_GetObjectItem(ev, "message");
-            }
-        }
+        cJSON_Delete(last);
+        last = NULL;
     }
 
     cJSON_AddItemToObject(conv, "last_message",
-                          last ? cJSON_Duplicate(last, 1) : cJSON_CreateNull());
-    cJSON_Delete(events);
+                          last ? last : cJSON_CreateNull());
 
     return conv;
 }

@@ -2,11 +2,17 @@
  * Agent presence, in the shared zone: an agent is online while a console
  * of theirs polls (or while an integrator says so), available when online
  * and set to available. Routing and the edge's rules read it on every
- * conversation and page, so it never touches the store.
+ * conversation and page. Beside it, whether each available agent has room
+ * for one more conversation (enabled, under max_concurrent): read from the
+ * store's count of open conversations per agent (cv_routing.h), at most
+ * every NGX_CHATVISOR_ROOM_REFRESH ms and by one worker at a time, so that
+ * the edge's any_agent_available respects capacity without a store read
+ * per page.
  */
 
 
 #include "ngx_chatvisor_shm.h"
+#include "cv_routing.h"
 #include "cv_time.h"
 
 
@@ -16,6 +22,10 @@
 
 /* a full table reuses the slot of an agent offline this long, ms */
 #define NGX_CHATVISOR_PRESENCE_STALE    3600000
+
+/* how long the agents' room, as read from the store, holds, ms: the
+ * widget shows or hides this much after an agent fills up or frees one */
+#define NGX_CHATVISOR_ROOM_REFRESH      500
 
 
 static ngx_str_t  ngx_chatvisor_status_names[] = {
@@ -68,6 +78,7 @@ ngx_chatvisor_presence_find(ngx_chatvisor_presence_table_t *tab,
     ngx_cpystrn((u_char *) p->agent_id, (u_char *) agent_id,
                 sizeof(p->agent_id));
     p->status = NGX_CHATVISOR_STATUS_AVAILABLE;
+    p->room = 1;                /* until the store says otherwise */
 
     return p;
 }
@@ -223,6 +234,91 @@ ngx_chatvisor_presence_available(ngx_chatvisor_main_conf_t *cmcf,
 }
 
 
+/*
+ * Reads the room of every available agent from the store when the last
+ * reading is older than NGX_CHATVISOR_ROOM_REFRESH: O(available agents),
+ * by the first worker to find it old (the others go on with the old one
+ * meanwhile).
+ */
+
+static void
+ngx_chatvisor_presence_room_refresh(ngx_chatvisor_main_conf_t *cmcf,
+    int64_t now)
+{
+    int                              open, *room;
+    char                           (*ids)[CV_AGENT_ID_MAX + 1];
+    cv_txn                          *t;
+    cv_status                        st;
+    ngx_uint_t                       i, n;
+    ngx_shmtx_t                     *mutex;
+    ngx_chatvisor_presence_t        *p;
+    ngx_chatvisor_presence_table_t  *tab;
+
+    if (cmcf->store == NULL) {
+        return;
+    }
+
+    mutex = ngx_chatvisor_shm_mutex(cmcf);
+    tab = &cmcf->shm->presence;
+
+    ngx_shmtx_lock(mutex);
+
+    /* a clock that went back reads again too */
+    if (tab->room_at <= now && now - tab->room_at < NGX_CHATVISOR_ROOM_REFRESH)
+    {
+        ngx_shmtx_unlock(mutex);
+        return;
+    }
+
+    tab->room_at = now;
+
+    ids = ngx_alloc(tab->n * (sizeof(*ids) + sizeof(int)) + 1,
+                    ngx_cycle->log);
+    n = 0;
+
+    for (i = 0; ids && i < tab->n; i++) {
+        if (ngx_chatvisor_presence_effective(&tab->agents[i], now)
+            == NGX_CHATVISOR_STATUS_AVAILABLE)
+        {
+            ngx_memcpy(ids[n++], tab->agents[i].agent_id, sizeof(*ids));
+        }
+    }
+
+    ngx_shmtx_unlock(mutex);
+
+    if (ids == NULL) {
+        return;
+    }
+
+    room = (int *) (ids + n);
+
+    st = n ? cv_txn_begin(cmcf->store, 0, &t) : CV_NOT_FOUND;
+
+    if (st == CV_OK) {
+        for (i = 0; st == CV_OK && i < n; i++) {
+            st = cv_agent_room(t, ids[i], &room[i], &open);
+        }
+
+        cv_txn_abort(t);
+    }
+
+    if (st == CV_OK) {
+        ngx_shmtx_lock(mutex);
+
+        for (i = 0; i < n; i++) {
+            p = ngx_chatvisor_presence_find(tab, ids[i], 0);
+            if (p) {
+                p->room = (uint8_t) room[i];
+            }
+        }
+
+        ngx_shmtx_unlock(mutex);
+    }
+
+    ngx_free(ids);
+}
+
+
 ngx_uint_t
 ngx_chatvisor_presence_any(ngx_chatvisor_main_conf_t *cmcf,
     ngx_uint_t available)
@@ -241,12 +337,18 @@ ngx_chatvisor_presence_any(ngx_chatvisor_main_conf_t *cmcf,
     now = cv_now_ms();
     found = 0;
 
+    if (available) {
+        ngx_chatvisor_presence_room_refresh(cmcf, now);
+    }
+
     ngx_shmtx_lock(mutex);
 
     for (i = 0; i < tab->n && !found; i++) {
         s = ngx_chatvisor_presence_effective(&tab->agents[i], now);
 
+        /* available: and with room for a conversation */
         found = available ? s == NGX_CHATVISOR_STATUS_AVAILABLE
+                            && tab->agents[i].room
                           : s != NGX_CHATVISOR_STATUS_OFFLINE;
     }
 

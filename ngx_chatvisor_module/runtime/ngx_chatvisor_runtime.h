@@ -256,7 +256,9 @@ const char *ngx_chatvisor_presence_status(ngx_chatvisor_main_conf_t *cmcf,
 ngx_uint_t ngx_chatvisor_presence_available(ngx_chatvisor_main_conf_t *cmcf,
     cJSON *ids);
 
-/* any agent online (available: any available) */
+/* any agent online (available: any available with room for one more
+ * conversation, as the store said at most NGX_CHATVISOR_ROOM_REFRESH ms
+ * ago) */
 ngx_uint_t ngx_chatvisor_presence_any(ngx_chatvisor_main_conf_t *cmcf,
     ngx_uint_t available);
 

@@ -25,12 +25,16 @@ typedef struct {
     char                      agent_id[CV_AGENT_ID_MAX + 1];
     uint8_t                   status;       /* NGX_CHATVISOR_STATUS_* */
     uint8_t                   external;     /* set by REST, no polling */
+    uint8_t                   room;         /* enabled and under its
+                                               max_concurrent, as the store
+                                               said at room_at */
     int64_t                   online_until; /* ms, wall clock */
 } ngx_chatvisor_presence_t;
 
 
 typedef struct {
     ngx_uint_t                n;
+    int64_t                   room_at;      /* ms: the rooms were read */
     ngx_chatvisor_presence_t  agents[NGX_CHATVISOR_PRESENCE_MAX];
 } ngx_chatvisor_presence_table_t;
 
