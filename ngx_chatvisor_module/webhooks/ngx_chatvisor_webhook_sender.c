@@ -501,17 +501,16 @@ static ngx_chatvisor_attempt_t *
 ngx_chatvisor_endpoint_send(ngx_chatvisor_endpoint_t *ep, cv_delivery *d,
     char *json, size_t len)
 {
-    u_char                   *p, *headers;
+    u_char                   *p;
     time_t                    ts;
     ngx_str_t                 id, body, hs;
     ngx_chatvisor_attempt_t  *a;
 
-    a = ngx_calloc(sizeof(ngx_chatvisor_attempt_t), ngx_cycle->log);
-    headers = ngx_alloc(NGX_CHATVISOR_WEBHOOK_HEADERS_MAX, ngx_cycle->log);
+    /* the client copies them into its request */
+    u_char                    headers[NGX_CHATVISOR_WEBHOOK_HEADERS_MAX];
 
-    if (a == NULL || headers == NULL) {
-        ngx_free(a);
-        ngx_free(headers);
+    a = ngx_calloc(sizeof(ngx_chatvisor_attempt_t), ngx_cycle->log);
+    if (a == NULL) {
         return NULL;
     }
 
@@ -534,7 +533,6 @@ ngx_chatvisor_endpoint_send(ngx_chatvisor_endpoint_t *ep, cv_delivery *d,
 
     if (p == NULL) {
         ngx_free(a);
-        ngx_free(headers);
         return NULL;
     }
 
@@ -550,7 +548,6 @@ ngx_chatvisor_endpoint_send(ngx_chatvisor_endpoint_t *ep, cv_delivery *d,
 
     a->request = ngx_chatvisor_client_post(ep->client, &hs, &body,
                                            ngx_chatvisor_sender_answered, a);
-    ngx_free(headers);
 
     if (a->request == NULL) {
         ngx_free(a);
