@@ -44,6 +44,17 @@
                                                      endpoints of an event, by
                                                      log seq: as far as
                                                      endpoints drift apart */
+/*
+ * The budget while the chat keeps this worker busy (a group commit of at
+ * least NGX_CHATVISOR_BUSY_LOAD writes, the last or the one gathering):
+ * first attempts in flight or waiting for their settle, all endpoints
+ * together, at most NGX_CHATVISOR_BUSY_SLOTS (at least one per endpoint,
+ * so none starves). A slot is held until its settle, one per group
+ * commit, so this bounds the requests per chat commit; the webhooks fall
+ * behind while the chat is saturated and catch up when it calms.
+ */
+#define NGX_CHATVISOR_BUSY_LOAD         8         /* writes per commit */
+#define NGX_CHATVISOR_BUSY_SLOTS        4
 #define NGX_CHATVISOR_FAILING_MAX       (5LL * 86400000)  /* then disabled */
 #define NGX_CHATVISOR_KEEP_FINISHED     (7LL * 86400000)  /* then pruned */
 #define NGX_CHATVISOR_PRUNE_EVERY       60000     /* ms */
@@ -1419,7 +1430,7 @@ static void
 ngx_chatvisor_sender_work(ngx_event_t *ev)
 {
     int64_t                    now, next, due;
-    ngx_uint_t                 busy, concurrency;
+    ngx_uint_t                 busy, concurrency, n;
     cv_txn                    *t;
     ngx_queue_t               *q;
     ngx_chatvisor_endpoint_t  *ep;
@@ -1437,6 +1448,22 @@ ngx_chatvisor_sender_work(ngx_event_t *ev)
     now = cv_now_ms();
     next = 0;
     concurrency = ngx_chatvisor_sender.cmcf->webhooks.concurrency;
+
+    if (ngx_chatvisor_commit_load() >= NGX_CHATVISOR_BUSY_LOAD) {
+        n = 0;
+
+        for (q = ngx_queue_head(&ngx_chatvisor_sender.endpoints);
+             q != ngx_queue_sentinel(&ngx_chatvisor_sender.endpoints);
+             q = ngx_queue_next(q))
+        {
+            ep = ngx_queue_data(q, ngx_chatvisor_endpoint_t, queue);
+            n += !ep->removed;
+        }
+
+        concurrency = ngx_min(concurrency,
+                              ngx_max(1, NGX_CHATVISOR_BUSY_SLOTS
+                                         / ngx_max(n, 1)));
+    }
 
     if (cv_txn_begin(ngx_chatvisor_sender.cmcf->store, 0, &t) == CV_OK) {
 
