@@ -1430,7 +1430,7 @@ static void
 ngx_chatvisor_sender_work(ngx_event_t *ev)
 {
     int64_t                    now, next, due;
-    ngx_uint_t                 busy, concurrency, n;
+    ngx_uint_t                 busy, concurrency, n, full;
     cv_txn                    *t;
     ngx_queue_t               *q;
     ngx_chatvisor_endpoint_t  *ep;
@@ -1463,6 +1463,24 @@ ngx_chatvisor_sender_work(ngx_event_t *ev)
         concurrency = ngx_min(concurrency,
                               ngx_max(1, NGX_CHATVISOR_BUSY_SLOTS
                                          / ngx_max(n, 1)));
+
+        /* every endpoint at its budget: no pass over the store (one per
+         * commit's notice would cost the chat more than the sends); the
+         * settle frees slots and wakes this again */
+        full = 0;
+
+        for (q = ngx_queue_head(&ngx_chatvisor_sender.endpoints);
+             q != ngx_queue_sentinel(&ngx_chatvisor_sender.endpoints);
+             q = ngx_queue_next(q))
+        {
+            ep = ngx_queue_data(q, ngx_chatvisor_endpoint_t, queue);
+            full += !ep->removed && ep->in_flight + ep->held >= concurrency;
+        }
+
+        if (n && full == n) {
+            ngx_chatvisor_settle();
+            return;
+        }
     }
 
     if (cv_txn_begin(ngx_chatvisor_sender.cmcf->store, 0, &t) == CV_OK) {
