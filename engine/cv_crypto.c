@@ -178,7 +178,8 @@ cv_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
 
 
 struct cv_hmac_key_s {
-    EVP_MAC_CTX  *ctx;      /* keyed, never updated: copied per message */
+    EVP_MAC_CTX  *ctx;      /* keyed once; each message starts it again
+                               with the same key (no copy, no allocation) */
 };
 
 
@@ -218,28 +219,21 @@ cv_hmac_key_new(const void *key, size_t keylen)
 
 
 cv_status
-cv_hmac_key_sign(const cv_hmac_key *k, const void *const *parts,
+cv_hmac_key_sign(cv_hmac_key *k, const void *const *parts,
     const size_t *lens, size_t n, unsigned char out[CV_SHA256_LEN])
 {
-    size_t        i, outlen;
-    EVP_MAC_CTX  *c;
-    int           ok;
+    size_t  i, outlen;
+    int     ok;
 
-    c = EVP_MAC_CTX_dup(k->ctx);
-    if (c == NULL) {
-        return CV_ERROR;
-    }
-
-    ok = 1;
+    /* a NULL key: the one set when the key was made, its pads kept */
+    ok = EVP_MAC_init(k->ctx, NULL, 0, NULL);
 
     for (i = 0; ok && i < n; i++) {
-        ok = EVP_MAC_update(c, parts[i], lens[i]);
+        ok = EVP_MAC_update(k->ctx, parts[i], lens[i]);
     }
 
-    ok = ok && EVP_MAC_final(c, out, &outlen, CV_SHA256_LEN)
+    ok = ok && EVP_MAC_final(k->ctx, out, &outlen, CV_SHA256_LEN)
          && outlen == CV_SHA256_LEN;
-
-    EVP_MAC_CTX_free(c);
 
     return ok ? CV_OK : CV_ERROR;
 }

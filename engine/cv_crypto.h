@@ -52,13 +52,14 @@ cv_status cv_hmac_sha256(const void *key, size_t keylen, const void *data,
     size_t len, unsigned char out[CV_SHA256_LEN]);
 
 /* An HMAC-SHA256 key made ready once, for many messages (the webhook
- * sender signs every request with its endpoint's): each signature copies
- * it instead of setting the key up again. A message comes in n parts,
- * signed as if back to back. */
+ * sender signs every request with its endpoint's): each signature starts
+ * it again with the key's pads kept, without allocating. Not for two
+ * threads at once. A message comes in n parts, signed as if back to
+ * back. */
 typedef struct cv_hmac_key_s  cv_hmac_key;
 
 cv_hmac_key *cv_hmac_key_new(const void *key, size_t keylen);
-cv_status cv_hmac_key_sign(const cv_hmac_key *k, const void *const *parts,
+cv_status cv_hmac_key_sign(cv_hmac_key *k, const void *const *parts,
     const size_t *lens, size_t n, unsigned char out[CV_SHA256_LEN]);
 void cv_hmac_key_free(cv_hmac_key *k);
 

@@ -10,6 +10,7 @@
 #include "cv_log_impl.h"
 #include "cv_chat.h"
 #include "cv_json_text.h"
+#include "cv_json_scan.h"
 #include "cv_time.h"
 #include "cv_utf8.h"
 
@@ -1028,47 +1029,61 @@ cv_webhook_due(cv_txn *t, const char *id, int64_t now, const uint64_t *skip,
 
 /* ------------------------------------------------------------- payloads */
 
-/* the conversation at the entry's change, with "seq", and the message of
- * its event when it has one, as text (malloc'd) */
+/* what follows "updated_at": in a conversation's text, which ends with
+ * it and last_seq (cv_chat.c writes them last) */
+#define CV_UPDATED_AT_FIELD  "\"updated_at\":"
+
+
+/*
+ * The conversation at the entry's change, with "seq", into b as text:
+ * the state's entry holds it as the API shows it, with updated_at and
+ * last_seq last; a later entry of the same state gives them its own time
+ * and seq. No cJSON tree: this is made once per event and endpoint.
+ */
 static cv_status
-cv_payload_parts(cv_txn *t, const cv_log_entry *e, char **conv, char **msg)
+cv_payload_conv(cv_txn *t, const cv_log_entry *e, cv_json_text *b)
 {
-    cJSON  *c, *ev;
+    size_t         n, fl;
+    cv_log_entry   s;
 
-    *conv = NULL;
-    *msg = NULL;
+    if (e->state == e->seq) {
+        s = *e;
 
-    c = cv_log_conversation_at(t, e->state, e->seq, e->conv_seq,
-                               e->created_ms);
-    if (c == NULL) {
+    } else if (cv_log_get(t, e->state, &s) != CV_OK) {
         return CV_ERROR;
     }
 
-    cJSON_AddNumberToObject(c, "seq", (double) e->conv_seq);
-    *conv = cJSON_PrintUnformatted(c);
-    cJSON_Delete(c);
-
-    if (*conv == NULL) {
+    if (s.conv == NULL || s.conv_len < 2 || s.conv[s.conv_len - 1] != '}')
+    {
         return CV_ERROR;
     }
 
-    if (e->event == NULL) {
+    if (e->state == e->seq) {
+        cv_jt_raw(b, s.conv, s.conv_len - 1);
+        cv_jt_lit(b, s.conv_len > 2 ? ",\"seq\":" : "\"seq\":");
+        cv_jt_u64(b, e->conv_seq);
+        cv_jt_raw(b, "}", 1);
         return CV_OK;
     }
 
-    ev = cJSON_ParseWithLength(e->event, e->event_len);
-    if (ev == NULL) {
-        return CV_ERROR;
+    /* the last "updated_at": is the field's own: after it come only a
+     * time stamp and last_seq */
+    fl = sizeof(CV_UPDATED_AT_FIELD) - 1;
+
+    for (n = s.conv_len - 1; n >= fl; n--) {
+        if (memcmp(s.conv + n - fl, CV_UPDATED_AT_FIELD, fl) == 0) {
+            cv_jt_raw(b, s.conv, n);
+            cv_jt_time(b, e->created_ms);
+            cv_jt_lit(b, ",\"last_seq\":");
+            cv_jt_u64(b, e->conv_seq);
+            cv_jt_lit(b, ",\"seq\":");
+            cv_jt_u64(b, e->conv_seq);
+            cv_jt_raw(b, "}", 1);
+            return CV_OK;
+        }
     }
 
-    c = cJSON_GetObjectItemCaseSensitive(ev, "message");
-    if (c) {
-        *msg = cJSON_PrintUnformatted(c);
-    }
-
-    cJSON_Delete(ev);
-
-    return (c == NULL || *msg) ? CV_OK : CV_ERROR;
+    return CV_ERROR;
 }
 
 
@@ -1090,7 +1105,7 @@ cv_payload_head(cv_json_text *b, const char *event_id, const char *type,
 static cv_status
 cv_payload_event(cv_txn *t, const cv_delivery *d, cv_json_text *b)
 {
-    char          *conv, *msg;
+    size_t         off, len;
     cv_status      st;
     cv_log_entry   e;
     cv_log_names   names;
@@ -1105,24 +1120,24 @@ cv_payload_event(cv_txn *t, const cv_delivery *d, cv_json_text *b)
         return st == CV_OK || st == CV_NOT_FOUND ? CV_ERROR : st;
     }
 
-    st = cv_payload_parts(t, &e, &conv, &msg);
+    cv_payload_head(b, d->event_id, names.type, names.type_len,
+                    e.created_ms);
+    cv_jt_lit(b, "\"conversation\":");
 
-    if (st == CV_OK) {
-        cv_payload_head(b, d->event_id, names.type, names.type_len,
-                        e.created_ms);
-        cv_jt_lit(b, "\"conversation\":");
-        cv_jt_lit(b, conv);
-
-        if (msg) {
-            cv_jt_lit(b, ",\"message\":");
-            cv_jt_lit(b, msg);
-        }
+    st = cv_payload_conv(t, &e, b);
+    if (st != CV_OK) {
+        return st;
     }
 
-    cJSON_free(conv);
-    cJSON_free(msg);
+    /* the event's message as it is stored */
+    if (e.event
+        && cv_json_member(e.event, e.event_len, "message", &off, &len) == 0)
+    {
+        cv_jt_lit(b, ",\"message\":");
+        cv_jt_raw(b, e.event + off, len);
+    }
 
-    return st;
+    return b->failed ? CV_ERROR : CV_OK;
 }
 
 

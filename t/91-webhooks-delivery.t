@@ -296,7 +296,11 @@ ok(wait_events($rxb, sub { count_type('webhook.test', @_) >= 1 }, 10) == 2,
     is($tst && $tst->{json}{id}, $dtest->{event_id}, 'enabled: the test asked for meanwhile goes out');
     my @got = grep { $_->{json}{type} ne 'webhook.test' } @all;
     is(scalar @got, 4, '  and the four events written meanwhile');
-    $d = must(GET => "webhooks/$A->{id}/deliveries?status=delivered");
+    # an outcome is recorded in the settle after the answer: a moment later
+    $d = wait_until(sub {
+        my $x = must(GET => "webhooks/$A->{id}/deliveries?status=delivered");
+        @{ $x->{items} } >= $before + 5 && $x;
+    }, 10) || must(GET => "webhooks/$A->{id}/deliveries?status=delivered");
     is(scalar @{ $d->{items} }, $before + 5, '  five more delivered');
     is_deeply([ map { $_->{event_id} } grep { $_->{event_type} ne 'webhook.test' }
                 reverse @{ $d->{items} }[0 .. 4] ], [ ids_of(@got) ],

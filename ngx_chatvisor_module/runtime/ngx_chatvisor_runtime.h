@@ -140,6 +140,11 @@ struct ngx_chatvisor_op_s {
 ngx_int_t ngx_chatvisor_commit(ngx_chatvisor_main_conf_t *cmcf,
     ngx_chatvisor_op_t *op);
 
+/* the writes the last group commit carried or the next one has so far,
+ * whichever are more: how busy writers keep this worker (the webhook
+ * sender holds back while they do) */
+ngx_uint_t ngx_chatvisor_commit_load(void);
+
 /* frees what run() left in op (result, message), for the next run */
 void ngx_chatvisor_op_clear(ngx_chatvisor_op_t *op);
 

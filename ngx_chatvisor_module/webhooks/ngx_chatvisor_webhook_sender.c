@@ -44,6 +44,25 @@
                                                      endpoints of an event, by
                                                      log seq: as far as
                                                      endpoints drift apart */
+/*
+ * The budget while the chat keeps this worker busy (a group commit of at
+ * least NGX_CHATVISOR_BUSY_LOAD writes, the last or the one gathering):
+ * first attempts in flight or waiting for their settle, all endpoints
+ * together, at most NGX_CHATVISOR_BUSY_SLOTS (at least one per endpoint),
+ * and at most NGX_CHATVISOR_BUSY_RATE started per second, shared by the
+ * endpoints (at least NGX_CHATVISOR_BUSY_MIN_RATE each, so none starves).
+ * A request costs its worker about 20-30 us and the receiver's side as
+ * much again on the same machine: the webhooks fall behind while the
+ * chat is saturated and catch up, at full speed, when it calms.
+ */
+#define NGX_CHATVISOR_BUSY_LOAD         8         /* writes per commit */
+#define NGX_CHATVISOR_BUSY_SLOTS        4
+#define NGX_CHATVISOR_BUSY_RATE         2000      /* first attempts/s */
+#define NGX_CHATVISOR_BUSY_MIN_RATE     100       /* the same, per endpoint */
+#define NGX_CHATVISOR_BUSY_BURST        8         /* saved up, per endpoint */
+#define NGX_CHATVISOR_BUSY_TICK         10        /* ms: a look again when
+                                                     out of budget */
+#define NGX_CHATVISOR_MILLI             1000
 #define NGX_CHATVISOR_FAILING_MAX       (5LL * 86400000)  /* then disabled */
 #define NGX_CHATVISOR_KEEP_FINISHED     (7LL * 86400000)  /* then pruned */
 #define NGX_CHATVISOR_PRUNE_EVERY       60000     /* ms */
@@ -120,6 +139,11 @@ struct ngx_chatvisor_endpoint_s {
     ngx_uint_t                         held;      /* answered, not settled */
     ngx_uint_t                         to_settle; /* done and blocked */
     const char                        *disable;   /* settled with them */
+    ngx_uint_t                         room;      /* first attempts this
+                                                     pass may start */
+    int64_t                            budget;    /* while busy, in
+                                                     thousandths of one */
+    int64_t                            budget_at; /* ms, last refilled */
     unsigned                           read_more:1;
     unsigned                           settling:1;
     unsigned                           seen:1;    /* in the last reload */
@@ -501,17 +525,16 @@ static ngx_chatvisor_attempt_t *
 ngx_chatvisor_endpoint_send(ngx_chatvisor_endpoint_t *ep, cv_delivery *d,
     char *json, size_t len)
 {
-    u_char                   *p, *headers;
+    u_char                   *p;
     time_t                    ts;
     ngx_str_t                 id, body, hs;
     ngx_chatvisor_attempt_t  *a;
 
-    a = ngx_calloc(sizeof(ngx_chatvisor_attempt_t), ngx_cycle->log);
-    headers = ngx_alloc(NGX_CHATVISOR_WEBHOOK_HEADERS_MAX, ngx_cycle->log);
+    /* the client copies them into its request */
+    u_char                    headers[NGX_CHATVISOR_WEBHOOK_HEADERS_MAX];
 
-    if (a == NULL || headers == NULL) {
-        ngx_free(a);
-        ngx_free(headers);
+    a = ngx_calloc(sizeof(ngx_chatvisor_attempt_t), ngx_cycle->log);
+    if (a == NULL) {
         return NULL;
     }
 
@@ -534,7 +557,6 @@ ngx_chatvisor_endpoint_send(ngx_chatvisor_endpoint_t *ep, cv_delivery *d,
 
     if (p == NULL) {
         ngx_free(a);
-        ngx_free(headers);
         return NULL;
     }
 
@@ -550,7 +572,6 @@ ngx_chatvisor_endpoint_send(ngx_chatvisor_endpoint_t *ep, cv_delivery *d,
 
     a->request = ngx_chatvisor_client_post(ep->client, &hs, &body,
                                            ngx_chatvisor_sender_answered, a);
-    ngx_free(headers);
 
     if (a->request == NULL) {
         ngx_free(a);
@@ -942,23 +963,26 @@ ngx_chatvisor_window_send_one(ngx_chatvisor_endpoint_t *ep,
  * the settle makes it a pending delivery, queued behind that one.
  */
 
-static void
+static ngx_uint_t
 ngx_chatvisor_window_send(ngx_chatvisor_endpoint_t *ep, cv_txn *t,
     ngx_uint_t room)
 {
     int                      any, waits;
     uint64_t                 conv;
     ngx_uint_t               i, mark;
+    ngx_uint_t               room0;
     ngx_chatvisor_wevent_t  *w;
 
+    room0 = room;
+
     if (room == 0 || ep->w_len == 0 || ep->client == NULL) {
-        return;
+        return 0;
     }
 
     /* conversations with pending deliveries in the store: rare, so asked
      * one by one only when there are any */
     if (cv_webhook_waiting(t, ep->rec.id, 0, &any) != CV_OK) {
-        return;
+        return 0;
     }
 
     ngx_chatvisor_conv_pass();
@@ -981,7 +1005,7 @@ ngx_chatvisor_window_send(ngx_chatvisor_endpoint_t *ep, cv_txn *t,
             if (mark == 0 && any
                 && cv_webhook_waiting(t, ep->rec.id, conv, &waits) != CV_OK)
             {
-                return;
+                return room0 - room;
             }
 
             if (mark == NGX_CHATVISOR_CONV_BLOCK || waits) {
@@ -1021,6 +1045,8 @@ ngx_chatvisor_window_send(ngx_chatvisor_endpoint_t *ep, cv_txn *t,
             break;
         }
     }
+
+    return room0 - room;
 }
 
 
@@ -1418,11 +1444,85 @@ ngx_chatvisor_prune_run(ngx_chatvisor_op_t *op, cv_txn *t)
 }
 
 
+/* each endpoint's room for first attempts in this pass: its free slots,
+ * and while the chat keeps this worker busy its share of the budget; 0
+ * when the chat is busy and no endpoint has any */
+
+static ngx_uint_t
+ngx_chatvisor_sender_budget(int64_t now)
+{
+    int64_t                    rate, full;
+    ngx_uint_t                 n, cap, used, any, busy;
+    ngx_queue_t               *q;
+    ngx_chatvisor_endpoint_t  *ep;
+
+    busy = ngx_chatvisor_commit_load() >= NGX_CHATVISOR_BUSY_LOAD;
+    cap = ngx_chatvisor_sender.cmcf->webhooks.concurrency;
+    n = 0;
+
+    for (q = ngx_queue_head(&ngx_chatvisor_sender.endpoints);
+         q != ngx_queue_sentinel(&ngx_chatvisor_sender.endpoints);
+         q = ngx_queue_next(q))
+    {
+        ep = ngx_queue_data(q, ngx_chatvisor_endpoint_t, queue);
+        n += !ep->removed;
+    }
+
+    if (n == 0) {
+        return 1;
+    }
+
+    rate = ngx_max(NGX_CHATVISOR_BUSY_RATE / (int64_t) n,
+                   NGX_CHATVISOR_BUSY_MIN_RATE);
+    full = (int64_t) NGX_CHATVISOR_BUSY_BURST * NGX_CHATVISOR_MILLI;
+
+    if (busy) {
+        cap = ngx_min(cap, ngx_max(1, NGX_CHATVISOR_BUSY_SLOTS / n));
+    }
+
+    any = 0;
+
+    for (q = ngx_queue_head(&ngx_chatvisor_sender.endpoints);
+         q != ngx_queue_sentinel(&ngx_chatvisor_sender.endpoints);
+         q = ngx_queue_next(q))
+    {
+        ep = ngx_queue_data(q, ngx_chatvisor_endpoint_t, queue);
+
+        if (ep->removed) {
+            continue;
+        }
+
+        used = ep->in_flight + ep->held;
+        ep->room = used < cap ? cap - used : 0;
+
+        if (!busy) {
+            ep->budget = full;
+
+        } else {
+            /* rate is per second, now in ms: thousandths of an attempt */
+            if (now > ep->budget_at) {
+                ep->budget += ngx_min(now - ep->budget_at, 1000) * rate;
+            }
+
+            ep->budget = ngx_min(ep->budget, full);
+            ep->room = ngx_min(ep->room,
+                               (ngx_uint_t) ngx_max(ep->budget, 0)
+                               / NGX_CHATVISOR_MILLI);
+        }
+
+        ep->budget_at = now;
+        any |= ep->room > 0;
+    }
+
+    return any || !busy;
+}
+
+
 static void
 ngx_chatvisor_sender_work(ngx_event_t *ev)
 {
     int64_t                    now, next, due;
-    ngx_uint_t                 busy, concurrency;
+    ngx_uint_t                 sent;
     cv_txn                    *t;
     ngx_queue_t               *q;
     ngx_chatvisor_endpoint_t  *ep;
@@ -1439,7 +1539,19 @@ ngx_chatvisor_sender_work(ngx_event_t *ev)
 
     now = cv_now_ms();
     next = 0;
-    concurrency = ngx_chatvisor_sender.cmcf->webhooks.concurrency;
+
+    if (!ngx_chatvisor_sender_budget(now)) {
+        /* every endpoint at its budget: no pass over the store (one per
+         * commit's notice would cost the chat more than the sends) */
+        ngx_chatvisor_settle();
+
+        if (!ngx_chatvisor_sender.work_event.timer_set) {
+            ngx_add_timer(&ngx_chatvisor_sender.work_event,
+                          NGX_CHATVISOR_BUSY_TICK);
+        }
+
+        return;
+    }
 
     if (cv_txn_begin(ngx_chatvisor_sender.cmcf->store, 0, &t) == CV_OK) {
 
@@ -1466,10 +1578,8 @@ ngx_chatvisor_sender_work(ngx_event_t *ev)
 
             ngx_chatvisor_window_read(ep, t);
 
-            busy = ep->in_flight + ep->held;
-            ngx_chatvisor_window_send(ep, t,
-                                      busy < concurrency
-                                      ? concurrency - busy : 0);
+            sent = ngx_chatvisor_window_send(ep, t, ep->room);
+            ep->budget -= (int64_t) sent * NGX_CHATVISOR_MILLI;
         }
 
         ngx_chatvisor_sender.read = 0;
