@@ -334,6 +334,20 @@ ngx_chatvisor_cobrowse_unlock(ngx_chatvisor_main_conf_t *cmcf)
 }
 
 
+/* the lock is let go before the notices go out: a notice may write to
+ * another worker's pipe, which must not be done holding the zone */
+static void
+ngx_chatvisor_cobrowse_unlock_notify(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_chatvisor_notice_t *notice, ngx_uint_t n)
+{
+    ngx_chatvisor_cobrowse_unlock(cmcf);
+
+    if (n) {
+        ngx_chatvisor_notify_many(notice, n);
+    }
+}
+
+
 /* --------------------------------------------------------- the callers */
 
 ngx_int_t
@@ -391,11 +405,7 @@ ngx_chatvisor_cobrowse_settle(ngx_chatvisor_main_conf_t *cmcf,
         }
     }
 
-    ngx_chatvisor_cobrowse_unlock(cmcf);
-
-    if (n) {
-        ngx_chatvisor_notify_many(notice, n);
-    }
+    ngx_chatvisor_cobrowse_unlock_notify(cmcf, notice, n);
 }
 
 
@@ -514,11 +524,7 @@ done:
         *view = s->v;
     }
 
-    ngx_chatvisor_cobrowse_unlock(cmcf);
-
-    if (n) {
-        ngx_chatvisor_notify_many(notice, n);
-    }
+    ngx_chatvisor_cobrowse_unlock_notify(cmcf, notice, n);
 
     return rc;
 }
@@ -571,11 +577,7 @@ ngx_chatvisor_cobrowse_decide(ngx_chatvisor_main_conf_t *cmcf,
         *view = s->v;
     }
 
-    ngx_chatvisor_cobrowse_unlock(cmcf);
-
-    if (n) {
-        ngx_chatvisor_notify_many(notice, n);
-    }
+    ngx_chatvisor_cobrowse_unlock_notify(cmcf, notice, n);
 
     return rc;
 }
@@ -616,11 +618,7 @@ ngx_chatvisor_cobrowse_end(ngx_chatvisor_main_conf_t *cmcf,
         *view = s->v;
     }
 
-    ngx_chatvisor_cobrowse_unlock(cmcf);
-
-    if (n) {
-        ngx_chatvisor_notify_many(notice, n);
-    }
+    ngx_chatvisor_cobrowse_unlock_notify(cmcf, notice, n);
 
     return rc;
 }
@@ -920,11 +918,7 @@ ngx_chatvisor_cobrowse_pointer(ngx_chatvisor_main_conf_t *cmcf,
                                       NGX_CHATVISOR_NOTICE_COBROWSE, s);
     }
 
-    ngx_chatvisor_cobrowse_unlock(cmcf);
-
-    if (n) {
-        ngx_chatvisor_notify_many(notice, n);
-    }
+    ngx_chatvisor_cobrowse_unlock_notify(cmcf, notice, n);
 
     return rc;
 }
@@ -951,11 +945,7 @@ ngx_chatvisor_cobrowse_want_snapshot(ngx_chatvisor_main_conf_t *cmcf,
                                       NGX_CHATVISOR_NOTICE_COBROWSE, s);
     }
 
-    ngx_chatvisor_cobrowse_unlock(cmcf);
-
-    if (n) {
-        ngx_chatvisor_notify_many(notice, n);
-    }
+    ngx_chatvisor_cobrowse_unlock_notify(cmcf, notice, n);
 }
 
 
