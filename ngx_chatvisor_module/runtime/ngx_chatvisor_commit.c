@@ -44,8 +44,8 @@ static ngx_queue_t   ngx_chatvisor_batch;      /* being committed */
 static ngx_event_t   ngx_chatvisor_flush_event;
 static ngx_uint_t    ngx_chatvisor_commit_ready;
 static ngx_uint_t    ngx_chatvisor_commit_busy;
-static ngx_uint_t    ngx_chatvisor_commit_queued;   /* ops for the next */
-static ngx_uint_t    ngx_chatvisor_commit_last;     /* ops of the last */
+static ngx_uint_t    ngx_chatvisor_commit_changes_n; /* committed, with
+                                                        a notice */
 
 /*
  * The map is grown where nothing of this worker is in a transaction: a
@@ -106,7 +106,6 @@ ngx_chatvisor_commit(ngx_chatvisor_main_conf_t *cmcf, ngx_chatvisor_op_t *op)
     }
 
     ngx_queue_insert_tail(&ngx_chatvisor_ops, &op->queue);
-    ngx_chatvisor_commit_queued++;
 
     if (!ngx_chatvisor_commit_busy && !ngx_chatvisor_flush_event.posted) {
         ngx_post_event(&ngx_chatvisor_flush_event, &ngx_posted_events);
@@ -117,9 +116,9 @@ ngx_chatvisor_commit(ngx_chatvisor_main_conf_t *cmcf, ngx_chatvisor_op_t *op)
 
 
 ngx_uint_t
-ngx_chatvisor_commit_load(void)
+ngx_chatvisor_commit_changes(void)
 {
-    return ngx_max(ngx_chatvisor_commit_last, ngx_chatvisor_commit_queued);
+    return ngx_chatvisor_commit_changes_n;
 }
 
 
@@ -160,8 +159,6 @@ ngx_chatvisor_commit_flush(ngx_event_t *ev)
     ngx_chatvisor_batch.prev->next = &ngx_chatvisor_batch;
     ngx_queue_init(&ngx_chatvisor_ops);
 
-    ngx_chatvisor_commit_last = ngx_chatvisor_commit_queued;
-    ngx_chatvisor_commit_queued = 0;
     ngx_chatvisor_commit_busy = 1;
 
 #if (NGX_THREADS)
@@ -430,7 +427,6 @@ ngx_chatvisor_commit_regrow(ngx_event_t *ev)
         q = ngx_queue_last(&ngx_chatvisor_batch);
         ngx_queue_remove(q);
         ngx_queue_insert_head(&ngx_chatvisor_ops, q);
-        ngx_chatvisor_commit_queued++;
     }
 }
 
@@ -509,6 +505,8 @@ ngx_chatvisor_batch_done(ngx_event_t *ev)
         if (!op->notify) {
             continue;
         }
+
+        ngx_chatvisor_commit_changes_n++;
 
         if (n == sizeof(notices) / sizeof(notices[0])) {
             ngx_chatvisor_notify_many(notices, n);

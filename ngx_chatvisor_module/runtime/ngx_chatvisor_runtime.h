@@ -140,10 +140,13 @@ struct ngx_chatvisor_op_s {
 ngx_int_t ngx_chatvisor_commit(ngx_chatvisor_main_conf_t *cmcf,
     ngx_chatvisor_op_t *op);
 
-/* the writes the last group commit carried or the next one has so far,
- * whichever are more: how busy writers keep this worker (the webhook
- * sender holds back while they do) */
-ngx_uint_t ngx_chatvisor_commit_load(void);
+/* the writes this worker committed that told the polls of a change: the
+ * chat's and the API's, not the worker's own bookkeeping */
+ngx_uint_t ngx_chatvisor_commit_changes(void);
+
+/* whether the chat keeps this worker saturated (ngx_chatvisor_load.c):
+ * what can wait (the webhook sender's first attempts) holds back then */
+ngx_uint_t ngx_chatvisor_chat_busy(void);
 
 /* frees what run() left in op (result, message), for the next run */
 void ngx_chatvisor_op_clear(ngx_chatvisor_op_t *op);

@@ -45,8 +45,8 @@
                                                      log seq: as far as
                                                      endpoints drift apart */
 /*
- * The budget while the chat keeps this worker busy (a group commit of at
- * least NGX_CHATVISOR_BUSY_LOAD writes, the last or the one gathering):
+ * The budget while the chat keeps this worker saturated (its event loop
+ * hardly ever idle while the chat writes fast, ngx_chatvisor_chat_busy()):
  * first attempts in flight or waiting for their settle, all endpoints
  * together, at most NGX_CHATVISOR_BUSY_SLOTS (at least one per endpoint),
  * and at most NGX_CHATVISOR_BUSY_RATE started per second, shared by the
@@ -55,7 +55,6 @@
  * much again on the same machine: the webhooks fall behind while the
  * chat is saturated and catch up, at full speed, when it calms.
  */
-#define NGX_CHATVISOR_BUSY_LOAD         8         /* writes per commit */
 #define NGX_CHATVISOR_BUSY_SLOTS        4
 #define NGX_CHATVISOR_BUSY_RATE         2000      /* first attempts/s */
 #define NGX_CHATVISOR_BUSY_MIN_RATE     100       /* the same, per endpoint */
@@ -1456,7 +1455,7 @@ ngx_chatvisor_sender_budget(int64_t now)
     ngx_queue_t               *q;
     ngx_chatvisor_endpoint_t  *ep;
 
-    busy = ngx_chatvisor_commit_load() >= NGX_CHATVISOR_BUSY_LOAD;
+    busy = ngx_chatvisor_chat_busy();
     cap = ngx_chatvisor_sender.cmcf->webhooks.concurrency;
     n = 0;
 
