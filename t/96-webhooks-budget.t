@@ -3,8 +3,8 @@
 # Webhooks while the chat keeps the sending worker busy (docs/decisions.md
 # "Webhook sending", the budget): real nginx with one worker (the chat's
 # and the sender's), four endpoints receiving every event, and 16 visitors
-# writing 40 messages each side by side, so the group commits carry many
-# writes and the sender holds back to its budget.
+# writing 40 messages each side by side, as fast as the worker answers,
+# so the chat saturates it and the sender holds back to its budget.
 #
 # - Every endpoint gets every message.created and each conversation's
 #   conversation.created, each conversation's events first arriving in
