@@ -1,6 +1,7 @@
 /* Strict JSON checking without a tree (see cv_json_check.h). */
 #include "cv_json_check.h"
 #include "cv_utf8.h"
+#include "cv_swar.h"
 
 #include <string.h>
 
@@ -51,11 +52,30 @@ cv_json_digits(cv_json_scan *s)
 static int
 cv_json_string(cv_json_scan *s)
 {
+    uint64_t      w;
     unsigned int  c, i;
 
     s->p++;
 
     while (s->p < s->end) {
+        /* plain runs eight bytes at a time: no quote, backslash or
+         * control character among them */
+        while (s->end - s->p >= CV_SWAR_WIDTH) {
+            w = cv_swar_load(s->p);
+
+            if (cv_swar_has_byte(w, '"') || cv_swar_has_byte(w, '\\')
+                || cv_swar_has_less(w, 0x20))
+            {
+                break;
+            }
+
+            s->p += CV_SWAR_WIDTH;
+        }
+
+        if (s->p == s->end) {
+            return 0;
+        }
+
         c = *s->p++;
 
         if (c == '"') {

@@ -1,5 +1,6 @@
 /* Strict UTF-8 validation. */
 #include "cv_utf8.h"
+#include "cv_swar.h"
 
 #define CV_UNICODE_MAX       0x10ffff
 #define CV_SURROGATE_FIRST   0xd800
@@ -18,6 +19,17 @@ cv_utf8_check(const char *s, size_t len, size_t *chars)
     count = 0;
 
     while (p < end) {
+        /* ASCII runs eight bytes at a time */
+        while (end - p >= CV_SWAR_WIDTH && !cv_swar_has_high(cv_swar_load(p)))
+        {
+            p += CV_SWAR_WIDTH;
+            count += CV_SWAR_WIDTH;
+        }
+
+        if (p == end) {
+            break;
+        }
+
         c = *p++;
         count++;
 

@@ -194,6 +194,75 @@ main(void)
        CV_JSON_DEPTH_MAX + 1);
     free(deep);
 
+    /* the eight-bytes-at-a-time runs (cv_swar.h): a quote, a backslash,
+     * a control character or a non-ASCII byte at every offset of a long
+     * string, and the string's end at every offset */
+    {
+        char    text[128], *p;
+        size_t  at, len;
+        int     all_ok;
+
+        static const char  *plain = "abcdefghijklmnopqrstuvwxyz0123456789"
+                                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ.,;:!?()+-";
+
+        all_ok = 1;
+
+        for (len = 0; len < 40; len++) {
+            for (at = 0; at <= len; at++) {
+                /* [{"s":"<len plain bytes, one of them replaced>"}] */
+                p = text + sprintf(text, "[{\"s\":\"");
+                memcpy(p, plain, len);
+                p[len] = '\0';
+
+                if (at < len) {
+                    p[at] = '\t';              /* a control character */
+                    strcat(text, "\"}]");
+                    all_ok &= !valid(text);
+
+                    p[at] = '"';                /* the string ends there */
+                    all_ok &= !valid(text);
+
+                    memcpy(p, plain, len);
+                    p[at] = '\\';              /* an escape: \n */
+                    p[len] = '\0';
+                    memmove(p + at + 1, p + at, len - at + 1);
+                    p[at + 1] = 'n';
+                    strcat(text, "\"}]");
+                    all_ok &= valid(text);
+
+                    /* an escape that is not one: \q */
+                    p[at + 1] = 'q';
+                    all_ok &= !valid(text);
+
+                    /* two bytes of UTF-8 in the run: é */
+                    p = text + sprintf(text, "[{\"s\":\"");
+                    memcpy(p, plain, len);
+                    p[at] = '\xc3';
+                    p[len] = '\0';
+                    memmove(p + at + 1, p + at, len - at + 1);
+                    p[at + 1] = '\xa9';
+                    strcat(text, "\"}]");
+                    all_ok &= valid(text);
+
+                    /* and a lone continuation byte */
+                    p[at] = '\xa9';
+                    all_ok &= !valid(text);
+
+                } else {
+                    strcat(text, "\"}]");
+                    all_ok &= valid(text);
+
+                    /* unended */
+                    text[strlen(text) - 3] = '\0';
+                    all_ok &= !valid(text);
+                }
+            }
+        }
+
+        ok(all_ok, "strings of 0 to 39 bytes with a quote, an escape, a "
+           "control character or UTF-8 at every offset");
+    }
+
     /* a long array of objects, as a snapshot batch */
     {
         char    *big, *p;
