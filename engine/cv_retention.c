@@ -21,7 +21,7 @@
 #define CV_RET_CURSOR     "ret/cursor"
 #define CV_RET_CURRENT    "ret/current"
 #define CV_RET_CUS        "ret/cus/"
-#define CV_RET_INDEXED    "ret/indexed"
+#define CV_RET_INDEXED    CV_KEY_RET_INDEXED
 #define CV_RET_BACKFILL   "ret/backfill"
 #define CV_RET_ERASED     "ret/erased/"
 

@@ -212,6 +212,18 @@ cv_init_dbs(cv_store *st, char *err, size_t errlen)
         val.mv_size = sizeof(version);
 
         rc = mdb_put(txn, st->dbi[CV_DB_META], &key, &val, 0);
+
+        if (rc == 0) {
+            /* a new store indexes every conversation as it is created:
+             * there is nothing older for the backfill to walk */
+            key.mv_data = (void *) CV_KEY_RET_INDEXED;
+            key.mv_size = sizeof(CV_KEY_RET_INDEXED) - 1;
+            val.mv_data = (void *) "";
+            val.mv_size = 0;
+
+            rc = mdb_put(txn, st->dbi[CV_DB_META], &key, &val, 0);
+        }
+
         if (rc != 0) {
             mdb_txn_abort(txn);
             return cv_fail(cv_status_from_mdb(rc), err, errlen,

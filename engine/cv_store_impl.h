@@ -73,6 +73,10 @@ struct cv_txn {
 /* the schema version's record in CV_DB_META: a native uint32 */
 #define CV_KEY_SCHEMA  "schema_version"
 
+/* "": every conversation is in the customers' index (cv_retention.h); a
+ * new store has it from the start, an older one once its backfill ran */
+#define CV_KEY_RET_INDEXED  "ret/indexed"
+
 /* a macro's value as a string literal, for messages that name a limit */
 #define CV_STR_(x)  #x
 #define CV_STR(x)   CV_STR_(x)

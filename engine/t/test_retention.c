@@ -10,6 +10,7 @@
 #include "cv_index.h"
 #include "cv_webhooks.h"
 #include "cv_time.h"
+#include "cv_store_impl.h"
 #include "fixture.h"
 
 #include <stdlib.h>
@@ -405,7 +406,13 @@ main(void)
     /* --------------------------------------------------------- backfill */
 
     t = wtxn(st);
-    ok(cv_store_count(t, &counts) == CV_OK && !counts.indexed,
+    ok(cv_store_count(t, &counts) == CV_OK && counts.indexed,
+       "a new store is indexed from the start");
+
+    /* as a store from before the customers' index: not known indexed */
+    ok(cv_record_del(t, CV_DB_META, CV_KEY_RET_INDEXED,
+                     sizeof(CV_KEY_RET_INDEXED) - 1) == CV_OK
+       && cv_store_count(t, &counts) == CV_OK && !counts.indexed,
        "a store that never backfilled is not known to be indexed");
     ok(cv_customer_erase(t, c3, &ps) == CV_OK, "an erase meanwhile");
     ok(cv_retention_backfill(t, 64, &i) == CV_OK && !i
