@@ -287,6 +287,13 @@ unlike($tag, qr/data-identify/, '  which identifies nobody');
 ok(!exists $set->{cv_identify}, '  and no cv_identify cookie');
 ok(!exists $pg->{headers}{'x-chatvisor-customer'}, '  the backend\'s header is hidden');
 unlike($tag, qr/data-online/, '  no agent online: no data-online');
+ok(!exists $pg->{headers}{etag} && !exists $pg->{headers}{'last-modified'},
+   '  no ETag or Last-Modified: a cached copy would skip a new login');
+{
+    my $b = $t->get('/index.html', port => $t->port('BACKEND'));
+    ok($b->{headers}{etag} && $b->{headers}{'last-modified'},
+       '  (the backend sent both)');
+}
 
 ($pg, $tag, $set) = page('site_user=u-3');
 like($tag, qr/ data-identify="1"/, 'a page of a logged-in user: data-identify');

@@ -6,6 +6,7 @@
  * (its cv_identity cookie says which it is), the page sets the signed
  * cv_identify cookie and tells its widget (data-identify), which asks
  * POST v1/visitor/identify to move the visitor before it loads the chat.
+ * Such pages lose their ETag and Last-Modified.
  */
 
 
@@ -30,6 +31,15 @@ ngx_chatvisor_page_identify(ngx_http_request_t *r, ngx_uint_t *identify)
     if (clcf->identify == NULL || cmcf->store == NULL) {
         return NGX_OK;
     }
+
+    /*
+     * The page depends on who is logged in: a copy the browser revalidates
+     * (304) or reuses would skip the identification after a new login and
+     * show the previous user's chat. Without validators it is fetched
+     * whole every time (docs/decisions.md).
+     */
+    ngx_http_clear_etag(r);
+    ngx_http_clear_last_modified(r);
 
     if (ngx_http_complex_value(r, clcf->identify, &v) != NGX_OK) {
         return NGX_ERROR;

@@ -61,7 +61,7 @@ export function createApi(win, { prefix, online }) {
     if (widget) widget.destroy();
     seen.clear();
     widget = mountFn(hooks);
-    widget.host.hidden = hidden;
+    widget.root.hidden = hidden;
     // the history's messages are not news: those after it are
     let loaded = false;
     widget.chat.subscribe((event) => {
@@ -92,11 +92,11 @@ export function createApi(win, { prefix, online }) {
     toggle() { if (widget) (widget.isOpen() ? widget.close() : widget.open()); },
     hide() {
       hidden = true;
-      if (widget) { widget.close(); widget.host.hidden = true; }
+      if (widget) { widget.close(); widget.root.hidden = true; }
     },
     show() {
       hidden = false;
-      if (widget) widget.host.hidden = false;
+      if (widget) widget.root.hidden = false;
     },
     isAgentOnline() { return !!online; },
     // the edge shows the widget only where its rules say so: it is on
