@@ -97,6 +97,8 @@ http {
         location /chatvisor/ { chatvisor on; }
         location / {
             chatvisor_inject on;
+            # co-browsing offered: a move ends its part of the old widget
+            chatvisor_cobrowse on;
             chatvisor_identify $upstream_http_x_chatvisor_customer;
             proxy_pass http://127.0.0.1:%%PORT_BACKEND%%;
             proxy_hide_header X-Chatvisor-Customer;

@@ -223,6 +223,20 @@ async function run(browser) {
   ok(!(await state(d)).bubbles.includes('Bob here'), '  without bob\'s');
   await d.screenshot({ path: join(ARTIFACTS, 'widget-api-d.png') });
 
+  // identify() after load, as another existing customer: the widget is
+  // drawn again with that customer's chat, listeners and state kept
+  await a.evaluate(() => window.Chatvisor.open());
+  const moved = await a.evaluate((sig) => window.Chatvisor.identify({ id: 'alice', signature: sig }), sign('alice'));
+  ok(moved && moved.moved === true && moved.id === 'alice', 'page a identifies as alice: {moved: true}', moved);
+  ok(await seesText(a, 'Answer from the phone'), '  its widget shows alice\'s chat');
+  s = await state(a);
+  ok(!s.bubbles.includes('It ships today.'), '  and no more crm-7\'s', s.bubbles);
+  ok(s.hosts === 1 && s.open, '  one widget, still open');
+  await send(c, 'Third from the laptop');
+  ok(await until(async () => (await state(a)).log.includes('message:Third from the laptop')),
+    '  on("message") listeners go on after the redraw', (await state(a)).log);
+  ok(!(await state(a)).log.includes('message:Answer from the phone'), '  the new history was not told as news');
+
   for (const [name, p] of [['a', a], ['b', b], ['c', c], ['d', d]]) {
     const errs = p.__errors.filter((e) => !/status of 40[03]/.test(e));
     ok(errs.length === 0, `page ${name}: no script errors`, errs);

@@ -36,7 +36,11 @@ import { createApi } from './api.js';
       state.widget = widget;
       // co-browsing only where the tag says so; the recorder itself is
       // loaded later, after the visitor allows it
-      if (config.cobrowse) startCobrowse({ win, config, chat, texts, container: widget.root });
+      if (config.cobrowse) {
+        const cobrowse = startCobrowse({ win, config, chat, texts, container: widget.root });
+        const destroy = widget.destroy;
+        widget.destroy = () => { cobrowse.end(); destroy(); };
+      }
       return widget;
     };
     let started = false;
