@@ -225,9 +225,9 @@ ngx_chatvisor_identify_run(ngx_http_request_t *r, cv_txn *t)
                           ngx_strcmp(d->target, ctx->caller.customer_id)
                           != 0);
 
-    /* the visitor's polls look again (as another customer, maybe) */
-    ngx_chatvisor_op_notice(&ctx->op, NGX_CHATVISOR_NOTICE_CHANGE,
-                            d->target, NULL);
+    /* no notice: no log entry was written, so no poll has news; the
+     * console shows the customer as it is when it next reads the
+     * conversation, as after PUT api/v1/customers */
 
     return CV_OK;
 }
