@@ -240,3 +240,92 @@ cv_customer_find(cv_txn *t, const char *ext_id, cJSON **out)
 
     return cv_customer_get(t, id, out);
 }
+
+
+/* target = the customer id of cus */
+static cv_status
+cv_customer_id_of(const cJSON *cus, char target[CV_ID_MAX])
+{
+    const cJSON  *id;
+
+    id = cJSON_GetObjectItemCaseSensitive(cus, "customer_id");
+
+    if (!cJSON_IsString(id) || strlen(id->valuestring) >= CV_ID_MAX) {
+        return CV_ERROR;
+    }
+
+    memcpy(target, id->valuestring, strlen(id->valuestring) + 1);
+
+    return CV_OK;
+}
+
+
+/* gives customer_id the integrator's id ext_id (PATCH: the rest stays) */
+static cv_status
+cv_customer_link(cv_txn *t, const char *customer_id, const char *ext_id)
+{
+    cJSON       *fields, *out;
+    cv_status    st;
+    const char  *why;
+
+    fields = cJSON_CreateObject();
+    cJSON_AddStringToObject(fields, "id", ext_id);
+
+    out = NULL;
+    st = cv_customer_update(t, customer_id, fields, 0, &out, &why);
+
+    cJSON_Delete(fields);
+    cJSON_Delete(out);
+
+    return st;
+}
+
+
+cv_status
+cv_customer_identify(cv_txn *t, const char *current, const char *ext_id,
+    char target[CV_ID_MAX])
+{
+    char       ext[CV_EXT_ID_MAX + 1];
+    cJSON     *cus;
+    cv_status  st;
+    int        linked;
+
+    st = cv_customer_find(t, ext_id, &cus);
+
+    if (st == CV_OK) {
+        st = cv_customer_id_of(cus, target);
+        cJSON_Delete(cus);
+        return st;
+    }
+
+    if (st != CV_NOT_FOUND) {
+        return st;
+    }
+
+    if (current && current[0]) {
+        st = cv_customer_get(t, current, &cus);
+
+        if (st == CV_OK) {
+            linked = cv_customer_ext_id(cJSON_GetObjectItem(cus, "id"), ext,
+                                        sizeof(ext)) == CV_OK;
+            cJSON_Delete(cus);
+
+            if (!linked) {
+                /* an anonymous visitor logs in: their chat stays theirs */
+                memcpy(target, current, strlen(current) + 1);
+                return cv_customer_link(t, target, ext_id);
+            }
+
+        } else if (st != CV_NOT_FOUND) {
+            return st;
+        }
+    }
+
+    /* another login than the visitor's customer has: a customer anew */
+    st = cv_customer_create(t, target);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    return cv_customer_link(t, target, ext_id);
+}

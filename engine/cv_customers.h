@@ -6,6 +6,7 @@
 #define CV_CUSTOMERS_H
 
 #include "cv_store.h"
+#include "cv_crypto.h"
 
 #include <cjson/cJSON.h>
 
@@ -27,5 +28,16 @@ cv_status cv_customer_find(cv_txn *t, const char *ext_id, cJSON **out);
 /* The text form of an integrator's id (a string of 1 to 128 characters, or
  * an integer) into buf; CV_INVALID when it is neither or does not fit. */
 cv_status cv_customer_ext_id(const cJSON *id, char *buf, size_t size);
+
+/*
+ * The customer a visitor becomes as the integrator's customer ext_id
+ * (identified by a signed JS call or at the edge): the one that has that
+ * id already (another device, PUT customers); else the visitor's own
+ * customer (current, NULL or "" for none) when it has no integrator id
+ * yet, which takes the id (a chat begun before the login stays); else a
+ * new customer with the id. Its customer id goes to target.
+ */
+cv_status cv_customer_identify(cv_txn *t, const char *current,
+    const char *ext_id, char target[CV_ID_MAX]);
 
 #endif

@@ -183,6 +183,8 @@ typedef struct {
                                                0: off */
 
     ngx_array_t              *api_clients;  /* ngx_chatvisor_api_client_t */
+    ngx_str_t                 identity_secret;  /* signs identify()'s ids;
+                                                   empty: none */
     ngx_uint_t                visits_rule;  /* some location counts visits */
 
     /* co-browsing: its sessions' zone exists when some location offers
@@ -224,6 +226,7 @@ typedef struct {
     ngx_uint_t                rules;        /* NGX_CHATVISOR_RULE_* */
     ngx_uint_t                min_visits;
     ngx_chatvisor_widget_conf_t  widget;
+    ngx_http_complex_value_t *identify;     /* chatvisor_identify; NULL */
 
     /* the injected tag, built once at configuration time: "<script ...",
      * to which each request appends an optional nonce and "></script>" */

@@ -34,6 +34,7 @@ ngx_int_t ngx_chatvisor_handler(ngx_http_request_t *r);
 
 static ngx_chatvisor_route_t  *ngx_chatvisor_visitor_tables[] = {
     ngx_chatvisor_visitor_routes,
+    ngx_chatvisor_identify_routes,
     ngx_chatvisor_cobrowse_visitor_routes,
     NULL
 };

@@ -284,6 +284,20 @@ static ngx_command_t  ngx_chatvisor_commands[] = {
       0,
       NULL },
 
+    { ngx_string("chatvisor_identity_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_chatvisor_identity_secret,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chatvisor_identify"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chatvisor_loc_conf_t, identify),
+      NULL },
+
     { ngx_string("chatvisor_limit_new_visitors"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_chatvisor_limit_rate,
@@ -565,6 +579,7 @@ ngx_chatvisor_create_loc_conf(ngx_conf_t *cf)
     clcf->inject = NGX_CONF_UNSET;
     clcf->poll_timeout = NGX_CONF_UNSET_MSEC;
     clcf->rules = NGX_CONF_UNSET_UINT;
+    clcf->identify = NGX_CONF_UNSET_PTR;
     ngx_chatvisor_widget_init_conf(&clcf->widget);
 
     return clcf;
@@ -591,6 +606,7 @@ ngx_chatvisor_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->min_visits = prev->min_visits;
     }
     ngx_chatvisor_widget_merge_conf(&conf->widget, &prev->widget);
+    ngx_conf_merge_ptr_value(conf->identify, prev->identify, NULL);
 
     if (conf->enable) {
         core = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);

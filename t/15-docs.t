@@ -225,6 +225,8 @@ my %ARGS = (
     chatvisor_store          => '%%TESTDIR%%/store-under-test size=64m sync=off',
     chatvisor_widget_text    => 'title "Talk to us"',
     chatvisor_api_client     => 'crm %%TESTDIR%%/crm.secret',
+    chatvisor_identity_secret => '%%TESTDIR%%/identity.secret',
+    chatvisor_identify       => '$upstream_http_x_chatvisor_customer',
     chatvisor_show_if        => 'any_agent_online visits>=2',
     chatvisor_business_hours => 'mon-fri 09:00-18:00 sat 10:00-14:00 tz=Europe/Madrid',
     chatvisor_show_after     => '20s',
@@ -249,6 +251,7 @@ EOF
 
 my $t = Chatvisor::Test->new;
 $t->write_file('crm.secret', ('s3cret-' x 6) . "\n");
+$t->write_file('identity.secret', ('1dent1ty-' x 5) . "\n");
 my $dir = $t->testdir;
 
 for my $d (@documented) {

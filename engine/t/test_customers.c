@@ -22,6 +22,73 @@ post(cv_txn *t, const char *cus, char conv[CV_ID_MAX])
 }
 
 
+/* the integrator's id of customer cus, "" when none */
+static const char *
+ext_of(cv_txn *t, const char *cus, char buf[CV_CUSTOMER_EXT_ID_MAX + 1])
+{
+    cJSON  *c;
+
+    buf[0] = '\0';
+    if (cv_customer_get(t, cus, &c) == CV_OK) {
+        if (cv_customer_ext_id(cJSON_GetObjectItem(c, "id"), buf,
+                               CV_CUSTOMER_EXT_ID_MAX + 1) != CV_OK)
+        {
+            buf[0] = '\0';
+        }
+        cJSON_Delete(c);
+    }
+    return buf;
+}
+
+
+/* cv_customer_identify: who a visitor becomes as an integrator's id */
+static void
+identify_tests(cv_store *st)
+{
+    cv_txn  *t;
+    cJSON   *c;
+    char     anon[CV_ID_MAX], target[CV_ID_MAX], first[CV_ID_MAX];
+    char     ext[CV_CUSTOMER_EXT_ID_MAX + 1];
+
+    cv_txn_begin(st, 1, &t);
+
+    ok(cv_customer_identify(t, NULL, "u-1", first) == CV_OK
+       && strncmp(first, "cus_", 4) == 0
+       && strcmp(ext_of(t, first, ext), "u-1") == 0,
+       "identify: a stranger gets a customer made with the id");
+
+    ok(cv_customer_identify(t, NULL, "u-1", target) == CV_OK
+       && strcmp(target, first) == 0,
+       "identify: the id again finds that customer");
+
+    cv_customer_create(t, anon);
+    ok(cv_customer_identify(t, anon, "u-2", target) == CV_OK
+       && strcmp(target, anon) == 0
+       && strcmp(ext_of(t, anon, ext), "u-2") == 0,
+       "identify: an anonymous visitor's customer takes a new id");
+
+    ok(cv_customer_identify(t, anon, "u-1", target) == CV_OK
+       && strcmp(target, first) == 0
+       && strcmp(ext_of(t, anon, ext), "u-2") == 0,
+       "identify: an existing id wins; the visitor's own keeps its id");
+
+    ok(cv_customer_identify(t, first, "u-3", target) == CV_OK
+       && strcmp(target, first) != 0 && strcmp(target, anon) != 0
+       && strcmp(ext_of(t, target, ext), "u-3") == 0
+       && strcmp(ext_of(t, first, ext), "u-1") == 0,
+       "identify: a customer with another id makes a new one for the id");
+
+    ok(cv_customer_identify(t, "cus_gone", "u-4", target) == CV_OK
+       && strcmp(ext_of(t, target, ext), "u-4") == 0,
+       "identify: a cookie's customer that is gone: a new one");
+
+    ok(cv_customer_find(t, "u-3", &c) == CV_OK, "identify: u-3 is found");
+    cJSON_Delete(c);
+
+    cv_txn_abort(t);
+}
+
+
 int
 main(void)
 {
@@ -133,6 +200,8 @@ main(void)
        "nothing new: same cursor");
     cJSON_Delete(items);
     cv_txn_abort(t);
+
+    identify_tests(st);
 
     cv_store_close(st);
     return done_testing();

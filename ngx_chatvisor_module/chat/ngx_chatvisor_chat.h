@@ -34,6 +34,12 @@
 extern ngx_chatvisor_route_t  ngx_chatvisor_visitor_routes[];
 extern ngx_chatvisor_route_t  ngx_chatvisor_agent_routes[];
 
+/* ngx_chatvisor_identify.c: POST v1/visitor/identify, and
+ * chatvisor_identity_secret */
+extern ngx_chatvisor_route_t  ngx_chatvisor_identify_routes[];
+char *ngx_chatvisor_identity_secret(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
 /* the caller check of the agent surface: a console session, and its CSRF
  * token on writes */
 ngx_int_t ngx_chatvisor_agent_auth(ngx_http_request_t *r,

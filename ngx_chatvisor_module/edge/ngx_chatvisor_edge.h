@@ -26,6 +26,12 @@ ngx_int_t ngx_chatvisor_visible(ngx_http_request_t *r);
 ngx_int_t ngx_chatvisor_count_visit(ngx_http_request_t *r);
 
 
+/* ngx_chatvisor_page_identity.c: chatvisor_identify on a page that gets
+ * the widget; *identify = 1 when its widget must identify the visitor */
+ngx_int_t ngx_chatvisor_page_identify(ngx_http_request_t *r,
+    ngx_uint_t *identify);
+
+
 /* ngx_chatvisor_widget_conf.c: chatvisor_widget_* */
 char *ngx_chatvisor_widget_color(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

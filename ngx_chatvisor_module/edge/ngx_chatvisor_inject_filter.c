@@ -21,6 +21,10 @@
 /* what is kept after it at first (it grows by doubling) */
 #define NGX_CHATVISOR_TAIL_START  1024
 
+/* the tag's attributes that depend on the moment of the page */
+#define NGX_CHATVISOR_TAG_ONLINE    " data-online=\"1\""
+#define NGX_CHATVISOR_TAG_IDENTIFY  " data-identify=\"1\""
+
 typedef struct {
     cv_html_match   match;         /* bytes of a tag matched so far */
     u_char          held[NGX_CHATVISOR_MATCH_LEN];
@@ -32,6 +36,8 @@ typedef struct {
     ngx_chain_t    *busy;
     ngx_chain_t   **last_busy;
     unsigned        done:1;
+    unsigned        identify:1;    /* the widget identifies the visitor */
+    unsigned        online:1;      /* an agent was online at the page */
 } ngx_chatvisor_inject_ctx_t;
 
 
@@ -197,7 +203,9 @@ ngx_chatvisor_csp_header_nonce(ngx_table_elt_t *h, void *data)
 static ngx_int_t
 ngx_chatvisor_inject_header_filter(ngx_http_request_t *r)
 {
+    ngx_uint_t                   identify;
     ngx_chatvisor_loc_conf_t    *clcf;
+    ngx_chatvisor_main_conf_t   *cmcf;
     ngx_chatvisor_inject_ctx_t  *ctx;
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_chatvisor_module);
@@ -229,10 +237,19 @@ ngx_chatvisor_inject_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
+    if (ngx_chatvisor_page_identify(r, &identify) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_chatvisor_inject_ctx_t));
     if (ctx == NULL) {
         return NGX_ERROR;
     }
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
+
+    ctx->identify = identify;
+    ctx->online = cmcf->shm && ngx_chatvisor_presence_any(cmcf, 0);
 
     (void) ngx_chatvisor_header_find(&r->headers_out.headers,
                                      "Content-Security-Policy",
@@ -376,7 +393,8 @@ ngx_chatvisor_inject_tag(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    len = tag.len + sizeof(" nonce=\"\"></script>") - 1 + ctx->nonce.len;
+    len = tag.len + sizeof(" nonce=\"\"></script>") - 1 + ctx->nonce.len
+          + sizeof(NGX_CHATVISOR_TAG_ONLINE NGX_CHATVISOR_TAG_IDENTIFY) - 1;
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
@@ -387,6 +405,18 @@ ngx_chatvisor_inject_tag(ngx_http_request_t *r,
     b->pos = p;
 
     p = ngx_cpymem(p, tag.data, tag.len);
+
+    /* what the page API tells synchronously (isAgentOnline), and that
+     * the widget identifies the visitor first (chatvisor_identify) */
+    if (ctx->online) {
+        p = ngx_cpymem(p, NGX_CHATVISOR_TAG_ONLINE,
+                       sizeof(NGX_CHATVISOR_TAG_ONLINE) - 1);
+    }
+
+    if (ctx->identify) {
+        p = ngx_cpymem(p, NGX_CHATVISOR_TAG_IDENTIFY,
+                       sizeof(NGX_CHATVISOR_TAG_IDENTIFY) - 1);
+    }
 
     if (ctx->nonce.len) {
         p = ngx_sprintf(p, " nonce=\"%V\"", &ctx->nonce);

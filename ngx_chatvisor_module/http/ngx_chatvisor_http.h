@@ -18,6 +18,7 @@
 #include "cv_agents.h"
 #include "cv_api_tokens.h"
 #include "cv_webhooks.h"
+#include "cv_customers.h"
 
 
 /* the largest request body, and its name in errors */
@@ -340,6 +341,25 @@ ngx_int_t ngx_chatvisor_visitor_cookie(ngx_http_request_t *r,
     char customer_id[CV_ID_MAX]);
 ngx_int_t ngx_chatvisor_visitor_cookie_set(ngx_http_request_t *r,
     const char *customer_id);
+
+/* ngx_chatvisor_identity.c: the integrator's customer id the edge named
+ * (cv_identify), and the proof of the last identification (cv_identity) */
+ngx_int_t ngx_chatvisor_identify_cookie_set(ngx_http_request_t *r,
+    const char *ext_id);
+ngx_int_t ngx_chatvisor_identify_cookie(ngx_http_request_t *r,
+    char ext_id[CV_CUSTOMER_EXT_ID_MAX + 1]);
+/* 1 when this browser was made customer_id as ext_id */
+ngx_int_t ngx_chatvisor_identity_proven(ngx_http_request_t *r,
+    const char *customer_id, const char *ext_id);
+ngx_int_t ngx_chatvisor_identity_cookie_set(ngx_http_request_t *r,
+    const char *customer_id, const char *ext_id);
+
+/* ngx_chatvisor_secret_file.c: a secret from a file nginx.conf names, the
+ * file's name in name (chatvisor_api_client, chatvisor_identity_secret) */
+char *ngx_chatvisor_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *name, ngx_str_t *secret);
+/* takes the line end and blanks after a secret off */
+void ngx_chatvisor_secret_trim(ngx_str_t *s);
 
 
 /* ------------------------------------------------------------ answers */

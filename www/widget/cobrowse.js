@@ -209,4 +209,8 @@ export function startCobrowse({ win, config, chat, texts, container }) {
       }
     });
   }
+
+  // end(): the widget goes (the visitor became another customer, api.js):
+  // nothing more is recorded here
+  return { end };
 }

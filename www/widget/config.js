@@ -2,7 +2,8 @@
 //   <script async src="/chatvisor/widget.js?v=HASH" data-chatvisor="1"
 //     data-color="#2563eb" data-position="right" data-language="en"
 //     data-text-title="..." data-show-after="20000ms" data-cobrowse="1"
-//     data-cobrowse-block="#card, .secret" data-cobrowse-mask=".name" ...>
+//     data-cobrowse-block="#card, .secret" data-cobrowse-mask=".name"
+//     data-online="1" data-identify="1" ...>
 //
 // What the tag leaves out takes the defaults of www/shared/defaults.json,
 // the same file nginx's defaults are generated from.
@@ -88,5 +89,9 @@ export function readConfig(script, loc) {
     // co-browsing: selectors of what is never recorded, and of text masked
     cobrowseBlock: get('data-cobrowse-block'),
     cobrowseMask: get('data-cobrowse-mask'),
+    // set by the edge per page: an agent was online (isAgentOnline()), and
+    // chatvisor_identify named a customer this browser is not yet
+    online: flag(get('data-online')),
+    identify: flag(get('data-identify')),
   };
 }

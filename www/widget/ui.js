@@ -20,8 +20,10 @@ const ICON_CLOSE = 'M6.5 6.5l11 11M17.5 6.5l-11 11';
 const ICON_SEND = 'M3.4 20.4l17.45-7.48a1 1 0 000-1.84L3.4 3.6a.99.99 0 00-1.39.91L2 9.12c0 .5.37.93.87.99L17 '
   + '12 2.87 13.88c-.5.07-.87.5-.87 1l.01 4.61c0 .71.73 1.2 1.39.91z';
 
-export function mountWidget(doc, config, texts, chat) {
+// hooks (api.js): openChange(open) and unread(count), told as they change
+export function mountWidget(doc, config, texts, chat, hooks) {
   const win = doc.defaultView;
+  const tell = hooks || {};
   const host = doc.createElement('chatvisor-widget');
   const shadow = host.attachShadow({ mode: 'open' });
   shadow.adoptedStyleSheets = [createSheet(config.color)];
@@ -230,6 +232,7 @@ export function mountWidget(doc, config, texts, chat) {
     try { win.localStorage.setItem(SEEN_KEY, JSON.stringify(seen)); } catch (e) { /* private mode */ }
   }
   function setUnread(n) {
+    if (n !== unread && tell.unread) tell.unread(n);
     unread = n;
     badge.hidden = n <= 0;
     badge.textContent = n > 9 ? '9+' : String(n);
@@ -306,6 +309,7 @@ export function mountWidget(doc, config, texts, chat) {
     } else if (focusLauncher) {
       launcher.focus({ preventScroll: true });
     }
+    if (tell.openChange) tell.openChange(open);
   }
 
   launcher.addEventListener('click', () => setOpen(!open, false));
@@ -337,9 +341,10 @@ export function mountWidget(doc, config, texts, chat) {
 
   // Pages that re-render <body> (some SPA frameworks) may drop the host:
   // put it back, and follow a replaced <body>.
+  let mo = null;
   if (typeof win.MutationObserver === 'function') {
     let watched = doc.body;
-    const mo = new win.MutationObserver(() => {
+    mo = new win.MutationObserver(() => {
       const body = doc.body;
       if (!body) return;
       if (body !== watched) {
@@ -359,5 +364,11 @@ export function mountWidget(doc, config, texts, chat) {
     open: () => setOpen(true, false),
     close: () => setOpen(false, false),
     isOpen: () => open,
+    // gone for good (the visitor became another customer: api.js draws anew)
+    destroy: () => {
+      if (mo) mo.disconnect();
+      chat.stop();
+      host.remove();
+    },
   };
 }
