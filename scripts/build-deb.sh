@@ -14,7 +14,8 @@
 # dh_nginx reads, so the package installs only beside the nginx it was
 # built for. No root needed: dpkg-deb --root-owner-group.
 #
-# Usage: scripts/build-deb.sh [OUT_DIR]    (default build/); prints the path
+# Usage: scripts/build-deb.sh [OUT_DIR]    (default build/; the tree it
+# packs is OUT_DIR/deb/); prints the path of the .deb
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,7 +42,7 @@ export SOURCE_DATE_EPOCH
 
 # a source tree of its own for dpkg's tools, which read debian/ in the
 # current directory
-WORK=$ROOT/build/deb
+WORK=$OUT/deb
 rm -rf "$WORK"
 mkdir -p "$WORK/debian"
 cp "$SRC/control" "$SRC/changelog" "$WORK/debian/"
