@@ -151,8 +151,11 @@ print $fh 'x' x 40, "\n";
 close $fh;
 chmod 0640, "$dir/crm.secret";
 open $fh, '>', "$dir/nginx.conf" or die;
+# Debian's nginx.conf runs the workers as www-data: the store must be theirs
+my $user = getpwnam('www-data') ? 'user www-data;' : '';
 print $fh <<"EOF";
 include $LINK;
+$user
 pid $dir/nginx.pid;
 error_log $dir/error.log info;
 worker_processes 1;
@@ -201,6 +204,11 @@ is($r->{status}, 200, 'the widget script is served');
 $r = $http->post_form("http://127.0.0.1:$port/chatvisor/api/v1/auth/token",
     { grant_type => 'client_credentials', client_id => 'crm', client_secret => 'x' x 40 });
 is($r->{status}, 200, 'the REST API gives the configured client a token') or diag $r->{content};
+$r = $http->request(POST => "http://127.0.0.1:$port/chatvisor/v1/visitor/messages", {
+    headers => { 'Content-Type' => 'application/json' },
+    content => '{"text": "Hello from the package test"}' });
+is($r->{status}, 201, "a visitor's message is stored (the workers may write the store)")
+    or diag $r->{content};
 stop_nginx();
 my $log = `cat $dir/error.log`;
 unlike($log, qr/\[(?:alert|crit|emerg)\]|exited on signal/, 'no alert in the error log')
@@ -209,6 +217,7 @@ unlike($log, qr/\[(?:alert|crit|emerg)\]|exited on signal/, 'no alert in the err
 ($st, $out) = run_cmd($CTL, 'stats', '--store', "$dir/store");
 is($st, 0, 'the installed chatvisorctl reads the store') or diag $out;
 like($out, qr/^api_tokens: 1$/m, '... and sees the token the API issued');
+like($out, qr/^conversations: 1$/m, '... and the conversation');
 
 # ---- purge ----
 ($st, $out) = purge();
