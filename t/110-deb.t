@@ -29,6 +29,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use Fcntl qw(:flock);
+use File::Spec ();
 use File::Temp ();
 use HTTP::Tiny;
 use Test::More;
@@ -60,7 +61,8 @@ plan skip_all => "$PKG is installed on this machine: the test would replace it"
 -f "$ROOT/build/ngx_chatvisor_module.so" && -f "$ROOT/build/chatvisorctl"
     or die "build/ has no module or chatvisorctl: run make first\n";
 
-open my $lock, '>', '/run/lock/chatvisor-deb-test.lock' or die "lock: $!\n";
+my $lock_dir = -d '/run/lock' ? '/run/lock' : File::Spec->tmpdir;
+open my $lock, '>', "$lock_dir/chatvisor-deb-test.lock" or die "lock: $!\n";
 flock $lock, LOCK_EX or die "lock: $!\n";
 
 my $dir = File::Temp::tempdir('chatvisor-deb-XXXXXXXX', TMPDIR => 1,
@@ -75,18 +77,33 @@ sub stop_nginx {
     kill 'KILL', $nginx_pid if kill 0, $nginx_pid;
     undef $nginx_pid;
 }
+# dpkg, again while another dpkg or apt holds its lock (exit 2, "lock")
+sub dpkg {
+    my ($out, $st);
+    for (1 .. 60) {
+        $out = `dpkg @_ 2>&1`;
+        $st = $? >> 8;
+        last unless $st == 2 && $out =~ /\block\b/i;
+        sleep 1;
+    }
+    return ($st, $out);
+}
 sub purge {
-    my $out = `dpkg --purge $PKG 2>&1`;
-    undef $we_installed;
-    return ($? >> 8, $out);
+    my ($st, $out) = dpkg('--purge', $PKG);
+    undef $we_installed unless installed();
+    return ($st, $out);
 }
 END {
     my $st = $?;
     stop_nginx();
     purge() if $we_installed;
+    diag "$PKG is still installed: dpkg --purge $PKG" if $we_installed;
     $? = $st;
 }
+# every way out purges: signals end the script through exit, and a write
+# to a closed socket is an error, not a death
 $SIG{$_} = sub { exit 1 } for qw(INT TERM HUP);
+$SIG{PIPE} = 'IGNORE';
 
 sub run_cmd {    # (exit status, stdout + stderr)
     my $out = `@_ 2>&1`;
@@ -125,7 +142,7 @@ SKIP: {
 
 # ---- install ----
 $we_installed = 1;
-($st, $out) = run_cmd('dpkg', '-i', $deb);
+($st, $out) = dpkg('-i', $deb);
 is($st, 0, 'dpkg -i installs it') or diag $out;
 ok(installed(), 'dpkg says it is installed');
 
