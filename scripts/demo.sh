@@ -108,10 +108,22 @@ start_nginx() {
     "$NGINX" -p "$RUN/" -c nginx.conf -e "$RUN/logs/error.log" < /dev/null
 }
 
+# what an integrator starts with: a token, the conversations, the inbox
+print_integration() {    # the demo's URL
+    echo "  REST API (docs/api.md): client demo, its secret in $API_SECRET. A token:"
+    echo "    curl -s ${1}chatvisor/api/v1/auth/token -d grant_type=client_credentials -d client_id=demo --data-urlencode client_secret@$API_SECRET"
+    echo "  With it, the conversations:"
+    echo "    TOKEN=\$(curl -s ${1}chatvisor/api/v1/auth/token -d grant_type=client_credentials -d client_id=demo --data-urlencode client_secret@$API_SECRET | sed 's/.*\"access_token\":\"\([^\"]*\)\".*/\1/')"
+    echo "    curl -s ${1}chatvisor/api/v1/conversations -H \"Authorization: Bearer \$TOKEN\""
+    echo "  Webhook inbox (what nginx posts to the backend on every conversation and message, live):"
+    echo "    ${1}webhooks"
+}
+
 start() {
     if pid=$(nginx_pid); then
         start_backend    # in case only the backend had died
         echo "demo already running at $(cat "$URL_FILE" 2>/dev/null || echo "http://127.0.0.1:$PORT/") (make demo-stop to stop it)"
+        print_integration "$(cat "$URL_FILE" 2>/dev/null || echo "http://127.0.0.1:$PORT/")"
         exit 0
     fi
     [ -f "$MODULE" ] || die "$MODULE is missing; run make first"
@@ -166,13 +178,7 @@ start() {
     echo "  Agent console (one-time login URL, valid 1 hour):"
     echo "    $login"
     echo "  Another one: $ctl login-url --store $RUN/store --agent demo-agent --base-url http://127.0.0.1:$PORT/chatvisor/"
-    echo "  REST API (docs/api.md): client demo, its secret in $API_SECRET. A token:"
-    echo "    curl -s ${url}chatvisor/api/v1/auth/token -d grant_type=client_credentials -d client_id=demo --data-urlencode client_secret@$API_SECRET"
-    echo "  With it, the conversations:"
-    echo "    TOKEN=\$(curl -s ${url}chatvisor/api/v1/auth/token -d grant_type=client_credentials -d client_id=demo --data-urlencode client_secret@$API_SECRET | sed 's/.*\"access_token\":\"\([^\"]*\)\".*/\1/')"
-    echo "    curl -s ${url}chatvisor/api/v1/conversations -H \"Authorization: Bearer \$TOKEN\""
-    echo "  Webhook inbox (what nginx posts to the backend on every conversation and message, live):"
-    echo "    ${url}webhooks"
+    print_integration "$url"
     echo "  Logs: $RUN/logs/"
     echo "  Stop: make demo-stop"
 }

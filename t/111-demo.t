@@ -141,6 +141,9 @@ is(scalar `cat $secret_file` =~ s/\n\z//r, $secret, 'with the same secret');
 ($curl) = $out =~ m{^\s+(curl -s \Q$base\E/chatvisor/api/v1/auth/token .*)$}m;
 $token = eval { $JSON->decode(scalar `$curl`) } // {};
 like($token->{access_token} // '', qr/^cvt_/, 'whose curl still gets a token');
+($st, $out) = demo('start');
+like($out, qr{already running.*^\s+curl -s \Q$base\E/chatvisor/api/v1/auth/token }ms,
+     'started while it runs: it says so, with the curl again');
 $r = $http->get("$base/webhooks.json");
 ok((grep { $_->{event}{id} eq ($message->{id} // '-') } inbox_items($r)),
    'the inbox kept what it received');
