@@ -26,8 +26,9 @@ MODULE_SRCS  := config $(wildcard ngx_chatvisor_module/*.[ch] \
 WWW_SRCS     := $(shell find www -type f 2>/dev/null) scripts/build-www.mjs \
                 package-lock.json $(wildcard docs/openapi.json)
 
-.PHONY: all deps deps-test deps-bench assets engine-tests test test-asan \
-        demo demo-stop bench clean fuzz fuzz-build fuzz-replay fuzz-coverage
+.PHONY: all deps deps-test deps-bench deps-deb assets engine-tests test \
+        test-asan demo demo-stop bench clean fuzz fuzz-build fuzz-replay \
+        fuzz-coverage deb
 
 all: deps $(MODULE) $(CTL)
 
@@ -39,6 +40,9 @@ deps-test:
 
 deps-bench:
 	@scripts/install-deps.sh bench
+
+deps-deb:
+	@scripts/install-deps.sh deb
 
 assets: $(ASSETS_C) $(DEFAULTS_H)
 
@@ -89,8 +93,14 @@ engine-tests: $(ENGINE_TESTS)
 
 $(CTL): tools/chatvisorctl.c $(ENGINE_SRCS) $(ENGINE_HDRS)
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -O2 -g -Wall -Wextra -Werror -Iengine -o $@ $< \
-	    $(ENGINE_SRCS) $(ENGINE_LIBS)
+	$(CC) -std=c11 -O2 -g -Wall -Wextra -Werror -Iengine \
+	    -fstack-protector-strong -D_FORTIFY_SOURCE=2 -Wl,-z,relro -Wl,-z,now \
+	    -o $@ $< $(ENGINE_SRCS) $(ENGINE_LIBS)
+
+# the Debian package, as Debian packages its nginx modules (libnginx-mod-*):
+# build/libnginx-mod-http-chatvisor_VERSION_ARCH.deb (docs/install.md)
+deb: deps-deb all
+	@scripts/build-deb.sh
 
 # every test, then the nginx-facing ones again with the module under ASan
 test: deps-test all engine-tests

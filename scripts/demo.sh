@@ -2,6 +2,9 @@
 # Runs the demo: the backend (demo/backend.pl serving demo/site/) and the
 # stock nginx with the built module and conf/demo.conf, both detached, all
 # state under demo/run/ (gitignored). No prompts; works without a terminal.
+# The first start generates the REST API client's secret and the webhook
+# signing secret (demo/run/secrets/); the output shows a ready curl for an
+# API token and the URL of the backend's webhook inbox.
 #
 #   scripts/demo.sh start    start both, print the URL to open
 #   scripts/demo.sh stop     stop both
@@ -9,11 +12,12 @@
 #
 # Environment: DEMO_PORT (nginx, default 8080), DEMO_BACKEND_PORT (default
 # 8081), CHATVISOR_MODULE (default build/ngx_chatvisor_module.so), NGINX
-# (default /usr/sbin/nginx).
+# (default /usr/sbin/nginx), DEMO_RUN (the state directory, default
+# demo/run; the tests use their own).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-RUN=$ROOT/demo/run
+RUN=${DEMO_RUN:-$ROOT/demo/run}
 PORT=${DEMO_PORT:-8080}
 BACKEND_PORT=${DEMO_BACKEND_PORT:-8081}
 MODULE=${CHATVISOR_MODULE:-$ROOT/build/ngx_chatvisor_module.so}
@@ -70,12 +74,31 @@ stop_pid() {    # pid, name, first signal
     say "$name killed"
 }
 
+# the secrets of conf/demo.conf, made once: the REST API client "demo"
+# (printable, 44 characters) and the webhook inbox's signing secret
+SECRETS=$RUN/secrets
+API_SECRET=$SECRETS/api-demo.secret
+WEBHOOK_SECRET=$SECRETS/inbox.whsec
+
+make_secrets() {
+    mkdir -p "$SECRETS"
+    chmod 700 "$SECRETS"
+    if [ ! -s "$API_SECRET" ]; then
+        (umask 077; head -c 33 /dev/urandom | base64 > "$API_SECRET")
+        say "generated the REST API client's secret, $API_SECRET"
+    fi
+    if [ ! -s "$WEBHOOK_SECRET" ]; then
+        (umask 077; echo "whsec_$(head -c 32 /dev/urandom | base64)" > "$WEBHOOK_SECRET")
+    fi
+}
+
 start_backend() {
     backend_pid > /dev/null && return 0
     port_open "$BACKEND_PORT" && die "port $BACKEND_PORT is in use (set DEMO_BACKEND_PORT)"
     mkdir -p "$RUN/logs"
     setsid perl "$ROOT/demo/backend.pl" --port "$BACKEND_PORT" \
         --root "$ROOT/demo/site" --pid-file "$BACKEND_PID" \
+        --webhook-secret "$WEBHOOK_SECRET" --inbox "$RUN/webhooks.jsonl" \
         < /dev/null >> "$RUN/logs/backend.log" 2>&1 &
     wait_http "http://127.0.0.1:$BACKEND_PORT/" \
         || die "backend did not start, see $RUN/logs/backend.log"
@@ -85,10 +108,22 @@ start_nginx() {
     "$NGINX" -p "$RUN/" -c nginx.conf -e "$RUN/logs/error.log" < /dev/null
 }
 
+# what an integrator starts with: a token, the conversations, the inbox
+print_integration() {    # the demo's URL
+    echo "  REST API (docs/api.md): client demo, its secret in $API_SECRET. A token:"
+    echo "    curl -s ${1}chatvisor/api/v1/auth/token -d grant_type=client_credentials -d client_id=demo --data-urlencode client_secret@$API_SECRET"
+    echo "  With it, the conversations:"
+    echo "    TOKEN=\$(curl -s ${1}chatvisor/api/v1/auth/token -d grant_type=client_credentials -d client_id=demo --data-urlencode client_secret@$API_SECRET | sed 's/.*\"access_token\":\"\([^\"]*\)\".*/\1/')"
+    echo "    curl -s ${1}chatvisor/api/v1/conversations -H \"Authorization: Bearer \$TOKEN\""
+    echo "  Webhook inbox (what nginx posts to the backend on every conversation and message, live):"
+    echo "    ${1}webhooks"
+}
+
 start() {
     if pid=$(nginx_pid); then
         start_backend    # in case only the backend had died
         echo "demo already running at $(cat "$URL_FILE" 2>/dev/null || echo "http://127.0.0.1:$PORT/") (make demo-stop to stop it)"
+        print_integration "$(cat "$URL_FILE" 2>/dev/null || echo "http://127.0.0.1:$PORT/")"
         exit 0
     fi
     [ -f "$MODULE" ] || die "$MODULE is missing; run make first"
@@ -100,10 +135,11 @@ start() {
     rm -f "$RUN/modules/ngx_chatvisor_module.so"
     cp "$MODULE" "$RUN/modules/ngx_chatvisor_module.so"
     sed -e "s/127\.0\.0\.1:8080;/127.0.0.1:$PORT;/" \
-        -e "s/127\.0\.0\.1:8081;/127.0.0.1:$BACKEND_PORT;/" \
+        -e "s/127\.0\.0\.1:8081\([;/]\)/127.0.0.1:$BACKEND_PORT\1/" \
         "$ROOT/conf/demo.conf" > "$RUN/nginx.conf"
     # nginx workers run as nobody when started as root: let them in
     chmod 755 "$RUN" "$RUN/logs" "$RUN/tmp"
+    make_secrets
 
     start_backend
 
@@ -142,6 +178,7 @@ start() {
     echo "  Agent console (one-time login URL, valid 1 hour):"
     echo "    $login"
     echo "  Another one: $ctl login-url --store $RUN/store --agent demo-agent --base-url http://127.0.0.1:$PORT/chatvisor/"
+    print_integration "$url"
     echo "  Logs: $RUN/logs/"
     echo "  Stop: make demo-stop"
 }

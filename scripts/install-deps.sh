@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs what building, testing and the demo need, and nothing when all is
 # there already (so `make` stays fast). Non-interactive: CI has no stdin.
-# Usage: scripts/install-deps.sh [build|test|bench]
+# Usage: scripts/install-deps.sh [build|test|bench|deb]
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -9,7 +9,9 @@ want="nginx nginx-dev liblmdb-dev libcjson-dev libssl-dev gcc make pkg-config pe
 case "${1:-build}" in
     # clang-14 and its libFuzzer runtime: make test replays the fuzz
     # corpus (fuzz/); llvm-14: make fuzz-coverage
-    test)  want="$want chromium lmdb-utils faketime clang-14 libclang-rt-14-dev llvm-14" ;;
+    # dpkg-dev and lintian: t/110-deb.t builds the package and checks it
+    test)  want="$want chromium lmdb-utils faketime clang-14 libclang-rt-14-dev llvm-14 dpkg-dev lintian" ;;
+    deb)   want="$want dpkg-dev lintian" ;;     # make deb
     bench) want="$want libnginx-mod-nchan wrk chromium" ;;   # chromium: bench/cobrowse
 esac
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \
@@ -34,8 +36,12 @@ if [ -n "$missing" ]; then
     apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
-# npm packages: reinstall when the lock file is newer than the install
-if [ ! -f node_modules/.package-lock.json ] \
+# npm packages: reinstall when the lock file is newer than the install.
+# A node_modules that is a link (shared with another checkout) is left
+# alone: npm ci would empty the directory it points to.
+if [ -L node_modules ]; then
+    :
+elif [ ! -f node_modules/.package-lock.json ] \
    || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     npm ci --no-audit --no-fund --loglevel=error
 fi

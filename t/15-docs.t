@@ -35,6 +35,7 @@ use lib "$FindBin::Bin/lib";
 use File::Basename ();
 use File::Find ();
 use File::Path ();
+use MIME::Base64 ();
 use Test::More;
 
 use Chatvisor::Test;
@@ -97,8 +98,9 @@ my @DOCS = ("$ROOT/README.md", sort glob "$ROOT/docs/*.md");
 #   runs demo.conf with -p demo/run/ the same way). include and the files
 #   it names (/etc/nginx/mime.types of Debian's nginx) are left alone.
 # Then, in the test directory: the parent directory of every such path,
-# the directory of root and alias, and a 40-character secret in every
-# chatvisor_api_client file.
+# the directory of root and alias, a 40-character secret in every
+# chatvisor_api_client file and a whsec_ secret in every chatvisor_webhook
+# secret_file= (demo.sh makes both on the demo's first start).
 my $PATHS = qr/chatvisor_store|root|alias|access_log|error_log|pid|\w+_temp_path/;
 
 sub prepare {
@@ -110,14 +112,17 @@ sub prepare {
               {${1}127.0.0.1:%%PORT_$2%%}g;
     $text =~ s{(?<![\w\$])($PATHS\s+)(/[^\s;"']+)}{$1%%TESTDIR%%$2}g;
     $text =~ s{(?<![\w\$])(chatvisor_api_client\s+\S+\s+)(/[^\s;"']+)}{$1%%TESTDIR%%$2}g;
+    $text =~ s{(?<![\w\$])(secret_file=)(/[^\s;"']+)}{$1%%TESTDIR%%$2}g;
 
     # what the rewritten config names, made in the test directory
     (my $conf = $text) =~ s/%%TESTDIR%%/$dir/g;
     $conf =~ s/%%\w+%%/0/g;
     for my $d (Chatvisor::Test::parse_config($conf)) {
         my ($n, $a) = ($d->{name}, $d->{args});
+        my ($secret_file) = map { /\Asecret_file=(.+)\z/ ? $1 : () } @$a;
         my $path = $n =~ /\A(?:$PATHS)\z/ ? $a->[0]
-                 : $n eq 'chatvisor_api_client' ? $a->[1] : undef;
+                 : $n eq 'chatvisor_api_client' ? $a->[1]
+                 : $n eq 'chatvisor_webhook' ? $secret_file : undef;
         next unless defined $path && $path !~ /\A(?:off|stderr|syslog:|memory:)/;
         $path = "$dir/$path" unless $path =~ m{^/};
         next unless index($path, $dir) == 0;    # never outside the test dir
@@ -125,6 +130,9 @@ sub prepare {
                               : File::Basename::dirname($path));
         $t->write_file(substr($path, length($dir) + 1), ('s3cret-' x 6) . "\n")
             if $n eq 'chatvisor_api_client';
+        $t->write_file(substr($path, length($dir) + 1),
+                       'whsec_' . MIME::Base64::encode_base64('k' x 32, '') . "\n")
+            if $n eq 'chatvisor_webhook';
     }
     return $text;
 }
