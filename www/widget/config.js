@@ -2,12 +2,14 @@
 //   <script async src="/chatvisor/widget.js?v=HASH" data-chatvisor="1"
 //     data-color="#2563eb" data-position="right" data-language="en"
 //     data-text-title="..." data-show-after="20000ms" data-cobrowse="1"
-//     data-cobrowse-block="#card, .secret" data-cobrowse-mask=".name" ...>
+//     data-cobrowse-block="#card, .secret" data-cobrowse-mask=".name"
+//     data-prechat="name,email" data-prechat-required="1" ...>
 //
 // What the tag leaves out takes the defaults of www/shared/defaults.json,
 // the same file nginx's defaults are generated from.
 import DEFAULTS from '../shared/defaults.json';
 import { CONFIGURABLE, pickLanguage } from './i18n.js';
+import { parsePrechat } from './prechat.js';
 
 export const DEFAULT_COLOR = DEFAULTS.color;
 export const DEFAULT_PREFIX = DEFAULTS.prefix;
@@ -88,5 +90,8 @@ export function readConfig(script, loc) {
     // co-browsing: selectors of what is never recorded, and of text masked
     cobrowseBlock: get('data-cobrowse-block'),
     cobrowseMask: get('data-cobrowse-mask'),
+    // the pre-chat form: ['email'] or ['name', 'email'] (none: [])
+    prechat: parsePrechat(get('data-prechat')),
+    prechatRequired: flag(get('data-prechat-required')),
   };
 }
