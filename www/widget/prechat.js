@@ -5,9 +5,10 @@
 //   PUT PREFIX v1/visitor/contact        {email, name?} -> {email, firstname}
 //
 // When no agent is available the panel says so (the `offline` text) and
-// asks how to get back to the visitor right after their first message. With
-// data-prechat ("email" or "name,email") it asks on opening, before the
-// first message; with data-prechat-required the composer stays locked until
+// asks how to get back to the visitor, on opening (so the email is known
+// before the first message's webhooks when the visitor answers first), or
+// right after a message sent while it was still unknown. With data-prechat
+// ("email" or "name,email") it asks on opening whatever the agents; with data-prechat-required the composer stays locked until
 // a valid email is saved, else the visitor may skip. What the visitor did
 // (gave or skipped) is remembered per browser, so the form is not asked
 // again on every page.
@@ -57,7 +58,6 @@ export function createPrechat({ win, doc, config, texts, input }) {
     try { win.localStorage.setItem(STORE_KEY, what); } catch (e) { /* private mode */ }
   };
   let done = remembered();    // 'given' | 'skipped' | ''
-  let sentOne = false;
   let offline = false;
   let asking = false;
 
@@ -153,7 +153,7 @@ export function createPrechat({ win, doc, config, texts, input }) {
       return;    // unknown: say nothing rather than something wrong
     }
     banner.hidden = !offline;
-    if (offline && sentOne) show();
+    if (offline) show();
   }
 
   lock();
@@ -174,7 +174,6 @@ export function createPrechat({ win, doc, config, texts, input }) {
       return true;
     },
     sent() {
-      sentOne = true;
       if (offline) show();
     },
   };
