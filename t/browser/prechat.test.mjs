@@ -93,6 +93,7 @@ async function state(page) {
       error: shown('.prechat-error') ? q('.prechat-error').textContent : null,
       thanks: shown('.prechat-thanks') ? q('.prechat-thanks').textContent : null,
       inputDisabled: q('.input').disabled,
+      focus: sr.activeElement ? sr.activeElement.className : null,
       bubbles: Array.from(log.querySelectorAll('.msg.customer .bubble'), (b) => b.textContent),
       pending: log.querySelectorAll('.pending, .failed').length,
     };
@@ -139,6 +140,7 @@ async function run(browser) {
   is(s.ask, 'Leave your email so we can get back to you.', '  in English');
   ok(s.skip, '  with a Skip button');
   ok(!s.inputDisabled, '  and the message box stays usable');
+  is(s.focus, 'input', '  with the focus in it');
   await shot(a.page, '1-offline-form');
 
   await fillIn(a.page, '.prechat-email', 'nobody-at-example');
@@ -156,6 +158,10 @@ async function run(browser) {
   await openPanel(a.page);
   s = await state(a.page);
   ok(!s.form && s.banner === OFFLINE, 'after a reload: still offline, the skipped form is not asked again', s);
+  await a.page.goto(`${BASE}/must/index.html`, { waitUntil: 'load' });
+  await openPanel(a.page);
+  s = await state(a.page);
+  ok(s.form && !s.skip && s.inputDisabled, 'a skip does not answer the required form of another page', s);
   ok(a.rec.errors.length === 0, 'no page errors, no failed requests', a.rec.errors.join('\n'));
   await a.ctx.close();
 
@@ -188,6 +194,7 @@ async function run(browser) {
   is(s.save, 'Enregistrer', '  and its button');
   ok(!s.skip, '  no Skip: it is required');
   ok(s.inputDisabled, 'the message box is locked before the email');
+  is(s.focus, 'prechat-name', '  the focus is in the form');
   is(s.banner, OFFLINE, 'the offline text shows too');
   await shot(c.page, '3-required');
   await c.page.keyboard.press('Enter');

@@ -8,13 +8,14 @@
 // asks how to get back to the visitor, on opening (so the email is known
 // before the first message's webhooks when the visitor answers first), or
 // right after a message sent while it was still unknown. With data-prechat
-// ("email" or "name,email") it asks on opening whatever the agents; with data-prechat-required the composer stays locked until
-// a valid email is saved, else the visitor may skip. What the visitor did
-// (gave or skipped) is remembered per browser, so the form is not asked
-// again on every page.
+// ("email" or "name,email") it asks on opening whatever the agents; with
+// data-prechat-required the composer stays locked until a valid email is
+// saved, else the visitor may skip. What the visitor did (gave or skipped)
+// is remembered per browser, so the form is not asked again on every page
+// (a skip does not answer a required form).
 //
-//   const prechat = createPrechat({ win, doc, config, texts });
-//   prechat.banner, prechat.form    elements for the panel
+//   const prechat = createPrechat({ win, doc, config, texts, input });
+//   prechat.banner, prechat.thanks, prechat.form   elements for the panel
 //   prechat.opened()                the panel was opened
 //   prechat.mayDeliver()            false while a required form is unanswered
 //   prechat.sent()                  the visitor sent a message
@@ -93,12 +94,16 @@ export function createPrechat({ win, doc, config, texts, input }) {
     input.disabled = locked();
   }
 
+  // a skip elsewhere does not answer a required form
+  const answered = () => done === 'given' || (done === 'skipped' && !required);
+
   function show() {
-    if (done || asking) return;
+    if (answered() || asking) return;
     asking = true;
     form.hidden = false;
     lock();
-    (nameInput || emailInput).focus({ preventScroll: true });
+    // a form that may be skipped leaves the visitor in the message box
+    if (required) (nameInput || emailInput).focus({ preventScroll: true });
   }
 
   function finish(what) {
