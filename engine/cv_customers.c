@@ -329,3 +329,100 @@ cv_customer_identify(cv_txn *t, const char *current, const char *ext_id,
 
     return cv_customer_link(t, target, ext_id);
 }
+
+
+/* the local part of an address (RFC 5321) */
+#define CV_EMAIL_LOCAL_MAX  64
+
+
+int
+cv_email_valid(const char *email)
+{
+    size_t       n, local;
+    const char  *at, *p, *dot;
+
+    n = strlen(email);
+
+    if (n < 3 || n > CV_EMAIL_MAX || cv_utf8_check(email, n, NULL) != CV_OK)
+    {
+        return 0;
+    }
+
+    for (p = email; *p; p++) {
+        if ((unsigned char) *p <= ' ' || *p == 0x7f
+            || strchr("<>()[]\\,;:\"", *p) != NULL)
+        {
+            return 0;
+        }
+    }
+
+    at = strchr(email, '@');
+
+    if (at == NULL || strchr(at + 1, '@') != NULL) {
+        return 0;
+    }
+
+    local = (size_t) (at - email);
+    dot = strchr(at + 1, '.');
+
+    return local >= 1 && local <= CV_EMAIL_LOCAL_MAX
+           && dot != NULL && dot > at + 1          /* a label before it */
+           && email[n - 1] != '.'
+           && strstr(at + 1, "..") == NULL;
+}
+
+
+cv_status
+cv_customer_contact(cv_txn *t, const char *customer_id, const char *email,
+    const char *name, cJSON **out, const char **why)
+{
+    cJSON      *cus, *res, *first;
+    size_t      chars;
+    cv_status   st;
+
+    *out = NULL;
+
+    if (!cv_email_valid(email)) {
+        *why = "\"email\" must be an email address";
+        return CV_INVALID;
+    }
+
+    if (name
+        && (cv_utf8_check(name, strlen(name), &chars) != CV_OK
+            || chars == 0 || chars > CV_NAME_MAX))
+    {
+        *why = "\"name\" must be a string of 1 to "
+               CV_STR(CV_NAME_MAX) " characters";
+        return CV_INVALID;
+    }
+
+    st = cv_customer_get(t, customer_id, &cus);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    cv_json_set(cus, "email", cJSON_CreateString(email));
+
+    if (name) {
+        cv_json_set(cus, "firstname", cJSON_CreateString(name));
+    }
+
+    st = cv_record_put(t, CV_DB_CUSTOMERS, customer_id, strlen(customer_id),
+                       cus);
+
+    if (st == CV_OK) {
+        /* the visitor learns only what they gave, not the integrator's
+         * labels or id */
+        res = cJSON_CreateObject();
+        cJSON_AddItemToObject(res, "email", cJSON_CreateString(email));
+        first = cJSON_GetObjectItem(cus, "firstname");
+        cJSON_AddItemToObject(res, "firstname",
+                              first ? cJSON_Duplicate(first, 1)
+                                    : cJSON_CreateNull());
+        *out = res;
+    }
+
+    cJSON_Delete(cus);
+
+    return st;
+}

@@ -40,4 +40,22 @@ cv_status cv_customer_ext_id(const cJSON *id, char *buf, size_t size);
 cv_status cv_customer_identify(cv_txn *t, const char *current,
     const char *ext_id, char target[CV_ID_MAX]);
 
+/*
+ * An address a visitor may give (the pre-chat form): at most 254 bytes of
+ * UTF-8, one "@" with a local part of 1 to 64 bytes before it and a
+ * domain with a dot after it, no blank, control character or any of
+ * <>()[]\\,;:" anywhere. Stricter than the REST API's check, which takes
+ * what the integrator's own system holds.
+ */
+int cv_email_valid(const char *email);
+
+/*
+ * What a visitor gave in the pre-chat form: the email, and their name as
+ * firstname when name is not NULL. *out: the customer's email and
+ * firstname. CV_INVALID (*why set) for an email that is not valid or a name
+ * that is empty or too long.
+ */
+cv_status cv_customer_contact(cv_txn *t, const char *customer_id,
+    const char *email, const char *name, cJSON **out, const char **why);
+
 #endif

@@ -1041,9 +1041,10 @@ cv_webhook_due(cv_txn *t, const char *id, int64_t now, const uint64_t *skip,
  * and seq. No cJSON tree: this is made once per event and endpoint.
  */
 static cv_status
-cv_payload_conv(cv_txn *t, const cv_log_entry *e, cv_json_text *b)
+cv_payload_conv(cv_txn *t, const cv_log_entry *e, cv_json_text *b,
+    char customer_id[CV_ID_MAX])
 {
-    size_t         n, fl;
+    size_t         n, fl, off, len;
     cv_log_entry   s;
 
     if (e->state == e->seq) {
@@ -1056,6 +1057,16 @@ cv_payload_conv(cv_txn *t, const cv_log_entry *e, cv_json_text *b)
     if (s.conv == NULL || s.conv_len < 2 || s.conv[s.conv_len - 1] != '}')
     {
         return CV_ERROR;
+    }
+
+    /* whose it is, for the customer beside it ("" when unreadable) */
+    customer_id[0] = '\0';
+
+    if (cv_json_member(s.conv, s.conv_len, "customer_id", &off, &len) == 0
+        && len > 2 && len - 2 < CV_ID_MAX && s.conv[off] == '"')
+    {
+        memcpy(customer_id, s.conv + off + 1, len - 2);
+        customer_id[len - 2] = '\0';
     }
 
     if (e->state == e->seq) {
@@ -1105,7 +1116,9 @@ cv_payload_head(cv_json_text *b, const char *event_id, const char *type,
 static cv_status
 cv_payload_event(cv_txn *t, const cv_delivery *d, cv_json_text *b)
 {
+    char           customer_id[CV_ID_MAX];
     size_t         off, len;
+    MDB_val        cus;
     cv_status      st;
     cv_log_entry   e;
     cv_log_names   names;
@@ -1124,9 +1137,27 @@ cv_payload_event(cv_txn *t, const cv_delivery *d, cv_json_text *b)
                     e.created_ms);
     cv_jt_lit(b, "\"conversation\":");
 
-    st = cv_payload_conv(t, &e, b);
+    st = cv_payload_conv(t, &e, b, customer_id);
     if (st != CV_OK) {
         return st;
+    }
+
+    /*
+     * the customer as stored now (the email a visitor left in the pre-chat
+     * form, the integrator's id and labels), as REST GET customers/{id}
+     * answers it; null once erased
+     */
+    cv_jt_lit(b, ",\"customer\":");
+
+    if (customer_id[0]
+        && cv_raw_get(t, CV_DB_CUSTOMERS, customer_id, strlen(customer_id),
+                      &cus) == CV_OK
+        && cus.mv_size > 0)
+    {
+        cv_jt_raw(b, cus.mv_data, cus.mv_size);
+
+    } else {
+        cv_jt_lit(b, "null");
     }
 
     /* the event's message as it is stored */

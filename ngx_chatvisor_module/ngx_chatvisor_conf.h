@@ -87,6 +87,13 @@ typedef enum {
 } ngx_chatvisor_text_e;
 
 
+/* chatvisor_prechat: what the form asks for, and whether it may be
+ * skipped (bits; 0: off) */
+#define NGX_CHATVISOR_PRECHAT_EMAIL         0x01
+#define NGX_CHATVISOR_PRECHAT_NAME          0x02
+#define NGX_CHATVISOR_PRECHAT_REQUIRED      0x04
+
+
 /* chatvisor_widget_position */
 #define NGX_CHATVISOR_POSITION_RIGHT        0
 #define NGX_CHATVISOR_POSITION_LEFT         1
@@ -101,6 +108,7 @@ typedef struct {
     ngx_flag_t                cobrowse;     /* chatvisor_cobrowse */
     ngx_array_t              *cobrowse_block;   /* ngx_str_t: selectors */
     ngx_array_t              *cobrowse_mask;
+    ngx_uint_t                prechat;      /* NGX_CHATVISOR_PRECHAT_* */
 } ngx_chatvisor_widget_conf_t;
 
 

@@ -203,6 +203,13 @@ static ngx_command_t  ngx_chatvisor_commands[] = {
       offsetof(ngx_chatvisor_loc_conf_t, widget),
       NULL },
 
+    { ngx_string("chatvisor_prechat"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_chatvisor_widget_prechat,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_chatvisor_loc_conf_t, widget),
+      NULL },
+
     { ngx_string("chatvisor_cobrowse"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,

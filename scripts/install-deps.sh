@@ -9,7 +9,7 @@ want="nginx nginx-dev liblmdb-dev libcjson-dev libssl-dev gcc make pkg-config pe
 case "${1:-build}" in
     # clang-14 and its libFuzzer runtime: make test replays the fuzz
     # corpus (fuzz/); llvm-14: make fuzz-coverage
-    # dpkg-dev and lintian: t/110-deb.t builds the package and checks it
+    # dpkg-dev and lintian: t/112-deb.t builds the package and checks it
     test)  want="$want chromium lmdb-utils faketime clang-14 libclang-rt-14-dev llvm-14 dpkg-dev lintian" ;;
     deb)   want="$want dpkg-dev lintian" ;;     # make deb
     bench) want="$want libnginx-mod-nchan wrk chromium" ;;   # chromium: bench/cobrowse

@@ -161,7 +161,10 @@ check_requests(\@ev, name => 'A', secret => $A->{secret}, secrets => [ $A->{secr
        '  created_at as the API shows it');
     my %last = %{ $cl->{conversation} };
     delete $last{seq};
-    is_deeply(\%last, $closed, '  the last event has the conversation as GET shows it now');
+    my %now = %$closed;
+    my $customer_now = delete $now{customer};    # GET nests it, webhooks put it beside
+    is_deeply(\%last, \%now, '  the last event has the conversation as GET shows it now');
+    is_deeply($cl->{customer}, $customer_now, '  and data.customer as GET shows it');
     for my $e (@ev) {
         my $sigs = () = ($e->{headers}{'webhook-signature'} // '') =~ /v1,/g;
         is($sigs, 1, "  one signature ($e->{json}{type})") or last;

@@ -202,6 +202,40 @@ main(void)
     cv_txn_abort(t);
 
     identify_tests(st);
+    /* the pre-chat form's addresses and what it stores */
+    ok(cv_email_valid("a@b.co") && cv_email_valid("first.last+tag@mail.example.org")
+       && cv_email_valid("jos\xc3\xa9@exa\xc3\xb1mple.es"),
+       "plain, dotted and UTF-8 addresses are valid");
+    ok(!cv_email_valid("") && !cv_email_valid("nobody")
+       && !cv_email_valid("@example.com") && !cv_email_valid("a@b")
+       && !cv_email_valid("a@.com") && !cv_email_valid("a@b.com.")
+       && !cv_email_valid("a@b..com") && !cv_email_valid("a@@b.com")
+       && !cv_email_valid("a b@c.com") && !cv_email_valid("a@b.com\n")
+       && !cv_email_valid("<a@b.com>") && !cv_email_valid("a\xff@b.com"),
+       "malformed addresses are refused");
+
+    cv_txn_begin(st, 1, &t);
+    ok(cv_customer_contact(t, a, "not-an-address", NULL, &c, &why)
+       == CV_INVALID && c == NULL && why != NULL, "a bad email: CV_INVALID");
+    ok(cv_customer_contact(t, a, "x@example.com", "", &c, &why)
+       == CV_INVALID, "an empty name: CV_INVALID");
+    ok(cv_customer_contact(t, "cus_nobody", "x@example.com", NULL, &c, &why)
+       == CV_NOT_FOUND, "an unknown customer: CV_NOT_FOUND");
+    ok(cv_customer_contact(t, b, "ann@example.com", "Ann", &c, &why) == CV_OK
+       && strcmp(cJSON_GetObjectItem(c, "email")->valuestring,
+                 "ann@example.com") == 0
+       && strcmp(cJSON_GetObjectItem(c, "firstname")->valuestring, "Ann")
+          == 0
+       && cJSON_GetObjectItem(c, "labels") == NULL,
+       "the answer: email and firstname only");
+    cJSON_Delete(c);
+    ok(cv_customer_get(t, b, &c) == CV_OK
+       && strcmp(cJSON_GetObjectItem(c, "email")->valuestring,
+                 "ann@example.com") == 0
+       && strcmp(cJSON_GetObjectItem(c, "firstname")->valuestring, "Ann")
+          == 0, "stored on the customer");
+    cJSON_Delete(c);
+    cv_txn_abort(t);
 
     cv_store_close(st);
     return done_testing();

@@ -72,18 +72,39 @@ ngx_chatvisor_api_conversation_poll(ngx_http_request_t *r,
 }
 
 
+/* GET conversations/ID: with its customer as GET customers/{id} answers
+ * it (the email a visitor left in the pre-chat form) */
+
 ngx_int_t
 ngx_chatvisor_api_conversation_get(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx)
 {
-    cJSON                      *conv;
+    cJSON                      *conv, *cus;
+    cv_txn                     *t;
+    const char                 *customer_id;
     cv_status                   st;
     ngx_chatvisor_main_conf_t  *cmcf;
 
     cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
 
-    st = ngx_chatvisor_store_read(cmcf, cv_conversation_get, ctx->param[0],
-                                  &conv);
+    st = cv_txn_begin(cmcf->store, 0, &t);
+    if (st != CV_OK) {
+        return ngx_chatvisor_send_status(r, st, NULL);
+    }
+
+    st = cv_conversation_get(t, ctx->param[0], &conv);
+
+    customer_id = (st == CV_OK)
+                  ? cJSON_GetStringValue(cJSON_GetObjectItem(conv,
+                                                             "customer_id"))
+                  : NULL;
+
+    if (customer_id && cv_customer_get(t, customer_id, &cus) == CV_OK) {
+        cJSON_AddItemToObject(conv, "customer", cus);
+    }
+
+    cv_txn_abort(t);
+
     if (st != CV_OK) {
         return ngx_chatvisor_send_status(r, st, NULL);
     }

@@ -46,6 +46,18 @@ ngx_int_t ngx_chatvisor_agent_auth(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx, ngx_uint_t caller, ngx_chatvisor_err_t *err);
 
 
+/* ngx_chatvisor_visitor.c: the abuse limits of a visitor's write
+ * (NGX_DECLINED: within them; else the 429's rc) */
+ngx_int_t ngx_chatvisor_visitor_limit(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx);
+
+/* ngx_chatvisor_visitor_contact.c: the pre-chat form's email and name,
+ * and whether an agent is available */
+ngx_int_t ngx_chatvisor_visitor_contact(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx);
+ngx_int_t ngx_chatvisor_visitor_availability(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx);
+
 /* ngx_chatvisor_visitor_events.c */
 ngx_int_t ngx_chatvisor_visitor_events(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx);

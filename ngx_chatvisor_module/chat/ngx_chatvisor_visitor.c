@@ -24,6 +24,9 @@ static const char  *ngx_chatvisor_post_fields[] = {
 
 static const char  *ngx_chatvisor_typing_fields[] = { "typing", NULL };
 
+static const char  *ngx_chatvisor_contact_fields[] = { "email", "name",
+                                                       NULL };
+
 
 ngx_chatvisor_route_t  ngx_chatvisor_visitor_routes[] = {
 
@@ -38,6 +41,14 @@ ngx_chatvisor_route_t  ngx_chatvisor_visitor_routes[] = {
     { NGX_CHATVISOR_GET, ngx_string("events"),
       NGX_CHATVISOR_CALLER_VISITOR, NGX_CHATVISOR_BODY_NONE,
       NULL, ngx_chatvisor_visitor_events },
+
+    { NGX_HTTP_PUT, ngx_string("contact"),
+      NGX_CHATVISOR_CALLER_VISITOR, NGX_CHATVISOR_BODY_OBJECT,
+      ngx_chatvisor_contact_fields, ngx_chatvisor_visitor_contact },
+
+    { NGX_CHATVISOR_GET, ngx_string("availability"),
+      NGX_CHATVISOR_CALLER_VISITOR, NGX_CHATVISOR_BODY_NONE,
+      NULL, ngx_chatvisor_visitor_availability },
 
     { 0, ngx_null_string, 0, 0, NULL, NULL }
 };
@@ -76,7 +87,7 @@ ngx_chatvisor_visitor_page_url(ngx_http_request_t *r, char *url)
  * NGX_DECLINED when within the limits, else the 429's rc.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_chatvisor_visitor_limit(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
 {
     ngx_str_t                   key;

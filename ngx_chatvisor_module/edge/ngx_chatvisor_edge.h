@@ -41,6 +41,9 @@ char *ngx_chatvisor_widget_text(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_chatvisor_widget_language(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+/* chatvisor_prechat off | email | name,email [required] */
+char *ngx_chatvisor_widget_prechat(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 /* chatvisor_cobrowse_block, chatvisor_cobrowse_mask_text */
 char *ngx_chatvisor_widget_selector(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

@@ -1,7 +1,8 @@
 /*
  * The widget's look: chatvisor_widget_* directives, their inheritance, and
  * the <script> tag that carries them to the browser, with what the page
- * offers of co-browsing (chatvisor_cobrowse, its selectors).
+ * offers of co-browsing (chatvisor_cobrowse, its selectors) and the
+ * pre-chat form (chatvisor_prechat).
  */
 
 
@@ -20,6 +21,7 @@ ngx_chatvisor_widget_init_conf(ngx_chatvisor_widget_conf_t *w)
     w->position = NGX_CONF_UNSET_UINT;
     w->show_after = NGX_CONF_UNSET_MSEC;
     w->cobrowse = NGX_CONF_UNSET;
+    w->prechat = NGX_CONF_UNSET_UINT;
 }
 
 
@@ -46,6 +48,7 @@ ngx_chatvisor_widget_merge_conf(ngx_chatvisor_widget_conf_t *conf,
     }
 
     ngx_conf_merge_value(conf->cobrowse, prev->cobrowse, 0);
+    ngx_conf_merge_uint_value(conf->prechat, prev->prechat, 0);
 
     /* a level that lists selectors replaces the inherited list */
     if (conf->cobrowse_block == NULL) {
@@ -124,6 +127,58 @@ ngx_chatvisor_selector_valid(ngx_str_t *s)
     }
 
     return !blank && !quote && depth == 0;
+}
+
+
+/* chatvisor_prechat off | email | name,email [required]; */
+
+char *
+ngx_chatvisor_widget_prechat(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_chatvisor_widget_conf_t *w = (void *) ((u_char *) conf + cmd->offset);
+
+    ngx_str_t  *value;
+
+    if (w->prechat != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0 && cf->args->nelts == 2) {
+        w->prechat = 0;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strcmp(value[1].data, "email") == 0) {
+        w->prechat = NGX_CHATVISOR_PRECHAT_EMAIL;
+
+    } else if (ngx_strcmp(value[1].data, "name,email") == 0
+               || ngx_strcmp(value[1].data, "email,name") == 0)
+    {
+        w->prechat = NGX_CHATVISOR_PRECHAT_EMAIL | NGX_CHATVISOR_PRECHAT_NAME;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid fields \"%V\" in \"%V\" directive, "
+                           "it must be \"off\", \"email\" or "
+                           "\"name,email\"", &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strcmp(value[2].data, "required") != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in \"%V\" "
+                               "directive, it must be \"required\"",
+                               &value[2], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
+        w->prechat |= NGX_CHATVISOR_PRECHAT_REQUIRED;
+    }
+
+    return NGX_CONF_OK;
 }
 
 
@@ -435,7 +490,8 @@ ngx_chatvisor_attr_word(u_char *p, const char *name, const char *word)
  * <script async src="PREFIXwidget.js?v=HASH" data-chatvisor="1"
  *  data-color=".." data-position=".." data-language=".."
  *  data-text-KEY=".."... [data-cobrowse="1" data-cobrowse-block=".."
- *  data-cobrowse-mask=".."]
+ *  data-cobrowse-mask=".."] [data-prechat="name,email"
+ *  data-prechat-required="1"]
  * without the closing "></script>": a per-request nonce may follow.
  */
 
@@ -487,6 +543,9 @@ ngx_chatvisor_widget_build_tag(ngx_pool_t *pool,
         }
     }
 
+    len += sizeof(" data-prechat=\"name,email\"")
+           + sizeof(" data-prechat-required=\"1\"");
+
     tag->data = ngx_pnalloc(pool, len);
     if (tag->data == NULL) {
         return NGX_ERROR;
@@ -524,6 +583,17 @@ ngx_chatvisor_widget_build_tag(ngx_pool_t *pool,
         if (w->cobrowse_mask) {
             p = ngx_chatvisor_attr_selectors(p, "data-cobrowse-mask",
                                              w->cobrowse_mask, &n);
+        }
+    }
+
+    if (w->prechat & NGX_CHATVISOR_PRECHAT_EMAIL) {
+        p = ngx_chatvisor_attr_word(p, "data-prechat",
+                                    (w->prechat & NGX_CHATVISOR_PRECHAT_NAME)
+                                    ? "name,email" : "email");
+
+        if (w->prechat & NGX_CHATVISOR_PRECHAT_REQUIRED) {
+            p = ngx_cpymem(p, " data-prechat-required=\"1\"",
+                           sizeof(" data-prechat-required=\"1\"") - 1);
         }
     }
 

@@ -3,12 +3,14 @@
 //     data-color="#2563eb" data-position="right" data-language="en"
 //     data-text-title="..." data-show-after="20000ms" data-cobrowse="1"
 //     data-cobrowse-block="#card, .secret" data-cobrowse-mask=".name"
-//     data-online="1" data-identify="1" ...>
+//     data-online="1" data-identify="1"
+//     data-prechat="name,email" data-prechat-required="1" ...>
 //
 // What the tag leaves out takes the defaults of www/shared/defaults.json,
 // the same file nginx's defaults are generated from.
 import DEFAULTS from '../shared/defaults.json';
 import { CONFIGURABLE, pickLanguage } from './i18n.js';
+import { parsePrechat } from './prechat.js';
 
 export const DEFAULT_COLOR = DEFAULTS.color;
 export const DEFAULT_PREFIX = DEFAULTS.prefix;
@@ -93,5 +95,8 @@ export function readConfig(script, loc) {
     // chatvisor_identify named a customer this browser is not yet
     online: flag(get('data-online')),
     identify: flag(get('data-identify')),
+    // the pre-chat form: ['email'] or ['name', 'email'] (none: [])
+    prechat: parsePrechat(get('data-prechat')),
+    prechatRequired: flag(get('data-prechat-required')),
   };
 }

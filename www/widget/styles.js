@@ -294,6 +294,50 @@ svg { display: block; flex: none; }
 }
 .open .badge { display: none; }
 
+/* no agent available (prechat.js), and the form asking for an email */
+.offline {
+  flex: none;
+  padding: 8px 16px;
+  background: #fff7ed;
+  color: #7c2d12;
+  font-size: 13px;
+  border-bottom: 1px solid var(--cv-line);
+}
+.prechat {
+  flex: none;
+  display: flex;
+  flex-direction: column;
+  gap: 8px;
+  margin: 0;
+  padding: 12px 16px;
+  border-top: 1px solid var(--cv-line);
+  background: var(--cv-soft);
+}
+.prechat-ask, .prechat-error, .prechat-thanks { margin: 0; font-size: 13px; }
+.prechat-error { color: #b91c1c; }
+.prechat-thanks { flex: none; padding: 6px 16px; color: var(--cv-muted); }
+.prechat input {
+  font: inherit;
+  font-size: 14px;
+  margin: 0;
+  padding: 8px 10px;
+  border: 1px solid var(--cv-line);
+  border-radius: 8px;
+  background: var(--cv-bg);
+  color: var(--cv-ink);
+}
+.prechat input:focus { outline: 2px solid var(--cv-ring); outline-offset: 0; }
+.prechat-actions { display: flex; gap: 8px; }
+.prechat-save, .prechat-skip {
+  padding: 6px 14px;
+  border-radius: 8px;
+  border: 1px solid var(--cv-line);
+  font-size: 14px;
+}
+.prechat-save { background: var(--cv-color); color: var(--cv-fg); border-color: var(--cv-color); }
+.prechat-skip { background: transparent; color: var(--cv-muted); }
+.input:disabled { cursor: not-allowed; }
+
 .composer {
   flex: none;
   display: flex;

@@ -3,6 +3,7 @@
 import { createSheet } from './styles.js';
 import { format } from './i18n.js';
 import { createReveal } from './reveal.js';
+import { createPrechat } from './prechat.js';
 import { TYPING_SHOW_MS } from '../shared/typing.js';
 import { element, svgIcon, sendOnEnter } from '../shared/dom.js';
 
@@ -53,9 +54,11 @@ export function mountWidget(doc, config, texts, chat, hooks) {
     [icon(doc, 'icon', ICON_SEND)]);
   const composer = h(doc, 'form', { class: 'composer', novalidate: true }, [input, sendBtn]);
 
+  // the offline notice over the log, the pre-chat form over the composer
+  const prechat = createPrechat({ win, doc, config, texts, input });
   const panel = h(doc, 'div', {
     class: 'panel', id: 'cv-panel', role: 'dialog', 'aria-label': texts.title, hidden: true,
-  }, [header, log, composer]);
+  }, [header, prechat.banner, log, prechat.thanks, prechat.form, composer]);
 
   const root = h(doc, 'div', {
     class: 'root' + (config.position === 'left' ? ' left' : ''), lang: config.language, dir: 'ltr',
@@ -306,6 +309,7 @@ export function mountWidget(doc, config, texts, chat, hooks) {
       setUnread(0);
       markSeen();
       chat.activate();
+      prechat.opened();
     } else if (focusLauncher) {
       launcher.focus({ preventScroll: true });
     }
@@ -324,10 +328,11 @@ export function mountWidget(doc, config, texts, chat, hooks) {
   const updateSend = () => { sendBtn.disabled = input.value.trim() === ''; };
   function submit() {
     const text = input.value.trim();
-    if (!text) return;
+    if (!text || !prechat.mayDeliver()) return;
     input.value = '';
     updateSend();
     chat.send(text);
+    prechat.sent();
     input.focus({ preventScroll: true });
   }
   input.addEventListener('input', () => {
