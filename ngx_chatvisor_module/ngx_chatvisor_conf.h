@@ -184,6 +184,8 @@ typedef struct {
 
     ngx_array_t              *api_clients;  /* ngx_chatvisor_api_client_t */
     ngx_uint_t                visits_rule;  /* some location counts visits */
+    ngx_uint_t                status_used;  /* some location has
+                                               chatvisor_status */
 
     /* co-browsing: its sessions' zone exists when some location offers
      * it (chatvisor_cobrowse on); cobrowse NULL: co-browsing is off */

@@ -25,14 +25,14 @@ ngx_chatvisor_shm_init(ngx_shm_zone_t *shm_zone, void *data)
     if (old) {
         /* a reload: data is the previous cycle's configuration */
         cmcf->shm = old->shm;
-        return NGX_OK;
+        goto done;
     }
 
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
     if (shm_zone->shm.exists) {
         cmcf->shm = shpool->data;
-        return NGX_OK;
+        goto done;
     }
 
     cmcf->shm = ngx_slab_calloc(shpool, sizeof(ngx_chatvisor_shm_t));
@@ -41,6 +41,10 @@ ngx_chatvisor_shm_init(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     shpool->data = cmcf->shm;
+
+done:
+
+    ngx_chatvisor_metrics_attach(&cmcf->shm->metrics);
 
     return NGX_OK;
 }

@@ -2,9 +2,10 @@
  * The layout of the shared-memory zone, for the runtime's files that keep
  * a part of it: presence (ngx_chatvisor_presence.c), abuse limits
  * (ngx_chatvisor_rate_limit.c), settings (ngx_chatvisor_settings.c),
- * leases (ngx_chatvisor_lease.c) and the pipes' overflow flags
- * (ngx_chatvisor_shm.c). Every part but the flags is read and written
- * under the zone's mutex.
+ * leases (ngx_chatvisor_lease.c), the pipes' overflow flags
+ * (ngx_chatvisor_shm.c) and the metrics (ngx_chatvisor_metrics.c). Every
+ * part but the flags and the metrics is read and written under the zone's
+ * mutex.
  */
 
 #ifndef _NGX_CHATVISOR_SHM_H_INCLUDED_
@@ -73,6 +74,7 @@ struct ngx_chatvisor_shm_s {
     ngx_chatvisor_limits_t          limits;
     ngx_chatvisor_presence_table_t  presence;
     ngx_chatvisor_lease_t           leases[NGX_CHATVISOR_LEASES];
+    ngx_chatvisor_metrics_t         metrics;      /* atomic, no lock */
 };
 
 
