@@ -25,6 +25,9 @@
 # - Commits: batches counted and the histogram's count, sum and buckets
 #   agree; the store's bytes used and its maximum (size=).
 # - A reload keeps every counter; counting goes on after it.
+# - nginx -t refuses chatvisor_status without chatvisor_store, and twice
+#   in a location. (The complete config of docs/metrics.md, a location
+#   kept to the scraper with allow/deny, passes nginx -t in t/15-docs.t.)
 
 use strict;
 use warnings;
@@ -401,6 +404,34 @@ is($m->{chatvisor_conversations_opened_total}, 2, 'conversations opened: 2');
     is(scrape()->{'chatvisor_messages_total{author="visitor"}'},
        $pre->{'chatvisor_messages_total{author="visitor"}'} + 1,
        'and counting goes on from there');
+}
+
+# ---- the directive needs the store ----
+
+{
+    my $t2 = Chatvisor::Test->new;
+    $t2->write_config(<<'EOF');
+http {
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location = /metrics { chatvisor_status; }
+    }
+}
+EOF
+    my ($st, $out) = $t2->test_config;
+    isnt($st, 0, 'chatvisor_status without chatvisor_store: nginx -t fails');
+    like($out, qr/"chatvisor_status" needs "chatvisor_store"/, 'and says why');
+    $t2->write_config(<<'EOF');
+http {
+    chatvisor_store %%TESTDIR%%/store;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location = /metrics { chatvisor_status; chatvisor_status; }
+    }
+}
+EOF
+    ($st, $out) = $t2->test_config;
+    isnt($st, 0, 'chatvisor_status twice in a location: nginx -t fails');
 }
 
 done_testing;
