@@ -1075,7 +1075,7 @@ ngx_chatvisor_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    ngx_chatvisor_metrics_init_process();
+    ngx_chatvisor_metrics_init_process(cmcf);
 
     if (ngx_chatvisor_poll_init_process(cycle) != NGX_OK
         || ngx_chatvisor_ipc_init_process(cycle, cmcf) != NGX_OK)

@@ -23,7 +23,8 @@ const uint64_t  ngx_chatvisor_commit_bounds[] = {
     NGX_CHATVISOR_COMMIT_BUCKETS
 };
 
-/* the zone's, for this process: set before the workers are forked */
+/* the zone's, for this worker: from its own cycle at its start (a
+ * pointer the master kept could name the zone of a reload that failed) */
 static ngx_chatvisor_metrics_t  *ngx_chatvisor_metrics;
 
 /* the polls this worker holds, written to its slot */
@@ -31,15 +32,9 @@ static ngx_atomic_int_t          ngx_chatvisor_metrics_polls;
 
 
 void
-ngx_chatvisor_metrics_attach(ngx_chatvisor_metrics_t *m)
+ngx_chatvisor_metrics_init_process(ngx_chatvisor_main_conf_t *cmcf)
 {
-    ngx_chatvisor_metrics = m;
-}
-
-
-void
-ngx_chatvisor_metrics_init_process(void)
-{
+    ngx_chatvisor_metrics = cmcf->shm ? &cmcf->shm->metrics : NULL;
     ngx_chatvisor_metrics_polls = 0;
 
     if (ngx_chatvisor_metrics && ngx_process_slot >= 0
@@ -54,7 +49,13 @@ ngx_chatvisor_metrics_init_process(void)
 void
 ngx_chatvisor_metrics_exit_process(void)
 {
-    ngx_chatvisor_metrics_init_process();
+    ngx_chatvisor_metrics_polls = 0;
+
+    if (ngx_chatvisor_metrics && ngx_process_slot >= 0
+        && ngx_process_slot < NGX_MAX_PROCESSES)
+    {
+        ngx_chatvisor_metrics->polls[ngx_process_slot] = 0;
+    }
 }
 
 

@@ -405,11 +405,9 @@ typedef struct {
                                                    dies takes its count */
 } ngx_chatvisor_metrics_t;
 
-/* the zone's counters for this process (from the zone's init) */
-void ngx_chatvisor_metrics_attach(ngx_chatvisor_metrics_t *m);
-
-/* worker start and exit: its slot of held polls is 0 */
-void ngx_chatvisor_metrics_init_process(void);
+/* worker start (the zone's counters of its cycle) and exit: its slot of
+ * held polls is 0 */
+void ngx_chatvisor_metrics_init_process(ngx_chatvisor_main_conf_t *cmcf);
 void ngx_chatvisor_metrics_exit_process(void);
 
 /* one more of a counter */

@@ -1,7 +1,7 @@
 /*
  * A small shared-memory zone that every worker reads without touching the
  * store (its parts: ngx_chatvisor_shm.h). It outlives reloads: who is
- * online and the REST overrides stay.
+ * online, the REST overrides and the metrics' counters stay.
  */
 
 
@@ -25,14 +25,14 @@ ngx_chatvisor_shm_init(ngx_shm_zone_t *shm_zone, void *data)
     if (old) {
         /* a reload: data is the previous cycle's configuration */
         cmcf->shm = old->shm;
-        goto done;
+        return NGX_OK;
     }
 
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
     if (shm_zone->shm.exists) {
         cmcf->shm = shpool->data;
-        goto done;
+        return NGX_OK;
     }
 
     cmcf->shm = ngx_slab_calloc(shpool, sizeof(ngx_chatvisor_shm_t));
@@ -41,10 +41,6 @@ ngx_chatvisor_shm_init(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     shpool->data = cmcf->shm;
-
-done:
-
-    ngx_chatvisor_metrics_attach(&cmcf->shm->metrics);
 
     return NGX_OK;
 }
