@@ -1,7 +1,8 @@
 /*
- * Metrics: counters in the shared zone that every worker adds to with one
- * atomic add and no lock (a request path pays that add and nothing
- * more), and what chatvisor_status reads beside them when it is asked:
+ * Metrics: counters in the shared zone, each process adding to its own
+ * slot with one atomic add and no lock (a request path pays that add, on
+ * a cache line no other worker writes, and nothing more), and what
+ * chatvisor_status reads beside them when it is asked: the slots summed,
  * presence, co-browsing sessions, and a read transaction of the store for
  * the open conversations, the agents and the webhooks' backlog, each a
  * lookup or one per agent or endpoint, never a scan.
@@ -19,29 +20,37 @@
 #define NGX_CHATVISOR_NSEC_PER_USEC  1000
 
 
+/* a slot's counters fit its room */
+typedef char  ngx_chatvisor_metrics_slot_fits[
+    sizeof(ngx_chatvisor_metrics_slot_t) <= NGX_CHATVISOR_METRICS_SLOT_SIZE
+    ? 1 : -1];
+
+
 const uint64_t  ngx_chatvisor_commit_bounds[] = {
     NGX_CHATVISOR_COMMIT_BUCKETS
 };
 
-/* the zone's, for this worker: from its own cycle at its start (a
+/* this process's slot of the zone: from its own cycle at its start (a
  * pointer the master kept could name the zone of a reload that failed) */
-static ngx_chatvisor_metrics_t  *ngx_chatvisor_metrics;
+static ngx_chatvisor_metrics_slot_t  *ngx_chatvisor_metrics;
 
 /* the polls this worker holds, written to its slot */
-static ngx_atomic_int_t          ngx_chatvisor_metrics_polls;
+static ngx_atomic_int_t               ngx_chatvisor_metrics_polls;
 
 
 void
 ngx_chatvisor_metrics_init_process(ngx_chatvisor_main_conf_t *cmcf)
 {
-    ngx_chatvisor_metrics = cmcf->shm ? &cmcf->shm->metrics : NULL;
+    ngx_chatvisor_metrics = NULL;
     ngx_chatvisor_metrics_polls = 0;
 
-    if (ngx_chatvisor_metrics && ngx_process_slot >= 0
+    if (cmcf->shm && ngx_process_slot >= 0
         && ngx_process_slot < NGX_MAX_PROCESSES)
     {
-        /* a worker that died in this slot left its count */
-        ngx_chatvisor_metrics->polls[ngx_process_slot] = 0;
+        /* what a process of this slot counted before stays: only the
+         * polls a dead one held are gone */
+        ngx_chatvisor_metrics = &cmcf->shm->metrics.slot[ngx_process_slot].s;
+        ngx_chatvisor_metrics->polls = 0;
     }
 }
 
@@ -49,12 +58,8 @@ ngx_chatvisor_metrics_init_process(ngx_chatvisor_main_conf_t *cmcf)
 void
 ngx_chatvisor_metrics_exit_process(void)
 {
-    ngx_chatvisor_metrics_polls = 0;
-
-    if (ngx_chatvisor_metrics && ngx_process_slot >= 0
-        && ngx_process_slot < NGX_MAX_PROCESSES)
-    {
-        ngx_chatvisor_metrics->polls[ngx_process_slot] = 0;
+    if (ngx_chatvisor_metrics) {
+        ngx_chatvisor_metrics->polls = 0;
     }
 }
 
@@ -145,13 +150,10 @@ ngx_chatvisor_metric_polls(ngx_int_t delta)
 {
     ngx_chatvisor_metrics_polls += delta;
 
-    /* only this worker writes its slot: a plain store */
-    if (ngx_chatvisor_metrics && ngx_process_slot >= 0
-        && ngx_process_slot < NGX_MAX_PROCESSES)
-    {
-        ngx_chatvisor_metrics->polls[ngx_process_slot] =
-                                   (ngx_atomic_uint_t)
-                                   ngx_chatvisor_metrics_polls;
+    /* only this process writes its slot: a plain store */
+    if (ngx_chatvisor_metrics) {
+        ngx_chatvisor_metrics->polls = (ngx_atomic_uint_t)
+                                       ngx_chatvisor_metrics_polls;
     }
 }
 
@@ -190,28 +192,29 @@ void
 ngx_chatvisor_metrics_read(ngx_chatvisor_main_conf_t *cmcf,
     ngx_chatvisor_metrics_read_t *out)
 {
-    ngx_uint_t                i;
-    ngx_chatvisor_metrics_t  *m;
+    ngx_uint_t                     i, k;
+    ngx_chatvisor_metrics_t       *m;
+    ngx_chatvisor_metrics_slot_t  *s;
 
     ngx_memzero(out, sizeof(ngx_chatvisor_metrics_read_t));
 
-    m = ngx_chatvisor_metrics;
+    m = cmcf->shm ? &cmcf->shm->metrics : NULL;
 
-    if (m) {
+    /* every slot: a process that exited (a reload's old workers, one
+     * that died) leaves its counts for the sum */
+    for (k = 0; m && k < NGX_MAX_PROCESSES; k++) {
+        s = &m->slot[k].s;
+
         for (i = 0; i < NGX_CHATVISOR_METRIC_N; i++) {
-            out->counter[i] = m->counter[i];
+            out->counter[i] += s->counter[i];
         }
 
         for (i = 0; i <= NGX_CHATVISOR_COMMIT_BUCKETS_N; i++) {
-            out->commit_le[i] = m->commit_le[i];
+            out->commit_le[i] += s->commit_le[i];
         }
 
-        out->commit_us = m->commit_us;
-
-        /* an exiting worker of a reload still holds its polls */
-        for (i = 0; i < NGX_MAX_PROCESSES; i++) {
-            out->polls += m->polls[i];
-        }
+        out->commit_us += s->commit_us;
+        out->polls += s->polls;
     }
 
     ngx_chatvisor_presence_count(cmcf, &out->available, &out->away);

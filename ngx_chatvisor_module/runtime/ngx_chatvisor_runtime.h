@@ -365,10 +365,11 @@ ngx_uint_t ngx_chatvisor_settings_visibility(ngx_chatvisor_main_conf_t *cmcf,
 /* ------------------------------------------------------------ metrics */
 
 /*
- * Counters every worker adds to in the shared zone, one atomic add each
- * (ngx_chatvisor_metrics.c); chatvisor_status answers them summed
- * (docs/metrics.md). They live as long as the zone: a reload keeps them,
- * a restart starts them at 0.
+ * Counters in the shared zone (ngx_chatvisor_metrics.c): each process adds
+ * to its own slot (one per slot of ngx_processes, a cache line apart, so
+ * two workers never write the same line), one atomic add each;
+ * chatvisor_status answers the slots summed (docs/metrics.md). They live
+ * as long as the zone: a reload keeps them, a restart starts them at 0.
  */
 
 typedef enum {
@@ -399,10 +400,22 @@ typedef struct {
     ngx_atomic_t              counter[NGX_CHATVISOR_METRIC_N];
     ngx_atomic_t              commit_le[NGX_CHATVISOR_COMMIT_BUCKETS_N + 1];
     ngx_atomic_t              commit_us;        /* their sum */
-    ngx_atomic_t              polls[NGX_MAX_PROCESSES];  /* held, by the
-                                                   process slot that holds
-                                                   them: a worker that
-                                                   dies takes its count */
+    ngx_atomic_t              polls;            /* held now: set to 0 when
+                                                   a process starts in the
+                                                   slot, the rest kept */
+} ngx_chatvisor_metrics_slot_t;
+
+/* a slot's room: two cache lines (the adjacent-line prefetcher pairs
+ * them) */
+#define NGX_CHATVISOR_METRICS_SLOT_SIZE  256
+
+typedef union {
+    ngx_chatvisor_metrics_slot_t  s;
+    u_char                        room[NGX_CHATVISOR_METRICS_SLOT_SIZE];
+} ngx_chatvisor_metrics_slot_u;
+
+typedef struct {
+    ngx_chatvisor_metrics_slot_u  slot[NGX_MAX_PROCESSES];
 } ngx_chatvisor_metrics_t;
 
 /* worker start (the zone's counters of its cycle) and exit: its slot of

@@ -69,12 +69,14 @@ typedef struct {
 
 
 struct ngx_chatvisor_shm_s {
+    /* first: the zone's struct is page-aligned (the slab pool gives a
+     * large allocation whole pages), so each slot starts a cache line */
+    ngx_chatvisor_metrics_t         metrics;      /* atomic, no lock */
     ngx_atomic_t                    overflow[NGX_MAX_PROCESSES];
     ngx_chatvisor_settings_t        settings;
     ngx_chatvisor_limits_t          limits;
     ngx_chatvisor_presence_table_t  presence;
     ngx_chatvisor_lease_t           leases[NGX_CHATVISOR_LEASES];
-    ngx_chatvisor_metrics_t         metrics;      /* atomic, no lock */
 };
 
 
