@@ -934,6 +934,75 @@ cv_webhook_scan(cv_txn *t, const char *id, size_t max, int64_t now,
 }
 
 
+/* log entries the oldest undelivered event is looked for past a cursor
+ * (other types of entries are passed over) */
+#define CV_OLDEST_LOOK  16
+
+cv_status
+cv_webhook_oldest_undelivered(cv_txn *t, int64_t *oldest_ms)
+{
+    int                   more, found;
+    size_t                n, i, wn;
+    MDB_val               k;
+    uint64_t              last, dseq;
+    cv_dlv                d;
+    cv_status             st;
+    cv_wh_key             prefix;
+    cv_delivery           w[CV_OLDEST_LOOK];
+    cv_webhook_endpoint  *eps;
+
+    *oldest_ms = 0;
+
+    st = cv_webhook_endpoints(t, &eps, &n);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    for (i = 0; st == CV_OK && i < n; i++) {
+
+        /* the first event after its cursor: not settled yet */
+        st = cv_webhook_window(t, eps[i].id, eps[i].cursor, CV_OLDEST_LOOK,
+                               w, &wn, &last, &more);
+
+        if (st == CV_OK && wn
+            && (*oldest_ms == 0 || w[0].created_ms < *oldest_ms))
+        {
+            *oldest_ms = w[0].created_ms;
+        }
+
+        /* its oldest pending delivery: the first of its status index */
+        cv_key_start(&prefix, eps[i].id);
+        prefix.data[prefix.len++] = (unsigned char) CV_DELIVERY_PENDING;
+
+        if (st == CV_OK) {
+            st = cv_key_first(t, CV_DB_DELIVERY_STATUS, &prefix,
+                              CV_U64BE_LEN, &k, &found);
+        }
+
+        if (st != CV_OK || !found) {
+            continue;
+        }
+
+        dseq = cv_get_u64be((unsigned char *) k.mv_data + prefix.len);
+
+        st = cv_dlv_get(t, eps[i].id, dseq, &d);
+
+        if (st == CV_NOT_FOUND) {
+            st = CV_ERROR;      /* an index entry without its record */
+
+        } else if (st == CV_OK
+                   && (*oldest_ms == 0 || d.created_ms < *oldest_ms))
+        {
+            *oldest_ms = d.created_ms;
+        }
+    }
+
+    free(eps);
+
+    return st;
+}
+
+
 static void
 cv_delivery_of(const cv_dlv *d, cv_delivery *out)
 {

@@ -174,6 +174,112 @@ cv_index_open_count(cv_txn *t, const char *agent_id, uint32_t *count)
 }
 
 
+cv_status
+cv_index_open_total(cv_txn *t, uint64_t *total)
+{
+    MDB_cursor     *c;
+    MDB_val         key, v;
+    unsigned char   prefix = CV_IX_OPEN_COUNT;
+    cv_status       st;
+    int             rc;
+
+    *total = 0;
+
+    rc = mdb_cursor_open(t->txn, t->store->dbi[CV_DB_INDEX], &c);
+    if (rc != 0) {
+        return cv_status_from_mdb(rc);
+    }
+
+    key.mv_data = &prefix;
+    key.mv_size = 1;
+    st = CV_OK;
+
+    /* one key per agent with open conversations, and one for none */
+    for (rc = mdb_cursor_get(c, &key, &v, MDB_SET_RANGE);
+         rc == 0;
+         rc = mdb_cursor_get(c, &key, &v, MDB_NEXT))
+    {
+        if (((unsigned char *) key.mv_data)[0] != CV_IX_OPEN_COUNT) {
+            break;
+        }
+
+        if (v.mv_size != CV_U32BE_LEN) {
+            st = CV_ERROR;
+            break;
+        }
+
+        *total += cv_get_u32be(v.mv_data);
+    }
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        st = cv_status_from_mdb(rc);
+    }
+
+    mdb_cursor_close(c);
+
+    return st;
+}
+
+
+cv_status
+cv_index_count_unassigned(cv_txn *t)
+{
+    MDB_cursor     *c;
+    MDB_val         key, v;
+    uint32_t        n;
+    cv_ix_key       k, prefix;
+    unsigned char   be[CV_U32BE_LEN];
+    cv_status       st;
+    int             rc;
+
+    rc = mdb_cursor_open(t->txn, t->store->dbi[CV_DB_INDEX], &c);
+    if (rc != 0) {
+        return cv_status_from_mdb(rc);
+    }
+
+    cv_ix_list_prefix(&prefix, CV_IX_OPEN, "");
+    key.mv_data = prefix.data;
+    key.mv_size = prefix.len;
+    n = 0;
+
+    for (rc = mdb_cursor_get(c, &key, &v, MDB_SET_RANGE);
+         rc == 0;
+         rc = mdb_cursor_get(c, &key, &v, MDB_NEXT))
+    {
+        if (key.mv_size < prefix.len
+            || memcmp(key.mv_data, prefix.data, prefix.len) != 0)
+        {
+            break;
+        }
+
+        n++;
+    }
+
+    mdb_cursor_close(c);
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return cv_status_from_mdb(rc);
+    }
+
+    cv_ix_count_key(&k, "");
+
+    if (n == 0) {
+        st = cv_ix_del(t, &k);
+
+    } else {
+        cv_put_u32be(be, n);
+        st = cv_ix_put(t, &k, be, sizeof(be));
+    }
+
+    if (st == CV_OK) {
+        st = cv_record_put_raw(t, CV_DB_META, CV_KEY_UNASSIGNED_COUNTED,
+                               sizeof(CV_KEY_UNASSIGNED_COUNTED) - 1, "1", 1);
+    }
+
+    return st;
+}
+
+
 /* an agent's count plus delta (+1 or -1); 0 is no key */
 static cv_status
 cv_ix_count_add(cv_txn *t, const char *agent, int delta)
@@ -201,11 +307,12 @@ cv_ix_count_add(cv_txn *t, const char *agent, int delta)
 }
 
 
-/* whether an indexed state counts for its agent */
+/* whether an indexed state counts for its agent ("": the unassigned
+ * ones, counted under the key 'N' alone, for the open total) */
 static int
 cv_ix_counted(const cv_conv_indexed *ix)
 {
-    return ix->order && (ix->flags & CV_CONV_OPEN) && ix->agent[0];
+    return ix->order && (ix->flags & CV_CONV_OPEN);
 }
 
 

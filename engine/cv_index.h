@@ -12,7 +12,8 @@
  *                                                 agent ("" for none)
  *   'N' agent                        -> u32be     open conversations
  *                                                 assigned to agent (no
- *                                                 key: none)
+ *                                                 key: none; 'N' alone:
+ *                                                 the unassigned ones)
  *   'E' conv_key seq                 -> u64be     a conversation's event
  *                                                 seq -> its log seq, for
  *                                                 every CV_IX_EVENTS_EVERY-th
@@ -68,9 +69,22 @@ cv_status cv_index_event_put(cv_txn *t, uint64_t conv_key, uint64_t seq,
 cv_status cv_index_event_find(cv_txn *t, uint64_t conv_key, uint64_t from,
     uint64_t *seq, uint64_t *g);
 
-/* open conversations assigned to an agent */
+/* open conversations assigned to an agent ("": the unassigned ones) */
 cv_status cv_index_open_count(cv_txn *t, const char *agent_id,
     uint32_t *count);
+
+/* every open conversation: the sum of the 'N' keys, one read per agent
+ * with open conversations (metrics) */
+cv_status cv_index_open_total(cv_txn *t, uint64_t *total);
+
+/* Write transaction: counts the unassigned open conversations from the
+ * list 'L' 'o' "" (what is open, not the history) into the key 'N' alone,
+ * and records CV_KEY_UNASSIGNED_COUNTED in CV_DB_META. Stores of schema 3
+ * made before that key was kept get it at open (cv_store.c), and every
+ * start with no other process in the store counts again. */
+#define CV_KEY_UNASSIGNED_COUNTED  "ix_unassigned_counted"
+
+cv_status cv_index_count_unassigned(cv_txn *t);
 
 /* each(data, conv_id, order) for conversations newest first, of a
  * status (NULL: open and closed, merged) and an agent (NULL: any, "":

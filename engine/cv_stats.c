@@ -7,6 +7,7 @@
 #include "cv_stats.h"
 #include "cv_log_impl.h"
 #include "cv_retention.h"
+#include "cv_index.h"
 
 #include <string.h>
 
@@ -59,4 +60,13 @@ cv_store_count(cv_txn *t, cv_store_counts *out)
     out->indexed = yes;
 
     return st;
+}
+
+
+cv_status
+cv_store_gauges(cv_txn *t, uint64_t *open_conversations, uint64_t *agents)
+{
+    *agents = cv_entries(t, CV_DB_AGENTS);
+
+    return cv_index_open_total(t, open_conversations);
 }

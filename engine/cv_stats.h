@@ -1,5 +1,6 @@
 /*
- * The store's counts and its oldest data, for chatvisorctl stats.
+ * The store's counts and its oldest data, for chatvisorctl stats, and
+ * the few the metrics read.
  */
 #ifndef CV_STATS_H
 #define CV_STATS_H
@@ -25,5 +26,11 @@ typedef struct {
 } cv_store_counts;
 
 cv_status cv_store_count(cv_txn *t, cv_store_counts *out);
+
+/* What the metrics read on every scrape, each in constant time or one
+ * read per agent: open conversations (from the open counts, cv_index.h)
+ * and agent records. */
+cv_status cv_store_gauges(cv_txn *t, uint64_t *open_conversations,
+    uint64_t *agents);
 
 #endif

@@ -150,6 +150,57 @@ cv_reader_other(const char *line, void *ctx)
 }
 
 /*
+ * The open count of unassigned conversations ('N' alone, cv_index.h) is
+ * counted from their list when a store never had it, and again at every
+ * start with no other process in the store: the workers of a module from
+ * before it (a reload into this one) did not keep it. What is counted is
+ * what is open now, not the history.
+ */
+static cv_status
+cv_unassigned_count(cv_store *st, char *err, size_t errlen)
+{
+    int        other;
+    MDB_val    v;
+    cv_txn    *t;
+    cv_status  s;
+
+    s = cv_txn_begin(st, 1, &t);
+    if (s != CV_OK) {
+        return cv_fail(s, err, errlen, "counting open conversations: "
+                       "no transaction");
+    }
+
+    s = cv_raw_get(t, CV_DB_META, CV_KEY_UNASSIGNED_COUNTED,
+                   sizeof(CV_KEY_UNASSIGNED_COUNTED) - 1, &v);
+
+    other = 0;
+
+    if (s == CV_OK) {
+        mdb_reader_list(st->env, cv_reader_other, &other);
+    }
+
+    if (s == CV_OK && other) {
+        cv_txn_abort(t);
+        return CV_OK;
+    }
+
+    s = cv_index_count_unassigned(t);
+
+    if (s != CV_OK) {
+        cv_txn_abort(t);
+        return cv_fail(s, err, errlen, "counting open conversations: %s",
+                       cv_status_text(s));
+    }
+
+    s = cv_txn_commit(t);
+
+    return s == CV_OK ? CV_OK
+                      : cv_fail(s, err, errlen, "counting open "
+                                "conversations: commit failed");
+}
+
+
+/*
  * Opens every database (creating them in a fresh store), creates the schema
  * record and the signing secret, migrates a store of version 2, and
  * refuses a store of another schema.
@@ -162,6 +213,7 @@ cv_init_dbs(cv_store *st, char *err, size_t errlen)
     uint32_t        version;
     unsigned char   secret[CV_STORE_SECRET_LEN];
     int             rc, i;
+    cv_status       s;
 
     rc = mdb_txn_begin(st->env, NULL, 0, &txn);
     if (rc != 0) {
@@ -289,10 +341,13 @@ cv_init_dbs(cv_store *st, char *err, size_t errlen)
                            (unsigned) CV_STORE_SCHEMA_VERSION, other);
         }
 
-        return cv_index_build(st, err, errlen);
+        s = cv_index_build(st, err, errlen);
+        if (s != CV_OK) {
+            return s;
+        }
     }
 
-    return CV_OK;
+    return cv_unassigned_count(st, err, errlen);
 }
 
 

@@ -372,6 +372,12 @@ cv_status cv_webhook_test(cv_txn *t, const char *id, int64_t now,
 cv_status cv_webhook_deliveries(cv_txn *t, const char *id, int status,
     uint64_t cursor, size_t limit, cJSON *items, uint64_t *next);
 
+/* The time of the oldest event some enabled endpoint has not had
+ * delivered yet (the first after its cursor, or its oldest pending
+ * delivery), 0 when there is none: a few lookups per endpoint (metrics).
+ * Disabled endpoints keep their events on purpose and are not counted. */
+cv_status cv_webhook_oldest_undelivered(cv_txn *t, int64_t *oldest_ms);
+
 /* A delivery id's dseq; CV_NOT_FOUND when it is not one. */
 cv_status cv_delivery_id_parse(const char *delivery_id, uint64_t *dseq);
 

@@ -194,6 +194,8 @@ typedef struct {
     ngx_str_t                 identity_secret;  /* signs identify()'s ids;
                                                    empty: none */
     ngx_uint_t                visits_rule;  /* some location counts visits */
+    ngx_uint_t                status_used;  /* some location has
+                                               chatvisor_status */
 
     /* co-browsing: its sessions' zone exists when some location offers
      * it (chatvisor_cobrowse on); cobrowse NULL: co-browsing is off */

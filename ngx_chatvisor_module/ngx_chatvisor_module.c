@@ -40,6 +40,8 @@ static char *ngx_chatvisor_page_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_chatvisor_retention(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_chatvisor_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_chatvisor_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_chatvisor_init_process(ngx_cycle_t *cycle);
 static void ngx_chatvisor_exit_process(ngx_cycle_t *cycle);
@@ -145,6 +147,13 @@ static ngx_command_t  ngx_chatvisor_commands[] = {
       ngx_conf_set_flag_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_chatvisor_loc_conf_t, enable),
+      NULL },
+
+    { ngx_string("chatvisor_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_chatvisor_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("chatvisor_prefix"),
@@ -442,6 +451,13 @@ ngx_chatvisor_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"chatvisor_show_if visits>=N\" needs "
                            "\"chatvisor_store\"");
+        return NGX_CONF_ERROR;
+    }
+
+    /* the counters live in the store's shared zone */
+    if (cmcf->status_used && cmcf->store_opt.path == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chatvisor_status\" needs \"chatvisor_store\"");
         return NGX_CONF_ERROR;
     }
 
@@ -788,6 +804,29 @@ ngx_chatvisor_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* chatvisor_status; (a location's content: the metrics) */
+
+static char *
+ngx_chatvisor_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t   *core;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    core = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (core->handler) {
+        return "is duplicate, or the location has another content handler";
+    }
+
+    core->handler = ngx_chatvisor_status_handler;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_chatvisor_module);
+    cmcf->status_used = 1;
+
+    return NGX_CONF_OK;
+}
+
+
 /* chatvisor_retention off|TIME; */
 
 static char *
@@ -1059,6 +1098,8 @@ ngx_chatvisor_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    ngx_chatvisor_metrics_init_process(cmcf);
+
     if (ngx_chatvisor_poll_init_process(cycle) != NGX_OK
         || ngx_chatvisor_ipc_init_process(cycle, cmcf) != NGX_OK)
     {
@@ -1091,6 +1132,7 @@ ngx_chatvisor_exit_process(ngx_cycle_t *cycle)
     cmcf = ngx_chatvisor_cycle_main_conf(cycle);
 
     if (cmcf != NULL) {
+        ngx_chatvisor_metrics_exit_process();
         ngx_chatvisor_webhooks_exit_process(cycle);
         ngx_chatvisor_purge_exit_process(cycle);
         ngx_chatvisor_store_close(cmcf);

@@ -240,6 +240,7 @@ my %ARGS = (
     chatvisor_show_after     => '20s',
     chatvisor_cobrowse_block     => '"#card-number"',
     chatvisor_cobrowse_mask_text => '.customer-name',
+    chatvisor_status             => '',
 );
 
 my $SMALL = <<'EOF';

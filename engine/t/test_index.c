@@ -534,6 +534,85 @@ test_migration(cv_store *st)
 }
 
 
+/* open conversations as the list says: what the total must be */
+static uint64_t
+listed_open(cv_txn *t)
+{
+    cJSON     *items;
+    uint64_t   n;
+
+    items = cJSON_CreateArray();
+    cv_conversation_list(t, "open", NULL, 10000, items);
+    n = (uint64_t) cJSON_GetArraySize(items);
+    cJSON_Delete(items);
+
+    return n;
+}
+
+
+static uint64_t
+open_total(cv_txn *t)
+{
+    uint64_t  n;
+
+    return cv_index_open_total(t, &n) == CV_OK ? n : UINT64_MAX;
+}
+
+
+/* the open total (metrics): unassigned ones counted under 'N' alone,
+ * through opening, assigning, unassigning and closing; counted again from
+ * the list when the key is lost */
+static void
+test_open_total(void)
+{
+    char       c1[CV_ID_MAX], c2[CV_ID_MAX], c3[CV_ID_MAX];
+    int        changed, created;
+    cv_txn    *t;
+    uint32_t   unassigned;
+    cv_store  *st;
+
+    st = fx_store_open(64u << 20);
+
+    cv_txn_begin(st, 1, &t);
+    ok(open_total(t) == 0, "open total: 0 in a new store");
+
+    cv_agent_put(t, "ann", NULL, NULL, &created);
+    new_conversation(t, c1);
+    new_conversation(t, c2);
+    new_conversation(t, c3);
+    ok(open_total(t) == 3 && listed_open(t) == 3,
+       "three new ones, unassigned: open total 3");
+
+    cv_index_open_count(t, "", &unassigned);
+    ok(unassigned == 3, "the unassigned count is 3");
+
+    cv_conversation_assign(t, c1, &ann, &changed);
+    cv_index_open_count(t, "", &unassigned);
+    ok(open_total(t) == 3 && unassigned == 2,
+       "assigning one: total 3, unassigned 2");
+
+    cv_conversation_close(t, c2, &sys, &changed);
+    cv_conversation_close(t, c1, &sys, &changed);
+    ok(open_total(t) == 1 && listed_open(t) == 1,
+       "closing an assigned and an unassigned one: total 1");
+
+    cv_conversation_assign(t, c3, &ann, &changed);
+    cv_conversation_assign(t, c3, NULL, &changed);
+    cv_index_open_count(t, "", &unassigned);
+    ok(open_total(t) == 1 && unassigned == 1,
+       "assigned and unassigned again: total 1, unassigned 1");
+
+    /* a key lost (a store from before it was kept): counted again */
+    ok(cv_record_del(t, CV_DB_INDEX, "N", 1) == CV_OK && open_total(t) == 0,
+       "without the unassigned key the total misses it");
+    ok(cv_index_count_unassigned(t) == CV_OK && open_total(t) == 1,
+       "counting the unassigned again from the list gives it back");
+
+    cv_txn_commit(t);
+    cv_store_close(st);
+}
+
+
 int
 main(void)
 {
@@ -546,6 +625,7 @@ main(void)
     test_events(st);
 
     cv_store_close(st);
+    test_open_total();
     st = fx_store_open(256u << 20);
     test_migration(st);
 

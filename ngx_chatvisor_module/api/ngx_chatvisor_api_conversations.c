@@ -282,11 +282,20 @@ static cv_status
 ngx_chatvisor_api_post(ngx_chatvisor_ctx_t *ctx, cv_txn *t, cv_author *who,
     cJSON *agent)
 {
-    return cv_message_post(t, ctx->param[0], NULL, who,
-                           ngx_chatvisor_body_string(ctx->body,
-                                                     "client_msg_id"),
-                           ngx_chatvisor_body_string(ctx->body, "text"),
-                           NULL, &ctx->op.message);
+    cv_status  st;
+
+    st = cv_message_post(t, ctx->param[0], NULL, who,
+                         ngx_chatvisor_body_string(ctx->body,
+                                                   "client_msg_id"),
+                         ngx_chatvisor_body_string(ctx->body, "text"),
+                         NULL, &ctx->op.message);
+
+    if (st == CV_OK && !ctx->op.message.duplicate) {
+        ctx->op.author = (ngx_strcmp(who->type, "agent") == 0) ? "agent"
+                                                               : "system";
+    }
+
+    return st;
 }
 
 
@@ -353,9 +362,14 @@ static cv_status
 ngx_chatvisor_api_close(ngx_chatvisor_ctx_t *ctx, cv_txn *t, cv_author *who,
     cJSON *agent)
 {
-    int  changed;
+    int        changed;
+    cv_status  st;
 
-    return cv_conversation_close(t, ctx->param[0], who, &changed);
+    st = cv_conversation_close(t, ctx->param[0], who, &changed);
+
+    ctx->op.closed = (st == CV_OK && changed);
+
+    return st;
 }
 
 

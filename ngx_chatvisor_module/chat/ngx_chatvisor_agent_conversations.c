@@ -227,6 +227,10 @@ ngx_chatvisor_agent_reply_run(ngx_http_request_t *r, cv_txn *t)
         return st;
     }
 
+    if (!ctx->op.message.duplicate) {
+        ctx->op.author = "agent";
+    }
+
     return ngx_chatvisor_op_conversation(&ctx->op, t, ctx->param[0],
                                          cs.customer_id);
 }
@@ -330,6 +334,8 @@ ngx_chatvisor_agent_close_run(ngx_http_request_t *r, cv_txn *t)
     if (st != CV_OK) {
         return st;
     }
+
+    ctx->op.closed = (changed != 0);
 
     return ngx_chatvisor_op_conversation(&ctx->op, t, ctx->param[0],
                                          cs.customer_id);

@@ -239,6 +239,9 @@ ngx_chatvisor_visitor_post_run(ngx_http_request_t *r, cv_txn *t)
         return st;
     }
 
+    ctx->op.author = "customer";
+    ctx->op.opened = (m->seq == 1);
+
     if (m->seq == 1) {
         st = ngx_chatvisor_visitor_route(r, t, m->conversation_id);
         if (st != CV_OK) {

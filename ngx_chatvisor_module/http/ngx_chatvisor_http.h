@@ -436,4 +436,10 @@ ngx_int_t ngx_chatvisor_asset_send(ngx_http_request_t *r,
     ngx_chatvisor_asset_t *asset, const char *cache_control);
 
 
+/* ------------------------------------------------------------- status */
+
+/* chatvisor_status: the metrics in Prometheus' text format */
+ngx_int_t ngx_chatvisor_status_handler(ngx_http_request_t *r);
+
+
 #endif /* _NGX_CHATVISOR_HTTP_H_INCLUDED_ */

@@ -101,6 +101,29 @@ static char                        ngx_chatvisor_cobrowse_open[
                                        [CV_ID_MAX];
 
 
+ngx_uint_t
+ngx_chatvisor_cobrowse_live_count(ngx_chatvisor_main_conf_t *cmcf)
+{
+    ngx_uint_t                      n;
+    ngx_slab_pool_t                *shpool;
+    ngx_chatvisor_cobrowse_zone_t  *zone;
+
+    zone = cmcf->cobrowse;
+
+    if (zone == NULL) {
+        return 0;
+    }
+
+    shpool = (ngx_slab_pool_t *) cmcf->cobrowse_zone->shm.addr;
+
+    ngx_shmtx_lock(&shpool->mutex);
+    n = zone->live;
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return n;
+}
+
+
 const char *
 ngx_chatvisor_cobrowse_state_name(ngx_uint_t state)
 {
@@ -475,6 +498,7 @@ ngx_chatvisor_cobrowse_start(ngx_chatvisor_main_conf_t *cmcf,
 
     if (zone->live >= NGX_CHATVISOR_COBROWSE_SESSIONS_MAX) {
         rc = NGX_CHATVISOR_COBROWSE_LIMIT;
+        ngx_chatvisor_metric_add(NGX_CHATVISOR_METRIC_LIMIT_CB_SESSIONS);
         goto done;
     }
 
@@ -774,6 +798,7 @@ ngx_chatvisor_cobrowse_events(ngx_chatvisor_main_conf_t *cmcf,
         != NGX_OK)
     {
         rc = NGX_CHATVISOR_COBROWSE_RATE_LIMITED;
+        ngx_chatvisor_metric_add(NGX_CHATVISOR_METRIC_LIMIT_CB_RATE);
         goto done;
     }
 

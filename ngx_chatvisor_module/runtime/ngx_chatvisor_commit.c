@@ -46,6 +46,7 @@ static ngx_uint_t    ngx_chatvisor_commit_ready;
 static ngx_uint_t    ngx_chatvisor_commit_busy;
 static ngx_uint_t    ngx_chatvisor_commit_changes_n; /* committed, with
                                                         a notice */
+static uint64_t      ngx_chatvisor_batch_started;    /* us, for metrics */
 
 /*
  * The map is grown where nothing of this worker is in a transaction: a
@@ -141,6 +142,9 @@ ngx_chatvisor_op_clear(ngx_chatvisor_op_t *op)
     op->ok_status = 0;
     op->why = NULL;
     op->notify = 0;
+    op->author = NULL;
+    op->opened = 0;
+    op->closed = 0;
 }
 
 
@@ -160,6 +164,7 @@ ngx_chatvisor_commit_flush(ngx_event_t *ev)
     ngx_queue_init(&ngx_chatvisor_ops);
 
     ngx_chatvisor_commit_busy = 1;
+    ngx_chatvisor_batch_started = ngx_chatvisor_metrics_clock();
 
 #if (NGX_THREADS)
     cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
@@ -494,6 +499,10 @@ ngx_chatvisor_batch_done(ngx_event_t *ev)
 
     ngx_chatvisor_commit_usage(ev->log);
 
+    /* from the flush to now: what its writers waited */
+    ngx_chatvisor_metric_commit(ngx_chatvisor_metrics_clock()
+                                - ngx_chatvisor_batch_started);
+
     n = 0;
 
     for (q = ngx_queue_head(&ngx_chatvisor_batch);
@@ -525,6 +534,10 @@ ngx_chatvisor_batch_done(ngx_event_t *ev)
         ngx_queue_remove(q);
 
         op = ngx_queue_data(q, ngx_chatvisor_op_t, queue);
+
+        if (op->status == CV_OK) {
+            ngx_chatvisor_metric_op(op);
+        }
 
         /* the op (a request's context with it) may be gone after this */
         op->done(op);

@@ -89,6 +89,7 @@ ngx_chatvisor_poll_wait(ngx_http_request_t *r, ngx_chatvisor_wait_t *w,
     w->check = check;
     w->customer_id = customer_id;
     w->waiting = 1;
+    ngx_chatvisor_metric_polls(1);
 
     ngx_queue_insert_tail(customer_id ? ngx_chatvisor_bucket(customer_id)
                                       : &ngx_chatvisor_agent_polls,
@@ -172,6 +173,7 @@ ngx_chatvisor_poll_unlink(ngx_chatvisor_wait_t *w)
     }
 
     w->waiting = 0;
+    ngx_chatvisor_metric_polls(-1);
     ngx_queue_remove(&w->queue);
 
     if (w->timer.timer_set) {

@@ -202,6 +202,43 @@ ngx_chatvisor_presence_status(ngx_chatvisor_main_conf_t *cmcf,
 }
 
 
+void
+ngx_chatvisor_presence_count(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_uint_t *available, ngx_uint_t *away)
+{
+    int64_t                          now;
+    ngx_uint_t                       i, s;
+    ngx_shmtx_t                     *mutex;
+    ngx_chatvisor_presence_table_t  *tab;
+
+    *available = 0;
+    *away = 0;
+
+    if (cmcf->shm == NULL) {
+        return;
+    }
+
+    mutex = ngx_chatvisor_shm_mutex(cmcf);
+    tab = &cmcf->shm->presence;
+    now = cv_now_ms();
+
+    ngx_shmtx_lock(mutex);
+
+    for (i = 0; i < tab->n; i++) {
+        s = ngx_chatvisor_presence_effective(&tab->agents[i], now);
+
+        if (s == NGX_CHATVISOR_STATUS_AVAILABLE) {
+            (*available)++;
+
+        } else if (s == NGX_CHATVISOR_STATUS_AWAY) {
+            (*away)++;
+        }
+    }
+
+    ngx_shmtx_unlock(mutex);
+}
+
+
 ngx_uint_t
 ngx_chatvisor_presence_available(ngx_chatvisor_main_conf_t *cmcf,
     cJSON *ids)

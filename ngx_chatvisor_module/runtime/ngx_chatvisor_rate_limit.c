@@ -117,6 +117,10 @@ ngx_chatvisor_limit(ngx_chatvisor_main_conf_t *cmcf, ngx_uint_t kind,
 
     ngx_shmtx_unlock(mutex);
 
+    if (rc == NGX_DECLINED) {
+        ngx_chatvisor_metric_limit(kind);
+    }
+
     return rc;
 }
 

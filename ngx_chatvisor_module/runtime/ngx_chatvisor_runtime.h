@@ -128,7 +128,13 @@ struct ngx_chatvisor_op_s {
     ngx_uint_t                    ok_status;  /* 0: 200 */
     const char                   *why;        /* the reason of a failure */
     ngx_chatvisor_notice_t        notice;     /* sent once committed */
+    const char                   *author;     /* metrics, once committed: a
+                                                 message of this author type
+                                                 ("customer", "agent",
+                                                 "system"), NULL: none */
     unsigned                      notify:1;
+    unsigned                      opened:1;   /* it opened a conversation */
+    unsigned                      closed:1;   /* it closed one */
 };
 
 /*
@@ -264,6 +270,10 @@ const char *ngx_chatvisor_presence_status(ngx_chatvisor_main_conf_t *cmcf,
 ngx_uint_t ngx_chatvisor_presence_available(ngx_chatvisor_main_conf_t *cmcf,
     cJSON *ids);
 
+/* how many agents are available and away now */
+void ngx_chatvisor_presence_count(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_uint_t *available, ngx_uint_t *away);
+
 /* any agent online (available: any available with room for one more
  * conversation, as the store said at most NGX_CHATVISOR_ROOM_REFRESH ms
  * ago) */
@@ -350,6 +360,111 @@ void ngx_chatvisor_settings_visibility_set(ngx_chatvisor_main_conf_t *cmcf,
  * passed reads as auto */
 ngx_uint_t ngx_chatvisor_settings_visibility(ngx_chatvisor_main_conf_t *cmcf,
     int64_t *until);
+
+
+/* ------------------------------------------------------------ metrics */
+
+/*
+ * Counters in the shared zone (ngx_chatvisor_metrics.c): each process adds
+ * to its own slot (one per slot of ngx_processes, a cache line apart, so
+ * two workers never write the same line), one atomic add each;
+ * chatvisor_status answers the slots summed (docs/metrics.md). They live
+ * as long as the zone: a reload keeps them, a restart starts them at 0.
+ */
+
+typedef enum {
+    NGX_CHATVISOR_METRIC_MSG_VISITOR = 0,
+    NGX_CHATVISOR_METRIC_MSG_AGENT,
+    NGX_CHATVISOR_METRIC_MSG_SYSTEM,
+    NGX_CHATVISOR_METRIC_CONV_OPENED,
+    NGX_CHATVISOR_METRIC_CONV_CLOSED,
+    NGX_CHATVISOR_METRIC_WH_DELIVERED,
+    NGX_CHATVISOR_METRIC_WH_FAILED,   /* no attempt left */
+    NGX_CHATVISOR_METRIC_WH_RETRIED,  /* failed, another attempt due */
+    NGX_CHATVISOR_METRIC_LIMIT_NEW_VISITORS,  /* the order of the */
+    NGX_CHATVISOR_METRIC_LIMIT_MESSAGES,      /* NGX_CHATVISOR_LIMIT_* */
+    NGX_CHATVISOR_METRIC_LIMIT_TYPING,
+    NGX_CHATVISOR_METRIC_LIMIT_API_LOGIN,
+    NGX_CHATVISOR_METRIC_LIMIT_CB_SESSIONS,   /* co-browsing: sessions */
+    NGX_CHATVISOR_METRIC_LIMIT_CB_RATE,       /* and a recorder's rate */
+    NGX_CHATVISOR_METRIC_N
+} ngx_chatvisor_metric_e;
+
+/* the commit-duration histogram's upper bounds, us (then +Inf) */
+#define NGX_CHATVISOR_COMMIT_BUCKETS                                         \
+    250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000,         \
+    500000, 1000000, 2500000
+#define NGX_CHATVISOR_COMMIT_BUCKETS_N  13
+
+typedef struct {
+    ngx_atomic_t              counter[NGX_CHATVISOR_METRIC_N];
+    ngx_atomic_t              commit_le[NGX_CHATVISOR_COMMIT_BUCKETS_N + 1];
+    ngx_atomic_t              commit_us;        /* their sum */
+    ngx_atomic_t              polls;            /* held now: set to 0 when
+                                                   a process starts in the
+                                                   slot, the rest kept */
+} ngx_chatvisor_metrics_slot_t;
+
+/* a slot's room: two cache lines (the adjacent-line prefetcher pairs
+ * them) */
+#define NGX_CHATVISOR_METRICS_SLOT_SIZE  256
+
+typedef union {
+    ngx_chatvisor_metrics_slot_t  s;
+    u_char                        room[NGX_CHATVISOR_METRICS_SLOT_SIZE];
+} ngx_chatvisor_metrics_slot_u;
+
+typedef struct {
+    ngx_chatvisor_metrics_slot_u  slot[NGX_MAX_PROCESSES];
+} ngx_chatvisor_metrics_t;
+
+/* worker start (the zone's counters of its cycle) and exit: its slot of
+ * held polls is 0 */
+void ngx_chatvisor_metrics_init_process(ngx_chatvisor_main_conf_t *cmcf);
+void ngx_chatvisor_metrics_exit_process(void);
+
+/* one more of a counter */
+void ngx_chatvisor_metric_add(ngx_chatvisor_metric_e metric);
+
+/* what a committed write counts: op->author, opened, closed */
+void ngx_chatvisor_metric_op(ngx_chatvisor_op_t *op);
+
+/* an abuse limit (NGX_CHATVISOR_LIMIT_*) refused a request */
+void ngx_chatvisor_metric_limit(ngx_uint_t kind);
+
+/* a group commit of us microseconds */
+void ngx_chatvisor_metric_commit(uint64_t us);
+
+/* a long-poll starts (1) or stops (-1) being held in this worker */
+void ngx_chatvisor_metric_polls(ngx_int_t delta);
+
+/* a monotonic clock, us */
+uint64_t ngx_chatvisor_metrics_clock(void);
+
+/* what chatvisor_status shows: the counters summed, and the gauges read
+ * now (a read of the store: one lookup per agent and per webhook
+ * endpoint at most) */
+typedef struct {
+    uint64_t                  counter[NGX_CHATVISOR_METRIC_N];
+    uint64_t                  commit_le[NGX_CHATVISOR_COMMIT_BUCKETS_N + 1];
+    uint64_t                  commit_us;
+    uint64_t                  polls;
+    uint64_t                  open_conversations;
+    uint64_t                  agents;           /* records in the store */
+    ngx_uint_t                available;        /* presence */
+    ngx_uint_t                away;
+    size_t                    store_used;
+    size_t                    store_max;
+    int64_t                   oldest_undelivered_ms;  /* 0: none */
+    ngx_uint_t                cobrowse_live;
+    unsigned                  store:1;          /* the store was read */
+} ngx_chatvisor_metrics_read_t;
+
+void ngx_chatvisor_metrics_read(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_chatvisor_metrics_read_t *out);
+
+/* the bounds of the histogram, us */
+extern const uint64_t  ngx_chatvisor_commit_bounds[];
 
 
 /* -------------------------------------------------------- co-browsing */
@@ -452,6 +567,9 @@ const char *ngx_chatvisor_cobrowse_reason_name(ngx_uint_t reason);
 /* postconfiguration: the zone, when some location offers co-browsing */
 ngx_int_t ngx_chatvisor_cobrowse_zone_add(ngx_conf_t *cf,
     ngx_chatvisor_main_conf_t *cmcf);
+
+/* live sessions (requested or active) */
+ngx_uint_t ngx_chatvisor_cobrowse_live_count(ngx_chatvisor_main_conf_t *cmcf);
 
 /* worker start: the sweep (ends sessions whose agent is gone, that ran
  * out of time or whose conversation was closed; forgets ended ones) */

@@ -1,7 +1,7 @@
 /*
  * A small shared-memory zone that every worker reads without touching the
  * store (its parts: ngx_chatvisor_shm.h). It outlives reloads: who is
- * online and the REST overrides stay.
+ * online, the REST overrides and the metrics' counters stay.
  */
 
 

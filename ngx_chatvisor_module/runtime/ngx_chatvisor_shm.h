@@ -2,9 +2,10 @@
  * The layout of the shared-memory zone, for the runtime's files that keep
  * a part of it: presence (ngx_chatvisor_presence.c), abuse limits
  * (ngx_chatvisor_rate_limit.c), settings (ngx_chatvisor_settings.c),
- * leases (ngx_chatvisor_lease.c) and the pipes' overflow flags
- * (ngx_chatvisor_shm.c). Every part but the flags is read and written
- * under the zone's mutex.
+ * leases (ngx_chatvisor_lease.c), the pipes' overflow flags
+ * (ngx_chatvisor_shm.c) and the metrics (ngx_chatvisor_metrics.c). Every
+ * part but the flags and the metrics is read and written under the zone's
+ * mutex.
  */
 
 #ifndef _NGX_CHATVISOR_SHM_H_INCLUDED_
@@ -68,6 +69,9 @@ typedef struct {
 
 
 struct ngx_chatvisor_shm_s {
+    /* first: the zone's struct is page-aligned (the slab pool gives a
+     * large allocation whole pages), so each slot starts a cache line */
+    ngx_chatvisor_metrics_t         metrics;      /* atomic, no lock */
     ngx_atomic_t                    overflow[NGX_MAX_PROCESSES];
     ngx_chatvisor_settings_t        settings;
     ngx_chatvisor_limits_t          limits;

@@ -743,6 +743,12 @@ ngx_chatvisor_sender_answered(ngx_chatvisor_client_result_t *res, void *data)
         ep->rec.failing_since_ms = 0;
     }
 
+    ngx_chatvisor_metric_add(a->result.delivered
+                             ? NGX_CHATVISOR_METRIC_WH_DELIVERED
+                             : a->result.next_attempt_ms
+                               ? NGX_CHATVISOR_METRIC_WH_RETRIED
+                               : NGX_CHATVISOR_METRIC_WH_FAILED);
+
     if (a->w) {
         ngx_chatvisor_window_answered(a);
         return;
