@@ -765,15 +765,69 @@ cv_txn_begin_read(cv_store *st, cv_txn **out)
 }
 
 
+static cv_status cv_txn_begin_write(cv_store *st, unsigned int meta_flags,
+    cv_txn **out);
+
+
 cv_status
 cv_txn_begin(cv_store *st, int write, cv_txn **out)
 {
-    cv_txn  *t;
-    int      rc;
-
     if (!write) {
         return cv_txn_begin_read(st, out);
     }
+
+    return cv_txn_begin_write(st, 0, out);
+}
+
+
+cv_status
+cv_txn_begin_unsynced_meta(cv_store *st, cv_txn **out)
+{
+    return cv_txn_begin_write(st, MDB_NOMETASYNC, out);
+}
+
+
+cv_status
+cv_store_sync(cv_store *st)
+{
+    int  rc;
+
+    /* force: an fdatasync() of the data file even with MDB_NOSYNC */
+    rc = mdb_env_sync(st->env, 1);
+
+    if (rc == EIO && cv_store_disk_low(st)) {
+        rc = ENOSPC;
+    }
+
+    return cv_status_from_mdb(rc);
+}
+
+
+uint64_t
+cv_txn_id(const cv_txn *t)
+{
+    return (uint64_t) mdb_txn_id(t->txn);
+}
+
+
+uint64_t
+cv_store_last_txn(cv_store *st)
+{
+    MDB_envinfo  info;
+
+    if (mdb_env_info(st->env, &info) != 0) {
+        return 0;
+    }
+
+    return (uint64_t) info.me_last_txnid;
+}
+
+
+static cv_status
+cv_txn_begin_write(cv_store *st, unsigned int meta_flags, cv_txn **out)
+{
+    cv_txn  *t;
+    int      rc;
 
     t = malloc(sizeof(cv_txn));
     if (t == NULL) {
@@ -785,7 +839,7 @@ cv_txn_begin(cv_store *st, int write, cv_txn **out)
     st->writer = pthread_self();
     atomic_store(&st->writing, 1);
 
-    rc = mdb_txn_begin(st->env, NULL, 0, &t->txn);
+    rc = mdb_txn_begin(st->env, NULL, meta_flags, &t->txn);
 
     if (rc != 0) {
         atomic_store(&st->writing, 0);
