@@ -758,6 +758,7 @@ cv_txn_begin_read(cv_store *st, cv_txn **out)
 
     t->store = st;
     t->write = 0;
+    t->unsynced_meta = 0;
     t->log_next = 0;
     *out = t;
 
@@ -765,7 +766,7 @@ cv_txn_begin_read(cv_store *st, cv_txn **out)
 }
 
 
-static cv_status cv_txn_begin_write(cv_store *st, unsigned int meta_flags,
+static cv_status cv_txn_begin_write(cv_store *st, int unsynced_meta,
     cv_txn **out);
 
 
@@ -783,7 +784,7 @@ cv_txn_begin(cv_store *st, int write, cv_txn **out)
 cv_status
 cv_txn_begin_unsynced_meta(cv_store *st, cv_txn **out)
 {
-    return cv_txn_begin_write(st, MDB_NOMETASYNC, out);
+    return cv_txn_begin_write(st, 1, out);
 }
 
 
@@ -824,7 +825,7 @@ cv_store_last_txn(cv_store *st)
 
 
 static cv_status
-cv_txn_begin_write(cv_store *st, unsigned int meta_flags, cv_txn **out)
+cv_txn_begin_write(cv_store *st, int unsynced_meta, cv_txn **out)
 {
     cv_txn  *t;
     int      rc;
@@ -839,7 +840,7 @@ cv_txn_begin_write(cv_store *st, unsigned int meta_flags, cv_txn **out)
     st->writer = pthread_self();
     atomic_store(&st->writing, 1);
 
-    rc = mdb_txn_begin(st->env, NULL, meta_flags, &t->txn);
+    rc = mdb_txn_begin(st->env, NULL, 0, &t->txn);
 
     if (rc != 0) {
         atomic_store(&st->writing, 0);
@@ -858,6 +859,7 @@ cv_txn_begin_write(cv_store *st, unsigned int meta_flags, cv_txn **out)
 
     t->store = st;
     t->write = 1;
+    t->unsynced_meta = unsynced_meta;
     t->log_next = 0;
     *out = t;
 
@@ -877,7 +879,23 @@ cv_txn_commit(cv_txn *t)
     }
 
     st = t->store;
+
+    /*
+     * LMDB 0.9.24 takes MDB_NOMETASYNC from the environment only (not from
+     * mdb_txn_begin()): set for this commit alone. The process's writes are
+     * one at a time under map_lock, so no other commit sees it; readers
+     * never look at the flag.
+     */
+    if (t->unsynced_meta) {
+        mdb_env_set_flags(st->env, MDB_NOMETASYNC, 1);
+    }
+
     rc = mdb_txn_commit(t->txn);
+
+    if (t->unsynced_meta) {
+        mdb_env_set_flags(st->env, MDB_NOMETASYNC, 0);
+    }
+
     free(t);
 
     atomic_store(&st->writing, 0);
@@ -948,6 +966,7 @@ cv_txn_nest(cv_txn *parent, cv_txn **out)
 
     t->store = parent->store;
     t->write = 1;
+    t->unsynced_meta = 0;
     t->log_next = parent->log_next;
     *out = t;
 
