@@ -814,13 +814,20 @@ cv_txn_id(const cv_txn *t)
 uint64_t
 cv_store_last_txn(cv_store *st)
 {
-    MDB_envinfo  info;
+    cv_txn    *t;
+    uint64_t   id;
 
-    if (mdb_env_info(st->env, &info) != 0) {
+    /* a read transaction's id is the last one whose meta page is written
+     * (LMDB's lock file, set after the write); mdb_env_info() would read
+     * the meta pages themselves, which may be half written */
+    if (cv_txn_begin(st, 0, &t) != CV_OK) {
         return 0;
     }
 
-    return (uint64_t) info.me_last_txnid;
+    id = cv_txn_id(t);
+    cv_txn_abort(t);
+
+    return id;
 }
 
 
