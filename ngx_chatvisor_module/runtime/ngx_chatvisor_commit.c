@@ -409,8 +409,10 @@ ngx_chatvisor_sync_done(ngx_event_t *ev)
         ngx_chatvisor_unsynced_check();
     }
 
-    /* committed while it ran */
-    ngx_chatvisor_sync_post(ev->log);
+    /* committed while it ran, and no commit under way to carry them */
+    if (!ngx_chatvisor_commit_busy) {
+        ngx_chatvisor_sync_post(ev->log);
+    }
 
     ngx_chatvisor_commit_guard_clear();
 }
@@ -750,6 +752,7 @@ ngx_chatvisor_answer(ngx_queue_t *batch)
 static void
 ngx_chatvisor_batch_done(ngx_event_t *ev)
 {
+    ngx_uint_t    carried;
     ngx_queue_t  *q;
 
     if (ngx_chatvisor_commit_grow) {
@@ -772,6 +775,8 @@ ngx_chatvisor_batch_done(ngx_event_t *ev)
     /* those before it may be durable by now, by this commit's sync */
     ngx_chatvisor_unsynced_check();
 
+    carried = ngx_queue_empty(&ngx_chatvisor_unsynced);
+
     while (!ngx_queue_empty(&ngx_chatvisor_batch)) {
         q = ngx_queue_head(&ngx_chatvisor_batch);
         ngx_queue_remove(q);
@@ -787,7 +792,15 @@ ngx_chatvisor_batch_done(ngx_event_t *ev)
     /* another process may have committed after it already */
     ngx_chatvisor_unsynced_check();
 
-    ngx_chatvisor_sync_post(ev->log);
+    /*
+     * The next batch's commit carries this one's meta page to disk with
+     * its own pages' sync, one fdatasync for both. A sync of its own when
+     * nothing waits to be committed, or when this commit did not carry
+     * the one before (it wrote nothing).
+     */
+    if (ngx_queue_empty(&ngx_chatvisor_ops) || !carried) {
+        ngx_chatvisor_sync_post(ev->log);
+    }
 
 next:
 
