@@ -304,6 +304,8 @@ ngx_chatvisor_unsynced_check(void)
 }
 
 
+#if (NGX_THREADS)
+
 /* the disk refused a sync: what it covered may not be durable, so no
  * write of it is acknowledged (LMDB's pages stay consistent: a meta page
  * is written only after its pages were synced) */
@@ -342,7 +344,6 @@ static void ngx_chatvisor_sync_done(ngx_event_t *ev);
 static void
 ngx_chatvisor_sync_post(ngx_log_t *log)
 {
-#if (NGX_THREADS)
     ngx_chatvisor_main_conf_t  *cmcf;
 
     if (ngx_chatvisor_sync_busy || ngx_queue_empty(&ngx_chatvisor_unsynced)) {
@@ -385,7 +386,6 @@ ngx_chatvisor_sync_post(ngx_log_t *log)
     } else {
         ngx_chatvisor_answer(&ngx_chatvisor_unsynced);
     }
-#endif
 }
 
 
@@ -416,6 +416,16 @@ ngx_chatvisor_sync_done(ngx_event_t *ev)
 
     ngx_chatvisor_commit_guard_clear();
 }
+
+#else
+
+/* without threads every commit syncs its meta page: nothing waits */
+static void
+ngx_chatvisor_sync_post(ngx_log_t *log)
+{
+}
+
+#endif
 
 
 /*
