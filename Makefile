@@ -118,7 +118,8 @@ ASAN_TESTS  ?= t/20-inject.t t/40-chat.t t/41-chat-hostile.t t/42-chat-durabilit
                t/90-webhooks-api.t t/91-webhooks-delivery.t t/92-webhooks-chaos.t \
                t/94-webhooks-transport.t t/48-chat-limits.t t/49-review-fixes.t \
                 t/100-cobrowse-api.t t/101-cobrowse-hostile.t t/110-identify.t \
-                t/66-prechat.t t/114-metrics.t
+                t/66-prechat.t t/114-metrics.t \
+                t/42-chat-power-loss.t
 
 ifndef ASAN_INNER
 $(ASAN_MODULE): $(MODULE_SRCS) $(ASSETS_C) $(DEFAULTS_H)

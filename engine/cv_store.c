@@ -825,6 +825,7 @@ cv_txn_begin_read(cv_store *st, cv_txn **out)
 
     t->store = st;
     t->write = 0;
+    t->unsynced_meta = 0;
     t->log_next = 0;
     *out = t;
 
@@ -832,15 +833,76 @@ cv_txn_begin_read(cv_store *st, cv_txn **out)
 }
 
 
+static cv_status cv_txn_begin_write(cv_store *st, int unsynced_meta,
+    cv_txn **out);
+
+
 cv_status
 cv_txn_begin(cv_store *st, int write, cv_txn **out)
 {
-    cv_txn  *t;
-    int      rc;
-
     if (!write) {
         return cv_txn_begin_read(st, out);
     }
+
+    return cv_txn_begin_write(st, 0, out);
+}
+
+
+cv_status
+cv_txn_begin_unsynced_meta(cv_store *st, cv_txn **out)
+{
+    return cv_txn_begin_write(st, 1, out);
+}
+
+
+cv_status
+cv_store_sync(cv_store *st)
+{
+    int  rc;
+
+    /* force: an fdatasync() of the data file even with MDB_NOSYNC */
+    rc = mdb_env_sync(st->env, 1);
+
+    if (rc == EIO && cv_store_disk_low(st)) {
+        rc = ENOSPC;
+    }
+
+    return cv_status_from_mdb(rc);
+}
+
+
+uint64_t
+cv_txn_id(const cv_txn *t)
+{
+    return (uint64_t) mdb_txn_id(t->txn);
+}
+
+
+uint64_t
+cv_store_last_txn(cv_store *st)
+{
+    cv_txn    *t;
+    uint64_t   id;
+
+    /* a read transaction's id is the last one whose meta page is written
+     * (LMDB's lock file, set after the write); mdb_env_info() would read
+     * the meta pages themselves, which may be half written */
+    if (cv_txn_begin(st, 0, &t) != CV_OK) {
+        return 0;
+    }
+
+    id = cv_txn_id(t);
+    cv_txn_abort(t);
+
+    return id;
+}
+
+
+static cv_status
+cv_txn_begin_write(cv_store *st, int unsynced_meta, cv_txn **out)
+{
+    cv_txn  *t;
+    int      rc;
 
     t = malloc(sizeof(cv_txn));
     if (t == NULL) {
@@ -871,6 +933,7 @@ cv_txn_begin(cv_store *st, int write, cv_txn **out)
 
     t->store = st;
     t->write = 1;
+    t->unsynced_meta = unsynced_meta;
     t->log_next = 0;
     *out = t;
 
@@ -890,7 +953,23 @@ cv_txn_commit(cv_txn *t)
     }
 
     st = t->store;
+
+    /*
+     * LMDB 0.9.24 takes MDB_NOMETASYNC from the environment only (not from
+     * mdb_txn_begin()): set for this commit alone. The process's writes are
+     * one at a time under map_lock, so no other commit sees it; readers
+     * never look at the flag.
+     */
+    if (t->unsynced_meta) {
+        mdb_env_set_flags(st->env, MDB_NOMETASYNC, 1);
+    }
+
     rc = mdb_txn_commit(t->txn);
+
+    if (t->unsynced_meta) {
+        mdb_env_set_flags(st->env, MDB_NOMETASYNC, 0);
+    }
+
     free(t);
 
     atomic_store(&st->writing, 0);
@@ -961,6 +1040,7 @@ cv_txn_nest(cv_txn *parent, cv_txn **out)
 
     t->store = parent->store;
     t->write = 1;
+    t->unsynced_meta = 0;
     t->log_next = parent->log_next;
     *out = t;
 

@@ -72,6 +72,34 @@ cv_status cv_txn_begin(cv_store *st, int write, cv_txn **out);
 cv_status cv_txn_commit(cv_txn *t);
 void cv_txn_abort(cv_txn *t);
 
+/*
+ * A write transaction whose commit writes and syncs its pages, then writes
+ * the meta page that makes them current without syncing it (LMDB's
+ * MDB_NOMETASYNC for this transaction only): the commit holds LMDB's
+ * writer lock through one fdatasync instead of two. Consistent after a
+ * power loss, but only durable once cv_store_sync() returned, or once a
+ * later write transaction of any process committed (its fdatasync carries
+ * this meta page to disk before it writes a meta page of its own).
+ */
+cv_status cv_txn_begin_unsynced_meta(cv_store *st, cv_txn **out);
+
+/* fdatasync() of the store's data file, pages and meta page alike (also
+ * with sync off); outside any transaction, any thread: CV_OK, or CV_FULL /
+ * CV_ERROR when the disk refused, and then what was committed since the
+ * last sync may not be durable. */
+cv_status cv_store_sync(cv_store *st);
+
+/* The transaction's id: a write's is one more than the last committed
+ * one's when it began (whether it writes anything or not). */
+uint64_t cv_txn_id(const cv_txn *t);
+
+/* The id of the last transaction committed by any process (0: unknown).
+ * Once it is above a write transaction's id, a later commit synced the
+ * file after that transaction's meta page was written: with every writer
+ * syncing its pages (sync=on), what that transaction saw and wrote is on
+ * disk. */
+uint64_t cv_store_last_txn(cv_store *st);
+
 /* A write transaction inside another: what it wrote reaches the parent
  * only by cv_txn_nest_commit(); cv_txn_abort() drops it and leaves the
  * parent as it was. The parent is not used until the child ends. */

@@ -66,6 +66,7 @@ struct cv_txn {
     cv_store  *store;
     MDB_txn   *txn;
     int        write;
+    int        unsynced_meta;  /* cv_txn_begin_unsynced_meta() */
     uint64_t   log_next;  /* the next log seq once known, else 0: a batch
                              of messages looks the log's end up once */
 };

@@ -5,11 +5,17 @@
  * commit is durable.
  *
  * With sync=on the batch runs in nginx's thread pool: the commit holds
- * LMDB's writer lock through its fsync, and the other workers' commits wait
- * for that lock. In a thread, only that thread waits; the event loops go on
- * answering polls and gathering the next batch, which starts as soon as
- * this one is answered. One batch at a time per worker keeps the order in
- * which a worker acknowledges writes the order of its commits.
+ * LMDB's writer lock through its fdatasync, and the other workers' commits
+ * wait for that lock. In a thread, only that thread waits; the event loops
+ * go on answering polls and gathering the next batch.
+ *
+ * Pipelined: a batch commits with its pages synced but its meta page not
+ * (cv_txn_begin_unsynced_meta(): the lock is held through one fdatasync,
+ * not two), then waits, "unsynced", for a sync of the file that started
+ * after its commit (another task in the pool), or for a later commit of
+ * any process (whose fdatasync carried its meta page to disk). Meanwhile
+ * the next batch commits. Batches are answered in the order of their
+ * commits, each only once it and everything it saw is durable.
  */
 
 
@@ -37,10 +43,34 @@
 static void ngx_chatvisor_commit_flush(ngx_event_t *ev);
 static void ngx_chatvisor_batch_run(void *data, ngx_log_t *log);
 static void ngx_chatvisor_batch_done(ngx_event_t *ev);
+static void ngx_chatvisor_answer(ngx_queue_t *batch);
+static void ngx_chatvisor_commit_log_failure(ngx_log_t *log, cv_status st,
+    int cause);
 
 
 static ngx_queue_t   ngx_chatvisor_ops;        /* for the next batch */
 static ngx_queue_t   ngx_chatvisor_batch;      /* being committed */
+
+/*
+ * Committed, not known durable yet (sync=on in the pool): the batches
+ * since the last answered one, in order, answered together. need: the
+ * highest write transaction id among them; gen: the commit count when the
+ * last of them was committed. A sync that starts at commit count
+ * sync_gen >= gen covers them.
+ */
+static ngx_queue_t   ngx_chatvisor_unsynced;
+static uint64_t      ngx_chatvisor_unsynced_need;
+static ngx_uint_t    ngx_chatvisor_unsynced_gen;
+static ngx_uint_t    ngx_chatvisor_commit_gen;
+
+/* the running batch's: committed without syncing its meta page, and its
+ * last write transaction's id (set in the thread, read once it is done) */
+static ngx_uint_t    ngx_chatvisor_batch_unsynced;
+static uint64_t      ngx_chatvisor_batch_need;
+
+static ngx_uint_t    ngx_chatvisor_sync_busy;
+static ngx_uint_t    ngx_chatvisor_sync_gen;
+static cv_status     ngx_chatvisor_sync_status;
 static ngx_event_t   ngx_chatvisor_flush_event;
 static ngx_uint_t    ngx_chatvisor_commit_ready;
 static ngx_uint_t    ngx_chatvisor_commit_busy;
@@ -62,6 +92,7 @@ static int64_t       ngx_chatvisor_usage_warned;
 
 #if (NGX_THREADS)
 static ngx_thread_task_t  *ngx_chatvisor_commit_task;
+static ngx_thread_task_t  *ngx_chatvisor_sync_task;
 
 /*
  * An exiting worker (reload) leaves once no timer is left, and a batch in
@@ -73,11 +104,41 @@ static ngx_event_t         ngx_chatvisor_commit_guard;
 static void
 ngx_chatvisor_commit_guard_handler(ngx_event_t *ev)
 {
-    if (ngx_chatvisor_commit_busy) {
+    if (ngx_chatvisor_commit_busy || ngx_chatvisor_sync_busy
+        || !ngx_queue_empty(&ngx_chatvisor_unsynced))
+    {
         ngx_add_timer(ev, NGX_CHATVISOR_COMMIT_GUARD);
     }
 }
+
+
+static void
+ngx_chatvisor_commit_guard_set(ngx_log_t *log)
+{
+    if (ngx_chatvisor_commit_guard.timer_set) {
+        return;
+    }
+
+    ngx_chatvisor_commit_guard.handler = ngx_chatvisor_commit_guard_handler;
+    ngx_chatvisor_commit_guard.log = log;
+    ngx_add_timer(&ngx_chatvisor_commit_guard, NGX_CHATVISOR_COMMIT_GUARD);
+}
 #endif
+
+
+/* nothing in flight any more: an exiting worker may go */
+static void
+ngx_chatvisor_commit_guard_clear(void)
+{
+#if (NGX_THREADS)
+    if (ngx_chatvisor_commit_guard.timer_set && !ngx_chatvisor_commit_busy
+        && !ngx_chatvisor_sync_busy
+        && ngx_queue_empty(&ngx_chatvisor_unsynced))
+    {
+        ngx_del_timer(&ngx_chatvisor_commit_guard);
+    }
+#endif
+}
 
 
 static void
@@ -85,6 +146,7 @@ ngx_chatvisor_commit_setup(void)
 {
     ngx_queue_init(&ngx_chatvisor_ops);
     ngx_queue_init(&ngx_chatvisor_batch);
+    ngx_queue_init(&ngx_chatvisor_unsynced);
 
     ngx_memzero(&ngx_chatvisor_flush_event, sizeof(ngx_event_t));
     ngx_chatvisor_flush_event.handler = ngx_chatvisor_commit_flush;
@@ -183,15 +245,13 @@ ngx_chatvisor_commit_flush(ngx_event_t *ev)
             ngx_chatvisor_commit_task->event.data = ngx_chatvisor_commit_task;
             ngx_chatvisor_commit_task->event.log = ev->log;
 
+            ngx_chatvisor_batch_unsynced = 1;
+
             if (ngx_thread_task_post(cmcf->thread_pool,
                                      ngx_chatvisor_commit_task)
                 == NGX_OK)
             {
-                ngx_chatvisor_commit_guard.handler =
-                                            ngx_chatvisor_commit_guard_handler;
-                ngx_chatvisor_commit_guard.log = ev->log;
-                ngx_add_timer(&ngx_chatvisor_commit_guard,
-                              NGX_CHATVISOR_COMMIT_GUARD);
+                ngx_chatvisor_commit_guard_set(ev->log);
                 return;
             }
         }
@@ -204,9 +264,173 @@ ngx_chatvisor_commit_flush(ngx_event_t *ev)
     (void) cmcf;
 #endif
 
+    ngx_chatvisor_batch_unsynced = 0;
+
     ngx_chatvisor_batch_run(NULL, ev->log);
     ngx_chatvisor_batch_done(ev);
 }
+
+
+/* ------------------------------------------------ durability (sync=on) */
+
+#if (NGX_THREADS)
+
+static void
+ngx_chatvisor_sync_run(void *data, ngx_log_t *log)
+{
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_chatvisor_module);
+
+    ngx_chatvisor_sync_status = cv_store_sync(cmcf->store);
+}
+
+#endif
+
+
+/* the unsynced batches are durable once a later transaction committed:
+ * its fdatasync came after their meta page, and after what they saw */
+static void
+ngx_chatvisor_unsynced_check(void)
+{
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    if (ngx_queue_empty(&ngx_chatvisor_unsynced)) {
+        return;
+    }
+
+    cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_chatvisor_module);
+
+    if (cv_store_last_txn(cmcf->store) > ngx_chatvisor_unsynced_need) {
+        ngx_chatvisor_answer(&ngx_chatvisor_unsynced);
+    }
+}
+
+
+#if (NGX_THREADS)
+
+/* the disk refused a sync: what it covered may not be durable, so no
+ * write of it is acknowledged (LMDB's pages stay consistent: a meta page
+ * is written only after its pages were synced) */
+static void
+ngx_chatvisor_unsynced_fail(ngx_log_t *log, cv_status st)
+{
+    ngx_queue_t         *q;
+    ngx_chatvisor_op_t  *op;
+
+    ngx_chatvisor_commit_log_failure(log, st, st == CV_FULL
+                                              ? CV_FULL_DISK : 0);
+
+    for (q = ngx_queue_head(&ngx_chatvisor_unsynced);
+         q != ngx_queue_sentinel(&ngx_chatvisor_unsynced);
+         q = ngx_queue_next(q))
+    {
+        op = ngx_queue_data(q, ngx_chatvisor_op_t, queue);
+
+        if (op->status == CV_OK) {
+            ngx_chatvisor_op_clear(op);
+            op->status = CV_ERROR;
+            op->why = "the store's disk failed to sync the write";
+        }
+    }
+
+    ngx_chatvisor_answer(&ngx_chatvisor_unsynced);
+}
+
+
+static void ngx_chatvisor_sync_done(ngx_event_t *ev);
+
+
+/* a sync of the file for the unsynced batches, unless one runs: it covers
+ * what is committed when it starts, so what commits meanwhile waits for
+ * the next one (or for a later commit) */
+static void
+ngx_chatvisor_sync_post(ngx_log_t *log)
+{
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    if (ngx_chatvisor_sync_busy || ngx_queue_empty(&ngx_chatvisor_unsynced)) {
+        return;
+    }
+
+    cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_chatvisor_module);
+
+    if (ngx_chatvisor_sync_task == NULL) {
+        ngx_chatvisor_sync_task = ngx_thread_task_alloc(ngx_cycle->pool, 0);
+    }
+
+    if (ngx_chatvisor_sync_task) {
+        ngx_chatvisor_sync_task->handler = ngx_chatvisor_sync_run;
+        ngx_chatvisor_sync_task->event.handler = ngx_chatvisor_sync_done;
+        ngx_chatvisor_sync_task->event.data = ngx_chatvisor_sync_task;
+        ngx_chatvisor_sync_task->event.log = log;
+
+        ngx_chatvisor_sync_gen = ngx_chatvisor_commit_gen;
+
+        if (ngx_thread_task_post(cmcf->thread_pool, ngx_chatvisor_sync_task)
+            == NGX_OK)
+        {
+            ngx_chatvisor_sync_busy = 1;
+            ngx_chatvisor_commit_guard_set(log);
+            return;
+        }
+    }
+
+    ngx_log_error(NGX_LOG_WARN, log, 0,
+                  "chatvisor: syncing in the event loop, "
+                  "the thread pool did not take the sync");
+
+    ngx_chatvisor_sync_status = cv_store_sync(cmcf->store);
+
+    if (ngx_chatvisor_sync_status != CV_OK) {
+        ngx_chatvisor_unsynced_fail(log, ngx_chatvisor_sync_status);
+
+    } else {
+        ngx_chatvisor_answer(&ngx_chatvisor_unsynced);
+    }
+}
+
+
+static void
+ngx_chatvisor_sync_done(ngx_event_t *ev)
+{
+    ngx_chatvisor_sync_busy = 0;
+
+    if (ngx_queue_empty(&ngx_chatvisor_unsynced)) {
+        /* a later commit made them durable first */
+
+    } else if (ngx_chatvisor_sync_status != CV_OK) {
+        /* the pages it lost may be those of the batches committed after
+         * it started too, and a second sync would not say so */
+        ngx_chatvisor_unsynced_fail(ev->log, ngx_chatvisor_sync_status);
+
+    } else if (ngx_chatvisor_unsynced_gen <= ngx_chatvisor_sync_gen) {
+        ngx_chatvisor_answer(&ngx_chatvisor_unsynced);
+
+    } else {
+        ngx_chatvisor_unsynced_check();
+    }
+
+    /* committed while it ran, and no commit under way to carry them */
+    if (!ngx_chatvisor_commit_busy) {
+        ngx_chatvisor_sync_post(ev->log);
+    }
+
+    ngx_chatvisor_commit_guard_clear();
+}
+
+#else
+
+/* without threads every commit syncs its meta page: nothing waits */
+static void
+ngx_chatvisor_sync_post(ngx_log_t *log)
+{
+}
+
+#endif
 
 
 /*
@@ -276,9 +500,15 @@ ngx_chatvisor_batch_run(void *data, ngx_log_t *log)
     cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                ngx_chatvisor_module);
 
-    st = cv_txn_begin(cmcf->store, 1, &t);
+    ngx_chatvisor_batch_need = 0;
+
+    st = ngx_chatvisor_batch_unsynced
+         ? cv_txn_begin_unsynced_meta(cmcf->store, &t)
+         : cv_txn_begin(cmcf->store, 1, &t);
 
     if (st == CV_OK) {
+        ngx_chatvisor_batch_need = cv_txn_id(t);
+
         for (q = ngx_queue_head(&ngx_chatvisor_batch);
              q != ngx_queue_sentinel(&ngx_chatvisor_batch);
              q = ngx_queue_next(q))
@@ -370,6 +600,8 @@ ngx_chatvisor_batch_run(void *data, ngx_log_t *log)
             op->status = st;
             continue;
         }
+
+        ngx_chatvisor_batch_need = cv_txn_id(t);
 
         if (ngx_chatvisor_op_run(op, t) == CV_OK) {
             op->status = cv_txn_commit(t);
@@ -481,32 +713,21 @@ ngx_chatvisor_commit_usage(ngx_log_t *log)
 /*
  * Durable now: wake the polls that wait for it (first: a visitor sees an
  * agent's message sooner, and other workers answer theirs meanwhile), then
- * answer the writers, then go on.
+ * answer the writers.
  */
 
 static void
-ngx_chatvisor_batch_done(ngx_event_t *ev)
+ngx_chatvisor_answer(ngx_queue_t *batch)
 {
     ngx_uint_t               n;
     ngx_queue_t             *q;
     ngx_chatvisor_op_t      *op;
     ngx_chatvisor_notice_t   notices[NGX_CHATVISOR_BATCH_NOTICES];
 
-    if (ngx_chatvisor_commit_grow) {
-        ngx_chatvisor_commit_regrow(ev);
-        goto next;
-    }
-
-    ngx_chatvisor_commit_usage(ev->log);
-
-    /* from the flush to now: what its writers waited */
-    ngx_chatvisor_metric_commit(ngx_chatvisor_metrics_clock()
-                                - ngx_chatvisor_batch_started);
-
     n = 0;
 
-    for (q = ngx_queue_head(&ngx_chatvisor_batch);
-         q != ngx_queue_sentinel(&ngx_chatvisor_batch);
+    for (q = ngx_queue_head(batch);
+         q != ngx_queue_sentinel(batch);
          q = ngx_queue_next(q))
     {
         op = ngx_queue_data(q, ngx_chatvisor_op_t, queue);
@@ -529,8 +750,8 @@ ngx_chatvisor_batch_done(ngx_event_t *ev)
         ngx_chatvisor_notify_many(notices, n);
     }
 
-    while (!ngx_queue_empty(&ngx_chatvisor_batch)) {
-        q = ngx_queue_head(&ngx_chatvisor_batch);
+    while (!ngx_queue_empty(batch)) {
+        q = ngx_queue_head(batch);
         ngx_queue_remove(q);
 
         op = ngx_queue_data(q, ngx_chatvisor_op_t, queue);
@@ -542,16 +763,74 @@ ngx_chatvisor_batch_done(ngx_event_t *ev)
         /* the op (a request's context with it) may be gone after this */
         op->done(op);
     }
+}
+
+
+/* the batch is committed (or failed): answered now if it is durable,
+ * else put behind the unsynced batches; then the next batch goes */
+static void
+ngx_chatvisor_batch_done(ngx_event_t *ev)
+{
+    ngx_uint_t    carried;
+    ngx_queue_t  *q;
+
+    if (ngx_chatvisor_commit_grow) {
+        ngx_chatvisor_commit_regrow(ev);
+        goto next;
+    }
+
+    ngx_chatvisor_commit_usage(ev->log);
+
+    /* from the flush to its commit (with sync=on, the durable answer may
+     * wait one sync more, which chatvisor_commit_duration_seconds leaves out) */
+    ngx_chatvisor_metric_commit(ngx_chatvisor_metrics_clock()
+                                - ngx_chatvisor_batch_started);
+
+    ngx_chatvisor_commit_gen++;
+
+    if (!ngx_chatvisor_batch_unsynced
+        && ngx_queue_empty(&ngx_chatvisor_unsynced))
+    {
+        /* synced in its commit (sync=on) or not meant to be (sync=off) */
+        ngx_chatvisor_answer(&ngx_chatvisor_batch);
+        goto next;
+    }
+
+    /* those before it may be durable by now, by this commit's sync */
+    ngx_chatvisor_unsynced_check();
+
+    carried = ngx_queue_empty(&ngx_chatvisor_unsynced);
+
+    while (!ngx_queue_empty(&ngx_chatvisor_batch)) {
+        q = ngx_queue_head(&ngx_chatvisor_batch);
+        ngx_queue_remove(q);
+        ngx_queue_insert_tail(&ngx_chatvisor_unsynced, q);
+    }
+
+    if (ngx_chatvisor_batch_need > ngx_chatvisor_unsynced_need) {
+        ngx_chatvisor_unsynced_need = ngx_chatvisor_batch_need;
+    }
+
+    ngx_chatvisor_unsynced_gen = ngx_chatvisor_commit_gen;
+
+    /* another process may have committed after it already */
+    ngx_chatvisor_unsynced_check();
+
+    /*
+     * The next batch's commit carries this one's meta page to disk with
+     * its own pages' sync, one fdatasync for both. A sync of its own when
+     * nothing waits to be committed, or when this commit did not carry
+     * the one before (it wrote nothing).
+     */
+    if (ngx_queue_empty(&ngx_chatvisor_ops) || !carried) {
+        ngx_chatvisor_sync_post(ev->log);
+    }
 
 next:
 
     ngx_chatvisor_commit_busy = 0;
 
-#if (NGX_THREADS)
-    if (ngx_chatvisor_commit_guard.timer_set) {
-        ngx_del_timer(&ngx_chatvisor_commit_guard);
-    }
-#endif
+    ngx_chatvisor_commit_guard_clear();
 
     if (!ngx_queue_empty(&ngx_chatvisor_ops)
         && !ngx_chatvisor_flush_event.posted)
