@@ -5,6 +5,11 @@
  * few bytes of a tag split across buffers are held back, and, on a page
  * whose "</body>" comes before any "</head>", what follows "</body>" (up to
  * 64 KB) until it is clear whether a "</head>" comes after all.
+ *
+ * A response of known length keeps it: the header waits for the first body
+ * buffer, and when a tag is found there (so the tag will surely go in) it
+ * goes out with the length plus the tag's, unchunked; otherwise it goes out
+ * without Content-Length, chunked, as a filter that changes the length does.
  */
 
 
@@ -26,12 +31,14 @@ typedef struct {
     u_char          held[NGX_CHATVISOR_MATCH_LEN];
     ngx_uint_t      held_len;      /* matched bytes from earlier buffers */
     ngx_str_t       nonce;
+    ngx_str_t       tag;           /* the whole tag, once built */
     ngx_buf_t      *tail;          /* "</body>" and what followed it */
     size_t          tail_scanned;
     ngx_chain_t    *free;
     ngx_chain_t    *busy;
     ngx_chain_t   **last_busy;
     unsigned        done:1;
+    unsigned        hold:1;        /* the header waits for the body */
 } ngx_chatvisor_inject_ctx_t;
 
 
@@ -39,6 +46,8 @@ static ngx_int_t ngx_chatvisor_inject_init(ngx_conf_t *cf);
 static ngx_int_t ngx_chatvisor_inject_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_chatvisor_inject_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
+static ngx_int_t ngx_chatvisor_inject_tag_str(ngx_http_request_t *r,
+    ngx_chatvisor_inject_ctx_t *ctx);
 
 
 static ngx_http_module_t  ngx_chatvisor_inject_filter_module_ctx = {
@@ -209,7 +218,6 @@ ngx_chatvisor_inject_header_filter(ngx_http_request_t *r)
         || r != r->main
         || r->headers_out.status != NGX_HTTP_OK
         || r->header_only
-        || (r->method & NGX_HTTP_HEAD)
         || r->headers_in.range != NULL
         || (r->headers_out.content_encoding
             && r->headers_out.content_encoding->value.len)
@@ -217,6 +225,13 @@ ngx_chatvisor_inject_header_filter(ngx_http_request_t *r)
         || !ngx_chatvisor_content_type_is(&r->headers_out.content_type,
                                           "text/html"))
     {
+        return ngx_http_next_header_filter(r);
+    }
+
+    if (r->method & NGX_HTTP_HEAD) {
+        /* a GET of the page may be longer by a tag, and a HEAD must not
+         * say another length than a GET (RFC 9110, 8.6): it says none */
+        ngx_http_clear_content_length(r);
         return ngx_http_next_header_filter(r);
     }
 
@@ -242,13 +257,77 @@ ngx_chatvisor_inject_header_filter(ngx_http_request_t *r)
     ngx_http_set_ctx(r, ctx, ngx_chatvisor_inject_filter_module);
 
     /* SPEC 3: nothing else of the response changes (ETag included) */
-    ngx_http_clear_content_length(r);
     ngx_http_clear_accept_ranges(r);
 
     /* file buffers are read into memory by the copy filter */
     r->filter_need_in_memory = 1;
 
+    if (r->headers_out.content_length_n > 0) {
+        /* sent with the first body buffer (as the image filter does) */
+        ctx->hold = 1;
+        return NGX_OK;
+    }
+
+    ngx_http_clear_content_length(r);
+
     return ngx_http_next_header_filter(r);
+}
+
+
+/*
+ * The header held for the first body buffer goes out: with the length plus
+ * the tag's when a tag was found (the tag goes in, before "</head>" or,
+ * failing that, before the "</body>" already seen), with the length as it
+ * was when the whole body came without a tag, and without it (chunked)
+ * when the tag may still come or not.
+ */
+
+static ngx_int_t
+ngx_chatvisor_inject_send_header(ngx_http_request_t *r,
+    ngx_chatvisor_inject_ctx_t *ctx, ngx_uint_t whole)
+{
+    ngx_int_t  rc;
+
+    ctx->hold = 0;
+
+    if (ctx->done || ctx->tail) {
+        if (ngx_chatvisor_inject_tag_str(r, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (r->headers_out.content_length) {
+            r->headers_out.content_length->hash = 0;
+            r->headers_out.content_length = NULL;
+        }
+
+        r->headers_out.content_length_n += ctx->tag.len;
+
+    } else if (!whole) {
+        ngx_http_clear_content_length(r);
+    }
+
+    rc = ngx_http_next_header_filter(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* 1: the chain carries body bytes or the body's end */
+
+static ngx_uint_t
+ngx_chatvisor_inject_has_body(ngx_chain_t *in)
+{
+    for ( /* void */ ; in; in = in->next) {
+        if (ngx_buf_size(in->buf) || in->buf->last_buf) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -358,21 +437,21 @@ ngx_chatvisor_inject_flags(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
-ngx_chatvisor_inject_tag(ngx_http_request_t *r,
-    ngx_chatvisor_inject_ctx_t *ctx, ngx_chain_t ***last)
-{
-    u_char      *p;
-    size_t       len;
-    ngx_buf_t   *b;
-    ngx_str_t    tag;
+/* the whole tag of this page, built once */
 
-    if (ngx_chatvisor_widget_tag(r, &tag) != NGX_OK) {
-        return NGX_ERROR;
+static ngx_int_t
+ngx_chatvisor_inject_tag_str(ngx_http_request_t *r,
+    ngx_chatvisor_inject_ctx_t *ctx)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_str_t   tag;
+
+    if (ctx->tag.data) {
+        return NGX_OK;
     }
 
-    b = ngx_chatvisor_inject_out(r, ctx, last);
-    if (b == NULL) {
+    if (ngx_chatvisor_widget_tag(r, &tag) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -383,8 +462,7 @@ ngx_chatvisor_inject_tag(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    b->start = p;
-    b->pos = p;
+    ctx->tag.data = p;
 
     p = ngx_cpymem(p, tag.data, tag.len);
 
@@ -394,9 +472,32 @@ ngx_chatvisor_inject_tag(ngx_http_request_t *r,
 
     p = ngx_cpymem(p, "></script>", sizeof("></script>") - 1);
 
-    b->last = p;
-    b->end = p;
-    b->temporary = 1;
+    ctx->tag.len = p - ctx->tag.data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_chatvisor_inject_tag(ngx_http_request_t *r,
+    ngx_chatvisor_inject_ctx_t *ctx, ngx_chain_t ***last)
+{
+    ngx_buf_t  *b;
+
+    if (ngx_chatvisor_inject_tag_str(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    b = ngx_chatvisor_inject_out(r, ctx, last);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->start = ctx->tag.data;
+    b->pos = b->start;
+    b->last = b->start + ctx->tag.len;
+    b->end = b->last;
+    b->memory = 1;
 
     ctx->done = 1;
 
@@ -513,7 +614,8 @@ ngx_chatvisor_inject_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     size_t                       n;
     ngx_buf_t                   *b, *sb;
     ngx_int_t                    rc;
-    ngx_uint_t                   end;
+    off_t                        seen;
+    ngx_uint_t                   end, whole;
     ngx_chain_t                 *cl, *out, **last;
     ngx_chatvisor_inject_ctx_t  *ctx;
 
@@ -523,16 +625,28 @@ ngx_chatvisor_inject_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         return ngx_http_next_body_filter(r, in);
     }
 
-    if (ctx->done && ctx->busy == NULL) {
+    if (ctx->hold && !ngx_chatvisor_inject_has_body(in)) {
+        /* nothing to send before the header */
+        return NGX_OK;
+    }
+
+    if (ctx->done && ctx->busy == NULL && !ctx->hold) {
         return ngx_http_next_body_filter(r, in);
     }
 
     out = NULL;
     last = &out;
+    whole = 0;
+    seen = 0;
 
     for ( /* void */ ; in; in = in->next) {
         b = in->buf;
         end = b->last_buf || b->last_in_chain;
+        whole |= b->last_buf;
+
+        if (ngx_buf_in_memory(b)) {
+            seen += b->last - b->pos;
+        }
 
         if (ctx->done) {
             goto pass;
@@ -723,6 +837,16 @@ ngx_chatvisor_inject_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     }
 
     *last = NULL;
+
+    /* a proxied body's end may come in a call of its own, after all of
+     * its bytes */
+    whole |= (seen >= r->headers_out.content_length_n);
+
+    if (ctx->hold
+        && ngx_chatvisor_inject_send_header(r, ctx, whole) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     if (out == NULL && ctx->busy == NULL) {
         return NGX_OK;
