@@ -10,6 +10,10 @@
  * buffer, and when a tag is found there (so the tag will surely go in) it
  * goes out with the length plus the tag's, unchunked; otherwise it goes out
  * without Content-Length, chunked, as a filter that changes the length does.
+ *
+ * A gzip-compressed page is decoded on the way (ngx_chatvisor_inject_gunzip.c)
+ * and goes on as text, for nginx's gzip filter to compress again if it is
+ * on; a page in another encoding goes out untouched.
  */
 
 
@@ -37,6 +41,7 @@ typedef struct {
     ngx_chain_t    *free;
     ngx_chain_t    *busy;
     ngx_chain_t   **last_busy;
+    ngx_chatvisor_gunzip_t  *gz;   /* a gzip page's decoder */
     unsigned        done:1;
     unsigned        hold:1;        /* the header waits for the body */
 } ngx_chatvisor_inject_ctx_t;
@@ -48,6 +53,8 @@ static ngx_int_t ngx_chatvisor_inject_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_int_t ngx_chatvisor_inject_tag_str(ngx_http_request_t *r,
     ngx_chatvisor_inject_ctx_t *ctx);
+static ngx_int_t ngx_chatvisor_inject_text(ngx_http_request_t *r,
+    ngx_chain_t *in);
 
 
 static ngx_http_module_t  ngx_chatvisor_inject_filter_module_ctx = {
@@ -83,6 +90,9 @@ ngx_module_t  ngx_chatvisor_inject_filter_module = {
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+/* a page in an encoding we cannot decode was seen (said once per worker) */
+static ngx_uint_t  ngx_chatvisor_inject_encoding_logged;
 
 
 static ngx_int_t
@@ -203,9 +213,24 @@ ngx_chatvisor_csp_header_nonce(ngx_table_elt_t *h, void *data)
 }
 
 
+/* 1: the Content-Encoding is gzip (x-gzip is the same, RFC 9110 8.4.1.3) */
+
+static ngx_uint_t
+ngx_chatvisor_encoding_is_gzip(ngx_str_t *enc)
+{
+    return (enc->len == sizeof("gzip") - 1
+            && ngx_strncasecmp(enc->data, (u_char *) "gzip", enc->len) == 0)
+           || (enc->len == sizeof("x-gzip") - 1
+               && ngx_strncasecmp(enc->data, (u_char *) "x-gzip", enc->len)
+                  == 0);
+}
+
+
 static ngx_int_t
 ngx_chatvisor_inject_header_filter(ngx_http_request_t *r)
 {
+    ngx_str_t                   *enc;
+    ngx_uint_t                   gzip;
     ngx_chatvisor_loc_conf_t    *clcf;
     ngx_chatvisor_inject_ctx_t  *ctx;
 
@@ -219,8 +244,6 @@ ngx_chatvisor_inject_header_filter(ngx_http_request_t *r)
         || r->headers_out.status != NGX_HTTP_OK
         || r->header_only
         || r->headers_in.range != NULL
-        || (r->headers_out.content_encoding
-            && r->headers_out.content_encoding->value.len)
         || r->headers_out.content_length_n == 0
         || !ngx_chatvisor_content_type_is(&r->headers_out.content_type,
                                           "text/html"))
@@ -228,10 +251,23 @@ ngx_chatvisor_inject_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
+    enc = NULL;
+    gzip = 0;
+
+    if (r->headers_out.content_encoding
+        && r->headers_out.content_encoding->value.len)
+    {
+        enc = &r->headers_out.content_encoding->value;
+        gzip = ngx_chatvisor_encoding_is_gzip(enc);
+    }
+
     if (r->method & NGX_HTTP_HEAD) {
         /* a GET of the page may be longer by a tag, and a HEAD must not
          * say another length than a GET (RFC 9110, 8.6): it says none */
-        ngx_http_clear_content_length(r);
+        if (enc == NULL || gzip) {
+            ngx_http_clear_content_length(r);
+        }
+
         return ngx_http_next_header_filter(r);
     }
 
@@ -241,6 +277,18 @@ ngx_chatvisor_inject_header_filter(ngx_http_request_t *r)
 
     if (!ngx_chatvisor_visible(r)) {
         /* hidden at the edge: the page goes out as it came */
+        return ngx_http_next_header_filter(r);
+    }
+
+    if (enc && !gzip) {
+        if (!ngx_chatvisor_inject_encoding_logged) {
+            ngx_chatvisor_inject_encoding_logged = 1;
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "chatvisor_inject: a page in Content-Encoding "
+                          "\"%V\" goes out without the widget, only gzip is "
+                          "decoded (said once per worker)", enc);
+        }
+
         return ngx_http_next_header_filter(r);
     }
 
@@ -261,6 +309,17 @@ ngx_chatvisor_inject_header_filter(ngx_http_request_t *r)
 
     /* file buffers are read into memory by the copy filter */
     r->filter_need_in_memory = 1;
+
+    if (gzip) {
+        /* sent with the first body buffer, which says whether it is gzip */
+        ctx->gz = ngx_chatvisor_gunzip_create(r);
+        if (ctx->gz == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->hold = 1;
+        return NGX_OK;
+    }
 
     if (r->headers_out.content_length_n > 0) {
         /* sent with the first body buffer (as the image filter does) */
@@ -304,6 +363,47 @@ ngx_chatvisor_inject_send_header(ngx_http_request_t *r,
 
     } else if (!whole) {
         ngx_http_clear_content_length(r);
+    }
+
+    rc = ngx_http_next_header_filter(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The held header of a gzip page goes out: as text of unknown length when
+ * its first bytes are gzip's; as it came, with the page untouched, when
+ * they are not (a page that only says it is gzip is not broken further).
+ */
+
+static ngx_int_t
+ngx_chatvisor_inject_gunzip_header(ngx_http_request_t *r,
+    ngx_chatvisor_inject_ctx_t *ctx, ngx_chain_t *in)
+{
+    ngx_int_t  rc;
+
+    ctx->hold = 0;
+
+    if (ngx_chatvisor_gunzip_looks_gzip(in)) {
+        r->headers_out.content_encoding->hash = 0;
+        r->headers_out.content_encoding = NULL;
+
+        ngx_http_clear_content_length(r);
+
+        /* the same bytes are no longer sent: as nginx's gunzip does */
+        ngx_http_weak_etag(r);
+
+    } else {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "chatvisor_inject: a page says Content-Encoding: gzip "
+                      "but is not gzip, it goes out as it came");
+        ctx->gz = NULL;
+        ctx->done = 1;
     }
 
     rc = ngx_http_next_header_filter(r);
@@ -609,6 +709,38 @@ ngx_chatvisor_inject_tail(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_chatvisor_inject_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_chatvisor_inject_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_chatvisor_inject_filter_module);
+
+    if (ctx == NULL || ctx->gz == NULL) {
+        return ngx_chatvisor_inject_text(r, in);
+    }
+
+    if (ctx->hold) {
+        if (!ngx_chatvisor_inject_has_body(in)) {
+            return NGX_OK;
+        }
+
+        if (ngx_chatvisor_inject_gunzip_header(r, ctx, in) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (ctx->gz == NULL) {
+            return ngx_chatvisor_inject_text(r, in);
+        }
+    }
+
+    return ngx_chatvisor_gunzip_filter(r, ctx->gz, in,
+                                       ngx_chatvisor_inject_text);
+}
+
+
+/* the injector proper, over the page's text */
+
+static ngx_int_t
+ngx_chatvisor_inject_text(ngx_http_request_t *r, ngx_chain_t *in)
 {
     u_char                      *p, *copy, *start;
     size_t                       n;
