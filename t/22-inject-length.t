@@ -48,6 +48,9 @@ $PAGE{'no-tag-big.html'} = "<p>" . ("fragment " x 12000) . "</p>\n";
 my %pages = map { ("/$_" => { body => $PAGE{$_} }) } keys %PAGE;
 $pages{'/not-modified.html'} = { status => 304, body => '',
                                  headers => [ ETag => '"v1"' ] };
+# the upstream promises more than it sends, then closes
+$pages{'/short.html'} = { body => $PAGE{'p1.html'}, headers => [ 'Content-Length' => 5000 ] };
+$pages{'/empty-short.html'} = { body => '', headers => [ 'Content-Length' => 5000 ] };
 my $up = Chatvisor::Upstream->new(pages => \%pages)->start;
 
 my $t = Chatvisor::Test->new;
@@ -258,5 +261,20 @@ for my $loc (qw(p s)) {
     is($r->status, 304, 'upstream 304: passed');
     is($r->body, '', 'upstream 304: no body');
 }
+
+# ---- an upstream that ends early: the response ends unfinished ----
+
+for my $loc (qw(p nb)) {
+    for my $name (qw(short.html empty-short.html)) {
+        my $p = $t->start_request(path => "/$loc/$name");
+        my $all = $p->read_to_eof(10);
+        my ($head, $body) = split /\r\n\r\n/, $all, 2;
+        my $cl = $head && $head =~ /^Content-Length: (\d+)/mi ? $1 : undef;
+        ok(!defined $cl || length($body // '') < $cl,
+           "/$loc/$name: the client can tell the page is cut short");
+        framed_ok("/$loc/p2.html", 'p2.html', 'length');
+    }
+}
+ok(!grep({ /exited on signal/ } split /\n/, $t->error_log), 'no worker crashed');
 
 done_testing;
