@@ -31,19 +31,20 @@
 #define NGX_CHATVISOR_TAIL_START  1024
 
 typedef struct {
-    cv_html_match   match;         /* bytes of a tag matched so far */
-    u_char          held[NGX_CHATVISOR_MATCH_LEN];
-    ngx_uint_t      held_len;      /* matched bytes from earlier buffers */
-    ngx_str_t       nonce;
-    ngx_str_t       tag;           /* the whole tag, once built */
-    ngx_buf_t      *tail;          /* "</body>" and what followed it */
-    size_t          tail_scanned;
-    ngx_chain_t    *free;
-    ngx_chain_t    *busy;
-    ngx_chain_t   **last_busy;
-    ngx_chatvisor_gunzip_t  *gz;   /* a gzip page's decoder */
-    unsigned        done:1;
-    unsigned        hold:1;        /* the header waits for the body */
+    cv_html_match            match;     /* bytes of a tag matched so far */
+    u_char                   held[NGX_CHATVISOR_MATCH_LEN];
+    ngx_uint_t               held_len;  /* matched bytes from earlier
+                                           buffers */
+    ngx_str_t                nonce;
+    ngx_str_t                tag;       /* the whole tag, once built */
+    ngx_buf_t               *tail;      /* "</body>" and what followed it */
+    size_t                   tail_scanned;
+    ngx_chain_t             *free;
+    ngx_chain_t             *busy;
+    ngx_chain_t            **last_busy;
+    ngx_chatvisor_gunzip_t  *gz;        /* a gzip page's decoder */
+    unsigned                 done:1;
+    unsigned                 hold:1;    /* the header waits for the body */
 } ngx_chatvisor_inject_ctx_t;
 
 
