@@ -10,7 +10,7 @@ case "${1:-build}" in
     # clang-14 and its libFuzzer runtime: make test replays the fuzz
     # corpus (fuzz/); llvm-14: make fuzz-coverage
     test)  want="$want chromium lmdb-utils faketime clang-14 libclang-rt-14-dev llvm-14" ;;
-    bench) want="$want libnginx-mod-nchan wrk chromium" ;;   # chromium: bench/cobrowse
+    bench) want="$want libnginx-mod-nchan wrk nghttp2-client chromium" ;;   # chromium: bench/cobrowse; nghttp2-client: h2load, bench/inject over HTTP/2
 esac
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \
     || want="$want nodejs npm"
