@@ -5,7 +5,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-want="nginx nginx-dev liblmdb-dev libcjson-dev libssl-dev gcc make pkg-config perl"
+want="nginx nginx-dev liblmdb-dev libcjson-dev libssl-dev zlib1g-dev gcc make pkg-config perl"
 case "${1:-build}" in
     # clang-14 and its libFuzzer runtime: make test replays the fuzz
     # corpus (fuzz/); llvm-14: make fuzz-coverage
