@@ -112,7 +112,7 @@ test: deps-test all engine-tests
 # into nginx, so a memory error stops a worker, and the harness's error log
 # check (a worker that exited with a code) fails the test.
 ASAN_MODULE := $(BUILD)/asan/ngx_chatvisor_module.so
-ASAN_TESTS  ?= t/20-inject.t t/40-chat.t t/41-chat-hostile.t t/42-chat-durability.t t/43-store-indexes.t \
+ASAN_TESTS  ?= t/20-inject.t t/21-inject-gzip.t t/22-inject-length.t t/40-chat.t t/41-chat-hostile.t t/42-chat-durability.t t/43-store-indexes.t \
                t/44-retention.t t/45-erase.t t/46-store-growth.t t/47-store-disk-full.t \
                t/70-api.t t/71-api-errors.t t/80-visibility.t \
                t/90-webhooks-api.t t/91-webhooks-delivery.t t/92-webhooks-chaos.t \

@@ -31,6 +31,21 @@ ngx_int_t ngx_chatvisor_count_visit(ngx_http_request_t *r);
 ngx_int_t ngx_chatvisor_page_identify(ngx_http_request_t *r,
     ngx_uint_t *identify);
 
+/* ngx_chatvisor_inject_gunzip.c: gzip-compressed pages decoded for the
+ * injector, streaming, in bounded memory */
+typedef struct ngx_chatvisor_gunzip_s  ngx_chatvisor_gunzip_t;
+typedef ngx_int_t (*ngx_chatvisor_gunzip_next_pt)(ngx_http_request_t *r,
+    ngx_chain_t *in);
+
+ngx_chatvisor_gunzip_t *ngx_chatvisor_gunzip_create(ngx_http_request_t *r);
+/* 1: the body's first bytes are gzip's */
+ngx_uint_t ngx_chatvisor_gunzip_looks_gzip(ngx_chain_t *in);
+/* decodes in and passes the text to next; NGX_ERROR on corrupt data, after
+ * passing what was decoded */
+ngx_int_t ngx_chatvisor_gunzip_filter(ngx_http_request_t *r,
+    ngx_chatvisor_gunzip_t *gz, ngx_chain_t *in,
+    ngx_chatvisor_gunzip_next_pt next);
+
 
 /* ngx_chatvisor_widget_conf.c: chatvisor_widget_* */
 char *ngx_chatvisor_widget_color(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -5,6 +5,15 @@
  * few bytes of a tag split across buffers are held back, and, on a page
  * whose "</body>" comes before any "</head>", what follows "</body>" (up to
  * 64 KB) until it is clear whether a "</head>" comes after all.
+ *
+ * A response of known length keeps it: the header waits for the first body
+ * buffer, and when a tag is found there (so the tag will surely go in) it
+ * goes out with the length plus the tag's, unchunked; otherwise it goes out
+ * without Content-Length, chunked, as a filter that changes the length does.
+ *
+ * A gzip-compressed page is decoded on the way (ngx_chatvisor_inject_gunzip.c)
+ * and goes on as text, for nginx's gzip filter to compress again if it is
+ * on; a page in another encoding goes out untouched.
  */
 
 
@@ -26,24 +35,33 @@
 #define NGX_CHATVISOR_TAG_IDENTIFY  " data-identify=\"1\""
 
 typedef struct {
-    cv_html_match   match;         /* bytes of a tag matched so far */
-    u_char          held[NGX_CHATVISOR_MATCH_LEN];
-    ngx_uint_t      held_len;      /* matched bytes from earlier buffers */
-    ngx_str_t       nonce;
-    ngx_buf_t      *tail;          /* "</body>" and what followed it */
-    size_t          tail_scanned;
-    ngx_chain_t    *free;
-    ngx_chain_t    *busy;
-    ngx_chain_t   **last_busy;
-    unsigned        done:1;
-    unsigned        identify:1;    /* the widget identifies the visitor */
-    unsigned        online:1;      /* an agent was online at the page */
+    cv_html_match            match;     /* bytes of a tag matched so far */
+    u_char                   held[NGX_CHATVISOR_MATCH_LEN];
+    ngx_uint_t               held_len;  /* matched bytes from earlier
+                                           buffers */
+    ngx_str_t                nonce;
+    ngx_str_t                tag;       /* the whole tag, once built */
+    ngx_buf_t               *tail;      /* "</body>" and what followed it */
+    size_t                   tail_scanned;
+    ngx_chain_t             *free;
+    ngx_chain_t             *busy;
+    ngx_chain_t            **last_busy;
+    ngx_chatvisor_gunzip_t  *gz;        /* a gzip page's decoder */
+    unsigned                 done:1;
+    unsigned                 hold:1;    /* the header waits for the body */
+    unsigned                 identify:1;  /* the widget identifies the
+                                             visitor */
+    unsigned                 online:1;  /* an agent was online at the page */
 } ngx_chatvisor_inject_ctx_t;
 
 
 static ngx_int_t ngx_chatvisor_inject_init(ngx_conf_t *cf);
 static ngx_int_t ngx_chatvisor_inject_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_chatvisor_inject_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_chatvisor_inject_tag_str(ngx_http_request_t *r,
+    ngx_chatvisor_inject_ctx_t *ctx);
+static ngx_int_t ngx_chatvisor_inject_text(ngx_http_request_t *r,
     ngx_chain_t *in);
 
 
@@ -80,6 +98,9 @@ ngx_module_t  ngx_chatvisor_inject_filter_module = {
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+/* a page in an encoding we cannot decode was seen (said once per worker) */
+static ngx_uint_t  ngx_chatvisor_inject_encoding_logged;
 
 
 static ngx_int_t
@@ -200,10 +221,24 @@ ngx_chatvisor_csp_header_nonce(ngx_table_elt_t *h, void *data)
 }
 
 
+/* 1: the Content-Encoding is gzip (x-gzip is the same, RFC 9110 8.4.1.3) */
+
+static ngx_uint_t
+ngx_chatvisor_encoding_is_gzip(ngx_str_t *enc)
+{
+    return (enc->len == sizeof("gzip") - 1
+            && ngx_strncasecmp(enc->data, (u_char *) "gzip", enc->len) == 0)
+           || (enc->len == sizeof("x-gzip") - 1
+               && ngx_strncasecmp(enc->data, (u_char *) "x-gzip", enc->len)
+                  == 0);
+}
+
+
 static ngx_int_t
 ngx_chatvisor_inject_header_filter(ngx_http_request_t *r)
 {
-    ngx_uint_t                   identify;
+    ngx_str_t                   *enc;
+    ngx_uint_t                   gzip, identify;
     ngx_chatvisor_loc_conf_t    *clcf;
     ngx_chatvisor_main_conf_t   *cmcf;
     ngx_chatvisor_inject_ctx_t  *ctx;
@@ -217,14 +252,31 @@ ngx_chatvisor_inject_header_filter(ngx_http_request_t *r)
         || r != r->main
         || r->headers_out.status != NGX_HTTP_OK
         || r->header_only
-        || (r->method & NGX_HTTP_HEAD)
         || r->headers_in.range != NULL
-        || (r->headers_out.content_encoding
-            && r->headers_out.content_encoding->value.len)
         || r->headers_out.content_length_n == 0
         || !ngx_chatvisor_content_type_is(&r->headers_out.content_type,
                                           "text/html"))
     {
+        return ngx_http_next_header_filter(r);
+    }
+
+    enc = NULL;
+    gzip = 0;
+
+    if (r->headers_out.content_encoding
+        && r->headers_out.content_encoding->value.len)
+    {
+        enc = &r->headers_out.content_encoding->value;
+        gzip = ngx_chatvisor_encoding_is_gzip(enc);
+    }
+
+    if (r->method & NGX_HTTP_HEAD) {
+        /* a GET of the page may be longer by a tag, and a HEAD must not
+         * say another length than a GET (RFC 9110, 8.6): it says none */
+        if (enc == NULL || gzip) {
+            ngx_http_clear_content_length(r);
+        }
+
         return ngx_http_next_header_filter(r);
     }
 
@@ -234,6 +286,18 @@ ngx_chatvisor_inject_header_filter(ngx_http_request_t *r)
 
     if (!ngx_chatvisor_visible(r)) {
         /* hidden at the edge: the page goes out as it came */
+        return ngx_http_next_header_filter(r);
+    }
+
+    if (enc && !gzip) {
+        if (!ngx_chatvisor_inject_encoding_logged) {
+            ngx_chatvisor_inject_encoding_logged = 1;
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "chatvisor_inject: a page in Content-Encoding "
+                          "\"%V\" goes out without the widget, only gzip is "
+                          "decoded (said once per worker)", enc);
+        }
+
         return ngx_http_next_header_filter(r);
     }
 
@@ -259,13 +323,129 @@ ngx_chatvisor_inject_header_filter(ngx_http_request_t *r)
     ngx_http_set_ctx(r, ctx, ngx_chatvisor_inject_filter_module);
 
     /* SPEC 3: nothing else of the response changes (ETag included) */
-    ngx_http_clear_content_length(r);
     ngx_http_clear_accept_ranges(r);
 
     /* file buffers are read into memory by the copy filter */
     r->filter_need_in_memory = 1;
 
+    if (gzip) {
+        /* sent with the first body buffer, which says whether it is gzip */
+        ctx->gz = ngx_chatvisor_gunzip_create(r);
+        if (ctx->gz == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->hold = 1;
+        return NGX_OK;
+    }
+
+    if (r->headers_out.content_length_n > 0) {
+        /* sent with the first body buffer (as the image filter does) */
+        ctx->hold = 1;
+        return NGX_OK;
+    }
+
+    ngx_http_clear_content_length(r);
+
     return ngx_http_next_header_filter(r);
+}
+
+
+/*
+ * The header held for the first body buffer goes out: with the length plus
+ * the tag's when a tag was found (the tag goes in, before "</head>" or,
+ * failing that, before the "</body>" already seen), with the length as it
+ * was when the whole body came without a tag, and without it (chunked)
+ * when the tag may still come or not.
+ */
+
+static ngx_int_t
+ngx_chatvisor_inject_send_header(ngx_http_request_t *r,
+    ngx_chatvisor_inject_ctx_t *ctx, ngx_uint_t whole)
+{
+    ngx_int_t  rc;
+
+    ctx->hold = 0;
+
+    if (ctx->done || ctx->tail) {
+        if (ngx_chatvisor_inject_tag_str(r, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (r->headers_out.content_length) {
+            r->headers_out.content_length->hash = 0;
+            r->headers_out.content_length = NULL;
+        }
+
+        r->headers_out.content_length_n += ctx->tag.len;
+
+    } else if (!whole) {
+        ngx_http_clear_content_length(r);
+    }
+
+    rc = ngx_http_next_header_filter(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The held header of a gzip page goes out: as text of unknown length when
+ * its first bytes are gzip's; as it came, with the page untouched, when
+ * they are not (a page that only says it is gzip is not broken further).
+ */
+
+static ngx_int_t
+ngx_chatvisor_inject_gunzip_header(ngx_http_request_t *r,
+    ngx_chatvisor_inject_ctx_t *ctx, ngx_chain_t *in)
+{
+    ngx_int_t  rc;
+
+    ctx->hold = 0;
+
+    if (ngx_chatvisor_gunzip_looks_gzip(in)) {
+        r->headers_out.content_encoding->hash = 0;
+        r->headers_out.content_encoding = NULL;
+
+        ngx_http_clear_content_length(r);
+
+        /* the same bytes are no longer sent: as nginx's gunzip does */
+        ngx_http_weak_etag(r);
+
+    } else {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "chatvisor_inject: a page says Content-Encoding: gzip "
+                      "but is not gzip, it goes out as it came");
+        ctx->gz = NULL;
+        ctx->done = 1;
+    }
+
+    rc = ngx_http_next_header_filter(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* 1: the chain carries body bytes or the body's end */
+
+static ngx_uint_t
+ngx_chatvisor_inject_has_body(ngx_chain_t *in)
+{
+    for ( /* void */ ; in; in = in->next) {
+        if (ngx_buf_size(in->buf) || in->buf->last_buf) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -375,21 +555,21 @@ ngx_chatvisor_inject_flags(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
-ngx_chatvisor_inject_tag(ngx_http_request_t *r,
-    ngx_chatvisor_inject_ctx_t *ctx, ngx_chain_t ***last)
-{
-    u_char      *p;
-    size_t       len;
-    ngx_buf_t   *b;
-    ngx_str_t    tag;
+/* the whole tag of this page, built once */
 
-    if (ngx_chatvisor_widget_tag(r, &tag) != NGX_OK) {
-        return NGX_ERROR;
+static ngx_int_t
+ngx_chatvisor_inject_tag_str(ngx_http_request_t *r,
+    ngx_chatvisor_inject_ctx_t *ctx)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_str_t   tag;
+
+    if (ctx->tag.data) {
+        return NGX_OK;
     }
 
-    b = ngx_chatvisor_inject_out(r, ctx, last);
-    if (b == NULL) {
+    if (ngx_chatvisor_widget_tag(r, &tag) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -401,8 +581,7 @@ ngx_chatvisor_inject_tag(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    b->start = p;
-    b->pos = p;
+    ctx->tag.data = p;
 
     p = ngx_cpymem(p, tag.data, tag.len);
 
@@ -424,9 +603,32 @@ ngx_chatvisor_inject_tag(ngx_http_request_t *r,
 
     p = ngx_cpymem(p, "></script>", sizeof("></script>") - 1);
 
-    b->last = p;
-    b->end = p;
-    b->temporary = 1;
+    ctx->tag.len = p - ctx->tag.data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_chatvisor_inject_tag(ngx_http_request_t *r,
+    ngx_chatvisor_inject_ctx_t *ctx, ngx_chain_t ***last)
+{
+    ngx_buf_t  *b;
+
+    if (ngx_chatvisor_inject_tag_str(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    b = ngx_chatvisor_inject_out(r, ctx, last);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->start = ctx->tag.data;
+    b->pos = b->start;
+    b->last = b->start + ctx->tag.len;
+    b->end = b->last;
+    b->memory = 1;
 
     ctx->done = 1;
 
@@ -539,11 +741,44 @@ ngx_chatvisor_inject_tail(ngx_http_request_t *r,
 static ngx_int_t
 ngx_chatvisor_inject_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
+    ngx_chatvisor_inject_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_chatvisor_inject_filter_module);
+
+    if (ctx == NULL || ctx->gz == NULL) {
+        return ngx_chatvisor_inject_text(r, in);
+    }
+
+    if (ctx->hold) {
+        if (!ngx_chatvisor_inject_has_body(in)) {
+            return NGX_OK;
+        }
+
+        if (ngx_chatvisor_inject_gunzip_header(r, ctx, in) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (ctx->gz == NULL) {
+            return ngx_chatvisor_inject_text(r, in);
+        }
+    }
+
+    return ngx_chatvisor_gunzip_filter(r, ctx->gz, in,
+                                       ngx_chatvisor_inject_text);
+}
+
+
+/* the injector proper, over the page's text */
+
+static ngx_int_t
+ngx_chatvisor_inject_text(ngx_http_request_t *r, ngx_chain_t *in)
+{
     u_char                      *p, *copy, *start;
     size_t                       n;
     ngx_buf_t                   *b, *sb;
     ngx_int_t                    rc;
-    ngx_uint_t                   end;
+    off_t                        seen;
+    ngx_uint_t                   end, whole;
     ngx_chain_t                 *cl, *out, **last;
     ngx_chatvisor_inject_ctx_t  *ctx;
 
@@ -553,16 +788,28 @@ ngx_chatvisor_inject_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         return ngx_http_next_body_filter(r, in);
     }
 
-    if (ctx->done && ctx->busy == NULL) {
+    if (ctx->hold && !ngx_chatvisor_inject_has_body(in)) {
+        /* nothing to send before the header */
+        return NGX_OK;
+    }
+
+    if (ctx->done && ctx->busy == NULL && !ctx->hold) {
         return ngx_http_next_body_filter(r, in);
     }
 
     out = NULL;
     last = &out;
+    whole = 0;
+    seen = 0;
 
     for ( /* void */ ; in; in = in->next) {
         b = in->buf;
         end = b->last_buf || b->last_in_chain;
+        whole |= b->last_buf;
+
+        if (ngx_buf_in_memory(b)) {
+            seen += b->last - b->pos;
+        }
 
         if (ctx->done) {
             goto pass;
@@ -753,6 +1000,16 @@ ngx_chatvisor_inject_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     }
 
     *last = NULL;
+
+    /* a proxied body's end may come in a call of its own, after all of
+     * its bytes */
+    whole |= (seen >= r->headers_out.content_length_n);
+
+    if (ctx->hold
+        && ngx_chatvisor_inject_send_header(r, ctx, whole) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     if (out == NULL && ctx->busy == NULL) {
         return NGX_OK;
