@@ -1652,12 +1652,16 @@ ngx_chatvisor_sender_lease(ngx_event_t *ev)
         ngx_chatvisor_sender_stop();
         ngx_chatvisor_lease_release(ngx_chatvisor_sender.cmcf,
                                     NGX_CHATVISOR_LEASE_WEBHOOKS);
+        (void) ngx_chatvisor_ipc_hear(NGX_CHATVISOR_HEAR_ALL, 0);
         return;
     }
 
     held = ngx_chatvisor_lease_hold(ngx_chatvisor_sender.cmcf,
                                     NGX_CHATVISOR_LEASE_WEBHOOKS,
                                     NGX_CHATVISOR_LEASE_TTL);
+
+    /* the sender hears every change, from every worker */
+    (void) ngx_chatvisor_ipc_hear(NGX_CHATVISOR_HEAR_ALL, held);
 
     if (held && !ngx_chatvisor_sender.owner) {
         ngx_log_error(NGX_LOG_INFO, ev->log, 0,
