@@ -208,14 +208,17 @@ ngx_chatvisor_agent_entry_text(void *data, const cv_log_text *e)
         cv_jt_lit(&ct->out, ",");
     }
 
+    /* where the entry's own fields end (not before its first byte) */
     if (e->event) {
-        end = e->event - ngx_chatvisor_lit_len(NGX_CHATVISOR_LOG_EVENT);
+        end = e->event - ngx_min((size_t) (e->event - e->text),
+                           ngx_chatvisor_lit_len(NGX_CHATVISOR_LOG_EVENT));
 
     } else if (e->conv) {
-        end = e->conv - ngx_chatvisor_lit_len(NGX_CHATVISOR_LOG_CONV);
+        end = e->conv - ngx_min((size_t) (e->conv - e->text),
+                           ngx_chatvisor_lit_len(NGX_CHATVISOR_LOG_CONV));
 
     } else {
-        end = e->text + e->len - 1;
+        end = e->text + (e->len ? e->len - 1 : 0);
     }
 
     mlen = 0;
