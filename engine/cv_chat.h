@@ -139,6 +139,27 @@ cv_status cv_conversation_list(cv_txn *t, const char *status,
  * created_at, the conversation's state and, when it has one, its event. */
 cv_status cv_log_read(cv_txn *t, uint64_t after, size_t limit, cJSON *items,
     uint64_t *cursor);
+/* An entry of the global log as its stored text, what cv_log_read()
+ * parses: {"seq",…,"created_at"[,"event":{…}][,"conversation":{…}]}.
+ * It points into the map: valid only during the call that hands it. */
+typedef struct {
+    uint64_t     seq;
+    uint64_t     conv_seq;     /* its event's seq in the conversation */
+    const char  *text;
+    size_t       len;
+    const char  *event;        /* inside text; NULL when it has none */
+    size_t       event_len;
+    const char  *conv;         /* inside text; NULL when it has none */
+    size_t       conv_len;
+} cv_log_text;
+
+typedef cv_status (*cv_log_text_pt)(void *data, const cv_log_text *e);
+
+/* The entries cv_log_read() gives, handed to each() as text, unparsed
+ * (the console's poll); a status other than CV_OK from each() stops the
+ * read and is returned. */
+cv_status cv_log_read_text(cv_txn *t, uint64_t after, size_t limit,
+    cv_log_text_pt each, void *data, uint64_t *cursor);
 /* the seq of the log's last entry; 0 when it is empty */
 cv_status cv_log_last_seq(cv_txn *t, uint64_t *seq);
 

@@ -315,6 +315,70 @@ cv_log_read(cv_txn *t, uint64_t after, size_t limit, cJSON *items,
 }
 
 
+cv_status
+cv_log_read_text(cv_txn *t, uint64_t after, size_t limit,
+    cv_log_text_pt each, void *data, uint64_t *cursor)
+{
+    unsigned char   key[CV_U64BE_LEN];
+    MDB_cursor     *c;
+    MDB_val         k, v;
+    cv_status       st;
+    cv_log_text     x;
+    cv_log_entry    e;
+    size_t          n;
+    int             rc;
+
+    *cursor = after;
+
+    if (after == UINT64_MAX) {
+        return CV_OK;
+    }
+
+    rc = mdb_cursor_open(t->txn, t->store->dbi[CV_DB_LOG], &c);
+    if (rc != 0) {
+        return cv_status_from_mdb(rc);
+    }
+
+    cv_log_key(&k, key, after + 1);
+
+    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    st = CV_OK;
+
+    for (n = 0; rc == 0 && n < limit; n++) {
+        st = cv_log_decode(&k, &v, &e);
+        if (st != CV_OK) {
+            break;
+        }
+
+        x.seq = e.seq;
+        x.conv_seq = e.conv_seq;
+        x.text = e.text;
+        x.len = e.len;
+        x.event = e.event;
+        x.event_len = e.event_len;
+        x.conv = e.conv;
+        x.conv_len = e.conv_len;
+
+        st = each(data, &x);
+        if (st != CV_OK) {
+            break;
+        }
+
+        *cursor = e.seq;
+
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+
+    mdb_cursor_close(c);
+
+    if (st != CV_OK) {
+        return st;
+    }
+
+    return (rc == 0 || rc == MDB_NOTFOUND) ? CV_OK : cv_status_from_mdb(rc);
+}
+
+
 /* a conversation's latest change in a page of the REST poll */
 typedef struct {
     uint64_t  key;

@@ -186,6 +186,8 @@ typedef struct {
     ngx_chatvisor_shm_t      *shm;
     ngx_int_t                *pipes;        /* [2 * workers]: read, write */
     ngx_uint_t                workers;
+    ngx_atomic_t             *hearing;      /* which workers a notice
+                                               wakes (ngx_chatvisor_ipc.c) */
 
     time_t                    retention;    /* chatvisor_retention, s;
                                                0: off */

@@ -409,6 +409,7 @@ is_deeply(\@late, [], "wake loop: each poll answered within $WAKE_MAX s of the p
 {
     my (@bad, @slow);
     my $gcur = $ann->get('me')->{json}{cursor};
+    my $gcur0 = $gcur;
     for my $i (1 .. 10) {
         my $p = $ann->start_events(after => $gcur);
         sleep 0.08;
@@ -433,6 +434,19 @@ is_deeply(\@late, [], "wake loop: each poll answered within $WAKE_MAX s of the p
     is_deeply(\@bad, [], 'agent events: each poll returned message.created with '
                          . 'the message, conversation and customer');
     is_deeply(\@slow, [], "agent events: woken within $WAKE_MAX s");
+
+    # each entry carries its conversation as it is now: the customer, and
+    # the last message (the tenth's, also on the nine older entries)
+    my @msgs = grep { $_->{type} eq 'message.created' }
+               @{ $ann->events(after => $gcur0)->{json}{events} };
+    is(scalar @msgs, 10, 'agent events after the cursor: the ten messages');
+    is_deeply([ map { "$_->{seq}: " . ($_->{conversation}{last_message}{text} // 'none')
+                      . ', ' . ($_->{conversation}{customer}{customer_id} // 'none')
+                      . (exists $_->{event} ? ', event' : '') }
+                grep { ($_->{conversation}{last_message}{text} // '') ne 'to the console 10'
+                       || ($_->{conversation}{customer}{customer_id} // '') ne $v2->customer_id
+                       || exists $_->{event} } @msgs ],
+              [], 'agent events: conversation with its customer and last message, no raw event');
 
     # agent events after=cursor are exactly the log entries after it
     my $all = $ann->events(after => 0);

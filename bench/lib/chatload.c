@@ -39,6 +39,17 @@
  *       publishing, waits for what is in flight (at most 5 s) and rewrites
  *       STATE with the cursors reached. Its line's t0 is when the measured
  *       SECONDS began (CLOCK_MONOTONIC).
+ *       With CHATLOAD_PATH in the environment (chatvisor only), the path
+ *       measured [agent]:
+ *         agent    the agent's reply to the visitor's poll (as above)
+ *         tab      the visitor's own message (POST v1/visitor/messages,
+ *                  its cookie) to the visitor's poll, as another tab of
+ *                  the same visitor holds it
+ *         console  the visitor's message to the agent console's poll
+ *                  (GET v1/agent/events?after=GSEQ, the agent's cookie,
+ *                  starting from GET v1/agent/me's cursor): CHATLOAD_CONSOLES
+ *                  such polls [1], each receiving every message; no
+ *                  visitor poll is held. A latency per message and console.
  *       With CHATLOAD_LOG=FILE in the environment, it also writes each
  *       message delivered while measuring to FILE, "CHANNEL K TPUB TDEL" a
  *       line (CHANNEL: the conversation id or nchan's channel; times on
@@ -76,6 +87,7 @@
 #define TEXT_PAD "lorem ipsum dolor sit amet, consectetur adipiscing"
 
 enum { KIND_NCHAN, KIND_CV };
+enum { PATH_AGENT, PATH_TAB, PATH_CONSOLE };
 enum { ROLE_SUB, ROLE_PUB, ROLE_SETUP };
 
 typedef struct conn  conn;
@@ -126,6 +138,17 @@ struct chan {
 };
 
 static int      kind, port, epfd;
+static int      path = PATH_AGENT;
+
+/* the console path: its polls, each with what it has seen per channel */
+typedef struct {
+    conn       *c;
+    uint64_t    cursor;
+    uint32_t   *dk;           /* highest message delivered, per channel */
+} console;
+
+static console *consoles;
+static int      nconsoles = 1;
 static char     agent_cookie[512] = "-", csrf[256] = "-";
 static chan    *chans;
 static int      nchans;
@@ -587,8 +610,22 @@ send_publish(chan *ch, uint32_t k)
     char text[160];
     int  n;
 
-    n = snprintf(text, sizeof(text), "msg#%u %s", k, TEXT_PAD);
-    if (kind == KIND_CV) {
+    /* the console hears every channel: the text names its channel */
+    if (path == PATH_CONSOLE) {
+        n = snprintf(text, sizeof(text), "msg#%u/%d %s", k, ch->idx, TEXT_PAD);
+    } else {
+        n = snprintf(text, sizeof(text), "msg#%u %s", k, TEXT_PAD);
+    }
+    if (kind == KIND_CV && path != PATH_AGENT) {
+        /* the visitor writes, with its cookie (another tab of it) */
+        conn_send(ch->pub,
+                  "POST /chatvisor/v1/visitor/messages HTTP/1.1\r\n"
+                  "Host: 127.0.0.1:%d\r\nAccept: application/json\r\n"
+                  "Cookie: cv_visitor=%s\r\n"
+                  "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                  "{\"text\":\"%s\"}",
+                  port, ch->cookie, n + 11, text);
+    } else if (kind == KIND_CV) {
         conn_send(ch->pub,
                   "POST /chatvisor/v1/agent/conversations/%s/messages HTTP/1.1\r\n"
                   "Host: 127.0.0.1:%d\r\nAccept: application/json\r\n"
@@ -665,6 +702,122 @@ dlog_write(void)
 static void publish_next(chan *ch);
 
 static void
+send_console_poll(console *cs)
+{
+    conn_send(cs->c,
+              "GET /chatvisor/v1/agent/events?after=%llu HTTP/1.1\r\n"
+              "Host: 127.0.0.1:%d\r\nAccept: application/json\r\n"
+              "Cookie: cv_agent=%s\r\n\r\n",
+              (unsigned long long) cs->cursor, port, agent_cookie);
+}
+
+/* the last "cursor": of an answer (events come before it) */
+static char *
+last_cursor(resp *r)
+{
+    char *p, *last = NULL, *end = r->body + r->blen;
+
+    for (p = r->body; (p = memmem(p, end - p, "\"cursor\":", 9)) != NULL; p += 9) {
+        last = p;
+    }
+    return last;
+}
+
+/* the console's answer: every channel's messages in it */
+static void
+on_console(conn *c, resp *r)
+{
+    console   *cs = c->owner;
+    chan      *ch;
+    char      *p, *q, *end;
+    uint32_t   k, min;
+    long       idx;
+    int        i;
+
+    if (r->status != 200) {
+        errors++;
+        fprintf(stderr, "chatload: console poll answered %d: %.*s\n", r->status,
+                (int) (r->blen > 200 ? 200 : r->blen), r->body);
+        if (errors > 20) {
+            die("too many errors");
+        }
+        send_console_poll(cs);
+        return;
+    }
+    answered++;
+
+    end = r->body + r->blen;
+    for (p = r->body; (p = memmem(p, end - p, "msg#", 4)) != NULL; p += 4) {
+        k = strtoul(p + 4, &q, 10);
+        if (*q != '/') {
+            continue;
+        }
+        idx = strtol(q + 1, NULL, 10);
+        if (idx < 0 || idx >= nchans) {
+            continue;
+        }
+        ch = &chans[idx];
+        if (k == 0 || k > cs->dk[idx] + RING || k <= cs->dk[idx]) {
+            continue;       /* seen already (the conversation's last message) */
+        }
+        cs->dk[idx] = k;
+        if (measuring) {
+            delivered++;
+            if (now_s <= t_end) {
+                delivered_win++;
+            }
+            lat_add(now_s - ch->tpub[k % RING]);
+        }
+        /* delivered: when every console has it */
+        min = k;
+        for (i = 0; i < nconsoles; i++) {
+            if (consoles[i].dk[idx] < min) {
+                min = consoles[i].dk[idx];
+            }
+        }
+        ch->delivered_k = min;
+        if (rate == 0 && !stopping) {
+            publish_next(ch);
+        }
+    }
+
+    p = last_cursor(r);
+    if (p == NULL) {
+        die("console answer without a cursor: %.*s", (int) r->blen, r->body);
+    }
+    cs->cursor = strtoull(p + 9, NULL, 10);
+
+    if (!stopping) {
+        send_console_poll(cs);
+    } else {
+        for (i = 0; i < nchans; i++) {
+            if (cs->dk[i] + 1 < chans[i].next_k) {
+                send_console_poll(cs);
+                break;
+            }
+        }
+    }
+}
+
+/* GET v1/agent/me: where the console's log starts */
+static void
+on_me(conn *c, resp *r)
+{
+    console *cs = c->owner;
+    char    *p;
+
+    if (r->status != 200) {
+        die("GET v1/agent/me answered %d: %.*s", r->status, (int) r->blen, r->body);
+    }
+    p = last_cursor(r);
+    if (p == NULL) {
+        die("GET v1/agent/me without a cursor");
+    }
+    cs->cursor = strtoull(p + 9, NULL, 10);
+    c->cb = on_console;
+}
+
+static void
 on_poll(conn *c, resp *r)
 {
     chan      *ch = c->owner;
@@ -684,7 +837,10 @@ on_poll(conn *c, resp *r)
     }
     answered++;
 
-    end = r->body + r->blen;
+    /* before measuring, nothing is published yet: what comes is older
+     * (another path's run with the same conversations), only the cursor
+     * moves */
+    end = measuring ? r->body + r->blen : r->body;
     for (p = r->body; (p = memmem(p, end - p, "msg#", 4)) != NULL; p += 4) {
         k = strtoul(p + 4, NULL, 10);
         if (k == 0 || k > ch->delivered_k + RING || k <= ch->delivered_k) {
@@ -828,13 +984,38 @@ cmd_run(const char *state, double secs)
 
     state_read(state, 0);
     for (i = 0; i < nchans; i++) {
-        chans[i].sub = conn_open(ROLE_SUB, &chans[i], on_poll);
+        if (path != PATH_CONSOLE) {
+            chans[i].sub = conn_open(ROLE_SUB, &chans[i], on_poll);
+        }
         chans[i].pub = conn_open(ROLE_PUB, &chans[i], on_publish);
         chans[i].next_k = 1;
     }
-    /* the polls first; give them a moment to reach the server */
-    for (i = 0; i < nchans; i++) {
-        send_poll(&chans[i]);
+    if (path == PATH_CONSOLE) {
+        consoles = calloc(nconsoles, sizeof(console));
+        if (consoles == NULL) {
+            die("out of memory");
+        }
+        for (i = 0; i < nconsoles; i++) {
+            consoles[i].dk = calloc(nchans, sizeof(uint32_t));
+            if (consoles[i].dk == NULL) {
+                die("out of memory");
+            }
+            consoles[i].c = conn_open(ROLE_SUB, &consoles[i], on_me);
+            conn_send(consoles[i].c, "GET /chatvisor/v1/agent/me HTTP/1.1\r\n"
+                      "Host: 127.0.0.1:%d\r\nCookie: cv_agent=%s\r\n\r\n",
+                      port, agent_cookie);
+        }
+        for (i = 0; i < nconsoles; i++) {
+            while (consoles[i].c->busy) {
+                loop_once(100);
+            }
+            send_console_poll(&consoles[i]);
+        }
+    } else {
+        /* the polls first; give them a moment to reach the server */
+        for (i = 0; i < nchans; i++) {
+            send_poll(&chans[i]);
+        }
     }
     t0 = mono() + 0.2;
     while ((now_s = mono()) < t0) {
@@ -1173,6 +1354,21 @@ main(int argc, char **argv)
         kind = strcmp(argv[2], "nchan") == 0 ? KIND_NCHAN : KIND_CV;
         port = atoi(argv[3]);
         rate = atof(argv[6]);
+        if (getenv("CHATLOAD_PATH") && kind == KIND_CV) {
+            const char *pa = getenv("CHATLOAD_PATH");
+            path = strcmp(pa, "agent") == 0 ? PATH_AGENT
+                   : strcmp(pa, "tab") == 0 ? PATH_TAB
+                   : strcmp(pa, "console") == 0 ? PATH_CONSOLE : -1;
+            if (path < 0) {
+                die("CHATLOAD_PATH: agent, tab or console, not '%s'", pa);
+            }
+        }
+        if (getenv("CHATLOAD_CONSOLES")) {
+            nconsoles = atoi(getenv("CHATLOAD_CONSOLES"));
+            if (nconsoles < 1) {
+                die("CHATLOAD_CONSOLES: at least 1");
+            }
+        }
         if (kind == KIND_CV) {
             if (argc < 9) {
                 die("run chatvisor needs AGENT_COOKIE CSRF");

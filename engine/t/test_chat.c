@@ -47,6 +47,41 @@ post(cv_txn *t, const char *conv, const char *cus, const cv_author *a,
 }
 
 
+/* cv_log_read_text()'s entries against cv_log_read()'s, in order */
+typedef struct {
+    cJSON   *items;
+    int      n, same, inside;
+    int      stop_at;
+} text_check;
+
+static cv_status
+each_text(void *data, const cv_log_text *e)
+{
+    text_check  *tc = data;
+    char        *a, *b;
+    cJSON       *parsed;
+
+    if (tc->stop_at && tc->n == tc->stop_at) {
+        return CV_CONFLICT;
+    }
+
+    parsed = cJSON_ParseWithLength(e->text, e->len);
+    a = parsed ? cJSON_PrintUnformatted(parsed) : NULL;
+    b = cJSON_PrintUnformatted(cJSON_GetArrayItem(tc->items, tc->n));
+    tc->same += (a && b && strcmp(a, b) == 0);
+    tc->inside += (!e->event || (e->event > e->text
+                                 && e->event + e->event_len <= e->text + e->len))
+                  && (!e->conv || (e->conv > e->text
+                                   && e->conv + e->conv_len <= e->text + e->len));
+    cJSON_free(a);
+    cJSON_free(b);
+    cJSON_Delete(parsed);
+    tc->n++;
+
+    return CV_OK;
+}
+
+
 int
 main(void)
 {
@@ -189,6 +224,19 @@ main(void)
                  "message.created") == 0
        && strcmp(str(cJSON_GetArrayItem(items, 3), "customer_id"), cus) == 0,
        "log entries name type, conversation and customer");
+    {
+        text_check  tc = { items, 0, 0, 0, 0 };
+
+        ok(cv_log_read_text(t, 0, 100, each_text, &tc, &cursor) == CV_OK
+           && tc.n == 4 && tc.same == 4 && tc.inside == 4 && cursor == 4,
+           "log as text: the same 4 entries, event and state inside each");
+        tc.n = tc.same = 0;
+        tc.stop_at = 2;
+        ok(cv_log_read_text(t, 1, 100, each_text, &tc, &cursor) == CV_CONFLICT
+           && tc.n == 2 && cursor == 3,
+           "log as text: each() stops the read with its status; the cursor "
+           "is the last entry handed over");
+    }
     cJSON_Delete(items);
     ok(cv_log_last_seq(t, &seq) == CV_OK && seq == 4, "last log seq is 4");
     cv_txn_abort(t);

@@ -7,13 +7,10 @@
 #include "ngx_chatvisor_chat.h"
 
 
-cJSON *
-ngx_chatvisor_conversation_view(cv_txn *t, cJSON *conv)
+void
+ngx_chatvisor_conversation_customer(cv_txn *t, cJSON *conv)
 {
-    cJSON       *cus, *last;
-    const char  *id;
-
-    id = cJSON_GetStringValue(cJSON_GetObjectItem(conv, "id"));
+    cJSON  *cus;
 
     if (cv_customer_get(t, cJSON_GetStringValue(
                                cJSON_GetObjectItem(conv, "customer_id")),
@@ -22,6 +19,18 @@ ngx_chatvisor_conversation_view(cv_txn *t, cJSON *conv)
     {
         cJSON_AddItemToObject(conv, "customer", cus);
     }
+}
+
+
+cJSON *
+ngx_chatvisor_conversation_view(cv_txn *t, cJSON *conv)
+{
+    cJSON       *last;
+    const char  *id;
+
+    id = cJSON_GetStringValue(cJSON_GetObjectItem(conv, "id"));
+
+    ngx_chatvisor_conversation_customer(t, conv);
 
     /* back from its last event: one entry when that is a message */
     last = NULL;

@@ -104,6 +104,8 @@ ngx_int_t ngx_chatvisor_agent_close(ngx_http_request_t *r,
 /* a conversation as the console shows it: with its customer and last
  * message (conv is changed and returned) */
 cJSON *ngx_chatvisor_conversation_view(cv_txn *t, cJSON *conv);
+/* the view's "customer" alone (the console adds its last message itself) */
+void ngx_chatvisor_conversation_customer(cv_txn *t, cJSON *conv);
 
 /* ngx_chatvisor_agent_events.c */
 ngx_int_t ngx_chatvisor_agent_events(ngx_http_request_t *r,

@@ -4,6 +4,11 @@
  * pipe). After a commit, a worker writes a fixed-size notice to every other
  * worker's pipe; each worker reads its own and wakes the polls it holds.
  * The store stays the only truth: a notice only says "look again".
+ *
+ * A notice goes only to the workers that hear it (see
+ * ngx_chatvisor_ipc_hear()): a bitmap of workers per kind of poll, shared
+ * by the workers of one generation, made by the master with the pipes
+ * (an old generation's exit clears nothing of the new one's).
  */
 
 
@@ -11,6 +16,15 @@
 
 
 static void ngx_chatvisor_ipc_read(ngx_event_t *ev);
+
+
+/* a full memory fence (nginx's ngx_memory_barrier() is the compiler's
+ * only, on x86) */
+#define ngx_chatvisor_ipc_fence()   __atomic_thread_fence(__ATOMIC_SEQ_CST)
+
+/* a worker's bit: at most this many workers are told apart, the others
+ * hear every notice */
+#define NGX_CHATVISOR_HEAR_WORKERS  (8 * sizeof(ngx_atomic_uint_t) - 1)
 
 
 static ngx_chatvisor_main_conf_t  *ngx_chatvisor_ipc_conf;
@@ -22,6 +36,15 @@ ngx_chatvisor_ipc_cleanup(void *data)
     ngx_chatvisor_main_conf_t  *cmcf = data;
 
     ngx_uint_t  i;
+    ngx_shm_t   shm;
+
+    if (cmcf->hearing) {
+        shm.addr = (u_char *) cmcf->hearing;
+        shm.size = NGX_CHATVISOR_HEAR_SLOTS * sizeof(ngx_atomic_t);
+        shm.log = ngx_cycle->log;
+        ngx_shm_free(&shm);
+        cmcf->hearing = NULL;
+    }
 
     for (i = 0; i < 2 * cmcf->workers; i++) {
         if (cmcf->pipes[i] != -1) {
@@ -38,6 +61,7 @@ ngx_chatvisor_ipc_init_module(ngx_cycle_t *cycle,
 {
     int                  fds[2];
     ngx_uint_t           i;
+    ngx_shm_t            shm;
     ngx_core_conf_t     *ccf;
     ngx_pool_cleanup_t  *cln;
 
@@ -46,6 +70,7 @@ ngx_chatvisor_ipc_init_module(ngx_cycle_t *cycle,
     cmcf->workers = (ccf->master && ccf->worker_processes > 0)
                     ? (ngx_uint_t) ccf->worker_processes : 1;
 
+    cmcf->hearing = NULL;
     cmcf->pipes = ngx_palloc(cycle->pool, 2 * cmcf->workers
                                           * sizeof(ngx_int_t));
     if (cmcf->pipes == NULL) {
@@ -63,6 +88,18 @@ ngx_chatvisor_ipc_init_module(ngx_cycle_t *cycle,
 
     cln->handler = ngx_chatvisor_ipc_cleanup;
     cln->data = cmcf;
+
+    /* zeroed: nobody hears anything yet */
+    shm.size = NGX_CHATVISOR_HEAR_SLOTS * sizeof(ngx_atomic_t);
+    shm.name.data = (u_char *) "chatvisor_hearing";
+    shm.name.len = sizeof("chatvisor_hearing") - 1;
+    shm.log = cycle->log;
+
+    if (ngx_shm_alloc(&shm) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    cmcf->hearing = (ngx_atomic_t *) shm.addr;
 
     for (i = 0; i < cmcf->workers; i++) {
         if (pipe(fds) != 0) {
@@ -200,12 +237,79 @@ ngx_chatvisor_ipc_write(ngx_chatvisor_main_conf_t *cmcf, ngx_uint_t worker,
 }
 
 
-/* count notices to every other worker, in one write each */
+ngx_uint_t
+ngx_chatvisor_ipc_hear(ngx_uint_t slot, ngx_uint_t on)
+{
+    ngx_atomic_t               *a;
+    ngx_atomic_uint_t           old, bit;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cmcf = ngx_chatvisor_ipc_conf;
+
+    if (cmcf == NULL || cmcf->hearing == NULL
+        || ngx_worker >= NGX_CHATVISOR_HEAR_WORKERS)
+    {
+        return 0;   /* every notice comes anyway */
+    }
+
+    a = &cmcf->hearing[slot];
+    bit = (ngx_atomic_uint_t) 1 << ngx_worker;
+
+    /* a locked compare-and-set: a full fence, the other half of the one
+     * in ngx_chatvisor_ipc_send() */
+    for ( ;; ) {
+        old = *a;
+
+        if (on ? (old & bit) != 0 : (old & bit) == 0) {
+            return 0;
+        }
+
+        if (ngx_atomic_cmp_set(a, old, on ? old | bit : old & ~bit)) {
+            return on;
+        }
+    }
+}
+
+
+/* the workers that hear notice n */
+
+static ngx_atomic_uint_t
+ngx_chatvisor_ipc_hearers(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_chatvisor_notice_t *n)
+{
+    ngx_atomic_uint_t  to, bucket;
+
+    to = cmcf->hearing[NGX_CHATVISOR_HEAR_ALL];
+    bucket = cmcf->hearing[NGX_CHATVISOR_HEAR_BUCKET
+                           + ngx_chatvisor_poll_bucket(n->customer_id)];
+
+    switch (n->kind) {
+
+    case NGX_CHATVISOR_NOTICE_CHANGE:
+        return to | bucket | cmcf->hearing[NGX_CHATVISOR_HEAR_CONSOLE];
+
+    case NGX_CHATVISOR_NOTICE_TYPING:
+        return to | (n->agent ? bucket
+                              : cmcf->hearing[NGX_CHATVISOR_HEAR_CONSOLE]);
+
+    case NGX_CHATVISOR_NOTICE_COBROWSE:
+    case NGX_CHATVISOR_NOTICE_COBROWSE_DATA:
+        return to | bucket;
+
+    default:
+        return (ngx_atomic_uint_t) -1;     /* everyone */
+    }
+}
+
+
+/* count notices to every other worker that hears them, in one write each */
 
 void
 ngx_chatvisor_ipc_send(ngx_chatvisor_notice_t *n, ngx_uint_t count)
 {
-    ngx_uint_t                  i, k, chunk;
+    ngx_uint_t                  i, j, k, m, chunk, all;
+    ngx_atomic_uint_t           to[NGX_CHATVISOR_NOTICES_MAX];
+    ngx_chatvisor_notice_t      some[NGX_CHATVISOR_NOTICES_MAX];
     ngx_chatvisor_main_conf_t  *cmcf;
 
     cmcf = ngx_chatvisor_ipc_conf;
@@ -214,12 +318,40 @@ ngx_chatvisor_ipc_send(ngx_chatvisor_notice_t *n, ngx_uint_t count)
         return;
     }
 
+    all = (cmcf->hearing == NULL
+           || cmcf->workers > NGX_CHATVISOR_HEAR_WORKERS);
+
+    /* the commit before, the bitmap after: with the fence of a worker
+     * that starts to hear, either it sees the commit or this sees it */
+    ngx_chatvisor_ipc_fence();
+
     for (k = 0; k < count; k += chunk) {
         chunk = ngx_min(count - k, NGX_CHATVISOR_NOTICES_MAX);
 
+        for (m = 0; m < chunk; m++) {
+            to[m] = all ? (ngx_atomic_uint_t) -1
+                        : ngx_chatvisor_ipc_hearers(cmcf, &n[k + m]);
+        }
+
         for (i = 0; i < cmcf->workers; i++) {
-            if (i != ngx_worker) {
+            if (i == ngx_worker) {
+                continue;
+            }
+
+            if (all) {
                 ngx_chatvisor_ipc_write(cmcf, i, n + k, chunk);
+                continue;
+            }
+
+            /* the notices this worker hears, in their order */
+            for (j = 0, m = 0; m < chunk; m++) {
+                if (to[m] & ((ngx_atomic_uint_t) 1 << i)) {
+                    some[j++] = n[k + m];
+                }
+            }
+
+            if (j) {
+                ngx_chatvisor_ipc_write(cmcf, i, some, j);
             }
         }
     }

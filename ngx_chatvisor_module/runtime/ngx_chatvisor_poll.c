@@ -13,13 +13,12 @@
 #include "ngx_chatvisor_runtime.h"
 
 
-#define NGX_CHATVISOR_BUCKETS     1024
-
 /* how often a worker looks whether it is shutting down, ms */
 #define NGX_CHATVISOR_EXIT_CHECK  100
 
 
 static void ngx_chatvisor_poll_timeout(ngx_event_t *ev);
+static void ngx_chatvisor_poll_unlink(ngx_chatvisor_wait_t *w);
 static void ngx_chatvisor_poll_cleanup(void *data);
 static void ngx_chatvisor_poll_exit_check(ngx_event_t *ev);
 
@@ -55,14 +54,34 @@ ngx_chatvisor_poll_init_process(ngx_cycle_t *cycle)
 }
 
 
-static ngx_queue_t *
-ngx_chatvisor_bucket(const char *customer_id)
+ngx_uint_t
+ngx_chatvisor_poll_bucket(const char *customer_id)
 {
     /* ids are random: nginx's plain string hash spreads them well, and
      * costs a tenth of a CRC */
-    return &ngx_chatvisor_visitor_polls[
-               ngx_hash_key((u_char *) customer_id, ngx_strlen(customer_id))
-               % NGX_CHATVISOR_BUCKETS];
+    return ngx_hash_key((u_char *) customer_id, ngx_strlen(customer_id))
+           % NGX_CHATVISOR_BUCKETS;
+}
+
+
+static ngx_queue_t *
+ngx_chatvisor_bucket(const char *customer_id)
+{
+    return &ngx_chatvisor_visitor_polls[ngx_chatvisor_poll_bucket(
+                                                               customer_id)];
+}
+
+
+/* what the other workers look up for a queue of polls */
+
+static ngx_uint_t
+ngx_chatvisor_poll_slot(ngx_queue_t *polls)
+{
+    if (polls == &ngx_chatvisor_agent_polls) {
+        return NGX_CHATVISOR_HEAR_CONSOLE;
+    }
+
+    return NGX_CHATVISOR_HEAR_BUCKET + (polls - ngx_chatvisor_visitor_polls);
 }
 
 
@@ -71,6 +90,8 @@ ngx_chatvisor_poll_wait(ngx_http_request_t *r, ngx_chatvisor_wait_t *w,
     const char *customer_id, ngx_msec_t timeout,
     ngx_chatvisor_poll_check_pt check)
 {
+    ngx_int_t            rc;
+    ngx_queue_t         *polls;
     ngx_http_cleanup_t  *cln;
 
     if (ngx_exiting || ngx_quit || ngx_terminate) {
@@ -91,9 +112,27 @@ ngx_chatvisor_poll_wait(ngx_http_request_t *r, ngx_chatvisor_wait_t *w,
     w->waiting = 1;
     ngx_chatvisor_metric_polls(1);
 
-    ngx_queue_insert_tail(customer_id ? ngx_chatvisor_bucket(customer_id)
-                                      : &ngx_chatvisor_agent_polls,
-                          &w->queue);
+    polls = customer_id ? ngx_chatvisor_bucket(customer_id)
+                        : &ngx_chatvisor_agent_polls;
+
+    if (ngx_queue_empty(polls)) {
+        ngx_queue_insert_tail(polls, &w->queue);
+
+        /* the other workers start waking this one for these polls now: a
+         * commit between the check and this may not have */
+        if (ngx_chatvisor_ipc_hear(ngx_chatvisor_poll_slot(polls), 1)) {
+            rc = check(r, 0);
+
+            if (rc != NGX_AGAIN) {
+                w->waiting = 1;
+                ngx_chatvisor_poll_unlink(w);
+                return rc;
+            }
+        }
+
+    } else {
+        ngx_queue_insert_tail(polls, &w->queue);
+    }
 
     w->timer.handler = ngx_chatvisor_poll_timeout;
     w->timer.data = w;
@@ -168,13 +207,21 @@ ngx_chatvisor_poll_typing(ngx_chatvisor_wait_t *w)
 static void
 ngx_chatvisor_poll_unlink(ngx_chatvisor_wait_t *w)
 {
+    ngx_queue_t  *q;
+
     if (!w->waiting) {
         return;
     }
 
     w->waiting = 0;
     ngx_chatvisor_metric_polls(-1);
+    q = ngx_queue_next(&w->queue);
     ngx_queue_remove(&w->queue);
+
+    /* the last poll of its queue: no more notices for it */
+    if (ngx_queue_empty(q)) {
+        (void) ngx_chatvisor_ipc_hear(ngx_chatvisor_poll_slot(q), 0);
+    }
 
     if (w->timer.timer_set) {
         ngx_del_timer(&w->timer);

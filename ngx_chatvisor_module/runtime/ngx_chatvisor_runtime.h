@@ -229,6 +229,24 @@ ngx_int_t ngx_chatvisor_ipc_init_process(ngx_cycle_t *cycle,
     ngx_chatvisor_main_conf_t *cmcf);
 void ngx_chatvisor_ipc_send(ngx_chatvisor_notice_t *n, ngx_uint_t count);
 
+/*
+ * Which workers a notice wakes: those that hold polls it may concern, and
+ * one that hears them all (the webhook sender). A worker says so when its
+ * first poll of a kind comes and its last goes (on: 1, 0); hear() returns
+ * 1 when this worker did not hear them before, and then its poll must look
+ * at the store once more: a commit may have asked just before.
+ */
+#define NGX_CHATVISOR_BUCKETS        1024
+#define NGX_CHATVISOR_HEAR_ALL       0
+#define NGX_CHATVISOR_HEAR_CONSOLE   1
+#define NGX_CHATVISOR_HEAR_BUCKET    2      /* + the customer's bucket */
+#define NGX_CHATVISOR_HEAR_SLOTS     (NGX_CHATVISOR_HEAR_BUCKET             \
+                                      + NGX_CHATVISOR_BUCKETS)
+
+ngx_uint_t ngx_chatvisor_ipc_hear(ngx_uint_t slot, ngx_uint_t on);
+/* the bucket of a customer's polls */
+ngx_uint_t ngx_chatvisor_poll_bucket(const char *customer_id);
+
 
 /* ------------------------------------------------------ shared memory */
 

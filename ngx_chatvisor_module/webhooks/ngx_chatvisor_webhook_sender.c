@@ -1658,12 +1658,28 @@ ngx_chatvisor_sender_lease(ngx_event_t *ev)
         ngx_chatvisor_sender_stop();
         ngx_chatvisor_lease_release(ngx_chatvisor_sender.cmcf,
                                     NGX_CHATVISOR_LEASE_WEBHOOKS);
+        (void) ngx_chatvisor_ipc_hear(NGX_CHATVISOR_HEAR_ALL, 0);
         return;
     }
 
     held = ngx_chatvisor_lease_hold(ngx_chatvisor_sender.cmcf,
                                     NGX_CHATVISOR_LEASE_WEBHOOKS,
                                     NGX_CHATVISOR_LEASE_TTL);
+
+    /*
+     * The sender hears every change, from every worker, while it has
+     * endpoints (none: a message wakes one worker less). When it starts
+     * to hear, it reads the log once more: a change committed before
+     * that did not tell it.
+     */
+    if (ngx_chatvisor_ipc_hear(NGX_CHATVISOR_HEAR_ALL,
+                               held && !ngx_queue_empty(
+                                           &ngx_chatvisor_sender.endpoints))
+        && ngx_chatvisor_sender.owner)
+    {
+        ngx_chatvisor_sender.read = 1;
+        ngx_chatvisor_sender_wake();
+    }
 
     if (held && !ngx_chatvisor_sender.owner) {
         ngx_log_error(NGX_LOG_INFO, ev->log, 0,
