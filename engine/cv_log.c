@@ -7,6 +7,7 @@
 #include "cv_chat.h"
 #include "cv_log_impl.h"
 #include "cv_time.h"
+#include "cv_json_scan.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -317,59 +318,128 @@ cv_log_read(cv_txn *t, uint64_t after, size_t limit, cJSON *items,
 
 /* a conversation's latest change in a page of the REST poll */
 typedef struct {
-    uint64_t  key;
-    uint64_t  seq;
-    uint64_t  state;
-    uint64_t  conv_seq;
-    int64_t   created_ms;
+    uint64_t     key;
+    uint64_t     seq;
+    uint64_t     state;
+    uint64_t     conv_seq;
+    int64_t      created_ms;
+    /* the latest entry of the page that held its state, in the map (so
+     * that a state met in the walk is not looked up again) */
+    uint64_t     met_seq;
+    const char  *met;
+    size_t       met_len;
 } cv_since_item;
 
 
-cJSON *
-cv_log_conversation_at(cv_txn *t, uint64_t state, uint64_t seq,
-    uint64_t conv_seq, int64_t created_ms)
+/* what precedes the time stamp in a conversation's text, which ends with
+ * it and last_seq (cv_chat.c writes them last) */
+#define CV_UPDATED_AT_FIELD  "\"updated_at\":"
+
+
+cv_status
+cv_log_conv_text(const char *conv, size_t conv_len, int message,
+    uint64_t conv_seq, int64_t created_ms, cv_json_text *b)
 {
-    char           stamp[CV_TIME_STR];
-    cJSON         *conv;
-    cv_log_entry   e;
+    size_t  n, fl;
 
-    if (cv_log_get(t, state, &e) != CV_OK || e.conv == NULL) {
-        return NULL;
+    if (conv == NULL || conv_len < 2 || conv[conv_len - 1] != '}') {
+        return CV_ERROR;
     }
 
-    conv = cJSON_ParseWithLength(e.conv, e.conv_len);
-    if (conv == NULL || state == seq) {
-        return conv;
+    if (!message) {
+        cv_jt_raw(b, conv, conv_len);
+        return CV_OK;
     }
 
-    cv_format_time(created_ms, stamp);
-    cJSON_ReplaceItemInObjectCaseSensitive(conv, "updated_at",
-                                           cJSON_CreateString(stamp));
-    cJSON_ReplaceItemInObjectCaseSensitive(conv, "last_seq",
-                                 cJSON_CreateNumber((double) conv_seq));
-    return conv;
+    /* the last "updated_at": is the field's own (a quote inside a string
+     * is escaped, so no string holds the pattern): after it come only the
+     * time stamp and last_seq */
+    fl = sizeof(CV_UPDATED_AT_FIELD) - 1;
+
+    for (n = conv_len - 1; n >= fl; n--) {
+        if (memcmp(conv + n - fl, CV_UPDATED_AT_FIELD, fl) == 0) {
+            cv_jt_raw(b, conv, n);
+            cv_jt_time(b, created_ms);
+            cv_jt_lit(b, ",\"last_seq\":");
+            cv_jt_u64(b, conv_seq);
+            cv_jt_raw(b, "}", 1);
+            return CV_OK;
+        }
+    }
+
+    return CV_ERROR;
+}
+
+
+/* the item's conversation text into b, unless its status is not status */
+static cv_status
+cv_since_item_text(cv_txn *t, const cv_since_item *it, const char *status,
+    int *first, cv_json_text *b)
+{
+    size_t         off, len, sl;
+    const char    *conv;
+    size_t         conv_len;
+    cv_status      st;
+    cv_log_entry   s;
+
+    if (it->met != NULL && it->met_seq == it->state) {
+        conv = it->met;
+        conv_len = it->met_len;
+
+    } else {
+        st = cv_log_get(t, it->state, &s);
+        if (st != CV_OK || s.conv == NULL) {
+            return CV_ERROR;
+        }
+
+        conv = s.conv;
+        conv_len = s.conv_len;
+    }
+
+    if (status) {
+        /* "status" is the record's own token: "open" or "closed", quoted */
+        if (cv_json_member(conv, conv_len, "status", &off, &len) != 0) {
+            return CV_ERROR;
+        }
+
+        sl = strlen(status);
+
+        if (len != sl + 2 || memcmp(conv + off + 1, status, sl) != 0) {
+            return CV_OK;
+        }
+    }
+
+    if (!*first) {
+        cv_jt_raw(b, ",", 1);
+    }
+
+    *first = 0;
+
+    return cv_log_conv_text(conv, conv_len, it->state != it->seq,
+                            it->conv_seq, it->created_ms, b);
 }
 
 
 cv_status
 cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
-    const char *status, cJSON *items, uint64_t *next)
+    const char *status, cv_json_text *b, uint64_t *next)
 {
     unsigned char   key[CV_U64BE_LEN];
     MDB_cursor     *c;
     MDB_val         k, v;
-    cJSON          *snap;
     cv_log_entry    e;
     cv_since_item  *order, it;
-    const char     *s;
     size_t          scanned, n, i;
     cv_status       st;
-    int             rc;
+    int             rc, first;
 
     *next = after;
 
+    cv_jt_raw(b, "[", 1);
+
     if (after == UINT64_MAX || limit == 0) {
-        return CV_OK;
+        cv_jt_raw(b, "]", 1);
+        return b->failed ? CV_ERROR : CV_OK;
     }
 
     rc = mdb_cursor_open(t->txn, t->store->dbi[CV_DB_LOG], &c);
@@ -398,23 +468,35 @@ cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
             break;
         }
 
-        it.key = e.conv_key;
-        it.seq = e.seq;
-        it.state = e.state;
-        it.conv_seq = e.conv_seq;
-        it.created_ms = e.created_ms;
-
-        for (i = 0; i < n && order[i].key != it.key; i++) {
+        for (i = 0; i < n && order[i].key != e.conv_key; i++) {
             /* void */
         }
 
         if (i < n) {
+            it = order[i];
             memmove(&order[i], &order[i + 1], (n - i - 1) * sizeof(it));
             n--;
 
         } else if (n == limit) {
             /* a new conversation would exceed the page: stop before it */
             break;
+
+        } else {
+            it.met = NULL;
+            it.met_len = 0;
+            it.met_seq = 0;
+        }
+
+        it.key = e.conv_key;
+        it.seq = e.seq;
+        it.state = e.state;
+        it.conv_seq = e.conv_seq;
+        it.created_ms = e.created_ms;
+
+        if (e.conv != NULL) {
+            it.met = e.conv;
+            it.met_len = e.conv_len;
+            it.met_seq = e.seq;
         }
 
         order[n++] = it;
@@ -427,25 +509,15 @@ cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
         st = cv_status_from_mdb(rc);
     }
 
+    first = 1;
+
     for (i = 0; st == CV_OK && i < n; i++) {
-        snap = cv_log_conversation_at(t, order[i].state, order[i].seq,
-                                      order[i].conv_seq,
-                                      order[i].created_ms);
-        if (snap == NULL) {
-            st = CV_ERROR;
-            break;
-        }
-
-        s = cv_json_string(snap, "status");
-
-        if (status && (s == NULL || strcmp(s, status) != 0)) {
-            cJSON_Delete(snap);
-            continue;
-        }
-
-        cJSON_AddItemToArray(items, snap);
+        st = cv_since_item_text(t, &order[i], status, &first, b);
     }
 
     free(order);
-    return st;
+
+    cv_jt_raw(b, "]", 1);
+
+    return st == CV_OK && b->failed ? CV_ERROR : st;
 }
