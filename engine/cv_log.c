@@ -320,11 +320,14 @@ cv_log_read(cv_txn *t, uint64_t after, size_t limit, cJSON *items,
 typedef struct {
     uint64_t     key;
     uint64_t     seq;
-    MDB_val      last;       /* that change's entry, in the map */
-    /* the latest entry of the page that held its state (so that a state
-     * met in the walk is not looked up again); met_seq 0: none */
+    uint64_t     state;
+    uint64_t     conv_seq;
+    int64_t      created_ms;
+    /* the latest entry of the page that held its state, in the map (so
+     * that a state met in the walk is not looked up again) */
     uint64_t     met_seq;
-    MDB_val      met;
+    const char  *met;
+    size_t       met_len;
 } cv_since_item;
 
 
@@ -388,36 +391,25 @@ static cv_status
 cv_since_item_text(cv_txn *t, const cv_since_item *it, const char *status,
     int *first, cv_json_text *b)
 {
-    unsigned char  key[CV_U64BE_LEN];
     size_t         off, len, sl;
     const char    *conv;
     size_t         conv_len;
-    MDB_val        k;
     cv_status      st;
-    cv_log_entry   e, s;
+    cv_log_entry   s;
 
-    /* the walk read two fields of each entry: the rest, of the one kept */
-    cv_log_key(&k, key, it->seq);
-
-    st = cv_log_decode(&k, &it->last, &e);
-    if (st != CV_OK) {
-        return st;
-    }
-
-    if (it->met_seq != 0 && it->met_seq == e.state) {
-        cv_log_key(&k, key, it->met_seq);
-        st = cv_log_decode(&k, &it->met, &s);
+    if (it->met != NULL && it->met_seq == it->state) {
+        conv = it->met;
+        conv_len = it->met_len;
 
     } else {
-        st = cv_log_get(t, e.state, &s);
-    }
+        st = cv_log_get(t, it->state, &s);
+        if (st != CV_OK || s.conv == NULL) {
+            return CV_ERROR;
+        }
 
-    if (st != CV_OK || s.conv == NULL) {
-        return CV_ERROR;
+        conv = s.conv;
+        conv_len = s.conv_len;
     }
-
-    conv = s.conv;
-    conv_len = s.conv_len;
 
     if (status) {
         /* "status" is the record's own token: "open" or "closed", quoted */
@@ -438,8 +430,8 @@ cv_since_item_text(cv_txn *t, const cv_since_item *it, const char *status,
 
     *first = 0;
 
-    return cv_log_conv_text(conv, conv_len, e.state != e.seq, e.conv_seq,
-                            e.created_ms, b);
+    return cv_log_conv_text(conv, conv_len, it->state != it->seq,
+                            it->conv_seq, it->created_ms, b);
 }
 
 
@@ -516,7 +508,7 @@ cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
     unsigned char   key[CV_U64BE_LEN];
     MDB_cursor     *c;
     MDB_val         k, v;
-    uint64_t        conv_key;
+    cv_log_entry    e;
     cv_since_item  *it;
     cv_since_page   page;
     uint32_t       *slot;
@@ -553,16 +545,12 @@ cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
          rc == 0 && scanned < CV_SINCE_SCAN_MAX;
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT), scanned++)
     {
-        /* of each entry, only what finds its conversation and tells
-         * whether it holds its state: a page walks a few hundred */
-        if (k.mv_size != CV_U64BE_LEN || v.mv_size < CV_LOG_HDR) {
-            st = CV_ERROR;
+        st = cv_log_decode(&k, &v, &e);
+        if (st != CV_OK) {
             break;
         }
 
-        conv_key = cv_get_u64be((unsigned char *) v.mv_data
-                                + CV_LOG_OFF_CONV_KEY);
-        slot = cv_since_slot(&page, conv_key);
+        slot = cv_since_slot(&page, e.conv_key);
 
         if (*slot == 0) {
             if (n == limit) {
@@ -574,24 +562,27 @@ cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
             it = &page.items[n++];
             *slot = (uint32_t) n;
 
-            it->key = conv_key;
+            it->key = e.conv_key;
+            it->met = NULL;
+            it->met_len = 0;
             it->met_seq = 0;
 
         } else {
             it = &page.items[*slot - 1];
         }
 
-        it->seq = cv_get_u64be(k.mv_data);
-        it->last = v;
+        it->seq = e.seq;
+        it->state = e.state;
+        it->conv_seq = e.conv_seq;
+        it->created_ms = e.created_ms;
 
-        if (cv_get_u32be((unsigned char *) v.mv_data + CV_LOG_OFF_CONV_LEN)
-            != 0)
-        {
-            it->met = v;
-            it->met_seq = it->seq;
+        if (e.conv != NULL) {
+            it->met = e.conv;
+            it->met_len = e.conv_len;
+            it->met_seq = e.seq;
         }
 
-        *next = it->seq;
+        *next = e.seq;
     }
 
     mdb_cursor_close(c);
