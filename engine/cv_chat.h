@@ -12,6 +12,7 @@
 
 #include "cv_store.h"
 #include "cv_crypto.h"
+#include "cv_json_text.h"
 
 #include <cjson/cJSON.h>
 
@@ -167,9 +168,12 @@ cv_status cv_log_last_seq(cv_txn *t, uint64_t *seq);
 cv_status cv_agent_release(cv_txn *t, const char *agent_id);
 
 /* Conversations changed after a log position, each once at its latest
- * change in order of it, at most limit; *next is where to go on from. */
+ * change in order of it, at most limit, appended to b as a JSON array
+ * (text: the entries already hold it, so nothing is parsed or printed);
+ * status (NULL: any) keeps only those with that status. *next is where
+ * to go on from. On failure b holds a part: the caller drops it. */
 cv_status cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
-    const char *status, cJSON *items, uint64_t *next);
+    const char *status, cv_json_text *b, uint64_t *next);
 
 /* Messages of a conversation after a seq, at most limit; *more is set when
  * there are more. */

@@ -1098,22 +1098,16 @@ cv_webhook_due(cv_txn *t, const char *id, int64_t now, const uint64_t *skip,
 
 /* ------------------------------------------------------------- payloads */
 
-/* what follows "updated_at": in a conversation's text, which ends with
- * it and last_seq (cv_chat.c writes them last) */
-#define CV_UPDATED_AT_FIELD  "\"updated_at\":"
-
-
 /*
  * The conversation at the entry's change, with "seq", into b as text:
- * the state's entry holds it as the API shows it, with updated_at and
- * last_seq last; a later entry of the same state gives them its own time
- * and seq. No cJSON tree: this is made once per event and endpoint.
+ * as the API shows it (cv_log_conv_text), then the entry's conversation
+ * seq. No cJSON tree: this is made once per event and endpoint.
  */
 static cv_status
 cv_payload_conv(cv_txn *t, const cv_log_entry *e, cv_json_text *b,
     char customer_id[CV_ID_MAX])
 {
-    size_t         n, fl, off, len;
+    size_t         start, off, len;
     cv_log_entry   s;
 
     if (e->state == e->seq) {
@@ -1123,8 +1117,16 @@ cv_payload_conv(cv_txn *t, const cv_log_entry *e, cv_json_text *b,
         return CV_ERROR;
     }
 
-    if (s.conv == NULL || s.conv_len < 2 || s.conv[s.conv_len - 1] != '}')
+    start = b->len;
+
+    if (cv_log_conv_text(s.conv, s.conv_len, e->state != e->seq,
+                         e->conv_seq, e->created_ms, b)
+        != CV_OK)
     {
+        return CV_ERROR;
+    }
+
+    if (b->failed) {
         return CV_ERROR;
     }
 
@@ -1138,32 +1140,13 @@ cv_payload_conv(cv_txn *t, const cv_log_entry *e, cv_json_text *b,
         customer_id[len - 2] = '\0';
     }
 
-    if (e->state == e->seq) {
-        cv_jt_raw(b, s.conv, s.conv_len - 1);
-        cv_jt_lit(b, s.conv_len > 2 ? ",\"seq\":" : "\"seq\":");
-        cv_jt_u64(b, e->conv_seq);
-        cv_jt_raw(b, "}", 1);
-        return CV_OK;
-    }
+    /* its closing brace gives way to "seq" */
+    b->len--;
+    cv_jt_lit(b, b->len - start > 1 ? ",\"seq\":" : "\"seq\":");
+    cv_jt_u64(b, e->conv_seq);
+    cv_jt_raw(b, "}", 1);
 
-    /* the last "updated_at": is the field's own: after it come only a
-     * time stamp and last_seq */
-    fl = sizeof(CV_UPDATED_AT_FIELD) - 1;
-
-    for (n = s.conv_len - 1; n >= fl; n--) {
-        if (memcmp(s.conv + n - fl, CV_UPDATED_AT_FIELD, fl) == 0) {
-            cv_jt_raw(b, s.conv, n);
-            cv_jt_time(b, e->created_ms);
-            cv_jt_lit(b, ",\"last_seq\":");
-            cv_jt_u64(b, e->conv_seq);
-            cv_jt_lit(b, ",\"seq\":");
-            cv_jt_u64(b, e->conv_seq);
-            cv_jt_raw(b, "}", 1);
-            return CV_OK;
-        }
-    }
-
-    return CV_ERROR;
+    return CV_OK;
 }
 
 

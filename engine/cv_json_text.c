@@ -152,12 +152,18 @@ cv_jt_u64(cv_json_text *b, uint64_t v)
 void
 cv_jt_time(cv_json_text *b, int64_t ms)
 {
-    char  stamp[CV_TIME_STR];
+    size_t  n;
 
-    cv_format_time(ms, stamp);
-    cv_jt_raw(b, "\"", 1);
-    cv_jt_lit(b, stamp);
-    cv_jt_raw(b, "\"", 1);
+    /* formatted in place, between its quotes */
+    if (cv_jt_reserve(b, CV_TIME_STR + 2) != CV_OK) {
+        return;
+    }
+
+    b->data[b->len] = '"';
+    cv_format_time(ms, b->data + b->len + 1);
+    n = strlen(b->data + b->len + 1);
+    b->data[b->len + 1 + n] = '"';
+    b->len += n + 2;
 }
 
 

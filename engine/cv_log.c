@@ -7,6 +7,7 @@
 #include "cv_chat.h"
 #include "cv_log_impl.h"
 #include "cv_time.h"
+#include "cv_json_scan.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -381,59 +382,211 @@ cv_log_read_text(cv_txn *t, uint64_t after, size_t limit,
 
 /* a conversation's latest change in a page of the REST poll */
 typedef struct {
-    uint64_t  key;
-    uint64_t  seq;
-    uint64_t  state;
-    uint64_t  conv_seq;
-    int64_t   created_ms;
+    uint64_t     key;
+    uint64_t     seq;
+    uint64_t     state;
+    uint64_t     conv_seq;
+    int64_t      created_ms;
+    /* the latest entry of the page that held its state, in the map (so
+     * that a state met in the walk is not looked up again) */
+    uint64_t     met_seq;
+    const char  *met;
+    size_t       met_len;
 } cv_since_item;
 
 
-cJSON *
-cv_log_conversation_at(cv_txn *t, uint64_t state, uint64_t seq,
-    uint64_t conv_seq, int64_t created_ms)
+/* how a conversation's text ends (cv_chat.c writes them last), and the
+ * length of its time stamp, quoted (cv_jt_time) */
+#define CV_UPDATED_AT_FIELD  "\"updated_at\":"
+#define CV_LAST_SEQ_FIELD    ",\"last_seq\":"
+#define CV_STAMP_LEN         (sizeof("\"2026-11-23T10:00:00.123Z\"") - 1)
+
+
+cv_status
+cv_log_conv_text(const char *conv, size_t conv_len, int message,
+    uint64_t conv_seq, int64_t created_ms, cv_json_text *b)
 {
-    char           stamp[CV_TIME_STR];
-    cJSON         *conv;
-    cv_log_entry   e;
+    size_t  n, fl;
 
-    if (cv_log_get(t, state, &e) != CV_OK || e.conv == NULL) {
-        return NULL;
+    if (conv == NULL || conv_len < 2 || conv[conv_len - 1] != '}') {
+        return CV_ERROR;
     }
 
-    conv = cJSON_ParseWithLength(e.conv, e.conv_len);
-    if (conv == NULL || state == seq) {
-        return conv;
+    if (!message) {
+        cv_jt_raw(b, conv, conv_len);
+        return CV_OK;
     }
 
-    cv_format_time(created_ms, stamp);
-    cJSON_ReplaceItemInObjectCaseSensitive(conv, "updated_at",
-                                           cJSON_CreateString(stamp));
-    cJSON_ReplaceItemInObjectCaseSensitive(conv, "last_seq",
-                                 cJSON_CreateNumber((double) conv_seq));
-    return conv;
+    /* the text ends "updated_at":"<stamp>","last_seq":N}: found from the
+     * end, the stamp being of fixed length */
+    n = conv_len - 1;
+
+    while (n > 0 && conv[n - 1] >= '0' && conv[n - 1] <= '9') {
+        n--;
+    }
+
+    fl = sizeof(CV_LAST_SEQ_FIELD) - 1;
+
+    if (n >= fl + CV_STAMP_LEN + sizeof(CV_UPDATED_AT_FIELD) - 1
+        && memcmp(conv + n - fl, CV_LAST_SEQ_FIELD, fl) == 0)
+    {
+        n -= fl + CV_STAMP_LEN;
+
+        if (conv[n] == '"' && conv[n + CV_STAMP_LEN - 1] == '"') {
+            fl = sizeof(CV_UPDATED_AT_FIELD) - 1;
+
+            if (memcmp(conv + n - fl, CV_UPDATED_AT_FIELD, fl) == 0) {
+                cv_jt_raw(b, conv, n);
+                cv_jt_time(b, created_ms);
+                cv_jt_lit(b, CV_LAST_SEQ_FIELD);
+                cv_jt_u64(b, conv_seq);
+                cv_jt_raw(b, "}", 1);
+                return CV_OK;
+            }
+        }
+    }
+
+    return CV_ERROR;
+}
+
+
+/* the item's conversation text into b, unless its status is not status */
+static cv_status
+cv_since_item_text(cv_txn *t, const cv_since_item *it, const char *status,
+    int *first, cv_json_text *b)
+{
+    size_t         off, len, sl;
+    const char    *conv;
+    size_t         conv_len;
+    cv_status      st;
+    cv_log_entry   s;
+
+    if (it->met != NULL && it->met_seq == it->state) {
+        conv = it->met;
+        conv_len = it->met_len;
+
+    } else {
+        st = cv_log_get(t, it->state, &s);
+        if (st != CV_OK || s.conv == NULL) {
+            return CV_ERROR;
+        }
+
+        conv = s.conv;
+        conv_len = s.conv_len;
+    }
+
+    if (status) {
+        /* "status" is the record's own token: "open" or "closed", quoted */
+        if (cv_json_member(conv, conv_len, "status", &off, &len) != 0) {
+            return CV_ERROR;
+        }
+
+        sl = strlen(status);
+
+        if (len != sl + 2 || memcmp(conv + off + 1, status, sl) != 0) {
+            return CV_OK;
+        }
+    }
+
+    if (!*first) {
+        cv_jt_raw(b, ",", 1);
+    }
+
+    *first = 0;
+
+    return cv_log_conv_text(conv, conv_len, it->state != it->seq,
+                            it->conv_seq, it->created_ms, b);
+}
+
+
+/* by their latest change */
+static int
+cv_since_cmp(const void *a, const void *b)
+{
+    const cv_since_item  *x = a, *y = b;
+
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+
+/*
+ * The page's conversations, found by key in an open-addressing table of
+ * indexes into the items (0: empty), twice as many slots as a page holds
+ * at most: each of the few hundred entries a page reads finds its
+ * conversation at once, where a walk of the items took 50 steps.
+ */
+typedef struct {
+    cv_since_item  *items;
+    uint32_t       *slots;
+    size_t          mask;
+} cv_since_page;
+
+
+#define CV_FIB_HASH  0x9E3779B97F4A7C15ull   /* 2^64 / the golden ratio */
+
+
+static cv_status
+cv_since_page_init(cv_since_page *p, size_t limit)
+{
+    size_t  n;
+
+    for (n = 2; n < 2 * limit; n *= 2) {
+        /* void */
+    }
+
+    p->mask = n - 1;
+    p->items = malloc(limit * sizeof(cv_since_item));
+    p->slots = calloc(n, sizeof(uint32_t));
+
+    if (p->items == NULL || p->slots == NULL) {
+        free(p->items);
+        free(p->slots);
+        return CV_ERROR;
+    }
+
+    return CV_OK;
+}
+
+
+/* the slot of key: its item's, or the empty one where it would go */
+static uint32_t *
+cv_since_slot(cv_since_page *p, uint64_t key)
+{
+    size_t  i;
+
+    for (i = (size_t) (key * CV_FIB_HASH) & p->mask;
+         p->slots[i] != 0 && p->items[p->slots[i] - 1].key != key;
+         i = (i + 1) & p->mask)
+    {
+        /* void */
+    }
+
+    return &p->slots[i];
 }
 
 
 cv_status
 cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
-    const char *status, cJSON *items, uint64_t *next)
+    const char *status, cv_json_text *b, uint64_t *next)
 {
     unsigned char   key[CV_U64BE_LEN];
     MDB_cursor     *c;
     MDB_val         k, v;
-    cJSON          *snap;
     cv_log_entry    e;
-    cv_since_item  *order, it;
-    const char     *s;
+    cv_since_item  *it;
+    cv_since_page   page;
+    uint32_t       *slot;
     size_t          scanned, n, i;
     cv_status       st;
-    int             rc;
+    int             rc, first;
 
     *next = after;
 
+    cv_jt_raw(b, "[", 1);
+
     if (after == UINT64_MAX || limit == 0) {
-        return CV_OK;
+        cv_jt_raw(b, "]", 1);
+        return b->failed ? CV_ERROR : CV_OK;
     }
 
     rc = mdb_cursor_open(t->txn, t->store->dbi[CV_DB_LOG], &c);
@@ -441,9 +594,8 @@ cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
         return cv_status_from_mdb(rc);
     }
 
-    /* each conversation's latest change in this page, in their order */
-    order = malloc(limit * sizeof(cv_since_item));
-    if (order == NULL) {
+    /* each conversation's latest change in this page */
+    if (cv_since_page_init(&page, limit) != CV_OK) {
         mdb_cursor_close(c);
         return CV_ERROR;
     }
@@ -462,26 +614,38 @@ cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
             break;
         }
 
-        it.key = e.conv_key;
-        it.seq = e.seq;
-        it.state = e.state;
-        it.conv_seq = e.conv_seq;
-        it.created_ms = e.created_ms;
+        slot = cv_since_slot(&page, e.conv_key);
 
-        for (i = 0; i < n && order[i].key != it.key; i++) {
-            /* void */
+        if (*slot == 0) {
+            if (n == limit) {
+                /* a new conversation would exceed the page: stop before
+                 * it */
+                break;
+            }
+
+            it = &page.items[n++];
+            *slot = (uint32_t) n;
+
+            it->key = e.conv_key;
+            it->met = NULL;
+            it->met_len = 0;
+            it->met_seq = 0;
+
+        } else {
+            it = &page.items[*slot - 1];
         }
 
-        if (i < n) {
-            memmove(&order[i], &order[i + 1], (n - i - 1) * sizeof(it));
-            n--;
+        it->seq = e.seq;
+        it->state = e.state;
+        it->conv_seq = e.conv_seq;
+        it->created_ms = e.created_ms;
 
-        } else if (n == limit) {
-            /* a new conversation would exceed the page: stop before it */
-            break;
+        if (e.conv != NULL) {
+            it->met = e.conv;
+            it->met_len = e.conv_len;
+            it->met_seq = e.seq;
         }
 
-        order[n++] = it;
         *next = e.seq;
     }
 
@@ -491,25 +655,19 @@ cv_conversations_since(cv_txn *t, uint64_t after, size_t limit,
         st = cv_status_from_mdb(rc);
     }
 
+    /* in order of their latest change in the page */
+    qsort(page.items, n, sizeof(cv_since_item), cv_since_cmp);
+
+    first = 1;
+
     for (i = 0; st == CV_OK && i < n; i++) {
-        snap = cv_log_conversation_at(t, order[i].state, order[i].seq,
-                                      order[i].conv_seq,
-                                      order[i].created_ms);
-        if (snap == NULL) {
-            st = CV_ERROR;
-            break;
-        }
-
-        s = cv_json_string(snap, "status");
-
-        if (status && (s == NULL || strcmp(s, status) != 0)) {
-            cJSON_Delete(snap);
-            continue;
-        }
-
-        cJSON_AddItemToArray(items, snap);
+        st = cv_since_item_text(t, &page.items[i], status, &first, b);
     }
 
-    free(order);
-    return st;
+    free(page.items);
+    free(page.slots);
+
+    cv_jt_raw(b, "]", 1);
+
+    return st == CV_OK && b->failed ? CV_ERROR : st;
 }

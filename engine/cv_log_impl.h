@@ -33,6 +33,7 @@
 #define CV_LOG_IMPL_H
 
 #include "cv_store_impl.h"
+#include "cv_json_text.h"
 
 /* where each field of the header is; encoder and decoder both use these */
 enum {
@@ -105,11 +106,14 @@ typedef struct {
  * CV_ERROR when the text does not start as an entry's does. */
 cv_status cv_log_entry_names(const cv_log_entry *e, cv_log_names *out);
 
-/* The conversation as the change at log seq seq left it, as the API shows
- * it: the state its entry refers to (state), with the change's time and
- * conversation seq when the change was a message (seq != state). The
- * caller frees it; NULL when malformed or out of memory. */
-cJSON *cv_log_conversation_at(cv_txn *t, uint64_t state, uint64_t seq,
-    uint64_t conv_seq, int64_t created_ms);
+/* The conversation as a change left it, as the API shows it, into b:
+ * conv is the text of the state the change's entry refers to (its
+ * "conversation"); a message (the entry is not the state's own) gives it
+ * its time and conversation seq as updated_at and last_seq, the text's
+ * last two fields. The bytes are those of a cJSON parse and print of
+ * the same object (the stored text is cJSON's or cv_json_text's). CV_ERROR
+ * when conv is not such a text. */
+cv_status cv_log_conv_text(const char *conv, size_t conv_len, int message,
+    uint64_t conv_seq, int64_t created_ms, cv_json_text *b);
 
 #endif

@@ -120,9 +120,51 @@ const char *cv_json_string(const cJSON *obj, const char *name);
 /* maps an LMDB return code to a cv_status */
 cv_status cv_status_from_mdb(int rc);
 
-void cv_put_u64be(unsigned char out[CV_U64BE_LEN], uint64_t v);
-uint64_t cv_get_u64be(const unsigned char in[CV_U64BE_LEN]);
-void cv_put_u32be(unsigned char out[CV_U32BE_LEN], uint32_t v);
-uint32_t cv_get_u32be(const unsigned char in[CV_U32BE_LEN]);
+/* big-endian integers of keys and headers; inline: a page of the REST
+ * poll decodes a few hundred log entries' headers */
+
+static inline void
+cv_put_u64be(unsigned char out[CV_U64BE_LEN], uint64_t v)
+{
+    int  i;
+
+    for (i = CV_U64BE_LEN - 1; i >= 0; i--) {
+        out[i] = (unsigned char) (v & 0xff);
+        v >>= 8;
+    }
+}
+
+
+static inline uint64_t
+cv_get_u64be(const unsigned char in[CV_U64BE_LEN])
+{
+    uint64_t  v;
+    int       i;
+
+    v = 0;
+    for (i = 0; i < CV_U64BE_LEN; i++) {
+        v = (v << 8) | in[i];
+    }
+
+    return v;
+}
+
+
+static inline void
+cv_put_u32be(unsigned char out[CV_U32BE_LEN], uint32_t v)
+{
+    out[0] = (unsigned char) (v >> 24);
+    out[1] = (unsigned char) (v >> 16);
+    out[2] = (unsigned char) (v >> 8);
+    out[3] = (unsigned char) v;
+}
+
+
+static inline uint32_t
+cv_get_u32be(const unsigned char in[CV_U32BE_LEN])
+{
+    return ((uint32_t) in[0] << 24) | ((uint32_t) in[1] << 16)
+           | ((uint32_t) in[2] << 8) | in[3];
+}
 
 #endif

@@ -616,4 +616,38 @@ is(tags_on_page(), 1, '  widget on the page');
 $r = $api->call(PUT => 'visibility', { mode => 'auto' });
 is_deeply($r->{json}, { mode => 'auto', until => undef }, 'PUT visibility auto');
 
+# ---- the poll's answer, byte for byte ----
+# GET conversations puts its page together as text from the stored
+# entries; one page that reaches the log's end shows every conversation
+# as it is now, so it must be exactly {"items":[ each GET
+# conversations/{id} answer ],"next_cursor":"N"}, for every status filter.
+# The conversations hold what JSON escapes (quotes, backslashes, controls,
+# non-ASCII, U+2028) and end on each kind of change: a message after an
+# assignment, an assignment, a close.
+{
+    my @urls = ("https://shop.example/\x{e9}t\x{e9}?q=\"quoted\"&x=\\back",
+                "https://shop.example/tab\there/\x{2028}/\x{1f600}",
+                "https://shop.example/</script>/\\u0041");
+    my @v = map { Chatvisor::API::Visitor->new($t) } @urls;
+    for my $i (0 .. $#urls) {
+        my $r = $v[$i]->post("hi \"there\" \\ \x{20ac}", page_url => $urls[$i]);
+        is($r->{status}, 201, "byte check: visitor $i writes from a page with escapes: 201");
+    }
+    $api->call(POST => 'conversations/' . $v[0]->conversation_id . '/assign', { agent_id => 'ann' });
+    $v[0]->post('after the assignment');
+    $api->call(POST => 'conversations/' . $v[1]->conversation_id . '/assign', { agent_id => 'ann' });
+    $api->call(POST => 'conversations/' . $v[2]->conversation_id . '/close', {});
+
+    for my $status (undef, 'open', 'closed') {
+        my $q = 'conversations?limit=200' . (defined $status ? "&status=$status" : '');
+        my $r = $api->call(GET => $q);
+        my @ids = map { $_->{id} } @{ $r->{json}{items} || [] };
+        my $want = '{"items":['
+            . join(',', map { my $c = $api->call(GET => "conversations/$_")->{content}; chomp $c; $c } @ids)
+            . '],"next_cursor":"' . ($r->{json}{next_cursor} // '') . "\"}\n";
+        ok(@ids >= (defined $status ? 1 : 3), "GET $q: " . scalar(@ids) . ' conversations');
+        is($r->{content}, $want, "  byte for byte the GET conversations/{id} answers");
+    }
+}
+
 done_testing;

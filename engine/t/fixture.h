@@ -7,6 +7,7 @@
 #define CV_FIXTURE_H
 
 #include "cv_store_impl.h"
+#include "cv_chat.h"
 #include "tap.h"
 
 #include <lmdb.h>
@@ -146,5 +147,26 @@ fx_unplant(cv_store *st, const char *db, const char *key)
 {
     return fx_plant(st, db, key, NULL, 0);
 }
+
+/* cv_conversations_since()'s text, parsed: a cJSON array; NULL when it
+ * failed or its text is not JSON */
+static inline cJSON *
+fx_since(cv_txn *t, uint64_t after, size_t limit, const char *status,
+    uint64_t *next)
+{
+    cv_json_text   b;
+    cJSON         *items;
+
+    cv_jt_init(&b, 0);
+    items = NULL;
+
+    if (cv_conversations_since(t, after, limit, status, &b, next) == CV_OK) {
+        items = cJSON_ParseWithLength(b.data, b.len);
+    }
+
+    cv_jt_free(&b);
+    return items;
+}
+
 
 #endif

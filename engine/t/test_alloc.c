@@ -203,16 +203,21 @@ op_events(cv_txn *t, int *whole)
 static cv_status
 op_since(cv_txn *t, int *whole)
 {
-    cJSON      *items;
-    cv_status   s;
-    uint64_t    next;
+    cJSON         *items;
+    cv_status      s;
+    uint64_t       next;
+    cv_json_text   b;
 
-    items = cJSON_CreateArray();
+    cv_jt_init(&b, 0);
 
-    s = cv_conversations_since(t, 0, 500, NULL, items, &next);
+    s = cv_conversations_since(t, 0, 500, NULL, &b, &next);
+
+    /* cJSON's own allocations are not wrapped */
+    items = s == CV_OK ? cJSON_ParseWithLength(b.data, b.len) : NULL;
     *whole = cJSON_GetArraySize(items) == CONVERSATIONS;
 
     cJSON_Delete(items);
+    cv_jt_free(&b);
     return s;
 }
 

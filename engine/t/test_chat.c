@@ -282,8 +282,7 @@ main(void)
         cv_log_last_seq(t, &last);
         entries = cJSON_CreateArray();
         cv_log_read(t, last - 1, 1, entries, &cursor);
-        since = cJSON_CreateArray();
-        cv_conversations_since(t, last - 1, 10, NULL, since, &next);
+        since = fx_since(t, last - 1, 10, NULL, &next);
         cv_conversation_get(t, conv, &c);
         a = cJSON_PrintUnformatted(cJSON_GetArrayItem(since, 0));
         b = cJSON_PrintUnformatted(c);

@@ -175,28 +175,24 @@ main(void)
     cv_txn_commit(t);
 
     cv_txn_begin(st, 0, &t);
-    items = cJSON_CreateArray();
-    ok(cv_conversations_since(t, 0, 50, NULL, items, &next) == CV_OK
-       && cJSON_GetArraySize(items) == 2 && next == 5,
+    items = fx_since(t, 0, 50, NULL, &next);
+    ok(items && cJSON_GetArraySize(items) == 2 && next == 5,
        "two conversations changed (5 log entries)");
     ok(strcmp(cJSON_GetObjectItem(cJSON_GetArrayItem(items, 0), "id")
               ->valuestring, cb) == 0,
        "each at its latest change: b first, then a");
     cJSON_Delete(items);
 
-    items = cJSON_CreateArray();
-    ok(cv_conversations_since(t, 0, 1, NULL, items, &next) == CV_OK
-       && cJSON_GetArraySize(items) == 1 && next == 2,
+    items = fx_since(t, 0, 1, NULL, &next);
+    ok(items && cJSON_GetArraySize(items) == 1 && next == 2,
        "limit 1 stops before the second conversation");
     cJSON_Delete(items);
-    items = cJSON_CreateArray();
-    ok(cv_conversations_since(t, next, 1, NULL, items, &next2) == CV_OK
-       && cJSON_GetArraySize(items) == 1 && next2 == 4, "next page");
+    items = fx_since(t, next, 1, NULL, &next2);
+    ok(items && cJSON_GetArraySize(items) == 1 && next2 == 4, "next page");
     cJSON_Delete(items);
 
-    items = cJSON_CreateArray();
-    ok(cv_conversations_since(t, 5, 50, NULL, items, &next) == CV_OK
-       && cJSON_GetArraySize(items) == 0 && next == 5,
+    items = fx_since(t, 5, 50, NULL, &next);
+    ok(items && cJSON_GetArraySize(items) == 0 && next == 5,
        "nothing new: same cursor");
     cJSON_Delete(items);
     cv_txn_abort(t);

@@ -141,6 +141,46 @@ ngx_chatvisor_send_json_copy(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+static void
+ngx_chatvisor_free_text(void *data)
+{
+    free(data);
+}
+
+
+ngx_int_t
+ngx_chatvisor_send_json_built(ngx_http_request_t *r, ngx_uint_t status,
+    cv_json_text *b)
+{
+    char                *text;
+    size_t               len;
+    ngx_str_t            body;
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        cv_jt_free(b);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cv_jt_raw(b, "\n", 1);
+
+    text = cv_jt_take(b, &len);
+    if (text == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the body may wait in the connection's buffers after the handler */
+    cln->handler = ngx_chatvisor_free_text;
+    cln->data = text;
+
+    body.data = (u_char *) text;
+    body.len = len;
+
+    return ngx_chatvisor_send_json_text(r, status, &body);
+}
+
+
 ngx_int_t
 ngx_chatvisor_send_json_text(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body)

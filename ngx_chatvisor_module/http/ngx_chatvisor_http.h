@@ -388,6 +388,10 @@ ngx_int_t ngx_chatvisor_send_json(ngx_http_request_t *r, ngx_uint_t status,
 /* JSON text the caller keeps: copied with the final "\n" */
 ngx_int_t ngx_chatvisor_send_json_copy(ngx_http_request_t *r,
     ngx_uint_t status, const char *text, size_t len);
+/* JSON text built with cv_json_text: "\n" is added, and the text is sent
+ * as it is (no copy) and freed with the request; b is left empty */
+ngx_int_t ngx_chatvisor_send_json_built(ngx_http_request_t *r,
+    ngx_uint_t status, cv_json_text *b);
 /* a JSON body put together by the caller, in r->pool, ending in "\n" */
 ngx_int_t ngx_chatvisor_send_json_text(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *body);
