@@ -621,6 +621,15 @@ is_deeply($r->{json}, { mode => 'auto', until => undef }, 'PUT visibility auto')
 # entries; one page that reaches the log's end shows every conversation
 # as it is now, so it must be exactly {"items":[ each GET
 # conversations/{id} answer ],"next_cursor":"N"}, for every status filter.
+# GET conversations/{id} adds the customer as its last member (the list's
+# items do not carry it): the rest is the list item, byte for byte
+sub strip_customer {
+    my ($c) = @_;
+    my $at = rindex($c, ',"customer":{');
+    return $c if $at < 0;
+    return substr($c, 0, $at) . '}';
+}
+
 # The conversations hold what JSON escapes (quotes, backslashes, controls,
 # non-ASCII, U+2028) and end on each kind of change: a message after an
 # assignment, an assignment, a close.
@@ -643,7 +652,7 @@ is_deeply($r->{json}, { mode => 'auto', until => undef }, 'PUT visibility auto')
         my $r = $api->call(GET => $q);
         my @ids = map { $_->{id} } @{ $r->{json}{items} || [] };
         my $want = '{"items":['
-            . join(',', map { my $c = $api->call(GET => "conversations/$_")->{content}; chomp $c; $c } @ids)
+            . join(',', map { my $c = $api->call(GET => "conversations/$_")->{content}; chomp $c; strip_customer($c) } @ids)
             . '],"next_cursor":"' . ($r->{json}{next_cursor} // '') . "\"}\n";
         ok(@ids >= (defined $status ? 1 : 3), "GET $q: " . scalar(@ids) . ' conversations');
         is($r->{content}, $want, "  byte for byte the GET conversations/{id} answers");
