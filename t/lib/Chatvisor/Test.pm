@@ -363,9 +363,18 @@ sub run {
     # the master accepts before its workers are forked; wait for all of
     # them (worker_processes N), not only the first
     my $want = $facts{workers};
-    $self->_wait(sub { my @w = $self->worker_pids; @w >= $want },
-                 $o{timeout} // 10)
-        if $facts{master};
+    if ($facts{master}
+        && !$self->_wait(sub { my @w = $self->worker_pids; @w >= $want },
+                         $o{timeout} // 10))
+    {
+        # the port can answer before a module's init fails the start
+        # (the listen sockets are opened first): a master that exited
+        # did not start
+        if (!kill(0, $pid) || waitpid($pid, POSIX::WNOHANG()) != 0) {
+            delete $self->{pid};
+            die "nginx exited while starting\n" . $self->_logs_for_diag;
+        }
+    }
     return $self;
 }
 
