@@ -14,6 +14,9 @@
 /* an agent's console session lasts this long, ms */
 #define NGX_CHATVISOR_SESSION_TTL          (12 * 60 * 60 * 1000)
 
+/* the 429 of a visitor who writes faster than chatvisor_limit_messages */
+#define NGX_CHATVISOR_TOO_MANY_MESSAGES  "too many messages; try again later"
+
 /* a console's agent stays online this long after its poll's timeout, ms */
 #define NGX_CHATVISOR_PRESENCE_GRACE       15000
 
@@ -47,9 +50,16 @@ ngx_int_t ngx_chatvisor_agent_auth(ngx_http_request_t *r,
 
 
 /* ngx_chatvisor_visitor.c: the abuse limits of a visitor's write
- * (NGX_DECLINED: within them; else the 429's rc) */
+ * (NGX_DECLINED: within them; else the 429's rc, the per-customer one
+ * saying limited) */
 ngx_int_t ngx_chatvisor_visitor_limit(ngx_http_request_t *r,
-    ngx_chatvisor_ctx_t *ctx);
+    ngx_chatvisor_ctx_t *ctx, const char *limited);
+
+/* ngx_chatvisor_visitor.c: the answer to a visitor's write on their own
+ * customer: 403 when the cookie's customer is gone, the cookie set for a
+ * new visitor, then the op's answer */
+ngx_int_t ngx_chatvisor_visitor_write_done(ngx_http_request_t *r,
+    cv_status st);
 
 /* ngx_chatvisor_visitor_contact.c: the pre-chat form's email and name,
  * and whether an agent is available */

@@ -261,49 +261,6 @@ ngx_chatvisor_identify_done(ngx_http_request_t *r, cv_status st)
 }
 
 
-/* creating a customer counts as a new visitor; other writes as messages */
-
-static ngx_int_t
-ngx_chatvisor_identify_limit(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
-{
-    ngx_str_t                   key;
-    ngx_uint_t                  retry;
-    ngx_chatvisor_main_conf_t  *cmcf;
-
-    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
-
-    if (ctx->caller.new_visitor) {
-        ngx_chatvisor_limit_addr(r->connection->sockaddr,
-                                 r->connection->socklen, &key);
-
-        if (ngx_chatvisor_limit(cmcf, NGX_CHATVISOR_LIMIT_NEW_VISITOR,
-                                key.data, key.len,
-                                &cmcf->limits.new_visitors, &retry)
-            != NGX_OK)
-        {
-            return ngx_chatvisor_send_limited(r, retry,
-                                              "too many new visitors from "
-                                              "this address; try again "
-                                              "later");
-        }
-
-        return NGX_DECLINED;
-    }
-
-    if (ngx_chatvisor_limit(cmcf, NGX_CHATVISOR_LIMIT_MESSAGE,
-                            (u_char *) ctx->caller.customer_id,
-                            ngx_strlen(ctx->caller.customer_id),
-                            &cmcf->limits.messages, &retry)
-        != NGX_OK)
-    {
-        return ngx_chatvisor_send_limited(r, retry, "too many requests; "
-                                                    "try again later");
-    }
-
-    return NGX_DECLINED;
-}
-
-
 static ngx_int_t
 ngx_chatvisor_visitor_identify(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx)
@@ -364,7 +321,10 @@ ngx_chatvisor_visitor_identify(ngx_http_request_t *r,
         return ngx_chatvisor_send_json(r, NGX_HTTP_OK, answer);
     }
 
-    rc = ngx_chatvisor_identify_limit(r, ctx);
+    /* creating a customer counts as a new visitor; other writes as
+     * messages */
+    rc = ngx_chatvisor_visitor_limit(r, ctx, "too many requests; try again "
+                                             "later");
     if (rc != NGX_DECLINED) {
         return rc;
     }

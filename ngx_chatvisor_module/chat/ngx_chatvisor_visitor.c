@@ -56,8 +56,6 @@ ngx_chatvisor_route_t  ngx_chatvisor_visitor_routes[] = {
 
 static cv_status ngx_chatvisor_visitor_post_run(ngx_http_request_t *r,
     cv_txn *t);
-static ngx_int_t ngx_chatvisor_visitor_post_done(ngx_http_request_t *r,
-    cv_status st);
 
 
 /*
@@ -88,7 +86,8 @@ ngx_chatvisor_visitor_page_url(ngx_http_request_t *r, char *url)
  */
 
 ngx_int_t
-ngx_chatvisor_visitor_limit(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
+ngx_chatvisor_visitor_limit(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx,
+    const char *limited)
 {
     ngx_str_t                   key;
     ngx_uint_t                  retry;
@@ -119,8 +118,7 @@ ngx_chatvisor_visitor_limit(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
                             &cmcf->limits.messages, &retry)
         != NGX_OK)
     {
-        return ngx_chatvisor_send_limited(r, retry, "too many messages; "
-                                                    "try again later");
+        return ngx_chatvisor_send_limited(r, retry, limited);
     }
 
     return NGX_DECLINED;
@@ -149,13 +147,13 @@ ngx_chatvisor_visitor_post(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
              (ngx_chatvisor_visitor_cookie(r, ctx->caller.customer_id)
               != NGX_OK);
 
-    rc = ngx_chatvisor_visitor_limit(r, ctx);
+    rc = ngx_chatvisor_visitor_limit(r, ctx, NGX_CHATVISOR_TOO_MANY_MESSAGES);
     if (rc != NGX_DECLINED) {
         return rc;
     }
 
     return ngx_chatvisor_write(r, ngx_chatvisor_visitor_post_run,
-                               ngx_chatvisor_visitor_post_done);
+                               ngx_chatvisor_visitor_write_done);
 }
 
 
@@ -256,8 +254,8 @@ ngx_chatvisor_visitor_post_run(ngx_http_request_t *r, cv_txn *t)
 }
 
 
-static ngx_int_t
-ngx_chatvisor_visitor_post_done(ngx_http_request_t *r, cv_status st)
+ngx_int_t
+ngx_chatvisor_visitor_write_done(ngx_http_request_t *r, cv_status st)
 {
     ngx_chatvisor_ctx_t  *ctx;
 

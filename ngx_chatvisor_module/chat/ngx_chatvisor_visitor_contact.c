@@ -18,8 +18,6 @@
 
 static cv_status ngx_chatvisor_visitor_contact_run(ngx_http_request_t *r,
     cv_txn *t);
-static ngx_int_t ngx_chatvisor_visitor_contact_done(ngx_http_request_t *r,
-    cv_status st);
 
 
 /* PUT v1/visitor/contact {"email", "name"?}: before the first message too,
@@ -61,13 +59,13 @@ ngx_chatvisor_visitor_contact(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
              (ngx_chatvisor_visitor_cookie(r, ctx->caller.customer_id)
               != NGX_OK);
 
-    rc = ngx_chatvisor_visitor_limit(r, ctx);
+    rc = ngx_chatvisor_visitor_limit(r, ctx, NGX_CHATVISOR_TOO_MANY_MESSAGES);
     if (rc != NGX_DECLINED) {
         return rc;
     }
 
     return ngx_chatvisor_write(r, ngx_chatvisor_visitor_contact_run,
-                               ngx_chatvisor_visitor_contact_done);
+                               ngx_chatvisor_visitor_write_done);
 }
 
 
@@ -90,30 +88,6 @@ ngx_chatvisor_visitor_contact_run(ngx_http_request_t *r, cv_txn *t)
                                ngx_chatvisor_body_string(ctx->body, "email"),
                                ngx_chatvisor_body_string(ctx->body, "name"),
                                &ctx->op.result, &ctx->op.why);
-}
-
-
-static ngx_int_t
-ngx_chatvisor_visitor_contact_done(ngx_http_request_t *r, cv_status st)
-{
-    ngx_chatvisor_ctx_t  *ctx;
-
-    ctx = ngx_chatvisor_ctx(r);
-
-    if (st == CV_NOT_FOUND) {
-        /* a signed cookie whose customer is gone (store replaced) */
-        return ngx_chatvisor_send_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
-                                        "unknown visitor; reload the page");
-    }
-
-    if (st == CV_OK && ctx->caller.new_visitor
-        && ngx_chatvisor_visitor_cookie_set(r, ctx->caller.customer_id)
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_chatvisor_send_op(r, st);
 }
 
 
