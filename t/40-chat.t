@@ -457,6 +457,41 @@ is_deeply(\@late, [], "wake loop: each poll answered within $WAKE_MAX s of the p
               'agent events after=3: exactly the entries > 3');
 }
 
+# A worker keeps hearing a customer's notices for a second after its last
+# poll of them went (runtime/ngx_chatvisor_poll.c); after that it stops,
+# and its next poll must start hearing them again and look at the store
+# once more. Polls after 1.3 s without any, woken from any worker.
+{
+    my (@bad, @tags);
+    for my $i (1 .. 8) {
+        sleep 1.3;
+        my $tag = "idle$i";
+        push @tags, $tag;
+        my $p = $v->start_poll(after => $cursor, tag => $tag);
+        sleep 0.08;
+        push @bad, "$i: not held" if $p->ready(0);
+        my $text = "after a quiet second $i";
+        my $t0 = time;
+        my $w = $i % 2
+            ? Chatvisor::Chat::request($t, POST => "v1/agent/conversations/$conv1/messages?tag=$tag",
+                  json => { text => $text },
+                  headers => $ann->headers('X-Chatvisor-CSRF' => $ann->csrf))
+            : $v->tab->request(POST => "v1/visitor/messages?tag=$tag", json => { text => $text });
+        my $res = eval { $p->result(timeout => 4) };
+        my @ev = @{ ($res && $res->{json} && $res->{json}{events}) || [] };
+        push @bad, "$i: post $w->{status}, poll " . ($res ? $res->{content} : 'none')
+            if $w->{status} != 201 || @ev != 1 || ($ev[0]{message}{text} // '') ne $text;
+        push @bad, sprintf('%d: answered %.3f s after the post', $i, $res->{at} - $t0)
+            if $res && $res->{at} - $t0 > $WAKE_MAX;
+        $cursor++;
+    }
+    is_deeply(\@bad, [], 'after a second without polls: each poll held, woken with its message in time');
+    sleep 0.2;
+    my $pid = pids_by_tag();
+    my $cross = grep { $pid->{"GET $_"} && $pid->{"POST $_"} && $pid->{"GET $_"} != $pid->{"POST $_"} } @tags;
+    note("$cross of 8 polls after a quiet second were woken by a post in another worker");
+}
+
 # ---------------------------------------------------------------------------
 # Typing, both ways
 

@@ -16,17 +16,33 @@
 /* how often a worker looks whether it is shutting down, ms */
 #define NGX_CHATVISOR_EXIT_CHECK  100
 
+/* how long a worker keeps hearing the notices of a queue of polls after
+ * its last poll went, ms: a client polls again right after an answer, and
+ * a queue that empties and fills at every message would otherwise pay two
+ * locked writes to the shared bitmap and a second look at the store for
+ * each poll (the saturated chat: 2,700 instructions a message more) */
+#define NGX_CHATVISOR_HEAR_LINGER  1000
+
 
 static void ngx_chatvisor_poll_timeout(ngx_event_t *ev);
 static void ngx_chatvisor_poll_unlink(ngx_chatvisor_wait_t *w);
 static void ngx_chatvisor_poll_cleanup(void *data);
 static void ngx_chatvisor_poll_exit_check(ngx_event_t *ev);
+static void ngx_chatvisor_poll_idle(ngx_uint_t slot);
+static void ngx_chatvisor_poll_unhear(void);
 
 
 /* visitor polls by customer, agent polls in one list */
 static ngx_queue_t  ngx_chatvisor_visitor_polls[NGX_CHATVISOR_BUCKETS];
 static ngx_queue_t  ngx_chatvisor_agent_polls;
 static ngx_event_t  ngx_chatvisor_exit_event;
+
+/* the queues whose last poll went, still heard until their linger ends:
+ * their slots, whether listed, and since when */
+static ngx_uint_t   ngx_chatvisor_idle[NGX_CHATVISOR_HEAR_SLOTS];
+static ngx_uint_t   ngx_chatvisor_nidle;
+static u_char       ngx_chatvisor_idle_listed[NGX_CHATVISOR_HEAR_SLOTS];
+static ngx_msec_t   ngx_chatvisor_idle_since[NGX_CHATVISOR_HEAR_SLOTS];
 
 
 ngx_int_t
@@ -119,7 +135,8 @@ ngx_chatvisor_poll_wait(ngx_http_request_t *r, ngx_chatvisor_wait_t *w,
         ngx_queue_insert_tail(polls, &w->queue);
 
         /* the other workers start waking this one for these polls now: a
-         * commit between the check and this may not have */
+         * commit between the check and this may not have (when it still
+         * heard them from a poll before, lingering, nothing was missed) */
         if (ngx_chatvisor_ipc_hear(ngx_chatvisor_poll_slot(polls), 1)) {
             rc = check(r, 0);
 
@@ -218,9 +235,9 @@ ngx_chatvisor_poll_unlink(ngx_chatvisor_wait_t *w)
     q = ngx_queue_next(&w->queue);
     ngx_queue_remove(&w->queue);
 
-    /* the last poll of its queue: no more notices for it */
+    /* the last poll of its queue: no more notices for it, after a while */
     if (ngx_queue_empty(q)) {
-        (void) ngx_chatvisor_ipc_hear(ngx_chatvisor_poll_slot(q), 0);
+        ngx_chatvisor_poll_idle(ngx_chatvisor_poll_slot(q));
     }
 
     if (w->timer.timer_set) {
@@ -354,10 +371,63 @@ ngx_chatvisor_poll_notice(ngx_chatvisor_notice_t *n)
 }
 
 
+/* a queue of polls went empty: it stops hearing its notices once it has
+ * stayed empty for NGX_CHATVISOR_HEAR_LINGER */
+
+static void
+ngx_chatvisor_poll_idle(ngx_uint_t slot)
+{
+    ngx_chatvisor_idle_since[slot] = ngx_current_msec;
+
+    if (!ngx_chatvisor_idle_listed[slot]) {
+        ngx_chatvisor_idle_listed[slot] = 1;
+        ngx_chatvisor_idle[ngx_chatvisor_nidle++] = slot;
+    }
+}
+
+
+/* the queues still empty after their linger stop hearing; those that
+ * have polls again are dropped from the list */
+
+static void
+ngx_chatvisor_poll_unhear(void)
+{
+    ngx_uint_t    i, k, slot;
+    ngx_queue_t  *polls;
+
+    for (i = 0, k = 0; i < ngx_chatvisor_nidle; i++) {
+        slot = ngx_chatvisor_idle[i];
+        polls = (slot == NGX_CHATVISOR_HEAR_CONSOLE)
+                ? &ngx_chatvisor_agent_polls
+                : &ngx_chatvisor_visitor_polls[slot
+                                               - NGX_CHATVISOR_HEAR_BUCKET];
+
+        if (!ngx_queue_empty(polls)) {
+            ngx_chatvisor_idle_listed[slot] = 0;
+            continue;
+        }
+
+        if (ngx_current_msec - ngx_chatvisor_idle_since[slot]
+            >= NGX_CHATVISOR_HEAR_LINGER)
+        {
+            ngx_chatvisor_idle_listed[slot] = 0;
+            (void) ngx_chatvisor_ipc_hear(slot, 0);
+            continue;
+        }
+
+        ngx_chatvisor_idle[k++] = slot;
+    }
+
+    ngx_chatvisor_nidle = k;
+}
+
+
 static void
 ngx_chatvisor_poll_exit_check(ngx_event_t *ev)
 {
     ngx_uint_t  i;
+
+    ngx_chatvisor_poll_unhear();
 
     if (ngx_exiting || ngx_quit || ngx_terminate) {
         for (i = 0; i < NGX_CHATVISOR_BUCKETS; i++) {

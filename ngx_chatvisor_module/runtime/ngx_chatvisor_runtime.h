@@ -232,9 +232,10 @@ void ngx_chatvisor_ipc_send(ngx_chatvisor_notice_t *n, ngx_uint_t count);
 /*
  * Which workers a notice wakes: those that hold polls it may concern, and
  * one that hears them all (the webhook sender). A worker says so when its
- * first poll of a kind comes and its last goes (on: 1, 0); hear() returns
- * 1 when this worker did not hear them before, and then its poll must look
- * at the store once more: a commit may have asked just before.
+ * first poll of a kind comes and a second after its last went (on: 1, 0;
+ * the polls' clients come back at once); hear() returns 1 when this worker
+ * did not hear them before, and then its poll must look at the store once
+ * more: a commit may have asked just before.
  */
 #define NGX_CHATVISOR_BUCKETS        1024
 #define NGX_CHATVISOR_HEAR_ALL       0
