@@ -3,6 +3,7 @@
 
 #include "cv_customers.h"
 #include "cv_chat.h"
+#include "cv_store_impl.h"
 #include "fixture.h"
 
 #include <stdlib.h>
@@ -89,6 +90,78 @@ identify_tests(cv_store *st)
 }
 
 
+/* the customer's record with its conversation_id member as JSON text */
+static cv_status
+put_member(cv_txn *t, const char *cus, const char *member)
+{
+    char    json[512];
+    cJSON  *rec;
+    cv_status  st;
+
+    snprintf(json, sizeof(json),
+             "{\"x\":{\"conversation_id\":\"inner\"},\"customer_id\":\"%s\","
+             "\"conversation_id\":%s}", cus, member);
+    rec = cJSON_Parse(json);
+    if (rec == NULL) {
+        return CV_ERROR;
+    }
+    st = cv_record_put(t, CV_DB_CUSTOMERS, cus, strlen(cus), rec);
+    cJSON_Delete(rec);
+    return st;
+}
+
+
+/* cv_customer_conversation: the member found in the record's text, or
+ * (escapes, not a string, missing) the record parsed, same answers */
+static void
+conversation_member_tests(cv_store *st)
+{
+    cv_txn  *t;
+    char     cus[CV_ID_MAX], conv[CV_ID_MAX], got[CV_ID_MAX];
+    char     longid[CV_ID_MAX + 8];
+
+    cv_txn_begin(st, 1, &t);
+    cv_customer_create(t, cus);
+
+    ok(cv_customer_conversation(t, cus, got) == CV_NOT_FOUND,
+       "conversation: none before the first message");
+    post(t, cus, conv);
+    ok(cv_customer_conversation(t, cus, got) == CV_OK
+       && strcmp(got, conv) == 0, "conversation: the one the message opened");
+
+    ok(put_member(t, cus, "\"conv_plain\"") == CV_OK
+       && cv_customer_conversation(t, cus, got) == CV_OK
+       && strcmp(got, "conv_plain") == 0,
+       "conversation: the top-level member, not a nested one");
+    ok(put_member(t, cus, "\"a\\\"b\"") == CV_OK
+       && cv_customer_conversation(t, cus, got) == CV_OK
+       && strcmp(got, "a\"b") == 0, "conversation: an escaped string, decoded");
+    ok(put_member(t, cus, "null") == CV_OK
+       && cv_customer_conversation(t, cus, got) == CV_NOT_FOUND,
+       "conversation: null is none");
+    ok(put_member(t, cus, "7") == CV_OK
+       && cv_customer_conversation(t, cus, got) == CV_NOT_FOUND,
+       "conversation: a number is none");
+    memset(longid, 'c', CV_ID_MAX + 1);
+    longid[0] = '"';
+    longid[CV_ID_MAX + 1] = '"';
+    longid[CV_ID_MAX + 2] = '\0';
+    ok(put_member(t, cus, longid) == CV_OK
+       && cv_customer_conversation(t, cus, got) == CV_NOT_FOUND,
+       "conversation: an id of CV_ID_MAX characters is none");
+    longid[CV_ID_MAX] = '"';
+    longid[CV_ID_MAX + 1] = '\0';
+    ok(put_member(t, cus, longid) == CV_OK
+       && cv_customer_conversation(t, cus, got) == CV_OK
+       && strlen(got) == CV_ID_MAX - 1,
+       "conversation: an id of CV_ID_MAX - 1 characters fits");
+    ok(cv_customer_conversation(t, "cus_nobody", got) == CV_NOT_FOUND,
+       "conversation: no such customer");
+
+    cv_txn_abort(t);
+}
+
+
 int
 main(void)
 {
@@ -101,6 +174,7 @@ main(void)
     uint64_t          next, next2;
 
     st = fx_store_open(8u << 20);
+    conversation_member_tests(st);
 
     cv_txn_begin(st, 1, &t);
     cv_customer_create(t, a);
