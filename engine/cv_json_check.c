@@ -6,27 +6,31 @@
 #include <string.h>
 
 
-typedef struct {
-    const unsigned char  *p;
-    const unsigned char  *end;
-} cv_json_scan;
+/*
+ * The scanners take the next byte to read and give the one after what
+ * they read, or NULL when it is not what they read: the position stays in
+ * a register through the whole check (a co-browsing chunk is a token every
+ * three or four bytes, so what a token costs apart from its bytes is most
+ * of the check).
+ */
 
 
-static inline void
-cv_json_blank(cv_json_scan *s)
+static const unsigned char *
+cv_json_blanks(const unsigned char *p, const unsigned char *end)
 {
-    /* mostly none: rrweb's text is JSON.stringify()'s, without blanks */
-    if (s->p < s->end && *s->p > ' ') {
-        return;
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) {
+        p++;
     }
 
-    while (s->p < s->end
-           && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n'
-               || *s->p == '\r'))
-    {
-        s->p++;
-    }
+    return p;
 }
+
+
+/* mostly none: rrweb's text is JSON.stringify()'s, without blanks */
+#define cv_json_blank(p, end)                                                \
+    if ((p) < (end) && *(p) <= ' ') {                                         \
+        (p) = cv_json_blanks(p, end);                                         \
+    }
 
 
 static int
@@ -37,51 +41,35 @@ cv_json_hex(unsigned int c)
 }
 
 
-static int
-cv_json_digits(cv_json_scan *s)
-{
-    const unsigned char  *start;
+/* a string, from the byte after its opening quote (UTF-8 was checked
+ * before) */
 
-    start = s->p;
-
-    while (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
-        s->p++;
-    }
-
-    return s->p > start;
-}
-
-
-/* a string, from its opening quote (UTF-8 was checked before) */
-
-static int
-cv_json_string(cv_json_scan *s)
+static const unsigned char *
+cv_json_string(const unsigned char *p, const unsigned char *end)
 {
     unsigned int  c, i;
 #if defined(CV_SWAR_WIDE)
     unsigned int  stops;
 #endif
 
-    s->p++;
-
     for ( ;; ) {
         /* a plain run (no quote, backslash or control character) is
          * skipped sixteen or eight bytes at a time, then byte by byte */
 #if defined(CV_SWAR_WIDE)
-        while (s->end - s->p >= CV_SWAR_WIDE) {
-            stops = cv_swar_string_stops(s->p);
+        while (end - p >= CV_SWAR_WIDE) {
+            stops = cv_swar_string_stops(p);
 
             if (stops) {
-                s->p += __builtin_ctz(stops);
+                p += __builtin_ctz(stops);
                 goto stop;
             }
 
-            s->p += CV_SWAR_WIDE;
+            p += CV_SWAR_WIDE;
         }
 #endif
 
-        while (s->end - s->p >= CV_SWAR_WIDTH) {
-            uint64_t  w = cv_swar_load(s->p);
+        while (end - p >= CV_SWAR_WIDTH) {
+            uint64_t  w = cv_swar_load(p);
 
             if (cv_swar_has_byte(w, '"') || cv_swar_has_byte(w, '\\')
                 || cv_swar_has_less(w, 0x20))
@@ -89,40 +77,38 @@ cv_json_string(cv_json_scan *s)
                 break;
             }
 
-            s->p += CV_SWAR_WIDTH;
+            p += CV_SWAR_WIDTH;
         }
 
-        while (s->p < s->end && *s->p >= 0x20 && *s->p != '"'
-               && *s->p != '\\')
-        {
-            s->p++;
+        while (p < end && *p >= 0x20 && *p != '"' && *p != '\\') {
+            p++;
         }
 
-        if (s->p == s->end) {
-            return 0;
+        if (p == end) {
+            return NULL;
         }
 
 #if defined(CV_SWAR_WIDE)
     stop:
 #endif
 
-        c = *s->p++;
+        c = *p++;
 
         if (c == '"') {
-            return 1;
+            return p;
         }
 
         if (c < 0x20) {
-            return 0;
+            return NULL;
         }
 
         /* a backslash */
 
-        if (s->p == s->end) {
-            return 0;
+        if (p == end) {
+            return NULL;
         }
 
-        c = *s->p++;
+        c = *p++;
 
         switch (c) {
         case '"': case '\\': case '/': case 'b': case 'f': case 'n':
@@ -130,123 +116,136 @@ cv_json_string(cv_json_scan *s)
             break;
 
         case 'u':
-            if (s->end - s->p < 4) {
-                return 0;
+            if (end - p < 4) {
+                return NULL;
             }
 
             for (i = 0; i < 4; i++) {
-                if (!cv_json_hex(*s->p++)) {
-                    return 0;
+                if (!cv_json_hex(*p++)) {
+                    return NULL;
                 }
             }
 
             break;
 
         default:
-            return 0;
+            return NULL;
         }
     }
 }
 
 
-static int
-cv_json_number(cv_json_scan *s)
+static const unsigned char *
+cv_json_digits(const unsigned char *p, const unsigned char *end)
 {
-    if (*s->p == '-') {
-        s->p++;
+    const unsigned char  *start;
+
+    start = p;
+
+    while (p < end && *p >= '0' && *p <= '9') {
+        p++;
     }
 
-    if (s->p < s->end && *s->p == '0') {
-        s->p++;
-
-    } else if (!(s->p < s->end && *s->p >= '1' && *s->p <= '9')
-               || !cv_json_digits(s))
-    {
-        return 0;
-    }
-
-    if (s->p < s->end && *s->p == '.') {
-        s->p++;
-
-        if (!cv_json_digits(s)) {
-            return 0;
-        }
-    }
-
-    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
-        s->p++;
-
-        if (s->p < s->end && (*s->p == '+' || *s->p == '-')) {
-            s->p++;
-        }
-
-        if (!cv_json_digits(s)) {
-            return 0;
-        }
-    }
-
-    return 1;
+    return p > start ? p : NULL;
 }
 
 
-static int
-cv_json_word(cv_json_scan *s, const char *word)
+static const unsigned char *
+cv_json_number(const unsigned char *p, const unsigned char *end)
 {
-    size_t  n;
-
-    n = strlen(word);
-
-    if ((size_t) (s->end - s->p) < n || memcmp(s->p, word, n) != 0) {
-        return 0;
+    if (*p == '-') {
+        p++;
     }
 
-    s->p += n;
+    if (p < end && *p == '0') {
+        p++;
 
-    return 1;
+    } else if (!(p < end && *p >= '1' && *p <= '9')) {
+        return NULL;
+
+    } else {
+        p = cv_json_digits(p, end);
+    }
+
+    if (p < end && *p == '.') {
+        p = cv_json_digits(p + 1, end);
+
+        if (p == NULL) {
+            return NULL;
+        }
+    }
+
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+
+        if (p < end && (*p == '+' || *p == '-')) {
+            p++;
+        }
+
+        p = cv_json_digits(p, end);
+    }
+
+    return p;
+}
+
+
+static const unsigned char *
+cv_json_word(const unsigned char *p, const unsigned char *end,
+    const char *word, size_t n)
+{
+    if ((size_t) (end - p) < n || memcmp(p, word, n) != 0) {
+        return NULL;
+    }
+
+    return p + n;
 }
 
 
 /* a string, a number, true, false or null */
 
-static int
-cv_json_scalar(cv_json_scan *s)
+static const unsigned char *
+cv_json_scalar(const unsigned char *p, const unsigned char *end)
 {
-    switch (*s->p) {
+    switch (*p) {
     case '"':
-        return cv_json_string(s);
+        return cv_json_string(p + 1, end);
     case 't':
-        return cv_json_word(s, "true");
+        return cv_json_word(p, end, "true", 4);
     case 'f':
-        return cv_json_word(s, "false");
+        return cv_json_word(p, end, "false", 5);
     case 'n':
-        return cv_json_word(s, "null");
+        return cv_json_word(p, end, "null", 4);
     default:
-        return (*s->p == '-' || (*s->p >= '0' && *s->p <= '9'))
-               && cv_json_number(s);
+        return (*p == '-' || (*p >= '0' && *p <= '9'))
+               ? cv_json_number(p, end) : NULL;
     }
 }
 
 
 /* an object member's name and its colon */
 
-static int
-cv_json_key(cv_json_scan *s)
+static const unsigned char *
+cv_json_key(const unsigned char *p, const unsigned char *end)
 {
-    cv_json_blank(s);
+    cv_json_blank(p, end);
 
-    if (s->p == s->end || *s->p != '"' || !cv_json_string(s)) {
-        return 0;
+    if (p == end || *p != '"') {
+        return NULL;
     }
 
-    cv_json_blank(s);
+    p = cv_json_string(p + 1, end);
 
-    if (s->p == s->end || *s->p != ':') {
-        return 0;
+    if (p == NULL) {
+        return NULL;
     }
 
-    s->p++;
+    cv_json_blank(p, end);
 
-    return 1;
+    if (p == end || *p != ':') {
+        return NULL;
+    }
+
+    return p + 1;
 }
 
 
@@ -258,47 +257,47 @@ cv_json_object_array(const char *text, size_t len, cv_json_array_span *span)
     unsigned int           c;
     unsigned char          objects[CV_JSON_DEPTH_MAX / 8]; /* a bit a level:
                                                    1 an object, 0 an array */
-    cv_json_scan           s;
-    const unsigned char   *start, *first, *close;
+    const unsigned char   *p, *end, *start, *first, *close;
 
     if (cv_utf8_check(text, len, NULL) != CV_OK) {
         return CV_INVALID;
     }
 
     start = (const unsigned char *) text;
-    s.p = start;
-    s.end = start + len;
+    p = start;
+    end = start + len;
 
-    cv_json_blank(&s);
+    cv_json_blank(p, end);
 
-    if (s.p == s.end || *s.p != '[') {
+    if (p == end || *p != '[') {
         return CV_INVALID;
     }
 
-    s.p++;
+    p++;
     objects[0] = 0;
+    object = 0;         /* what the innermost open value is */
     depth = 1;
     count = 0;
     first = NULL;
     close = NULL;
 
-    cv_json_blank(&s);
+    cv_json_blank(p, end);
 
-    if (s.p < s.end && *s.p == ']') {
-        close = s.p++;
+    if (p < end && *p == ']') {
+        close = p++;
         depth = 0;
     }
 
     want_value = 1;
 
     while (depth > 0) {
-        cv_json_blank(&s);
+        cv_json_blank(p, end);
 
-        if (s.p == s.end) {
+        if (p == end) {
             return CV_INVALID;
         }
 
-        c = *s.p;
+        c = *p;
 
         if (want_value) {
             if (depth == 1) {
@@ -307,12 +306,14 @@ cv_json_object_array(const char *text, size_t len, cv_json_array_span *span)
                 }
 
                 if (count++ == 0) {
-                    first = s.p;
+                    first = p;
                 }
             }
 
             if (c != '{' && c != '[') {
-                if (!cv_json_scalar(&s)) {
+                p = cv_json_scalar(p, end);
+
+                if (p == NULL) {
                     return CV_INVALID;
                 }
 
@@ -324,7 +325,9 @@ cv_json_object_array(const char *text, size_t len, cv_json_array_span *span)
                 return CV_INVALID;
             }
 
-            if (c == '{') {
+            object = (c == '{');
+
+            if (object) {
                 objects[depth / 8] |= (unsigned char) (1u << (depth % 8));
 
             } else {
@@ -332,30 +335,37 @@ cv_json_object_array(const char *text, size_t len, cv_json_array_span *span)
             }
 
             depth++;
-            s.p++;
+            p++;
 
-            cv_json_blank(&s);
+            cv_json_blank(p, end);
 
-            if (s.p < s.end && *s.p == (c == '{' ? '}' : ']')) {
+            if (p < end && *p == (object ? '}' : ']')) {
                 want_value = 0;     /* empty: closed next */
                 continue;
             }
 
-            if (c == '{' && !cv_json_key(&s)) {
-                return CV_INVALID;
+            if (object) {
+                p = cv_json_key(p, end);
+
+                if (p == NULL) {
+                    return CV_INVALID;
+                }
             }
 
             continue;
         }
 
         /* after a value: a comma, or the end of what holds it */
-        object = (objects[(depth - 1) / 8] >> ((depth - 1) % 8)) & 1;
 
         if (c == ',') {
-            s.p++;
+            p++;
 
-            if (object && !cv_json_key(&s)) {
-                return CV_INVALID;
+            if (object) {
+                p = cv_json_key(p, end);
+
+                if (p == NULL) {
+                    return CV_INVALID;
+                }
             }
 
             want_value = 1;
@@ -367,15 +377,18 @@ cv_json_object_array(const char *text, size_t len, cv_json_array_span *span)
         }
 
         if (--depth == 0) {
-            close = s.p;
+            close = p;
+
+        } else {
+            object = (objects[(depth - 1) / 8] >> ((depth - 1) % 8)) & 1;
         }
 
-        s.p++;
+        p++;
     }
 
-    cv_json_blank(&s);
+    cv_json_blank(p, end);
 
-    if (s.p != s.end) {
+    if (p != end) {
         return CV_INVALID;
     }
 
