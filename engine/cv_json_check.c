@@ -41,33 +41,16 @@ cv_json_hex(unsigned int c)
 }
 
 
-/* a string, from the byte after its opening quote (UTF-8 was checked
- * before) */
+/* a string, from any byte inside it up to its end: eight bytes at a time
+ * (the last ones of a text, where sixteen are not left, and what follows
+ * a backslash), then byte by byte, escapes checked */
 
 static const unsigned char *
-cv_json_string(const unsigned char *p, const unsigned char *end)
+cv_json_string_rest(const unsigned char *p, const unsigned char *end)
 {
     unsigned int  c, i;
-#if defined(CV_SWAR_WIDE)
-    unsigned int  stops;
-#endif
 
     for ( ;; ) {
-        /* a plain run (no quote, backslash or control character) is
-         * skipped sixteen or eight bytes at a time, then byte by byte */
-#if defined(CV_SWAR_WIDE)
-        while (end - p >= CV_SWAR_WIDE) {
-            stops = cv_swar_string_stops(p);
-
-            if (stops) {
-                p += __builtin_ctz(stops);
-                goto stop;
-            }
-
-            p += CV_SWAR_WIDE;
-        }
-#endif
-
         while (end - p >= CV_SWAR_WIDTH) {
             uint64_t  w = cv_swar_load(p);
 
@@ -87,10 +70,6 @@ cv_json_string(const unsigned char *p, const unsigned char *end)
         if (p == end) {
             return NULL;
         }
-
-#if defined(CV_SWAR_WIDE)
-    stop:
-#endif
 
         c = *p++;
 
@@ -132,6 +111,36 @@ cv_json_string(const unsigned char *p, const unsigned char *end)
             return NULL;
         }
     }
+}
+
+
+/*
+ * A string, from the byte after its opening quote (UTF-8 was checked
+ * before). Most are short and plain (rrweb's keys and values): one test
+ * of sixteen bytes finds the closing quote, inline, and the rest (an
+ * escape, the text's last bytes) is cv_json_string_rest()'s.
+ */
+
+static inline const unsigned char *
+cv_json_string(const unsigned char *p, const unsigned char *end)
+{
+#if defined(CV_SWAR_WIDE)
+    unsigned int  stops;
+
+    while (end - p >= CV_SWAR_WIDE) {
+        stops = cv_swar_string_stops(p);
+
+        if (stops) {
+            p += __builtin_ctz(stops);
+
+            return *p == '"' ? p + 1 : cv_json_string_rest(p, end);
+        }
+
+        p += CV_SWAR_WIDE;
+    }
+#endif
+
+    return cv_json_string_rest(p, end);
 }
 
 
