@@ -6,22 +6,31 @@
 #include <string.h>
 
 
-typedef struct {
-    const unsigned char  *p;
-    const unsigned char  *end;
-} cv_json_scan;
+/*
+ * The scanners take the next byte to read and give the one after what
+ * they read, or NULL when it is not what they read: the position stays in
+ * a register through the whole check (a co-browsing chunk is a token every
+ * three or four bytes, so what a token costs apart from its bytes is most
+ * of the check).
+ */
 
 
-static void
-cv_json_blank(cv_json_scan *s)
+static const unsigned char *
+cv_json_blanks(const unsigned char *p, const unsigned char *end)
 {
-    while (s->p < s->end
-           && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n'
-               || *s->p == '\r'))
-    {
-        s->p++;
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) {
+        p++;
     }
+
+    return p;
 }
+
+
+/* mostly none: rrweb's text is JSON.stringify()'s, without blanks */
+#define cv_json_blank(p, end)                                                \
+    if ((p) < (end) && *(p) <= ' ') {                                         \
+        (p) = cv_json_blanks(p, end);                                         \
+    }
 
 
 static int
@@ -32,36 +41,18 @@ cv_json_hex(unsigned int c)
 }
 
 
-static int
-cv_json_digits(cv_json_scan *s)
+/* a string, from any byte inside it up to its end: eight bytes at a time
+ * (the last ones of a text, where sixteen are not left, and what follows
+ * a backslash), then byte by byte, escapes checked */
+
+static const unsigned char *
+cv_json_string_rest(const unsigned char *p, const unsigned char *end)
 {
-    const unsigned char  *start;
-
-    start = s->p;
-
-    while (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
-        s->p++;
-    }
-
-    return s->p > start;
-}
-
-
-/* a string, from its opening quote (UTF-8 was checked before) */
-
-static int
-cv_json_string(cv_json_scan *s)
-{
-    uint64_t      w;
     unsigned int  c, i;
 
-    s->p++;
-
-    while (s->p < s->end) {
-        /* plain runs eight bytes at a time: no quote, backslash or
-         * control character among them */
-        while (s->end - s->p >= CV_SWAR_WIDTH) {
-            w = cv_swar_load(s->p);
+    for ( ;; ) {
+        while (end - p >= CV_SWAR_WIDTH) {
+            uint64_t  w = cv_swar_load(p);
 
             if (cv_swar_has_byte(w, '"') || cv_swar_has_byte(w, '\\')
                 || cv_swar_has_less(w, 0x20))
@@ -69,32 +60,34 @@ cv_json_string(cv_json_scan *s)
                 break;
             }
 
-            s->p += CV_SWAR_WIDTH;
+            p += CV_SWAR_WIDTH;
         }
 
-        if (s->p == s->end) {
-            return 0;
+        while (p < end && *p >= 0x20 && *p != '"' && *p != '\\') {
+            p++;
         }
 
-        c = *s->p++;
+        if (p == end) {
+            return NULL;
+        }
+
+        c = *p++;
 
         if (c == '"') {
-            return 1;
+            return p;
         }
 
         if (c < 0x20) {
-            return 0;
+            return NULL;
         }
 
-        if (c != '\\') {
-            continue;
+        /* a backslash */
+
+        if (p == end) {
+            return NULL;
         }
 
-        if (s->p == s->end) {
-            return 0;
-        }
-
-        c = *s->p++;
+        c = *p++;
 
         switch (c) {
         case '"': case '\\': case '/': case 'b': case 'f': case 'n':
@@ -102,125 +95,166 @@ cv_json_string(cv_json_scan *s)
             break;
 
         case 'u':
-            if (s->end - s->p < 4) {
-                return 0;
+            if (end - p < 4) {
+                return NULL;
             }
 
             for (i = 0; i < 4; i++) {
-                if (!cv_json_hex(*s->p++)) {
-                    return 0;
+                if (!cv_json_hex(*p++)) {
+                    return NULL;
                 }
             }
 
             break;
 
         default:
-            return 0;
+            return NULL;
         }
     }
-
-    return 0;
 }
 
 
-static int
-cv_json_number(cv_json_scan *s)
+/*
+ * A string, from the byte after its opening quote (UTF-8 was checked
+ * before). Most are short and plain (rrweb's keys and values): one test
+ * of sixteen bytes finds the closing quote, inline, and the rest (an
+ * escape, the text's last bytes) is cv_json_string_rest()'s.
+ */
+
+static inline const unsigned char *
+cv_json_string(const unsigned char *p, const unsigned char *end)
 {
-    if (*s->p == '-') {
-        s->p++;
-    }
+#if defined(CV_SWAR_WIDE)
+    unsigned int  stops;
 
-    if (s->p < s->end && *s->p == '0') {
-        s->p++;
+    while (end - p >= CV_SWAR_WIDE) {
+        stops = cv_swar_string_stops(p);
 
-    } else if (!(s->p < s->end && *s->p >= '1' && *s->p <= '9')
-               || !cv_json_digits(s))
-    {
-        return 0;
-    }
+        if (stops) {
+            p += __builtin_ctz(stops);
 
-    if (s->p < s->end && *s->p == '.') {
-        s->p++;
-
-        if (!cv_json_digits(s)) {
-            return 0;
-        }
-    }
-
-    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
-        s->p++;
-
-        if (s->p < s->end && (*s->p == '+' || *s->p == '-')) {
-            s->p++;
+            return *p == '"' ? p + 1 : cv_json_string_rest(p, end);
         }
 
-        if (!cv_json_digits(s)) {
-            return 0;
-        }
+        p += CV_SWAR_WIDE;
     }
+#endif
 
-    return 1;
+    return cv_json_string_rest(p, end);
 }
 
 
-static int
-cv_json_word(cv_json_scan *s, const char *word)
+static const unsigned char *
+cv_json_digits(const unsigned char *p, const unsigned char *end)
 {
-    size_t  n;
+    const unsigned char  *start;
 
-    n = strlen(word);
+    start = p;
 
-    if ((size_t) (s->end - s->p) < n || memcmp(s->p, word, n) != 0) {
-        return 0;
+    while (p < end && *p >= '0' && *p <= '9') {
+        p++;
     }
 
-    s->p += n;
+    return p > start ? p : NULL;
+}
 
-    return 1;
+
+static const unsigned char *
+cv_json_number(const unsigned char *p, const unsigned char *end)
+{
+    if (*p == '-') {
+        p++;
+    }
+
+    if (p < end && *p == '0') {
+        p++;
+
+    } else if (!(p < end && *p >= '1' && *p <= '9')) {
+        return NULL;
+
+    } else {
+        p = cv_json_digits(p, end);
+    }
+
+    if (p < end && *p == '.') {
+        p = cv_json_digits(p + 1, end);
+
+        if (p == NULL) {
+            return NULL;
+        }
+    }
+
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+
+        if (p < end && (*p == '+' || *p == '-')) {
+            p++;
+        }
+
+        p = cv_json_digits(p, end);
+    }
+
+    return p;
+}
+
+
+static const unsigned char *
+cv_json_word(const unsigned char *p, const unsigned char *end,
+    const char *word, size_t n)
+{
+    if ((size_t) (end - p) < n || memcmp(p, word, n) != 0) {
+        return NULL;
+    }
+
+    return p + n;
 }
 
 
 /* a string, a number, true, false or null */
 
-static int
-cv_json_scalar(cv_json_scan *s)
+static const unsigned char *
+cv_json_scalar(const unsigned char *p, const unsigned char *end)
 {
-    switch (*s->p) {
+    switch (*p) {
     case '"':
-        return cv_json_string(s);
+        return cv_json_string(p + 1, end);
     case 't':
-        return cv_json_word(s, "true");
+        return cv_json_word(p, end, "true", 4);
     case 'f':
-        return cv_json_word(s, "false");
+        return cv_json_word(p, end, "false", 5);
     case 'n':
-        return cv_json_word(s, "null");
+        return cv_json_word(p, end, "null", 4);
     default:
-        return (*s->p == '-' || (*s->p >= '0' && *s->p <= '9'))
-               && cv_json_number(s);
+        return (*p == '-' || (*p >= '0' && *p <= '9'))
+               ? cv_json_number(p, end) : NULL;
     }
 }
 
 
 /* an object member's name and its colon */
 
-static int
-cv_json_key(cv_json_scan *s)
+static const unsigned char *
+cv_json_key(const unsigned char *p, const unsigned char *end)
 {
-    cv_json_blank(s);
+    cv_json_blank(p, end);
 
-    if (s->p == s->end || *s->p != '"' || !cv_json_string(s)) {
-        return 0;
+    if (p == end || *p != '"') {
+        return NULL;
     }
 
-    cv_json_blank(s);
+    p = cv_json_string(p + 1, end);
 
-    if (s->p == s->end || *s->p != ':') {
-        return 0;
+    if (p == NULL) {
+        return NULL;
     }
 
-    s->p++;
+    cv_json_blank(p, end);
 
-    return 1;
+    if (p == end || *p != ':') {
+        return NULL;
+    }
+
+    return p + 1;
 }
 
 
@@ -232,47 +266,47 @@ cv_json_object_array(const char *text, size_t len, cv_json_array_span *span)
     unsigned int           c;
     unsigned char          objects[CV_JSON_DEPTH_MAX / 8]; /* a bit a level:
                                                    1 an object, 0 an array */
-    cv_json_scan           s;
-    const unsigned char   *start, *first, *close;
+    const unsigned char   *p, *end, *start, *first, *close;
 
     if (cv_utf8_check(text, len, NULL) != CV_OK) {
         return CV_INVALID;
     }
 
     start = (const unsigned char *) text;
-    s.p = start;
-    s.end = start + len;
+    p = start;
+    end = start + len;
 
-    cv_json_blank(&s);
+    cv_json_blank(p, end);
 
-    if (s.p == s.end || *s.p != '[') {
+    if (p == end || *p != '[') {
         return CV_INVALID;
     }
 
-    s.p++;
+    p++;
     objects[0] = 0;
+    object = 0;         /* what the innermost open value is */
     depth = 1;
     count = 0;
     first = NULL;
     close = NULL;
 
-    cv_json_blank(&s);
+    cv_json_blank(p, end);
 
-    if (s.p < s.end && *s.p == ']') {
-        close = s.p++;
+    if (p < end && *p == ']') {
+        close = p++;
         depth = 0;
     }
 
     want_value = 1;
 
     while (depth > 0) {
-        cv_json_blank(&s);
+        cv_json_blank(p, end);
 
-        if (s.p == s.end) {
+        if (p == end) {
             return CV_INVALID;
         }
 
-        c = *s.p;
+        c = *p;
 
         if (want_value) {
             if (depth == 1) {
@@ -281,12 +315,14 @@ cv_json_object_array(const char *text, size_t len, cv_json_array_span *span)
                 }
 
                 if (count++ == 0) {
-                    first = s.p;
+                    first = p;
                 }
             }
 
             if (c != '{' && c != '[') {
-                if (!cv_json_scalar(&s)) {
+                p = cv_json_scalar(p, end);
+
+                if (p == NULL) {
                     return CV_INVALID;
                 }
 
@@ -298,7 +334,9 @@ cv_json_object_array(const char *text, size_t len, cv_json_array_span *span)
                 return CV_INVALID;
             }
 
-            if (c == '{') {
+            object = (c == '{');
+
+            if (object) {
                 objects[depth / 8] |= (unsigned char) (1u << (depth % 8));
 
             } else {
@@ -306,30 +344,37 @@ cv_json_object_array(const char *text, size_t len, cv_json_array_span *span)
             }
 
             depth++;
-            s.p++;
+            p++;
 
-            cv_json_blank(&s);
+            cv_json_blank(p, end);
 
-            if (s.p < s.end && *s.p == (c == '{' ? '}' : ']')) {
+            if (p < end && *p == (object ? '}' : ']')) {
                 want_value = 0;     /* empty: closed next */
                 continue;
             }
 
-            if (c == '{' && !cv_json_key(&s)) {
-                return CV_INVALID;
+            if (object) {
+                p = cv_json_key(p, end);
+
+                if (p == NULL) {
+                    return CV_INVALID;
+                }
             }
 
             continue;
         }
 
         /* after a value: a comma, or the end of what holds it */
-        object = (objects[(depth - 1) / 8] >> ((depth - 1) % 8)) & 1;
 
         if (c == ',') {
-            s.p++;
+            p++;
 
-            if (object && !cv_json_key(&s)) {
-                return CV_INVALID;
+            if (object) {
+                p = cv_json_key(p, end);
+
+                if (p == NULL) {
+                    return CV_INVALID;
+                }
             }
 
             want_value = 1;
@@ -341,15 +386,18 @@ cv_json_object_array(const char *text, size_t len, cv_json_array_span *span)
         }
 
         if (--depth == 0) {
-            close = s.p;
+            close = p;
+
+        } else {
+            object = (objects[(depth - 1) / 8] >> ((depth - 1) % 8)) & 1;
         }
 
-        s.p++;
+        p++;
     }
 
-    cv_json_blank(&s);
+    cv_json_blank(p, end);
 
-    if (s.p != s.end) {
+    if (p != end) {
         return CV_INVALID;
     }
 

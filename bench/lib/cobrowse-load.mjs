@@ -24,9 +24,13 @@
 //       the change had waited in the recorder when the trace was taken.
 //       Prints "ready" on stderr once every session streams, measures
 //       SECONDS, then the agent stops every session.
+//   node cobrowse-load.mjs serial BASE AGENT_COOKIE CSRF TRACE WARMUP COUNT
+//       One session, TRACE's chunks one at a time, each followed by the
+//       agent's poll answer that carries it (bench/cobrowse-instructions).
 import http from 'node:http';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import readline from 'node:readline';
 
 const PREFIX = '/chatvisor/';
 const STAMP = /stamp:(\d+(?:\.\d+)?)/g;
@@ -333,10 +337,54 @@ async function replayPhase(base, cookie, csrf, traceFile, sessions, seconds) {
   process.exit(0);
 }
 
+// ------------------------------------------------------------------ serial
+
+// One session, its chunks one at a time: each POST, then the agent's poll
+// answer that carries it (the view polls again at once, as the console
+// does). WARMUP chunks, then "# ready" on stderr and a line awaited on
+// stdin (the caller zeroes its counters), then COUNT chunks measured, then
+// "# done" and a line awaited again (the caller reads its counters).
+async function serialPhase(base, cookie, csrf, traceFile, warmup, count) {
+  const trace = JSON.parse(readFileSync(traceFile, 'utf8'));
+  const agent = new Agent(base, cookie, csrf);
+  const v = await visitorSession(base, agent, 0);
+  const lines = readline.createInterface({ input: process.stdin });
+  const line = () => new Promise((r) => lines.once('line', r));
+  let waiting = null;
+  const view = viewLoop(agent, v.conv, (r) => {
+    if (waiting && r.text.includes(`"payload":"M${waiting.id}"`)) waiting.done();
+  });
+  must(await request('POST', v.url(true), v.h, trace.full), 'full snapshot', 204);
+  const deadline = Date.now() + WAIT_MS;
+  while (view.cursor === 0 && Date.now() < deadline) await sleep(20);
+  if (view.cursor === 0) throw new Error('the view did not get its page');
+  let bytes = 0;
+  for (let k = 0; k < warmup + count; k++) {
+    if (k === warmup) {
+      log('ready');
+      await line();
+    }
+    const c = trace.chunks[k % trace.chunks.length];
+    const id = String(k + 1);
+    const body = c.body.slice(0, -1) + `,{"type":5,"timestamp":${Date.now()},"data":{"tag":"bench","payload":"M${id}"}}]`;
+    const got = new Promise((done) => { waiting = { id, done }; });
+    must(await request('POST', v.url(false), v.h, body), 'chunk', 204);
+    await got;
+    if (k >= warmup) bytes += Buffer.byteLength(body);
+  }
+  log('done');
+  console.log(JSON.stringify({ chunks: count, bytes }));
+  await line();
+  view.stopped = true;
+  must(await agent.post(`conversations/${v.conv}/cobrowse/stop`), 'stop');
+  process.exit(0);
+}
+
 const [cmd, ...a] = process.argv.slice(2);
 try {
   if (cmd === 'browser') await browserPhase(a[0], a[1], a[2], Number(a[3]), a[4]);
   else if (cmd === 'replay') await replayPhase(a[0], a[1], a[2], a[3], Number(a[4]), Number(a[5]));
+  else if (cmd === 'serial') await serialPhase(a[0], a[1], a[2], a[3], Number(a[4]), Number(a[5]));
   else throw new Error(`unknown command ${cmd}`);
 } catch (e) {
   process.stderr.write(`cobrowse-load: ${e.stack || e}\n`);

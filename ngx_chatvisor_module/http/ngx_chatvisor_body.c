@@ -18,13 +18,79 @@
 #define NGX_CHATVISOR_KB         1024
 #define NGX_CHATVISOR_MB         (1024 * 1024)
 
+/* a raw body's buffer at first: most co-browsing chunks fit */
+#define NGX_CHATVISOR_BODY_COPY_FIRST  (32 * NGX_CHATVISOR_KB)
 
+
+static ngx_int_t ngx_chatvisor_body_copy(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx, ngx_chain_t *in);
 static ngx_int_t ngx_chatvisor_body_read_max(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx, size_t max, ngx_chatvisor_handler_pt next);
 static void ngx_chatvisor_body_done(ngx_http_request_t *r);
 
 
 static ngx_http_request_body_filter_pt  ngx_chatvisor_next_body_filter;
+
+
+/*
+ * A BODY_RAW body with a Content-Length is copied, as it arrives, into one
+ * buffer: never through a temporary file (a co-browsing chunk is often
+ * larger than client_body_buffer_size, and the file's writes, reads and
+ * unlink cost more than the rest of the request), and not copied again to
+ * be checked (ngx_chatvisor_body_done). The buffer starts at most
+ * NGX_CHATVISOR_BODY_COPY_FIRST and doubles as bytes come, up to the
+ * length: a client that announces 8 MB and sends nothing holds no more
+ * memory than that. The length filter before this one passes no more
+ * than Content-Length.
+ */
+
+static ngx_int_t
+ngx_chatvisor_body_copy(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    u_char       *p;
+    size_t        n, size, want;
+    ngx_buf_t    *b, *to;
+    ngx_chain_t  *cl;
+
+    to = ctx->body_copy;
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            return NGX_ERROR;       /* bodies reach the filters in memory */
+        }
+
+        n = b->last - b->pos;
+
+        if (n > (size_t) (to->end - to->last)) {
+            /* the NUL's byte past end is kept free */
+            want = (to->last - to->pos) + n;
+            size = ngx_max(2 * (size_t) (to->end - to->pos), want);
+            size = ngx_min(size, (size_t) r->headers_in.content_length_n);
+
+            if (want > size) {
+                return NGX_ERROR;
+            }
+
+            p = ngx_pnalloc(r->pool, size + 1);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            to->last = ngx_cpymem(p, to->pos, to->last - to->pos);
+            (void) ngx_pfree(r->pool, to->start);
+            to->start = p;
+            to->pos = p;
+            to->end = p + size;
+        }
+
+        to->last = ngx_cpymem(to->last, b->pos, n);
+    }
+
+    return NGX_OK;
+}
 
 
 /*
@@ -54,11 +120,22 @@ ngx_chatvisor_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         }
 
         if (ctx->body_received <= ctx->body_limit) {
-            return ngx_chatvisor_next_body_filter(r, in);
+            if (ctx->body_copy == NULL) {
+                return ngx_chatvisor_next_body_filter(r, in);
+            }
+
+            if (ngx_chatvisor_body_copy(r, ctx, in) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            /* consumed: nothing is kept, so nothing goes to a file */
+            goto consumed;
         }
 
         ctx->body_too_large = 1;
     }
+
+consumed:
 
     last = NULL;
 
@@ -238,7 +315,24 @@ ngx_chatvisor_body_read_max(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx,
     }
 
     ctx->body_limit = max;
-    r->request_body_in_single_buf = 1;
+
+    if (ctx->route->body == NGX_CHATVISOR_BODY_RAW
+        && r->headers_in.content_length_n > 0)
+    {
+        /* the length is at most max (checked above); a byte for the NUL */
+        ctx->body_copy = ngx_create_temp_buf(r->pool,
+                             ngx_min((size_t) r->headers_in.content_length_n,
+                                     NGX_CHATVISOR_BODY_COPY_FIRST)
+                             + 1);
+        if (ctx->body_copy == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->body_copy->end--;      /* the NUL's byte stays free */
+
+    } else {
+        r->request_body_in_single_buf = 1;
+    }
 
     rc = ngx_http_read_client_request_body(r, ngx_chatvisor_body_done);
 
@@ -334,7 +428,10 @@ ngx_chatvisor_body_done(ngx_http_request_t *r)
     ctx = ngx_chatvisor_ctx(r);
 
     len = 0;
-    if (r->request_body) {
+    if (ctx->body_copy) {
+        len = ctx->body_copy->last - ctx->body_copy->pos;
+
+    } else if (r->request_body) {
         for (cl = r->request_body->bufs; cl; cl = cl->next) {
             len += ngx_buf_size(cl->buf);
         }
@@ -351,7 +448,15 @@ ngx_chatvisor_body_done(ngx_http_request_t *r)
         return;
     }
 
-    data = ngx_chatvisor_body_text(r, (size_t) len, &end);
+    if (ctx->body_copy && !ctx->body_too_large) {
+        data = ctx->body_copy->pos;
+        end = ctx->body_copy->last;
+        *end = '\0';
+
+    } else {
+        data = ngx_chatvisor_body_text(r, (size_t) len, &end);
+    }
+
     if (data == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;

@@ -105,6 +105,9 @@ struct ngx_chatvisor_ctx_s {
     ngx_chatvisor_handler_pt      next;       /* runs once it is read */
     off_t                         body_limit; /* of the body being read */
     off_t                         body_received;
+    ngx_buf_t                    *body_copy;  /* BODY_RAW with a length:
+                                                 the body, read into one
+                                                 buffer of that size */
     unsigned                      body_too_large:1;
     ngx_chatvisor_caller_t        caller;
     ngx_chatvisor_op_t            op;         /* its write */

@@ -23,6 +23,13 @@
 /* notices one call sends at most: a state change and new events */
 #define NGX_CHATVISOR_COBROWSE_NOTICES  2
 
+/* new events' notices held for the relay (ngx_chatvisor_cobrowse_relay):
+ * more in one turn of the event loop are sent at once */
+#define NGX_CHATVISOR_COBROWSE_RELAY_MAX    64
+
+/* turns the relay gives way to other work at most, one after another */
+#define NGX_CHATVISOR_COBROWSE_RELAY_YIELD  4
+
 
 typedef struct ngx_chatvisor_cobrowse_chunk_s  ngx_chatvisor_cobrowse_chunk_t;
 
@@ -94,6 +101,13 @@ static ngx_str_t  ngx_chatvisor_cobrowse_reasons[] = {
 
 /* this worker's: the sweep's timer, what it tells and what it checks */
 static ngx_event_t                 ngx_chatvisor_cobrowse_sweep_event;
+
+/* this worker's: the new events' notices not sent yet, and their event */
+static ngx_event_t                 ngx_chatvisor_cobrowse_relay_event;
+static ngx_chatvisor_notice_t      ngx_chatvisor_cobrowse_relayed[
+                                       NGX_CHATVISOR_COBROWSE_RELAY_MAX];
+static ngx_uint_t                  ngx_chatvisor_cobrowse_nrelayed;
+static ngx_uint_t                  ngx_chatvisor_cobrowse_yielded;
 static ngx_chatvisor_notice_t      ngx_chatvisor_cobrowse_ended[
                                        NGX_CHATVISOR_COBROWSE_SLOTS];
 static char                        ngx_chatvisor_cobrowse_open[
@@ -744,15 +758,85 @@ ngx_chatvisor_cobrowse_chunk(ngx_slab_pool_t *shpool, u_char *data,
 }
 
 
+/*
+ * The relay: a chunk's notice (its agent's poll, in this worker or
+ * another, answers it) goes out after the visitor's POST is answered, in
+ * a later turn of the event loop, after the I/O that is ready by then:
+ * a chat message that arrives meanwhile is not queued behind the agent's
+ * answer (bench/cobrowse: the chat's latency beside 50 sessions). While
+ * other posted work waits behind it (a group commit, say), the relay
+ * gives way, a few turns at most, so the lag grows by no more than those
+ * turns. The notices of one turn share one write to each worker.
+ */
+
+static void
+ngx_chatvisor_cobrowse_relay(ngx_event_t *ev)
+{
+    ngx_uint_t  n;
+
+    if (!ngx_queue_empty(&ngx_posted_events)
+        && ngx_chatvisor_cobrowse_yielded < NGX_CHATVISOR_COBROWSE_RELAY_YIELD)
+    {
+        ngx_chatvisor_cobrowse_yielded++;
+        ngx_post_event(ev, &ngx_posted_next_events);
+        return;
+    }
+
+    ngx_chatvisor_cobrowse_yielded = 0;
+    n = ngx_chatvisor_cobrowse_nrelayed;
+    ngx_chatvisor_cobrowse_nrelayed = 0;
+
+    if (n) {
+        ngx_chatvisor_notify_many(ngx_chatvisor_cobrowse_relayed, n);
+    }
+}
+
+
+static void
+ngx_chatvisor_cobrowse_relay_add(ngx_chatvisor_notice_t *notice)
+{
+    ngx_uint_t               i;
+    ngx_chatvisor_notice_t  *n;
+
+    if (ngx_chatvisor_cobrowse_relay_event.handler == NULL) {
+        ngx_chatvisor_notify(notice);   /* not a worker */
+        return;
+    }
+
+    for (i = 0; i < ngx_chatvisor_cobrowse_nrelayed; i++) {
+        n = &ngx_chatvisor_cobrowse_relayed[i];
+
+        if (ngx_strcmp(n->conversation_id, notice->conversation_id) == 0) {
+            return;     /* one notice says it: the poll reads them all */
+        }
+    }
+
+    if (ngx_chatvisor_cobrowse_nrelayed == NGX_CHATVISOR_COBROWSE_RELAY_MAX) {
+        ngx_chatvisor_notify_many(ngx_chatvisor_cobrowse_relayed,
+                                  ngx_chatvisor_cobrowse_nrelayed);
+        ngx_chatvisor_cobrowse_nrelayed = 0;
+    }
+
+    ngx_chatvisor_cobrowse_relayed[ngx_chatvisor_cobrowse_nrelayed++] =
+                                                                    *notice;
+
+    if (!ngx_chatvisor_cobrowse_relay_event.posted) {
+        ngx_post_event(&ngx_chatvisor_cobrowse_relay_event,
+                       &ngx_posted_next_events);
+    }
+}
+
+
 ngx_chatvisor_cobrowse_rc_e
 ngx_chatvisor_cobrowse_events(ngx_chatvisor_main_conf_t *cmcf,
     const char *conversation_id, const char *recorder, ngx_uint_t full,
     u_char *data, size_t len, ngx_uint_t *retry_after)
 {
     int64_t                            now;
-    ngx_uint_t                         n, takeover;
+    ngx_uint_t                         n, takeover, relay;
     ngx_slab_pool_t                   *shpool;
     ngx_chatvisor_notice_t             notice[NGX_CHATVISOR_COBROWSE_NOTICES];
+    ngx_chatvisor_notice_t             news;
     ngx_chatvisor_cobrowse_rc_e        rc;
     ngx_chatvisor_cobrowse_zone_t     *zone;
     ngx_chatvisor_cobrowse_chunk_t    *c;
@@ -762,6 +846,7 @@ ngx_chatvisor_cobrowse_events(ngx_chatvisor_main_conf_t *cmcf,
     zone = cmcf->cobrowse;
     now = cv_now_ms();
     n = 0;
+    relay = 0;
     rc = NGX_CHATVISOR_COBROWSE_OK;
 
     ngx_shmtx_lock(&shpool->mutex);
@@ -874,8 +959,10 @@ ngx_chatvisor_cobrowse_events(ngx_chatvisor_main_conf_t *cmcf,
                                       NGX_CHATVISOR_NOTICE_COBROWSE, s);
     }
 
-    ngx_chatvisor_cobrowse_notice(notice, &n,
-                                  NGX_CHATVISOR_NOTICE_COBROWSE_DATA, s);
+    /* the new events' notice goes with the relay, after the answer */
+    ngx_chatvisor_notice_init(&news, NGX_CHATVISOR_NOTICE_COBROWSE_DATA,
+                              s->v.customer_id, s->conversation_id);
+    relay = 1;
 
     goto done;
 
@@ -893,6 +980,10 @@ done:
 
     if (n) {
         ngx_chatvisor_notify_many(notice, n);
+    }
+
+    if (relay) {
+        ngx_chatvisor_cobrowse_relay_add(&news);
     }
 
     return rc;
@@ -1235,6 +1326,13 @@ ngx_chatvisor_cobrowse_init_process(ngx_cycle_t *cycle,
     ev->cancelable = 1;
 
     ngx_add_timer(ev, NGX_CHATVISOR_COBROWSE_SWEEP);
+
+    ev = &ngx_chatvisor_cobrowse_relay_event;
+
+    ngx_memzero(ev, sizeof(ngx_event_t));
+    ev->handler = ngx_chatvisor_cobrowse_relay;
+    ev->log = cycle->log;
+    ev->data = cmcf;
 
     return NGX_OK;
 }
