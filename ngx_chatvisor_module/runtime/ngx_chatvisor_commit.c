@@ -11,11 +11,14 @@
  *
  * Pipelined: a batch commits with its pages synced but its meta page not
  * (cv_txn_begin_unsynced_meta(): the lock is held through one fdatasync,
- * not two), then waits, "unsynced", for a sync of the file that started
- * after its commit (another task in the pool), or for a later commit of
- * any process (whose fdatasync carried its meta page to disk). Meanwhile
- * the next batch commits. Batches are answered in the order of their
- * commits, each only once it and everything it saw is durable.
+ * not two). When no write waits for the next batch, the same pool task
+ * then syncs the file (outside the lock) and the batch is answered at
+ * once: one trip through the pool. When writes wait, the batch is left
+ * "unsynced" and the next batch commits at once: its commit's fdatasync
+ * carries this batch's meta page to disk too (as does any later commit of
+ * any process); a sync of its own in the pool when nothing else comes.
+ * Batches are answered in the order of their commits, each only once it
+ * and everything it saw is durable.
  */
 
 
@@ -42,6 +45,7 @@
 
 static void ngx_chatvisor_commit_flush(ngx_event_t *ev);
 static void ngx_chatvisor_batch_run(void *data, ngx_log_t *log);
+static void ngx_chatvisor_batch_commit(ngx_log_t *log);
 static void ngx_chatvisor_batch_done(ngx_event_t *ev);
 static void ngx_chatvisor_answer(ngx_queue_t *batch);
 static void ngx_chatvisor_commit_log_failure(ngx_log_t *log, cv_status st,
@@ -67,6 +71,15 @@ static ngx_uint_t    ngx_chatvisor_commit_gen;
  * last write transaction's id (set in the thread, read once it is done) */
 static ngx_uint_t    ngx_chatvisor_batch_unsynced;
 static uint64_t      ngx_chatvisor_batch_need;
+
+/* the running batch's task synced the file after its commit (no write was
+ * waiting for the next batch), with this outcome; set in the thread */
+static ngx_uint_t    ngx_chatvisor_batch_synced;
+static cv_status     ngx_chatvisor_batch_sync_status;
+
+/* writes wait for the next batch: set by the event loop, read by the
+ * commit's thread (a stale value costs a sync or a wait, never safety) */
+static ngx_atomic_t  ngx_chatvisor_ops_waiting;
 
 static ngx_uint_t    ngx_chatvisor_sync_busy;
 static ngx_uint_t    ngx_chatvisor_sync_gen;
@@ -169,6 +182,7 @@ ngx_chatvisor_commit(ngx_chatvisor_main_conf_t *cmcf, ngx_chatvisor_op_t *op)
     }
 
     ngx_queue_insert_tail(&ngx_chatvisor_ops, &op->queue);
+    ngx_chatvisor_ops_waiting = 1;
 
     if (!ngx_chatvisor_commit_busy && !ngx_chatvisor_flush_event.posted) {
         ngx_post_event(&ngx_chatvisor_flush_event, &ngx_posted_events);
@@ -224,6 +238,7 @@ ngx_chatvisor_commit_flush(ngx_event_t *ev)
     ngx_chatvisor_batch.next->prev = &ngx_chatvisor_batch;
     ngx_chatvisor_batch.prev->next = &ngx_chatvisor_batch;
     ngx_queue_init(&ngx_chatvisor_ops);
+    ngx_chatvisor_ops_waiting = 0;
 
     ngx_chatvisor_commit_busy = 1;
     ngx_chatvisor_batch_started = ngx_chatvisor_metrics_clock();
@@ -490,6 +505,40 @@ ngx_chatvisor_commit_log_failure(ngx_log_t *log, cv_status st, int cause)
 static void
 ngx_chatvisor_batch_run(void *data, ngx_log_t *log)
 {
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    ngx_chatvisor_batch_synced = 0;
+
+    ngx_chatvisor_batch_commit(log);
+
+    if (!ngx_chatvisor_batch_unsynced || ngx_chatvisor_commit_grow) {
+        return;
+    }
+
+    /*
+     * Nothing waits for the next batch, whose commit would carry this
+     * one's meta page to disk: sync the file now, in the same trip, and
+     * the batch (with the unsynced ones before it) is durable when it is
+     * back in the event loop. A write that comes meanwhile waits one sync
+     * more; one that came already makes the next commit carry this one.
+     */
+    ngx_memory_barrier();
+
+    if (ngx_chatvisor_ops_waiting) {
+        return;
+    }
+
+    cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_chatvisor_module);
+
+    ngx_chatvisor_batch_sync_status = cv_store_sync(cmcf->store);
+    ngx_chatvisor_batch_synced = 1;
+}
+
+
+static void
+ngx_chatvisor_batch_commit(ngx_log_t *log)
+{
     int                         cause;
     cv_txn                     *t, *child;
     cv_status                   st;
@@ -714,6 +763,8 @@ ngx_chatvisor_commit_regrow(ngx_event_t *ev)
         ngx_queue_remove(q);
         ngx_queue_insert_head(&ngx_chatvisor_ops, q);
     }
+
+    ngx_chatvisor_ops_waiting = 1;
 }
 
 
@@ -831,11 +882,34 @@ ngx_chatvisor_batch_done(ngx_event_t *ev)
     ngx_chatvisor_commit_usage(ev->log);
 
     /* from the flush to its commit (with sync=on, the durable answer may
-     * wait one sync more, which chatvisor_commit_duration_seconds leaves out) */
+     * wait one sync more, which chatvisor_commit_duration_seconds leaves
+     * out unless it was the commit's own task's) */
     ngx_chatvisor_metric_commit(ngx_chatvisor_metrics_clock()
                                 - ngx_chatvisor_batch_started);
 
     ngx_chatvisor_commit_gen++;
+
+#if (NGX_THREADS)
+    if (ngx_chatvisor_batch_synced) {
+        /* its task synced the file after its commit, which came after
+         * those of the unsynced batches: all durable, in order */
+        while (!ngx_queue_empty(&ngx_chatvisor_batch)) {
+            q = ngx_queue_head(&ngx_chatvisor_batch);
+            ngx_queue_remove(q);
+            ngx_queue_insert_tail(&ngx_chatvisor_unsynced, q);
+        }
+
+        if (ngx_chatvisor_batch_sync_status != CV_OK) {
+            ngx_chatvisor_unsynced_fail(ev->log,
+                                        ngx_chatvisor_batch_sync_status);
+
+        } else {
+            ngx_chatvisor_answer(&ngx_chatvisor_unsynced);
+        }
+
+        goto next;
+    }
+#endif
 
     if (!ngx_chatvisor_batch_unsynced
         && ngx_queue_empty(&ngx_chatvisor_unsynced))
