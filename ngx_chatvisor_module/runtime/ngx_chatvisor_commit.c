@@ -505,22 +505,32 @@ ngx_chatvisor_commit_log_failure(ngx_log_t *log, cv_status st, int cause)
 static void
 ngx_chatvisor_batch_run(void *data, ngx_log_t *log)
 {
+    ngx_uint_t                  alone;
     ngx_chatvisor_main_conf_t  *cmcf;
 
     ngx_chatvisor_batch_synced = 0;
 
+    /* a batch of one write: the load is light (a busy worker gathers
+     * several per commit) */
+    alone = (ngx_queue_head(&ngx_chatvisor_batch)
+             == ngx_queue_last(&ngx_chatvisor_batch));
+
     ngx_chatvisor_batch_commit(log);
 
-    if (!ngx_chatvisor_batch_unsynced || ngx_chatvisor_commit_grow) {
+    if (!ngx_chatvisor_batch_unsynced || ngx_chatvisor_commit_grow
+        || !alone)
+    {
         return;
     }
 
     /*
-     * Nothing waits for the next batch, whose commit would carry this
-     * one's meta page to disk: sync the file now, in the same trip, and
-     * the batch (with the unsynced ones before it) is durable when it is
-     * back in the event loop. A write that comes meanwhile waits one sync
-     * more; one that came already makes the next commit carry this one.
+     * A lone write, and nothing waits for the next batch, whose commit
+     * would carry this one's meta page to disk: sync the file now, in the
+     * same trip, and the batch (with the unsynced ones before it) is
+     * durable when it is back in the event loop. A write that comes
+     * meanwhile waits for the sync (under load it would have committed
+     * while a sync task ran: so only for a lone write); one that came
+     * already makes the next commit carry this one.
      */
     ngx_memory_barrier();
 
