@@ -11,9 +11,9 @@
  *
  * Pipelined: a batch commits with its pages synced but its meta page not
  * (cv_txn_begin_unsynced_meta(): the lock is held through one fdatasync,
- * not two). When no write waits for the next batch, the same pool task
- * then syncs the file (outside the lock) and the batch is answered at
- * once: one trip through the pool. When writes wait, the batch is left
+ * not two). A lone write with no write waiting behind it (a light load):
+ * the same pool task then syncs the file (outside the lock) and the batch
+ * is answered at once, one trip through the pool. Else the batch is left
  * "unsynced" and the next batch commits at once: its commit's fdatasync
  * carries this batch's meta page to disk too (as does any later commit of
  * any process); a sync of its own in the pool when nothing else comes.
