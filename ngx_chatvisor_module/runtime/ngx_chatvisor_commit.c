@@ -11,12 +11,13 @@
  *
  * Pipelined: a batch commits with its pages synced but its meta page not
  * (cv_txn_begin_unsynced_meta(): the lock is held through one fdatasync,
- * not two). With no write waiting behind it, the same pool task then
- * syncs the file (outside the lock) and the batch is answered at once:
- * one trip through the pool. A write that comes during that sync does not
- * wait for it: the event loop takes the batch over as "unsynced" (the
- * task's sync, still running, answers it) and commits the next batch with
- * the other task. With writes waiting, the batch is left "unsynced" and
+ * not two). A lone write with no write waiting behind it (a light load):
+ * the same pool task then syncs the file (outside the lock) and the batch
+ * is answered at once, one trip through the pool. A write that comes
+ * during that sync does not wait for it: the event loop takes the batch
+ * over as "unsynced" (the task's sync, still running, answers it) and
+ * commits the next batch with the other task. With writes waiting, or a
+ * batch of several, the batch is left "unsynced" and
  * the next batch commits at once: its commit's fdatasync carries this
  * batch's meta page to disk too (as does any later commit of any
  * process); a sync of its own in the pool when nothing else comes.
@@ -549,26 +550,33 @@ ngx_chatvisor_commit_log_failure(ngx_log_t *log, cv_status st, int cause)
 static void
 ngx_chatvisor_batch_run(void *data, ngx_log_t *log)
 {
+    ngx_uint_t                   alone;
     ngx_chatvisor_commit_ctx_t  *ctx;
     ngx_chatvisor_main_conf_t   *cmcf;
 
     ctx = data;     /* NULL in the event loop */
 
+    /* a batch of one write: the load is light (a busy worker gathers
+     * several per commit, and the next commit carries each) */
+    alone = (ngx_queue_head(&ngx_chatvisor_batch)
+             == ngx_queue_last(&ngx_chatvisor_batch));
+
     ngx_chatvisor_batch_commit(log);
 
     if (ctx == NULL || !ngx_chatvisor_batch_unsynced
-        || ngx_chatvisor_commit_grow)
+        || ngx_chatvisor_commit_grow || !alone)
     {
         return;
     }
 
     /*
-     * Nothing waits for the next batch, whose commit would carry this
-     * one's meta page to disk: sync the file now, in the same trip, and
-     * the batch (with the unsynced ones before it) is durable when it is
-     * back in the event loop. A write that came already makes the next
-     * commit carry this one; one that comes during the sync makes the
-     * event loop take this batch over (syncing) and commit the next.
+     * A lone write, and nothing waits for the next batch, whose commit
+     * would carry this one's meta page to disk: sync the file now, in the
+     * same trip, and the batch (with the unsynced ones before it) is
+     * durable when it is back in the event loop. A write that came
+     * already makes the next commit carry this one; one that comes during
+     * the sync makes the event loop take this batch over (syncing) and
+     * commit the next.
      */
     ngx_memory_barrier();
 
