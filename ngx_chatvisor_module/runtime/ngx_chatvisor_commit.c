@@ -11,18 +11,11 @@
  *
  * Pipelined: a batch commits with its pages synced but its meta page not
  * (cv_txn_begin_unsynced_meta(): the lock is held through one fdatasync,
- * not two). A lone write with no write waiting behind it (a light load):
- * the same pool task then syncs the file (outside the lock) and the batch
- * is answered at once, one trip through the pool. A write that comes
- * during that sync does not wait for it: the event loop takes the batch
- * over as "unsynced" (the task's sync, still running, answers it) and
- * commits the next batch with the other task. With writes waiting, or a
- * batch of several, the batch is left "unsynced" and
- * the next batch commits at once: its commit's fdatasync carries this
- * batch's meta page to disk too (as does any later commit of any
- * process); a sync of its own in the pool when nothing else comes.
- * Batches are answered in the order of their commits, each only once it
- * and everything it saw is durable.
+ * not two), then waits, "unsynced", for a sync of the file that started
+ * after its commit (another task in the pool), or for a later commit of
+ * any process (whose fdatasync carried its meta page to disk). Meanwhile
+ * the next batch commits. Batches are answered in the order of their
+ * commits, each only once it and everything it saw is durable.
  */
 
 
@@ -48,10 +41,7 @@
 
 
 static void ngx_chatvisor_commit_flush(ngx_event_t *ev);
-static ngx_uint_t ngx_chatvisor_commit_detachable(void);
-static ngx_uint_t ngx_chatvisor_commit_detach(ngx_log_t *log);
 static void ngx_chatvisor_batch_run(void *data, ngx_log_t *log);
-static void ngx_chatvisor_batch_commit(ngx_log_t *log);
 static void ngx_chatvisor_batch_done(ngx_event_t *ev);
 static void ngx_chatvisor_answer(ngx_queue_t *batch);
 static void ngx_chatvisor_commit_log_failure(ngx_log_t *log, cv_status st,
@@ -78,24 +68,6 @@ static ngx_uint_t    ngx_chatvisor_commit_gen;
 static ngx_uint_t    ngx_chatvisor_batch_unsynced;
 static uint64_t      ngx_chatvisor_batch_need;
 
-/*
- * A commit task's own: after its commit, with no write waiting, its
- * thread sets syncing (from then on it touches nothing but this) and
- * syncs the file: synced, with this outcome.
- */
-typedef struct {
-    ngx_atomic_t     syncing;
-    ngx_uint_t       synced;
-    cv_status        sync_status;
-} ngx_chatvisor_commit_ctx_t;
-
-/* the running batch's task's (NULL: committed in the event loop) */
-static ngx_chatvisor_commit_ctx_t  *ngx_chatvisor_batch_ctx;
-
-/* writes wait for the next batch: set by the event loop, read by the
- * commit's thread (a stale value costs a sync or a wait, never safety) */
-static ngx_atomic_t  ngx_chatvisor_ops_waiting;
-
 static ngx_uint_t    ngx_chatvisor_sync_busy;
 static ngx_uint_t    ngx_chatvisor_sync_gen;
 static cv_status     ngx_chatvisor_sync_status;
@@ -119,15 +91,7 @@ static int64_t       ngx_chatvisor_usage_checked;
 static int64_t       ngx_chatvisor_usage_warned;
 
 #if (NGX_THREADS)
-/*
- * Two commit tasks: the running batch's (cur), and one whose batch the
- * event loop took over while its thread syncs (detached_busy; its sync
- * covers what was committed up to commit count detached_gen).
- */
-static ngx_thread_task_t  *ngx_chatvisor_commit_tasks[2];
-static ngx_uint_t          ngx_chatvisor_commit_cur;
-static ngx_uint_t          ngx_chatvisor_detached_busy;
-static ngx_uint_t          ngx_chatvisor_detached_gen;
+static ngx_thread_task_t  *ngx_chatvisor_commit_task;
 static ngx_thread_task_t  *ngx_chatvisor_sync_task;
 
 /*
@@ -141,7 +105,6 @@ static void
 ngx_chatvisor_commit_guard_handler(ngx_event_t *ev)
 {
     if (ngx_chatvisor_commit_busy || ngx_chatvisor_sync_busy
-        || ngx_chatvisor_detached_busy
         || !ngx_queue_empty(&ngx_chatvisor_unsynced))
     {
         ngx_add_timer(ev, NGX_CHATVISOR_COMMIT_GUARD);
@@ -169,7 +132,7 @@ ngx_chatvisor_commit_guard_clear(void)
 {
 #if (NGX_THREADS)
     if (ngx_chatvisor_commit_guard.timer_set && !ngx_chatvisor_commit_busy
-        && !ngx_chatvisor_sync_busy && !ngx_chatvisor_detached_busy
+        && !ngx_chatvisor_sync_busy
         && ngx_queue_empty(&ngx_chatvisor_unsynced))
     {
         ngx_del_timer(&ngx_chatvisor_commit_guard);
@@ -206,11 +169,8 @@ ngx_chatvisor_commit(ngx_chatvisor_main_conf_t *cmcf, ngx_chatvisor_op_t *op)
     }
 
     ngx_queue_insert_tail(&ngx_chatvisor_ops, &op->queue);
-    ngx_chatvisor_ops_waiting = 1;
 
-    if ((!ngx_chatvisor_commit_busy || ngx_chatvisor_commit_detachable())
-        && !ngx_chatvisor_flush_event.posted)
-    {
+    if (!ngx_chatvisor_commit_busy && !ngx_chatvisor_flush_event.posted) {
         ngx_post_event(&ngx_chatvisor_flush_event, &ngx_posted_events);
     }
 
@@ -253,15 +213,9 @@ ngx_chatvisor_op_clear(ngx_chatvisor_op_t *op)
 static void
 ngx_chatvisor_commit_flush(ngx_event_t *ev)
 {
-    ngx_thread_task_t          *task;
     ngx_chatvisor_main_conf_t  *cmcf;
 
-    if (ngx_queue_empty(&ngx_chatvisor_ops)) {
-        return;
-    }
-
-    if (ngx_chatvisor_commit_busy && !ngx_chatvisor_commit_detach(ev->log))
-    {
+    if (ngx_chatvisor_commit_busy || ngx_queue_empty(&ngx_chatvisor_ops)) {
         return;
     }
 
@@ -270,7 +224,6 @@ ngx_chatvisor_commit_flush(ngx_event_t *ev)
     ngx_chatvisor_batch.next->prev = &ngx_chatvisor_batch;
     ngx_chatvisor_batch.prev->next = &ngx_chatvisor_batch;
     ngx_queue_init(&ngx_chatvisor_ops);
-    ngx_chatvisor_ops_waiting = 0;
 
     ngx_chatvisor_commit_busy = 1;
     ngx_chatvisor_batch_started = ngx_chatvisor_metrics_clock();
@@ -280,26 +233,24 @@ ngx_chatvisor_commit_flush(ngx_event_t *ev)
                                                ngx_chatvisor_module);
 
     if (cmcf->thread_pool) {
-        task = ngx_chatvisor_commit_tasks[ngx_chatvisor_commit_cur];
-
-        if (task == NULL) {
-            task = ngx_thread_task_alloc(ngx_cycle->pool,
-                                         sizeof(ngx_chatvisor_commit_ctx_t));
-            ngx_chatvisor_commit_tasks[ngx_chatvisor_commit_cur] = task;
+        if (ngx_chatvisor_commit_task == NULL) {
+            ngx_chatvisor_commit_task = ngx_thread_task_alloc(ngx_cycle->pool,
+                                                              0);
         }
 
-        if (task) {
-            task->handler = ngx_chatvisor_batch_run;
-            task->event.handler = ngx_chatvisor_batch_done;
-            task->event.data = task;
-            task->event.log = ev->log;
+        if (ngx_chatvisor_commit_task) {
+            ngx_chatvisor_commit_task->handler = ngx_chatvisor_batch_run;
+            ngx_chatvisor_commit_task->event.handler =
+                                                    ngx_chatvisor_batch_done;
+            ngx_chatvisor_commit_task->event.data = ngx_chatvisor_commit_task;
+            ngx_chatvisor_commit_task->event.log = ev->log;
 
-            ngx_chatvisor_batch_ctx = task->ctx;
-            ngx_chatvisor_batch_ctx->syncing = 0;
-            ngx_chatvisor_batch_ctx->synced = 0;
             ngx_chatvisor_batch_unsynced = 1;
 
-            if (ngx_thread_task_post(cmcf->thread_pool, task) == NGX_OK) {
+            if (ngx_thread_task_post(cmcf->thread_pool,
+                                     ngx_chatvisor_commit_task)
+                == NGX_OK)
+            {
                 ngx_chatvisor_commit_guard_set(ev->log);
                 return;
             }
@@ -311,10 +262,8 @@ ngx_chatvisor_commit_flush(ngx_event_t *ev)
     }
 #else
     (void) cmcf;
-    (void) task;
 #endif
 
-    ngx_chatvisor_batch_ctx = NULL;
     ngx_chatvisor_batch_unsynced = 0;
 
     ngx_chatvisor_batch_run(NULL, ev->log);
@@ -445,19 +394,20 @@ ngx_chatvisor_sync_post(ngx_log_t *log)
 }
 
 
-/* a sync in the pool that started at commit count gen returned */
 static void
-ngx_chatvisor_synced(ngx_log_t *log, cv_status st, ngx_uint_t gen)
+ngx_chatvisor_sync_done(ngx_event_t *ev)
 {
+    ngx_chatvisor_sync_busy = 0;
+
     if (ngx_queue_empty(&ngx_chatvisor_unsynced)) {
         /* a later commit made them durable first */
 
-    } else if (st != CV_OK) {
+    } else if (ngx_chatvisor_sync_status != CV_OK) {
         /* the pages it lost may be those of the batches committed after
          * it started too, and a second sync would not say so */
-        ngx_chatvisor_unsynced_fail(log, st);
+        ngx_chatvisor_unsynced_fail(ev->log, ngx_chatvisor_sync_status);
 
-    } else if (ngx_chatvisor_unsynced_gen <= gen) {
+    } else if (ngx_chatvisor_unsynced_gen <= ngx_chatvisor_sync_gen) {
         ngx_chatvisor_answer(&ngx_chatvisor_unsynced);
 
     } else {
@@ -466,18 +416,8 @@ ngx_chatvisor_synced(ngx_log_t *log, cv_status st, ngx_uint_t gen)
 
     /* committed while it ran, and no commit under way to carry them */
     if (!ngx_chatvisor_commit_busy) {
-        ngx_chatvisor_sync_post(log);
+        ngx_chatvisor_sync_post(ev->log);
     }
-}
-
-
-static void
-ngx_chatvisor_sync_done(ngx_event_t *ev)
-{
-    ngx_chatvisor_sync_busy = 0;
-
-    ngx_chatvisor_synced(ev->log, ngx_chatvisor_sync_status,
-                         ngx_chatvisor_sync_gen);
 
     ngx_chatvisor_commit_guard_clear();
 }
@@ -549,58 +489,6 @@ ngx_chatvisor_commit_log_failure(ngx_log_t *log, cv_status st, int cause)
 
 static void
 ngx_chatvisor_batch_run(void *data, ngx_log_t *log)
-{
-    ngx_uint_t                   alone;
-    ngx_chatvisor_commit_ctx_t  *ctx;
-    ngx_chatvisor_main_conf_t   *cmcf;
-
-    ctx = data;     /* NULL in the event loop */
-
-    /* a batch of one write: the load is light (a busy worker gathers
-     * several per commit, and the next commit carries each) */
-    alone = (ngx_queue_head(&ngx_chatvisor_batch)
-             == ngx_queue_last(&ngx_chatvisor_batch));
-
-    ngx_chatvisor_batch_commit(log);
-
-    if (ctx == NULL || !ngx_chatvisor_batch_unsynced
-        || ngx_chatvisor_commit_grow || !alone)
-    {
-        return;
-    }
-
-    /*
-     * A lone write, and nothing waits for the next batch, whose commit
-     * would carry this one's meta page to disk: sync the file now, in the
-     * same trip, and the batch (with the unsynced ones before it) is
-     * durable when it is back in the event loop. A write that came
-     * already makes the next commit carry this one; one that comes during
-     * the sync makes the event loop take this batch over (syncing) and
-     * commit the next.
-     */
-    ngx_memory_barrier();
-
-    if (ngx_chatvisor_ops_waiting) {
-        return;
-    }
-
-    cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_chatvisor_module);
-
-    /* the batch's state (its need, above all) is written: from here on
-     * the event loop may take the batch over, and this thread touches
-     * only ctx */
-    ngx_memory_barrier();
-    ctx->syncing = 1;
-    ngx_memory_barrier();
-
-    ctx->sync_status = cv_store_sync(cmcf->store);
-    ctx->synced = 1;
-}
-
-
-static void
-ngx_chatvisor_batch_commit(ngx_log_t *log)
 {
     int                         cause;
     cv_txn                     *t, *child;
@@ -826,8 +714,6 @@ ngx_chatvisor_commit_regrow(ngx_event_t *ev)
         ngx_queue_remove(q);
         ngx_queue_insert_head(&ngx_chatvisor_ops, q);
     }
-
-    ngx_chatvisor_ops_waiting = 1;
 }
 
 
@@ -929,29 +815,35 @@ ngx_chatvisor_answer(ngx_queue_t *batch)
 }
 
 
-/* the commit is done: the store's use looked at, the commit counted */
+/* the batch is committed (or failed): answered now if it is durable,
+ * else put behind the unsynced batches; then the next batch goes */
 static void
-ngx_chatvisor_batch_accounted(ngx_log_t *log)
+ngx_chatvisor_batch_done(ngx_event_t *ev)
 {
-    ngx_chatvisor_commit_usage(log);
+    ngx_uint_t    carried;
+    ngx_queue_t  *q;
+
+    if (ngx_chatvisor_commit_grow) {
+        ngx_chatvisor_commit_regrow(ev);
+        goto next;
+    }
+
+    ngx_chatvisor_commit_usage(ev->log);
 
     /* from the flush to its commit (with sync=on, the durable answer may
-     * wait one sync more, which chatvisor_commit_duration_seconds leaves
-     * out unless it was the commit's own task's) */
+     * wait one sync more, which chatvisor_commit_duration_seconds leaves out) */
     ngx_chatvisor_metric_commit(ngx_chatvisor_metrics_clock()
                                 - ngx_chatvisor_batch_started);
 
     ngx_chatvisor_commit_gen++;
-}
 
-
-/* the committed batch (its meta page maybe not synced yet) joins the
- * unsynced ones: 1 when its commit carried those before it to disk */
-static ngx_uint_t
-ngx_chatvisor_batch_unsynced_add(void)
-{
-    ngx_uint_t    carried;
-    ngx_queue_t  *q;
+    if (!ngx_chatvisor_batch_unsynced
+        && ngx_queue_empty(&ngx_chatvisor_unsynced))
+    {
+        /* synced in its commit (sync=on) or not meant to be (sync=off) */
+        ngx_chatvisor_answer(&ngx_chatvisor_batch);
+        goto next;
+    }
 
     /* those before it may be durable by now, by this commit's sync */
     ngx_chatvisor_unsynced_check();
@@ -972,61 +864,6 @@ ngx_chatvisor_batch_unsynced_add(void)
 
     /* another process may have committed after it already */
     ngx_chatvisor_unsynced_check();
-
-    return carried;
-}
-
-
-/* the batch is committed (or failed): answered now if it is durable,
- * else put behind the unsynced batches; then the next batch goes */
-static void
-ngx_chatvisor_batch_done(ngx_event_t *ev)
-{
-    ngx_uint_t                   carried;
-#if (NGX_THREADS)
-    ngx_queue_t                 *q;
-    ngx_chatvisor_commit_ctx_t  *ctx;
-#endif
-
-    if (ngx_chatvisor_commit_grow) {
-        ngx_chatvisor_commit_regrow(ev);
-        goto next;
-    }
-
-    ngx_chatvisor_batch_accounted(ev->log);
-
-#if (NGX_THREADS)
-    ctx = ngx_chatvisor_batch_ctx;
-
-    if (ctx && ctx->synced) {
-        /* its task synced the file after its commit, which came after
-         * those of the unsynced batches: all durable, in order */
-        while (!ngx_queue_empty(&ngx_chatvisor_batch)) {
-            q = ngx_queue_head(&ngx_chatvisor_batch);
-            ngx_queue_remove(q);
-            ngx_queue_insert_tail(&ngx_chatvisor_unsynced, q);
-        }
-
-        if (ctx->sync_status != CV_OK) {
-            ngx_chatvisor_unsynced_fail(ev->log, ctx->sync_status);
-
-        } else {
-            ngx_chatvisor_answer(&ngx_chatvisor_unsynced);
-        }
-
-        goto next;
-    }
-#endif
-
-    if (!ngx_chatvisor_batch_unsynced
-        && ngx_queue_empty(&ngx_chatvisor_unsynced))
-    {
-        /* synced in its commit (sync=on) or not meant to be (sync=off) */
-        ngx_chatvisor_answer(&ngx_chatvisor_batch);
-        goto next;
-    }
-
-    carried = ngx_chatvisor_batch_unsynced_add();
 
     /*
      * The next batch's commit carries this one's meta page to disk with
@@ -1049,80 +886,4 @@ next:
     {
         ngx_post_event(&ngx_chatvisor_flush_event, &ngx_posted_events);
     }
-}
-
-
-/*
- * The running batch's task committed it and syncs the file, and writes
- * wait: the batch is taken over as unsynced (that sync, still running,
- * answers it and those before it: they were all committed before it
- * began), and the next batch commits with the other task meanwhile.
- */
-static ngx_uint_t
-ngx_chatvisor_commit_detachable(void)
-{
-#if (NGX_THREADS)
-    return ngx_chatvisor_commit_busy && !ngx_chatvisor_detached_busy
-           && ngx_chatvisor_batch_ctx != NULL
-           && ngx_chatvisor_batch_ctx->syncing;
-#else
-    return 0;
-#endif
-}
-
-
-#if (NGX_THREADS)
-
-static void
-ngx_chatvisor_detached_done(ngx_event_t *ev)
-{
-    ngx_thread_task_t           *task;
-    ngx_chatvisor_commit_ctx_t  *ctx;
-
-    task = ev->data;
-    ctx = task->ctx;
-
-    ngx_chatvisor_detached_busy = 0;
-
-    ngx_chatvisor_synced(ev->log, ctx->sync_status,
-                         ngx_chatvisor_detached_gen);
-
-    ngx_chatvisor_commit_guard_clear();
-}
-
-#endif
-
-
-static ngx_uint_t
-ngx_chatvisor_commit_detach(ngx_log_t *log)
-{
-#if (NGX_THREADS)
-    ngx_thread_task_t  *task;
-
-    if (!ngx_chatvisor_commit_detachable()) {
-        return 0;
-    }
-
-    /* what the thread wrote before it set syncing */
-    ngx_memory_barrier();
-
-    task = ngx_chatvisor_commit_tasks[ngx_chatvisor_commit_cur];
-
-    ngx_chatvisor_batch_accounted(log);
-
-    /* no sync of its own: the task's covers what it did not carry too */
-    (void) ngx_chatvisor_batch_unsynced_add();
-
-    ngx_chatvisor_detached_busy = 1;
-    ngx_chatvisor_detached_gen = ngx_chatvisor_commit_gen;
-    task->event.handler = ngx_chatvisor_detached_done;
-
-    ngx_chatvisor_batch_ctx = NULL;
-    ngx_chatvisor_commit_cur ^= 1;
-    ngx_chatvisor_commit_busy = 0;
-
-    return 1;
-#else
-    return 0;
-#endif
 }
