@@ -60,6 +60,12 @@ struct cv_store {
     atomic_int       reads;
     atomic_int       writing;     /* map_lock is held by a write ... */
     pthread_t        writer;      /* ... of this thread */
+
+    /* sync on: the data file's size as last seen (it only grows), and
+     * LMDB's page size; the file is kept ahead of the pages in use
+     * (cv_store_ahead()) */
+    size_t           file_size;
+    size_t           page_size;
 };
 
 struct cv_txn {
