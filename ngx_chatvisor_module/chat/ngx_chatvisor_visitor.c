@@ -163,10 +163,7 @@ static cv_status
 ngx_chatvisor_visitor_route(ngx_http_request_t *r, cv_txn *t,
     const char *conv_id)
 {
-    char                        agent_id[CV_AGENT_ID_MAX + 1];
-    int                         changed;
-    cJSON                      *ids, *agent;
-    cv_author                   who;
+    cJSON                      *ids;
     cv_status                   st;
     ngx_chatvisor_srv_conf_t   *cscf;
     ngx_chatvisor_main_conf_t  *cmcf;
@@ -181,25 +178,8 @@ ngx_chatvisor_visitor_route(ngx_http_request_t *r, cv_txn *t,
     ids = cJSON_CreateArray();
     ngx_chatvisor_presence_available(cmcf, ids);
 
-    st = cv_route_pick(t, (cv_route_mode) cscf->routing, ids, agent_id);
+    st = cv_route_assign(t, (cv_route_mode) cscf->routing, ids, conv_id);
     cJSON_Delete(ids);
-
-    if (st == CV_NOT_FOUND) {
-        return CV_OK;     /* nobody free: it waits unassigned */
-    }
-
-    if (st == CV_OK) {
-        st = cv_agent_get(t, agent_id, &agent);
-    }
-
-    if (st != CV_OK) {
-        return st == CV_NOT_FOUND ? CV_ERROR : st;
-    }
-
-    cv_agent_author(agent, &who);
-
-    st = cv_conversation_assign(t, conv_id, &who, &changed);
-    cJSON_Delete(agent);
 
     return st;
 }
