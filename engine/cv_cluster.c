@@ -152,6 +152,7 @@ cv_cluster_visitor_message(cv_txn *t, const cJSON *cmd,
     }
 
     author.type = "customer";
+    res->author = author.type;
     author.id = res->customer_id;
     author.name = NULL;
 
@@ -193,6 +194,7 @@ cv_cluster_agent_reply(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
 
     conv_id = cv_cluster_str(cmd, "conversation_id");
     me.type = "agent";
+    res->author = me.type;
     me.id = cv_cluster_str(cmd, "agent_id");
     me.name = cv_cluster_str(cmd, "agent_name");
 

@@ -29,6 +29,8 @@ typedef struct {
     cv_message  message;       /* a posted message (json NULL: none) */
     int         opened;        /* it opened a conversation */
     int         skipped;       /* applied before (by another worker) */
+    const char *author;        /* who posted: "customer", "agent" (not
+                                  kept by cv_cluster_result_get()) */
     char        customer_id[CV_ID_MAX];      /* "" when none */
     char        conversation_id[CV_ID_MAX];
 } cv_cluster_result;
