@@ -1,0 +1,445 @@
+package Chatvisor::Cluster;
+
+# A JetStream cluster of nats-servers on loopback ports, and nginx nodes
+# (Chatvisor::Test objects) that use it through `chatvisor_cluster`, for
+# the tests of several nodes (issue 15, docs/cluster.md).
+#
+#   use Chatvisor::Cluster;
+#   Chatvisor::Cluster::skip_unless_nats();   # skip_all without nats-server
+#   my $c = Chatvisor::Cluster->new(servers => 3);
+#   $c->start;                     # every server; waits for a meta leader
+#   my @n = $c->nodes(3);          # 3 nginx nodes, each on its own store
+#   $_->run for @n;                #   (Chatvisor::Test objects, not run)
+#   $c->kill(1);                   # kill -9 server 1 (0-based)
+#   $c->wait_leader(among => [0, 2]) or die;
+#   $c->start_server(1);           # again, on its store
+#   $n[0]->kill9; $n[0]->run;      # kill -9 of a whole nginx node, restart
+#   $c->isolate(2); ...; $c->rejoin(2);
+#
+# Servers (0-based index I; each has a name sI, a client, a cluster and a
+# monitoring port from Chatvisor::Port, a store_dir and a log in the
+# cluster's temp dir):
+#   new(servers => K, cluster_name =>, extra => TEXT, extra_server => sub)
+#                     K servers (default 3), not started; extra: text added
+#                     to every server's config (accounts, tls, ...);
+#                     extra_server: sub(I) giving more text for server I
+#   start             starts every server that is not running, then
+#                     wait_ready (dies with the logs when they do not form)
+#   start_server(I)   starts server I on its own store (again, after kill
+#                     or stop); waits for its client and monitoring ports
+#   kill(I)           kill -9, reaped
+#   stop(I)           SIGTERM (nats-server's clean shutdown), reaped
+#   restart(I)        stop then start_server
+#   isolate(I)        restarts I on its store with a new cluster port and
+#                     a route to nowhere, so that no peer reaches it nor it them:
+#                     a lone minority (no JetStream quorum) whose client
+#                     port still answers; clients of I only ever talk to I
+#                     (servers do not advertise each other to clients)
+#   rejoin(I)         restarts I with its routes back; waits for a leader
+#   running(I)        whether server I is running; pid(I)
+#   url(I)            nats://127.0.0.1:CLIENT_PORT of server I
+#   urls(I, ...)      comma-joined urls of those servers (all by default),
+#                     the argument chatvisor_cluster takes
+#   client_port(I) cluster_port(I) monitor_port(I) name(I)
+#   monitor(I, PATH)  GET http://127.0.0.1:MONITOR/PATH decoded (undef
+#                     when it does not answer): varz, jsz, healthz, ...
+#   meta_leader(I)    the JetStream meta leader's name as server I sees it
+#                     (undef: none, or I does not answer)
+#   wait_leader(among => [I...], timeout => S)   the leader's name once
+#                     every server named (default: every running one) sees
+#                     the same leader and it is one of them; undef after
+#                     the timeout (default 30 s)
+#   wait_ready(timeout => S)   wait_leader over every running server and
+#                     every one of them saying JetStream is healthy; dies
+#   stream(I, NAME)   the stream's state as server I reports it (jsz with
+#                     streams): {messages, first_seq, last_seq, ...} or
+#                     undef
+#   log(I)            the server's log; dir: the cluster's temp dir
+#
+# nginx nodes:
+#   node(template => TMPL, servers => [I...], vars => {...}, args => STR)
+#                     a new Chatvisor::Test with TMPL (default:
+#                     node_template) written; %%NATS_URLS%% is urls(I...)
+#                     (every server by default), %%CLUSTER_ARGS%% is args
+#                     (default ''), %%API_SECRET_FILE%% a file holding
+#                     api_secret (the same on every node, client "crm")
+#   nodes(N, %o)      N of them
+#   node_template     the default: 2 workers, a store in the node's dir,
+#                     `chatvisor_cluster %%NATS_URLS%% %%CLUSTER_ARGS%%;`,
+#                     the API client crm, /chatvisor/ with a 2 s long-poll
+#   api_secret        the shared secret of API client crm
+#
+# Every process dies with the test (Chatvisor::Proc), servers are killed
+# when the object goes, and the temp dir is removed unless
+# CHATVISOR_TEST_KEEP=1 (or the test failed and CHATVISOR_TEST_KEEP is
+# unset: then the servers' log tails are printed as diagnostics).
+
+use strict;
+use warnings;
+
+use File::Path ();
+use File::Temp ();
+use HTTP::Tiny ();
+use JSON::PP ();
+use POSIX ();
+use Test::More ();
+use Time::HiRes ();
+
+use Chatvisor::Port ();
+use Chatvisor::Proc ();
+use Chatvisor::Test ();
+
+our $NATS_SERVER = $ENV{CHATVISOR_NATS_SERVER} || 'nats-server';
+
+my $JSON = JSON::PP->new->utf8->canonical;
+
+# The nats-server binary's path, or undef.
+sub nats_server {
+    return -x $NATS_SERVER ? $NATS_SERVER : undef if $NATS_SERVER =~ m{/};
+    for my $d (split /:/, $ENV{PATH} // '', -1) {
+        my $p = ($d eq '' ? '.' : $d) . "/$NATS_SERVER";
+        return $p if -x $p && !-d $p;
+    }
+    for my $p ("/usr/bin/$NATS_SERVER", "/usr/sbin/$NATS_SERVER") {
+        return $p if -x $p;
+    }
+    return undef;
+}
+
+# skip_all unless nats-server is installed (scripts/install-deps.sh test
+# installs it)
+sub skip_unless_nats {
+    Test::More::plan(skip_all => 'nats-server is not installed'
+                                 . ' (scripts/install-deps.sh test)')
+        unless nats_server();
+}
+
+sub new {
+    my ($class, %o) = @_;
+    my $bin = nats_server() or die "Chatvisor::Cluster: no nats-server\n";
+    my $k = $o{servers} // 3;
+    my $dir = File::Temp::tempdir('chatvisor-nats-XXXXXXXX', TMPDIR => 1,
+                                  CLEANUP => 0);
+    chmod 0755, $dir;
+    my @chars = ('a' .. 'z', 'A' .. 'Z', '0' .. '9');
+    my $self = bless {
+        bin     => $bin,
+        dir     => $dir,
+        name    => $o{cluster_name} // 'chatvisor-test',
+        extra   => $o{extra} // '',
+        extra_server => $o{extra_server},
+        owner   => $$,
+        keep    => $ENV{CHATVISOR_TEST_KEEP} ? 1 : 0,
+        servers => [],
+        secret  => join('', map { $chars[rand @chars] } 1 .. 48),
+    }, $class;
+    for my $i (0 .. $k - 1) {
+        push @{ $self->{servers} }, {
+            name    => "s$i",
+            client  => Chatvisor::Port::free_port(),
+            cluster => Chatvisor::Port::free_port(),
+            monitor => Chatvisor::Port::free_port(),
+        };
+        File::Path::make_path("$dir/s$i/js", { mode => 0755 });
+    }
+    open my $fh, '>', "$dir/crm.secret" or die "write $dir/crm.secret: $!\n";
+    print $fh "$self->{secret}\n";
+    close $fh;
+    chmod 0644, "$dir/crm.secret";
+    return $self;
+}
+
+sub dir { $_[0]{dir} }
+sub size { scalar @{ $_[0]{servers} } }
+sub api_secret { $_[0]{secret} }
+sub api_secret_file { "$_[0]{dir}/crm.secret" }
+sub _s { $_[0]{servers}[$_[1]] // die "no server $_[1]\n" }
+sub name { $_[0]->_s($_[1])->{name} }
+sub client_port { $_[0]->_s($_[1])->{client} }
+sub cluster_port { $_[0]->_s($_[1])->{cluster} }
+sub monitor_port { $_[0]->_s($_[1])->{monitor} }
+sub pid { $_[0]->_s($_[1])->{pid} }
+sub url { 'nats://127.0.0.1:' . $_[0]->client_port($_[1]) }
+
+sub urls {
+    my ($self, @i) = @_;
+    @i = (0 .. $self->size - 1) unless @i;
+    return join ',', map { $self->url($_) } @i;
+}
+
+sub log {
+    my ($self, $i) = @_;
+    open my $fh, '<', "$self->{dir}/s$i.log" or return '';
+    local $/;
+    return scalar <$fh> // '';
+}
+
+# The server's config. isolated: no routes and a cluster port no peer
+# knows, so it is alone with its store (a minority of the meta group).
+sub _config {
+    my ($self, $i, %o) = @_;
+    my $s = $self->_s($i);
+    my $dir = $self->{dir};
+    my $cport = $s->{cluster};
+    my @routes;
+    if ($o{isolated}) {
+        $cport = $s->{isolated_port} //= Chatvisor::Port::free_port();
+        # a JetStream cluster must have routes to start: one to a port
+        # nothing listens on
+        $s->{dead_route} //= Chatvisor::Port::free_port();
+        @routes = ("nats-route://127.0.0.1:$s->{dead_route}");
+    } else {
+        @routes = map { 'nats-route://127.0.0.1:' . $self->cluster_port($_) }
+                  grep { $_ != $i } 0 .. $self->size - 1;
+    }
+    my $routes = join ', ', map { "\"$_\"" } @routes;
+    my $extra = $self->{extra};
+    $extra .= "\n" . $self->{extra_server}->($i) if $self->{extra_server};
+    # no_advertise: a client (an nginx node) only ever uses the servers it
+    # was given, so that stopping those cuts it off (servers otherwise
+    # tell clients about every other server)
+    return <<"EOF";
+server_name: "$s->{name}"
+listen: "127.0.0.1:$s->{client}"
+http: "127.0.0.1:$s->{monitor}"
+jetstream {
+    store_dir: "$dir/s$i/js"
+}
+cluster {
+    name: "$self->{name}"
+    listen: "127.0.0.1:$cport"
+    no_advertise: true
+    routes: [ $routes ]
+}
+$extra
+EOF
+}
+
+sub running {
+    my ($self, $i) = @_;
+    my $pid = $self->_s($i)->{pid} or return 0;
+    return waitpid($pid, POSIX::WNOHANG()) == 0 ? 1 : 0;
+}
+
+sub start_server {
+    my ($self, $i, %o) = @_;
+    my $s = $self->_s($i);
+    die "server $i is running\n" if $s->{pid} && $self->running($i);
+    my $dir = $self->{dir};
+    my $conf = "$dir/s$i.conf";
+    open my $fh, '>', $conf or die "write $conf: $!\n";
+    print $fh $self->_config($i, %o);
+    close $fh;
+    $s->{isolated} = $o{isolated} ? 1 : 0;
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>>', "$dir/s$i.log";
+        open STDERR, '>&', \*STDOUT;
+        setpgrp(0, 0);
+        Chatvisor::Proc::die_with_parent();
+        exec $self->{bin}, '-c', $conf or POSIX::_exit(127);
+    }
+    $s->{pid} = $pid;
+    my $alive = sub { waitpid($pid, POSIX::WNOHANG()) == 0 };
+    for my $port ($s->{client}, $s->{monitor}) {
+        next if Chatvisor::Port::wait_port($port, $o{timeout} // 15, $alive);
+        $self->kill($i);
+        die "nats-server $i did not start (port $port)\n"
+            . _tail($self->log($i), 30);
+    }
+    return $self;
+}
+
+sub start {
+    my ($self, %o) = @_;
+    for my $i (0 .. $self->size - 1) {
+        $self->start_server($i) unless $self->running($i);
+    }
+    $self->wait_ready(%o);
+    return $self;
+}
+
+sub _reap {
+    my ($self, $i, $sig, $timeout) = @_;
+    my $s = $self->_s($i);
+    my $pid = delete $s->{pid} or return;
+    return unless $self->{owner} == $$;
+    CORE::kill($sig, $pid);
+    my $deadline = Time::HiRes::time() + $timeout;
+    while (Time::HiRes::time() < $deadline) {
+        my $r = waitpid($pid, POSIX::WNOHANG());
+        return if $r == $pid || $r < 0;
+        Time::HiRes::sleep(0.02);
+    }
+    CORE::kill('KILL', $pid);
+    waitpid($pid, 0);
+}
+
+sub kill { $_[0]->_reap($_[1], 'KILL', 5); $_[0] }
+sub stop { $_[0]->_reap($_[1], 'TERM', 15); $_[0] }
+
+sub restart {
+    my ($self, $i, %o) = @_;
+    $self->stop($i);
+    return $self->start_server($i, %o);
+}
+
+sub isolate {
+    my ($self, $i) = @_;
+    $self->stop($i);
+    return $self->start_server($i, isolated => 1);
+}
+
+sub rejoin {
+    my ($self, $i, %o) = @_;
+    $self->stop($i);
+    $self->start_server($i);
+    $self->wait_leader(timeout => $o{timeout} // 30)
+        // die "no meta leader after server $i rejoined\n" . $self->_diag;
+    return $self;
+}
+
+# GET a monitoring endpoint of server I, decoded
+sub monitor {
+    my ($self, $i, $path) = @_;
+    my $r = HTTP::Tiny->new(timeout => 3)->get(
+        'http://127.0.0.1:' . $self->monitor_port($i) . '/' . ($path // 'varz'));
+    return undef unless $r->{content} && $r->{content} =~ /^\s*[\{\[]/;
+    my $d = eval { $JSON->decode($r->{content}) };
+    return undef unless ref $d;
+    $d->{_status} = $r->{status} if ref $d eq 'HASH';
+    return $d;
+}
+
+sub meta_leader {
+    my ($self, $i) = @_;
+    my $j = $self->monitor($i, 'jsz') or return undef;
+    my $m = $j->{meta_cluster} or return undef;
+    my $l = $m->{leader};
+    return defined $l && $l ne '' ? $l : undef;
+}
+
+sub wait_leader {
+    my ($self, %o) = @_;
+    my @among = $o{among} ? @{ $o{among} }
+                          : grep { $self->running($_) } 0 .. $self->size - 1;
+    my %names = map { $self->name($_) => 1 } @among;
+    my $deadline = Time::HiRes::time() + ($o{timeout} // 30);
+    while (1) {
+        my %seen;
+        for my $i (@among) {
+            my $l = $self->meta_leader($i);
+            $seen{ $l // '' }++;
+        }
+        my @l = keys %seen;
+        return $l[0] if @l == 1 && $names{ $l[0] };
+        return undef if Time::HiRes::time() > $deadline;
+        Time::HiRes::sleep(0.1);
+    }
+}
+
+sub wait_ready {
+    my ($self, %o) = @_;
+    my $timeout = $o{timeout} // 30;
+    my $deadline = Time::HiRes::time() + $timeout;
+    my $leader = $self->wait_leader(timeout => $timeout)
+        // die "nats-servers formed no JetStream meta leader in ${timeout}s\n"
+              . $self->_diag;
+    my @run = grep { $self->running($_) } 0 .. $self->size - 1;
+    for my $i (@run) {
+        while (1) {
+            my $h = $self->monitor($i, 'healthz?js-enabled-only=true');
+            last if $h && ($h->{_status} // 0) == 200;
+            die "nats-server $i: JetStream is not healthy\n" . $self->_diag
+                if Time::HiRes::time() > $deadline;
+            Time::HiRes::sleep(0.1);
+        }
+    }
+    return $leader;
+}
+
+# The stream NAME as server I sees it: its state plus {leader, replicas}
+sub stream {
+    my ($self, $i, $name) = @_;
+    my $j = $self->monitor($i, 'jsz?streams=true&config=true') or return undef;
+    for my $acc (@{ $j->{account_details} || [] }) {
+        for my $st (@{ $acc->{stream_detail} || [] }) {
+            next unless ($st->{name} // '') eq $name;
+            my %r = (%{ $st->{state} || {} }, config => $st->{config});
+            $r{leader} = $st->{cluster}{leader} if $st->{cluster};
+            $r{replicas} = $st->{cluster}{replicas} if $st->{cluster};
+            return \%r;
+        }
+    }
+    return undef;
+}
+
+# ---- nginx nodes ----
+
+sub node_template {
+    return <<'EOF';
+worker_processes 2;
+http {
+    chatvisor_store %%TESTDIR%%/store size=64m;
+    chatvisor_cluster %%NATS_URLS%% %%CLUSTER_ARGS%%;
+    chatvisor_api_client crm %%API_SECRET_FILE%%;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location /chatvisor/ { chatvisor on; chatvisor_poll_timeout 2s; }
+    }
+}
+EOF
+}
+
+sub node {
+    my ($self, %o) = @_;
+    my $t = Chatvisor::Test->new;
+    my @servers = @{ $o{servers} || [] };
+    $t->write_config($o{template} // node_template(),
+                     NATS_URLS => $self->urls(@servers),
+                     CLUSTER_ARGS => $o{args} // '',
+                     API_SECRET_FILE => $self->api_secret_file,
+                     %{ $o{vars} || {} });
+    push @{ $self->{nodes} }, $t;
+    return $t;
+}
+
+sub nodes {
+    my ($self, $n, %o) = @_;
+    return map { $self->node(%o) } 1 .. $n;
+}
+
+sub _tail {
+    my ($text, $n) = @_;
+    my @l = split /\n/, $text // '';
+    @l = @l[-$n .. -1] if @l > $n;
+    return join("\n", @l) . "\n";
+}
+
+sub _diag {
+    my ($self) = @_;
+    my $s = '';
+    for my $i (0 .. $self->size - 1) {
+        $s .= "--- nats-server $i (" . ($self->running($i) ? 'running'
+                                                            : 'not running')
+              . "), log tail:\n" . _tail($self->log($i), 15);
+    }
+    return $s;
+}
+
+sub DESTROY {
+    my ($self) = @_;
+    local ($?, $@);
+    return unless $self->{owner} && $self->{owner} == $$;
+    my $ok = Test::More->builder->is_passing;
+    Test::More::diag($self->_diag) if !$ok && !$self->{keep};
+    $self->kill($_) for 0 .. $self->size - 1;
+    if ($self->{keep}) {
+        Test::More::diag("CHATVISOR_TEST_KEEP: kept $self->{dir}");
+    } else {
+        File::Path::remove_tree($self->{dir}) if -d $self->{dir};
+    }
+}
+
+1;
