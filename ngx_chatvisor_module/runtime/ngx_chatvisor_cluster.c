@@ -104,8 +104,11 @@ typedef struct {
     pthread_t                      thread;
     ngx_uint_t                     thread_started;
     ngx_uint_t                     stop;
-    ngx_uint_t                     ready;      /* connected once, and the
-                                                  stream is there */
+    ngx_uint_t                     lost;       /* the connection was lost
+                                                  since our thread looked */
+    ngx_uint_t                     ready;      /* connected, the stream and
+                                                  the secret are there, the
+                                                  reader runs */
     ngx_chatvisor_cluster_item_t  *head, *tail;
     uint64_t                       want_from;  /* the reader starts here */
     uint64_t                       want_gen;   /* asked for by the loop */
@@ -471,6 +474,33 @@ ngx_chatvisor_cluster_cmd(natsConnection *nc, natsSubscription *sub,
 
 /* ------------------------------------------------------ our own thread */
 
+/* writes are taken while this worker's reader runs: a write is answered
+ * once the reader got past it, so without one it would only wait */
+static void
+ngx_chatvisor_cluster_ready(ngx_chatvisor_cluster_t *cl, ngx_uint_t ready)
+{
+    pthread_mutex_lock(&cl->mu);
+    cl->ready = ready;
+    pthread_mutex_unlock(&cl->mu);
+}
+
+
+/* a libnats thread: the connection is lost; the reader's consumer may go
+ * with the servers that held it (libnats would notice only once its
+ * heartbeats are missed): our thread makes a new one once connected */
+static void
+ngx_chatvisor_cluster_disconnected(natsConnection *nc, void *closure)
+{
+    ngx_chatvisor_cluster_t *cl = closure;
+
+    pthread_mutex_lock(&cl->mu);
+    cl->lost = 1;
+    cl->ready = 0;
+    pthread_cond_signal(&cl->cond);
+    pthread_mutex_unlock(&cl->mu);
+}
+
+
 /* a libnats thread: connected at last (our thread's next tick looks) */
 static void
 ngx_chatvisor_cluster_connected(natsConnection *nc, void *closure)
@@ -520,6 +550,16 @@ ngx_chatvisor_cluster_connect(ngx_chatvisor_cluster_t *cl)
 
     if (s == NATS_OK) {
         s = natsOptions_SetTimeout(opts, NGX_CHATVISOR_CLUSTER_API_WAIT);
+    }
+
+    if (s == NATS_OK) {
+        s = natsOptions_SetDisconnectedCB(opts,
+                                    ngx_chatvisor_cluster_disconnected, cl);
+    }
+
+    if (s == NATS_OK) {
+        s = natsOptions_SetReconnectedCB(opts,
+                                    ngx_chatvisor_cluster_connected, cl);
     }
 
     if (s == NATS_OK && cmcf->cluster.tls) {
@@ -694,6 +734,7 @@ got:
 static void
 ngx_chatvisor_cluster_subscribe(ngx_chatvisor_cluster_t *cl)
 {
+    char                        text[NGX_INT64_LEN + 32];
     uint64_t                    from, gen;
     jsErrCode                   jerr;
     natsStatus                  s;
@@ -710,8 +751,11 @@ ngx_chatvisor_cluster_subscribe(ngx_chatvisor_cluster_t *cl)
     if (cl->sub && cl->sub_made_gen == gen
         && natsSubscription_IsValid(cl->sub))
     {
+        ngx_chatvisor_cluster_ready(cl, 1);
         return;
     }
+
+    ngx_chatvisor_cluster_ready(cl, 0);
 
     if (cl->sub) {
         natsSubscription_Unsubscribe(cl->sub);
@@ -746,12 +790,19 @@ ngx_chatvisor_cluster_subscribe(ngx_chatvisor_cluster_t *cl)
     }
 
     cl->sub_made_gen = gen;
+    ngx_chatvisor_cluster_ready(cl, 1);
+
+    (void) snprintf(text, sizeof(text), "reading the stream from seq %llu",
+                    (unsigned long long) (from ? from : 1));
+    ngx_chatvisor_cluster_note(cl, text, NATS_OK);
 }
 
 
 static void
 ngx_chatvisor_cluster_step(ngx_chatvisor_cluster_t *cl)
 {
+    ngx_uint_t  lost;
+
     if (cl->nc == NULL) {
         ngx_chatvisor_cluster_connect(cl);
 
@@ -761,6 +812,8 @@ ngx_chatvisor_cluster_step(ngx_chatvisor_cluster_t *cl)
     }
 
     if (natsConnection_Status(cl->nc) != NATS_CONN_STATUS_CONNECTED) {
+        ngx_chatvisor_cluster_ready(cl, 0);
+
         if (cl->connected_told) {
             cl->connected_told = 0;
             ngx_chatvisor_cluster_note(cl, "disconnected from the cluster, "
@@ -773,6 +826,19 @@ ngx_chatvisor_cluster_step(ngx_chatvisor_cluster_t *cl)
     if (!cl->connected_told) {
         cl->connected_told = 1;
         ngx_chatvisor_cluster_note(cl, "connected to the cluster", NATS_OK);
+
+    }
+
+    pthread_mutex_lock(&cl->mu);
+    lost = cl->lost;
+    cl->lost = 0;
+    pthread_mutex_unlock(&cl->mu);
+
+    if (lost && cl->sub) {
+        /* back after a loss: a new reader, from where the store is */
+        natsSubscription_Unsubscribe(cl->sub);
+        natsSubscription_Destroy(cl->sub);
+        cl->sub = NULL;
     }
 
     if (!cl->stream_ok) {
@@ -1230,6 +1296,12 @@ ngx_chatvisor_cluster_apply_done(ngx_chatvisor_op_t *op)
         if (op->status == CV_OK) {
             if (a->seq > cl->seen) {
                 cl->seen = a->seq;
+
+                /* a reader that libnats could not keep (the cluster was
+                 * gone for long) is made again from here */
+                pthread_mutex_lock(&cl->mu);
+                cl->want_from = cl->seen + 1;
+                pthread_mutex_unlock(&cl->mu);
             }
 
             ngx_chatvisor_cluster_wake(cl);
@@ -1331,11 +1403,6 @@ ngx_chatvisor_cluster_secret_done(ngx_chatvisor_op_t *op)
     }
 
     ngx_chatvisor_op_clear(op);
-
-    /* now writes may go: a new visitor's cookie is signed with it */
-    pthread_mutex_lock(&cl->mu);
-    cl->ready = 1;
-    pthread_mutex_unlock(&cl->mu);
 }
 
 
