@@ -142,16 +142,16 @@ for my $k (1 .. 3) {
 }
 $posted = time;
 
-my ($took, $ids) = until_ok(5, sub {
-    my $ids = messages_on(2);
-    $ids && @$ids == @written ? $ids : undef;
-});
-ok(defined $took && $took < $SEEN_MAX,
-   'the REST client on C has every message within a second'
-   . (defined $took ? sprintf(' (%.3fs)', $took) : ''));
-is_deeply($ids, \@written, 'in the order they were written');
-is_deeply(messages_on(0), \@written, 'the same on A');
-is_deeply(messages_on(1), \@written, 'the same on B');
+for my $i (2, 0, 1) {
+    my ($took, $ids) = until_ok(5, sub {
+        my $ids = messages_on($i);
+        $ids && @$ids == @written ? $ids : undef;
+    });
+    ok(defined $took && $took < $SEEN_MAX,
+       "node $i (REST) has every message within a second"
+       . (defined $took ? sprintf(' (%.3fs)', $took) : ''));
+    is_deeply($ids, \@written, "node $i: in the order they were written");
+}
 
 # a retried client_msg_id on another node: the first message, once
 my $v_on_c = Chatvisor::Chat::Visitor->new($C, cookie => $v->cookie);
@@ -215,7 +215,7 @@ ok($r->{status} == 201 || $r->{status} == 200,
     or diag($r->{content});
 push @written, $r->{json}{id};
 
-($took) = until_ok(10, sub {
+my ($took) = until_ok(10, sub {
     my $all = 1;
     for my $i (0 .. 2) {
         my $ids = messages_on($i);
