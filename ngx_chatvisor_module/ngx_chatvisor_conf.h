@@ -171,6 +171,20 @@ typedef struct {
 } ngx_chatvisor_limits_conf_t;
 
 
+/* chatvisor_cluster: the NATS servers (JetStream) the writes go through */
+typedef struct {
+    ngx_str_t                 servers;      /* "nats://h:p,...", NUL-ended;
+                                               len 0: no cluster */
+    ngx_str_t                 stream;       /* "chatvisor" */
+    ngx_str_t                 subject;      /* stream + ".cmd" */
+    ngx_uint_t                replicas;
+    ngx_str_t                 credentials;  /* a .creds file; len 0: none */
+    ngx_flag_t                tls;
+} ngx_chatvisor_cluster_conf_t;
+
+#define ngx_chatvisor_cluster_on(cmcf)  ((cmcf)->cluster.servers.len != 0)
+
+
 typedef struct {
     /* chatvisor_store */
     cv_store_options          store_opt;    /* store_opt.path == NULL: none */
@@ -210,6 +224,8 @@ typedef struct {
     ngx_chatvisor_webhooks_conf_t  webhooks;
 
     ngx_chatvisor_limits_conf_t    limits;
+
+    ngx_chatvisor_cluster_conf_t   cluster;
 } ngx_chatvisor_main_conf_t;
 
 

@@ -245,6 +245,34 @@ ngx_chatvisor_agent_reply_run(ngx_http_request_t *r, cv_txn *t)
 }
 
 
+/* cluster mode: the reply as a command (engine/cv_cluster.h) */
+
+static cJSON *
+ngx_chatvisor_agent_reply_cmd(ngx_chatvisor_ctx_t *ctx, const char *cmid,
+    const char *text)
+{
+    cJSON  *cmd;
+
+    cmd = cJSON_CreateObject();
+    if (cmd == NULL) {
+        return NULL;
+    }
+
+    cJSON_AddStringToObject(cmd, "op", "agent.reply");
+    cJSON_AddStringToObject(cmd, "conversation_id", ctx->param[0]);
+    cJSON_AddStringToObject(cmd, "agent_id", ctx->caller.agent_id);
+    cJSON_AddStringToObject(cmd, "agent_name", ctx->caller.agent_name);
+
+    if (cmid) {
+        cJSON_AddStringToObject(cmd, "client_msg_id", cmid);
+    }
+
+    cJSON_AddStringToObject(cmd, "text", text);
+
+    return cmd;
+}
+
+
 ngx_int_t
 ngx_chatvisor_agent_reply(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
 {
@@ -255,6 +283,16 @@ ngx_chatvisor_agent_reply(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
         != NGX_OK)
     {
         return ngx_chatvisor_send_err(r, &err);
+    }
+
+    if (ngx_chatvisor_cluster_on(
+            (ngx_chatvisor_main_conf_t *)
+            ngx_http_get_module_main_conf(r, ngx_chatvisor_module)))
+    {
+        return ngx_chatvisor_cluster_write(r,
+                                     ngx_chatvisor_agent_reply_cmd(ctx, cmid,
+                                                                   text),
+                                     NULL);
     }
 
     return ngx_chatvisor_write(r, ngx_chatvisor_agent_reply_run, NULL);

@@ -1,0 +1,448 @@
+/*
+ * Cluster mode's commands, applied in stream order (cv_cluster.h).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "cv_cluster.h"
+#include "cv_routing.h"
+#include "cv_store_impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CV_CLUSTER_APPLIED   "cluster/applied"
+#define CV_CLUSTER_RESULT    "cluster/r/"      /* + u64be seq */
+#define CV_CLUSTER_KEY_MAX   (sizeof(CV_CLUSTER_RESULT) - 1 + 8)
+#define CV_CLUSTER_SEED_HEX  (CV_DET_SEED * 2)
+
+
+void
+cv_cluster_result_clear(cv_cluster_result *res)
+{
+    cv_message_clear(&res->message);
+    memset(res, 0, sizeof(*res));
+}
+
+
+static void
+cv_cluster_u64be(unsigned char *p, uint64_t v)
+{
+    int  i;
+
+    for (i = 7; i >= 0; i--) {
+        p[i] = (unsigned char) (v & 0xff);
+        v >>= 8;
+    }
+}
+
+
+static uint64_t
+cv_cluster_be64(const unsigned char *p)
+{
+    int       i;
+    uint64_t  v;
+
+    v = 0;
+    for (i = 0; i < 8; i++) {
+        v = (v << 8) | p[i];
+    }
+
+    return v;
+}
+
+
+static size_t
+cv_cluster_result_key(unsigned char key[CV_CLUSTER_KEY_MAX], uint64_t seq)
+{
+    memcpy(key, CV_CLUSTER_RESULT, sizeof(CV_CLUSTER_RESULT) - 1);
+    cv_cluster_u64be(key + sizeof(CV_CLUSTER_RESULT) - 1, seq);
+
+    return CV_CLUSTER_KEY_MAX;
+}
+
+
+cv_status
+cv_cluster_applied(cv_txn *t, uint64_t *seq)
+{
+    MDB_val    v;
+    cv_status  st;
+
+    st = cv_raw_get(t, CV_DB_META, CV_CLUSTER_APPLIED,
+                    sizeof(CV_CLUSTER_APPLIED) - 1, &v);
+
+    if (st == CV_NOT_FOUND) {
+        *seq = 0;
+        return CV_OK;
+    }
+
+    if (st != CV_OK) {
+        return st;
+    }
+
+    if (v.mv_size != 8) {
+        return CV_ERROR;
+    }
+
+    *seq = cv_cluster_be64(v.mv_data);
+    return CV_OK;
+}
+
+
+/* ------------------------------------------------------------ commands */
+
+static const char *
+cv_cluster_str(const cJSON *cmd, const char *name)
+{
+    const cJSON  *v;
+
+    v = cJSON_GetObjectItemCaseSensitive(cmd, name);
+
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+
+static int
+cv_cluster_seed(const cJSON *cmd, unsigned char seed[CV_DET_SEED])
+{
+    size_t       i;
+    unsigned     byte;
+    const char  *hex;
+
+    hex = cv_cluster_str(cmd, "seed");
+    if (hex == NULL || strlen(hex) != CV_CLUSTER_SEED_HEX) {
+        return 0;
+    }
+
+    for (i = 0; i < CV_DET_SEED; i++) {
+        if (sscanf(hex + 2 * i, "%2x", &byte) != 1) {
+            return 0;
+        }
+        seed[i] = (unsigned char) byte;
+    }
+
+    return 1;
+}
+
+
+static cv_status
+cv_cluster_visitor_message(cv_txn *t, const cJSON *cmd,
+    cv_cluster_result *res)
+{
+    const char    *customer_id;
+    const cJSON   *routing;
+    cv_author      author;
+    cv_status      st;
+    cv_message    *m;
+
+    m = &res->message;
+    customer_id = cv_cluster_str(cmd, "customer_id");
+
+    if (customer_id == NULL) {
+        st = cv_customer_create(t, res->customer_id);
+        if (st != CV_OK) {
+            return st;
+        }
+
+    } else if (strlen(customer_id) < CV_ID_MAX) {
+        strcpy(res->customer_id, customer_id);
+
+    } else {
+        return CV_INVALID;
+    }
+
+    author.type = "customer";
+    res->author = author.type;
+    author.id = res->customer_id;
+    author.name = NULL;
+
+    st = cv_message_post(t, NULL, res->customer_id, &author,
+                         cv_cluster_str(cmd, "client_msg_id"),
+                         cv_cluster_str(cmd, "text"),
+                         cv_cluster_str(cmd, "page_url"), m);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    strcpy(res->conversation_id, m->conversation_id);
+
+    if (m->duplicate || m->seq != 1) {
+        return CV_OK;
+    }
+
+    res->opened = 1;
+
+    routing = cJSON_GetObjectItemCaseSensitive(cmd, "routing");
+
+    return cv_route_assign(t, cJSON_IsNumber(routing)
+                              ? (cv_route_mode) routing->valueint
+                              : CV_ROUTE_MANUAL,
+                           cJSON_GetObjectItemCaseSensitive(cmd,
+                                                            "available"),
+                           m->conversation_id);
+}
+
+
+static cv_status
+cv_cluster_agent_reply(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
+{
+    int            changed;
+    const char    *conv_id;
+    cv_author      me;
+    cv_status      st;
+    cv_conv_state  cs;
+
+    conv_id = cv_cluster_str(cmd, "conversation_id");
+    me.type = "agent";
+    res->author = me.type;
+    me.id = cv_cluster_str(cmd, "agent_id");
+    me.name = cv_cluster_str(cmd, "agent_name");
+
+    if (conv_id == NULL || me.id == NULL || strlen(conv_id) >= CV_ID_MAX) {
+        return CV_INVALID;
+    }
+
+    strcpy(res->conversation_id, conv_id);
+
+    st = cv_conversation_state(t, conv_id, &cs);
+
+    /* replying to an unassigned conversation takes it */
+    if (st == CV_OK && cs.open && !cs.assigned) {
+        st = cv_conversation_assign(t, conv_id, &me, &changed);
+    }
+
+    if (st == CV_OK) {
+        strcpy(res->customer_id, cs.customer_id);
+        st = cv_message_post(t, conv_id, NULL, &me,
+                             cv_cluster_str(cmd, "client_msg_id"),
+                             cv_cluster_str(cmd, "text"), NULL,
+                             &res->message);
+    }
+
+    return st;
+}
+
+
+static cv_status
+cv_cluster_run(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
+{
+    const char  *op;
+
+    op = cv_cluster_str(cmd, "op");
+
+    if (op && strcmp(op, "visitor.message") == 0) {
+        return cv_cluster_visitor_message(t, cmd, res);
+    }
+
+    if (op && strcmp(op, "agent.reply") == 0) {
+        return cv_cluster_agent_reply(t, cmd, res);
+    }
+
+    return CV_INVALID;      /* a newer node's command: see docs/cluster.md */
+}
+
+
+/* ------------------------------------------------------------ outcomes */
+
+static cv_status
+cv_cluster_result_put(cv_txn *t, uint64_t seq, const cv_cluster_result *res)
+{
+    char          *text;
+    size_t         n, room;
+    cv_status      st;
+    unsigned char  key[CV_CLUSTER_KEY_MAX];
+
+    room = 256 + 2 * CV_ID_MAX + res->message.len;
+    text = malloc(room);
+    if (text == NULL) {
+        return CV_ERROR;
+    }
+
+    n = (size_t) snprintf(text, room,
+                          "{\"status\":%d,\"opened\":%s,\"duplicate\":%s,"
+                          "\"customer_id\":\"%s\",\"conversation_id\":\"%s\","
+                          "\"seq\":%llu,\"message\":",
+                          (int) res->status, res->opened ? "true" : "false",
+                          res->message.duplicate ? "true" : "false",
+                          res->customer_id, res->conversation_id,
+                          (unsigned long long) res->message.seq);
+
+    if (res->message.json) {
+        memcpy(text + n, res->message.json, res->message.len);
+        n += res->message.len;
+
+    } else {
+        memcpy(text + n, "null", 4);
+        n += 4;
+    }
+
+    text[n++] = '}';
+
+    st = cv_record_put_raw(t, CV_DB_META, key,
+                           cv_cluster_result_key(key, seq), text, n);
+    free(text);
+
+    return st;
+}
+
+
+cv_status
+cv_cluster_result_get(cv_txn *t, uint64_t seq, cv_cluster_result *res)
+{
+    char           *msg;
+    cJSON          *r, *v;
+    MDB_val         val;
+    cv_status       st;
+    const char     *s;
+    unsigned char   key[CV_CLUSTER_KEY_MAX];
+
+    memset(res, 0, sizeof(*res));
+
+    st = cv_raw_get(t, CV_DB_META, key, cv_cluster_result_key(key, seq),
+                    &val);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    r = cJSON_ParseWithLength(val.mv_data, val.mv_size);
+    if (r == NULL) {
+        return CV_ERROR;
+    }
+
+    v = cJSON_GetObjectItemCaseSensitive(r, "status");
+    res->status = cJSON_IsNumber(v) ? (cv_status) v->valueint : CV_ERROR;
+    res->opened = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r,
+                                                                "opened"));
+    res->message.duplicate =
+          cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "duplicate"));
+
+    s = cv_cluster_str(r, "customer_id");
+    if (s && strlen(s) < CV_ID_MAX) {
+        strcpy(res->customer_id, s);
+        strcpy(res->message.customer_id, s);
+    }
+
+    s = cv_cluster_str(r, "conversation_id");
+    if (s && strlen(s) < CV_ID_MAX) {
+        strcpy(res->conversation_id, s);
+        strcpy(res->message.conversation_id, s);
+    }
+
+    v = cJSON_GetObjectItemCaseSensitive(r, "seq");
+    res->message.seq = cJSON_IsNumber(v) ? (uint64_t) v->valuedouble : 0;
+
+    v = cJSON_GetObjectItemCaseSensitive(r, "message");
+    st = CV_OK;
+
+    if (cJSON_IsObject(v)) {
+        msg = cJSON_PrintUnformatted(v);
+
+        if (msg == NULL) {
+            st = CV_ERROR;
+
+        } else {
+            res->message.json = msg;
+            res->message.len = strlen(msg);
+        }
+    }
+
+    cJSON_Delete(r);
+
+    return st;
+}
+
+
+cv_status
+cv_cluster_apply(cv_txn *t, uint64_t seq, const char *cmd, size_t len,
+    cv_cluster_result *res)
+{
+    cJSON         *c, *now;
+    cv_txn        *child;
+    uint64_t       applied;
+    cv_status      st;
+    unsigned char  seed[CV_DET_SEED];
+    unsigned char  be[8];
+    unsigned char  key[CV_CLUSTER_KEY_MAX];
+
+    memset(res, 0, sizeof(*res));
+
+    st = cv_cluster_applied(t, &applied);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    if (seq <= applied) {
+        res->skipped = 1;
+        return CV_OK;
+    }
+
+    if (seq != applied + 1) {
+        return CV_CONFLICT;
+    }
+
+    c = cJSON_ParseWithLength(cmd, len);
+    now = cJSON_GetObjectItemCaseSensitive(c, "now");
+
+    if (c == NULL || !cv_cluster_seed(c, seed) || !cJSON_IsNumber(now)) {
+        /* not a command: applied as nothing, so the stream goes on */
+        res->status = CV_INVALID;
+
+    } else {
+        /* the command's effects in a transaction of their own: a refused
+         * one leaves nothing, and its seq is applied all the same */
+        st = cv_txn_nest(t, &child);
+        if (st != CV_OK) {
+            cJSON_Delete(c);
+            return st;
+        }
+
+        cv_det_begin(seed, (int64_t) now->valuedouble);
+        res->status = cv_cluster_run(child, c, res);
+        cv_det_end();
+
+        if (res->status == CV_OK) {
+            st = cv_txn_nest_commit(t, child);
+
+        } else {
+            cv_txn_abort(child);
+            cv_message_clear(&res->message);
+            res->opened = 0;
+
+            st = (res->status == CV_FULL || res->status == CV_ERROR)
+                 ? res->status : CV_OK;
+        }
+
+        if (st != CV_OK) {
+            /* the store failed, not the command: nothing is applied */
+            cJSON_Delete(c);
+            cv_cluster_result_clear(res);
+            return st;
+        }
+    }
+
+    cJSON_Delete(c);
+
+    cv_cluster_u64be(be, seq);
+
+    st = cv_cluster_result_put(t, seq, res);
+
+    if (st == CV_OK) {
+        st = cv_record_put_raw(t, CV_DB_META, CV_CLUSTER_APPLIED,
+                               sizeof(CV_CLUSTER_APPLIED) - 1, be, 8);
+    }
+
+    if (st == CV_OK && seq > CV_CLUSTER_RESULTS_KEEP) {
+        st = cv_record_del(t, CV_DB_META, key,
+                           cv_cluster_result_key(key,
+                                          seq - CV_CLUSTER_RESULTS_KEEP));
+        if (st == CV_NOT_FOUND) {
+            st = CV_OK;
+        }
+    }
+
+    if (st != CV_OK) {
+        cv_cluster_result_clear(res);
+    }
+
+    return st;
+}
