@@ -45,7 +45,8 @@ my @api = map { $c->api($_) } @n;
 # the conversation the writers write into
 my $v = Chatvisor::API::Visitor->new($n[0], port => $n[0]->port);
 my $first = $v->post('hello');
-is($first->{status}, 201, 'a visitor starts a conversation on node A');
+is($first->{status}, 201, 'a visitor starts a conversation on node A')
+    or do { diag("$first->{status} $first->{content}"); done_testing; exit };
 my $conv = $v->conversation_id;
 my $cookie = $v->cookie;
 

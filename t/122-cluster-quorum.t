@@ -45,7 +45,11 @@ ok($c->wait_writable($_, timeout => 30), 'node ' . $_->port . ' takes writes')
 my @api = map { $c->api($_) } @n;
 
 my $v = Chatvisor::API::Visitor->new($A, port => $A->port);
-is($v->post('hello')->{status}, 201, 'a visitor starts a conversation on A');
+{
+    my $r = $v->post('hello');
+    is($r->{status}, 201, 'a visitor starts a conversation on A')
+        or do { diag("$r->{status} $r->{content}"); done_testing; exit };
+}
 my $conv = $v->conversation_id;
 my $cookie = $v->cookie;
 my $seen = $c->wait_texts($C, $api[2], $conv, ['hello'], timeout => 10);

@@ -92,7 +92,11 @@ for my $round (1 .. 5) {
 # ---- 2. a visitor's client_msg_id across nodes ----
 
 my $v = Chatvisor::API::Visitor->new($n[0], port => $n[0]->port);
-is($v->post('hello')->{status}, 201, 'a visitor starts a conversation on A');
+{
+    my $r = $v->post('hello');
+    is($r->{status}, 201, 'a visitor starts a conversation on A')
+        or do { diag("$r->{status} $r->{content}"); done_testing; exit };
+}
 my $conv = $v->conversation_id;
 my $cookie = $v->cookie;
 sleep $SPREAD;

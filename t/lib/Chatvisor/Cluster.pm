@@ -167,7 +167,7 @@ sub new {
     open my $fh, '>', "$dir/crm.secret" or die "write $dir/crm.secret: $!\n";
     print $fh "$self->{secret}\n";
     close $fh;
-    chmod 0644, "$dir/crm.secret";
+    chmod 0600, "$dir/crm.secret";
     return $self;
 }
 
@@ -594,8 +594,8 @@ sub start {
                 print $log "ok $text $now\n";
             } else {
                 print $log "err $text $r->{status} $now\n";
-                # a node that is gone: do not spin
-                Time::HiRes::sleep(0.05) if $r->{status} == 599;
+                # a node that is gone or without a quorum: do not spin
+                Time::HiRes::sleep(0.05);
             }
             Time::HiRes::sleep($o{pause}) if $o{pause};
         }
