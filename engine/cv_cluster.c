@@ -16,6 +16,9 @@
 #define CV_CLUSTER_KEY_MAX   (sizeof(CV_CLUSTER_RESULT) - 1 + 8)
 #define CV_CLUSTER_SEED_HEX  (CV_DET_SEED * 2)
 
+/* the store's secret's key (cv_store.c) */
+#define CV_CLUSTER_SECRET    "secret"
+
 
 void
 cv_cluster_result_clear(cv_cluster_result *res)
@@ -445,4 +448,29 @@ cv_cluster_apply(cv_txn *t, uint64_t seq, const char *cmd, size_t len,
     }
 
     return st;
+}
+
+
+cv_status
+cv_cluster_secret_set(cv_txn *t, const unsigned char secret[CV_STORE_SECRET_LEN])
+{
+    MDB_val    v;
+    cv_status  st;
+
+    st = cv_raw_get(t, CV_DB_META, CV_CLUSTER_SECRET,
+                    sizeof(CV_CLUSTER_SECRET) - 1, &v);
+
+    if (st == CV_OK && v.mv_size == CV_STORE_SECRET_LEN
+        && memcmp(v.mv_data, secret, CV_STORE_SECRET_LEN) == 0)
+    {
+        return CV_OK;
+    }
+
+    if (st != CV_OK && st != CV_NOT_FOUND) {
+        return st;
+    }
+
+    return cv_record_put_raw(t, CV_DB_META, CV_CLUSTER_SECRET,
+                             sizeof(CV_CLUSTER_SECRET) - 1, secret,
+                             CV_STORE_SECRET_LEN);
 }

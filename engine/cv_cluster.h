@@ -56,4 +56,9 @@ cv_status cv_cluster_apply(cv_txn *t, uint64_t seq, const char *cmd,
 cv_status cv_cluster_result_get(cv_txn *t, uint64_t seq,
     cv_cluster_result *res);
 
+/* the cluster's signing secret (the same on every node: a cookie signed
+ * by one node is good on all) becomes the store's (cv_store_secret()) */
+cv_status cv_cluster_secret_set(cv_txn *t,
+    const unsigned char secret[CV_STORE_SECRET_LEN]);
+
 #endif

@@ -175,6 +175,8 @@ typedef struct {
 typedef struct {
     ngx_str_t                 servers;      /* "nats://h:p,...", NUL-ended;
                                                len 0: no cluster */
+    char                    **urls;         /* each of them, NUL-ended */
+    ngx_uint_t                nurls;
     ngx_str_t                 stream;       /* "chatvisor" */
     ngx_str_t                 subject;      /* stream + ".cmd" */
     ngx_uint_t                replicas;
@@ -196,6 +198,9 @@ typedef struct {
     /* the runtime, in each worker */
     cv_store                 *store;        /* this worker's handle */
     u_char                    secret[CV_STORE_SECRET_LEN];  /* signs cookies */
+    ngx_uint_t                secret_gen;   /* moves when the secret
+                                               changes in a worker (the
+                                               cluster's arrives) */
     ngx_shm_zone_t           *shm_zone;
     ngx_chatvisor_shm_t      *shm;
     ngx_int_t                *pipes;        /* [2 * workers]: read, write */

@@ -63,6 +63,12 @@
 #define NGX_CHATVISOR_CLUSTER_NACK         2   /* id: not stored */
 #define NGX_CHATVISOR_CLUSTER_CMD          3   /* seq, gen, data */
 #define NGX_CHATVISOR_CLUSTER_NOTE         4   /* data: to log */
+#define NGX_CHATVISOR_CLUSTER_SECRET       5   /* data: the cluster's */
+
+/* the key-value bucket of what the nodes share once (stream + suffix)
+ * and the signing secret's key in it */
+#define NGX_CHATVISOR_CLUSTER_KV_SUFFIX    "-shared"
+#define NGX_CHATVISOR_CLUSTER_KV_SECRET    "cookie-secret"
 
 typedef struct ngx_chatvisor_cluster_item_s  ngx_chatvisor_cluster_item_t;
 
@@ -110,7 +116,9 @@ typedef struct {
     natsConnection                *nc;
     jsCtx                         *js;
     natsSubscription              *sub;
+    kvStore                       *kv;
     ngx_uint_t                     stream_ok;
+    ngx_uint_t                     secret_ok;
     uint64_t                       sub_made_gen;
     ngx_uint_t                     connected_told;
 
@@ -120,6 +128,7 @@ typedef struct {
     uint64_t                       next_id;
     uint64_t                       seen;       /* the reader is past it */
     uint64_t                       gen;        /* the reader's generation */
+    ngx_chatvisor_op_t             secret_op;
 } ngx_chatvisor_cluster_t;
 
 
@@ -167,6 +176,44 @@ ngx_chatvisor_cluster_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_memcpy(cmcf->cluster.servers.data, value[1].data, value[1].len);
     cmcf->cluster.servers.data[value[1].len] = '\0';
     cmcf->cluster.servers.len = value[1].len;
+
+    /* each url on its own (libnats' own comma parsing in natsOptions_SetURL
+     * finds no server in 3.4) */
+    n = 1;
+    for (p = value[1].data; p < value[1].data + value[1].len; p++) {
+        n += (*p == ',');
+    }
+
+    cmcf->cluster.urls = ngx_palloc(cf->pool, n * sizeof(char *));
+    if (cmcf->cluster.urls == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cmcf->cluster.nurls = 0;
+    s.data = ngx_pnalloc(cf->pool, value[1].len + 1);
+    if (s.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(s.data, value[1].data, value[1].len);
+    s.data[value[1].len] = '\0';
+
+    for (p = s.data, i = 0; i <= value[1].len; i++) {
+        if (i == value[1].len || s.data[i] == ',') {
+            if (p == s.data + i) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "an empty server in \"%V\"", &value[1]);
+                return NGX_CONF_ERROR;
+            }
+
+            if (i < value[1].len) {
+                s.data[i] = '\0';
+            }
+
+            cmcf->cluster.urls[cmcf->cluster.nurls++] = (char *) p;
+            p = s.data + i + 1;
+        }
+    }
 
     ngx_str_set(&cmcf->cluster.stream, "chatvisor");
     cmcf->cluster.replicas = 3;
@@ -424,6 +471,18 @@ ngx_chatvisor_cluster_cmd(natsConnection *nc, natsSubscription *sub,
 
 /* ------------------------------------------------------ our own thread */
 
+/* a libnats thread: connected at last (our thread's next tick looks) */
+static void
+ngx_chatvisor_cluster_connected(natsConnection *nc, void *closure)
+{
+    ngx_chatvisor_cluster_t *cl = closure;
+
+    pthread_mutex_lock(&cl->mu);
+    pthread_cond_signal(&cl->cond);
+    pthread_mutex_unlock(&cl->mu);
+}
+
+
 static void
 ngx_chatvisor_cluster_connect(ngx_chatvisor_cluster_t *cl)
 {
@@ -439,7 +498,8 @@ ngx_chatvisor_cluster_connect(ngx_chatvisor_cluster_t *cl)
         return;
     }
 
-    s = natsOptions_SetURL(opts, (const char *) cmcf->cluster.servers.data);
+    s = natsOptions_SetServers(opts, (const char **) cmcf->cluster.urls,
+                               (int) cmcf->cluster.nurls);
 
     if (s == NATS_OK) {
         /* never give up, and never buffer while disconnected: a write
@@ -453,7 +513,9 @@ ngx_chatvisor_cluster_connect(ngx_chatvisor_cluster_t *cl)
     }
 
     if (s == NATS_OK) {
-        s = natsOptions_SetRetryOnFailedConnect(opts, true, NULL, NULL);
+        /* with a callback the first connect does not wait either */
+        s = natsOptions_SetRetryOnFailedConnect(opts, true,
+                                        ngx_chatvisor_cluster_connected, cl);
     }
 
     if (s == NATS_OK) {
@@ -539,11 +601,92 @@ ngx_chatvisor_cluster_stream(ngx_chatvisor_cluster_t *cl)
 
     jsStreamInfo_Destroy(si);
     cl->stream_ok = 1;
-
-    pthread_mutex_lock(&cl->mu);
-    cl->ready = 1;
-    pthread_mutex_unlock(&cl->mu);
     ngx_chatvisor_cluster_note(cl, "the stream is available", NATS_OK);
+}
+
+
+/*
+ * The signing secret every node uses (a cookie one node signed is good on
+ * every other): the first node to put one into the shared key-value
+ * bucket wins (kvStore_Create() fails when the key exists), the others
+ * read it.
+ */
+static void
+ngx_chatvisor_cluster_secret(ngx_chatvisor_cluster_t *cl)
+{
+    char                           bucket[NGX_MAX_ERROR_STR];
+    kvEntry                       *e;
+    uint64_t                       rev;
+    kvConfig                       kc;
+    natsStatus                     s;
+    unsigned char                  secret[CV_STORE_SECRET_LEN];
+    ngx_chatvisor_cluster_item_t  *it;
+    ngx_chatvisor_main_conf_t     *cmcf;
+
+    cmcf = cl->cmcf;
+
+    if (cl->kv == NULL) {
+        (void) snprintf(bucket, sizeof(bucket), "%s%s",
+                        (const char *) cmcf->cluster.stream.data,
+                        NGX_CHATVISOR_CLUSTER_KV_SUFFIX);
+
+        s = js_KeyValue(&cl->kv, cl->js, bucket);
+
+        if (s == NATS_NOT_FOUND) {
+            kvConfig_Init(&kc);
+            kc.Bucket = bucket;
+            kc.History = 1;
+            kc.Replicas = (int) cmcf->cluster.replicas;
+
+            s = js_CreateKeyValue(&cl->kv, cl->js, &kc);
+        }
+
+        if (s != NATS_OK) {
+            cl->kv = NULL;
+            ngx_chatvisor_cluster_note(cl, "the shared bucket is not "
+                                       "available", s);
+            return;
+        }
+    }
+
+    e = NULL;
+    s = kvStore_Get(&e, cl->kv, NGX_CHATVISOR_CLUSTER_KV_SECRET);
+
+    if (s == NATS_NOT_FOUND) {
+        if (cv_random_bytes(secret, sizeof(secret)) != CV_OK) {
+            return;
+        }
+
+        s = kvStore_Create(&rev, cl->kv, NGX_CHATVISOR_CLUSTER_KV_SECRET,
+                           secret, sizeof(secret));
+
+        if (s == NATS_OK) {
+            goto got;
+        }
+
+        /* another node's came first */
+        s = kvStore_Get(&e, cl->kv, NGX_CHATVISOR_CLUSTER_KV_SECRET);
+    }
+
+    if (s != NATS_OK || kvEntry_ValueLen(e) != CV_STORE_SECRET_LEN) {
+        kvEntry_Destroy(e);
+        ngx_chatvisor_cluster_note(cl, "no shared signing secret yet", s);
+        return;
+    }
+
+    ngx_memcpy(secret, kvEntry_Value(e), CV_STORE_SECRET_LEN);
+    kvEntry_Destroy(e);
+
+got:
+
+    it = ngx_chatvisor_cluster_item(NGX_CHATVISOR_CLUSTER_SECRET, secret,
+                                    sizeof(secret));
+    if (it == NULL) {
+        return;
+    }
+
+    ngx_chatvisor_cluster_push(cl, it);
+    cl->secret_ok = 1;
 }
 
 
@@ -640,6 +783,14 @@ ngx_chatvisor_cluster_step(ngx_chatvisor_cluster_t *cl)
         }
     }
 
+    if (!cl->secret_ok) {
+        ngx_chatvisor_cluster_secret(cl);
+
+        if (!cl->secret_ok) {
+            return;
+        }
+    }
+
     ngx_chatvisor_cluster_subscribe(cl);
 }
 
@@ -675,6 +826,11 @@ ngx_chatvisor_cluster_thread(void *data)
     if (cl->sub) {
         natsSubscription_Destroy(cl->sub);
         cl->sub = NULL;
+    }
+
+    if (cl->kv) {
+        kvStore_Destroy(cl->kv);
+        cl->kv = NULL;
     }
 
     if (cl->js) {
@@ -1154,6 +1310,64 @@ ngx_chatvisor_cluster_apply(ngx_chatvisor_cluster_t *cl,
 }
 
 
+static cv_status
+ngx_chatvisor_cluster_secret_run(ngx_chatvisor_op_t *op, cv_txn *t)
+{
+    ngx_chatvisor_cluster_t  *cl = op->data;
+
+    return cv_cluster_secret_set(t, cl->cmcf->secret);
+}
+
+
+static void
+ngx_chatvisor_cluster_secret_done(ngx_chatvisor_op_t *op)
+{
+    ngx_chatvisor_cluster_t  *cl = op->data;
+
+    if (op->status != CV_OK) {
+        ngx_log_error(NGX_LOG_ERR, cl->log, 0,
+                      "chatvisor: cluster: the shared secret is not kept "
+                      "in the store (%s)", cv_status_text(op->status));
+    }
+
+    ngx_chatvisor_op_clear(op);
+
+    /* now writes may go: a new visitor's cookie is signed with it */
+    pthread_mutex_lock(&cl->mu);
+    cl->ready = 1;
+    pthread_mutex_unlock(&cl->mu);
+}
+
+
+/*
+ * The cluster's signing secret: this worker signs and checks with it from
+ * now on, and the store keeps it for the next start (so that a node that
+ * starts without the cluster checks cookies as the others do).
+ */
+static void
+ngx_chatvisor_cluster_secret_take(ngx_chatvisor_cluster_t *cl,
+    u_char *secret)
+{
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cmcf = cl->cmcf;
+
+    if (ngx_memcmp(cmcf->secret, secret, CV_STORE_SECRET_LEN) != 0) {
+        ngx_memcpy(cmcf->secret, secret, CV_STORE_SECRET_LEN);
+        cmcf->secret_gen++;
+    }
+
+    ngx_memzero(&cl->secret_op, sizeof(ngx_chatvisor_op_t));
+    cl->secret_op.run = ngx_chatvisor_cluster_secret_run;
+    cl->secret_op.done = ngx_chatvisor_cluster_secret_done;
+    cl->secret_op.data = cl;
+
+    if (ngx_chatvisor_commit(cmcf, &cl->secret_op) != NGX_OK) {
+        ngx_chatvisor_cluster_secret_done(&cl->secret_op);
+    }
+}
+
+
 static void
 ngx_chatvisor_cluster_read(ngx_event_t *ev)
 {
@@ -1208,6 +1422,10 @@ ngx_chatvisor_cluster_read(ngx_event_t *ev)
             if (w) {
                 ngx_chatvisor_cluster_answer(cl, w, NGX_DECLINED);
             }
+            break;
+
+        case NGX_CHATVISOR_CLUSTER_SECRET:
+            ngx_chatvisor_cluster_secret_take(cl, it->data);
             break;
 
         default: /* NGX_CHATVISOR_CLUSTER_NOTE */
