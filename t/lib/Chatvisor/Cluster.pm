@@ -76,8 +76,9 @@ package Chatvisor::Cluster;
 #                     chatvisor_cluster (nginx -t of a node says so)
 #   api(T, timeout => S)        a Chatvisor::API on node T, logged in as
 #                     crm (retried while the node is not ready); dies
-#   wait_writable(T, timeout => S)   true once a REST write on node T
-#                     (PUT agents/cluster-probe) is answered 2xx
+#   wait_writable(T, timeout => S)   true once node T answers 2xx to a
+#                     visitor's message (a probe visitor of its own) and
+#                     to a REST write (PUT agents/cluster-probe)
 #   messages(T, API, CONV)      every message of CONV as node T lists it
 #                     (GET conversations/CONV/messages, paged): [{...}]
 #   wait_texts(T, API, CONV, [TEXT...], timeout => S)   the messages once
@@ -469,7 +470,20 @@ sub api {
 sub wait_writable {
     my ($self, $t, %o) = @_;
     my $deadline = Time::HiRes::time() + ($o{timeout} // 30);
-    my $api = eval { $self->api($t, timeout => $o{timeout} // 30) } or return 0;
+    # a visitor's message: it goes through the stream (a REST write might
+    # not yet); one probe visitor per node
+    require Chatvisor::API;
+    my $v = $self->{probe}{ $t->port } //=
+        Chatvisor::API::Visitor->new($t, port => $t->port);
+    while (1) {
+        my $r = $v->post('cluster probe', timeout => 10);
+        last if $r->{status} == 201 || $r->{status} == 200;
+        return 0 if Time::HiRes::time() > $deadline;
+        Time::HiRes::sleep(0.2);
+    }
+    my $left = $deadline - Time::HiRes::time();
+    my $api = eval { $self->api($t, timeout => $left > 1 ? $left : 1) }
+        or return 0;
     my $n = 0;
     while (1) {
         my $r = $api->call(PUT => 'agents/cluster-probe',
