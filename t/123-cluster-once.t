@@ -30,6 +30,12 @@ Chatvisor::Cluster::skip_unless_nats();
 
 my $SPREAD = 1;    # s for a write on one node to be applied on the others
 
+# TODO: what the core does not do yet; remove when it does (prove then
+# says "TODO passed")
+our $TODO;
+my $TODO_REST = 'issue 15 core: REST writes (agents, login URLs, REST'
+              . ' messages) do not go through the JetStream stream yet';
+
 my $c = Chatvisor::Cluster->new(servers => 3);
 $c->skip_unless_core;
 $c->start;
@@ -64,6 +70,7 @@ is($api[0]->call(PUT => 'agents/ann', { name => 'Ann' }, spec_check => 0)
 sleep $SPREAD;
 
 for my $round (1 .. 5) {
+    local $TODO = $TODO_REST;
     my $maker = $round % 3;
     my $r = $api[$maker]->call(POST => 'agents/ann/login-url', {},
                                spec_check => 0);
@@ -80,8 +87,8 @@ for my $round (1 .. 5) {
     is(scalar @no, 2, "round $round: the others answer 403");
     is(scalar(grep { ($_->{json}{error}{code} // '') eq 'invalid_token' } @no),
        scalar @no, "round $round: invalid_token");
-    ok(scalar($ok[0] // -1 >= 0 ? $a[$ok[0]]->header('Set-Cookie') // '' : '')
-       =~ /cv_agent=/, "round $round: the one that logged in sets cv_agent");
+    ok(@ok && grep({ /^cv_agent=/ } $a[$ok[0]]->header_all('Set-Cookie')),
+       "round $round: the one that logged in sets cv_agent");
     for my $i (0 .. 2) {
         my $again = Chatvisor::HTTP::http_json($n[$i]->port, 'POST',
             '/chatvisor/v1/agent/join', { token => $token });
@@ -147,6 +154,7 @@ for my $i (0 .. 2) {
 # ---- 3. REST messages with a client_msg_id ----
 
 for my $k (1 .. 3) {
+    local $TODO = $TODO_REST;
     my $cmid = "rest-race-$k";
     # each node with its own token
     my @a = do {
