@@ -66,9 +66,32 @@ package Chatvisor::Cluster;
 #   nodes(N, %o)      N of them
 #   node_template     the default: 2 workers, a store in the node's dir,
 #                     `chatvisor_cluster %%NATS_URLS%% %%CLUSTER_ARGS%%;`,
-#                     the API client crm, /chatvisor/ with a 2 s long-poll
+#                     the API client crm, no abuse limits (the tests'
+#                     writers are fast), /chatvisor/ with a 2 s long-poll
 #   api_secret        the shared secret of API client crm
 #
+# Helpers of the tests of several nodes (REST calls are not checked
+# against the spec here; the single-node tests do that):
+#   skip_unless_core  skip_all when this build's module does not know
+#                     chatvisor_cluster (nginx -t of a node says so)
+#   api(T, timeout => S)        a Chatvisor::API on node T, logged in as
+#                     crm (retried while the node is not ready); dies
+#   wait_writable(T, timeout => S)   true once node T answers 2xx to a
+#                     visitor's message (a probe visitor of its own) and
+#                     to a REST write (PUT agents/cluster-probe)
+#   messages(T, API, CONV)      every message of CONV as node T lists it
+#                     (GET conversations/CONV/messages, paged): [{...}]
+#   wait_texts(T, API, CONV, [TEXT...], timeout => S)   the messages once
+#                     every TEXT is among them (or at the timeout)
+#   start_writer(T, cookie => C, prefix => P, max => N, pause => S)
+#                     a child process posting visitor messages "P-1",
+#                     "P-2", ... (client_msg_id the same) on node T with
+#                     the visitor cookie C, one at a time, each attempt
+#                     once, until stopped or N; a Chatvisor::Cluster::Writer:
+#                     ->acked (texts answered 2xx, in order), ->failed
+#                     ([text, status]), ->attempts, ->stop, ->wait_acked(N,
+#                     S), ->longest_gap (seconds between two acks)
+
 # Every process dies with the test (Chatvisor::Proc), servers are killed
 # when the object goes, and the temp dir is removed unless
 # CHATVISOR_TEST_KEEP=1 (or the test failed and CHATVISOR_TEST_KEEP is
@@ -145,7 +168,7 @@ sub new {
     open my $fh, '>', "$dir/crm.secret" or die "write $dir/crm.secret: $!\n";
     print $fh "$self->{secret}\n";
     close $fh;
-    chmod 0644, "$dir/crm.secret";
+    chmod 0600, "$dir/crm.secret";
     return $self;
 }
 
@@ -384,6 +407,8 @@ http {
     chatvisor_store %%TESTDIR%%/store size=64m;
     chatvisor_cluster %%NATS_URLS%% %%CLUSTER_ARGS%%;
     chatvisor_api_client crm %%API_SECRET_FILE%%;
+    chatvisor_limit_messages off;
+    chatvisor_limit_new_visitors off;
     server {
         listen 127.0.0.1:%%PORT%%;
         location /chatvisor/ { chatvisor on; chatvisor_poll_timeout 2s; }
@@ -410,6 +435,100 @@ sub nodes {
     return map { $self->node(%o) } 1 .. $n;
 }
 
+# ---- helpers of the tests ----
+
+sub skip_unless_core {
+    my ($self) = @_;
+    my $t = Chatvisor::Test->new;
+    $t->write_config(node_template(), NATS_URLS => $self->urls,
+                     CLUSTER_ARGS => '', API_SECRET_FILE => $self->api_secret_file);
+    my ($st, $out) = $t->test_config;
+    Test::More::plan(skip_all => 'TODO issue 15: this module has no'
+                                 . ' chatvisor_cluster directive yet')
+        if $st && $out =~ /unknown directive "chatvisor_cluster"/;
+    return 1;
+}
+
+sub api {
+    my ($self, $t, %o) = @_;
+    require Chatvisor::API;
+    my $api = Chatvisor::API->new($t, client => 'crm', secret => $self->{secret});
+    my $deadline = Time::HiRes::time() + ($o{timeout} // 30);
+    my $r;
+    while (1) {
+        $r = $api->token_request(spec_check => 0);
+        if ($r->{status} == 200 && $r->{json} && $r->{json}{access_token}) {
+            $api->set_token($r->{json}{access_token});
+            return $api;
+        }
+        last if Time::HiRes::time() > $deadline;
+        Time::HiRes::sleep(0.2);
+    }
+    die "no API token from node " . $t->port . ": $r->{status} $r->{content}\n";
+}
+
+sub wait_writable {
+    my ($self, $t, %o) = @_;
+    my $deadline = Time::HiRes::time() + ($o{timeout} // 30);
+    # a visitor's message: it goes through the stream (a REST write might
+    # not yet); one probe visitor per node
+    require Chatvisor::API;
+    my $v = $self->{probe}{ $t->port } //=
+        Chatvisor::API::Visitor->new($t, port => $t->port);
+    while (1) {
+        my $r = $v->post('cluster probe', timeout => 10);
+        last if $r->{status} == 201 || $r->{status} == 200;
+        return 0 if Time::HiRes::time() > $deadline;
+        Time::HiRes::sleep(0.2);
+    }
+    my $left = $deadline - Time::HiRes::time();
+    my $api = eval { $self->api($t, timeout => $left > 1 ? $left : 1) }
+        or return 0;
+    my $n = 0;
+    while (1) {
+        my $r = $api->call(PUT => 'agents/cluster-probe',
+                           { name => 'Probe ' . ++$n },
+                           spec_check => 0, request_check => 0);
+        return 1 if $r->{status} >= 200 && $r->{status} < 300;
+        return 0 if Time::HiRes::time() > $deadline;
+        Time::HiRes::sleep(0.2);
+    }
+}
+
+sub messages {
+    my ($self, $t, $api, $conv) = @_;
+    my ($after, @all) = (0);
+    for (1 .. 1000) {
+        my $r = $api->call(GET => "conversations/$conv/messages?after=$after&limit=100",
+                           undef, spec_check => 0);
+        die "GET conversations/$conv/messages on " . $t->port
+            . ": $r->{status} $r->{content}\n"
+            unless $r->{status} == 200 && $r->{json};
+        my @items = @{ $r->{json}{items} || [] };
+        push @all, @items;
+        last if @items < 100;
+        $after = $items[-1]{seq};
+    }
+    return \@all;
+}
+
+sub wait_texts {
+    my ($self, $t, $api, $conv, $texts, %o) = @_;
+    my $deadline = Time::HiRes::time() + ($o{timeout} // 10);
+    while (1) {
+        my $m = eval { $self->messages($t, $api, $conv) } || [];
+        my %have = map { ($_->{text} // '') => 1 } @$m;
+        return $m if !grep { !$have{$_} } @$texts;
+        return $m if Time::HiRes::time() > $deadline;
+        Time::HiRes::sleep(0.1);
+    }
+}
+
+sub start_writer {
+    my ($self, $t, %o) = @_;
+    return Chatvisor::Cluster::Writer->start($self, $t, %o);
+}
+
 sub _tail {
     my ($text, $n) = @_;
     my @l = split /\n/, $text // '';
@@ -432,14 +551,127 @@ sub DESTROY {
     my ($self) = @_;
     local ($?, $@);
     return unless $self->{owner} && $self->{owner} == $$;
-    my $ok = Test::More->builder->is_passing;
-    Test::More::diag($self->_diag) if !$ok && !$self->{keep};
+    my $ok = eval { Test::More->builder->is_passing } // 1;
+    eval { Test::More::diag($self->_diag) } if !$ok && !$self->{keep};
     $self->kill($_) for 0 .. $self->size - 1;
     if ($self->{keep}) {
-        Test::More::diag("CHATVISOR_TEST_KEEP: kept $self->{dir}");
+        eval { Test::More::diag("CHATVISOR_TEST_KEEP: kept $self->{dir}") };
     } else {
         File::Path::remove_tree($self->{dir}) if -d $self->{dir};
     }
+}
+
+# ---------------------------------------------------------------------------
+
+package Chatvisor::Cluster::Writer;
+
+# A child that posts visitor messages one at a time and writes one line per
+# attempt to a file: "ok TEXT TIME" or "err TEXT STATUS TIME".
+
+use strict;
+use warnings;
+
+use JSON::PP ();
+use POSIX ();
+use Time::HiRes ();
+
+use Chatvisor::HTTP ();
+use Chatvisor::Proc ();
+
+my $WJSON = JSON::PP->new->utf8->canonical;
+
+sub start {
+    my ($class, $cluster, $t, %o) = @_;
+    my $prefix = $o{prefix} // 'w';
+    my $file = "$cluster->{dir}/writer-$prefix.log";
+    unlink $file, "$file.stop";
+    my $port = $t->port;
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        Chatvisor::Proc::die_with_parent();
+        open my $log, '>>', $file or POSIX::_exit(1);
+        $log->autoflush(1);
+        my $max = $o{max} // 1_000_000;
+        for my $i (1 .. $max) {
+            last if -e "$file.stop";
+            my $text = "$prefix-$i";
+            my $r = Chatvisor::HTTP::http_request($port, 'POST',
+                '/chatvisor/v1/visitor/messages',
+                headers => { 'Content-Type' => 'application/json',
+                             Accept => 'application/json',
+                             Cookie => "cv_visitor=$o{cookie}" },
+                content => $WJSON->encode({ text => $text,
+                                            client_msg_id => $text }),
+                timeout => $o{timeout} // 15);
+            my $now = sprintf '%.3f', Time::HiRes::time();
+            if ($r->{status} == 201 || $r->{status} == 200) {
+                print $log "ok $text $now\n";
+            } else {
+                print $log "err $text $r->{status} $now\n";
+                # a node that is gone or without a quorum: do not spin
+                Time::HiRes::sleep(0.05);
+            }
+            Time::HiRes::sleep($o{pause}) if $o{pause};
+        }
+        POSIX::_exit(0);
+    }
+    return bless { pid => $pid, file => $file, owner => $$ }, $class;
+}
+
+sub _lines {
+    my ($self) = @_;
+    open my $fh, '<', $self->{file} or return ();
+    return map { [ split ' ' ] } grep { /\n\z/ } <$fh>;
+}
+
+sub acked    { [ map { $_->[1] } grep { $_->[0] eq 'ok' } $_[0]->_lines ] }
+sub ack_times { [ map { $_->[2] } grep { $_->[0] eq 'ok' } $_[0]->_lines ] }
+sub failed   { [ map { [ $_->[1], $_->[2] ] } grep { $_->[0] eq 'err' } $_[0]->_lines ] }
+sub attempts { [ map { $_->[1] } $_[0]->_lines ] }
+
+sub wait_acked {
+    my ($self, $n, $timeout) = @_;
+    my $deadline = Time::HiRes::time() + ($timeout // 30);
+    while (Time::HiRes::time() < $deadline) {
+        return 1 if @{ $self->acked } >= $n;
+        return 0 if waitpid($self->{pid}, POSIX::WNOHANG()) != 0;
+        Time::HiRes::sleep(0.05);
+    }
+    return @{ $self->acked } >= $n ? 1 : 0;
+}
+
+# the longest time between two acknowledged writes
+sub longest_gap {
+    my ($self) = @_;
+    my @t = @{ $self->ack_times };
+    my $gap = 0;
+    for my $i (1 .. $#t) { $gap = $t[$i] - $t[$i - 1] if $t[$i] - $t[$i - 1] > $gap }
+    return $gap;
+}
+
+# stops after the write in flight (waits for it, up to its timeout)
+sub stop {
+    my ($self) = @_;
+    my $pid = delete $self->{pid} or return $self;
+    open my $fh, '>', "$self->{file}.stop";
+    close $fh;
+    my $deadline = Time::HiRes::time() + 20;
+    while (Time::HiRes::time() < $deadline) {
+        my $r = waitpid($pid, POSIX::WNOHANG());
+        return $self if $r == $pid || $r < 0;
+        Time::HiRes::sleep(0.02);
+    }
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+    return $self;
+}
+
+sub DESTROY {
+    my ($self) = @_;
+    local ($?, $@);
+    return unless $self->{pid} && $self->{owner} == $$;
+    kill 'KILL', $self->{pid};
+    waitpid($self->{pid}, 0);
 }
 
 1;
