@@ -5,6 +5,7 @@
 
 #include "cv_cluster.h"
 #include "cv_routing.h"
+#include "cv_agents.h"
 #include "cv_store_impl.h"
 
 #include <stdio.h>
@@ -24,7 +25,15 @@ void
 cv_cluster_result_clear(cv_cluster_result *res)
 {
     cv_message_clear(&res->message);
+    cJSON_Delete(res->result);
     memset(res, 0, sizeof(*res));
+}
+
+
+static void
+cv_cluster_why(cv_cluster_result *res, const char *why)
+{
+    snprintf(res->why, sizeof(res->why), "%s", why);
 }
 
 
@@ -226,6 +235,212 @@ cv_cluster_agent_reply(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
 }
 
 
+/* the author a command names: an agent ("agent_id", "agent_name") */
+static int
+cv_cluster_agent(const cJSON *cmd, cv_author *me)
+{
+    me->type = "agent";
+    me->id = cv_cluster_str(cmd, "agent_id");
+    me->name = cv_cluster_str(cmd, "agent_name");
+
+    return me->id != NULL;
+}
+
+
+/* the conversation a command names, its state read; the answer's
+ * conversation once changed (cv_conversation_get()) */
+static cv_status
+cv_cluster_conv(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
+    cv_conv_state *cs)
+{
+    const char  *conv_id;
+
+    conv_id = cv_cluster_str(cmd, "conversation_id");
+
+    if (conv_id == NULL || strlen(conv_id) >= CV_ID_MAX) {
+        return CV_INVALID;
+    }
+
+    strcpy(res->conversation_id, conv_id);
+
+    return cv_conversation_state(t, conv_id, cs);
+}
+
+
+static cv_status
+cv_cluster_answer_conv(cv_txn *t, cv_cluster_result *res,
+    const cv_conv_state *cs)
+{
+    strcpy(res->customer_id, cs->customer_id);
+
+    return cv_conversation_get(t, res->conversation_id, &res->result);
+}
+
+
+/* the console: to the agent named ("to"), or to oneself */
+static cv_status
+cv_cluster_agent_assign(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
+{
+    int            changed;
+    cJSON         *target;
+    cv_author      who;
+    cv_status      st;
+    const char    *to;
+    cv_conv_state  cs;
+
+    if (!cv_cluster_agent(cmd, &who)) {
+        return CV_INVALID;
+    }
+
+    st = cv_cluster_conv(t, cmd, res, &cs);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    target = NULL;
+    to = cv_cluster_str(cmd, "to");
+
+    if (to && strcmp(to, who.id) != 0) {
+        st = cv_agent_get_enabled(t, to, &target);
+        if (st != CV_OK) {
+            return st;
+        }
+
+        cv_agent_author(target, &who);
+    }
+
+    st = cv_conversation_assign(t, res->conversation_id, &who, &changed);
+
+    if (st == CV_OK) {
+        st = cv_cluster_answer_conv(t, res, &cs);
+    }
+
+    cJSON_Delete(target);
+
+    return st;
+}
+
+
+static cv_status
+cv_cluster_agent_close(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
+{
+    int            changed;
+    cv_author      me;
+    cv_status      st;
+    cv_conv_state  cs;
+
+    if (!cv_cluster_agent(cmd, &me)) {
+        return CV_INVALID;
+    }
+
+    st = cv_cluster_conv(t, cmd, res, &cs);
+
+    if (st == CV_OK) {
+        st = cv_conversation_close(t, res->conversation_id, &me, &changed);
+    }
+
+    if (st != CV_OK) {
+        return st;
+    }
+
+    res->closed = (changed != 0);
+
+    return cv_cluster_answer_conv(t, res, &cs);
+}
+
+
+/* the REST API's author: the agent named (enabled), or the system */
+static cv_status
+cv_cluster_api_author(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
+    cv_author *who, cJSON **agent)
+{
+    cv_status    st;
+    const char  *agent_id;
+
+    who->type = "system";
+    who->id = NULL;
+    who->name = NULL;
+    *agent = NULL;
+
+    agent_id = cv_cluster_str(cmd, "agent_id");
+    if (agent_id == NULL) {
+        return CV_OK;
+    }
+
+    st = cv_agent_get_enabled(t, agent_id, agent);
+
+    if (st == CV_NOT_FOUND) {
+        cv_cluster_why(res, "no such agent");
+
+    } else if (st == CV_CONFLICT) {
+        cv_cluster_why(res, "the agent is disabled");
+    }
+
+    if (st == CV_OK) {
+        cv_agent_author(*agent, who);
+    }
+
+    return st;
+}
+
+
+/* POST conversations/ID/messages, assign, close of the REST API */
+static cv_status
+cv_cluster_api_change(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
+    const char *op)
+{
+    int            changed;
+    cJSON         *agent;
+    cv_author      who;
+    cv_status      st;
+    cv_conv_state  cs;
+
+    st = cv_cluster_conv(t, cmd, res, &cs);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    st = cv_cluster_api_author(t, cmd, res, &who, &agent);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    if (strcmp(op, "api.message") == 0) {
+        res->author = strcmp(who.type, "agent") == 0 ? "agent" : "system";
+        st = cv_message_post(t, res->conversation_id, NULL, &who,
+                             cv_cluster_str(cmd, "client_msg_id"),
+                             cv_cluster_str(cmd, "text"), NULL,
+                             &res->message);
+
+    } else if (strcmp(op, "api.assign") == 0) {
+        st = cv_conversation_assign(t, res->conversation_id,
+                                    agent ? &who : NULL, &changed);
+
+    } else {
+        st = cv_conversation_close(t, res->conversation_id, &who, &changed);
+        res->closed = (st == CV_OK && changed);
+    }
+
+    cJSON_Delete(agent);
+
+    if (st == CV_CONFLICT) {
+        cv_cluster_why(res, "the conversation is closed");
+    }
+
+    if (st != CV_OK) {
+        return st;
+    }
+
+    strcpy(res->customer_id, cs.customer_id);
+
+    if (res->message.json) {
+        return CV_OK;
+    }
+
+    return cv_cluster_answer_conv(t, res, &cs);
+}
+
+
 static cv_status
 cv_cluster_run(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
 {
@@ -239,6 +454,21 @@ cv_cluster_run(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
 
     if (op && strcmp(op, "agent.reply") == 0) {
         return cv_cluster_agent_reply(t, cmd, res);
+    }
+
+    if (op && strcmp(op, "agent.assign") == 0) {
+        return cv_cluster_agent_assign(t, cmd, res);
+    }
+
+    if (op && strcmp(op, "agent.close") == 0) {
+        return cv_cluster_agent_close(t, cmd, res);
+    }
+
+    if (op && (strcmp(op, "api.message") == 0
+               || strcmp(op, "api.assign") == 0
+               || strcmp(op, "api.close") == 0))
+    {
+        return cv_cluster_api_change(t, cmd, res, op);
     }
 
     return CV_INVALID;      /* a newer node's command: see docs/cluster.md */
@@ -255,24 +485,57 @@ cv_cluster_result_put(cv_txn *t, uint64_t seq, const cv_cluster_result *res)
     cv_status      st;
     unsigned char  key[CV_CLUSTER_KEY_MAX];
 
-    room = 256 + 2 * CV_ID_MAX + res->message.len;
+    char          *conv;
+    size_t         conv_len;
+
+    conv = NULL;
+    conv_len = 0;
+
+    if (res->result) {
+        conv = cJSON_PrintUnformatted(res->result);
+        if (conv == NULL) {
+            return CV_ERROR;
+        }
+
+        conv_len = strlen(conv);
+    }
+
+    /* the reason is our own text: no character to escape */
+    room = 256 + 2 * CV_ID_MAX + CV_CLUSTER_WHY_MAX + res->message.len
+           + conv_len;
     text = malloc(room);
     if (text == NULL) {
+        cJSON_free(conv);
         return CV_ERROR;
     }
 
     n = (size_t) snprintf(text, room,
-                          "{\"status\":%d,\"opened\":%s,\"duplicate\":%s,"
+                          "{\"status\":%d,\"opened\":%s,\"closed\":%s,"
+                          "\"duplicate\":%s,\"why\":\"%s\","
                           "\"customer_id\":\"%s\",\"conversation_id\":\"%s\","
                           "\"seq\":%llu,\"message\":",
                           (int) res->status, res->opened ? "true" : "false",
+                          res->closed ? "true" : "false",
                           res->message.duplicate ? "true" : "false",
-                          res->customer_id, res->conversation_id,
+                          res->why, res->customer_id, res->conversation_id,
                           (unsigned long long) res->message.seq);
 
     if (res->message.json) {
         memcpy(text + n, res->message.json, res->message.len);
         n += res->message.len;
+
+    } else {
+        memcpy(text + n, "null", 4);
+        n += 4;
+    }
+
+    memcpy(text + n, ",\"result\":", 10);
+    n += 10;
+
+    if (conv) {
+        memcpy(text + n, conv, conv_len);
+        n += conv_len;
+        cJSON_free(conv);
 
     } else {
         memcpy(text + n, "null", 4);
@@ -329,6 +592,19 @@ cv_cluster_result_get(cv_txn *t, uint64_t seq, cv_cluster_result *res)
     if (s && strlen(s) < CV_ID_MAX) {
         strcpy(res->conversation_id, s);
         strcpy(res->message.conversation_id, s);
+    }
+
+    res->closed = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r,
+                                                                "closed"));
+
+    s = cv_cluster_str(r, "why");
+    if (s) {
+        cv_cluster_why(res, s);
+    }
+
+    v = cJSON_GetObjectItemCaseSensitive(r, "result");
+    if (cJSON_IsObject(v)) {
+        res->result = cJSON_DetachItemViaPointer(r, v);
     }
 
     v = cJSON_GetObjectItemCaseSensitive(r, "seq");
@@ -409,7 +685,10 @@ cv_cluster_apply(cv_txn *t, uint64_t seq, const char *cmd, size_t len,
         } else {
             cv_txn_abort(child);
             cv_message_clear(&res->message);
+            cJSON_Delete(res->result);
+            res->result = NULL;
             res->opened = 0;
+            res->closed = 0;
 
             st = (res->status == CV_FULL || res->status == CV_ERROR)
                  ? res->status : CV_OK;

@@ -14,6 +14,13 @@
  *  "page_url","routing":0|1|2,"available":["agent",…]}
  * {"op":"agent.reply","seed","now","conversation_id","agent_id",
  *  "agent_name","client_msg_id","text"}
+ * {"op":"agent.assign",…,"conversation_id","agent_id","agent_name",
+ *  "to" (absent: oneself)}
+ * {"op":"agent.close",…,"conversation_id","agent_id","agent_name"}
+ * {"op":"api.message",…,"conversation_id","agent_id" (absent: the
+ *  system),"client_msg_id","text"}
+ * {"op":"api.assign",…,"conversation_id","agent_id" (null: unassign)}
+ * {"op":"api.close",…,"conversation_id","agent_id" (absent: the system)}
  */
 #ifndef CV_CLUSTER_H
 #define CV_CLUSTER_H
@@ -24,10 +31,15 @@
 /* outcomes kept for the writers, by seq (older ones are dropped) */
 #define CV_CLUSTER_RESULTS_KEEP  65536
 
+#define CV_CLUSTER_WHY_MAX  96
+
 typedef struct {
     cv_status   status;        /* the command's: CV_OK, CV_NOT_FOUND, … */
     cv_message  message;       /* a posted message (json NULL: none) */
+    cJSON      *result;        /* or the conversation as it is after it */
+    char        why[CV_CLUSTER_WHY_MAX];     /* a refusal's reason, "" */
     int         opened;        /* it opened a conversation */
+    int         closed;        /* it closed one */
     int         skipped;       /* applied before (by another worker) */
     const char *author;        /* who posted: "customer", "agent" (not
                                   kept by cv_cluster_result_get()) */

@@ -147,6 +147,66 @@ main(void)
     apply(b, 5, cmd, &rb);
     cv_cluster_result_clear(&rb);
 
+    /* the console and the REST API: assign, close, a message after it */
+    {
+        const char  *tmpl[] = {
+            "{\"op\":\"api.assign\",\"seed\":\"" SEED_A "\","
+            "\"now\":1764547204000,\"conversation_id\":\"%s\","
+            "\"agent_id\":\"nobody\"}",
+            "{\"op\":\"agent.close\",\"seed\":\"" SEED_A "\","
+            "\"now\":1764547205000,\"conversation_id\":\"%s\","
+            "\"agent_id\":\"ann\",\"agent_name\":\"Ann\"}",
+            "{\"op\":\"api.message\",\"seed\":\"" SEED_A "\","
+            "\"now\":1764547206000,\"conversation_id\":\"%s\","
+            "\"text\":\"too late\"}",
+            "{\"op\":\"agent.assign\",\"seed\":\"" SEED_A "\","
+            "\"now\":1764547207000,\"conversation_id\":\"%s\","
+            "\"agent_id\":\"ann\",\"agent_name\":\"Ann\"}"
+        };
+        cv_status  want[] = { CV_NOT_FOUND, CV_OK, CV_CONFLICT,
+                              CV_CONFLICT };
+        size_t     i;
+
+        for (i = 0; i < sizeof(tmpl) / sizeof(tmpl[0]); i++) {
+            snprintf(cmd, sizeof(cmd), tmpl[i], conv);
+            apply(a, 6 + i, cmd, &ra);
+            apply(b, 6 + i, cmd, &rb);
+
+            ok(ra.status == want[i] && rb.status == want[i],
+               "command %zu: %s on both", i + 1, cv_status_text(want[i]));
+
+            if (i == 0) {
+                ok(strcmp(ra.why, "no such agent") == 0,
+                   "an unknown agent: its reason");
+            }
+
+            if (i == 1) {
+                ok(ra.closed && ra.result
+                   && strcmp(str(ra.result, "status"), "closed") == 0,
+                   "closed: the conversation is the answer");
+            }
+
+            if (i == 2) {
+                ok(strcmp(ra.why, "the conversation is closed") == 0,
+                   "a message to a closed one: its reason");
+            }
+
+            cv_cluster_result_clear(&ra);
+            cv_cluster_result_clear(&rb);
+        }
+
+        cv_txn_begin(a, 0, &t);
+        ok(cv_cluster_result_get(t, 7, &ra) == CV_OK && ra.closed
+           && ra.result && strcmp(str(ra.result, "id"), conv) == 0,
+           "the close's outcome is kept with its conversation");
+        cv_cluster_result_clear(&ra);
+        ok(cv_cluster_result_get(t, 6, &ra) == CV_OK
+           && strcmp(ra.why, "no such agent") == 0,
+           "and the refusal's reason");
+        cv_cluster_result_clear(&ra);
+        cv_txn_abort(t);
+    }
+
     la = log_text(a);
     lb = log_text(b);
     ok(la && lb && strcmp(la, lb) == 0, "both logs are the same");

@@ -42,6 +42,14 @@ ngx_chatvisor_cluster_write_done(ngx_chatvisor_cluster_wait_t *w)
         ctx->op.status = w->res.status;
         ctx->op.message = w->res.message;
         ngx_memzero(&w->res.message, sizeof(cv_message));
+        ctx->op.result = w->res.result;
+        w->res.result = NULL;
+        ctx->op.closed = w->res.closed;
+
+        /* w->res stays until the answer is made */
+        if (w->res.why[0]) {
+            ctx->op.why = w->res.why;
+        }
 
         if (w->res.customer_id[0] && ctx->caller.new_visitor) {
             ngx_cpystrn((u_char *) ctx->caller.customer_id,

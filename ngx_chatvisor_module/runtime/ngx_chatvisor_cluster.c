@@ -42,6 +42,9 @@
 /* how often our thread looks at the connection, the stream, the reader */
 #define NGX_CHATVISOR_CLUSTER_TICK         1000
 
+/* how long an exiting worker waits for libnats' threads to end, ms */
+#define NGX_CHATVISOR_CLUSTER_CLOSE_WAIT   2000
+
 /* JetStream's API requests (stream info, consumer creation), ms */
 #define NGX_CHATVISOR_CLUSTER_API_WAIT     2000
 
@@ -909,6 +912,9 @@ ngx_chatvisor_cluster_thread(void *data)
         cl->nc = NULL;
     }
 
+    /* libnats' own threads may still call back into cl: wait for them */
+    (void) nats_CloseAndWait(NGX_CHATVISOR_CLUSTER_CLOSE_WAIT);
+
     return NULL;
 }
 
@@ -943,7 +949,9 @@ ngx_chatvisor_cluster_init_process(ngx_cycle_t *cycle,
         return NGX_OK;
     }
 
-    cl = ngx_pcalloc(cycle->pool, sizeof(ngx_chatvisor_cluster_t));
+    /* not in the cycle's pool: libnats' threads may outlive the pool by
+     * a moment at exit; the process's end frees it */
+    cl = ngx_calloc(sizeof(ngx_chatvisor_cluster_t), cycle->log);
     if (cl == NULL) {
         return NGX_ERROR;
     }
