@@ -441,6 +441,65 @@ cv_cluster_api_change(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
 }
 
 
+/* the REST API's agents: one (PUT agents/ID), gone (DELETE), the list */
+static cv_status
+cv_cluster_api_agents(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
+    const char *op)
+{
+    cJSON        *items;
+    cv_status     st;
+    const char   *id;
+
+    if (strcmp(op, "api.agents_sync") == 0) {
+        if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(cmd, "agents")))
+        {
+            return CV_INVALID;
+        }
+
+        items = cJSON_CreateArray();
+        if (items == NULL) {
+            return CV_ERROR;
+        }
+
+        st = cv_agents_sync(t, cJSON_GetObjectItemCaseSensitive(cmd,
+                                                                "agents"),
+                            items);
+        if (st != CV_OK) {
+            cJSON_Delete(items);
+            return st;
+        }
+
+        res->result = cJSON_CreateObject();
+        if (res->result == NULL) {
+            cJSON_Delete(items);
+            return CV_ERROR;
+        }
+
+        cJSON_AddItemToObject(res->result, "items", items);
+        return CV_OK;
+    }
+
+    id = cv_cluster_str(cmd, "agent_id");
+    if (id == NULL || !cv_agent_id_valid(id)) {
+        return CV_INVALID;
+    }
+
+    if (strcmp(op, "api.agent_delete") == 0) {
+        st = cv_agent_delete(t, id);
+        res->deleted = (st == CV_OK);
+        return st;
+    }
+
+    if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(cmd, "fields"))) {
+        return CV_INVALID;
+    }
+
+    return cv_agent_put(t, id, cJSON_GetObjectItemCaseSensitive(cmd,
+                                                                "fields"),
+                        &res->result, &res->created);
+}
+
+
 static cv_status
 cv_cluster_run(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
 {
@@ -469,6 +528,13 @@ cv_cluster_run(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
                || strcmp(op, "api.close") == 0))
     {
         return cv_cluster_api_change(t, cmd, res, op);
+    }
+
+    if (op && (strcmp(op, "api.agent_put") == 0
+               || strcmp(op, "api.agent_delete") == 0
+               || strcmp(op, "api.agents_sync") == 0))
+    {
+        return cv_cluster_api_agents(t, cmd, res, op);
     }
 
     return CV_INVALID;      /* a newer node's command: see docs/cluster.md */
@@ -511,11 +577,14 @@ cv_cluster_result_put(cv_txn *t, uint64_t seq, const cv_cluster_result *res)
 
     n = (size_t) snprintf(text, room,
                           "{\"status\":%d,\"opened\":%s,\"closed\":%s,"
+                          "\"created\":%s,\"deleted\":%s,"
                           "\"duplicate\":%s,\"why\":\"%s\","
                           "\"customer_id\":\"%s\",\"conversation_id\":\"%s\","
                           "\"seq\":%llu,\"message\":",
                           (int) res->status, res->opened ? "true" : "false",
                           res->closed ? "true" : "false",
+                          res->created ? "true" : "false",
+                          res->deleted ? "true" : "false",
                           res->message.duplicate ? "true" : "false",
                           res->why, res->customer_id, res->conversation_id,
                           (unsigned long long) res->message.seq);
@@ -596,6 +665,10 @@ cv_cluster_result_get(cv_txn *t, uint64_t seq, cv_cluster_result *res)
 
     res->closed = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r,
                                                                 "closed"));
+    res->created = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r,
+                                                                 "created"));
+    res->deleted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r,
+                                                                 "deleted"));
 
     s = cv_cluster_str(r, "why");
     if (s) {
@@ -689,6 +762,8 @@ cv_cluster_apply(cv_txn *t, uint64_t seq, const char *cmd, size_t len,
             res->result = NULL;
             res->opened = 0;
             res->closed = 0;
+            res->created = 0;
+            res->deleted = 0;
 
             st = (res->status == CV_FULL || res->status == CV_ERROR)
                  ? res->status : CV_OK;

@@ -21,6 +21,9 @@
  *  system),"client_msg_id","text"}
  * {"op":"api.assign",…,"conversation_id","agent_id" (null: unassign)}
  * {"op":"api.close",…,"conversation_id","agent_id" (absent: the system)}
+ * {"op":"api.agent_put",…,"agent_id","fields":{…}}
+ * {"op":"api.agent_delete",…,"agent_id"}
+ * {"op":"api.agents_sync",…,"agents":[{…},…]}
  */
 #ifndef CV_CLUSTER_H
 #define CV_CLUSTER_H
@@ -40,6 +43,8 @@ typedef struct {
     char        why[CV_CLUSTER_WHY_MAX];     /* a refusal's reason, "" */
     int         opened;        /* it opened a conversation */
     int         closed;        /* it closed one */
+    int         created;       /* it made a record (an agent) */
+    int         deleted;       /* it deleted one */
     int         skipped;       /* applied before (by another worker) */
     const char *author;        /* who posted: "customer", "agent" (not
                                   kept by cv_cluster_result_get()) */

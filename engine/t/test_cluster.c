@@ -195,6 +195,18 @@ main(void)
             cv_cluster_result_clear(&rb);
         }
 
+        snprintf(cmd, sizeof(cmd),
+                 "{\"op\":\"api.agent_put\",\"seed\":\"" SEED_A "\","
+                 "\"now\":1764547208000,\"agent_id\":\"bob\","
+                 "\"fields\":{\"name\":\"Bob\",\"max_concurrent\":2}}");
+        apply(a, 10, cmd, &ra);
+        apply(b, 10, cmd, &rb);
+        ok(ra.status == CV_OK && ra.created && rb.created && ra.result
+           && strcmp(str(ra.result, "name"), "Bob") == 0,
+           "an agent made through a command, on both");
+        cv_cluster_result_clear(&ra);
+        cv_cluster_result_clear(&rb);
+
         cv_txn_begin(a, 0, &t);
         ok(cv_cluster_result_get(t, 7, &ra) == CV_OK && ra.closed
            && ra.result && strcmp(str(ra.result, "id"), conv) == 0,

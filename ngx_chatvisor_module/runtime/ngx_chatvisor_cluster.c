@@ -1280,12 +1280,19 @@ ngx_chatvisor_cluster_apply_run(ngx_chatvisor_op_t *op, cv_txn *t)
     }
 
     op->opened = a->res.opened;
+    op->closed = a->res.closed;
+
+    if (a->res.conversation_id[0] == '\0') {
+        /* an agent's record: a disabled one's conversations went back to
+         * the queue, and every console looks */
+        ngx_chatvisor_op_notice(op, NGX_CHATVISOR_NOTICE_ALL, NULL, NULL);
+        return CV_OK;
+    }
 
     ngx_chatvisor_op_notice(op, NGX_CHATVISOR_NOTICE_CHANGE,
                             a->res.customer_id[0] ? a->res.customer_id
                                                   : NULL,
-                            a->res.conversation_id[0]
-                            ? a->res.conversation_id : NULL);
+                            a->res.conversation_id);
 
     return CV_OK;
 }
