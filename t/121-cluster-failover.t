@@ -110,6 +110,8 @@ sub same_everywhere {
     $w->stop;
     my $acked = $w->acked;
     my @after = grep { $_ > $killed_at } @{ $w->ack_times };
+    note(sprintf 'first write acknowledged %.1fs after the kill',
+                 $after[0] - $killed_at) if @after;
     ok(@after && $after[0] - $killed_at < $ELECTION_MAX,
        "writes continue within ${ELECTION_MAX}s of the kill")
         or diag('first ack after the kill: '

@@ -29,12 +29,6 @@ use Chatvisor::API;
 
 Chatvisor::Cluster::skip_unless_nats();
 
-# TODO: what the core does not do yet; remove when it does (prove then
-# says "TODO passed")
-our $TODO;
-my $TODO_REST = 'issue 15 core: REST writes do not go through the'
-              . ' JetStream stream yet';
-
 my $REFUSE_MAX = 15;    # s until a cut-off node refuses writes
 my $RECOVER_MAX = 30;   # s until it takes them again once the quorum is back
 
@@ -121,8 +115,7 @@ sub cut_off_checks {
     my $r = wait_refused($C, $tag);
     refused_ok($r, "$tag: node C refuses a visitor's message");
     {
-        local $TODO = $TODO_REST;
-        refused_ok(rest_write(2), "$tag: node C refuses a REST write");
+            refused_ok(rest_write(2), "$tag: node C refuses a REST write");
     }
     my $read = $api[2]->call(GET => "conversations/$conv/messages?limit=100",
                              undef, spec_check => 0);

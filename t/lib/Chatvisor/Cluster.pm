@@ -20,7 +20,8 @@ package Chatvisor::Cluster;
 # monitoring port from Chatvisor::Port, a store_dir and a log in the
 # cluster's temp dir):
 #   new(servers => K, cluster_name =>, extra => TEXT, extra_server => sub)
-#                     K servers (default 3), not started; extra: text added
+#                     K servers (default 3; 1: JetStream without a
+#                     cluster block), not started; extra: text added
 #                     to every server's config (accounts, tls, ...);
 #                     extra_server: sub(I) giving more text for server I
 #   start             starts every server that is not running, then
@@ -221,6 +222,15 @@ sub _config {
     # no_advertise: a client (an nginx node) only ever uses the servers it
     # was given, so that stopping those cuts it off (servers otherwise
     # tell clients about every other server)
+    # one server: JetStream on its own, no cluster block
+    my $cluster = $self->size == 1 ? '' : <<"EOF";
+cluster {
+    name: "$self->{name}"
+    listen: "127.0.0.1:$cport"
+    no_advertise: true
+    routes: [ $routes ]
+}
+EOF
     return <<"EOF";
 server_name: "$s->{name}"
 listen: "127.0.0.1:$s->{client}"
@@ -228,12 +238,7 @@ http: "127.0.0.1:$s->{monitor}"
 jetstream {
     store_dir: "$dir/s$i/js"
 }
-cluster {
-    name: "$self->{name}"
-    listen: "127.0.0.1:$cport"
-    no_advertise: true
-    routes: [ $routes ]
-}
+$cluster
 $extra
 EOF
 }
@@ -366,7 +371,9 @@ sub wait_ready {
     my ($self, %o) = @_;
     my $timeout = $o{timeout} // 30;
     my $deadline = Time::HiRes::time() + $timeout;
-    my $leader = $self->wait_leader(timeout => $timeout)
+    # a lone server (no cluster block) has no meta group
+    my $leader = $self->size == 1 ? $self->name(0)
+        : $self->wait_leader(timeout => $timeout)
         // die "nats-servers formed no JetStream meta leader in ${timeout}s\n"
               . $self->_diag;
     my @run = grep { $self->running($_) } 0 .. $self->size - 1;
