@@ -42,7 +42,26 @@ my @store = map { $_->testdir . '/store' } @n;
 # the agent, on every node's store (agents are not replicated yet)
 ctl('agent-put', '--store', $_, '--id', 'ann', '--name', 'Ann') for @store;
 
-# ---- the first write: once the node has joined the cluster ----
+# Every worker of a node takes writes once its own reader of the stream
+# runs (it says so in the error log); before, a write answers 503.
+# since: the error log's length to look after (a reader made again).
+sub wait_readers {
+    my ($node, $since) = @_;
+    my $start = time;
+    while (time - $start < $READY_MAX) {
+        my $log = substr($node->error_log, $since // 0);
+        my %pids = map { $_ => 1 }
+            $log =~ /\[notice\] (\d+)#\d+: chatvisor: cluster: reading the stream/g;
+        return 1 if keys %pids >= 2;     # the template's 2 workers
+        sleep 0.1;
+    }
+    return 0;
+}
+
+ok(wait_readers($_), 'node ' . $_->port . ': both workers read the stream')
+    for @n;
+
+# ---- the first write ----
 
 my $v = Chatvisor::Chat::Visitor->new($A);
 my ($r, $t0) = (undef, time);
@@ -200,7 +219,10 @@ is(scalar(grep { $_->{type} eq 'message' } @{ $r->{json}{events} }),
 
 # ---- the cluster is back: writes work, every node catches up ----
 
+my @mark = map { length $_->error_log } @n;
 $c->start;
+ok(wait_readers($n[$_], $mark[$_]),
+   "node $_: both workers read the stream again") for 0 .. 2;
 
 $t0 = time;
 while (time - $t0 < $READY_MAX) {
@@ -229,17 +251,11 @@ is_deeply(messages_on($_), \@written, "node $_: every message in order")
 # ---- a node that was down catches up when it starts ----
 
 $C->stop;
-# (each worker of A takes writes once its own reader runs again: a 503
-# meanwhile is safe to retry)
-$t0 = time;
-while (time - $t0 < $READY_MAX) {
-    $r = $v->post('while C is down', client_msg_id => 'c3');
-    last unless $r->{status} == 503;
-    sleep 0.25;
-}
+$r = $v->post('while C is down', client_msg_id => 'c3');
 is($r->{status}, 201, 'a write while C is down');
 push @written, $r->{json}{id};
 $C->run;
+ok(wait_readers($C), 'C: both workers read the stream');
 $api{2}->login;
 ($took) = until_ok(10, sub {
     my $ids = messages_on(2);
