@@ -500,6 +500,154 @@ cv_cluster_api_agents(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
 }
 
 
+/* a field of n bytes as 2n hex digits (a secret's hash) */
+static int
+cv_cluster_hex(const cJSON *cmd, const char *name, unsigned char *out,
+    size_t n)
+{
+    size_t       i;
+    unsigned     byte;
+    const char  *hex;
+
+    hex = cv_cluster_str(cmd, name);
+    if (hex == NULL || strlen(hex) != 2 * n) {
+        return 0;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (sscanf(hex + 2 * i, "%2x", &byte) != 1) {
+            return 0;
+        }
+        out[i] = (unsigned char) byte;
+    }
+
+    return 1;
+}
+
+
+static int64_t
+cv_cluster_int(const cJSON *cmd, const char *name)
+{
+    const cJSON  *v;
+
+    v = cJSON_GetObjectItemCaseSensitive(cmd, name);
+
+    return cJSON_IsNumber(v) ? (int64_t) v->valuedouble : 0;
+}
+
+
+/*
+ * The console's secrets, by their hashes (the secrets stay on the node
+ * that made them): a one-time login token (for an agent, or a customer's
+ * latest conversation), its use with the session it opens, a logout.
+ */
+static cv_status
+cv_cluster_secrets(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
+    const char *op)
+{
+    char           conv[CV_ID_MAX];
+    cJSON         *agent, *cus;
+    int64_t        expires;
+    cv_status      st;
+    const char    *id, *customer_id;
+    unsigned char  hash[CV_SHA256_LEN], session[CV_SHA256_LEN];
+
+    if (strcmp(op, "agent.logout") == 0) {
+        if (!cv_cluster_hex(cmd, "session_hash", session, sizeof(session))) {
+            return CV_INVALID;
+        }
+
+        return cv_session_delete_hash(t, session);
+    }
+
+    if (!cv_cluster_hex(cmd, "token_hash", hash, sizeof(hash))) {
+        return CV_INVALID;
+    }
+
+    if (strcmp(op, "agent.join") == 0) {
+        if (!cv_cluster_hex(cmd, "session_hash", session, sizeof(session))) {
+            return CV_INVALID;
+        }
+
+        st = cv_login_token_redeem_hash(t, hash, &agent, conv);
+
+        if (st == CV_NOT_FOUND) {
+            /* used up even when it opens nothing: no result, a 403 */
+            return CV_OK;
+        }
+
+        if (st != CV_OK) {
+            return st;
+        }
+
+        st = cv_session_create_hash(t, cJSON_GetStringValue(
+                                       cJSON_GetObjectItem(agent, "id")),
+                                    cv_cluster_int(cmd, "ttl_ms"), session,
+                                    &expires);
+        cJSON_Delete(agent);
+
+        if (st != CV_OK) {
+            return st;
+        }
+
+        res->result = cJSON_CreateObject();
+        if (res->result == NULL) {
+            return CV_ERROR;
+        }
+
+        cJSON_AddStringToObject(res->result, "conversation_id", conv);
+        return CV_OK;
+    }
+
+    /* login.create */
+    id = cv_cluster_str(cmd, "agent_id");
+    customer_id = cv_cluster_str(cmd, "customer_id");
+    conv[0] = '\0';
+
+    if (id == NULL) {
+        return CV_INVALID;
+    }
+
+    if (customer_id) {
+        /* the URL opens the customer's latest conversation, if any */
+        st = cv_customer_get(t, customer_id, &cus);
+        if (st != CV_OK) {
+            return st;
+        }
+
+        if (cv_cluster_str(cus, "conversation_id")
+            && strlen(cv_cluster_str(cus, "conversation_id")) < CV_ID_MAX)
+        {
+            strcpy(conv, cv_cluster_str(cus, "conversation_id"));
+        }
+
+        cJSON_Delete(cus);
+    }
+
+    st = cv_login_token_create_hash(t, id, conv[0] ? conv : NULL,
+                                    cv_cluster_int(cmd, "ttl_ms"), hash,
+                                    &expires);
+
+    if (st == CV_NOT_FOUND && customer_id) {
+        cv_cluster_why(res, "no such enabled agent");
+    }
+
+    if (st != CV_OK) {
+        return st;
+    }
+
+    res->result = cJSON_CreateObject();
+    if (res->result == NULL) {
+        return CV_ERROR;
+    }
+
+    cJSON_AddNumberToObject(res->result, "expires_at", (double) expires);
+    res->created = 1;
+
+    return CV_OK;
+}
+
+
 static cv_status
 cv_cluster_run(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
 {
@@ -535,6 +683,13 @@ cv_cluster_run(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
                || strcmp(op, "api.agents_sync") == 0))
     {
         return cv_cluster_api_agents(t, cmd, res, op);
+    }
+
+    if (op && (strcmp(op, "login.create") == 0
+               || strcmp(op, "agent.join") == 0
+               || strcmp(op, "agent.logout") == 0))
+    {
+        return cv_cluster_secrets(t, cmd, res, op);
     }
 
     return CV_INVALID;      /* a newer node's command: see docs/cluster.md */

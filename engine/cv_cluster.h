@@ -24,6 +24,11 @@
  * {"op":"api.agent_put",…,"agent_id","fields":{…}}
  * {"op":"api.agent_delete",…,"agent_id"}
  * {"op":"api.agents_sync",…,"agents":[{…},…]}
+ * {"op":"login.create",…,"agent_id","customer_id" (absent: none),
+ *  "ttl_ms" (0: the default),"token_hash":"<sha256 hex>"}
+ * {"op":"agent.join",…,"token_hash","session_hash","ttl_ms"}
+ * {"op":"agent.logout",…,"session_hash"}
+ * (a secret is never in a command: only its hash, the store's key)
  */
 #ifndef CV_CLUSTER_H
 #define CV_CLUSTER_H
