@@ -6,7 +6,9 @@
 # REST client reads on node C: each sees every message, in the same order,
 # within a second; the ids, the log and the REST cursor (next_cursor) are
 # the same on every node; a retried client_msg_id on another node gives
-# the first message. Without the cluster (every nats-server stopped) a
+# the first message. A console login URL made on C logs in once (on A,
+# then B refuses it), the session is good on B, and a logout on B ends it
+# on A. Without the cluster (every nats-server stopped) a
 # write answers 503 with a JSON error and changes nothing, reads answer
 # 200; with it back, writes work and every node catches up, and a node
 # whose nginx was down meanwhile catches up when it starts again.
@@ -193,6 +195,34 @@ is($since[1]{next_cursor}, $since[0]{next_cursor}, 'next_cursor: B = A');
 is($since[2]{next_cursor}, $since[0]{next_cursor}, 'next_cursor: C = A');
 is_deeply($since[1]{items}, $since[0]{items}, 'the conversations: B = A');
 is_deeply($since[2]{items}, $since[0]{items}, 'the conversations: C = A');
+
+# ---- the console's login: a URL made on C, used once on A, the session
+#      good on B, a logout on B ends it on A ----
+
+my $url = $api{2}->call(POST => 'agents/ann/login-url', { ttl_seconds => 600 },
+                        spec_check => 0);
+is($url->{status}, 201, 'C makes a login URL for ann');
+my ($token) = ($url->{json}{url} // '') =~ m{/join#(\S+)};
+ok($token, 'with a token');
+my $j = Chatvisor::Chat::Agent->join($A, $token);
+is($j->{status}, 200, 'the token logs in on A');
+my $ann = $j->{agent};
+my $j2 = Chatvisor::Chat::Agent->join($B, $token);
+is($j2->{status}, 403, 'used: B refuses it');
+is($j2->{json}{error}{code}, 'invalid_token', 'as an invalid token');
+
+SKIP: {
+    skip 'no session', 4 unless $ann;
+    my $on_b = bless { %$ann, t => $B }, ref $ann;
+    my $me = $on_b->get('me');
+    is($me->{status}, 200, "A's console session is good on B");
+    is($me->{json}{id} // $me->{json}{agent}{id}, 'ann', 'as ann')
+        or diag($me->{content});
+    my $out = $on_b->write(POST => 'logout');
+    is($out->{status}, 204, 'ann logs out on B');
+    my ($gone) = until_ok(5, sub { $ann->get('me')->{status} == 401 });
+    ok(defined $gone, 'the session is gone on A too');
+}
 
 # ---- no cluster: writes 503, reads 200 ----
 

@@ -211,6 +211,14 @@ ngx_chatvisor_api_customer_agent_url(ngx_http_request_t *r,
                                         "\"agent_id\" is required");
     }
 
+    if (ngx_chatvisor_cluster_on(
+            (ngx_chatvisor_main_conf_t *)
+            ngx_http_get_module_main_conf(r, ngx_chatvisor_module)))
+    {
+        return ngx_chatvisor_api_login_url_cluster(r, ctx, agent_id,
+                                                   ctx->param[0]);
+    }
+
     return ngx_chatvisor_write(r, ngx_chatvisor_api_customer_agent_url_run,
                                NULL);
 }

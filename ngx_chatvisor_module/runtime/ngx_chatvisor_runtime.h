@@ -189,6 +189,9 @@ struct ngx_chatvisor_cluster_wait_s {
                                                  NGX_ERROR: stored, not
                                                  applied here in time */
     cv_cluster_result             res;
+    u_char                        secret[CV_SECRET_STR];  /* a secret
+                                                 whose hash the command
+                                                 carries, for the answer */
     ngx_chatvisor_cluster_done_pt done;
     void                         *data;
 };
