@@ -11,7 +11,8 @@
 # on A. Without the cluster (every nats-server stopped) a
 # write answers 503 with a JSON error and changes nothing, reads answer
 # 200; with it back, writes work and every node catches up, and a node
-# whose nginx was down meanwhile catches up when it starts again.
+# whose nginx was down meanwhile catches up when it starts again; after a
+# reload a node's new workers take writes.
 
 use strict;
 use warnings;
@@ -296,5 +297,19 @@ is_deeply(messages_on(2), \@written, 'C: every message in order');
 @since = map { since_on($_) } 0 .. 2;
 is($since[2]{next_cursor}, $since[0]{next_cursor}, 'next_cursor: C = A');
 is($since[1]{next_cursor}, $since[0]{next_cursor}, 'next_cursor: B = A');
+
+# ---- a reload: new workers, new connections, writes go on ----
+
+my $mark = length $A->error_log;
+$A->reload;
+ok(wait_readers($A, $mark), "A's new workers read the stream after a reload");
+$r = $v->post('after a reload', client_msg_id => 'c4');
+is($r->{status}, 201, 'a write on A after its reload');
+push @written, $r->{json}{id};
+my ($synced) = until_ok(5, sub {
+    my $ids = messages_on(1);
+    $ids && @$ids == @written ? 1 : undef;
+});
+ok(defined $synced, 'B has it');
 
 done_testing;
