@@ -142,6 +142,7 @@ ngx_chatvisor_api_login_url_cluster_done(ngx_http_request_t *r,
     cv_status st)
 {
     cJSON                *exp;
+    int64_t               expires;
     ngx_chatvisor_ctx_t  *ctx;
 
     ctx = ngx_chatvisor_ctx(r);
@@ -153,13 +154,14 @@ ngx_chatvisor_api_login_url_cluster_done(ngx_http_request_t *r,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
+        expires = (int64_t) exp->valuedouble;
+
         cJSON_Delete(ctx->op.result);
         ctx->op.result = NULL;
 
         st = ngx_chatvisor_api_login_url_answer(r,
                                          (const char *) ctx->cluster.secret,
-                                         (int64_t) exp->valuedouble,
-                                         &ctx->op);
+                                         expires, &ctx->op);
     }
 
     return ngx_chatvisor_send_op(r, st);
