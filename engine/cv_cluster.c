@@ -19,6 +19,7 @@
 
 /* the store's secret's key (cv_store.c) */
 #define CV_CLUSTER_SECRET    "secret"
+#define CV_CLUSTER_SECRET_KEPT  "cluster/secret"   /* it is the cluster's */
 
 
 void
@@ -970,7 +971,8 @@ cv_cluster_secret_set(cv_txn *t, const unsigned char secret[CV_STORE_SECRET_LEN]
                     sizeof(CV_CLUSTER_SECRET) - 1, &v);
 
     if (st == CV_OK && v.mv_size == CV_STORE_SECRET_LEN
-        && memcmp(v.mv_data, secret, CV_STORE_SECRET_LEN) == 0)
+        && memcmp(v.mv_data, secret, CV_STORE_SECRET_LEN) == 0
+        && cv_cluster_secret_kept(t))
     {
         return CV_OK;
     }
@@ -979,7 +981,24 @@ cv_cluster_secret_set(cv_txn *t, const unsigned char secret[CV_STORE_SECRET_LEN]
         return st;
     }
 
-    return cv_record_put_raw(t, CV_DB_META, CV_CLUSTER_SECRET,
-                             sizeof(CV_CLUSTER_SECRET) - 1, secret,
-                             CV_STORE_SECRET_LEN);
+    st = cv_record_put_raw(t, CV_DB_META, CV_CLUSTER_SECRET,
+                           sizeof(CV_CLUSTER_SECRET) - 1, secret,
+                           CV_STORE_SECRET_LEN);
+
+    if (st == CV_OK) {
+        st = cv_record_put_raw(t, CV_DB_META, CV_CLUSTER_SECRET_KEPT,
+                               sizeof(CV_CLUSTER_SECRET_KEPT) - 1, "1", 1);
+    }
+
+    return st;
+}
+
+
+int
+cv_cluster_secret_kept(cv_txn *t)
+{
+    MDB_val  v;
+
+    return cv_raw_get(t, CV_DB_META, CV_CLUSTER_SECRET_KEPT,
+                      sizeof(CV_CLUSTER_SECRET_KEPT) - 1, &v) == CV_OK;
 }

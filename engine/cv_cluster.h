@@ -83,4 +83,8 @@ cv_status cv_cluster_result_get(cv_txn *t, uint64_t seq,
 cv_status cv_cluster_secret_set(cv_txn *t,
     const unsigned char secret[CV_STORE_SECRET_LEN]);
 
+/* 1 when the store's secret is the cluster's already (a node that starts
+ * again need not ask the cluster for it) */
+int cv_cluster_secret_kept(cv_txn *t);
+
 #endif

@@ -922,7 +922,8 @@ ngx_chatvisor_cluster_thread(void *data)
 /* ------------------------------------------------------ the event loop */
 
 static uint64_t
-ngx_chatvisor_cluster_applied(ngx_chatvisor_main_conf_t *cmcf)
+ngx_chatvisor_cluster_applied(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_uint_t *secret_kept)
 {
     cv_txn    *t;
     uint64_t   seq;
@@ -931,6 +932,11 @@ ngx_chatvisor_cluster_applied(ngx_chatvisor_main_conf_t *cmcf)
 
     if (cmcf->store && cv_txn_begin(cmcf->store, 0, &t) == CV_OK) {
         (void) cv_cluster_applied(t, &seq);
+
+        if (secret_kept) {
+            *secret_kept = cv_cluster_secret_kept(t);
+        }
+
         cv_txn_abort(t);
     }
 
@@ -999,8 +1005,9 @@ ngx_chatvisor_cluster_init_process(ngx_cycle_t *cycle,
     pthread_mutex_init(&cl->mu, NULL);
     pthread_cond_init(&cl->cond, NULL);
 
-    /* the reader starts after what this store applied */
-    cl->seen = ngx_chatvisor_cluster_applied(cmcf);
+    /* the reader starts after what this store applied; the store may
+     * hold the cluster's secret already (cmcf->secret is it then) */
+    cl->seen = ngx_chatvisor_cluster_applied(cmcf, &cl->secret_ok);
     cl->want_from = cl->seen + 1;
     cl->want_gen = 1;
     cl->gen = 1;
@@ -1343,7 +1350,7 @@ ngx_chatvisor_cluster_resync(ngx_chatvisor_cluster_t *cl)
 {
     uint64_t  applied;
 
-    applied = ngx_chatvisor_cluster_applied(cl->cmcf);
+    applied = ngx_chatvisor_cluster_applied(cl->cmcf, NULL);
 
     if (applied > cl->seen) {
         cl->seen = applied;
