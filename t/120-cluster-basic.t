@@ -251,7 +251,9 @@ is(scalar(grep { $_->{type} eq 'message' } @{ $r->{json}{events} }),
 # ---- the cluster is back: writes work, every node catches up ----
 
 my @mark = map { length $_->error_log } @n;
-$c->start;
+# (three servers started at once on a loaded machine have been seen to
+# take more than 30 s to elect their meta leader)
+$c->start(timeout => 90);
 ok(wait_readers($n[$_], $mark[$_]),
    "node $_: both workers read the stream again") for 0 .. 2;
 
