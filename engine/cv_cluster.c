@@ -6,6 +6,8 @@
 #include "cv_cluster.h"
 #include "cv_routing.h"
 #include "cv_agents.h"
+#include "cv_customers.h"
+#include "cv_retention.h"
 #include "cv_store_impl.h"
 
 #include <stdio.h>
@@ -649,6 +651,42 @@ cv_cluster_secrets(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
 }
 
 
+/* the REST API's customers: PUT or PATCH customers/ID, DELETE (erase) */
+static cv_status
+cv_cluster_api_customers(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
+    const char *op)
+{
+    cv_status        st;
+    const char      *id, *why;
+    const cJSON     *fields;
+    cv_purge_stats   stats;
+
+    id = cv_cluster_str(cmd, "customer_id");
+    if (id == NULL) {
+        return CV_INVALID;
+    }
+
+    if (strcmp(op, "api.customer_erase") == 0) {
+        st = cv_customer_erase(t, id, &stats);
+        res->deleted = (st == CV_OK);
+        return st;
+    }
+
+    fields = cJSON_GetObjectItemCaseSensitive(cmd, "fields");
+    why = NULL;
+
+    st = cv_customer_update(t, id, fields,
+                            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+                                                           cmd, "replace")),
+                            &res->result, &why);
+    if (why) {
+        cv_cluster_why(res, why);
+    }
+
+    return st;
+}
+
+
 static cv_status
 cv_cluster_run(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
 {
@@ -693,6 +731,12 @@ cv_cluster_run(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
         return cv_cluster_secrets(t, cmd, res, op);
     }
 
+    if (op && (strcmp(op, "api.customer_put") == 0
+               || strcmp(op, "api.customer_erase") == 0))
+    {
+        return cv_cluster_api_customers(t, cmd, res, op);
+    }
+
     return CV_INVALID;      /* a newer node's command: see docs/cluster.md */
 }
 
@@ -707,7 +751,8 @@ cv_cluster_result_put(cv_txn *t, uint64_t seq, const cv_cluster_result *res)
     cv_status      st;
     unsigned char  key[CV_CLUSTER_KEY_MAX];
 
-    char          *conv;
+    char          *conv, *whyq;
+    cJSON         *why;
     size_t         conv_len;
 
     conv = NULL;
@@ -722,19 +767,28 @@ cv_cluster_result_put(cv_txn *t, uint64_t seq, const cv_cluster_result *res)
         conv_len = strlen(conv);
     }
 
-    /* the reason is our own text: no character to escape */
-    room = 256 + 2 * CV_ID_MAX + CV_CLUSTER_WHY_MAX + res->message.len
-           + conv_len;
+    /* the reason may quote a field's name: as a JSON string */
+    why = cJSON_CreateString(res->why);
+    whyq = why ? cJSON_PrintUnformatted(why) : NULL;
+    cJSON_Delete(why);
+
+    if (whyq == NULL) {
+        cJSON_free(conv);
+        return CV_ERROR;
+    }
+
+    room = 256 + 2 * CV_ID_MAX + strlen(whyq) + res->message.len + conv_len;
     text = malloc(room);
     if (text == NULL) {
         cJSON_free(conv);
+        cJSON_free(whyq);
         return CV_ERROR;
     }
 
     n = (size_t) snprintf(text, room,
                           "{\"status\":%d,\"opened\":%s,\"closed\":%s,"
                           "\"created\":%s,\"deleted\":%s,"
-                          "\"duplicate\":%s,\"why\":\"%s\","
+                          "\"duplicate\":%s,\"why\":%s,"
                           "\"customer_id\":\"%s\",\"conversation_id\":\"%s\","
                           "\"seq\":%llu,\"message\":",
                           (int) res->status, res->opened ? "true" : "false",
@@ -742,8 +796,9 @@ cv_cluster_result_put(cv_txn *t, uint64_t seq, const cv_cluster_result *res)
                           res->created ? "true" : "false",
                           res->deleted ? "true" : "false",
                           res->message.duplicate ? "true" : "false",
-                          res->why, res->customer_id, res->conversation_id,
+                          whyq, res->customer_id, res->conversation_id,
                           (unsigned long long) res->message.seq);
+    cJSON_free(whyq);
 
     if (res->message.json) {
         memcpy(text + n, res->message.json, res->message.len);

@@ -28,6 +28,8 @@
  *  "ttl_ms" (0: the default),"token_hash":"<sha256 hex>"}
  * {"op":"agent.join",…,"token_hash","session_hash","ttl_ms"}
  * {"op":"agent.logout",…,"session_hash"}
+ * {"op":"api.customer_put",…,"customer_id","fields":{…},"replace":bool}
+ * {"op":"api.customer_erase",…,"customer_id"}
  * (a secret is never in a command: only its hash, the store's key)
  */
 #ifndef CV_CLUSTER_H

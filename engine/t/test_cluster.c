@@ -258,6 +258,21 @@ main(void)
             cv_txn_abort(t);
         }
 
+        /* a refusal whose reason quotes a field: kept as it was said */
+        snprintf(cmd, sizeof(cmd),
+                 "{\"op\":\"api.customer_put\",\"seed\":\"" SEED_A "\","
+                 "\"now\":1764547209000,\"customer_id\":\"%s\","
+                 "\"fields\":{\"email\":12},\"replace\":true}", cus);
+        ok(apply(a, 14, cmd, &ra) == CV_OK && ra.status == CV_INVALID
+           && ra.why[0], "a bad customer field is refused: %s", ra.why);
+        cv_cluster_result_clear(&ra);
+        cv_txn_begin(a, 0, &t);
+        ok(cv_cluster_result_get(t, 14, &ra) == CV_OK
+           && ra.status == CV_INVALID && strchr(ra.why, ' '),
+           "its reason is kept: %s", ra.why);
+        cv_cluster_result_clear(&ra);
+        cv_txn_abort(t);
+
         cv_txn_begin(a, 0, &t);
         ok(cv_cluster_result_get(t, 7, &ra) == CV_OK && ra.closed
            && ra.result && strcmp(str(ra.result, "id"), conv) == 0,
