@@ -6,7 +6,8 @@
 # REST client reads on node C: each sees every message, in the same order,
 # within a second; the ids, the log and the REST cursor (next_cursor) are
 # the same on every node; a retried client_msg_id on another node gives
-# the first message. A console login URL made on C logs in once (on A,
+# the first message; typing on one node reaches the polls of another. A
+# console login URL made on C logs in once (on A,
 # then B refuses it), the session is good on B, and a logout on B ends it
 # on A. Without the cluster (every nats-server stopped) a
 # write answers 503 with a JSON error and changes nothing, reads answer
@@ -22,6 +23,7 @@ use lib "$FindBin::Bin/lib";
 
 use Test::More;
 use Time::HiRes qw(time sleep);
+use JSON::PP ();
 
 use Chatvisor::Cluster;
 use Chatvisor::Chat qw(ctl);
@@ -172,6 +174,35 @@ for my $i (2, 0, 1) {
        "node $i (REST) has every message within a second"
        . (defined $took ? sprintf(' (%.3fs)', $took) : ''));
     is_deeply($ids, \@written, "node $i: in the order they were written");
+}
+
+# typing crosses nodes (core NATS, not the stream): the agent on B types,
+# the visitor's poll on A hears it; the visitor types on A, the console
+# on B hears it
+{
+    my $vcur = $v->events(after => 0, wait => 0)->{json}{cursor};
+    my $p = $v->start_poll(after => $vcur);
+    sleep 0.2;
+    my $ty = $agent->write(POST => "conversations/$conv/typing",
+                           { typing => JSON::PP::true() });
+    is($ty->{status}, 204, 'the agent types on B');
+    my $at = time;
+    my $res = $p->result(timeout => 5);
+    my ($e) = grep { $_->{type} eq 'typing' } @{ $res->{json}{events} || [] };
+    ok($e && ($e->{author}{name} // '') eq 'Ann',
+       'the visitor on A sees the agent typing') or diag($res->{content});
+    cmp_ok(($res->{at} // time) - $at, '<', $SEEN_MAX, 'within a second');
+
+    my $gcur = $agent->events(after => 0)->{json}{cursor};
+    my $ap = $agent->start_events(after => $gcur);
+    sleep 0.2;
+    is($v->typing->{status}, 204, 'the visitor types on A');
+    $at = time;
+    $res = $ap->result(timeout => 5);
+    ($e) = grep { $_->{type} eq 'typing' } @{ $res->{json}{events} || [] };
+    ok($e && ($e->{conversation_id} // '') eq $conv,
+       'the console on B sees the visitor typing') or diag($res->{content});
+    cmp_ok(($res->{at} // time) - $at, '<', $SEEN_MAX, 'within a second');
 }
 
 # a retried client_msg_id on another node: the first message, once

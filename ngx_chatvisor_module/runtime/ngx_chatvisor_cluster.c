@@ -67,6 +67,10 @@
 #define NGX_CHATVISOR_CLUSTER_CMD          3   /* seq, gen, data */
 #define NGX_CHATVISOR_CLUSTER_NOTE         4   /* data: to log */
 #define NGX_CHATVISOR_CLUSTER_SECRET       5   /* data: the cluster's */
+#define NGX_CHATVISOR_CLUSTER_TYPING       6   /* data: a notice */
+
+/* typing signals' subject: the stream's name and this */
+#define NGX_CHATVISOR_CLUSTER_TYPING_SUFFIX  ".typing"
 
 /* the key-value bucket of what the nodes share once (stream + suffix)
  * and the signing secret's key in it */
@@ -122,6 +126,7 @@ typedef struct {
     natsConnection                *nc;
     jsCtx                         *js;
     natsSubscription              *sub;
+    natsSubscription              *typing_sub;
     kvStore                       *kv;
     ngx_uint_t                     stream_ok;
     ngx_uint_t                     secret_ok;
@@ -135,6 +140,7 @@ typedef struct {
     uint64_t                       seen;       /* the reader is past it */
     uint64_t                       gen;        /* the reader's generation */
     ngx_chatvisor_op_t             secret_op;
+    u_char                         typing_subject[NGX_MAX_ERROR_STR];
 } ngx_chatvisor_cluster_t;
 
 
@@ -304,6 +310,12 @@ ngx_chatvisor_cluster_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     *p = '\0';
     cmcf->cluster.subject = s;
 
+    if (cv_random_bytes(cmcf->cluster.node, sizeof(cmcf->cluster.node))
+        != CV_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     p = ngx_pnalloc(cf->pool, cmcf->cluster.stream.len + 1);
     if (p == NULL) {
         return NGX_CONF_ERROR;
@@ -471,6 +483,36 @@ ngx_chatvisor_cluster_cmd(natsConnection *nc, natsSubscription *sub,
     }
 
     jsMsgMetaData_Destroy(meta);
+    natsMsg_Destroy(msg);
+}
+
+
+/* a libnats thread: another node's typing signal (node id, notice) */
+static void
+ngx_chatvisor_cluster_typing_in(natsConnection *nc, natsSubscription *sub,
+    natsMsg *msg, void *closure)
+{
+    ngx_chatvisor_cluster_t *cl = closure;
+
+    const u_char                  *data;
+    ngx_chatvisor_cluster_item_t  *it;
+
+    data = (const u_char *) natsMsg_GetData(msg);
+
+    if (natsMsg_GetDataLength(msg) == (int) (sizeof(cl->cmcf->cluster.node)
+                                         + sizeof(ngx_chatvisor_notice_t))
+        && ngx_memcmp(data, cl->cmcf->cluster.node,
+                      sizeof(cl->cmcf->cluster.node))
+           != 0)
+    {
+        it = ngx_chatvisor_cluster_item(NGX_CHATVISOR_CLUSTER_TYPING,
+                                        data + sizeof(cl->cmcf->cluster.node),
+                                        sizeof(ngx_chatvisor_notice_t));
+        if (it) {
+            ngx_chatvisor_cluster_push(cl, it);
+        }
+    }
+
     natsMsg_Destroy(msg);
 }
 
@@ -829,7 +871,17 @@ ngx_chatvisor_cluster_step(ngx_chatvisor_cluster_t *cl)
     if (!cl->connected_told) {
         cl->connected_told = 1;
         ngx_chatvisor_cluster_note(cl, "connected to the cluster", NATS_OK);
+    }
 
+    if (cl->typing_sub == NULL) {
+        /* a core subscription: libnats keeps it across reconnects */
+        if (natsConnection_Subscribe(&cl->typing_sub, cl->nc,
+                                     (const char *) cl->typing_subject,
+                                     ngx_chatvisor_cluster_typing_in, cl)
+            != NATS_OK)
+        {
+            cl->typing_sub = NULL;
+        }
     }
 
     pthread_mutex_lock(&cl->mu);
@@ -895,6 +947,11 @@ ngx_chatvisor_cluster_thread(void *data)
     if (cl->sub) {
         natsSubscription_Destroy(cl->sub);
         cl->sub = NULL;
+    }
+
+    if (cl->typing_sub) {
+        natsSubscription_Destroy(cl->typing_sub);
+        cl->typing_sub = NULL;
     }
 
     if (cl->kv) {
@@ -965,6 +1022,10 @@ ngx_chatvisor_cluster_init_process(ngx_cycle_t *cycle,
     cl->cmcf = cmcf;
     cl->log = cycle->log;
     ngx_queue_init(&cl->waiting);
+
+    (void) ngx_snprintf(cl->typing_subject, sizeof(cl->typing_subject) - 1,
+                        "%s%s%Z", cmcf->cluster.stream.data,
+                        NGX_CHATVISOR_CLUSTER_TYPING_SUFFIX);
 
     if (pipe(cl->pipe) == -1) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
@@ -1513,6 +1574,12 @@ ngx_chatvisor_cluster_read(ngx_event_t *ev)
             }
             break;
 
+        case NGX_CHATVISOR_CLUSTER_TYPING:
+            /* this worker's polls (every worker hears the subject) */
+            ngx_chatvisor_notice_deliver(
+                                   (ngx_chatvisor_notice_t *) it->data);
+            break;
+
         case NGX_CHATVISOR_CLUSTER_SECRET:
             ngx_chatvisor_cluster_secret_take(cl, it->data);
             break;
@@ -1530,4 +1597,41 @@ ngx_chatvisor_cluster_read(ngx_event_t *ev)
         ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
                       "chatvisor: cluster: cannot watch its pipe");
     }
+}
+
+
+void
+ngx_chatvisor_cluster_typing(ngx_chatvisor_notice_t *n)
+{
+    u_char                    data[sizeof(((ngx_chatvisor_cluster_conf_t *)
+                                           0)->node)
+                                   + sizeof(ngx_chatvisor_notice_t)];
+    ngx_uint_t                ready;
+    ngx_chatvisor_cluster_t  *cl;
+
+    cl = ngx_chatvisor_cluster;
+
+    if (cl == NULL) {
+        return;
+    }
+
+    pthread_mutex_lock(&cl->mu);
+    ready = cl->ready;
+    pthread_mutex_unlock(&cl->mu);
+
+    /* a signal is worth nothing later: not sent while disconnected */
+    if (!ready
+        || natsConnection_Status(cl->nc) != NATS_CONN_STATUS_CONNECTED)
+    {
+        return;
+    }
+
+    ngx_memcpy(data, cl->cmcf->cluster.node, sizeof(cl->cmcf->cluster.node));
+    ngx_memcpy(data + sizeof(cl->cmcf->cluster.node), n,
+               sizeof(ngx_chatvisor_notice_t));
+
+    /* buffered for libnats' flusher: no wait here */
+    (void) natsConnection_Publish(cl->nc,
+                                  (const char *) cl->typing_subject,
+                                  data, (int) sizeof(data));
 }

@@ -201,6 +201,10 @@ struct ngx_chatvisor_cluster_wait_s {
 char *ngx_chatvisor_cluster_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
+/* a typing signal of this node: to the other nodes' polls too (a core
+ * NATS subject, not the stream: it is not kept) */
+void ngx_chatvisor_cluster_typing(ngx_chatvisor_notice_t *n);
+
 /* worker start (the connection, the stream's reader) and exit */
 ngx_int_t ngx_chatvisor_cluster_init_process(ngx_cycle_t *cycle,
     ngx_chatvisor_main_conf_t *cmcf);
