@@ -6,7 +6,8 @@
 # REST client reads on node C: each sees every message, in the same order,
 # within a second; the ids, the log and the REST cursor (next_cursor) are
 # the same on every node; a retried client_msg_id on another node gives
-# the first message; typing on one node reaches the polls of another. A
+# the first message; typing on one node reaches the polls of another, and
+# a new conversation on C goes to the agent available on B. A
 # console login URL made on C logs in once (on A,
 # then B refuses it), the session is good on B, and a logout on B ends it
 # on A. Without the cluster (every nats-server stopped) a
@@ -39,7 +40,10 @@ $c->start;
 
 # (the template turns the abuse limits off: the retries below, 503 until
 # a node has joined, are not abuse)
-my @n = $c->nodes(3, args => 'replicas=3');
+# round_robin: a new conversation goes to an agent available on any node
+(my $template = Chatvisor::Cluster::node_template())
+    =~ s/(chatvisor_api_client [^\n]*\n)/$1    chatvisor_routing round_robin;\n/;
+my @n = $c->nodes(3, args => 'replicas=3', template => $template);
 $_->run for @n;
 my ($A, $B, $C) = @n;
 my @store = map { $_->testdir . '/store' } @n;
@@ -203,6 +207,27 @@ for my $i (2, 0, 1) {
     ok($e && ($e->{conversation_id} // '') eq $conv,
        'the console on B sees the visitor typing') or diag($res->{content});
     cmp_ok(($res->{at} // time) - $at, '<', $SEEN_MAX, 'within a second');
+}
+
+# routing sees the agents available on every node: ann's console polls
+# on B, a new visitor writes on C, its conversation is ann's
+{
+    $agent->events(after => 0);     # ann is seen polling on B
+    my ($assigned, $conv2);
+    my ($took) = until_ok(10, sub {
+        my $v2 = Chatvisor::Chat::Visitor->new($C);
+        my $w = $v2->post('hello from C');
+        return undef unless $w->{status} == 201;
+        $conv2 = $w->{json}{conversation_id};
+        my $g = $api{2}->call(GET => "conversations/$conv2", undef,
+                              spec_check => 0);
+        $assigned = $g->{json}{assigned_agent_id};
+        return defined $assigned;
+    });
+    is($assigned, 'ann', "a new visitor's conversation on C goes to ann, "
+                         . 'available on B');
+    $r = $agent->write(POST => "conversations/$conv2/close");
+    is($r->{status}, 200, 'ann closes it on B');
 }
 
 # a retried client_msg_id on another node: the first message, once

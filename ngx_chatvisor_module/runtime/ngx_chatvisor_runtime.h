@@ -205,6 +205,10 @@ char *ngx_chatvisor_cluster_conf(ngx_conf_t *cf, ngx_command_t *cmd,
  * NATS subject, not the stream: it is not kept) */
 void ngx_chatvisor_cluster_typing(ngx_chatvisor_notice_t *n);
 
+/* adds to ids the agents the other nodes said are available there (each
+ * node tells every 2 s; a node not heard of for 6 s counts as none) */
+void ngx_chatvisor_cluster_available(cJSON *ids);
+
 /* worker start (the connection, the stream's reader) and exit */
 ngx_int_t ngx_chatvisor_cluster_init_process(ngx_cycle_t *cycle,
     ngx_chatvisor_main_conf_t *cmcf);
