@@ -17,6 +17,11 @@
  * commit it applies it and the others skip it. A writer is answered by
  * its own worker once that worker's reader got past its command's seq,
  * with the outcome the store kept for that seq.
+ *
+ * Beside the stream, two core NATS subjects carry what is not kept:
+ * typing signals (STREAM.typing) and each node's available agents for
+ * routing (STREAM.presence, every 2 s), each with the sending node's id so
+ * that a node skips its own.
  */
 
 
