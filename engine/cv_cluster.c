@@ -6,6 +6,8 @@
 #include "cv_cluster.h"
 #include "cv_routing.h"
 #include "cv_agents.h"
+#include "cv_customers.h"
+#include "cv_retention.h"
 #include "cv_store_impl.h"
 
 #include <stdio.h>
@@ -19,6 +21,7 @@
 
 /* the store's secret's key (cv_store.c) */
 #define CV_CLUSTER_SECRET    "secret"
+#define CV_CLUSTER_SECRET_KEPT  "cluster/secret"   /* it is the cluster's */
 
 
 void
@@ -500,6 +503,190 @@ cv_cluster_api_agents(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
 }
 
 
+/* a field of n bytes as 2n hex digits (a secret's hash) */
+static int
+cv_cluster_hex(const cJSON *cmd, const char *name, unsigned char *out,
+    size_t n)
+{
+    size_t       i;
+    unsigned     byte;
+    const char  *hex;
+
+    hex = cv_cluster_str(cmd, name);
+    if (hex == NULL || strlen(hex) != 2 * n) {
+        return 0;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (sscanf(hex + 2 * i, "%2x", &byte) != 1) {
+            return 0;
+        }
+        out[i] = (unsigned char) byte;
+    }
+
+    return 1;
+}
+
+
+static int64_t
+cv_cluster_int(const cJSON *cmd, const char *name)
+{
+    const cJSON  *v;
+
+    v = cJSON_GetObjectItemCaseSensitive(cmd, name);
+
+    return cJSON_IsNumber(v) ? (int64_t) v->valuedouble : 0;
+}
+
+
+/*
+ * The console's secrets, by their hashes (the secrets stay on the node
+ * that made them): a one-time login token (for an agent, or a customer's
+ * latest conversation), its use with the session it opens, a logout.
+ */
+static cv_status
+cv_cluster_secrets(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
+    const char *op)
+{
+    char           conv[CV_ID_MAX];
+    cJSON         *agent, *cus;
+    int64_t        expires;
+    cv_status      st;
+    const char    *id, *customer_id;
+    unsigned char  hash[CV_SHA256_LEN], session[CV_SHA256_LEN];
+
+    if (strcmp(op, "agent.logout") == 0) {
+        if (!cv_cluster_hex(cmd, "session_hash", session, sizeof(session))) {
+            return CV_INVALID;
+        }
+
+        return cv_session_delete_hash(t, session);
+    }
+
+    if (!cv_cluster_hex(cmd, "token_hash", hash, sizeof(hash))) {
+        return CV_INVALID;
+    }
+
+    if (strcmp(op, "agent.join") == 0) {
+        if (!cv_cluster_hex(cmd, "session_hash", session, sizeof(session))) {
+            return CV_INVALID;
+        }
+
+        st = cv_login_token_redeem_hash(t, hash, &agent, conv);
+
+        if (st == CV_NOT_FOUND) {
+            /* used up even when it opens nothing: no result, a 403 */
+            return CV_OK;
+        }
+
+        if (st != CV_OK) {
+            return st;
+        }
+
+        st = cv_session_create_hash(t, cJSON_GetStringValue(
+                                       cJSON_GetObjectItem(agent, "id")),
+                                    cv_cluster_int(cmd, "ttl_ms"), session,
+                                    &expires);
+        cJSON_Delete(agent);
+
+        if (st != CV_OK) {
+            return st;
+        }
+
+        res->result = cJSON_CreateObject();
+        if (res->result == NULL) {
+            return CV_ERROR;
+        }
+
+        cJSON_AddStringToObject(res->result, "conversation_id", conv);
+        return CV_OK;
+    }
+
+    /* login.create */
+    id = cv_cluster_str(cmd, "agent_id");
+    customer_id = cv_cluster_str(cmd, "customer_id");
+    conv[0] = '\0';
+
+    if (id == NULL) {
+        return CV_INVALID;
+    }
+
+    if (customer_id) {
+        /* the URL opens the customer's latest conversation, if any */
+        st = cv_customer_get(t, customer_id, &cus);
+        if (st != CV_OK) {
+            return st;
+        }
+
+        if (cv_cluster_str(cus, "conversation_id")
+            && strlen(cv_cluster_str(cus, "conversation_id")) < CV_ID_MAX)
+        {
+            strcpy(conv, cv_cluster_str(cus, "conversation_id"));
+        }
+
+        cJSON_Delete(cus);
+    }
+
+    st = cv_login_token_create_hash(t, id, conv[0] ? conv : NULL,
+                                    cv_cluster_int(cmd, "ttl_ms"), hash,
+                                    &expires);
+
+    if (st == CV_NOT_FOUND && customer_id) {
+        cv_cluster_why(res, "no such enabled agent");
+    }
+
+    if (st != CV_OK) {
+        return st;
+    }
+
+    res->result = cJSON_CreateObject();
+    if (res->result == NULL) {
+        return CV_ERROR;
+    }
+
+    cJSON_AddNumberToObject(res->result, "expires_at", (double) expires);
+    res->created = 1;
+
+    return CV_OK;
+}
+
+
+/* the REST API's customers: PUT or PATCH customers/ID, DELETE (erase) */
+static cv_status
+cv_cluster_api_customers(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
+    const char *op)
+{
+    cv_status        st;
+    const char      *id, *why;
+    const cJSON     *fields;
+    cv_purge_stats   stats;
+
+    id = cv_cluster_str(cmd, "customer_id");
+    if (id == NULL) {
+        return CV_INVALID;
+    }
+
+    if (strcmp(op, "api.customer_erase") == 0) {
+        st = cv_customer_erase(t, id, &stats);
+        res->deleted = (st == CV_OK);
+        return st;
+    }
+
+    fields = cJSON_GetObjectItemCaseSensitive(cmd, "fields");
+    why = NULL;
+
+    st = cv_customer_update(t, id, fields,
+                            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+                                                           cmd, "replace")),
+                            &res->result, &why);
+    if (why) {
+        cv_cluster_why(res, why);
+    }
+
+    return st;
+}
+
+
 static cv_status
 cv_cluster_run(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
 {
@@ -537,6 +724,19 @@ cv_cluster_run(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
         return cv_cluster_api_agents(t, cmd, res, op);
     }
 
+    if (op && (strcmp(op, "login.create") == 0
+               || strcmp(op, "agent.join") == 0
+               || strcmp(op, "agent.logout") == 0))
+    {
+        return cv_cluster_secrets(t, cmd, res, op);
+    }
+
+    if (op && (strcmp(op, "api.customer_put") == 0
+               || strcmp(op, "api.customer_erase") == 0))
+    {
+        return cv_cluster_api_customers(t, cmd, res, op);
+    }
+
     return CV_INVALID;      /* a newer node's command: see docs/cluster.md */
 }
 
@@ -551,7 +751,8 @@ cv_cluster_result_put(cv_txn *t, uint64_t seq, const cv_cluster_result *res)
     cv_status      st;
     unsigned char  key[CV_CLUSTER_KEY_MAX];
 
-    char          *conv;
+    char          *conv, *whyq;
+    cJSON         *why;
     size_t         conv_len;
 
     conv = NULL;
@@ -566,19 +767,28 @@ cv_cluster_result_put(cv_txn *t, uint64_t seq, const cv_cluster_result *res)
         conv_len = strlen(conv);
     }
 
-    /* the reason is our own text: no character to escape */
-    room = 256 + 2 * CV_ID_MAX + CV_CLUSTER_WHY_MAX + res->message.len
-           + conv_len;
+    /* the reason may quote a field's name: as a JSON string */
+    why = cJSON_CreateString(res->why);
+    whyq = why ? cJSON_PrintUnformatted(why) : NULL;
+    cJSON_Delete(why);
+
+    if (whyq == NULL) {
+        cJSON_free(conv);
+        return CV_ERROR;
+    }
+
+    room = 256 + 2 * CV_ID_MAX + strlen(whyq) + res->message.len + conv_len;
     text = malloc(room);
     if (text == NULL) {
         cJSON_free(conv);
+        cJSON_free(whyq);
         return CV_ERROR;
     }
 
     n = (size_t) snprintf(text, room,
                           "{\"status\":%d,\"opened\":%s,\"closed\":%s,"
                           "\"created\":%s,\"deleted\":%s,"
-                          "\"duplicate\":%s,\"why\":\"%s\","
+                          "\"duplicate\":%s,\"why\":%s,"
                           "\"customer_id\":\"%s\",\"conversation_id\":\"%s\","
                           "\"seq\":%llu,\"message\":",
                           (int) res->status, res->opened ? "true" : "false",
@@ -586,8 +796,9 @@ cv_cluster_result_put(cv_txn *t, uint64_t seq, const cv_cluster_result *res)
                           res->created ? "true" : "false",
                           res->deleted ? "true" : "false",
                           res->message.duplicate ? "true" : "false",
-                          res->why, res->customer_id, res->conversation_id,
+                          whyq, res->customer_id, res->conversation_id,
                           (unsigned long long) res->message.seq);
+    cJSON_free(whyq);
 
     if (res->message.json) {
         memcpy(text + n, res->message.json, res->message.len);
@@ -815,7 +1026,8 @@ cv_cluster_secret_set(cv_txn *t, const unsigned char secret[CV_STORE_SECRET_LEN]
                     sizeof(CV_CLUSTER_SECRET) - 1, &v);
 
     if (st == CV_OK && v.mv_size == CV_STORE_SECRET_LEN
-        && memcmp(v.mv_data, secret, CV_STORE_SECRET_LEN) == 0)
+        && memcmp(v.mv_data, secret, CV_STORE_SECRET_LEN) == 0
+        && cv_cluster_secret_kept(t))
     {
         return CV_OK;
     }
@@ -824,7 +1036,24 @@ cv_cluster_secret_set(cv_txn *t, const unsigned char secret[CV_STORE_SECRET_LEN]
         return st;
     }
 
-    return cv_record_put_raw(t, CV_DB_META, CV_CLUSTER_SECRET,
-                             sizeof(CV_CLUSTER_SECRET) - 1, secret,
-                             CV_STORE_SECRET_LEN);
+    st = cv_record_put_raw(t, CV_DB_META, CV_CLUSTER_SECRET,
+                           sizeof(CV_CLUSTER_SECRET) - 1, secret,
+                           CV_STORE_SECRET_LEN);
+
+    if (st == CV_OK) {
+        st = cv_record_put_raw(t, CV_DB_META, CV_CLUSTER_SECRET_KEPT,
+                               sizeof(CV_CLUSTER_SECRET_KEPT) - 1, "1", 1);
+    }
+
+    return st;
+}
+
+
+int
+cv_cluster_secret_kept(cv_txn *t)
+{
+    MDB_val  v;
+
+    return cv_raw_get(t, CV_DB_META, CV_CLUSTER_SECRET_KEPT,
+                      sizeof(CV_CLUSTER_SECRET_KEPT) - 1, &v) == CV_OK;
 }

@@ -24,6 +24,13 @@
  * {"op":"api.agent_put",…,"agent_id","fields":{…}}
  * {"op":"api.agent_delete",…,"agent_id"}
  * {"op":"api.agents_sync",…,"agents":[{…},…]}
+ * {"op":"login.create",…,"agent_id","customer_id" (absent: none),
+ *  "ttl_ms" (0: the default),"token_hash":"<sha256 hex>"}
+ * {"op":"agent.join",…,"token_hash","session_hash","ttl_ms"}
+ * {"op":"agent.logout",…,"session_hash"}
+ * {"op":"api.customer_put",…,"customer_id","fields":{…},"replace":bool}
+ * {"op":"api.customer_erase",…,"customer_id"}
+ * (a secret is never in a command: only its hash, the store's key)
  */
 #ifndef CV_CLUSTER_H
 #define CV_CLUSTER_H
@@ -77,5 +84,9 @@ cv_status cv_cluster_result_get(cv_txn *t, uint64_t seq,
  * by one node is good on all) becomes the store's (cv_store_secret()) */
 cv_status cv_cluster_secret_set(cv_txn *t,
     const unsigned char secret[CV_STORE_SECRET_LEN]);
+
+/* 1 when the store's secret is the cluster's already (a node that starts
+ * again need not ask the cluster for it) */
+int cv_cluster_secret_kept(cv_txn *t);
 
 #endif

@@ -182,6 +182,8 @@ typedef struct {
     ngx_uint_t                replicas;
     ngx_str_t                 credentials;  /* a .creds file; len 0: none */
     ngx_flag_t                tls;
+    u_char                    node[16];     /* this node's random id (its
+                                               typing signals are its own) */
 } ngx_chatvisor_cluster_conf_t;
 
 #define ngx_chatvisor_cluster_on(cmcf)  ((cmcf)->cluster.servers.len != 0)

@@ -6,10 +6,15 @@
 # REST client reads on node C: each sees every message, in the same order,
 # within a second; the ids, the log and the REST cursor (next_cursor) are
 # the same on every node; a retried client_msg_id on another node gives
-# the first message. Without the cluster (every nats-server stopped) a
+# the first message; typing on one node reaches the polls of another, and
+# a new conversation on C goes to the agent available on B. A
+# console login URL made on C logs in once (on A,
+# then B refuses it), the session is good on B, and a logout on B ends it
+# on A. Without the cluster (every nats-server stopped) a
 # write answers 503 with a JSON error and changes nothing, reads answer
 # 200; with it back, writes work and every node catches up, and a node
-# whose nginx was down meanwhile catches up when it starts again.
+# whose nginx was down meanwhile catches up when it starts again; after a
+# reload a node's new workers take writes.
 
 use strict;
 use warnings;
@@ -19,6 +24,7 @@ use lib "$FindBin::Bin/lib";
 
 use Test::More;
 use Time::HiRes qw(time sleep);
+use JSON::PP ();
 
 use Chatvisor::Cluster;
 use Chatvisor::Chat qw(ctl);
@@ -34,7 +40,10 @@ $c->start;
 
 # (the template turns the abuse limits off: the retries below, 503 until
 # a node has joined, are not abuse)
-my @n = $c->nodes(3, args => 'replicas=3');
+# round_robin: a new conversation goes to an agent available on any node
+(my $template = Chatvisor::Cluster::node_template())
+    =~ s/(chatvisor_api_client [^\n]*\n)/$1    chatvisor_routing round_robin;\n/;
+my @n = $c->nodes(3, args => 'replicas=3', template => $template);
 $_->run for @n;
 my ($A, $B, $C) = @n;
 my @store = map { $_->testdir . '/store' } @n;
@@ -42,7 +51,26 @@ my @store = map { $_->testdir . '/store' } @n;
 # the agent, on every node's store (agents are not replicated yet)
 ctl('agent-put', '--store', $_, '--id', 'ann', '--name', 'Ann') for @store;
 
-# ---- the first write: once the node has joined the cluster ----
+# Every worker of a node takes writes once its own reader of the stream
+# runs (it says so in the error log); before, a write answers 503.
+# since: the error log's length to look after (a reader made again).
+sub wait_readers {
+    my ($node, $since) = @_;
+    my $start = time;
+    while (time - $start < $READY_MAX) {
+        my $log = substr($node->error_log, $since // 0);
+        my %pids = map { $_ => 1 }
+            $log =~ /\[notice\] (\d+)#\d+: chatvisor: cluster: reading the stream/g;
+        return 1 if keys %pids >= 2;     # the template's 2 workers
+        sleep 0.1;
+    }
+    return 0;
+}
+
+ok(wait_readers($_), 'node ' . $_->port . ': both workers read the stream')
+    for @n;
+
+# ---- the first write ----
 
 my $v = Chatvisor::Chat::Visitor->new($A);
 my ($r, $t0) = (undef, time);
@@ -152,6 +180,56 @@ for my $i (2, 0, 1) {
     is_deeply($ids, \@written, "node $i: in the order they were written");
 }
 
+# typing crosses nodes (core NATS, not the stream): the agent on B types,
+# the visitor's poll on A hears it; the visitor types on A, the console
+# on B hears it
+{
+    my $vcur = $v->events(after => 0, wait => 0)->{json}{cursor};
+    my $p = $v->start_poll(after => $vcur);
+    sleep 0.2;
+    my $ty = $agent->write(POST => "conversations/$conv/typing",
+                           { typing => JSON::PP::true() });
+    is($ty->{status}, 204, 'the agent types on B');
+    my $at = time;
+    my $res = $p->result(timeout => 5);
+    my ($e) = grep { $_->{type} eq 'typing' } @{ $res->{json}{events} || [] };
+    ok($e && ($e->{author}{name} // '') eq 'Ann',
+       'the visitor on A sees the agent typing') or diag($res->{content});
+    cmp_ok(($res->{at} // time) - $at, '<', $SEEN_MAX, 'within a second');
+
+    my $gcur = $agent->events(after => 0)->{json}{cursor};
+    my $ap = $agent->start_events(after => $gcur);
+    sleep 0.2;
+    is($v->typing->{status}, 204, 'the visitor types on A');
+    $at = time;
+    $res = $ap->result(timeout => 5);
+    ($e) = grep { $_->{type} eq 'typing' } @{ $res->{json}{events} || [] };
+    ok($e && ($e->{conversation_id} // '') eq $conv,
+       'the console on B sees the visitor typing') or diag($res->{content});
+    cmp_ok(($res->{at} // time) - $at, '<', $SEEN_MAX, 'within a second');
+}
+
+# routing sees the agents available on every node: ann's console polls
+# on B, a new visitor writes on C, its conversation is ann's
+{
+    $agent->events(after => 0);     # ann is seen polling on B
+    my ($assigned, $conv2);
+    my ($took) = until_ok(10, sub {
+        my $v2 = Chatvisor::Chat::Visitor->new($C);
+        my $w = $v2->post('hello from C');
+        return undef unless $w->{status} == 201;
+        $conv2 = $w->{json}{conversation_id};
+        my $g = $api{2}->call(GET => "conversations/$conv2", undef,
+                              spec_check => 0);
+        $assigned = $g->{json}{assigned_agent_id};
+        return defined $assigned;
+    });
+    is($assigned, 'ann', "a new visitor's conversation on C goes to ann, "
+                         . 'available on B');
+    $r = $agent->write(POST => "conversations/$conv2/close");
+    is($r->{status}, 200, 'ann closes it on B');
+}
+
 # a retried client_msg_id on another node: the first message, once
 my $v_on_c = Chatvisor::Chat::Visitor->new($C, cookie => $v->cookie);
 $r = $v_on_c->post('are you there?', client_msg_id => 'c1');
@@ -174,6 +252,34 @@ is($since[1]{next_cursor}, $since[0]{next_cursor}, 'next_cursor: B = A');
 is($since[2]{next_cursor}, $since[0]{next_cursor}, 'next_cursor: C = A');
 is_deeply($since[1]{items}, $since[0]{items}, 'the conversations: B = A');
 is_deeply($since[2]{items}, $since[0]{items}, 'the conversations: C = A');
+
+# ---- the console's login: a URL made on C, used once on A, the session
+#      good on B, a logout on B ends it on A ----
+
+my $url = $api{2}->call(POST => 'agents/ann/login-url', { ttl_seconds => 600 },
+                        spec_check => 0);
+is($url->{status}, 201, 'C makes a login URL for ann');
+my ($token) = ($url->{json}{url} // '') =~ m{/join#(\S+)};
+ok($token, 'with a token');
+my $j = Chatvisor::Chat::Agent->join($A, $token);
+is($j->{status}, 200, 'the token logs in on A');
+my $ann = $j->{agent};
+my $j2 = Chatvisor::Chat::Agent->join($B, $token);
+is($j2->{status}, 403, 'used: B refuses it');
+is($j2->{json}{error}{code}, 'invalid_token', 'as an invalid token');
+
+SKIP: {
+    skip 'no session', 4 unless $ann;
+    my $on_b = bless { %$ann, t => $B }, ref $ann;
+    my $me = $on_b->get('me');
+    is($me->{status}, 200, "A's console session is good on B");
+    is($me->{json}{id} // $me->{json}{agent}{id}, 'ann', 'as ann')
+        or diag($me->{content});
+    my $out = $on_b->write(POST => 'logout');
+    is($out->{status}, 204, 'ann logs out on B');
+    my ($gone) = until_ok(5, sub { $ann->get('me')->{status} == 401 });
+    ok(defined $gone, 'the session is gone on A too');
+}
 
 # ---- no cluster: writes 503, reads 200 ----
 
@@ -200,7 +306,12 @@ is(scalar(grep { $_->{type} eq 'message' } @{ $r->{json}{events} }),
 
 # ---- the cluster is back: writes work, every node catches up ----
 
-$c->start;
+my @mark = map { length $_->error_log } @n;
+# (three servers started at once on a loaded machine have been seen to
+# take more than 30 s to elect their meta leader)
+$c->start(timeout => 90);
+ok(wait_readers($n[$_], $mark[$_]),
+   "node $_: both workers read the stream again") for 0 .. 2;
 
 $t0 = time;
 while (time - $t0 < $READY_MAX) {
@@ -229,17 +340,11 @@ is_deeply(messages_on($_), \@written, "node $_: every message in order")
 # ---- a node that was down catches up when it starts ----
 
 $C->stop;
-# (each worker of A takes writes once its own reader runs again: a 503
-# meanwhile is safe to retry)
-$t0 = time;
-while (time - $t0 < $READY_MAX) {
-    $r = $v->post('while C is down', client_msg_id => 'c3');
-    last unless $r->{status} == 503;
-    sleep 0.25;
-}
+$r = $v->post('while C is down', client_msg_id => 'c3');
 is($r->{status}, 201, 'a write while C is down');
 push @written, $r->{json}{id};
 $C->run;
+ok(wait_readers($C), 'C: both workers read the stream');
 $api{2}->login;
 ($took) = until_ok(10, sub {
     my $ids = messages_on(2);
@@ -250,5 +355,19 @@ is_deeply(messages_on(2), \@written, 'C: every message in order');
 @since = map { since_on($_) } 0 .. 2;
 is($since[2]{next_cursor}, $since[0]{next_cursor}, 'next_cursor: C = A');
 is($since[1]{next_cursor}, $since[0]{next_cursor}, 'next_cursor: B = A');
+
+# ---- a reload: new workers, new connections, writes go on ----
+
+my $mark = length $A->error_log;
+$A->reload;
+ok(wait_readers($A, $mark), "A's new workers read the stream after a reload");
+$r = $v->post('after a reload', client_msg_id => 'c4');
+is($r->{status}, 201, 'a write on A after its reload');
+push @written, $r->{json}{id};
+my ($synced) = until_ok(5, sub {
+    my $ids = messages_on(1);
+    $ids && @$ids == @written ? 1 : undef;
+});
+ok(defined $synced, 'B has it');
 
 done_testing;

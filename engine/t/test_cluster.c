@@ -8,6 +8,8 @@
 
 #include "cv_cluster.h"
 #include "fixture.h"
+#include "cv_agents.h"
+#include "cv_time.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -206,6 +208,70 @@ main(void)
            "an agent made through a command, on both");
         cv_cluster_result_clear(&ra);
         cv_cluster_result_clear(&rb);
+
+        /* a login token by its hash, used once, its session on both */
+        {
+            char           tok[CV_SECRET_STR], ses[CV_SECRET_STR];
+            char           th[CV_SHA256_HEX], sh[CV_SHA256_HEX];
+            cJSON         *who;
+            unsigned char  h[CV_SHA256_LEN];
+
+            cv_secret_new(tok, h);
+            cv_sha256_hex(tok, strlen(tok), th);
+            cv_secret_new(ses, h);
+            cv_sha256_hex(ses, strlen(ses), sh);
+
+            snprintf(cmd, sizeof(cmd),
+                     "{\"op\":\"login.create\",\"seed\":\"" SEED_A "\","
+                     "\"now\":%lld,\"agent_id\":\"bob\","
+                     "\"token_hash\":\"%s\"}", (long long) cv_now_ms(), th);
+            apply(a, 11, cmd, &ra);
+            apply(b, 11, cmd, &rb);
+            ok(ra.status == CV_OK && rb.status == CV_OK && ra.result
+               && num(ra.result, "expires_at") > 0,
+               "a login token made by its hash, on both");
+            cv_cluster_result_clear(&ra);
+            cv_cluster_result_clear(&rb);
+
+            snprintf(cmd, sizeof(cmd),
+                     "{\"op\":\"agent.join\",\"seed\":\"" SEED_A "\","
+                     "\"now\":%lld,\"token_hash\":\"%s\","
+                     "\"session_hash\":\"%s\",\"ttl_ms\":60000}",
+                     (long long) cv_now_ms(), th, sh);
+            apply(a, 12, cmd, &ra);
+            apply(b, 12, cmd, &rb);
+            ok(ra.status == CV_OK && ra.result && rb.result,
+               "the token opens a session, on both");
+            cv_cluster_result_clear(&ra);
+            cv_cluster_result_clear(&rb);
+
+            apply(a, 13, cmd, &ra);
+            ok(ra.status == CV_OK && ra.result == NULL,
+               "used again: nothing (a 403)");
+            cv_cluster_result_clear(&ra);
+
+            cv_txn_begin(b, 0, &t);
+            ok(cv_session_agent(t, ses, &who) == CV_OK
+               && strcmp(str(who, "id"), "bob") == 0,
+               "the session works on the other store");
+            cJSON_Delete(who);
+            cv_txn_abort(t);
+        }
+
+        /* a refusal whose reason quotes a field: kept as it was said */
+        snprintf(cmd, sizeof(cmd),
+                 "{\"op\":\"api.customer_put\",\"seed\":\"" SEED_A "\","
+                 "\"now\":1764547209000,\"customer_id\":\"%s\","
+                 "\"fields\":{\"email\":12},\"replace\":true}", cus);
+        ok(apply(a, 14, cmd, &ra) == CV_OK && ra.status == CV_INVALID
+           && ra.why[0], "a bad customer field is refused: %s", ra.why);
+        cv_cluster_result_clear(&ra);
+        cv_txn_begin(a, 0, &t);
+        ok(cv_cluster_result_get(t, 14, &ra) == CV_OK
+           && ra.status == CV_INVALID && strchr(ra.why, ' '),
+           "its reason is kept: %s", ra.why);
+        cv_cluster_result_clear(&ra);
+        cv_txn_abort(t);
 
         cv_txn_begin(a, 0, &t);
         ok(cv_cluster_result_get(t, 7, &ra) == CV_OK && ra.closed

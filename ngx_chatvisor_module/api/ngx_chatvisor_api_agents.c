@@ -595,6 +595,14 @@ ngx_chatvisor_api_agent_login_url(ngx_http_request_t *r,
         return ngx_chatvisor_send_err(r, &err);
     }
 
+    if (ngx_chatvisor_cluster_on(
+            (ngx_chatvisor_main_conf_t *)
+            ngx_http_get_module_main_conf(r, ngx_chatvisor_module)))
+    {
+        return ngx_chatvisor_api_login_url_cluster(r, ctx, ctx->param[0],
+                                                   NULL);
+    }
+
     return ngx_chatvisor_write(r, ngx_chatvisor_api_agent_login_url_run,
                                NULL);
 }

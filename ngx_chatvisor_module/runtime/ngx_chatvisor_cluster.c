@@ -17,6 +17,11 @@
  * commit it applies it and the others skip it. A writer is answered by
  * its own worker once that worker's reader got past its command's seq,
  * with the outcome the store kept for that seq.
+ *
+ * Beside the stream, two core NATS subjects carry what is not kept:
+ * typing signals (STREAM.typing) and each node's available agents for
+ * routing (STREAM.presence, every 2 s), each with the sending node's id so
+ * that a node skips its own.
  */
 
 
@@ -67,6 +72,19 @@
 #define NGX_CHATVISOR_CLUSTER_CMD          3   /* seq, gen, data */
 #define NGX_CHATVISOR_CLUSTER_NOTE         4   /* data: to log */
 #define NGX_CHATVISOR_CLUSTER_SECRET       5   /* data: the cluster's */
+#define NGX_CHATVISOR_CLUSTER_TYPING       6   /* data: a notice */
+#define NGX_CHATVISOR_CLUSTER_PRESENCE     7   /* data: node, JSON ids */
+
+/* the agents available on each node, told to the others this often (ms),
+ * and forgotten when not told again for PRESENCE_KEEP of these */
+#define NGX_CHATVISOR_CLUSTER_PRESENCE_SUFFIX  ".presence"
+#define NGX_CHATVISOR_CLUSTER_PRESENCE_EVERY   2000
+#define NGX_CHATVISOR_CLUSTER_PRESENCE_KEEP    3
+#define NGX_CHATVISOR_CLUSTER_NODES_MAX        32
+#define NGX_CHATVISOR_CLUSTER_NODE_LEN         16
+
+/* typing signals' subject: the stream's name and this */
+#define NGX_CHATVISOR_CLUSTER_TYPING_SUFFIX  ".typing"
 
 /* the key-value bucket of what the nodes share once (stream + suffix)
  * and the signing secret's key in it */
@@ -84,6 +102,14 @@ struct ngx_chatvisor_cluster_item_s {
     size_t                         len;
     u_char                         data[1];
 };
+
+
+/* what another node said of its available agents */
+typedef struct {
+    u_char                         node[NGX_CHATVISOR_CLUSTER_NODE_LEN];
+    ngx_msec_t                     at;
+    cJSON                         *ids;       /* NULL: a free slot */
+} ngx_chatvisor_cluster_peer_t;
 
 
 /* a command being applied through the group commit */
@@ -122,6 +148,8 @@ typedef struct {
     natsConnection                *nc;
     jsCtx                         *js;
     natsSubscription              *sub;
+    natsSubscription              *typing_sub;
+    natsSubscription              *presence_sub;
     kvStore                       *kv;
     ngx_uint_t                     stream_ok;
     ngx_uint_t                     secret_ok;
@@ -135,6 +163,10 @@ typedef struct {
     uint64_t                       seen;       /* the reader is past it */
     uint64_t                       gen;        /* the reader's generation */
     ngx_chatvisor_op_t             secret_op;
+    u_char                         typing_subject[NGX_MAX_ERROR_STR];
+    u_char                         presence_subject[NGX_MAX_ERROR_STR];
+    ngx_event_t                    presence_timer;
+    ngx_chatvisor_cluster_peer_t   peers[NGX_CHATVISOR_CLUSTER_NODES_MAX];
 } ngx_chatvisor_cluster_t;
 
 
@@ -143,6 +175,7 @@ static ngx_chatvisor_cluster_t  *ngx_chatvisor_cluster;
 
 static void ngx_chatvisor_cluster_read(ngx_event_t *ev);
 static void ngx_chatvisor_cluster_resync(ngx_chatvisor_cluster_t *cl);
+static void ngx_chatvisor_cluster_presence_tell(ngx_event_t *ev);
 
 
 /* ------------------------------------------------------ the directive */
@@ -303,6 +336,12 @@ ngx_chatvisor_cluster_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     p = ngx_cpymem(p, ".cmd", sizeof(".cmd") - 1);
     *p = '\0';
     cmcf->cluster.subject = s;
+
+    if (cv_random_bytes(cmcf->cluster.node, sizeof(cmcf->cluster.node))
+        != CV_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     p = ngx_pnalloc(cf->pool, cmcf->cluster.stream.len + 1);
     if (p == NULL) {
@@ -471,6 +510,66 @@ ngx_chatvisor_cluster_cmd(natsConnection *nc, natsSubscription *sub,
     }
 
     jsMsgMetaData_Destroy(meta);
+    natsMsg_Destroy(msg);
+}
+
+
+/* a libnats thread: another node's typing signal (node id, notice) */
+static void
+ngx_chatvisor_cluster_typing_in(natsConnection *nc, natsSubscription *sub,
+    natsMsg *msg, void *closure)
+{
+    ngx_chatvisor_cluster_t *cl = closure;
+
+    const u_char                  *data;
+    ngx_chatvisor_cluster_item_t  *it;
+
+    data = (const u_char *) natsMsg_GetData(msg);
+
+    if (natsMsg_GetDataLength(msg) == (int) (sizeof(cl->cmcf->cluster.node)
+                                         + sizeof(ngx_chatvisor_notice_t))
+        && ngx_memcmp(data, cl->cmcf->cluster.node,
+                      sizeof(cl->cmcf->cluster.node))
+           != 0)
+    {
+        it = ngx_chatvisor_cluster_item(NGX_CHATVISOR_CLUSTER_TYPING,
+                                        data + sizeof(cl->cmcf->cluster.node),
+                                        sizeof(ngx_chatvisor_notice_t));
+        if (it) {
+            ngx_chatvisor_cluster_push(cl, it);
+        }
+    }
+
+    natsMsg_Destroy(msg);
+}
+
+
+/* a libnats thread: another node's available agents (node id, JSON) */
+static void
+ngx_chatvisor_cluster_presence_in(natsConnection *nc, natsSubscription *sub,
+    natsMsg *msg, void *closure)
+{
+    ngx_chatvisor_cluster_t *cl = closure;
+
+    int                            len;
+    const u_char                  *data;
+    ngx_chatvisor_cluster_item_t  *it;
+
+    data = (const u_char *) natsMsg_GetData(msg);
+    len = natsMsg_GetDataLength(msg);
+
+    if (len > NGX_CHATVISOR_CLUSTER_NODE_LEN
+        && ngx_memcmp(data, cl->cmcf->cluster.node,
+                      NGX_CHATVISOR_CLUSTER_NODE_LEN)
+           != 0)
+    {
+        it = ngx_chatvisor_cluster_item(NGX_CHATVISOR_CLUSTER_PRESENCE,
+                                        data, (size_t) len);
+        if (it) {
+            ngx_chatvisor_cluster_push(cl, it);
+        }
+    }
+
     natsMsg_Destroy(msg);
 }
 
@@ -829,7 +928,27 @@ ngx_chatvisor_cluster_step(ngx_chatvisor_cluster_t *cl)
     if (!cl->connected_told) {
         cl->connected_told = 1;
         ngx_chatvisor_cluster_note(cl, "connected to the cluster", NATS_OK);
+    }
 
+    if (cl->presence_sub == NULL) {
+        if (natsConnection_Subscribe(&cl->presence_sub, cl->nc,
+                                     (const char *) cl->presence_subject,
+                                     ngx_chatvisor_cluster_presence_in, cl)
+            != NATS_OK)
+        {
+            cl->presence_sub = NULL;
+        }
+    }
+
+    if (cl->typing_sub == NULL) {
+        /* a core subscription: libnats keeps it across reconnects */
+        if (natsConnection_Subscribe(&cl->typing_sub, cl->nc,
+                                     (const char *) cl->typing_subject,
+                                     ngx_chatvisor_cluster_typing_in, cl)
+            != NATS_OK)
+        {
+            cl->typing_sub = NULL;
+        }
     }
 
     pthread_mutex_lock(&cl->mu);
@@ -897,6 +1016,16 @@ ngx_chatvisor_cluster_thread(void *data)
         cl->sub = NULL;
     }
 
+    if (cl->typing_sub) {
+        natsSubscription_Destroy(cl->typing_sub);
+        cl->typing_sub = NULL;
+    }
+
+    if (cl->presence_sub) {
+        natsSubscription_Destroy(cl->presence_sub);
+        cl->presence_sub = NULL;
+    }
+
     if (cl->kv) {
         kvStore_Destroy(cl->kv);
         cl->kv = NULL;
@@ -922,7 +1051,8 @@ ngx_chatvisor_cluster_thread(void *data)
 /* ------------------------------------------------------ the event loop */
 
 static uint64_t
-ngx_chatvisor_cluster_applied(ngx_chatvisor_main_conf_t *cmcf)
+ngx_chatvisor_cluster_applied(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_uint_t *secret_kept)
 {
     cv_txn    *t;
     uint64_t   seq;
@@ -931,6 +1061,11 @@ ngx_chatvisor_cluster_applied(ngx_chatvisor_main_conf_t *cmcf)
 
     if (cmcf->store && cv_txn_begin(cmcf->store, 0, &t) == CV_OK) {
         (void) cv_cluster_applied(t, &seq);
+
+        if (secret_kept) {
+            *secret_kept = cv_cluster_secret_kept(t);
+        }
+
         cv_txn_abort(t);
     }
 
@@ -959,6 +1094,20 @@ ngx_chatvisor_cluster_init_process(ngx_cycle_t *cycle,
     cl->cmcf = cmcf;
     cl->log = cycle->log;
     ngx_queue_init(&cl->waiting);
+
+    (void) ngx_snprintf(cl->typing_subject, sizeof(cl->typing_subject) - 1,
+                        "%s%s%Z", cmcf->cluster.stream.data,
+                        NGX_CHATVISOR_CLUSTER_TYPING_SUFFIX);
+    (void) ngx_snprintf(cl->presence_subject,
+                        sizeof(cl->presence_subject) - 1, "%s%s%Z",
+                        cmcf->cluster.stream.data,
+                        NGX_CHATVISOR_CLUSTER_PRESENCE_SUFFIX);
+
+    cl->presence_timer.handler = ngx_chatvisor_cluster_presence_tell;
+    cl->presence_timer.data = cl;
+    cl->presence_timer.log = cycle->log;
+    cl->presence_timer.cancelable = 1;    /* an exiting worker goes */
+    ngx_add_timer(&cl->presence_timer, NGX_CHATVISOR_CLUSTER_PRESENCE_EVERY);
 
     if (pipe(cl->pipe) == -1) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
@@ -999,8 +1148,9 @@ ngx_chatvisor_cluster_init_process(ngx_cycle_t *cycle,
     pthread_mutex_init(&cl->mu, NULL);
     pthread_cond_init(&cl->cond, NULL);
 
-    /* the reader starts after what this store applied */
-    cl->seen = ngx_chatvisor_cluster_applied(cmcf);
+    /* the reader starts after what this store applied; the store may
+     * hold the cluster's secret already (cmcf->secret is it then) */
+    cl->seen = ngx_chatvisor_cluster_applied(cmcf, &cl->secret_ok);
     cl->want_from = cl->seen + 1;
     cl->want_gen = 1;
     cl->gen = 1;
@@ -1343,7 +1493,7 @@ ngx_chatvisor_cluster_resync(ngx_chatvisor_cluster_t *cl)
 {
     uint64_t  applied;
 
-    applied = ngx_chatvisor_cluster_applied(cl->cmcf);
+    applied = ngx_chatvisor_cluster_applied(cl->cmcf, NULL);
 
     if (applied > cl->seen) {
         cl->seen = applied;
@@ -1450,6 +1600,160 @@ ngx_chatvisor_cluster_secret_take(ngx_chatvisor_cluster_t *cl,
 }
 
 
+/* another node's available agents replace what it said before */
+static void
+ngx_chatvisor_cluster_presence_take(ngx_chatvisor_cluster_t *cl,
+    ngx_chatvisor_cluster_item_t *it)
+{
+    cJSON                         *ids;
+    ngx_uint_t                     i;
+    ngx_chatvisor_cluster_peer_t  *p, *free, *old;
+
+    ids = cJSON_ParseWithLength((const char *) it->data
+                                + NGX_CHATVISOR_CLUSTER_NODE_LEN,
+                                it->len - NGX_CHATVISOR_CLUSTER_NODE_LEN);
+    if (!cJSON_IsArray(ids)) {
+        cJSON_Delete(ids);
+        return;
+    }
+
+    p = NULL;
+    free = NULL;
+    old = &cl->peers[0];
+
+    for (i = 0; i < NGX_CHATVISOR_CLUSTER_NODES_MAX; i++) {
+        if (cl->peers[i].ids == NULL) {
+            if (free == NULL) {
+                free = &cl->peers[i];
+            }
+            continue;
+        }
+
+        if (ngx_memcmp(cl->peers[i].node, it->data,
+                       NGX_CHATVISOR_CLUSTER_NODE_LEN) == 0)
+        {
+            p = &cl->peers[i];
+            break;
+        }
+
+        if (cl->peers[i].at < old->at) {
+            old = &cl->peers[i];
+        }
+    }
+
+    if (p == NULL) {
+        /* a new node (a full table forgets the one heard of longest ago) */
+        p = free ? free : old;
+        ngx_memcpy(p->node, it->data, NGX_CHATVISOR_CLUSTER_NODE_LEN);
+    }
+
+    cJSON_Delete(p->ids);
+    p->ids = ids;
+    p->at = ngx_current_msec;
+}
+
+
+/* this node's available agents, to the others */
+static void
+ngx_chatvisor_cluster_presence_tell(ngx_event_t *ev)
+{
+    char                     *text;
+    u_char                   *data;
+    cJSON                    *ids;
+    size_t                    len;
+    ngx_uint_t                ready;
+    ngx_chatvisor_cluster_t  *cl = ev->data;
+
+    ngx_add_timer(ev, NGX_CHATVISOR_CLUSTER_PRESENCE_EVERY);
+
+    pthread_mutex_lock(&cl->mu);
+    ready = cl->ready;
+    pthread_mutex_unlock(&cl->mu);
+
+    if (!ready
+        || natsConnection_Status(cl->nc) != NATS_CONN_STATUS_CONNECTED)
+    {
+        return;
+    }
+
+    ids = cJSON_CreateArray();
+    if (ids == NULL) {
+        return;
+    }
+
+    ngx_chatvisor_presence_available(cl->cmcf, ids);
+    text = cJSON_PrintUnformatted(ids);
+    cJSON_Delete(ids);
+
+    if (text == NULL) {
+        return;
+    }
+
+    len = ngx_strlen(text);
+    data = ngx_alloc(NGX_CHATVISOR_CLUSTER_NODE_LEN + len, ev->log);
+
+    if (data) {
+        ngx_memcpy(data, cl->cmcf->cluster.node,
+                   NGX_CHATVISOR_CLUSTER_NODE_LEN);
+        ngx_memcpy(data + NGX_CHATVISOR_CLUSTER_NODE_LEN, text, len);
+
+        (void) natsConnection_Publish(cl->nc,
+                                      (const char *) cl->presence_subject,
+                                      data, (int) (NGX_CHATVISOR_CLUSTER_NODE_LEN
+                                                   + len));
+        ngx_free(data);
+    }
+
+    cJSON_free(text);
+}
+
+
+void
+ngx_chatvisor_cluster_available(cJSON *ids)
+{
+    cJSON                    *id, *have;
+    ngx_uint_t                i, known;
+    ngx_chatvisor_cluster_t  *cl;
+
+    cl = ngx_chatvisor_cluster;
+
+    if (cl == NULL) {
+        return;
+    }
+
+    for (i = 0; i < NGX_CHATVISOR_CLUSTER_NODES_MAX; i++) {
+        if (cl->peers[i].ids == NULL
+            || ngx_current_msec - cl->peers[i].at
+               > NGX_CHATVISOR_CLUSTER_PRESENCE_EVERY
+                 * NGX_CHATVISOR_CLUSTER_PRESENCE_KEEP)
+        {
+            continue;       /* not heard of lately: gone */
+        }
+
+        cJSON_ArrayForEach(id, cl->peers[i].ids) {
+            if (!cJSON_IsString(id)) {
+                continue;
+            }
+
+            known = 0;
+
+            cJSON_ArrayForEach(have, ids) {
+                if (cJSON_IsString(have)
+                    && ngx_strcmp(have->valuestring, id->valuestring) == 0)
+                {
+                    known = 1;
+                    break;
+                }
+            }
+
+            if (!known) {
+                cJSON_AddItemToArray(ids, cJSON_CreateString(id->valuestring));
+            }
+        }
+    }
+}
+
+
 static void
 ngx_chatvisor_cluster_read(ngx_event_t *ev)
 {
@@ -1506,6 +1810,16 @@ ngx_chatvisor_cluster_read(ngx_event_t *ev)
             }
             break;
 
+        case NGX_CHATVISOR_CLUSTER_TYPING:
+            /* this worker's polls (every worker hears the subject) */
+            ngx_chatvisor_notice_deliver(
+                                   (ngx_chatvisor_notice_t *) it->data);
+            break;
+
+        case NGX_CHATVISOR_CLUSTER_PRESENCE:
+            ngx_chatvisor_cluster_presence_take(cl, it);
+            break;
+
         case NGX_CHATVISOR_CLUSTER_SECRET:
             ngx_chatvisor_cluster_secret_take(cl, it->data);
             break;
@@ -1523,4 +1837,41 @@ ngx_chatvisor_cluster_read(ngx_event_t *ev)
         ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
                       "chatvisor: cluster: cannot watch its pipe");
     }
+}
+
+
+void
+ngx_chatvisor_cluster_typing(ngx_chatvisor_notice_t *n)
+{
+    u_char                    data[sizeof(((ngx_chatvisor_cluster_conf_t *)
+                                           0)->node)
+                                   + sizeof(ngx_chatvisor_notice_t)];
+    ngx_uint_t                ready;
+    ngx_chatvisor_cluster_t  *cl;
+
+    cl = ngx_chatvisor_cluster;
+
+    if (cl == NULL) {
+        return;
+    }
+
+    pthread_mutex_lock(&cl->mu);
+    ready = cl->ready;
+    pthread_mutex_unlock(&cl->mu);
+
+    /* a signal is worth nothing later: not sent while disconnected */
+    if (!ready
+        || natsConnection_Status(cl->nc) != NATS_CONN_STATUS_CONNECTED)
+    {
+        return;
+    }
+
+    ngx_memcpy(data, cl->cmcf->cluster.node, sizeof(cl->cmcf->cluster.node));
+    ngx_memcpy(data + sizeof(cl->cmcf->cluster.node), n,
+               sizeof(ngx_chatvisor_notice_t));
+
+    /* buffered for libnats' flusher: no wait here */
+    (void) natsConnection_Publish(cl->nc,
+                                  (const char *) cl->typing_subject,
+                                  data, (int) sizeof(data));
 }

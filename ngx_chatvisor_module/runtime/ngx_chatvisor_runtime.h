@@ -189,6 +189,9 @@ struct ngx_chatvisor_cluster_wait_s {
                                                  NGX_ERROR: stored, not
                                                  applied here in time */
     cv_cluster_result             res;
+    u_char                        secret[CV_SECRET_STR];  /* a secret
+                                                 whose hash the command
+                                                 carries, for the answer */
     ngx_chatvisor_cluster_done_pt done;
     void                         *data;
 };
@@ -197,6 +200,14 @@ struct ngx_chatvisor_cluster_wait_s {
  * [credentials=] [tls=on] */
 char *ngx_chatvisor_cluster_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+/* a typing signal of this node: to the other nodes' polls too (a core
+ * NATS subject, not the stream: it is not kept) */
+void ngx_chatvisor_cluster_typing(ngx_chatvisor_notice_t *n);
+
+/* adds to ids the agents the other nodes said are available there (each
+ * node tells every 2 s; a node not heard of for 6 s counts as none) */
+void ngx_chatvisor_cluster_available(cJSON *ids);
 
 /* worker start (the connection, the stream's reader) and exit */
 ngx_int_t ngx_chatvisor_cluster_init_process(ngx_cycle_t *cycle,
