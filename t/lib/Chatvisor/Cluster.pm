@@ -77,9 +77,10 @@ package Chatvisor::Cluster;
 #                     chatvisor_cluster (nginx -t of a node says so)
 #   api(T, timeout => S)        a Chatvisor::API on node T, logged in as
 #                     crm (retried while the node is not ready); dies
-#   wait_writable(T, timeout => S)   true once node T answers 2xx to a
-#                     visitor's message (a probe visitor of its own) and
-#                     to a REST write (PUT agents/cluster-probe)
+#   wait_writable(T, timeout => S)   true once every worker of node T
+#                     logged that it reads the stream, and T answers 2xx
+#                     to a visitor's message (a probe visitor of its own)
+#                     and to a REST write (PUT agents/cluster-probe)
 #   messages(T, API, CONV)      every message of CONV as node T lists it
 #                     (GET conversations/CONV/messages, paged): [{...}]
 #   wait_texts(T, API, CONV, [TEXT...], timeout => S)   the messages once
@@ -482,6 +483,16 @@ sub wait_writable {
     require Chatvisor::API;
     my $v = $self->{probe}{ $t->port } //=
         Chatvisor::API::Visitor->new($t, port => $t->port);
+    # a worker takes writes once its reader of the stream runs, which it
+    # logs: every live worker of the node (a probe lands on one of them)
+    while (1) {
+        my %reading = map { $_ => 1 } $t->error_log
+            =~ /\] (\d+)#\d+: chatvisor: cluster: reading the stream/g;
+        my @w = $t->worker_pids;
+        last if @w && !grep { !$reading{$_} } @w;
+        return 0 if Time::HiRes::time() > $deadline;
+        Time::HiRes::sleep(0.1);
+    }
     while (1) {
         my $r = $v->post('cluster probe', timeout => 10);
         last if $r->{status} == 201 || $r->{status} == 200;
