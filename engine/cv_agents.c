@@ -183,23 +183,12 @@ cv_agent_list(cv_txn *t, cJSON *items)
  */
 
 static cv_status
-cv_secret_put(cv_txn *t, int db, const char *agent_id,
-    const char *conversation_id, int64_t ttl_ms, char secret[CV_SECRET_STR],
-    int64_t *expires_at)
+cv_secret_put_hash(cv_txn *t, int db, const char *agent_id,
+    const char *conversation_id, int64_t ttl_ms,
+    const unsigned char hash[CV_SHA256_LEN], int64_t *expires_at)
 {
-    unsigned char  raw[CV_SECRET_BYTES], hash[CV_SHA256_LEN];
     cJSON         *rec;
     cv_status      st;
-
-    if (cv_random_bytes(raw, sizeof(raw)) != CV_OK) {
-        return CV_ERROR;
-    }
-
-    cv_base64url(raw, sizeof(raw), secret);
-
-    if (cv_sha256(secret, strlen(secret), hash) != CV_OK) {
-        return CV_ERROR;
-    }
 
     *expires_at = cv_now_ms() + ttl_ms;
 
@@ -210,10 +199,41 @@ cv_secret_put(cv_txn *t, int db, const char *agent_id,
     }
     cJSON_AddNumberToObject(rec, "expires_at", (double) *expires_at);
 
-    st = cv_record_put(t, db, hash, sizeof(hash), rec);
+    st = cv_record_put(t, db, hash, CV_SHA256_LEN, rec);
     cJSON_Delete(rec);
 
     return st;
+}
+
+
+cv_status
+cv_secret_new(char secret[CV_SECRET_STR], unsigned char hash[CV_SHA256_LEN])
+{
+    unsigned char  raw[CV_SECRET_BYTES];
+
+    if (cv_random_bytes(raw, sizeof(raw)) != CV_OK) {
+        return CV_ERROR;
+    }
+
+    cv_base64url(raw, sizeof(raw), secret);
+
+    return cv_sha256(secret, strlen(secret), hash);
+}
+
+
+static cv_status
+cv_secret_put(cv_txn *t, int db, const char *agent_id,
+    const char *conversation_id, int64_t ttl_ms, char secret[CV_SECRET_STR],
+    int64_t *expires_at)
+{
+    unsigned char  hash[CV_SHA256_LEN];
+
+    if (cv_secret_new(secret, hash) != CV_OK) {
+        return CV_ERROR;
+    }
+
+    return cv_secret_put_hash(t, db, agent_id, conversation_id, ttl_ms, hash,
+                              expires_at);
 }
 
 
@@ -251,6 +271,31 @@ cv_secret_agent(cv_txn *t, const cJSON *rec, cJSON **agent)
 
 
 cv_status
+cv_login_token_create_hash(cv_txn *t, const char *agent_id,
+    const char *conversation_id, int64_t ttl_ms,
+    const unsigned char hash[CV_SHA256_LEN], int64_t *expires_at)
+{
+    cv_status  st;
+
+    if (ttl_ms == 0) {
+        ttl_ms = CV_LOGIN_TTL_DEFAULT;
+    }
+
+    if (ttl_ms < 0 || ttl_ms > CV_LOGIN_TTL_MAX) {
+        return CV_INVALID;
+    }
+
+    st = cv_agent_get_enabled(t, agent_id, NULL);
+    if (st != CV_OK) {
+        return st == CV_CONFLICT ? CV_NOT_FOUND : st;
+    }
+
+    return cv_secret_put_hash(t, CV_DB_LOGIN_TOKENS, agent_id,
+                              conversation_id, ttl_ms, hash, expires_at);
+}
+
+
+cv_status
 cv_login_token_create(cv_txn *t, const char *agent_id,
     const char *conversation_id, int64_t ttl_ms, char token[CV_SECRET_STR],
     int64_t *expires_at)
@@ -280,19 +325,34 @@ cv_login_token_redeem(cv_txn *t, const char *token, cJSON **agent,
     char conversation_id[CV_ID_MAX])
 {
     unsigned char   hash[CV_SHA256_LEN];
+
+    conversation_id[0] = '\0';
+
+    if (cv_sha256(token, strlen(token), hash) != CV_OK) {
+        return CV_ERROR;
+    }
+
+    return cv_login_token_redeem_hash(t, hash, agent, conversation_id);
+}
+
+
+cv_status
+cv_login_token_redeem_hash(cv_txn *t, const unsigned char hash[CV_SHA256_LEN],
+    cJSON **agent, char conversation_id[CV_ID_MAX])
+{
     const char     *conv;
     cJSON          *rec;
     cv_status       st;
 
     conversation_id[0] = '\0';
 
-    st = cv_secret_get(t, CV_DB_LOGIN_TOKENS, token, hash, &rec);
+    st = cv_record_get(t, CV_DB_LOGIN_TOKENS, hash, CV_SHA256_LEN, &rec);
     if (st != CV_OK) {
         return st;
     }
 
     /* single use: gone whatever happens next */
-    st = cv_record_del(t, CV_DB_LOGIN_TOKENS, hash, sizeof(hash));
+    st = cv_record_del(t, CV_DB_LOGIN_TOKENS, hash, CV_SHA256_LEN);
 
     if (st == CV_OK) {
         st = cv_secret_agent(t, rec, agent);
@@ -305,6 +365,15 @@ cv_login_token_redeem(cv_txn *t, const char *token, cJSON **agent,
 
     cJSON_Delete(rec);
     return st;
+}
+
+
+cv_status
+cv_session_create_hash(cv_txn *t, const char *agent_id, int64_t ttl_ms,
+    const unsigned char hash[CV_SHA256_LEN], int64_t *expires_at)
+{
+    return cv_secret_put_hash(t, CV_DB_SESSIONS, agent_id, NULL, ttl_ms,
+                              hash, expires_at);
 }
 
 
@@ -340,13 +409,21 @@ cv_status
 cv_session_delete(cv_txn *t, const char *session)
 {
     unsigned char  hash[CV_SHA256_LEN];
-    cv_status      st;
 
     if (cv_sha256(session, strlen(session), hash) != CV_OK) {
         return CV_ERROR;
     }
 
-    st = cv_record_del(t, CV_DB_SESSIONS, hash, sizeof(hash));
+    return cv_session_delete_hash(t, hash);
+}
+
+
+cv_status
+cv_session_delete_hash(cv_txn *t, const unsigned char hash[CV_SHA256_LEN])
+{
+    cv_status  st;
+
+    st = cv_record_del(t, CV_DB_SESSIONS, hash, CV_SHA256_LEN);
 
     return st == CV_NOT_FOUND ? CV_OK : st;
 }

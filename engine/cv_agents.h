@@ -78,6 +78,26 @@ cv_status cv_session_agent(cv_txn *t, const char *session, cJSON **agent);
 /* Ends a session (logout); CV_OK also when there was none. */
 cv_status cv_session_delete(cv_txn *t, const char *session);
 
+/*
+ * The same by the secret's SHA-256 (what the store keys them by): cluster
+ * mode's commands carry the hash, never the secret, which only the node
+ * that made it holds (engine/cv_cluster.h). cv_secret_new() makes a
+ * secret and its hash.
+ */
+cv_status cv_secret_new(char secret[CV_SECRET_STR],
+    unsigned char hash[CV_SHA256_LEN]);
+cv_status cv_login_token_create_hash(cv_txn *t, const char *agent_id,
+    const char *conversation_id, int64_t ttl_ms,
+    const unsigned char hash[CV_SHA256_LEN], int64_t *expires_at);
+cv_status cv_login_token_redeem_hash(cv_txn *t,
+    const unsigned char hash[CV_SHA256_LEN], cJSON **agent,
+    char conversation_id[CV_ID_MAX]);
+cv_status cv_session_create_hash(cv_txn *t, const char *agent_id,
+    int64_t ttl_ms, const unsigned char hash[CV_SHA256_LEN],
+    int64_t *expires_at);
+cv_status cv_session_delete_hash(cv_txn *t,
+    const unsigned char hash[CV_SHA256_LEN]);
+
 /* Ends every session of an agent (disabled, deleted). */
 cv_status cv_sessions_end_for(cv_txn *t, const char *agent_id);
 

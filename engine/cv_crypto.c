@@ -2,6 +2,7 @@
  * Random identifiers, hashes and signatures.
  */
 #include "cv_crypto.h"
+#include "cv_det.h"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -27,6 +28,10 @@ static const char  cv_base32_digits[] = "abcdefghijklmnopqrstuvwxyz234567";
 cv_status
 cv_random_bytes(unsigned char *buf, size_t len)
 {
+    if (cv_det_bytes(buf, len)) {
+        return CV_OK;       /* a replicated command's (cv_det.h) */
+    }
+
     return RAND_bytes(buf, (int) len) == 1 ? CV_OK : CV_ERROR;
 }
 
@@ -62,6 +67,10 @@ cv_pool_init(void)
 static cv_status
 cv_pool_take(unsigned char *out, size_t len)
 {
+    if (cv_det_bytes(out, len)) {
+        return CV_OK;       /* a replicated command's (cv_det.h) */
+    }
+
     pthread_once(&cv_pool_once, cv_pool_init);
 
     if (len > CV_POOL_SIZE) {

@@ -204,3 +204,40 @@ done:
     free(load);
     return st;
 }
+
+
+cv_status
+cv_route_assign(cv_txn *t, cv_route_mode mode, const cJSON *ids,
+    const char *conv_id)
+{
+    char        agent_id[CV_AGENT_ID_MAX + 1];
+    int         changed;
+    cJSON      *agent;
+    cv_author   who;
+    cv_status   st;
+
+    if (mode == CV_ROUTE_MANUAL) {
+        return CV_OK;
+    }
+
+    st = cv_route_pick(t, mode, ids, agent_id);
+
+    if (st == CV_NOT_FOUND) {
+        return CV_OK;     /* nobody free: it waits unassigned */
+    }
+
+    if (st == CV_OK) {
+        st = cv_agent_get(t, agent_id, &agent);
+    }
+
+    if (st != CV_OK) {
+        return st == CV_NOT_FOUND ? CV_ERROR : st;
+    }
+
+    cv_agent_author(agent, &who);
+
+    st = cv_conversation_assign(t, conv_id, &who, &changed);
+    cJSON_Delete(agent);
+
+    return st;
+}

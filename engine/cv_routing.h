@@ -24,6 +24,13 @@ typedef enum {
 cv_status cv_route_pick(cv_txn *t, cv_route_mode mode, const cJSON *ids,
     char agent_id[CV_AGENT_ID_MAX + 1]);
 
+/*
+ * A new conversation (conv_id) goes to the agent cv_route_pick() picks
+ * among ids; nobody free (or manual routing): it waits unassigned, CV_OK.
+ */
+cv_status cv_route_assign(cv_txn *t, cv_route_mode mode, const cJSON *ids,
+    const char *conv_id);
+
 /* open conversations assigned to an agent (from the count kept with
  * every assignment and close: nothing is scanned) */
 cv_status cv_agent_open_count(cv_txn *t, const char *agent_id, int *count);

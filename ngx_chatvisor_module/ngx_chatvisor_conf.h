@@ -171,6 +171,24 @@ typedef struct {
 } ngx_chatvisor_limits_conf_t;
 
 
+/* chatvisor_cluster: the NATS servers (JetStream) the writes go through */
+typedef struct {
+    ngx_str_t                 servers;      /* "nats://h:p,...", NUL-ended;
+                                               len 0: no cluster */
+    char                    **urls;         /* each of them, NUL-ended */
+    ngx_uint_t                nurls;
+    ngx_str_t                 stream;       /* "chatvisor" */
+    ngx_str_t                 subject;      /* stream + ".cmd" */
+    ngx_uint_t                replicas;
+    ngx_str_t                 credentials;  /* a .creds file; len 0: none */
+    ngx_flag_t                tls;
+    u_char                    node[16];     /* this node's random id (its
+                                               typing signals are its own) */
+} ngx_chatvisor_cluster_conf_t;
+
+#define ngx_chatvisor_cluster_on(cmcf)  ((cmcf)->cluster.servers.len != 0)
+
+
 typedef struct {
     /* chatvisor_store */
     cv_store_options          store_opt;    /* store_opt.path == NULL: none */
@@ -182,6 +200,9 @@ typedef struct {
     /* the runtime, in each worker */
     cv_store                 *store;        /* this worker's handle */
     u_char                    secret[CV_STORE_SECRET_LEN];  /* signs cookies */
+    ngx_uint_t                secret_gen;   /* moves when the secret
+                                               changes in a worker (the
+                                               cluster's arrives) */
     ngx_shm_zone_t           *shm_zone;
     ngx_chatvisor_shm_t      *shm;
     ngx_int_t                *pipes;        /* [2 * workers]: read, write */
@@ -210,6 +231,8 @@ typedef struct {
     ngx_chatvisor_webhooks_conf_t  webhooks;
 
     ngx_chatvisor_limits_conf_t    limits;
+
+    ngx_chatvisor_cluster_conf_t   cluster;
 } ngx_chatvisor_main_conf_t;
 
 

@@ -135,6 +135,13 @@ static ngx_command_t  ngx_chatvisor_commands[] = {
       0,
       NULL },
 
+    { ngx_string("chatvisor_cluster"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_chatvisor_cluster_conf,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("chatvisor_retention"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_chatvisor_retention,
@@ -1112,6 +1119,10 @@ ngx_chatvisor_init_process(ngx_cycle_t *cycle)
         ngx_chatvisor_settings_load(cycle, cmcf);
     }
 
+    if (ngx_chatvisor_cluster_init_process(cycle, cmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (ngx_chatvisor_purge_init_process(cycle, cmcf) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -1135,6 +1146,7 @@ ngx_chatvisor_exit_process(ngx_cycle_t *cycle)
         ngx_chatvisor_metrics_exit_process();
         ngx_chatvisor_webhooks_exit_process(cycle);
         ngx_chatvisor_purge_exit_process(cycle);
+        ngx_chatvisor_cluster_exit_process(cycle);
         ngx_chatvisor_store_close(cmcf);
     }
 }

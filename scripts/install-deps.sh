@@ -5,14 +5,18 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-want="nginx nginx-dev liblmdb-dev libcjson-dev libssl-dev zlib1g-dev gcc make pkg-config perl"
+# libnats-dev: the NATS client of cluster mode (chatvisor_cluster)
+want="nginx nginx-dev liblmdb-dev libcjson-dev libssl-dev zlib1g-dev libnats-dev gcc make pkg-config perl"
 case "${1:-build}" in
     # clang-14 and its libFuzzer runtime: make test replays the fuzz
     # corpus (fuzz/); llvm-14: make fuzz-coverage
     # dpkg-dev and lintian: t/112-deb.t builds the package and checks it
-    test)  want="$want chromium lmdb-utils faketime clang-14 libclang-rt-14-dev llvm-14 dpkg-dev lintian" ;;
+    # nats-server: the JetStream cluster of the cluster tests (t/119-...)
+    test)  want="$want chromium lmdb-utils faketime clang-14 libclang-rt-14-dev llvm-14 dpkg-dev lintian nats-server" ;;
     deb)   want="$want dpkg-dev lintian" ;;     # make deb
-    bench) want="$want libnginx-mod-nchan wrk nghttp2-client chromium" ;;   # chromium: bench/cobrowse; nghttp2-client: h2load, bench/inject over HTTP/2
+    # chromium: bench/cobrowse; nghttp2-client: h2load, bench/inject over
+    # HTTP/2; nats-server: bench/cluster
+    bench) want="$want libnginx-mod-nchan wrk nghttp2-client chromium nats-server" ;;
 esac
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \
     || want="$want nodejs npm"

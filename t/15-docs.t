@@ -241,6 +241,7 @@ my %ARGS = (
     chatvisor_cobrowse_block     => '"#card-number"',
     chatvisor_cobrowse_mask_text => '.customer-name',
     chatvisor_status             => '',
+    chatvisor_cluster            => 'nats://127.0.0.1:4222 replicas=1',
 );
 
 my $SMALL = <<'EOF';

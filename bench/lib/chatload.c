@@ -50,6 +50,9 @@
  *                  starting from GET v1/agent/me's cursor): CHATLOAD_CONSOLES
  *                  such polls [1], each receiving every message; no
  *                  visitor poll is held. A latency per message and console.
+ *       With CHATLOAD_PUB_PORT=P in the environment, the publishers
+ *       connect to port P instead of PORT (another node of a cluster:
+ *       bench/cluster).
  *       With CHATLOAD_LOG=FILE in the environment, it also writes each
  *       message delivered while measuring to FILE, "CHANNEL K TPUB TDEL" a
  *       line (CHANNEL: the conversation id or nchan's channel; times on
@@ -137,7 +140,7 @@ struct chan {
     int       step;           /* setup */
 };
 
-static int      kind, port, epfd;
+static int      kind, port, pub_port, epfd;
 static int      path = PATH_AGENT;
 
 /* the console path: its polls, each with what it has seen per channel */
@@ -225,7 +228,8 @@ conn_open(int role, void *owner, resp_cb cb)
     }
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
+    /* CHATLOAD_PUB_PORT: publishers on another server (a cluster node) */
+    sa.sin_port = htons(role == ROLE_PUB && pub_port ? pub_port : port);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     /* blocking connect: loopback completes it in the kernel */
     while (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) != 0) {
@@ -1328,6 +1332,9 @@ main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0);
     dlog = getenv("CHATLOAD_LOG");
+    if (getenv("CHATLOAD_PUB_PORT")) {
+        pub_port = atoi(getenv("CHATLOAD_PUB_PORT"));
+    }
     if (dlog && dlog[0] == '\0') {
         dlog = NULL;
     }

@@ -118,5 +118,10 @@ cv_status ngx_chatvisor_api_login_url(ngx_http_request_t *r, cv_txn *t,
     const char *agent_id, const char *conversation_id, int64_t ttl_ms,
     ngx_chatvisor_op_t *op);
 
+/* cluster mode: the same through the stream; customer_id (NULL: none):
+ * the URL opens that customer's latest conversation */
+ngx_int_t ngx_chatvisor_api_login_url_cluster(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx, const char *agent_id, const char *customer_id);
+
 
 #endif /* _NGX_CHATVISOR_API_H_INCLUDED_ */

@@ -239,6 +239,76 @@ ngx_chatvisor_api_agents_done(ngx_http_request_t *r, cv_status st)
 }
 
 
+static ngx_int_t ngx_chatvisor_api_agent_cluster_deleted(
+    ngx_http_request_t *r, cv_status st);
+
+
+/* cluster mode: the record(s) the command left, as the API shows them */
+
+static ngx_int_t
+ngx_chatvisor_api_agents_cluster_done(ngx_http_request_t *r, cv_status st)
+{
+    cJSON                      *a;
+    ngx_chatvisor_op_t         *op;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    op = &ngx_chatvisor_ctx(r)->op;
+    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
+
+    if (st == CV_OK && cJSON_IsObject(op->result)) {
+        if (cJSON_GetObjectItem(op->result, "items")) {
+            cJSON_ArrayForEach(a, cJSON_GetObjectItem(op->result, "items")) {
+                ngx_chatvisor_api_agent_view(cmcf, a);
+            }
+
+            cJSON_AddNullToObject(op->result, "next_cursor");
+
+        } else {
+            ngx_chatvisor_api_agent_view(cmcf, op->result);
+        }
+    }
+
+    if (st == CV_OK && ngx_chatvisor_ctx(r)->cluster.res.created) {
+        op->ok_status = NGX_HTTP_CREATED;
+    }
+
+    return ngx_chatvisor_api_agents_done(r, st);
+}
+
+
+/* cluster mode: an agents' write as a command (engine/cv_cluster.h) */
+
+static ngx_int_t
+ngx_chatvisor_api_agents_cluster(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx, const char *op)
+{
+    cJSON  *cmd;
+
+    cmd = cJSON_CreateObject();
+    if (cmd == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cJSON_AddStringToObject(cmd, "op", op);
+
+    if (ngx_strcmp(op, "api.agents_sync") == 0) {
+        cJSON_AddItemReferenceToObject(cmd, "agents", ctx->body);
+
+    } else {
+        cJSON_AddStringToObject(cmd, "agent_id", ctx->param[0]);
+
+        if (ctx->body) {
+            cJSON_AddItemReferenceToObject(cmd, "fields", ctx->body);
+        }
+    }
+
+    return ngx_chatvisor_cluster_write(r, cmd,
+                                   ngx_strcmp(op, "api.agent_delete") == 0
+                                   ? ngx_chatvisor_api_agent_cluster_deleted
+                                   : ngx_chatvisor_api_agents_cluster_done);
+}
+
+
 /* PUT agents [{...}, ...]: the whole list; those not in it are disabled */
 
 static cv_status
@@ -307,6 +377,13 @@ ngx_chatvisor_api_agent_sync(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
                                         "invalid_request", why);
     }
 
+    if (ngx_chatvisor_cluster_on(
+            (ngx_chatvisor_main_conf_t *)
+            ngx_http_get_module_main_conf(r, ngx_chatvisor_module)))
+    {
+        return ngx_chatvisor_api_agents_cluster(r, ctx, "api.agents_sync");
+    }
+
     return ngx_chatvisor_write(r, ngx_chatvisor_api_agent_sync_run,
                                ngx_chatvisor_api_agents_done);
 }
@@ -350,6 +427,13 @@ ngx_chatvisor_api_agent_put(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
                                         "invalid_request", why);
     }
 
+    if (ngx_chatvisor_cluster_on(
+            (ngx_chatvisor_main_conf_t *)
+            ngx_http_get_module_main_conf(r, ngx_chatvisor_module)))
+    {
+        return ngx_chatvisor_api_agents_cluster(r, ctx, "api.agent_put");
+    }
+
     return ngx_chatvisor_write(r, ngx_chatvisor_api_agent_put_run,
                                ngx_chatvisor_api_agents_done);
 }
@@ -375,6 +459,23 @@ ngx_chatvisor_api_agent_delete_run(ngx_http_request_t *r, cv_txn *t)
 }
 
 
+static ngx_int_t ngx_chatvisor_api_agent_delete_done(ngx_http_request_t *r,
+    cv_status st);
+
+
+/* cluster mode: DELETE agents/ID applied: 204 as without a cluster */
+
+static ngx_int_t
+ngx_chatvisor_api_agent_cluster_deleted(ngx_http_request_t *r, cv_status st)
+{
+    if (st == CV_OK) {
+        ngx_chatvisor_ctx(r)->op.ok_status = NGX_HTTP_NO_CONTENT;
+    }
+
+    return ngx_chatvisor_api_agent_delete_done(r, st);
+}
+
+
 static ngx_int_t
 ngx_chatvisor_api_agent_delete_done(ngx_http_request_t *r, cv_status st)
 {
@@ -393,6 +494,13 @@ ngx_int_t
 ngx_chatvisor_api_agent_delete(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx)
 {
+    if (ngx_chatvisor_cluster_on(
+            (ngx_chatvisor_main_conf_t *)
+            ngx_http_get_module_main_conf(r, ngx_chatvisor_module)))
+    {
+        return ngx_chatvisor_api_agents_cluster(r, ctx, "api.agent_delete");
+    }
+
     return ngx_chatvisor_write(r, ngx_chatvisor_api_agent_delete_run,
                                ngx_chatvisor_api_agent_delete_done);
 }
@@ -485,6 +593,14 @@ ngx_chatvisor_api_agent_login_url(ngx_http_request_t *r,
 
     if (ngx_chatvisor_api_ttl(ctx, &err) != NGX_OK) {
         return ngx_chatvisor_send_err(r, &err);
+    }
+
+    if (ngx_chatvisor_cluster_on(
+            (ngx_chatvisor_main_conf_t *)
+            ngx_http_get_module_main_conf(r, ngx_chatvisor_module)))
+    {
+        return ngx_chatvisor_api_login_url_cluster(r, ctx, ctx->param[0],
+                                                   NULL);
     }
 
     return ngx_chatvisor_write(r, ngx_chatvisor_api_agent_login_url_run,

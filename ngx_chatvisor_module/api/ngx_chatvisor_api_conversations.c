@@ -239,6 +239,12 @@ typedef struct {
 } ngx_chatvisor_api_write_t;
 
 
+static cv_status ngx_chatvisor_api_post(ngx_chatvisor_ctx_t *ctx, cv_txn *t,
+    cv_author *who, cJSON *agent);
+static cv_status ngx_chatvisor_api_assign(ngx_chatvisor_ctx_t *ctx,
+    cv_txn *t, cv_author *who, cJSON *agent);
+
+
 /* a change by an agent or the system: who, the change, the answer */
 
 static cv_status
@@ -280,6 +286,44 @@ ngx_chatvisor_api_change_run(ngx_http_request_t *r, cv_txn *t)
 }
 
 
+/*
+ * Cluster mode: the change as a command (engine/cv_cluster.h) named op,
+ * with the body's agent_id (null: unassign), client_msg_id and text
+ */
+
+static cJSON *
+ngx_chatvisor_api_change_cmd(ngx_chatvisor_ctx_t *ctx, const char *op)
+{
+    cJSON        *cmd, *agent;
+    const char   *v;
+
+    cmd = cJSON_CreateObject();
+    if (cmd == NULL) {
+        return NULL;
+    }
+
+    cJSON_AddStringToObject(cmd, "op", op);
+    cJSON_AddStringToObject(cmd, "conversation_id", ctx->param[0]);
+
+    agent = cJSON_GetObjectItemCaseSensitive(ctx->body, "agent_id");
+    if (cJSON_IsString(agent)) {
+        cJSON_AddStringToObject(cmd, "agent_id", agent->valuestring);
+    }
+
+    v = ngx_chatvisor_body_string(ctx->body, "client_msg_id");
+    if (v) {
+        cJSON_AddStringToObject(cmd, "client_msg_id", v);
+    }
+
+    v = ngx_chatvisor_body_string(ctx->body, "text");
+    if (v) {
+        cJSON_AddStringToObject(cmd, "text", v);
+    }
+
+    return cmd;
+}
+
+
 /* done NULL: ngx_chatvisor_send_op */
 
 static ngx_int_t
@@ -287,7 +331,21 @@ ngx_chatvisor_api_change_write(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx, ngx_chatvisor_api_change_pt change,
     ngx_chatvisor_write_done_pt done)
 {
+    const char                 *op;
     ngx_chatvisor_api_write_t  *w;
+
+    if (ngx_chatvisor_cluster_on(
+            (ngx_chatvisor_main_conf_t *)
+            ngx_http_get_module_main_conf(r, ngx_chatvisor_module)))
+    {
+        op = (change == ngx_chatvisor_api_post) ? "api.message"
+             : (change == ngx_chatvisor_api_assign) ? "api.assign"
+             : "api.close";
+
+        return ngx_chatvisor_cluster_write(r,
+                                      ngx_chatvisor_api_change_cmd(ctx, op),
+                                      done);
+    }
 
     w = ngx_chatvisor_ctx_data(ctx, sizeof(ngx_chatvisor_api_write_t));
     if (w == NULL) {

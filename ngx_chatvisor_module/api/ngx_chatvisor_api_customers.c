@@ -82,6 +82,19 @@ ngx_chatvisor_api_customer_get(ngx_http_request_t *r,
 }
 
 
+/* cluster mode: an erased customer is 204, as without a cluster */
+
+static ngx_int_t
+ngx_chatvisor_api_customer_cluster_done(ngx_http_request_t *r, cv_status st)
+{
+    if (st == CV_OK && ngx_chatvisor_ctx(r)->cluster.res.deleted) {
+        ngx_chatvisor_ctx(r)->op.ok_status = NGX_HTTP_NO_CONTENT;
+    }
+
+    return ngx_chatvisor_send_op(r, st);
+}
+
+
 /* PUT (absent fields are cleared) or PATCH (they are kept) */
 
 static cv_status
@@ -97,10 +110,44 @@ ngx_chatvisor_api_customer_put_run(ngx_http_request_t *r, cv_txn *t)
 }
 
 
+/* cluster mode: a customers' write as a command (engine/cv_cluster.h) */
+
+static ngx_int_t
+ngx_chatvisor_api_customer_cluster(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx, const char *op)
+{
+    cJSON  *cmd;
+
+    cmd = cJSON_CreateObject();
+    if (cmd == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cJSON_AddStringToObject(cmd, "op", op);
+    cJSON_AddStringToObject(cmd, "customer_id", ctx->param[0]);
+
+    if (ctx->body) {
+        cJSON_AddItemReferenceToObject(cmd, "fields", ctx->body);
+        cJSON_AddBoolToObject(cmd, "replace", r->method == NGX_HTTP_PUT);
+    }
+
+    return ngx_chatvisor_cluster_write(r, cmd,
+                                       ngx_chatvisor_api_customer_cluster_done);
+}
+
+
 ngx_int_t
 ngx_chatvisor_api_customer_put(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx)
 {
+    if (ngx_chatvisor_cluster_on(
+            (ngx_chatvisor_main_conf_t *)
+            ngx_http_get_module_main_conf(r, ngx_chatvisor_module)))
+    {
+        return ngx_chatvisor_api_customer_cluster(r, ctx,
+                                                  "api.customer_put");
+    }
+
     return ngx_chatvisor_write(r, ngx_chatvisor_api_customer_put_run, NULL);
 }
 
@@ -143,6 +190,14 @@ ngx_int_t
 ngx_chatvisor_api_customer_erase(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx)
 {
+    if (ngx_chatvisor_cluster_on(
+            (ngx_chatvisor_main_conf_t *)
+            ngx_http_get_module_main_conf(r, ngx_chatvisor_module)))
+    {
+        return ngx_chatvisor_api_customer_cluster(r, ctx,
+                                                  "api.customer_erase");
+    }
+
     return ngx_chatvisor_write(r, ngx_chatvisor_api_customer_erase_run,
                                NULL);
 }
@@ -209,6 +264,14 @@ ngx_chatvisor_api_customer_agent_url(ngx_http_request_t *r,
         return ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST,
                                         "invalid_request",
                                         "\"agent_id\" is required");
+    }
+
+    if (ngx_chatvisor_cluster_on(
+            (ngx_chatvisor_main_conf_t *)
+            ngx_http_get_module_main_conf(r, ngx_chatvisor_module)))
+    {
+        return ngx_chatvisor_api_login_url_cluster(r, ctx, agent_id,
+                                                   ctx->param[0]);
     }
 
     return ngx_chatvisor_write(r, ngx_chatvisor_api_customer_agent_url_run,

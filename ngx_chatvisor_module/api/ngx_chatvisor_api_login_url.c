@@ -52,25 +52,41 @@ ngx_chatvisor_api_ttl_ms(ngx_chatvisor_ctx_t *ctx)
 }
 
 
+static cv_status ngx_chatvisor_api_login_url_answer(ngx_http_request_t *r,
+    const char *token, int64_t expires, ngx_chatvisor_op_t *op);
+
+
 cv_status
 ngx_chatvisor_api_login_url(ngx_http_request_t *r, cv_txn *t,
     const char *agent_id, const char *conversation_id, int64_t ttl_ms,
     ngx_chatvisor_op_t *op)
 {
-    u_char                    *url;
-    char                       token[CV_SECRET_STR], stamp[CV_TIME_STR];
-    cJSON                     *out;
-    int64_t                    expires;
-    ngx_str_t                  host;
-    cv_status                  st;
-    const char                *scheme;
-    ngx_chatvisor_srv_conf_t  *cscf;
+    char       token[CV_SECRET_STR];
+    int64_t    expires;
+    cv_status  st;
 
     st = cv_login_token_create(t, agent_id, conversation_id, ttl_ms, token,
                                &expires);
     if (st != CV_OK) {
         return st;
     }
+
+    return ngx_chatvisor_api_login_url_answer(r, token, expires, op);
+}
+
+
+/* the token made, its URL and expiry are the answer (201) */
+
+static cv_status
+ngx_chatvisor_api_login_url_answer(ngx_http_request_t *r, const char *token,
+    int64_t expires, ngx_chatvisor_op_t *op)
+{
+    u_char                    *url;
+    char                       stamp[CV_TIME_STR];
+    cJSON                     *out;
+    ngx_str_t                  host;
+    const char                *scheme;
+    ngx_chatvisor_srv_conf_t  *cscf;
 
     cscf = ngx_http_get_module_srv_conf(r, ngx_chatvisor_module);
 
@@ -116,4 +132,72 @@ done:
     op->ok_status = NGX_HTTP_CREATED;
 
     return CV_OK;
+}
+
+
+/* cluster mode: the token made here, only its hash in the command */
+
+static ngx_int_t
+ngx_chatvisor_api_login_url_cluster_done(ngx_http_request_t *r,
+    cv_status st)
+{
+    cJSON                *exp;
+    int64_t               expires;
+    ngx_chatvisor_ctx_t  *ctx;
+
+    ctx = ngx_chatvisor_ctx(r);
+
+    if (st == CV_OK) {
+        exp = cJSON_GetObjectItemCaseSensitive(ctx->op.result, "expires_at");
+
+        if (!cJSON_IsNumber(exp)) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        expires = (int64_t) exp->valuedouble;
+
+        cJSON_Delete(ctx->op.result);
+        ctx->op.result = NULL;
+
+        st = ngx_chatvisor_api_login_url_answer(r,
+                                         (const char *) ctx->cluster.secret,
+                                         expires, &ctx->op);
+    }
+
+    return ngx_chatvisor_send_op(r, st);
+}
+
+
+ngx_int_t
+ngx_chatvisor_api_login_url_cluster(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx, const char *agent_id, const char *customer_id)
+{
+    char           hex[CV_SHA256_HEX];
+    cJSON         *cmd;
+    unsigned char  hash[CV_SHA256_LEN];
+
+    if (cv_secret_new((char *) ctx->cluster.secret, hash) != CV_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *ngx_hex_dump((u_char *) hex, hash, sizeof(hash)) = '\0';
+
+    cmd = cJSON_CreateObject();
+    if (cmd == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cJSON_AddStringToObject(cmd, "op", "login.create");
+    cJSON_AddStringToObject(cmd, "agent_id", agent_id);
+
+    if (customer_id) {
+        cJSON_AddStringToObject(cmd, "customer_id", customer_id);
+    }
+
+    cJSON_AddNumberToObject(cmd, "ttl_ms",
+                            (double) ngx_chatvisor_api_ttl_ms(ctx));
+    cJSON_AddStringToObject(cmd, "token_hash", hex);
+
+    return ngx_chatvisor_cluster_write(r, cmd,
+                                     ngx_chatvisor_api_login_url_cluster_done);
 }

@@ -20,6 +20,8 @@
 
 
 static cv_status ngx_chatvisor_join_run(ngx_http_request_t *r, cv_txn *t);
+static cJSON *ngx_chatvisor_join_cmd(ngx_chatvisor_ctx_t *ctx,
+    const char *token);
 static ngx_int_t ngx_chatvisor_join_done(ngx_http_request_t *r,
     cv_status st);
 
@@ -183,8 +185,56 @@ ngx_chatvisor_agent_join(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
                                         "this login link is not valid");
     }
 
+    if (ngx_chatvisor_cluster_on(
+            (ngx_chatvisor_main_conf_t *)
+            ngx_http_get_module_main_conf(r, ngx_chatvisor_module)))
+    {
+        return ngx_chatvisor_cluster_write(r,
+                                 ngx_chatvisor_join_cmd(ctx, token),
+                                 ngx_chatvisor_join_done);
+    }
+
     return ngx_chatvisor_write(r, ngx_chatvisor_join_run,
                                ngx_chatvisor_join_done);
+}
+
+
+/*
+ * Cluster mode: the token's hash and the new session's (made here: its
+ * secret stays on this node, in the cookie it answers with)
+ */
+
+static cJSON *
+ngx_chatvisor_join_cmd(ngx_chatvisor_ctx_t *ctx, const char *token)
+{
+    char           hex[CV_SHA256_HEX];
+    cJSON         *cmd;
+    unsigned char  hash[CV_SHA256_LEN];
+
+    cmd = cJSON_CreateObject();
+    if (cmd == NULL) {
+        return NULL;
+    }
+
+    cJSON_AddStringToObject(cmd, "op", "agent.join");
+
+    if (cv_sha256_hex(token, ngx_strlen(token), hex) != CV_OK) {
+        cJSON_Delete(cmd);
+        return NULL;
+    }
+
+    cJSON_AddStringToObject(cmd, "token_hash", hex);
+
+    if (cv_secret_new((char *) ctx->caller.session, hash) != CV_OK) {
+        cJSON_Delete(cmd);
+        return NULL;
+    }
+
+    *ngx_hex_dump((u_char *) hex, hash, sizeof(hash)) = '\0';
+    cJSON_AddStringToObject(cmd, "session_hash", hex);
+    cJSON_AddNumberToObject(cmd, "ttl_ms", NGX_CHATVISOR_SESSION_TTL);
+
+    return cmd;
 }
 
 
@@ -333,6 +383,32 @@ ngx_chatvisor_logout_done(ngx_http_request_t *r, cv_status st)
 ngx_int_t
 ngx_chatvisor_agent_logout(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
 {
+    char    hex[CV_SHA256_HEX];
+    cJSON  *cmd;
+
+    if (ngx_chatvisor_cluster_on(
+            (ngx_chatvisor_main_conf_t *)
+            ngx_http_get_module_main_conf(r, ngx_chatvisor_module)))
+    {
+        /* cluster mode: the session's hash, on every node */
+        if (cv_sha256_hex((char *) ctx->caller.session,
+                          ngx_strlen(ctx->caller.session), hex)
+            != CV_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        cmd = cJSON_CreateObject();
+        if (cmd == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        cJSON_AddStringToObject(cmd, "op", "agent.logout");
+        cJSON_AddStringToObject(cmd, "session_hash", hex);
+
+        return ngx_chatvisor_cluster_write(r, cmd, ngx_chatvisor_logout_done);
+    }
+
     return ngx_chatvisor_write(r, ngx_chatvisor_logout_run,
                                ngx_chatvisor_logout_done);
 }

@@ -245,6 +245,57 @@ ngx_chatvisor_agent_reply_run(ngx_http_request_t *r, cv_txn *t)
 }
 
 
+/*
+ * Cluster mode: the console's write as a command (engine/cv_cluster.h):
+ * op, the conversation and the agent; to: whom an assign is for (NULL:
+ * oneself)
+ */
+
+static cJSON *
+ngx_chatvisor_agent_cmd(ngx_chatvisor_ctx_t *ctx, const char *op,
+    const char *to)
+{
+    cJSON  *cmd;
+
+    cmd = cJSON_CreateObject();
+    if (cmd == NULL) {
+        return NULL;
+    }
+
+    cJSON_AddStringToObject(cmd, "op", op);
+    cJSON_AddStringToObject(cmd, "conversation_id", ctx->param[0]);
+    cJSON_AddStringToObject(cmd, "agent_id", ctx->caller.agent_id);
+    cJSON_AddStringToObject(cmd, "agent_name", ctx->caller.agent_name);
+
+    if (to) {
+        cJSON_AddStringToObject(cmd, "to", to);
+    }
+
+    return cmd;
+}
+
+
+static cJSON *
+ngx_chatvisor_agent_reply_cmd(ngx_chatvisor_ctx_t *ctx, const char *cmid,
+    const char *text)
+{
+    cJSON  *cmd;
+
+    cmd = ngx_chatvisor_agent_cmd(ctx, "agent.reply", NULL);
+    if (cmd == NULL) {
+        return NULL;
+    }
+
+    if (cmid) {
+        cJSON_AddStringToObject(cmd, "client_msg_id", cmid);
+    }
+
+    cJSON_AddStringToObject(cmd, "text", text);
+
+    return cmd;
+}
+
+
 ngx_int_t
 ngx_chatvisor_agent_reply(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
 {
@@ -255,6 +306,16 @@ ngx_chatvisor_agent_reply(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
         != NGX_OK)
     {
         return ngx_chatvisor_send_err(r, &err);
+    }
+
+    if (ngx_chatvisor_cluster_on(
+            (ngx_chatvisor_main_conf_t *)
+            ngx_http_get_module_main_conf(r, ngx_chatvisor_module)))
+    {
+        return ngx_chatvisor_cluster_write(r,
+                                     ngx_chatvisor_agent_reply_cmd(ctx, cmid,
+                                                                   text),
+                                     NULL);
     }
 
     return ngx_chatvisor_write(r, ngx_chatvisor_agent_reply_run, NULL);
@@ -318,6 +379,17 @@ ngx_chatvisor_agent_assign(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
         return ngx_chatvisor_send_err(r, &err);
     }
 
+    if (ngx_chatvisor_cluster_on(
+            (ngx_chatvisor_main_conf_t *)
+            ngx_http_get_module_main_conf(r, ngx_chatvisor_module)))
+    {
+        return ngx_chatvisor_cluster_write(r,
+                          ngx_chatvisor_agent_cmd(ctx, "agent.assign",
+                                 ngx_chatvisor_body_string(ctx->body,
+                                                           "agent_id")),
+                          NULL);
+    }
+
     return ngx_chatvisor_write(r, ngx_chatvisor_agent_assign_run, NULL);
 }
 
@@ -370,6 +442,16 @@ ngx_chatvisor_agent_close_done(ngx_http_request_t *r, cv_status st)
 ngx_int_t
 ngx_chatvisor_agent_close(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
 {
+    if (ngx_chatvisor_cluster_on(
+            (ngx_chatvisor_main_conf_t *)
+            ngx_http_get_module_main_conf(r, ngx_chatvisor_module)))
+    {
+        return ngx_chatvisor_cluster_write(r,
+                                ngx_chatvisor_agent_cmd(ctx, "agent.close",
+                                                        NULL),
+                                ngx_chatvisor_agent_close_done);
+    }
+
     return ngx_chatvisor_write(r, ngx_chatvisor_agent_close_run,
                                ngx_chatvisor_agent_close_done);
 }

@@ -56,6 +56,8 @@ ngx_chatvisor_route_t  ngx_chatvisor_visitor_routes[] = {
 
 static cv_status ngx_chatvisor_visitor_post_run(ngx_http_request_t *r,
     cv_txn *t);
+static cJSON *ngx_chatvisor_visitor_post_cmd(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx);
 
 
 /*
@@ -152,8 +154,72 @@ ngx_chatvisor_visitor_post(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
         return rc;
     }
 
+    if (ngx_chatvisor_cluster_on(
+            (ngx_chatvisor_main_conf_t *)
+            ngx_http_get_module_main_conf(r, ngx_chatvisor_module)))
+    {
+        return ngx_chatvisor_cluster_write(r,
+                                     ngx_chatvisor_visitor_post_cmd(r, ctx),
+                                     ngx_chatvisor_visitor_write_done);
+    }
+
     return ngx_chatvisor_write(r, ngx_chatvisor_visitor_post_run,
                                ngx_chatvisor_visitor_write_done);
+}
+
+
+/*
+ * Cluster mode: the message as a command (engine/cv_cluster.h), with what
+ * only this node knows: the routing and the agents available here.
+ */
+
+static cJSON *
+ngx_chatvisor_visitor_post_cmd(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx)
+{
+    cJSON                      *cmd, *ids;
+    const char                 *v;
+    ngx_chatvisor_srv_conf_t   *cscf;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cscf = ngx_http_get_module_srv_conf(r, ngx_chatvisor_module);
+    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
+
+    cmd = cJSON_CreateObject();
+    if (cmd == NULL) {
+        return NULL;
+    }
+
+    cJSON_AddStringToObject(cmd, "op", "visitor.message");
+
+    if (!ctx->caller.new_visitor) {
+        cJSON_AddStringToObject(cmd, "customer_id", ctx->caller.customer_id);
+    }
+
+    v = ngx_chatvisor_body_string(ctx->body, "client_msg_id");
+    if (v) {
+        cJSON_AddStringToObject(cmd, "client_msg_id", v);
+    }
+
+    cJSON_AddStringToObject(cmd, "text",
+                            ngx_chatvisor_body_string(ctx->body, "text"));
+
+    v = ngx_chatvisor_body_string(ctx->body, "page_url");
+    if (v) {
+        cJSON_AddStringToObject(cmd, "page_url", v);
+    }
+
+    cJSON_AddNumberToObject(cmd, "routing", (double) cscf->routing);
+
+    ids = cJSON_AddArrayToObject(cmd, "available");
+
+    if (ids && cscf->routing != NGX_CHATVISOR_ROUTING_MANUAL) {
+        /* the agents available here, then on the other nodes */
+        ngx_chatvisor_presence_available(cmcf, ids);
+        ngx_chatvisor_cluster_available(ids);
+    }
+
+    return cmd;
 }
 
 
@@ -163,10 +229,7 @@ static cv_status
 ngx_chatvisor_visitor_route(ngx_http_request_t *r, cv_txn *t,
     const char *conv_id)
 {
-    char                        agent_id[CV_AGENT_ID_MAX + 1];
-    int                         changed;
-    cJSON                      *ids, *agent;
-    cv_author                   who;
+    cJSON                      *ids;
     cv_status                   st;
     ngx_chatvisor_srv_conf_t   *cscf;
     ngx_chatvisor_main_conf_t  *cmcf;
@@ -181,25 +244,8 @@ ngx_chatvisor_visitor_route(ngx_http_request_t *r, cv_txn *t,
     ids = cJSON_CreateArray();
     ngx_chatvisor_presence_available(cmcf, ids);
 
-    st = cv_route_pick(t, (cv_route_mode) cscf->routing, ids, agent_id);
+    st = cv_route_assign(t, (cv_route_mode) cscf->routing, ids, conv_id);
     cJSON_Delete(ids);
-
-    if (st == CV_NOT_FOUND) {
-        return CV_OK;     /* nobody free: it waits unassigned */
-    }
-
-    if (st == CV_OK) {
-        st = cv_agent_get(t, agent_id, &agent);
-    }
-
-    if (st != CV_OK) {
-        return st == CV_NOT_FOUND ? CV_ERROR : st;
-    }
-
-    cv_agent_author(agent, &who);
-
-    st = cv_conversation_assign(t, conv_id, &who, &changed);
-    cJSON_Delete(agent);
 
     return st;
 }

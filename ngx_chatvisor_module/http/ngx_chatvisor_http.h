@@ -114,6 +114,7 @@ struct ngx_chatvisor_ctx_s {
     ngx_chatvisor_write_run_pt    write_run;
     ngx_chatvisor_write_done_pt   write_done;
     ngx_chatvisor_wait_t          wait;       /* its long-poll */
+    ngx_chatvisor_cluster_wait_t  cluster;    /* its command (cluster mode) */
     void                         *data;       /* the endpoint's own state */
 };
 
@@ -408,6 +409,16 @@ ngx_int_t ngx_chatvisor_send_body(ngx_http_request_t *r, ngx_str_t *body,
  */
 ngx_int_t ngx_chatvisor_write(ngx_http_request_t *r,
     ngx_chatvisor_write_run_pt run, ngx_chatvisor_write_done_pt done);
+
+/*
+ * Cluster mode (chatvisor_cluster): the request's write as a command (an
+ * object, cv_cluster.h; freed here) published to the cluster, answered by
+ * done (NULL: ngx_chatvisor_send_op) with the outcome of its application
+ * in ctx->op, or 503 at once when the cluster cannot take it; a new
+ * visitor's customer id is the one the command made.
+ */
+ngx_int_t ngx_chatvisor_cluster_write(ngx_http_request_t *r, cJSON *cmd,
+    ngx_chatvisor_write_done_pt done);
 
 /* the answer of a committed write: the error (with op->why), or the posted
  * message (201, 200 for a retry), or op->result with op->ok_status */

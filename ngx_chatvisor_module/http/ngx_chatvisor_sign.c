@@ -5,7 +5,8 @@
  *
  * Signatures already computed are kept per worker: the same cookies and
  * tokens come back on every request, and an HMAC costs more than the rest
- * of their check. The secret only changes with a new worker (reload).
+ * of their check. The secret changes with a new worker (reload), or once
+ * in cluster mode when the cluster's arrives (cmcf->secret_gen).
  */
 
 
@@ -30,14 +31,25 @@ typedef struct {
 
 
 static ngx_chatvisor_sign_memo_t  *ngx_chatvisor_sign_memo;
+static ngx_uint_t                  ngx_chatvisor_sign_gen;
 
 
 static ngx_chatvisor_sign_memo_t *
-ngx_chatvisor_sign_slot(u_char *msg, size_t len, ngx_log_t *log)
+ngx_chatvisor_sign_slot(ngx_chatvisor_main_conf_t *cmcf, u_char *msg,
+    size_t len, ngx_log_t *log)
 {
     if (len > NGX_CHATVISOR_SIGN_KEY) {
         return NULL;
     }
+
+    if (ngx_chatvisor_sign_memo && ngx_chatvisor_sign_gen != cmcf->secret_gen)
+    {
+        /* another secret: what was signed with the old one is forgotten */
+        ngx_memzero(ngx_chatvisor_sign_memo, NGX_CHATVISOR_SIGN_SLOTS
+                                         * sizeof(ngx_chatvisor_sign_memo_t));
+    }
+
+    ngx_chatvisor_sign_gen = cmcf->secret_gen;
 
     if (ngx_chatvisor_sign_memo == NULL) {
         ngx_chatvisor_sign_memo = ngx_calloc(NGX_CHATVISOR_SIGN_SLOTS
@@ -77,7 +89,7 @@ ngx_chatvisor_sign(ngx_http_request_t *r, const char *purpose, u_char *data,
     msg[plen] = ':';
     ngx_memcpy(msg + plen + 1, data, len);
 
-    m = ngx_chatvisor_sign_slot(msg, mlen, r->connection->log);
+    m = ngx_chatvisor_sign_slot(cmcf, msg, mlen, r->connection->log);
 
     if (m && m->len == mlen && ngx_memcmp(m->key, msg, mlen) == 0) {
         out->len = m->sig_len;

@@ -106,4 +106,7 @@ ngx_chatvisor_notify_typing(const char *customer_id,
     }
 
     ngx_chatvisor_notify(&n);
+
+    /* cluster mode: the polls of the other nodes */
+    ngx_chatvisor_cluster_typing(&n);
 }

@@ -14,6 +14,7 @@
 #include "ngx_chatvisor_conf.h"
 #include "cv_chat.h"
 #include "cv_agents.h"
+#include "cv_cluster.h"
 
 #include <cjson/cJSON.h>
 
@@ -160,6 +161,66 @@ void ngx_chatvisor_op_clear(ngx_chatvisor_op_t *op);
 /* the notice op sends to the polls once its write is committed */
 void ngx_chatvisor_op_notice(ngx_chatvisor_op_t *op, ngx_uint_t kind,
     const char *customer_id, const char *conversation_id);
+
+
+/* ------------------------------------------------------- cluster mode */
+
+/*
+ * chatvisor_cluster (ngx_chatvisor_cluster.c, docs/cluster.md): a write
+ * is published to the JetStream stream as a command; every worker reads
+ * the stream in order and applies each command once per store through the
+ * group commit; the writer is answered when its own worker has seen its
+ * command applied.
+ */
+
+typedef struct ngx_chatvisor_cluster_wait_s  ngx_chatvisor_cluster_wait_t;
+
+typedef void (*ngx_chatvisor_cluster_done_pt)(
+    ngx_chatvisor_cluster_wait_t *w);
+
+struct ngx_chatvisor_cluster_wait_s {
+    ngx_queue_t                   queue;
+    ngx_event_t                   timer;
+    uint64_t                      id;         /* this worker's publish */
+    uint64_t                      seq;        /* the stream's, once acked */
+    ngx_int_t                     rc;         /* NGX_OK: applied, res its
+                                                 outcome; NGX_DECLINED: not
+                                                 stored by a quorum (503);
+                                                 NGX_ERROR: stored, not
+                                                 applied here in time */
+    cv_cluster_result             res;
+    u_char                        secret[CV_SECRET_STR];  /* a secret
+                                                 whose hash the command
+                                                 carries, for the answer */
+    ngx_chatvisor_cluster_done_pt done;
+    void                         *data;
+};
+
+/* directive: chatvisor_cluster nats://h:p[,...] [stream=] [replicas=]
+ * [credentials=] [tls=on] */
+char *ngx_chatvisor_cluster_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* a typing signal of this node: to the other nodes' polls too (a core
+ * NATS subject, not the stream: it is not kept) */
+void ngx_chatvisor_cluster_typing(ngx_chatvisor_notice_t *n);
+
+/* adds to ids the agents the other nodes said are available there (each
+ * node tells every 2 s; a node not heard of for 6 s counts as none) */
+void ngx_chatvisor_cluster_available(cJSON *ids);
+
+/* worker start (the connection, the stream's reader) and exit */
+ngx_int_t ngx_chatvisor_cluster_init_process(ngx_cycle_t *cycle,
+    ngx_chatvisor_main_conf_t *cmcf);
+void ngx_chatvisor_cluster_exit_process(ngx_cycle_t *cycle);
+
+/*
+ * Publishes cmd (an object: the seed and time are added here; cmd stays
+ * the caller's). NGX_OK: w->done() follows; NGX_DECLINED: no connection
+ * to the cluster now (nothing was sent).
+ */
+ngx_int_t ngx_chatvisor_cluster_publish(ngx_chatvisor_main_conf_t *cmcf,
+    cJSON *cmd, ngx_chatvisor_cluster_wait_t *w);
 
 
 /* ---------------------------------------------------------- long-polls */

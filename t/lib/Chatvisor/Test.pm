@@ -57,6 +57,8 @@ package Chatvisor::Test;
 #   run / stop / reload      start and wait for the ports and workers; QUIT
 #                            then TERM then KILL; HUP and wait for new workers
 #                            (false when nginx kept the old config)
+#   kill9                    kill -9 of the master and its workers at once
+#                            (a node lost); run starts it again, same store
 #   worker_pids(all => 1)    live workers (all: with old ones shutting down)
 #   port(NAME) url(PATH)     ports of the placeholders; http://127.0.0.1:...
 #   get head post request    HTTP::Tiny answers (see Chatvisor::HTTP)
@@ -506,6 +508,21 @@ sub stop {
     }
     # stray workers of a killed master
     kill 'KILL', -$pid;
+    return $status;
+}
+
+# kill -9 of the whole nginx (its process group: master and workers at
+# once), reaped. Returns the master's exit status, undef when not running.
+sub kill9 {
+    my ($self) = @_;
+    my $pid = delete $self->{pid} or return undef;
+    return undef unless $self->{owner} == $$;
+    kill 'KILL', -$pid;
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+    my $status = $?;
+    # workers of the killed group may still be exiting
+    $self->_wait(sub { !kill 0, -$pid }, 5);
     return $status;
 }
 

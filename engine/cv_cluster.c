@@ -1,0 +1,1059 @@
+/*
+ * Cluster mode's commands, applied in stream order (cv_cluster.h).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "cv_cluster.h"
+#include "cv_routing.h"
+#include "cv_agents.h"
+#include "cv_customers.h"
+#include "cv_retention.h"
+#include "cv_store_impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CV_CLUSTER_APPLIED   "cluster/applied"
+#define CV_CLUSTER_RESULT    "cluster/r/"      /* + u64be seq */
+#define CV_CLUSTER_KEY_MAX   (sizeof(CV_CLUSTER_RESULT) - 1 + 8)
+#define CV_CLUSTER_SEED_HEX  (CV_DET_SEED * 2)
+
+/* the store's secret's key (cv_store.c) */
+#define CV_CLUSTER_SECRET    "secret"
+#define CV_CLUSTER_SECRET_KEPT  "cluster/secret"   /* it is the cluster's */
+
+
+void
+cv_cluster_result_clear(cv_cluster_result *res)
+{
+    cv_message_clear(&res->message);
+    cJSON_Delete(res->result);
+    memset(res, 0, sizeof(*res));
+}
+
+
+static void
+cv_cluster_why(cv_cluster_result *res, const char *why)
+{
+    snprintf(res->why, sizeof(res->why), "%s", why);
+}
+
+
+static void
+cv_cluster_u64be(unsigned char *p, uint64_t v)
+{
+    int  i;
+
+    for (i = 7; i >= 0; i--) {
+        p[i] = (unsigned char) (v & 0xff);
+        v >>= 8;
+    }
+}
+
+
+static uint64_t
+cv_cluster_be64(const unsigned char *p)
+{
+    int       i;
+    uint64_t  v;
+
+    v = 0;
+    for (i = 0; i < 8; i++) {
+        v = (v << 8) | p[i];
+    }
+
+    return v;
+}
+
+
+static size_t
+cv_cluster_result_key(unsigned char key[CV_CLUSTER_KEY_MAX], uint64_t seq)
+{
+    memcpy(key, CV_CLUSTER_RESULT, sizeof(CV_CLUSTER_RESULT) - 1);
+    cv_cluster_u64be(key + sizeof(CV_CLUSTER_RESULT) - 1, seq);
+
+    return CV_CLUSTER_KEY_MAX;
+}
+
+
+cv_status
+cv_cluster_applied(cv_txn *t, uint64_t *seq)
+{
+    MDB_val    v;
+    cv_status  st;
+
+    st = cv_raw_get(t, CV_DB_META, CV_CLUSTER_APPLIED,
+                    sizeof(CV_CLUSTER_APPLIED) - 1, &v);
+
+    if (st == CV_NOT_FOUND) {
+        *seq = 0;
+        return CV_OK;
+    }
+
+    if (st != CV_OK) {
+        return st;
+    }
+
+    if (v.mv_size != 8) {
+        return CV_ERROR;
+    }
+
+    *seq = cv_cluster_be64(v.mv_data);
+    return CV_OK;
+}
+
+
+/* ------------------------------------------------------------ commands */
+
+static const char *
+cv_cluster_str(const cJSON *cmd, const char *name)
+{
+    const cJSON  *v;
+
+    v = cJSON_GetObjectItemCaseSensitive(cmd, name);
+
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+
+static int
+cv_cluster_seed(const cJSON *cmd, unsigned char seed[CV_DET_SEED])
+{
+    size_t       i;
+    unsigned     byte;
+    const char  *hex;
+
+    hex = cv_cluster_str(cmd, "seed");
+    if (hex == NULL || strlen(hex) != CV_CLUSTER_SEED_HEX) {
+        return 0;
+    }
+
+    for (i = 0; i < CV_DET_SEED; i++) {
+        if (sscanf(hex + 2 * i, "%2x", &byte) != 1) {
+            return 0;
+        }
+        seed[i] = (unsigned char) byte;
+    }
+
+    return 1;
+}
+
+
+static cv_status
+cv_cluster_visitor_message(cv_txn *t, const cJSON *cmd,
+    cv_cluster_result *res)
+{
+    const char    *customer_id;
+    const cJSON   *routing;
+    cv_author      author;
+    cv_status      st;
+    cv_message    *m;
+
+    m = &res->message;
+    customer_id = cv_cluster_str(cmd, "customer_id");
+
+    if (customer_id == NULL) {
+        st = cv_customer_create(t, res->customer_id);
+        if (st != CV_OK) {
+            return st;
+        }
+
+    } else if (strlen(customer_id) < CV_ID_MAX) {
+        strcpy(res->customer_id, customer_id);
+
+    } else {
+        return CV_INVALID;
+    }
+
+    author.type = "customer";
+    res->author = author.type;
+    author.id = res->customer_id;
+    author.name = NULL;
+
+    st = cv_message_post(t, NULL, res->customer_id, &author,
+                         cv_cluster_str(cmd, "client_msg_id"),
+                         cv_cluster_str(cmd, "text"),
+                         cv_cluster_str(cmd, "page_url"), m);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    strcpy(res->conversation_id, m->conversation_id);
+
+    if (m->duplicate || m->seq != 1) {
+        return CV_OK;
+    }
+
+    res->opened = 1;
+
+    routing = cJSON_GetObjectItemCaseSensitive(cmd, "routing");
+
+    return cv_route_assign(t, cJSON_IsNumber(routing)
+                              ? (cv_route_mode) routing->valueint
+                              : CV_ROUTE_MANUAL,
+                           cJSON_GetObjectItemCaseSensitive(cmd,
+                                                            "available"),
+                           m->conversation_id);
+}
+
+
+static cv_status
+cv_cluster_agent_reply(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
+{
+    int            changed;
+    const char    *conv_id;
+    cv_author      me;
+    cv_status      st;
+    cv_conv_state  cs;
+
+    conv_id = cv_cluster_str(cmd, "conversation_id");
+    me.type = "agent";
+    res->author = me.type;
+    me.id = cv_cluster_str(cmd, "agent_id");
+    me.name = cv_cluster_str(cmd, "agent_name");
+
+    if (conv_id == NULL || me.id == NULL || strlen(conv_id) >= CV_ID_MAX) {
+        return CV_INVALID;
+    }
+
+    strcpy(res->conversation_id, conv_id);
+
+    st = cv_conversation_state(t, conv_id, &cs);
+
+    /* replying to an unassigned conversation takes it */
+    if (st == CV_OK && cs.open && !cs.assigned) {
+        st = cv_conversation_assign(t, conv_id, &me, &changed);
+    }
+
+    if (st == CV_OK) {
+        strcpy(res->customer_id, cs.customer_id);
+        st = cv_message_post(t, conv_id, NULL, &me,
+                             cv_cluster_str(cmd, "client_msg_id"),
+                             cv_cluster_str(cmd, "text"), NULL,
+                             &res->message);
+    }
+
+    return st;
+}
+
+
+/* the author a command names: an agent ("agent_id", "agent_name") */
+static int
+cv_cluster_agent(const cJSON *cmd, cv_author *me)
+{
+    me->type = "agent";
+    me->id = cv_cluster_str(cmd, "agent_id");
+    me->name = cv_cluster_str(cmd, "agent_name");
+
+    return me->id != NULL;
+}
+
+
+/* the conversation a command names, its state read; the answer's
+ * conversation once changed (cv_conversation_get()) */
+static cv_status
+cv_cluster_conv(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
+    cv_conv_state *cs)
+{
+    const char  *conv_id;
+
+    conv_id = cv_cluster_str(cmd, "conversation_id");
+
+    if (conv_id == NULL || strlen(conv_id) >= CV_ID_MAX) {
+        return CV_INVALID;
+    }
+
+    strcpy(res->conversation_id, conv_id);
+
+    return cv_conversation_state(t, conv_id, cs);
+}
+
+
+static cv_status
+cv_cluster_answer_conv(cv_txn *t, cv_cluster_result *res,
+    const cv_conv_state *cs)
+{
+    strcpy(res->customer_id, cs->customer_id);
+
+    return cv_conversation_get(t, res->conversation_id, &res->result);
+}
+
+
+/* the console: to the agent named ("to"), or to oneself */
+static cv_status
+cv_cluster_agent_assign(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
+{
+    int            changed;
+    cJSON         *target;
+    cv_author      who;
+    cv_status      st;
+    const char    *to;
+    cv_conv_state  cs;
+
+    if (!cv_cluster_agent(cmd, &who)) {
+        return CV_INVALID;
+    }
+
+    st = cv_cluster_conv(t, cmd, res, &cs);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    target = NULL;
+    to = cv_cluster_str(cmd, "to");
+
+    if (to && strcmp(to, who.id) != 0) {
+        st = cv_agent_get_enabled(t, to, &target);
+        if (st != CV_OK) {
+            return st;
+        }
+
+        cv_agent_author(target, &who);
+    }
+
+    st = cv_conversation_assign(t, res->conversation_id, &who, &changed);
+
+    if (st == CV_OK) {
+        st = cv_cluster_answer_conv(t, res, &cs);
+    }
+
+    cJSON_Delete(target);
+
+    return st;
+}
+
+
+static cv_status
+cv_cluster_agent_close(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
+{
+    int            changed;
+    cv_author      me;
+    cv_status      st;
+    cv_conv_state  cs;
+
+    if (!cv_cluster_agent(cmd, &me)) {
+        return CV_INVALID;
+    }
+
+    st = cv_cluster_conv(t, cmd, res, &cs);
+
+    if (st == CV_OK) {
+        st = cv_conversation_close(t, res->conversation_id, &me, &changed);
+    }
+
+    if (st != CV_OK) {
+        return st;
+    }
+
+    res->closed = (changed != 0);
+
+    return cv_cluster_answer_conv(t, res, &cs);
+}
+
+
+/* the REST API's author: the agent named (enabled), or the system */
+static cv_status
+cv_cluster_api_author(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
+    cv_author *who, cJSON **agent)
+{
+    cv_status    st;
+    const char  *agent_id;
+
+    who->type = "system";
+    who->id = NULL;
+    who->name = NULL;
+    *agent = NULL;
+
+    agent_id = cv_cluster_str(cmd, "agent_id");
+    if (agent_id == NULL) {
+        return CV_OK;
+    }
+
+    st = cv_agent_get_enabled(t, agent_id, agent);
+
+    if (st == CV_NOT_FOUND) {
+        cv_cluster_why(res, "no such agent");
+
+    } else if (st == CV_CONFLICT) {
+        cv_cluster_why(res, "the agent is disabled");
+    }
+
+    if (st == CV_OK) {
+        cv_agent_author(*agent, who);
+    }
+
+    return st;
+}
+
+
+/* POST conversations/ID/messages, assign, close of the REST API */
+static cv_status
+cv_cluster_api_change(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
+    const char *op)
+{
+    int            changed;
+    cJSON         *agent;
+    cv_author      who;
+    cv_status      st;
+    cv_conv_state  cs;
+
+    st = cv_cluster_conv(t, cmd, res, &cs);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    st = cv_cluster_api_author(t, cmd, res, &who, &agent);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    if (strcmp(op, "api.message") == 0) {
+        res->author = strcmp(who.type, "agent") == 0 ? "agent" : "system";
+        st = cv_message_post(t, res->conversation_id, NULL, &who,
+                             cv_cluster_str(cmd, "client_msg_id"),
+                             cv_cluster_str(cmd, "text"), NULL,
+                             &res->message);
+
+    } else if (strcmp(op, "api.assign") == 0) {
+        st = cv_conversation_assign(t, res->conversation_id,
+                                    agent ? &who : NULL, &changed);
+
+    } else {
+        st = cv_conversation_close(t, res->conversation_id, &who, &changed);
+        res->closed = (st == CV_OK && changed);
+    }
+
+    cJSON_Delete(agent);
+
+    if (st == CV_CONFLICT) {
+        cv_cluster_why(res, "the conversation is closed");
+    }
+
+    if (st != CV_OK) {
+        return st;
+    }
+
+    strcpy(res->customer_id, cs.customer_id);
+
+    if (res->message.json) {
+        return CV_OK;
+    }
+
+    return cv_cluster_answer_conv(t, res, &cs);
+}
+
+
+/* the REST API's agents: one (PUT agents/ID), gone (DELETE), the list */
+static cv_status
+cv_cluster_api_agents(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
+    const char *op)
+{
+    cJSON        *items;
+    cv_status     st;
+    const char   *id;
+
+    if (strcmp(op, "api.agents_sync") == 0) {
+        if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(cmd, "agents")))
+        {
+            return CV_INVALID;
+        }
+
+        items = cJSON_CreateArray();
+        if (items == NULL) {
+            return CV_ERROR;
+        }
+
+        st = cv_agents_sync(t, cJSON_GetObjectItemCaseSensitive(cmd,
+                                                                "agents"),
+                            items);
+        if (st != CV_OK) {
+            cJSON_Delete(items);
+            return st;
+        }
+
+        res->result = cJSON_CreateObject();
+        if (res->result == NULL) {
+            cJSON_Delete(items);
+            return CV_ERROR;
+        }
+
+        cJSON_AddItemToObject(res->result, "items", items);
+        return CV_OK;
+    }
+
+    id = cv_cluster_str(cmd, "agent_id");
+    if (id == NULL || !cv_agent_id_valid(id)) {
+        return CV_INVALID;
+    }
+
+    if (strcmp(op, "api.agent_delete") == 0) {
+        st = cv_agent_delete(t, id);
+        res->deleted = (st == CV_OK);
+        return st;
+    }
+
+    if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(cmd, "fields"))) {
+        return CV_INVALID;
+    }
+
+    return cv_agent_put(t, id, cJSON_GetObjectItemCaseSensitive(cmd,
+                                                                "fields"),
+                        &res->result, &res->created);
+}
+
+
+/* a field of n bytes as 2n hex digits (a secret's hash) */
+static int
+cv_cluster_hex(const cJSON *cmd, const char *name, unsigned char *out,
+    size_t n)
+{
+    size_t       i;
+    unsigned     byte;
+    const char  *hex;
+
+    hex = cv_cluster_str(cmd, name);
+    if (hex == NULL || strlen(hex) != 2 * n) {
+        return 0;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (sscanf(hex + 2 * i, "%2x", &byte) != 1) {
+            return 0;
+        }
+        out[i] = (unsigned char) byte;
+    }
+
+    return 1;
+}
+
+
+static int64_t
+cv_cluster_int(const cJSON *cmd, const char *name)
+{
+    const cJSON  *v;
+
+    v = cJSON_GetObjectItemCaseSensitive(cmd, name);
+
+    return cJSON_IsNumber(v) ? (int64_t) v->valuedouble : 0;
+}
+
+
+/*
+ * The console's secrets, by their hashes (the secrets stay on the node
+ * that made them): a one-time login token (for an agent, or a customer's
+ * latest conversation), its use with the session it opens, a logout.
+ */
+static cv_status
+cv_cluster_secrets(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
+    const char *op)
+{
+    char           conv[CV_ID_MAX];
+    cJSON         *agent, *cus;
+    int64_t        expires;
+    cv_status      st;
+    const char    *id, *customer_id;
+    unsigned char  hash[CV_SHA256_LEN], session[CV_SHA256_LEN];
+
+    if (strcmp(op, "agent.logout") == 0) {
+        if (!cv_cluster_hex(cmd, "session_hash", session, sizeof(session))) {
+            return CV_INVALID;
+        }
+
+        return cv_session_delete_hash(t, session);
+    }
+
+    if (!cv_cluster_hex(cmd, "token_hash", hash, sizeof(hash))) {
+        return CV_INVALID;
+    }
+
+    if (strcmp(op, "agent.join") == 0) {
+        if (!cv_cluster_hex(cmd, "session_hash", session, sizeof(session))) {
+            return CV_INVALID;
+        }
+
+        st = cv_login_token_redeem_hash(t, hash, &agent, conv);
+
+        if (st == CV_NOT_FOUND) {
+            /* used up even when it opens nothing: no result, a 403 */
+            return CV_OK;
+        }
+
+        if (st != CV_OK) {
+            return st;
+        }
+
+        st = cv_session_create_hash(t, cJSON_GetStringValue(
+                                       cJSON_GetObjectItem(agent, "id")),
+                                    cv_cluster_int(cmd, "ttl_ms"), session,
+                                    &expires);
+        cJSON_Delete(agent);
+
+        if (st != CV_OK) {
+            return st;
+        }
+
+        res->result = cJSON_CreateObject();
+        if (res->result == NULL) {
+            return CV_ERROR;
+        }
+
+        cJSON_AddStringToObject(res->result, "conversation_id", conv);
+        return CV_OK;
+    }
+
+    /* login.create */
+    id = cv_cluster_str(cmd, "agent_id");
+    customer_id = cv_cluster_str(cmd, "customer_id");
+    conv[0] = '\0';
+
+    if (id == NULL) {
+        return CV_INVALID;
+    }
+
+    if (customer_id) {
+        /* the URL opens the customer's latest conversation, if any */
+        st = cv_customer_get(t, customer_id, &cus);
+        if (st != CV_OK) {
+            return st;
+        }
+
+        if (cv_cluster_str(cus, "conversation_id")
+            && strlen(cv_cluster_str(cus, "conversation_id")) < CV_ID_MAX)
+        {
+            strcpy(conv, cv_cluster_str(cus, "conversation_id"));
+        }
+
+        cJSON_Delete(cus);
+    }
+
+    st = cv_login_token_create_hash(t, id, conv[0] ? conv : NULL,
+                                    cv_cluster_int(cmd, "ttl_ms"), hash,
+                                    &expires);
+
+    if (st == CV_NOT_FOUND && customer_id) {
+        cv_cluster_why(res, "no such enabled agent");
+    }
+
+    if (st != CV_OK) {
+        return st;
+    }
+
+    res->result = cJSON_CreateObject();
+    if (res->result == NULL) {
+        return CV_ERROR;
+    }
+
+    cJSON_AddNumberToObject(res->result, "expires_at", (double) expires);
+    res->created = 1;
+
+    return CV_OK;
+}
+
+
+/* the REST API's customers: PUT or PATCH customers/ID, DELETE (erase) */
+static cv_status
+cv_cluster_api_customers(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
+    const char *op)
+{
+    cv_status        st;
+    const char      *id, *why;
+    const cJSON     *fields;
+    cv_purge_stats   stats;
+
+    id = cv_cluster_str(cmd, "customer_id");
+    if (id == NULL) {
+        return CV_INVALID;
+    }
+
+    if (strcmp(op, "api.customer_erase") == 0) {
+        st = cv_customer_erase(t, id, &stats);
+        res->deleted = (st == CV_OK);
+        return st;
+    }
+
+    fields = cJSON_GetObjectItemCaseSensitive(cmd, "fields");
+    why = NULL;
+
+    st = cv_customer_update(t, id, fields,
+                            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+                                                           cmd, "replace")),
+                            &res->result, &why);
+    if (why) {
+        cv_cluster_why(res, why);
+    }
+
+    return st;
+}
+
+
+static cv_status
+cv_cluster_run(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
+{
+    const char  *op;
+
+    op = cv_cluster_str(cmd, "op");
+
+    if (op && strcmp(op, "visitor.message") == 0) {
+        return cv_cluster_visitor_message(t, cmd, res);
+    }
+
+    if (op && strcmp(op, "agent.reply") == 0) {
+        return cv_cluster_agent_reply(t, cmd, res);
+    }
+
+    if (op && strcmp(op, "agent.assign") == 0) {
+        return cv_cluster_agent_assign(t, cmd, res);
+    }
+
+    if (op && strcmp(op, "agent.close") == 0) {
+        return cv_cluster_agent_close(t, cmd, res);
+    }
+
+    if (op && (strcmp(op, "api.message") == 0
+               || strcmp(op, "api.assign") == 0
+               || strcmp(op, "api.close") == 0))
+    {
+        return cv_cluster_api_change(t, cmd, res, op);
+    }
+
+    if (op && (strcmp(op, "api.agent_put") == 0
+               || strcmp(op, "api.agent_delete") == 0
+               || strcmp(op, "api.agents_sync") == 0))
+    {
+        return cv_cluster_api_agents(t, cmd, res, op);
+    }
+
+    if (op && (strcmp(op, "login.create") == 0
+               || strcmp(op, "agent.join") == 0
+               || strcmp(op, "agent.logout") == 0))
+    {
+        return cv_cluster_secrets(t, cmd, res, op);
+    }
+
+    if (op && (strcmp(op, "api.customer_put") == 0
+               || strcmp(op, "api.customer_erase") == 0))
+    {
+        return cv_cluster_api_customers(t, cmd, res, op);
+    }
+
+    return CV_INVALID;      /* a newer node's command: see docs/cluster.md */
+}
+
+
+/* ------------------------------------------------------------ outcomes */
+
+static cv_status
+cv_cluster_result_put(cv_txn *t, uint64_t seq, const cv_cluster_result *res)
+{
+    char          *text;
+    size_t         n, room;
+    cv_status      st;
+    unsigned char  key[CV_CLUSTER_KEY_MAX];
+
+    char          *conv, *whyq;
+    cJSON         *why;
+    size_t         conv_len;
+
+    conv = NULL;
+    conv_len = 0;
+
+    if (res->result) {
+        conv = cJSON_PrintUnformatted(res->result);
+        if (conv == NULL) {
+            return CV_ERROR;
+        }
+
+        conv_len = strlen(conv);
+    }
+
+    /* the reason may quote a field's name: as a JSON string */
+    why = cJSON_CreateString(res->why);
+    whyq = why ? cJSON_PrintUnformatted(why) : NULL;
+    cJSON_Delete(why);
+
+    if (whyq == NULL) {
+        cJSON_free(conv);
+        return CV_ERROR;
+    }
+
+    room = 256 + 2 * CV_ID_MAX + strlen(whyq) + res->message.len + conv_len;
+    text = malloc(room);
+    if (text == NULL) {
+        cJSON_free(conv);
+        cJSON_free(whyq);
+        return CV_ERROR;
+    }
+
+    n = (size_t) snprintf(text, room,
+                          "{\"status\":%d,\"opened\":%s,\"closed\":%s,"
+                          "\"created\":%s,\"deleted\":%s,"
+                          "\"duplicate\":%s,\"why\":%s,"
+                          "\"customer_id\":\"%s\",\"conversation_id\":\"%s\","
+                          "\"seq\":%llu,\"message\":",
+                          (int) res->status, res->opened ? "true" : "false",
+                          res->closed ? "true" : "false",
+                          res->created ? "true" : "false",
+                          res->deleted ? "true" : "false",
+                          res->message.duplicate ? "true" : "false",
+                          whyq, res->customer_id, res->conversation_id,
+                          (unsigned long long) res->message.seq);
+    cJSON_free(whyq);
+
+    if (res->message.json) {
+        memcpy(text + n, res->message.json, res->message.len);
+        n += res->message.len;
+
+    } else {
+        memcpy(text + n, "null", 4);
+        n += 4;
+    }
+
+    memcpy(text + n, ",\"result\":", 10);
+    n += 10;
+
+    if (conv) {
+        memcpy(text + n, conv, conv_len);
+        n += conv_len;
+        cJSON_free(conv);
+
+    } else {
+        memcpy(text + n, "null", 4);
+        n += 4;
+    }
+
+    text[n++] = '}';
+
+    st = cv_record_put_raw(t, CV_DB_META, key,
+                           cv_cluster_result_key(key, seq), text, n);
+    free(text);
+
+    return st;
+}
+
+
+cv_status
+cv_cluster_result_get(cv_txn *t, uint64_t seq, cv_cluster_result *res)
+{
+    char           *msg;
+    cJSON          *r, *v;
+    MDB_val         val;
+    cv_status       st;
+    const char     *s;
+    unsigned char   key[CV_CLUSTER_KEY_MAX];
+
+    memset(res, 0, sizeof(*res));
+
+    st = cv_raw_get(t, CV_DB_META, key, cv_cluster_result_key(key, seq),
+                    &val);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    r = cJSON_ParseWithLength(val.mv_data, val.mv_size);
+    if (r == NULL) {
+        return CV_ERROR;
+    }
+
+    v = cJSON_GetObjectItemCaseSensitive(r, "status");
+    res->status = cJSON_IsNumber(v) ? (cv_status) v->valueint : CV_ERROR;
+    res->opened = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r,
+                                                                "opened"));
+    res->message.duplicate =
+          cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "duplicate"));
+
+    s = cv_cluster_str(r, "customer_id");
+    if (s && strlen(s) < CV_ID_MAX) {
+        strcpy(res->customer_id, s);
+        strcpy(res->message.customer_id, s);
+    }
+
+    s = cv_cluster_str(r, "conversation_id");
+    if (s && strlen(s) < CV_ID_MAX) {
+        strcpy(res->conversation_id, s);
+        strcpy(res->message.conversation_id, s);
+    }
+
+    res->closed = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r,
+                                                                "closed"));
+    res->created = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r,
+                                                                 "created"));
+    res->deleted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r,
+                                                                 "deleted"));
+
+    s = cv_cluster_str(r, "why");
+    if (s) {
+        cv_cluster_why(res, s);
+    }
+
+    v = cJSON_GetObjectItemCaseSensitive(r, "result");
+    if (cJSON_IsObject(v)) {
+        res->result = cJSON_DetachItemViaPointer(r, v);
+    }
+
+    v = cJSON_GetObjectItemCaseSensitive(r, "seq");
+    res->message.seq = cJSON_IsNumber(v) ? (uint64_t) v->valuedouble : 0;
+
+    v = cJSON_GetObjectItemCaseSensitive(r, "message");
+    st = CV_OK;
+
+    if (cJSON_IsObject(v)) {
+        msg = cJSON_PrintUnformatted(v);
+
+        if (msg == NULL) {
+            st = CV_ERROR;
+
+        } else {
+            res->message.json = msg;
+            res->message.len = strlen(msg);
+        }
+    }
+
+    cJSON_Delete(r);
+
+    return st;
+}
+
+
+cv_status
+cv_cluster_apply(cv_txn *t, uint64_t seq, const char *cmd, size_t len,
+    cv_cluster_result *res)
+{
+    cJSON         *c, *now;
+    cv_txn        *child;
+    uint64_t       applied;
+    cv_status      st;
+    unsigned char  seed[CV_DET_SEED];
+    unsigned char  be[8];
+    unsigned char  key[CV_CLUSTER_KEY_MAX];
+
+    memset(res, 0, sizeof(*res));
+
+    st = cv_cluster_applied(t, &applied);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    if (seq <= applied) {
+        res->skipped = 1;
+        return CV_OK;
+    }
+
+    if (seq != applied + 1) {
+        return CV_CONFLICT;
+    }
+
+    c = cJSON_ParseWithLength(cmd, len);
+    now = cJSON_GetObjectItemCaseSensitive(c, "now");
+
+    if (c == NULL || !cv_cluster_seed(c, seed) || !cJSON_IsNumber(now)) {
+        /* not a command: applied as nothing, so the stream goes on */
+        res->status = CV_INVALID;
+
+    } else {
+        /* the command's effects in a transaction of their own: a refused
+         * one leaves nothing, and its seq is applied all the same */
+        st = cv_txn_nest(t, &child);
+        if (st != CV_OK) {
+            cJSON_Delete(c);
+            return st;
+        }
+
+        cv_det_begin(seed, (int64_t) now->valuedouble);
+        res->status = cv_cluster_run(child, c, res);
+        cv_det_end();
+
+        if (res->status == CV_OK) {
+            st = cv_txn_nest_commit(t, child);
+
+        } else {
+            cv_txn_abort(child);
+            cv_message_clear(&res->message);
+            cJSON_Delete(res->result);
+            res->result = NULL;
+            res->opened = 0;
+            res->closed = 0;
+            res->created = 0;
+            res->deleted = 0;
+
+            st = (res->status == CV_FULL || res->status == CV_ERROR)
+                 ? res->status : CV_OK;
+        }
+
+        if (st != CV_OK) {
+            /* the store failed, not the command: nothing is applied */
+            cJSON_Delete(c);
+            cv_cluster_result_clear(res);
+            return st;
+        }
+    }
+
+    cJSON_Delete(c);
+
+    cv_cluster_u64be(be, seq);
+
+    st = cv_cluster_result_put(t, seq, res);
+
+    if (st == CV_OK) {
+        st = cv_record_put_raw(t, CV_DB_META, CV_CLUSTER_APPLIED,
+                               sizeof(CV_CLUSTER_APPLIED) - 1, be, 8);
+    }
+
+    if (st == CV_OK && seq > CV_CLUSTER_RESULTS_KEEP) {
+        st = cv_record_del(t, CV_DB_META, key,
+                           cv_cluster_result_key(key,
+                                          seq - CV_CLUSTER_RESULTS_KEEP));
+        if (st == CV_NOT_FOUND) {
+            st = CV_OK;
+        }
+    }
+
+    if (st != CV_OK) {
+        cv_cluster_result_clear(res);
+    }
+
+    return st;
+}
+
+
+cv_status
+cv_cluster_secret_set(cv_txn *t, const unsigned char secret[CV_STORE_SECRET_LEN])
+{
+    MDB_val    v;
+    cv_status  st;
+
+    st = cv_raw_get(t, CV_DB_META, CV_CLUSTER_SECRET,
+                    sizeof(CV_CLUSTER_SECRET) - 1, &v);
+
+    if (st == CV_OK && v.mv_size == CV_STORE_SECRET_LEN
+        && memcmp(v.mv_data, secret, CV_STORE_SECRET_LEN) == 0
+        && cv_cluster_secret_kept(t))
+    {
+        return CV_OK;
+    }
+
+    if (st != CV_OK && st != CV_NOT_FOUND) {
+        return st;
+    }
+
+    st = cv_record_put_raw(t, CV_DB_META, CV_CLUSTER_SECRET,
+                           sizeof(CV_CLUSTER_SECRET) - 1, secret,
+                           CV_STORE_SECRET_LEN);
+
+    if (st == CV_OK) {
+        st = cv_record_put_raw(t, CV_DB_META, CV_CLUSTER_SECRET_KEPT,
+                               sizeof(CV_CLUSTER_SECRET_KEPT) - 1, "1", 1);
+    }
+
+    return st;
+}
+
+
+int
+cv_cluster_secret_kept(cv_txn *t)
+{
+    MDB_val  v;
+
+    return cv_raw_get(t, CV_DB_META, CV_CLUSTER_SECRET_KEPT,
+                      sizeof(CV_CLUSTER_SECRET_KEPT) - 1, &v) == CV_OK;
+}
