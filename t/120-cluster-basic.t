@@ -132,10 +132,11 @@ ok(grep({ ($_->{message}{id} // '') eq $written[0] }
 
 my $held = $agent->start_events(after => $cursor);
 sleep 0.2;
+# (timed from the write's start: the poll may answer before the writer)
+my $posted = time;
 $r = $v->post('are you there?', client_msg_id => 'c1');
 is($r->{status}, 201, 'a second visitor message on A');
 push @written, $r->{json}{id};
-my $posted = time;
 my $res = $held->result(timeout => 5);
 my $woke = ($res->{at} // time) - $posted;
 is($res->{status}, 200, 'the console poll on B answers');
@@ -147,10 +148,10 @@ cmp_ok($woke, '<', $SEEN_MAX, "within ${SEEN_MAX}s (${\ sprintf '%.3f', $woke}s)
 # the agent replies on B; the visitor's poll on A hears it
 my $vpoll = $v->start_poll(after => 2);
 sleep 0.2;
+$posted = time;
 $r = $agent->reply($conv, 'yes, how can I help?', client_msg_id => 'r1');
 is($r->{status}, 201, 'the agent replies on B') or diag($r->{content});
 push @written, $r->{json}{id};
-$posted = time;
 $res = $vpoll->result(timeout => 5);
 $woke = ($res->{at} // time) - $posted;
 is($res->{status}, 200, 'the visitor poll on A answers');
@@ -167,7 +168,6 @@ for my $k (1 .. 3) {
     is($r->{status}, 201, "agent reply $k on B");
     push @written, $r->{json}{id};
 }
-$posted = time;
 
 for my $i (2, 0, 1) {
     my ($took, $ids) = until_ok(5, sub {

@@ -50,6 +50,18 @@
 /* how long an exiting worker waits for libnats' threads to end, ms */
 #define NGX_CHATVISOR_CLUSTER_CLOSE_WAIT   2000
 
+/*
+ * A reader that stalls (its consumer went with a server, and libnats has
+ * not noticed yet): every STALL_CHECK ms our thread asks for the stream's
+ * last seq; behind it without progress for STALL_CHECKS checks in a row,
+ * the reader is made again
+ */
+#define NGX_CHATVISOR_CLUSTER_STALL_CHECK  2000
+#define NGX_CHATVISOR_CLUSTER_STALL_CHECKS 2
+
+/* the ordered consumer's idle heartbeat, ns (libnats' default is 5 s) */
+#define NGX_CHATVISOR_CLUSTER_HEARTBEAT    1000000000LL
+
 /* JetStream's API requests (stream info, consumer creation), ms */
 #define NGX_CHATVISOR_CLUSTER_API_WAIT     2000
 
@@ -155,6 +167,9 @@ typedef struct {
     ngx_uint_t                     secret_ok;
     uint64_t                       sub_made_gen;
     ngx_uint_t                     connected_told;
+    uint64_t                       stall_from;
+    ngx_uint_t                     stall_checks;
+    ngx_msec_t                     stall_checked;
 
     /* the event loop's alone */
     ngx_connection_t              *conn;
@@ -681,6 +696,7 @@ ngx_chatvisor_cluster_subscribe(ngx_chatvisor_cluster_t *cl)
     jsSubOptions_Init(&so);
     so.Stream = (const char *) cmcf->cluster.stream.data;
     so.Ordered = true;
+    so.Config.Heartbeat = NGX_CHATVISOR_CLUSTER_HEARTBEAT;
 
     if (from > 1) {
         so.Config.DeliverPolicy = js_DeliverByStartSequence;
@@ -710,6 +726,59 @@ ngx_chatvisor_cluster_subscribe(ngx_chatvisor_cluster_t *cl)
     (void) snprintf(text, sizeof(text), "reading the stream from seq %llu",
                     (unsigned long long) (from ? from : 1));
     ngx_chatvisor_cluster_note(cl, text, NATS_OK);
+}
+
+
+static void
+ngx_chatvisor_cluster_stall(ngx_chatvisor_cluster_t *cl)
+{
+    uint64_t                    from;
+    jsErrCode                   jerr;
+    natsStatus                  s;
+    ngx_msec_t                  now;
+    jsStreamInfo               *si;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cmcf = cl->cmcf;
+    now = (ngx_msec_t) (nats_Now());
+
+    if (cl->sub == NULL
+        || now - cl->stall_checked < NGX_CHATVISOR_CLUSTER_STALL_CHECK)
+    {
+        return;
+    }
+
+    cl->stall_checked = now;
+
+    pthread_mutex_lock(&cl->mu);
+    from = cl->want_from;
+    pthread_mutex_unlock(&cl->mu);
+
+    si = NULL;
+    jerr = 0;
+
+    s = js_GetStreamInfo(&si, cl->js, (const char *) cmcf->cluster.stream.data,
+                         NULL, &jerr);
+    if (s != NATS_OK) {
+        return;
+    }
+
+    if (si->State.LastSeq < from || from != cl->stall_from) {
+        /* nothing to read, or reading */
+        cl->stall_from = from;
+        cl->stall_checks = 0;
+
+    } else if (++cl->stall_checks >= NGX_CHATVISOR_CLUSTER_STALL_CHECKS) {
+        ngx_chatvisor_cluster_note(cl, "the reader stalled, a new one",
+                                   NATS_OK);
+        cl->stall_checks = 0;
+
+        natsSubscription_Unsubscribe(cl->sub);
+        natsSubscription_Destroy(cl->sub);
+        cl->sub = NULL;
+    }
+
+    jsStreamInfo_Destroy(si);
 }
 
 
@@ -792,6 +861,7 @@ ngx_chatvisor_cluster_step(ngx_chatvisor_cluster_t *cl)
         }
     }
 
+    ngx_chatvisor_cluster_stall(cl);
     ngx_chatvisor_cluster_subscribe(cl);
 }
 
