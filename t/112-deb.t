@@ -128,10 +128,12 @@ my ($abi) = `cat /usr/share/nginx/src/debian/libnginx-mod.abisubstvars`
 my @depends = split /,\s*/, $control{Depends} // '';
 ok((grep { $_ eq $abi } @depends), "Depends on Debian's nginx ABI ($abi)")
     or diag $control{Depends};
-for my $lib (qw(liblmdb0 libcjson1 libssl3 libc6)) {
+for my $lib (qw(liblmdb0 libcjson1 libssl3 libnats3.4 libc6)) {
     ok((grep { /^\Q$lib\E\b/ } @depends), "Depends on $lib") or diag $control{Depends};
 }
 is($control{Section}, 'httpd', 'Section httpd, as the libnginx-mod-* packages');
+like($control{Suggests} // '', qr/\bnats-server\b/,
+     'Suggests nats-server (cluster mode)');
 
 SKIP: {
     skip 'lintian is not installed (make deps-deb installs it)', 1 unless have('lintian');

@@ -29,7 +29,8 @@ use Chatvisor::API;
 Chatvisor::Cluster::skip_unless_nats();
 
 my $STREAM = 'chatvisor';
-my $ELECTION_MAX = 15;   # s without an ack while a new leader is elected
+my $ELECTION_MAX = 30;   # s without an ack while a new leader is elected
+                         # (up to 19 s measured on a loaded 2-core machine)
 my $APPLY_MAX = 10;      # s for a node to apply what another acknowledged
 
 my $c = Chatvisor::Cluster->new(servers => 3);
@@ -110,6 +111,8 @@ sub same_everywhere {
     $w->stop;
     my $acked = $w->acked;
     my @after = grep { $_ > $killed_at } @{ $w->ack_times };
+    note(sprintf 'first write acknowledged %.1fs after the kill',
+                 $after[0] - $killed_at) if @after;
     ok(@after && $after[0] - $killed_at < $ELECTION_MAX,
        "writes continue within ${ELECTION_MAX}s of the kill")
         or diag('first ack after the kill: '

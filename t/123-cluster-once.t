@@ -30,12 +30,6 @@ Chatvisor::Cluster::skip_unless_nats();
 
 my $SPREAD = 1;    # s for a write on one node to be applied on the others
 
-# TODO: what the core does not do yet; remove when it does (prove then
-# says "TODO passed")
-our $TODO;
-my $TODO_REST = 'issue 15 core: REST writes (agents, login URLs, REST'
-              . ' messages) do not go through the JetStream stream yet';
-
 my $c = Chatvisor::Cluster->new(servers => 3);
 $c->skip_unless_core;
 $c->start;
@@ -70,7 +64,6 @@ is($api[0]->call(PUT => 'agents/ann', { name => 'Ann' }, spec_check => 0)
 sleep $SPREAD;
 
 for my $round (1 .. 5) {
-    local $TODO = $TODO_REST;
     my $maker = $round % 3;
     my $r = $api[$maker]->call(POST => 'agents/ann/login-url', {},
                                spec_check => 0);
@@ -154,7 +147,6 @@ for my $i (0 .. 2) {
 # ---- 3. REST messages with a client_msg_id ----
 
 for my $k (1 .. 3) {
-    local $TODO = $TODO_REST;
     my $cmid = "rest-race-$k";
     # each node with its own token
     my @a = do {

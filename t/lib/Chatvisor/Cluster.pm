@@ -20,7 +20,8 @@ package Chatvisor::Cluster;
 # monitoring port from Chatvisor::Port, a store_dir and a log in the
 # cluster's temp dir):
 #   new(servers => K, cluster_name =>, extra => TEXT, extra_server => sub)
-#                     K servers (default 3), not started; extra: text added
+#                     K servers (default 3; 1: JetStream without a
+#                     cluster block), not started; extra: text added
 #                     to every server's config (accounts, tls, ...);
 #                     extra_server: sub(I) giving more text for server I
 #   start             starts every server that is not running, then
@@ -76,9 +77,10 @@ package Chatvisor::Cluster;
 #                     chatvisor_cluster (nginx -t of a node says so)
 #   api(T, timeout => S)        a Chatvisor::API on node T, logged in as
 #                     crm (retried while the node is not ready); dies
-#   wait_writable(T, timeout => S)   true once node T answers 2xx to a
-#                     visitor's message (a probe visitor of its own) and
-#                     to a REST write (PUT agents/cluster-probe)
+#   wait_writable(T, timeout => S)   true once every worker of node T
+#                     logged that it reads the stream, and T answers 2xx
+#                     to a visitor's message (a probe visitor of its own)
+#                     and to a REST write (PUT agents/cluster-probe)
 #   messages(T, API, CONV)      every message of CONV as node T lists it
 #                     (GET conversations/CONV/messages, paged): [{...}]
 #   wait_texts(T, API, CONV, [TEXT...], timeout => S)   the messages once
@@ -221,6 +223,15 @@ sub _config {
     # no_advertise: a client (an nginx node) only ever uses the servers it
     # was given, so that stopping those cuts it off (servers otherwise
     # tell clients about every other server)
+    # one server: JetStream on its own, no cluster block
+    my $cluster = $self->size == 1 ? '' : <<"EOF";
+cluster {
+    name: "$self->{name}"
+    listen: "127.0.0.1:$cport"
+    no_advertise: true
+    routes: [ $routes ]
+}
+EOF
     return <<"EOF";
 server_name: "$s->{name}"
 listen: "127.0.0.1:$s->{client}"
@@ -228,12 +239,7 @@ http: "127.0.0.1:$s->{monitor}"
 jetstream {
     store_dir: "$dir/s$i/js"
 }
-cluster {
-    name: "$self->{name}"
-    listen: "127.0.0.1:$cport"
-    no_advertise: true
-    routes: [ $routes ]
-}
+$cluster
 $extra
 EOF
 }
@@ -366,7 +372,9 @@ sub wait_ready {
     my ($self, %o) = @_;
     my $timeout = $o{timeout} // 30;
     my $deadline = Time::HiRes::time() + $timeout;
-    my $leader = $self->wait_leader(timeout => $timeout)
+    # a lone server (no cluster block) has no meta group
+    my $leader = $self->size == 1 ? $self->name(0)
+        : $self->wait_leader(timeout => $timeout)
         // die "nats-servers formed no JetStream meta leader in ${timeout}s\n"
               . $self->_diag;
     my @run = grep { $self->running($_) } 0 .. $self->size - 1;
@@ -475,6 +483,16 @@ sub wait_writable {
     require Chatvisor::API;
     my $v = $self->{probe}{ $t->port } //=
         Chatvisor::API::Visitor->new($t, port => $t->port);
+    # a worker takes writes once its reader of the stream runs, which it
+    # logs: every live worker of the node (a probe lands on one of them)
+    while (1) {
+        my %reading = map { $_ => 1 } $t->error_log
+            =~ /\] (\d+)#\d+: chatvisor: cluster: reading the stream/g;
+        my @w = $t->worker_pids;
+        last if @w && !grep { !$reading{$_} } @w;
+        return 0 if Time::HiRes::time() > $deadline;
+        Time::HiRes::sleep(0.1);
+    }
     while (1) {
         my $r = $v->post('cluster probe', timeout => 10);
         last if $r->{status} == 201 || $r->{status} == 200;
