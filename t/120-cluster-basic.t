@@ -6,7 +6,8 @@
 # REST client reads on node C: each sees every message, in the same order,
 # within a second; the ids, the log and the REST cursor (next_cursor) are
 # the same on every node; a retried client_msg_id on another node gives
-# the first message; typing on one node reaches the polls of another, and
+# the first message; a REST access token made on one node works on the
+# others; typing on one node reaches the polls of another, and
 # a new conversation on C goes to the agent available on B. A
 # console login URL made on C logs in once (on A,
 # then B refuses it), the session is good on B, and a logout on B ends it
@@ -252,6 +253,17 @@ is($since[1]{next_cursor}, $since[0]{next_cursor}, 'next_cursor: B = A');
 is($since[2]{next_cursor}, $since[0]{next_cursor}, 'next_cursor: C = A');
 is_deeply($since[1]{items}, $since[0]{items}, 'the conversations: B = A');
 is_deeply($since[2]{items}, $since[0]{items}, 'the conversations: C = A');
+
+# ---- a REST access token from C works on A and B (an integrator fails
+#      over without logging in again) ----
+
+for my $i (0, 1) {
+    my $other = Chatvisor::API->new($n[$i], client => 'crm',
+                                    token => $api{2}->token, quiet => 1);
+    my $g = $other->call(GET => 'conversations?since=0&limit=100', undef,
+                         spec_check => 0);
+    is($g->{status}, 200, "C's access token works on node $i");
+}
 
 # ---- the console's login: a URL made on C, used once on A, the session
 #      good on B, a logout on B ends it on A ----
