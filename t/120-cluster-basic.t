@@ -351,12 +351,13 @@ is_deeply(messages_on($_), \@written, "node $_: every message in order")
 
 # ---- a node that was down catches up when it starts ----
 
+my $c_mark = length $C->error_log;
 $C->stop;
 $r = $v->post('while C is down', client_msg_id => 'c3');
 is($r->{status}, 201, 'a write while C is down');
 push @written, $r->{json}{id};
 $C->run;
-ok(wait_readers($C), 'C: both workers read the stream');
+ok(wait_readers($C, $c_mark), 'C: both workers read the stream');
 $api{2}->login;
 ($took) = until_ok(10, sub {
     my $ids = messages_on(2);
