@@ -47,9 +47,6 @@
 /* how often our thread looks at the connection, the stream, the reader */
 #define NGX_CHATVISOR_CLUSTER_TICK         1000
 
-/* how long an exiting worker waits for libnats' threads to end, ms */
-#define NGX_CHATVISOR_CLUSTER_CLOSE_WAIT   2000
-
 /*
  * A reader that stalls (its consumer went with a server, and libnats has
  * not noticed yet): every STALL_CHECK ms our thread asks for the stream's
@@ -924,8 +921,12 @@ ngx_chatvisor_cluster_thread(void *data)
         cl->nc = NULL;
     }
 
-    /* libnats' own threads may still call back into cl: wait for them */
-    (void) nats_CloseAndWait(NGX_CHATVISOR_CLUSTER_CLOSE_WAIT);
+    /*
+     * Not nats_Close(): with tls=on it leaves OpenSSL in a state that
+     * OpenSSL's own cleanup at exit crashes on. libnats' threads that may
+     * still call back find cl (never freed) and its pipe (closed by the
+     * process's exit only).
+     */
 
     return NULL;
 }
@@ -1086,11 +1087,10 @@ ngx_chatvisor_cluster_exit_process(ngx_cycle_t *cycle)
     cl->tail = NULL;
 
     if (cl->conn) {
+        /* its read end; the write end stays for libnats' last calls */
         ngx_close_connection(cl->conn);
         cl->conn = NULL;
     }
-
-    close(cl->pipe[1]);
 }
 
 
