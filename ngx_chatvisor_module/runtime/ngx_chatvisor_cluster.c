@@ -59,6 +59,9 @@
 /* the ordered consumer's idle heartbeat, ns (libnats' default is 5 s) */
 #define NGX_CHATVISOR_CLUSTER_HEARTBEAT    1000000000LL
 
+/* how long an exiting worker waits for libnats' threads to end, ms */
+#define NGX_CHATVISOR_CLUSTER_CLOSE_WAIT   2000
+
 /* JetStream's API requests (stream info, consumer creation), ms */
 #define NGX_CHATVISOR_CLUSTER_API_WAIT     2000
 
@@ -922,11 +925,15 @@ ngx_chatvisor_cluster_thread(void *data)
     }
 
     /*
-     * Not nats_Close(): with tls=on it leaves OpenSSL in a state that
-     * OpenSSL's own cleanup at exit crashes on. libnats' threads that may
-     * still call back find cl (never freed) and its pipe (closed by the
-     * process's exit only).
+     * libnats' own threads must be gone before the process exits (they
+     * crashed it during exit's cleanup): wait for them. Not with tls=on:
+     * nats_Close() then leaves OpenSSL in a state that OpenSSL's own
+     * cleanup at exit crashes on (t/124); there, libnats' last calls find
+     * cl (never freed) and its pipe (closed only by the exit).
      */
+    if (!cl->cmcf->cluster.tls) {
+        (void) nats_CloseAndWait(NGX_CHATVISOR_CLUSTER_CLOSE_WAIT);
+    }
 
     return NULL;
 }

@@ -152,6 +152,11 @@ ngx_chatvisor_cluster_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         goto invalid;
     }
 
+    /* a tls:// server means TLS, as tls=on does */
+    if (ngx_strstr(cmcf->cluster.servers.data, "tls://")) {
+        cmcf->cluster.tls = 1;
+    }
+
     /* the stream's name, then ".cmd", NUL-ended */
     s.len = cmcf->cluster.stream.len + sizeof(".cmd") - 1;
     s.data = ngx_pnalloc(cf->pool, s.len + 1);
