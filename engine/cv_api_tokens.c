@@ -11,19 +11,14 @@
 
 
 cv_status
-cv_api_token_create(cv_txn *t, const char *client,
-    const char *secret_fingerprint, int64_t ttl_ms,
-    char token[CV_API_TOKEN_STR])
+cv_api_token_new(char token[CV_API_TOKEN_STR],
+    unsigned char hash[CV_SHA256_LEN])
 {
-    unsigned char  raw[CV_SECRET_BYTES], hash[CV_SHA256_LEN];
+    unsigned char  raw[CV_SECRET_BYTES];
     char           b64[CV_BASE64URL_BUF(CV_SECRET_BYTES)];
-    cJSON         *rec;
-    cv_status      st;
     size_t         n;
 
-    if (strlen(client) > CV_API_CLIENT_MAX
-        || cv_random_bytes(raw, sizeof(raw)) != CV_OK)
-    {
+    if (cv_random_bytes(raw, sizeof(raw)) != CV_OK) {
         return CV_ERROR;
     }
 
@@ -34,7 +29,19 @@ cv_api_token_create(cv_txn *t, const char *client,
     memcpy(token, CV_API_TOKEN_PREFIX, CV_API_TOKEN_PREFIX_LEN);
     memcpy(token + CV_API_TOKEN_PREFIX_LEN, b64, n + 1);
 
-    if (cv_sha256(token, strlen(token), hash) != CV_OK) {
+    return cv_sha256(token, strlen(token), hash);
+}
+
+
+cv_status
+cv_api_token_put_hash(cv_txn *t, const char *client,
+    const char *secret_fingerprint, int64_t ttl_ms,
+    const unsigned char hash[CV_SHA256_LEN])
+{
+    cJSON         *rec;
+    cv_status      st;
+
+    if (strlen(client) > CV_API_CLIENT_MAX) {
         return CV_ERROR;
     }
 
@@ -44,10 +51,28 @@ cv_api_token_create(cv_txn *t, const char *client,
     cJSON_AddNumberToObject(rec, "expires_at",
                             (double) (cv_now_ms() + ttl_ms));
 
-    st = cv_record_put(t, CV_DB_API_TOKENS, hash, sizeof(hash), rec);
+    st = cv_record_put(t, CV_DB_API_TOKENS, hash, CV_SHA256_LEN, rec);
     cJSON_Delete(rec);
 
     return st;
+}
+
+
+cv_status
+cv_api_token_create(cv_txn *t, const char *client,
+    const char *secret_fingerprint, int64_t ttl_ms,
+    char token[CV_API_TOKEN_STR])
+{
+    unsigned char  hash[CV_SHA256_LEN];
+
+    if (strlen(client) > CV_API_CLIENT_MAX
+        || cv_api_token_new(token, hash) != CV_OK)
+    {
+        return CV_ERROR;
+    }
+
+    return cv_api_token_put_hash(t, client, secret_fingerprint, ttl_ms,
+                                 hash);
 }
 
 

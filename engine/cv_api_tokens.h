@@ -23,6 +23,15 @@ cv_status cv_api_token_create(cv_txn *t, const char *client,
     const char *secret_fingerprint, int64_t ttl_ms,
     char token[CV_API_TOKEN_STR]);
 
+/* The same in two steps (cluster mode: the token stays on the node that
+ * made it, its hash goes to every node): a new token and its SHA-256, and
+ * the record under that hash. */
+cv_status cv_api_token_new(char token[CV_API_TOKEN_STR],
+    unsigned char hash[CV_SHA256_LEN]);
+cv_status cv_api_token_put_hash(cv_txn *t, const char *client,
+    const char *secret_fingerprint, int64_t ttl_ms,
+    const unsigned char hash[CV_SHA256_LEN]);
+
 /* The client of a live token issued with the given client's current secret:
  * fingerprint(client) returns the fingerprint of a client's current secret,
  * or NULL when the client is no longer configured. */

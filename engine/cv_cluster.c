@@ -7,6 +7,7 @@
 #include "cv_routing.h"
 #include "cv_agents.h"
 #include "cv_customers.h"
+#include "cv_api_tokens.h"
 #include "cv_retention.h"
 #include "cv_store_impl.h"
 
@@ -687,6 +688,27 @@ cv_cluster_api_customers(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
 }
 
 
+/* an access token of the REST API, by its hash (POST auth/token) */
+static cv_status
+cv_cluster_api_token(cv_txn *t, const cJSON *cmd)
+{
+    const char     *client, *fp;
+    unsigned char   hash[CV_SHA256_LEN];
+
+    client = cv_cluster_str(cmd, "client");
+    fp = cv_cluster_str(cmd, "fingerprint");
+
+    if (client == NULL || fp == NULL
+        || !cv_cluster_hex(cmd, "token_hash", hash, sizeof(hash)))
+    {
+        return CV_INVALID;
+    }
+
+    return cv_api_token_put_hash(t, client, fp,
+                                 cv_cluster_int(cmd, "ttl_ms"), hash);
+}
+
+
 static cv_status
 cv_cluster_run(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
 {
@@ -729,6 +751,10 @@ cv_cluster_run(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
                || strcmp(op, "agent.logout") == 0))
     {
         return cv_cluster_secrets(t, cmd, res, op);
+    }
+
+    if (op && strcmp(op, "api.token") == 0) {
+        return cv_cluster_api_token(t, cmd);
     }
 
     if (op && (strcmp(op, "api.customer_put") == 0

@@ -30,6 +30,7 @@
  * {"op":"agent.logout",…,"session_hash"}
  * {"op":"api.customer_put",…,"customer_id","fields":{…},"replace":bool}
  * {"op":"api.customer_erase",…,"customer_id"}
+ * {"op":"api.token",…,"client","fingerprint","ttl_ms","token_hash"}
  * (a secret is never in a command: only its hash, the store's key)
  */
 #ifndef CV_CLUSTER_H

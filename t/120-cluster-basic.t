@@ -6,7 +6,8 @@
 # REST client reads on node C: each sees every message, in the same order,
 # within a second; the ids, the log and the REST cursor (next_cursor) are
 # the same on every node; a retried client_msg_id on another node gives
-# the first message; typing on one node reaches the polls of another, and
+# the first message; a REST access token made on one node works on the
+# others; typing on one node reaches the polls of another, and
 # a new conversation on C goes to the agent available on B. A
 # console login URL made on C logs in once (on A,
 # then B refuses it), the session is good on B, and a logout on B ends it
@@ -132,10 +133,11 @@ ok(grep({ ($_->{message}{id} // '') eq $written[0] }
 
 my $held = $agent->start_events(after => $cursor);
 sleep 0.2;
+# (timed from the write's start: the poll may answer before the writer)
+my $posted = time;
 $r = $v->post('are you there?', client_msg_id => 'c1');
 is($r->{status}, 201, 'a second visitor message on A');
 push @written, $r->{json}{id};
-my $posted = time;
 my $res = $held->result(timeout => 5);
 my $woke = ($res->{at} // time) - $posted;
 is($res->{status}, 200, 'the console poll on B answers');
@@ -147,10 +149,10 @@ cmp_ok($woke, '<', $SEEN_MAX, "within ${SEEN_MAX}s (${\ sprintf '%.3f', $woke}s)
 # the agent replies on B; the visitor's poll on A hears it
 my $vpoll = $v->start_poll(after => 2);
 sleep 0.2;
+$posted = time;
 $r = $agent->reply($conv, 'yes, how can I help?', client_msg_id => 'r1');
 is($r->{status}, 201, 'the agent replies on B') or diag($r->{content});
 push @written, $r->{json}{id};
-$posted = time;
 $res = $vpoll->result(timeout => 5);
 $woke = ($res->{at} // time) - $posted;
 is($res->{status}, 200, 'the visitor poll on A answers');
@@ -167,7 +169,6 @@ for my $k (1 .. 3) {
     is($r->{status}, 201, "agent reply $k on B");
     push @written, $r->{json}{id};
 }
-$posted = time;
 
 for my $i (2, 0, 1) {
     my ($took, $ids) = until_ok(5, sub {
@@ -252,6 +253,17 @@ is($since[1]{next_cursor}, $since[0]{next_cursor}, 'next_cursor: B = A');
 is($since[2]{next_cursor}, $since[0]{next_cursor}, 'next_cursor: C = A');
 is_deeply($since[1]{items}, $since[0]{items}, 'the conversations: B = A');
 is_deeply($since[2]{items}, $since[0]{items}, 'the conversations: C = A');
+
+# ---- a REST access token from C works on A and B (an integrator fails
+#      over without logging in again) ----
+
+for my $i (0, 1) {
+    my $other = Chatvisor::API->new($n[$i], client => 'crm',
+                                    token => $api{2}->token, quiet => 1);
+    my $g = $other->call(GET => 'conversations?since=0&limit=100', undef,
+                         spec_check => 0);
+    is($g->{status}, 200, "C's access token works on node $i");
+}
 
 # ---- the console's login: a URL made on C, used once on A, the session
 #      good on B, a logout on B ends it on A ----
@@ -339,12 +351,13 @@ is_deeply(messages_on($_), \@written, "node $_: every message in order")
 
 # ---- a node that was down catches up when it starts ----
 
+my $c_mark = length $C->error_log;
 $C->stop;
 $r = $v->post('while C is down', client_msg_id => 'c3');
 is($r->{status}, 201, 'a write while C is down');
 push @written, $r->{json}{id};
 $C->run;
-ok(wait_readers($C), 'C: both workers read the stream');
+ok(wait_readers($C, $c_mark), 'C: both workers read the stream');
 $api{2}->login;
 ($took) = until_ok(10, sub {
     my $ids = messages_on(2);

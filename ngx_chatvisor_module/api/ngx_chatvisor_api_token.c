@@ -12,6 +12,9 @@
 #define NGX_CHATVISOR_TOKEN_TTL      3600    /* s, an access token's life */
 
 
+static ngx_int_t ngx_chatvisor_api_token_cluster(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx);
+static cJSON *ngx_chatvisor_api_token_answer(const char *token);
 static cv_status ngx_chatvisor_api_token_run(ngx_http_request_t *r,
     cv_txn *t);
 
@@ -248,7 +251,90 @@ ngx_chatvisor_api_token(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
                 ngx_min(client->name.len + 1,
                         sizeof(ctx->caller.api_client)));
 
+    if (ngx_chatvisor_cluster_on(
+            (ngx_chatvisor_main_conf_t *)
+            ngx_http_get_module_main_conf(r, ngx_chatvisor_module)))
+    {
+        return ngx_chatvisor_api_token_cluster(r, ctx);
+    }
+
     return ngx_chatvisor_write(r, ngx_chatvisor_api_token_run, NULL);
+}
+
+
+/* the answer of a new token */
+
+static cJSON *
+ngx_chatvisor_api_token_answer(const char *token)
+{
+    cJSON  *out;
+
+    out = cJSON_CreateObject();
+    if (out == NULL) {
+        return NULL;
+    }
+
+    cJSON_AddStringToObject(out, "access_token", token);
+    cJSON_AddStringToObject(out, "token_type", "Bearer");
+    cJSON_AddNumberToObject(out, "expires_in", NGX_CHATVISOR_TOKEN_TTL);
+
+    return out;
+}
+
+
+static ngx_int_t
+ngx_chatvisor_api_token_cluster_done(ngx_http_request_t *r, cv_status st)
+{
+    ngx_chatvisor_ctx_t  *ctx;
+
+    ctx = ngx_chatvisor_ctx(r);
+
+    if (st == CV_OK) {
+        ctx->op.result = ngx_chatvisor_api_token_answer(
+                                         (const char *) ctx->cluster.secret);
+    }
+
+    return ngx_chatvisor_send_op(r, st);
+}
+
+
+/*
+ * Cluster mode: a token good on every node; it stays on this one, its
+ * hash goes through the stream
+ */
+
+static ngx_int_t
+ngx_chatvisor_api_token_cluster(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx)
+{
+    char                        hex[CV_SHA256_HEX];
+    cJSON                      *cmd;
+    unsigned char               hash[CV_SHA256_LEN];
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
+
+    if (cv_api_token_new((char *) ctx->cluster.secret, hash) != CV_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *ngx_hex_dump((u_char *) hex, hash, sizeof(hash)) = '\0';
+
+    cmd = cJSON_CreateObject();
+    if (cmd == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cJSON_AddStringToObject(cmd, "op", "api.token");
+    cJSON_AddStringToObject(cmd, "client", ctx->caller.api_client);
+    cJSON_AddStringToObject(cmd, "fingerprint",
+                            ngx_chatvisor_api_fingerprint(
+                                ctx->caller.api_client, cmcf));
+    cJSON_AddNumberToObject(cmd, "ttl_ms", NGX_CHATVISOR_TOKEN_TTL * 1000.0);
+    cJSON_AddStringToObject(cmd, "token_hash", hex);
+
+    return ngx_chatvisor_cluster_write(r, cmd,
+                                       ngx_chatvisor_api_token_cluster_done);
 }
 
 
@@ -272,10 +358,11 @@ ngx_chatvisor_api_token_run(ngx_http_request_t *r, cv_txn *t)
         return st;
     }
 
-    out = cJSON_CreateObject();
-    cJSON_AddStringToObject(out, "access_token", token);
-    cJSON_AddStringToObject(out, "token_type", "Bearer");
-    cJSON_AddNumberToObject(out, "expires_in", NGX_CHATVISOR_TOKEN_TTL);
+    out = ngx_chatvisor_api_token_answer(token);
+    if (out == NULL) {
+        return CV_ERROR;
+    }
+
     ctx->op.result = out;
 
     return CV_OK;

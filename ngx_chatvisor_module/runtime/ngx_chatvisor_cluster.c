@@ -47,6 +47,18 @@
 /* how often our thread looks at the connection, the stream, the reader */
 #define NGX_CHATVISOR_CLUSTER_TICK         1000
 
+/*
+ * A reader that stalls (its consumer went with a server, and libnats has
+ * not noticed yet): every STALL_CHECK ms our thread asks for the stream's
+ * last seq; behind it without progress for STALL_CHECKS checks in a row,
+ * the reader is made again
+ */
+#define NGX_CHATVISOR_CLUSTER_STALL_CHECK  2000
+#define NGX_CHATVISOR_CLUSTER_STALL_CHECKS 2
+
+/* the ordered consumer's idle heartbeat, ns (libnats' default is 5 s) */
+#define NGX_CHATVISOR_CLUSTER_HEARTBEAT    1000000000LL
+
 /* how long an exiting worker waits for libnats' threads to end, ms */
 #define NGX_CHATVISOR_CLUSTER_CLOSE_WAIT   2000
 
@@ -155,6 +167,9 @@ typedef struct {
     ngx_uint_t                     secret_ok;
     uint64_t                       sub_made_gen;
     ngx_uint_t                     connected_told;
+    uint64_t                       stall_from;
+    ngx_uint_t                     stall_checks;
+    ngx_msec_t                     stall_checked;
 
     /* the event loop's alone */
     ngx_connection_t              *conn;
@@ -176,193 +191,6 @@ static ngx_chatvisor_cluster_t  *ngx_chatvisor_cluster;
 static void ngx_chatvisor_cluster_read(ngx_event_t *ev);
 static void ngx_chatvisor_cluster_resync(ngx_chatvisor_cluster_t *cl);
 static void ngx_chatvisor_cluster_presence_tell(ngx_event_t *ev);
-
-
-/* ------------------------------------------------------ the directive */
-
-char *
-ngx_chatvisor_cluster_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_chatvisor_main_conf_t *cmcf = conf;
-
-    u_char      *p;
-    ngx_int_t    n;
-    ngx_str_t   *value, s;
-    ngx_uint_t   i;
-
-    if (cmcf->cluster.servers.len) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (ngx_strncmp(value[1].data, "nats://", 7) != 0
-        && ngx_strncmp(value[1].data, "tls://", 6) != 0)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" wants nats://host:port servers, "
-                           "comma-separated, not \"%V\"",
-                           &cmd->name, &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    /* NUL-ended copies: libnats takes C strings */
-    cmcf->cluster.servers.data = ngx_pnalloc(cf->pool, value[1].len + 1);
-    if (cmcf->cluster.servers.data == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memcpy(cmcf->cluster.servers.data, value[1].data, value[1].len);
-    cmcf->cluster.servers.data[value[1].len] = '\0';
-    cmcf->cluster.servers.len = value[1].len;
-
-    /* each url on its own (libnats' own comma parsing in natsOptions_SetURL
-     * finds no server in 3.4) */
-    n = 1;
-    for (p = value[1].data; p < value[1].data + value[1].len; p++) {
-        n += (*p == ',');
-    }
-
-    cmcf->cluster.urls = ngx_palloc(cf->pool, n * sizeof(char *));
-    if (cmcf->cluster.urls == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    cmcf->cluster.nurls = 0;
-    s.data = ngx_pnalloc(cf->pool, value[1].len + 1);
-    if (s.data == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memcpy(s.data, value[1].data, value[1].len);
-    s.data[value[1].len] = '\0';
-
-    for (p = s.data, i = 0; i <= value[1].len; i++) {
-        if (i == value[1].len || s.data[i] == ',') {
-            if (p == s.data + i) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "an empty server in \"%V\"", &value[1]);
-                return NGX_CONF_ERROR;
-            }
-
-            if (i < value[1].len) {
-                s.data[i] = '\0';
-            }
-
-            cmcf->cluster.urls[cmcf->cluster.nurls++] = (char *) p;
-            p = s.data + i + 1;
-        }
-    }
-
-    ngx_str_set(&cmcf->cluster.stream, "chatvisor");
-    cmcf->cluster.replicas = 3;
-    cmcf->cluster.tls = 0;
-
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "stream=", 7) == 0) {
-            s.data = value[i].data + 7;
-            s.len = value[i].len - 7;
-
-            for (p = s.data; p < s.data + s.len; p++) {
-                if (!(isalnum(*p) || *p == '_' || *p == '-')) {
-                    break;
-                }
-            }
-
-            if (s.len == 0 || p != s.data + s.len) {
-                goto invalid;
-            }
-
-            cmcf->cluster.stream = s;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "replicas=", 9) == 0) {
-            n = ngx_atoi(value[i].data + 9, value[i].len - 9);
-
-            /* JetStream's own bounds */
-            if (n < 1 || n > 5) {
-                goto invalid;
-            }
-
-            cmcf->cluster.replicas = n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "credentials=", 12) == 0) {
-            s.data = value[i].data + 12;
-            s.len = value[i].len - 12;
-
-            if (s.len == 0 || ngx_conf_full_name(cf->cycle, &s, 1) != NGX_OK)
-            {
-                goto invalid;
-            }
-
-            cmcf->cluster.credentials.data = ngx_pnalloc(cf->pool,
-                                                         s.len + 1);
-            if (cmcf->cluster.credentials.data == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            ngx_memcpy(cmcf->cluster.credentials.data, s.data, s.len);
-            cmcf->cluster.credentials.data[s.len] = '\0';
-            cmcf->cluster.credentials.len = s.len;
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "tls=on") == 0) {
-            cmcf->cluster.tls = 1;
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "tls=off") == 0) {
-            cmcf->cluster.tls = 0;
-            continue;
-        }
-
-        goto invalid;
-    }
-
-    /* the stream's name, then ".cmd", NUL-ended */
-    s.len = cmcf->cluster.stream.len + sizeof(".cmd") - 1;
-    s.data = ngx_pnalloc(cf->pool, s.len + 1);
-    if (s.data == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    p = ngx_cpymem(s.data, cmcf->cluster.stream.data,
-                   cmcf->cluster.stream.len);
-    p = ngx_cpymem(p, ".cmd", sizeof(".cmd") - 1);
-    *p = '\0';
-    cmcf->cluster.subject = s;
-
-    if (cv_random_bytes(cmcf->cluster.node, sizeof(cmcf->cluster.node))
-        != CV_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    p = ngx_pnalloc(cf->pool, cmcf->cluster.stream.len + 1);
-    if (p == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memcpy(p, cmcf->cluster.stream.data, cmcf->cluster.stream.len);
-    p[cmcf->cluster.stream.len] = '\0';
-    cmcf->cluster.stream.data = p;
-
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\" in \"%V\" (stream=NAME, "
-                       "replicas=1..5, credentials=FILE, tls=on|off)",
-                       &value[i], &cmd->name);
-
-    return NGX_CONF_ERROR;
-}
 
 
 /* ------------------------------------------- from libnats to the loop */
@@ -868,6 +696,7 @@ ngx_chatvisor_cluster_subscribe(ngx_chatvisor_cluster_t *cl)
     jsSubOptions_Init(&so);
     so.Stream = (const char *) cmcf->cluster.stream.data;
     so.Ordered = true;
+    so.Config.Heartbeat = NGX_CHATVISOR_CLUSTER_HEARTBEAT;
 
     if (from > 1) {
         so.Config.DeliverPolicy = js_DeliverByStartSequence;
@@ -897,6 +726,59 @@ ngx_chatvisor_cluster_subscribe(ngx_chatvisor_cluster_t *cl)
     (void) snprintf(text, sizeof(text), "reading the stream from seq %llu",
                     (unsigned long long) (from ? from : 1));
     ngx_chatvisor_cluster_note(cl, text, NATS_OK);
+}
+
+
+static void
+ngx_chatvisor_cluster_stall(ngx_chatvisor_cluster_t *cl)
+{
+    uint64_t                    from;
+    jsErrCode                   jerr;
+    natsStatus                  s;
+    ngx_msec_t                  now;
+    jsStreamInfo               *si;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cmcf = cl->cmcf;
+    now = (ngx_msec_t) (nats_Now());
+
+    if (cl->sub == NULL
+        || now - cl->stall_checked < NGX_CHATVISOR_CLUSTER_STALL_CHECK)
+    {
+        return;
+    }
+
+    cl->stall_checked = now;
+
+    pthread_mutex_lock(&cl->mu);
+    from = cl->want_from;
+    pthread_mutex_unlock(&cl->mu);
+
+    si = NULL;
+    jerr = 0;
+
+    s = js_GetStreamInfo(&si, cl->js, (const char *) cmcf->cluster.stream.data,
+                         NULL, &jerr);
+    if (s != NATS_OK) {
+        return;
+    }
+
+    if (si->State.LastSeq < from || from != cl->stall_from) {
+        /* nothing to read, or reading */
+        cl->stall_from = from;
+        cl->stall_checks = 0;
+
+    } else if (++cl->stall_checks >= NGX_CHATVISOR_CLUSTER_STALL_CHECKS) {
+        ngx_chatvisor_cluster_note(cl, "the reader stalled, a new one",
+                                   NATS_OK);
+        cl->stall_checks = 0;
+
+        natsSubscription_Unsubscribe(cl->sub);
+        natsSubscription_Destroy(cl->sub);
+        cl->sub = NULL;
+    }
+
+    jsStreamInfo_Destroy(si);
 }
 
 
@@ -979,6 +861,7 @@ ngx_chatvisor_cluster_step(ngx_chatvisor_cluster_t *cl)
         }
     }
 
+    ngx_chatvisor_cluster_stall(cl);
     ngx_chatvisor_cluster_subscribe(cl);
 }
 
@@ -1041,8 +924,16 @@ ngx_chatvisor_cluster_thread(void *data)
         cl->nc = NULL;
     }
 
-    /* libnats' own threads may still call back into cl: wait for them */
-    (void) nats_CloseAndWait(NGX_CHATVISOR_CLUSTER_CLOSE_WAIT);
+    /*
+     * libnats' own threads must be gone before the process exits (they
+     * crashed it during exit's cleanup): wait for them. Not with tls=on:
+     * nats_Close() then leaves OpenSSL in a state that OpenSSL's own
+     * cleanup at exit crashes on (t/124); there, libnats' last calls find
+     * cl (never freed) and its pipe (closed only by the exit).
+     */
+    if (!cl->cmcf->cluster.tls) {
+        (void) nats_CloseAndWait(NGX_CHATVISOR_CLUSTER_CLOSE_WAIT);
+    }
 
     return NULL;
 }
@@ -1203,11 +1094,10 @@ ngx_chatvisor_cluster_exit_process(ngx_cycle_t *cycle)
     cl->tail = NULL;
 
     if (cl->conn) {
+        /* its read end; the write end stays for libnats' last calls */
         ngx_close_connection(cl->conn);
         cl->conn = NULL;
     }
-
-    close(cl->pipe[1]);
 }
 
 
