@@ -119,11 +119,12 @@ deb: deps-deb all
 # build, the engine's unit tests and the fuzz harnesses side by side
 BUILD_JOBS ?= 2
 TEST_JOBS  ?= 4
+TEST_FLAGS ?=
 
 test: deps-test
 	$(MAKE) -j$(BUILD_JOBS) test-build
 	scripts/run-tests --jobs $(TEST_JOBS) --asan-module $(ASAN_MODULE) \
-	    --asan '$(strip $(ASAN_TESTS))' t/
+	    --asan '$(strip $(ASAN_TESTS))' $(TEST_FLAGS) t/
 	$(MAKE) fuzz-replay
 
 # The module under AddressSanitizer, in the stock nginx: libasan is preloaded
