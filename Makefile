@@ -27,7 +27,7 @@ WWW_SRCS     := $(shell find www -type f 2>/dev/null) scripts/build-www.mjs \
                 package-lock.json $(wildcard docs/openapi.json)
 
 .PHONY: all deps deps-test deps-bench deps-deb assets engine-tests test \
-        test-asan demo demo-stop bench clean fuzz fuzz-build fuzz-replay \
+        test-build test-asan demo demo-stop bench clean fuzz fuzz-build fuzz-replay \
         fuzz-coverage deb
 
 all: deps $(MODULE) $(CTL)
@@ -49,7 +49,7 @@ assets: $(ASSETS_C) $(DEFAULTS_H)
 # the same command writes $(DEFAULTS_H), the widget's defaults from
 # www/shared/defaults.json for the C code (its file is rewritten only when
 # its text changes); the second rule only makes it again should it be gone
-$(ASSETS_C): $(WWW_SRCS)
+$(ASSETS_C): $(WWW_SRCS) | deps
 	node scripts/build-www.mjs $(BUILD)/www $(GEN)
 
 $(DEFAULTS_H): $(ASSETS_C)
@@ -78,10 +78,20 @@ $(MODULE): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS) $(ASSETS_C) $(DEFAULTS_H)
 	@# a new inode: a running nginx keeps its mapped copy intact
 	cp $(NGX_BUILD)/objs/ngx_chatvisor_module.so $@.tmp && mv $@.tmp $@
 
-$(BUILD)/engine/%: engine/t/%.c $(wildcard engine/t/*.h) $(ENGINE_SRCS) \
+# the engine is compiled once for all its unit tests (each test used to
+# compile every engine file again: 23 x 31 files under ASan/UBSan)
+ENGINE_OBJS  := $(patsubst engine/%.c,$(BUILD)/engine/obj/%.o,$(ENGINE_SRCS))
+
+$(BUILD)/engine/obj/%.o: engine/%.c $(ENGINE_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(ENGINE_CFLAGS) -c -o $@ $<
+
+.SECONDARY: $(ENGINE_OBJS)
+
+$(BUILD)/engine/%: engine/t/%.c $(wildcard engine/t/*.h) $(ENGINE_OBJS) \
                    $(ENGINE_HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(ENGINE_CFLAGS) -o $@ $< $(ENGINE_SRCS) $(ENGINE_LIBS) \
+	$(CC) $(ENGINE_CFLAGS) -o $@ $< $(ENGINE_OBJS) $(ENGINE_LIBS) \
 	    $(ENGINE_TEST_LDFLAGS)
 
 # test_alloc makes the engine's own allocations fail, one at a time: its
@@ -102,11 +112,20 @@ $(CTL): tools/chatvisorctl.c $(ENGINE_SRCS) $(ENGINE_HDRS)
 deb: deps-deb all
 	@scripts/build-deb.sh
 
-# every test, then the nginx-facing ones again with the module under ASan
-test: deps-test all engine-tests
-	prove -r t/
+# every test, and the nginx-facing ones again with the module under ASan
+# (ASAN_TESTS), in one run, TEST_JOBS files at a time (scripts/run-tests;
+# docs/decisions.md, "The test suite runs in parallel"); first everything
+# they need is built, BUILD_JOBS compilers at a time: the module, its ASan
+# build, the engine's unit tests and the fuzz harnesses side by side
+BUILD_JOBS ?= 2
+TEST_JOBS  ?= 4
+TEST_FLAGS ?=
+
+test: deps-test
+	$(MAKE) -j$(BUILD_JOBS) test-build
+	scripts/run-tests --jobs $(TEST_JOBS) --asan-module $(ASAN_MODULE) \
+	    --asan '$(strip $(ASAN_TESTS))' $(TEST_FLAGS) t/
 	$(MAKE) fuzz-replay
-	$(MAKE) test-asan
 
 # The module under AddressSanitizer, in the stock nginx: libasan is preloaded
 # into nginx, so a memory error stops a worker, and the harness's error log
@@ -164,6 +183,9 @@ $(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $(wildcard fuzz/*.h) $(FUZZ_OBJS)
 .SECONDARY: $(FUZZ_OBJS)
 
 fuzz-build: deps-test $(FUZZ_BINS)
+
+# what make test runs (defined here, after the ASan module and fuzz names)
+test-build: all engine-tests $(ASAN_MODULE) fuzz-build
 
 fuzz-replay: deps-test $(FUZZ_BINS)
 	@for n in $(FUZZ_NAMES); do \

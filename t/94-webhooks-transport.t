@@ -264,7 +264,9 @@ for my $c ([ limited => 429, 3 ], [ busy => 503, 2 ], [ badgw => 502, 2 ],
     my @got = (wait_events($rx{hang}, sub { @_ >= 2 }, 6))[0, 1];
     ok($got[1], 'the hanging attempt was retried');
     my $gap = $got[1] ? ($got[1]{at} - $got[0]{at}) / 1000 : 0;
-    ok($gap >= 2.8 && $gap < 4.5, sprintf('  after the 2 s timeout and 1 s (%.2f s)', $gap));
+    # the receiver's clock: on a loaded machine it may see the first
+    # attempt a few hundred ms after nginx sent it (and started its timer)
+    ok($gap >= 2.5 && $gap < 4.5, sprintf('  after the 2 s timeout and 1 s (%.2f s)', $gap));
     is($got[1]{headers}{'webhook-id'}, $got[0]{headers}{'webhook-id'}, '  the same webhook-id');
     my $d = wait_until(sub { my $x = (deliveries($EP{hang}{wh}{id}))[-1];
                              $x->{status} eq 'delivered' && $x }, 3);

@@ -147,6 +147,11 @@ struct ngx_chatvisor_endpoint_s {
     unsigned                           settling:1;
     unsigned                           seen:1;    /* in the last reload */
     unsigned                           removed:1; /* freed once idle */
+    unsigned                           disabling:1; /* answered 410 (or
+                                                     failing too long):
+                                                     nothing more is sent
+                                                     until the disable is
+                                                     written and reloaded */
 };
 
 
@@ -313,6 +318,9 @@ ngx_chatvisor_endpoint_set(ngx_chatvisor_endpoint_t *ep,
     static ngx_chatvisor_client_conf_t  conf;
 
     wc = &ngx_chatvisor_sender.cmcf->webhooks;
+
+    /* listed, so enabled: enabled again before the disable was reloaded */
+    ep->disabling = 0;
 
     if (ep->client == NULL || ngx_strcmp(ep->rec.url, rec->url) != 0) {
         ngx_chatvisor_endpoint_stop(ep);
@@ -743,6 +751,13 @@ ngx_chatvisor_sender_answered(ngx_chatvisor_client_result_t *res, void *data)
         ep->rec.failing_since_ms = 0;
     }
 
+    /* "at once": the next events (another of this conversation, in a
+     * window pass before the settle writes the disable) stay in the store
+     * for when the endpoint is enabled again */
+    if (a->disable) {
+        ep->disabling = 1;
+    }
+
     ngx_chatvisor_metric_add(a->result.delivered
                              ? NGX_CHATVISOR_METRIC_WH_DELIVERED
                              : a->result.next_attempt_ms
@@ -980,7 +995,7 @@ ngx_chatvisor_window_send(ngx_chatvisor_endpoint_t *ep, cv_txn *t,
 
     room0 = room;
 
-    if (room == 0 || ep->w_len == 0 || ep->client == NULL) {
+    if (room == 0 || ep->w_len == 0 || ep->client == NULL || ep->disabling) {
         return 0;
     }
 
@@ -1387,7 +1402,9 @@ ngx_chatvisor_endpoint_due(ngx_chatvisor_endpoint_t *ep, cv_txn *t,
 
     room = ngx_chatvisor_sender.cmcf->webhooks.concurrency;
 
-    if (ep->client == NULL || ep->in_flight + ep->held >= room) {
+    if (ep->client == NULL || ep->disabling
+        || ep->in_flight + ep->held >= room)
+    {
         return 0;
     }
 

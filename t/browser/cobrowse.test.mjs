@@ -270,7 +270,11 @@ async function run(browser) {
   ok(cs.page.endsWith('/other.html') && cs.live, 'agent: and its address', cs);
   w = await widgetSide(visitor);
   ok(w.banner && !w.prompt, 'visitor: the banner is back on the new page, without asking again', w);
-  const navChunks = net.matching(CHUNK, navFrom);
+  // the new page's recorder (an id not seen before the click: the old
+  // page's may still send what it recorded, the click too, while leaving)
+  const recorderOf = (q) => (q.url.match(/[?&]recorder=([0-9a-f]+)/) || [])[1];
+  const oldRecorders = new Set(net.matching(CHUNK).filter((q) => !net.matching(CHUNK, navFrom).includes(q)).map(recorderOf));
+  const navChunks = net.matching(CHUNK, navFrom).filter((q) => !oldRecorders.has(recorderOf(q)));
   ok(navChunks.length && FULL.test(navChunks[0].url) && net.matching(FULL).length > fullBefore,
     'visitor: the new page starts with a full snapshot', navChunks.map((q) => q.url));
   await shot(visitor, '5-visitor-navigated');
