@@ -1259,6 +1259,19 @@ cv_webhook_payload(cv_txn *t, const char *id, const cv_delivery *d,
 }
 
 
+cv_status
+cv_webhook_event_present(cv_txn *t, const cv_delivery *d)
+{
+    cv_log_entry  e;
+
+    if (d->type == CV_WEBHOOK_TEST || d->log_seq == 0) {
+        return CV_OK;
+    }
+
+    return cv_log_get(t, d->log_seq, &e);
+}
+
+
 /* --------------------------------------------------------------- outcomes */
 
 /* error cut to CV_WEBHOOK_ERROR_MAX bytes at a character's start, into

@@ -330,6 +330,14 @@ cv_status cv_webhook_payload(cv_txn *t, const char *id,
     const cv_delivery *d, char **json, size_t *len);
 
 /*
+ * Read transaction: CV_OK while the delivery's event is still in the log
+ * (a test always is), CV_NOT_FOUND once purged or erased. A sender that
+ * keeps bodies in memory asks before each attempt: an erased customer's
+ * queued events must never go out.
+ */
+cv_status cv_webhook_event_present(cv_txn *t, const cv_delivery *d);
+
+/*
  * Write transaction: records an attempt of a due delivery. Delivered and
  * failed finish it (at attempt_ms + duration_ms), and the next queued
  * delivery of its conversation is due then; otherwise it stays pending,

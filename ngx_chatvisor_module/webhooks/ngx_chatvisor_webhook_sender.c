@@ -798,6 +798,14 @@ ngx_chatvisor_sender_body(ngx_chatvisor_endpoint_t *ep, cv_txn *t,
     if (d->log_seq && ngx_chatvisor_bodies[i].log_seq == d->log_seq
         && ngx_chatvisor_bodies[i].json)
     {
+        /* erased or purged since it was cached: its text goes nowhere */
+        if (cv_webhook_event_present(t, d) != CV_OK) {
+            free(ngx_chatvisor_bodies[i].json);
+            ngx_chatvisor_bodies[i].json = NULL;
+            ngx_chatvisor_bodies[i].log_seq = 0;
+            return NGX_ERROR;
+        }
+
         *json = ngx_chatvisor_bodies[i].json;
         *len = ngx_chatvisor_bodies[i].len;
         return NGX_OK;
