@@ -32,9 +32,10 @@ Chatvisor::Cluster::skip_unless_nats();
 
 my $DELIVER_MAX = 30;    # s for every event to arrive (one retry included)
 
-# TODO: what the core does not do yet; remove when it does (prove then
-# says "TODO passed"). Today every node sends every event to every
-# endpoint (each event arrives once per node).
+# TODO: what the core does not do yet, only around the checks of "once"
+# (the rest, the error logs included, must pass today); remove when it
+# does (prove then says "TODO passed"). Today every node sends every
+# event to every endpoint (each event arrives once per node).
 our $TODO;
 my $TODO_HOOKS = 'issue 15 core: webhooks in cluster mode, one sender per'
                . ' endpoint at a time (a JetStream durable consumer or a'
@@ -105,7 +106,6 @@ sub wait_texts {
 }
 
 # ---- 1. once per event, whichever node wrote it ----
-$TODO = $TODO_HOOKS;
 my @first;
 for my $k (1 .. 9) {
     my $text = "one-$k";
@@ -118,12 +118,19 @@ my %by = wait_texts('hello', @first);
 is(scalar(grep { $by{$_} } 'hello', @first), 10,
    'every message.created arrived');
 my @twice = grep { @{ $by{$_} || [] } > 1 } 'hello', @first;
-is(scalar @twice, 0, 'each arrived once, not once per node')
-    or diag(join ', ', map { "$_ x" . scalar @{ $by{$_} } } @twice);
+{
+    local $TODO = $TODO_HOOKS;
+    is(scalar @twice, 0, 'each arrived once, not once per node')
+        or diag(join ', ', map { "$_ x" . scalar @{ $by{$_} } } @twice);
+}
 my %ids = map { $_->{json}{id} => 1 } map { @{ $by{$_} || [] } } 'hello', @first;
 is(scalar keys %ids, 10, 'ten distinct event ids');
-check_requests([ map { @{ $by{$_} || [] } } 'hello', @first ],
-               secret => $whsec, name => 'cluster');
+{
+    # a copy sent by a second node is a replay to standardwebhooks
+    local $TODO = $TODO_HOOKS;
+    check_requests([ map { @{ $by{$_} || [] } } 'hello', @first ],
+                   secret => $whsec, name => 'cluster');
+}
 
 # ---- 2. the sender killed mid-delivery ----
 
@@ -188,10 +195,13 @@ my @missing = grep { !$by{$_} } @second;
 is(scalar @missing, 0, 'every event arrives after the sender is killed')
     or diag("missing: @missing");
 my @more = grep { @{ $by{$_} || [] } > 2 } @second;
-is(scalar @more, 0, 'none arrives more than twice') or diag("@more");
-# one conversation's events go one at a time: one is in flight at most
 my $again = grep { @{ $by{$_} || [] } > 1 } @second;
-ok($again <= 1, "at most the delivery in flight is sent again ($again)");
+{
+    local $TODO = $TODO_HOOKS;
+    is(scalar @more, 0, 'none arrives more than twice') or diag("@more");
+    # one conversation's events go one at a time: one is in flight at most
+    ok($again <= 1, "at most the delivery in flight is sent again ($again)");
+}
 
 # the node again: it sends nothing twice
 $n[$sender]->run;
@@ -201,7 +211,10 @@ is($r->{status}, 201, 'a message on it');
 %by = wait_texts('after');
 sleep 2;
 %by = by_text(events_of($rx->log));
-is(scalar @{ $by{after} || [] }, 1, 'its event arrives once');
-is(scalar @{ $by{'one-1'} || [] }, 1, 'and the old ones are not sent again');
+{
+    local $TODO = $TODO_HOOKS;
+    is(scalar @{ $by{after} || [] }, 1, 'its event arrives once');
+    is(scalar @{ $by{'one-1'} || [] }, 1, 'and the old ones are not sent again');
+}
 
 done_testing;
