@@ -201,7 +201,7 @@ ngx_chatvisor_api_agent_get(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
  * at once (the edge's rules and routing read presence only).
  */
 
-static void
+static cJSON *
 ngx_chatvisor_api_agents_offline(ngx_chatvisor_main_conf_t *cmcf,
     cJSON *agent)
 {
@@ -211,13 +211,36 @@ ngx_chatvisor_api_agents_offline(ngx_chatvisor_main_conf_t *cmcf,
         cJSON_ReplaceItemInObject(agent, "status",
                    cJSON_CreateString(NGX_CHATVISOR_PRESENCE_OFFLINE));
     }
+
+    return agent;
+}
+
+
+/* fn on each agent of a write's result: a page's items, or the one agent */
+
+static void
+ngx_chatvisor_api_agents_each(ngx_chatvisor_main_conf_t *cmcf,
+    cJSON *result, cJSON *(*fn)(ngx_chatvisor_main_conf_t *cmcf,
+    cJSON *agent))
+{
+    cJSON  *a, *items;
+
+    items = cJSON_GetObjectItem(result, "items");
+
+    if (items == NULL) {
+        (void) fn(cmcf, result);
+        return;
+    }
+
+    cJSON_ArrayForEach(a, items) {
+        (void) fn(cmcf, a);
+    }
 }
 
 
 static ngx_int_t
 ngx_chatvisor_api_agents_done(ngx_http_request_t *r, cv_status st)
 {
-    cJSON                      *a;
     ngx_chatvisor_op_t         *op;
     ngx_chatvisor_main_conf_t  *cmcf;
 
@@ -225,14 +248,8 @@ ngx_chatvisor_api_agents_done(ngx_http_request_t *r, cv_status st)
     cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
 
     if (st == CV_OK && cJSON_IsObject(op->result)) {
-        if (cJSON_GetObjectItem(op->result, "items")) {
-            cJSON_ArrayForEach(a, cJSON_GetObjectItem(op->result, "items")) {
-                ngx_chatvisor_api_agents_offline(cmcf, a);
-            }
-
-        } else {
-            ngx_chatvisor_api_agents_offline(cmcf, op->result);
-        }
+        ngx_chatvisor_api_agents_each(cmcf, op->result,
+                                      ngx_chatvisor_api_agents_offline);
     }
 
     return ngx_chatvisor_send_op(r, st);
@@ -248,7 +265,6 @@ static ngx_int_t ngx_chatvisor_api_agent_cluster_deleted(
 static ngx_int_t
 ngx_chatvisor_api_agents_cluster_done(ngx_http_request_t *r, cv_status st)
 {
-    cJSON                      *a;
     ngx_chatvisor_op_t         *op;
     ngx_chatvisor_main_conf_t  *cmcf;
 
@@ -256,15 +272,12 @@ ngx_chatvisor_api_agents_cluster_done(ngx_http_request_t *r, cv_status st)
     cmcf = ngx_http_get_module_main_conf(r, ngx_chatvisor_module);
 
     if (st == CV_OK && cJSON_IsObject(op->result)) {
+        ngx_chatvisor_api_agents_each(cmcf, op->result,
+                                      ngx_chatvisor_api_agent_view);
+
+        /* a sync's page, as the local path's ngx_chatvisor_page() has it */
         if (cJSON_GetObjectItem(op->result, "items")) {
-            cJSON_ArrayForEach(a, cJSON_GetObjectItem(op->result, "items")) {
-                ngx_chatvisor_api_agent_view(cmcf, a);
-            }
-
             cJSON_AddNullToObject(op->result, "next_cursor");
-
-        } else {
-            ngx_chatvisor_api_agent_view(cmcf, op->result);
         }
     }
 
