@@ -300,23 +300,14 @@ cv_login_token_create(cv_txn *t, const char *agent_id,
     const char *conversation_id, int64_t ttl_ms, char token[CV_SECRET_STR],
     int64_t *expires_at)
 {
-    cv_status  st;
+    unsigned char  hash[CV_SHA256_LEN];
 
-    if (ttl_ms == 0) {
-        ttl_ms = CV_LOGIN_TTL_DEFAULT;
+    if (cv_secret_new(token, hash) != CV_OK) {
+        return CV_ERROR;
     }
 
-    if (ttl_ms < 0 || ttl_ms > CV_LOGIN_TTL_MAX) {
-        return CV_INVALID;
-    }
-
-    st = cv_agent_get_enabled(t, agent_id, NULL);
-    if (st != CV_OK) {
-        return st == CV_CONFLICT ? CV_NOT_FOUND : st;
-    }
-
-    return cv_secret_put(t, CV_DB_LOGIN_TOKENS, agent_id, conversation_id,
-                         ttl_ms, token, expires_at);
+    return cv_login_token_create_hash(t, agent_id, conversation_id, ttl_ms,
+                                      hash, expires_at);
 }
 
 
