@@ -9,6 +9,8 @@
 #include "cv_customers.h"
 #include "cv_api_tokens.h"
 #include "cv_retention.h"
+#include "cv_cluster_erase.h"
+#include "cv_log_impl.h"
 #include "cv_store_impl.h"
 
 #include <stdio.h>
@@ -19,6 +21,16 @@
 #define CV_CLUSTER_RESULT    "cluster/r/"      /* + u64be seq */
 #define CV_CLUSTER_KEY_MAX   (sizeof(CV_CLUSTER_RESULT) - 1 + 8)
 #define CV_CLUSTER_SEED_HEX  (CV_DET_SEED * 2)
+
+/*
+ * The log seqs a command's entries start at: seq * CV_CLUSTER_LOG_SPAN (or
+ * after the log's end when a bigger command before went past it). A
+ * command removed from the stream (an erased customer's) then leaves no
+ * trace in the numbering of the others: a node that replays the stream
+ * without it gives every later entry the seq the others gave it, so the
+ * REST cursor stays the same on every node (docs/decisions.md).
+ */
+#define CV_CLUSTER_LOG_SPAN  256
 
 /* the store's secret's key (cv_store.c) */
 #define CV_CLUSTER_SECRET    "secret"
@@ -75,6 +87,18 @@ cv_cluster_result_key(unsigned char key[CV_CLUSTER_KEY_MAX], uint64_t seq)
     cv_cluster_u64be(key + sizeof(CV_CLUSTER_RESULT) - 1, seq);
 
     return CV_CLUSTER_KEY_MAX;
+}
+
+
+cv_status
+cv_cluster_result_del(cv_txn *t, uint64_t seq)
+{
+    cv_status      st;
+    unsigned char  key[CV_CLUSTER_KEY_MAX];
+
+    st = cv_record_del(t, CV_DB_META, key, cv_cluster_result_key(key, seq));
+
+    return st == CV_NOT_FOUND ? CV_OK : st;
 }
 
 
@@ -222,6 +246,11 @@ cv_cluster_agent_reply(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
 
     st = cv_conversation_state(t, conv_id, &cs);
 
+    if (st == CV_OK) {
+        /* whose it is, refused or not (cv_cluster_erase.h) */
+        strcpy(res->customer_id, cs.customer_id);
+    }
+
     /* replying to an unassigned conversation takes it */
     if (st == CV_OK && cs.open && !cs.assigned) {
         st = cv_conversation_assign(t, conv_id, &me, &changed);
@@ -257,6 +286,7 @@ static cv_status
 cv_cluster_conv(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
     cv_conv_state *cs)
 {
+    cv_status    st;
     const char  *conv_id;
 
     conv_id = cv_cluster_str(cmd, "conversation_id");
@@ -267,7 +297,14 @@ cv_cluster_conv(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
 
     strcpy(res->conversation_id, conv_id);
 
-    return cv_conversation_state(t, conv_id, cs);
+    st = cv_conversation_state(t, conv_id, cs);
+
+    if (st == CV_OK) {
+        /* whose it is, refused or not (cv_cluster_erase.h) */
+        strcpy(res->customer_id, cs->customer_id);
+    }
+
+    return st;
 }
 
 
@@ -663,7 +700,7 @@ cv_cluster_api_customers(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
     cv_purge_stats   stats;
 
     id = cv_cluster_str(cmd, "customer_id");
-    if (id == NULL) {
+    if (id == NULL || strlen(id) >= CV_ID_MAX) {
         return CV_INVALID;
     }
 
@@ -672,6 +709,9 @@ cv_cluster_api_customers(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
         res->deleted = (st == CV_OK);
         return st;
     }
+
+    /* whose fields the command carries (cv_cluster_erase.h) */
+    strcpy(res->customer_id, id);
 
     fields = cJSON_GetObjectItemCaseSensitive(cmd, "fields");
     why = NULL;
@@ -941,13 +981,52 @@ cv_cluster_result_get(cv_txn *t, uint64_t seq, cv_cluster_result *res)
 }
 
 
-cv_status
-cv_cluster_apply(cv_txn *t, uint64_t seq, const char *cmd, size_t len,
+/*
+ * What applying the command of seq leaves for the erasure from the stream
+ * (cv_cluster_erase.h): a customer's erasure turns their seqs into the
+ * to-do; another command is noted under the customer it concerns; one
+ * that carries data but concerns nobody (refused: its conversation or
+ * customer is gone, maybe erased just before it) is removed at once (it
+ * changed nothing anywhere).
+ */
+static cv_status
+cv_cluster_erase_keep(cv_txn *t, uint64_t seq, const cJSON *c,
     cv_cluster_result *res)
+{
+    int          data;
+    const char  *op, *id;
+
+    op = cv_cluster_str(c, "op");
+
+    if (op && strcmp(op, "api.customer_erase") == 0) {
+        id = cv_cluster_str(c, "customer_id");
+
+        return id ? cv_cluster_erase_customer(t, id, &res->erase_todo)
+                  : CV_OK;
+    }
+
+    data = cv_cluster_op_carries_data(op);
+
+    if (res->customer_id[0]) {
+        return cv_cluster_erase_note(t, res->customer_id, seq, data);
+    }
+
+    if (data && res->status != CV_OK) {
+        res->erase_todo = 1;
+        return cv_cluster_erase_add(t, seq);
+    }
+
+    return CV_OK;
+}
+
+
+cv_status
+cv_cluster_apply(cv_txn *t, uint64_t seq, uint64_t prev, const char *cmd,
+    size_t len, cv_cluster_result *res)
 {
     cJSON         *c, *now;
     cv_txn        *child;
-    uint64_t       applied;
+    uint64_t       applied, next;
     cv_status      st;
     unsigned char  seed[CV_DET_SEED];
     unsigned char  be[8];
@@ -965,7 +1044,9 @@ cv_cluster_apply(cv_txn *t, uint64_t seq, const char *cmd, size_t len,
         return CV_OK;
     }
 
-    if (seq != applied + 1) {
+    /* the reader delivered nothing between prev and seq: what the stream
+     * had there was removed (an erasure), not lost on the way */
+    if (seq != applied + 1 && prev > applied) {
         return CV_CONFLICT;
     }
 
@@ -983,6 +1064,20 @@ cv_cluster_apply(cv_txn *t, uint64_t seq, const char *cmd, size_t len,
         if (st != CV_OK) {
             cJSON_Delete(c);
             return st;
+        }
+
+        st = cv_log_next_seq(child, &next);
+
+        if (st != CV_OK) {
+            cv_txn_abort(child);
+            cJSON_Delete(c);
+            return st;
+        }
+
+        if (seq <= UINT64_MAX / CV_CLUSTER_LOG_SPAN
+            && next < seq * CV_CLUSTER_LOG_SPAN)
+        {
+            child->log_next = seq * CV_CLUSTER_LOG_SPAN;
         }
 
         cv_det_begin(seed, (int64_t) now->valuedouble);
@@ -1014,7 +1109,13 @@ cv_cluster_apply(cv_txn *t, uint64_t seq, const char *cmd, size_t len,
         }
     }
 
+    st = cv_cluster_erase_keep(t, seq, c, res);
     cJSON_Delete(c);
+
+    if (st != CV_OK) {
+        cv_cluster_result_clear(res);
+        return st;
+    }
 
     cv_cluster_u64be(be, seq);
 

@@ -54,6 +54,8 @@ typedef struct {
     int         created;       /* it made a record (an agent) */
     int         deleted;       /* it deleted one */
     int         skipped;       /* applied before (by another worker) */
+    size_t      erase_todo;    /* seqs it gave the to-do of removals
+                                  from the stream (cv_cluster_erase.h) */
     const char *author;        /* who posted: "customer", "agent" (not
                                   kept by cv_cluster_result_get()) */
     char        customer_id[CV_ID_MAX];      /* "" when none */
@@ -70,12 +72,22 @@ cv_status cv_cluster_applied(cv_txn *t, uint64_t *seq);
  * Applies the command of stream seq: CV_OK with res filled (res->status is
  * the command's own outcome, a refusal included: a refused command is
  * applied too, as nothing); res->skipped when seq was applied before;
- * CV_CONFLICT when seq is not the next one (a command is missing: the
- * caller reads the stream again from cv_cluster_applied() + 1); CV_FULL or
- * CV_ERROR when the store failed (nothing applied, to be tried again).
+ * CV_CONFLICT when a command before it is missing (the caller reads the
+ * stream again from cv_cluster_applied() + 1); CV_FULL or CV_ERROR when
+ * the store failed (nothing applied, to be tried again).
+ *
+ * prev is the stream seq of the message the same reader delivered before
+ * this one (its start seq - 1 for its first), or seq - 1 when the reader
+ * cannot vouch that it lost nothing in between. Commands removed from the
+ * stream (an erased customer's, cv_cluster_erase.h) are never delivered,
+ * so seq may be past the applied seq + 1: it applies when the reader
+ * delivered nothing after what the store applied (prev <= applied).
  */
-cv_status cv_cluster_apply(cv_txn *t, uint64_t seq, const char *cmd,
-    size_t len, cv_cluster_result *res);
+cv_status cv_cluster_apply(cv_txn *t, uint64_t seq, uint64_t prev,
+    const char *cmd, size_t len, cv_cluster_result *res);
+
+/* drops the outcome kept for seq (none: CV_OK) */
+cv_status cv_cluster_result_del(cv_txn *t, uint64_t seq);
 
 /* the kept outcome of seq (CV_NOT_FOUND: none, or dropped) */
 cv_status cv_cluster_result_get(cv_txn *t, uint64_t seq,
