@@ -26,6 +26,7 @@
 
 
 #include "ngx_chatvisor_runtime.h"
+#include "cv_cluster_erase.h"
 #include "cv_time.h"
 
 #include <nats/nats.h>
@@ -82,6 +83,8 @@
 #define NGX_CHATVISOR_CLUSTER_SECRET       5   /* data: the cluster's */
 #define NGX_CHATVISOR_CLUSTER_TYPING       6   /* data: a notice */
 #define NGX_CHATVISOR_CLUSTER_PRESENCE     7   /* data: node, JSON ids */
+#define NGX_CHATVISOR_CLUSTER_ERASED       8   /* data: u64 seqs removed
+                                                  from the stream */
 
 /* the agents available on each node, told to the others this often (ms),
  * and forgotten when not told again for PRESENCE_KEEP of these */
@@ -106,10 +109,22 @@ struct ngx_chatvisor_cluster_item_s {
     ngx_uint_t                     kind;
     uint64_t                       id;
     uint64_t                       seq;
+    uint64_t                       prev;       /* cv_cluster_apply()'s */
     uint64_t                       gen;
     size_t                         len;
     u_char                         data[1];
 };
+
+
+/* one reader of the stream (a subscription's closure, freed when libnats
+ * is done with it): what it delivered last, for the gap rule */
+typedef struct {
+    struct ngx_chatvisor_cluster_s  *cl;
+    uint64_t                        gen;
+    uint64_t                        stream;    /* the stream seq, and */
+    uint64_t                        consumer;  /* the consumer's delivery
+                                                  seq of the last one */
+} ngx_chatvisor_cluster_reader_t;
 
 
 /* what another node said of its available agents */
@@ -124,6 +139,7 @@ typedef struct {
 typedef struct {
     ngx_chatvisor_op_t             op;
     uint64_t                       seq;
+    uint64_t                       prev;
     uint64_t                       gen;
     cv_cluster_result              res;
     size_t                         len;
@@ -131,7 +147,16 @@ typedef struct {
 } ngx_chatvisor_cluster_apply_t;
 
 
+/* a batch of the to-do of removals from the stream, its removed seqs
+ * taken off the to-do through the group commit */
 typedef struct {
+    ngx_chatvisor_op_t             op;
+    size_t                         n;
+    uint64_t                       seqs[CV_CLUSTER_ERASE_BATCH];
+} ngx_chatvisor_cluster_erased_t;
+
+
+typedef struct ngx_chatvisor_cluster_s {
     ngx_chatvisor_main_conf_t     *cmcf;
     ngx_log_t                     *log;
 
@@ -149,8 +174,10 @@ typedef struct {
     ngx_chatvisor_cluster_item_t  *head, *tail;
     uint64_t                       want_from;  /* the reader starts here */
     uint64_t                       want_gen;   /* asked for by the loop */
-    uint64_t                       sub_gen;    /* what the reader is */
     int                            pipe[2];
+    uint64_t                       erase[CV_CLUSTER_ERASE_BATCH];
+    size_t                         nerase;     /* seqs for our thread to
+                                                  remove from the stream */
 
     /* our thread's alone */
     natsConnection                *nc;
@@ -178,6 +205,9 @@ typedef struct {
     u_char                         presence_subject[NGX_MAX_ERROR_STR];
     ngx_event_t                    presence_timer;
     ngx_chatvisor_cluster_peer_t   peers[NGX_CHATVISOR_CLUSTER_NODES_MAX];
+    ngx_uint_t                     erasing;    /* a batch is with our
+                                                  thread or the commit */
+    ngx_chatvisor_cluster_erased_t erased;
 } ngx_chatvisor_cluster_t;
 
 
@@ -187,6 +217,7 @@ static ngx_chatvisor_cluster_t  *ngx_chatvisor_cluster;
 static void ngx_chatvisor_cluster_read(ngx_event_t *ev);
 static void ngx_chatvisor_cluster_resync(ngx_chatvisor_cluster_t *cl);
 static void ngx_chatvisor_cluster_presence_tell(ngx_event_t *ev);
+static void ngx_chatvisor_cluster_erase_look(ngx_chatvisor_cluster_t *cl);
 
 
 /* ------------------------------------------- from libnats to the loop */
@@ -309,32 +340,51 @@ static void
 ngx_chatvisor_cluster_cmd(natsConnection *nc, natsSubscription *sub,
     natsMsg *msg, void *closure)
 {
-    ngx_chatvisor_cluster_t *cl = closure;
+    ngx_chatvisor_cluster_reader_t *r = closure;
 
-    uint64_t                       gen;
+    uint64_t                       seq, prev;
     jsMsgMetaData                 *meta;
     ngx_chatvisor_cluster_item_t  *it;
-
-    pthread_mutex_lock(&cl->mu);
-    gen = cl->sub_gen;
-    pthread_mutex_unlock(&cl->mu);
 
     if (natsMsg_GetMetaData(&meta, msg) != NATS_OK) {
         natsMsg_Destroy(msg);
         return;
     }
 
+    /*
+     * The consumer's delivery seq counts what it delivered, the stream's
+     * skips what was removed (an erasure): one more than the last
+     * delivery says nothing was lost since the last stream seq, so a jump
+     * of the stream seq is a removal; otherwise (libnats dropped messages
+     * for a slow reader) only the next seq may apply (cv_cluster.h).
+     * libnats calls a subscription's handler one message at a time.
+     */
+    seq = meta->Sequence.Stream;
+    prev = (meta->Sequence.Consumer == r->consumer + 1) ? r->stream
+                                                        : seq - 1;
+    r->stream = seq;
+    r->consumer = meta->Sequence.Consumer;
+
     it = ngx_chatvisor_cluster_item(NGX_CHATVISOR_CLUSTER_CMD,
                                     natsMsg_GetData(msg),
                                     natsMsg_GetDataLength(msg));
     if (it) {
-        it->seq = meta->Sequence.Stream;
-        it->gen = gen;
-        ngx_chatvisor_cluster_push(cl, it);
+        it->seq = seq;
+        it->prev = prev;
+        it->gen = r->gen;
+        ngx_chatvisor_cluster_push(r->cl, it);
     }
 
     jsMsgMetaData_Destroy(meta);
     natsMsg_Destroy(msg);
+}
+
+
+/* a libnats thread: a reader's subscription is closed, its handler done */
+static void
+ngx_chatvisor_cluster_reader_free(void *closure)
+{
+    free(closure);
 }
 
 
@@ -660,12 +710,13 @@ got:
 static void
 ngx_chatvisor_cluster_subscribe(ngx_chatvisor_cluster_t *cl)
 {
-    char                        text[NGX_INT64_LEN + 32];
-    uint64_t                    from, gen;
-    jsErrCode                   jerr;
-    natsStatus                  s;
-    jsSubOptions                so;
-    ngx_chatvisor_main_conf_t  *cmcf;
+    char                             text[NGX_INT64_LEN + 32];
+    uint64_t                         from, gen;
+    jsErrCode                        jerr;
+    natsStatus                       s;
+    jsSubOptions                     so;
+    ngx_chatvisor_main_conf_t       *cmcf;
+    ngx_chatvisor_cluster_reader_t  *r;
 
     cmcf = cl->cmcf;
 
@@ -709,21 +760,35 @@ ngx_chatvisor_cluster_subscribe(ngx_chatvisor_cluster_t *cl)
         so.Config.OptStartSeq = from;
     }
 
-    /* what the reader delivers from now on is of this generation */
-    pthread_mutex_lock(&cl->mu);
-    cl->sub_gen = gen;
-    pthread_mutex_unlock(&cl->mu);
+    /* what the reader delivers is of this generation; before its first,
+     * it delivered "from - 1" (cv_cluster_apply()'s prev) */
+    r = calloc(1, sizeof(ngx_chatvisor_cluster_reader_t));
+    if (r == NULL) {
+        return;
+    }
+
+    r->cl = cl;
+    r->gen = gen;
+    r->stream = from ? from - 1 : 0;
 
     jerr = 0;
 
     s = js_Subscribe(&cl->sub, cl->js,
                      (const char *) cmcf->cluster.subject.data,
-                     ngx_chatvisor_cluster_cmd, cl, NULL, &so, &jerr);
+                     ngx_chatvisor_cluster_cmd, r, NULL, &so, &jerr);
 
     if (s != NATS_OK) {
         cl->sub = NULL;
+        free(r);
         ngx_chatvisor_cluster_note(cl, "cannot read the stream", s);
         return;
+    }
+
+    if (natsSubscription_SetOnCompleteCB(cl->sub,
+                                         ngx_chatvisor_cluster_reader_free, r)
+        != NATS_OK)
+    {
+        /* closed already: r stays (a few bytes, once) */
     }
 
     cl->sub_made_gen = gen;
@@ -738,11 +803,11 @@ ngx_chatvisor_cluster_subscribe(ngx_chatvisor_cluster_t *cl)
 static void
 ngx_chatvisor_cluster_stall(ngx_chatvisor_cluster_t *cl)
 {
-    uint64_t                    from;
+    uint64_t                    from, last;
+    natsMsg                    *m;
     jsErrCode                   jerr;
     natsStatus                  s;
     ngx_msec_t                  now;
-    jsStreamInfo               *si;
     ngx_chatvisor_main_conf_t  *cmcf;
 
     cmcf = cl->cmcf;
@@ -760,16 +825,29 @@ ngx_chatvisor_cluster_stall(ngx_chatvisor_cluster_t *cl)
     from = cl->want_from;
     pthread_mutex_unlock(&cl->mu);
 
-    si = NULL;
+    /*
+     * The last message there is, not the stream's last seq: an erasure
+     * may have removed the last ones, and the stream's last seq stays
+     * beyond anything a reader will deliver
+     */
+    m = NULL;
     jerr = 0;
 
-    s = js_GetStreamInfo(&si, cl->js, (const char *) cmcf->cluster.stream.data,
-                         NULL, &jerr);
-    if (s != NATS_OK) {
+    s = js_GetLastMsg(&m, cl->js, (const char *) cmcf->cluster.stream.data,
+                      (const char *) cmcf->cluster.subject.data, NULL, &jerr);
+
+    if (s == NATS_NOT_FOUND) {
+        last = 0;
+
+    } else if (s == NATS_OK) {
+        last = natsMsg_GetSequence(m);
+        natsMsg_Destroy(m);
+
+    } else {
         return;
     }
 
-    if (si->State.LastSeq < from || from != cl->stall_from) {
+    if (last < from || from != cl->stall_from) {
         /* nothing to read, or reading */
         cl->stall_from = from;
         cl->stall_checks = 0;
@@ -783,8 +861,94 @@ ngx_chatvisor_cluster_stall(ngx_chatvisor_cluster_t *cl)
         natsSubscription_Destroy(cl->sub);
         cl->sub = NULL;
     }
+}
+
+
+/*
+ * The seqs the loop handed over are removed from the stream (an erased
+ * customer's commands, cv_cluster_erase.h), each with js_EraseMsg (its
+ * content overwritten on the servers' disks, not only marked deleted);
+ * one removed already (by another node, or another worker of this one)
+ * or beyond the stream's ends is done too. The loop hears which are done
+ * and takes them off the store's to-do; the others stay there, tried
+ * again later (no quorum now, a timeout).
+ */
+static void
+ngx_chatvisor_cluster_erase_work(ngx_chatvisor_cluster_t *cl)
+{
+    size_t                         i, n, ndone;
+    uint64_t                       seqs[CV_CLUSTER_ERASE_BATCH];
+    uint64_t                       done[CV_CLUSTER_ERASE_BATCH];
+    jsErrCode                      jerr;
+    natsStatus                     s, failed;
+    jsStreamInfo                  *si;
+    ngx_chatvisor_cluster_item_t  *it;
+    ngx_chatvisor_main_conf_t     *cmcf;
+
+    cmcf = cl->cmcf;
+
+    pthread_mutex_lock(&cl->mu);
+    n = cl->nerase;
+    ngx_memcpy(seqs, cl->erase, n * sizeof(uint64_t));
+    cl->nerase = 0;
+    pthread_mutex_unlock(&cl->mu);
+
+    if (n == 0) {
+        return;
+    }
+
+    ndone = 0;
+    failed = NATS_OK;
+    si = NULL;
+
+    for (i = 0; i < n; i++) {
+        jerr = 0;
+        s = js_EraseMsg(cl->js, (const char *) cmcf->cluster.stream.data,
+                        seqs[i], NULL, &jerr);
+
+        if (s != NATS_OK && jerr == JSStreamMsgDeleteFailed && si == NULL) {
+            /* a generic failure, or a seq the stream does not have */
+            if (js_GetStreamInfo(&si, cl->js,
+                                 (const char *) cmcf->cluster.stream.data,
+                                 NULL, NULL)
+                != NATS_OK)
+            {
+                si = NULL;
+            }
+        }
+
+        if (s == NATS_OK || jerr == JSSequenceNotFoundErr
+            || (jerr == JSStreamMsgDeleteFailed && si
+                && (seqs[i] > si->State.LastSeq
+                    || seqs[i] < si->State.FirstSeq)))
+        {
+            done[ndone++] = seqs[i];
+
+        } else {
+            failed = s;
+        }
+    }
 
     jsStreamInfo_Destroy(si);
+
+    if (ndone < n) {
+        ngx_chatvisor_cluster_note(cl, "some erased commands are not "
+                                   "removed from the stream yet, again "
+                                   "later", failed);
+    }
+
+    /* even none: the loop hands over the next batch */
+    it = ngx_chatvisor_cluster_item(NGX_CHATVISOR_CLUSTER_ERASED, done,
+                                    ndone * sizeof(uint64_t));
+    if (it == NULL) {
+        pthread_mutex_lock(&cl->mu);
+        ngx_memcpy(cl->erase, seqs, n * sizeof(uint64_t));
+        cl->nerase = n;
+        pthread_mutex_unlock(&cl->mu);
+        return;
+    }
+
+    ngx_chatvisor_cluster_push(cl, it);
 }
 
 
@@ -869,6 +1033,7 @@ ngx_chatvisor_cluster_step(ngx_chatvisor_cluster_t *cl)
 
     ngx_chatvisor_cluster_stall(cl);
     ngx_chatvisor_cluster_subscribe(cl);
+    ngx_chatvisor_cluster_erase_work(cl);
 }
 
 
@@ -1314,8 +1479,8 @@ ngx_chatvisor_cluster_apply_run(ngx_chatvisor_op_t *op, cv_txn *t)
 
     cv_cluster_result_clear(&a->res);
 
-    st = cv_cluster_apply(t, a->seq, (const char *) a->data, a->len,
-                          &a->res);
+    st = cv_cluster_apply(t, a->seq, a->prev, (const char *) a->data,
+                          a->len, &a->res);
 
     if (st != CV_OK || a->res.skipped || a->res.status != CV_OK) {
         return st;
@@ -1355,6 +1520,10 @@ ngx_chatvisor_cluster_apply_done(ngx_chatvisor_op_t *op)
     if (cl && a->gen == cl->gen) {
 
         if (op->status == CV_OK) {
+            if (a->res.erase_todo) {
+                ngx_chatvisor_cluster_erase_look(cl);
+            }
+
             if (a->seq > cl->seen) {
                 cl->seen = a->seq;
 
@@ -1429,6 +1598,7 @@ ngx_chatvisor_cluster_apply(ngx_chatvisor_cluster_t *cl,
 
     ngx_memzero(a, sizeof(ngx_chatvisor_cluster_apply_t));
     a->seq = it->seq;
+    a->prev = it->prev;
     a->gen = it->gen;
     a->len = it->len;
     ngx_memcpy(a->data, it->data, it->len);
@@ -1492,6 +1662,109 @@ ngx_chatvisor_cluster_secret_take(ngx_chatvisor_cluster_t *cl,
 
     if (ngx_chatvisor_commit(cmcf, &cl->secret_op) != NGX_OK) {
         ngx_chatvisor_cluster_secret_done(&cl->secret_op);
+    }
+}
+
+
+/* ------------------------------------ erasure from the stream (loop) */
+
+/* the next batch of the store's to-do goes to our thread (one at a time) */
+static void
+ngx_chatvisor_cluster_erase_look(ngx_chatvisor_cluster_t *cl)
+{
+    size_t     n;
+    cv_txn    *t;
+    uint64_t   seqs[CV_CLUSTER_ERASE_BATCH];
+
+    if (cl->erasing || cl->cmcf->store == NULL) {
+        return;
+    }
+
+    n = 0;
+
+    if (cv_txn_begin(cl->cmcf->store, 0, &t) != CV_OK) {
+        return;
+    }
+
+    (void) cv_cluster_erase_todo(t, seqs, CV_CLUSTER_ERASE_BATCH, &n);
+    cv_txn_abort(t);
+
+    if (n == 0) {
+        return;
+    }
+
+    cl->erasing = 1;
+
+    pthread_mutex_lock(&cl->mu);
+    ngx_memcpy(cl->erase, seqs, n * sizeof(uint64_t));
+    cl->nerase = n;
+    pthread_cond_signal(&cl->cond);
+    pthread_mutex_unlock(&cl->mu);
+}
+
+
+static cv_status
+ngx_chatvisor_cluster_erased_run(ngx_chatvisor_op_t *op, cv_txn *t)
+{
+    size_t                           i;
+    cv_status                        st;
+    ngx_chatvisor_cluster_erased_t  *e = op->data;
+
+    st = CV_OK;
+
+    for (i = 0; i < e->n && st == CV_OK; i++) {
+        st = cv_cluster_erase_done(t, e->seqs[i]);
+    }
+
+    return st;
+}
+
+
+static void
+ngx_chatvisor_cluster_erased_done(ngx_chatvisor_op_t *op)
+{
+    ngx_chatvisor_cluster_t  *cl;
+
+    cl = ngx_chatvisor_cluster;
+
+    ngx_chatvisor_op_clear(op);
+
+    if (cl == NULL) {
+        return;             /* the worker exits */
+    }
+
+    cl->erasing = 0;
+
+    if (op->status == CV_OK && cl->erased.n == CV_CLUSTER_ERASE_BATCH) {
+        ngx_chatvisor_cluster_erase_look(cl);     /* more may be left */
+    }
+}
+
+
+/* our thread removed these seqs from the stream: off the to-do */
+static void
+ngx_chatvisor_cluster_erased_take(ngx_chatvisor_cluster_t *cl,
+    ngx_chatvisor_cluster_item_t *it)
+{
+    ngx_chatvisor_cluster_erased_t  *e;
+
+    e = &cl->erased;
+    e->n = ngx_min(it->len / sizeof(uint64_t), CV_CLUSTER_ERASE_BATCH);
+
+    if (e->n == 0) {
+        cl->erasing = 0;    /* none this time: the timer tries again */
+        return;
+    }
+
+    ngx_memcpy(e->seqs, it->data, e->n * sizeof(uint64_t));
+
+    ngx_memzero(&e->op, sizeof(ngx_chatvisor_op_t));
+    e->op.run = ngx_chatvisor_cluster_erased_run;
+    e->op.done = ngx_chatvisor_cluster_erased_done;
+    e->op.data = e;
+
+    if (ngx_chatvisor_commit(cl->cmcf, &e->op) != NGX_OK) {
+        cl->erasing = 0;
     }
 }
 
@@ -1561,6 +1834,9 @@ ngx_chatvisor_cluster_presence_tell(ngx_event_t *ev)
     ngx_chatvisor_cluster_t  *cl = ev->data;
 
     ngx_add_timer(ev, NGX_CHATVISOR_CLUSTER_PRESENCE_EVERY);
+
+    /* the store's to-do of removals from the stream, tried again */
+    ngx_chatvisor_cluster_erase_look(cl);
 
     pthread_mutex_lock(&cl->mu);
     ready = cl->ready;
@@ -1718,6 +1994,10 @@ ngx_chatvisor_cluster_read(ngx_event_t *ev)
 
         case NGX_CHATVISOR_CLUSTER_SECRET:
             ngx_chatvisor_cluster_secret_take(cl, it->data);
+            break;
+
+        case NGX_CHATVISOR_CLUSTER_ERASED:
+            ngx_chatvisor_cluster_erased_take(cl, it);
             break;
 
         default: /* NGX_CHATVISOR_CLUSTER_NOTE */
