@@ -1021,8 +1021,16 @@ cv_cluster_erase_keep(cv_txn *t, uint64_t seq, const cJSON *c,
 
 
 cv_status
-cv_cluster_apply(cv_txn *t, uint64_t seq, uint64_t prev, const char *cmd,
-    size_t len, cv_cluster_result *res)
+cv_cluster_apply(cv_txn *t, uint64_t seq, const char *cmd, size_t len,
+    cv_cluster_result *res)
+{
+    return cv_cluster_apply_after(t, seq, seq - 1, cmd, len, res);
+}
+
+
+cv_status
+cv_cluster_apply_after(cv_txn *t, uint64_t seq, uint64_t prev,
+    const char *cmd, size_t len, cv_cluster_result *res)
 {
     cJSON         *c, *now;
     cv_txn        *child;

@@ -72,18 +72,24 @@ cv_status cv_cluster_applied(cv_txn *t, uint64_t *seq);
  * Applies the command of stream seq: CV_OK with res filled (res->status is
  * the command's own outcome, a refusal included: a refused command is
  * applied too, as nothing); res->skipped when seq was applied before;
- * CV_CONFLICT when a command before it is missing (the caller reads the
- * stream again from cv_cluster_applied() + 1); CV_FULL or CV_ERROR when
- * the store failed (nothing applied, to be tried again).
- *
- * prev is the stream seq of the message the same reader delivered before
- * this one (its start seq - 1 for its first), or seq - 1 when the reader
- * cannot vouch that it lost nothing in between. Commands removed from the
- * stream (an erased customer's, cv_cluster_erase.h) are never delivered,
- * so seq may be past the applied seq + 1: it applies when the reader
- * delivered nothing after what the store applied (prev <= applied).
+ * CV_CONFLICT when seq is not the next one (a command is missing: the
+ * caller reads the stream again from cv_cluster_applied() + 1); CV_FULL or
+ * CV_ERROR when the store failed (nothing applied, to be tried again).
  */
-cv_status cv_cluster_apply(cv_txn *t, uint64_t seq, uint64_t prev,
+cv_status cv_cluster_apply(cv_txn *t, uint64_t seq, const char *cmd,
+    size_t len, cv_cluster_result *res);
+
+/*
+ * The same, for a reader of the stream that tells what it delivered
+ * before: prev is the stream seq of the message it delivered before this
+ * one (its start seq - 1 for its first), or seq - 1 when it cannot vouch
+ * that it lost nothing in between (cv_cluster_apply()). Commands removed
+ * from the stream (an erased customer's, cv_cluster_erase.h) are never
+ * delivered, so seq may be past the applied seq + 1: it applies when the
+ * reader delivered nothing after what the store applied (prev <= the
+ * applied seq); otherwise CV_CONFLICT.
+ */
+cv_status cv_cluster_apply_after(cv_txn *t, uint64_t seq, uint64_t prev,
     const char *cmd, size_t len, cv_cluster_result *res);
 
 /* drops the outcome kept for seq (none: CV_OK) */

@@ -44,6 +44,7 @@ my $STREAM = 'chatvisor';
 my @chars = ('a' .. 'z', '0' .. '9');
 my $mark = 'forget-me-' . join '', map { $chars[rand @chars] } 1 .. 12;
 my $keep = 'keep-me-' . join '', map { $chars[rand @chars] } 1 .. 12;
+note("X's mark: $mark");
 
 my $c = Chatvisor::Cluster->new(servers => 3);
 $c->start;
@@ -140,12 +141,14 @@ is($r->{status}, 201, 'Y writes after the erasure (on A)');
 push @ytexts, "$keep 4";
 
 my @left = ();
+my $erased_at = time;
 my $gone = until_ok($GONE_MAX, sub {
     @left = grep { index($_->{data}, $mark) >= 0 } $ns->messages($STREAM);
     !@left;
 });
 ok($gone, "no message of the stream holds X's text or email")
     or diag(join "\n", map { "seq $_->{seq}: $_->{data}" } @left);
+note(sprintf 'the stream lost them %.2fs after the 204', time - $erased_at);
 
 my @all = $ns->messages($STREAM);
 for my $text (@ytexts) {

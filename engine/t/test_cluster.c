@@ -25,7 +25,7 @@ apply(cv_store *st, uint64_t seq, const char *cmd, cv_cluster_result *res)
     cv_status   s;
 
     cv_txn_begin(st, 1, &t);
-    s = cv_cluster_apply(t, seq, seq - 1, cmd, strlen(cmd), res);
+    s = cv_cluster_apply(t, seq, cmd, strlen(cmd), res);
 
     if (s == CV_OK) {
         cv_txn_commit(t);

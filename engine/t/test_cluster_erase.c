@@ -1,7 +1,7 @@
 /*
  * Unit tests of cluster mode's erasure from the stream
  * (engine/cv_cluster_erase.c) and of the gap rule it needs
- * (cv_cluster_apply()'s prev): a customer's commands are noted under
+ * (cv_cluster_apply_after()'s prev): a customer's commands are noted under
  * them, their erasure turns the ones that carried data into the to-do and
  * drops every outcome kept for them; a refused command that carries data
  * for nobody goes to the to-do at once; a store that replays the stream
@@ -33,7 +33,7 @@ apply(cv_store *st, uint64_t seq, uint64_t prev, const char *cmd,
     cv_status   s;
 
     cv_txn_begin(st, 1, &t);
-    s = cv_cluster_apply(t, seq, prev, cmd, strlen(cmd), res);
+    s = cv_cluster_apply_after(t, seq, prev, cmd, strlen(cmd), res);
 
     if (s == CV_OK) {
         cv_txn_commit(t);

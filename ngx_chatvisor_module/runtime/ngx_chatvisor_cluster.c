@@ -12,7 +12,7 @@
  * that the event loop watches (ngx_notify is the thread pool's).
  *
  * Every worker reads the whole stream and queues each command into the
- * group commit; cv_cluster_apply() applies it once per store (the stream
+ * group commit; cv_cluster_apply_after() applies it once per store (the stream
  * seq applied is kept in the same transaction), so the first worker to
  * commit it applies it and the others skip it. A writer is answered by
  * its own worker once that worker's reader got past its command's seq,
@@ -109,7 +109,7 @@ struct ngx_chatvisor_cluster_item_s {
     ngx_uint_t                     kind;
     uint64_t                       id;
     uint64_t                       seq;
-    uint64_t                       prev;       /* cv_cluster_apply()'s */
+    uint64_t                       prev;       /* cv_cluster_apply_after()'s */
     uint64_t                       gen;
     size_t                         len;
     u_char                         data[1];
@@ -761,7 +761,7 @@ ngx_chatvisor_cluster_subscribe(ngx_chatvisor_cluster_t *cl)
     }
 
     /* what the reader delivers is of this generation; before its first,
-     * it delivered "from - 1" (cv_cluster_apply()'s prev) */
+     * it delivered "from - 1" (cv_cluster_apply_after()'s prev) */
     r = calloc(1, sizeof(ngx_chatvisor_cluster_reader_t));
     if (r == NULL) {
         return;
@@ -1479,8 +1479,8 @@ ngx_chatvisor_cluster_apply_run(ngx_chatvisor_op_t *op, cv_txn *t)
 
     cv_cluster_result_clear(&a->res);
 
-    st = cv_cluster_apply(t, a->seq, a->prev, (const char *) a->data,
-                          a->len, &a->res);
+    st = cv_cluster_apply_after(t, a->seq, a->prev,
+                                (const char *) a->data, a->len, &a->res);
 
     if (st != CV_OK || a->res.skipped || a->res.status != CV_OK) {
         return st;
