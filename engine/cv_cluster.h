@@ -32,6 +32,8 @@
  * {"op":"api.customer_erase",…,"customer_id"}
  * {"op":"api.token",…,"client","fingerprint","ttl_ms","token_hash"}
  * (a secret is never in a command: only its hash, the store's key)
+ * Settings, webhook endpoints, a visitor's contact and identity:
+ * cv_cluster_writes.h.
  */
 #ifndef CV_CLUSTER_H
 #define CV_CLUSTER_H
@@ -54,6 +56,10 @@ typedef struct {
     int         created;       /* it made a record (an agent) */
     int         deleted;       /* it deleted one */
     int         skipped;       /* applied before (by another worker) */
+    const char *settings;      /* settings it replaced ("widget", …) and
+                                  webhooks: endpoints it changed (for the
+                                  node's mirrors and sender; not kept) */
+    int         webhooks;
     const char *author;        /* who posted: "customer", "agent" (not
                                   kept by cv_cluster_result_get()) */
     char        customer_id[CV_ID_MAX];      /* "" when none */
