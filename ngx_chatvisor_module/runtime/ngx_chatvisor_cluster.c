@@ -1322,6 +1322,17 @@ ngx_chatvisor_cluster_apply_run(ngx_chatvisor_op_t *op, cv_txn *t)
     op->opened = a->res.opened;
     op->closed = a->res.closed;
 
+    if (a->res.webhooks) {
+        /* endpoints changed: the node's sender looks again */
+        ngx_chatvisor_op_notice(op, NGX_CHATVISOR_NOTICE_WEBHOOKS, NULL,
+                                NULL);
+        return CV_OK;
+    }
+
+    if (a->res.settings) {
+        return CV_OK;       /* no poll has news: mirrored once committed */
+    }
+
     if (a->res.conversation_id[0] == '\0') {
         /* an agent's record: a disabled one's conversations went back to
          * the queue, and every console looks */
@@ -1338,6 +1349,32 @@ ngx_chatvisor_cluster_apply_run(ngx_chatvisor_op_t *op, cv_txn *t)
 }
 
 
+/* settings a command replaced, committed by this worker: the node's
+ * shared memory mirrors them for the edge (as after a local PUT) */
+
+static void
+ngx_chatvisor_cluster_settings(ngx_chatvisor_cluster_t *cl,
+    ngx_chatvisor_cluster_apply_t *a)
+{
+    if (a->res.settings == NULL || a->res.skipped
+        || a->res.status != CV_OK || a->res.result == NULL)
+    {
+        return;
+    }
+
+    if (ngx_strcmp(a->res.settings, "visibility") == 0) {
+        ngx_chatvisor_settings_visibility_set(cl->cmcf, a->res.result);
+
+    } else if (ngx_chatvisor_settings_widget_set(cl->cmcf, a->res.result)
+               != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, cl->log, 0,
+                      "chatvisor: cluster: runtime widget settings of seq "
+                      "%uL too large", a->seq);
+    }
+}
+
+
 static void
 ngx_chatvisor_cluster_apply_done(ngx_chatvisor_op_t *op)
 {
@@ -1349,6 +1386,8 @@ ngx_chatvisor_cluster_apply_done(ngx_chatvisor_op_t *op)
     if (cl && a->gen == cl->gen) {
 
         if (op->status == CV_OK) {
+            ngx_chatvisor_cluster_settings(cl, a);
+
             if (a->seq > cl->seen) {
                 cl->seen = a->seq;
 
