@@ -5,7 +5,7 @@
  *
  * Each worker has a connection of its own, driven by libnats' threads and
  * one thread of ours that connects, makes the stream when it is missing
- * and (re)starts the stream's ordered consumer: everything that may block
+ * and (re)starts the stream's consumer: everything that may block
  * on the network happens there, never in the event loop. What those
  * threads learn (a publish acknowledged or refused, a command read from
  * the stream) goes into an inbox under a mutex, and a byte into a pipe
@@ -48,16 +48,12 @@
 #define NGX_CHATVISOR_CLUSTER_TICK         1000
 
 /*
- * A reader that stalls (its consumer went with a server, and libnats has
- * not noticed yet): every STALL_CHECK ms our thread asks for the stream's
+ * A reader that stalls (its consumer went with a server): every STALL_CHECK ms our thread asks for the stream's
  * last seq; behind it without progress for STALL_CHECKS checks in a row,
  * the reader is made again
  */
 #define NGX_CHATVISOR_CLUSTER_STALL_CHECK  2000
 #define NGX_CHATVISOR_CLUSTER_STALL_CHECKS 2
-
-/* the ordered consumer's idle heartbeat, ns (libnats' default is 5 s) */
-#define NGX_CHATVISOR_CLUSTER_HEARTBEAT    1000000000LL
 
 /* how long an exiting worker waits for libnats' threads to end, ms */
 #define NGX_CHATVISOR_CLUSTER_CLOSE_WAIT   2000
@@ -660,7 +656,7 @@ got:
 }
 
 
-/* the stream's ordered consumer, from the seq the loop asked for */
+/* the stream's consumer, from the seq the loop asked for */
 static void
 ngx_chatvisor_cluster_subscribe(ngx_chatvisor_cluster_t *cl)
 {
@@ -693,10 +689,20 @@ ngx_chatvisor_cluster_subscribe(ngx_chatvisor_cluster_t *cl)
         cl->sub = NULL;
     }
 
+    /*
+     * A plain push consumer, not libnats' ordered one: an ordered consumer
+     * that libnats resets (a gap, missed heartbeats) while we unsubscribe
+     * it is put back into the connection's table of subscriptions after
+     * the unsubscribe released it (libnats 3.4 applyNewSID()), and the
+     * connection later locks freed memory: workers crashed. Our loop finds
+     * gaps itself (CV_CONFLICT, then a new reader), the stall check finds
+     * a consumer gone with its server.
+     */
     jsSubOptions_Init(&so);
     so.Stream = (const char *) cmcf->cluster.stream.data;
-    so.Ordered = true;
-    so.Config.Heartbeat = NGX_CHATVISOR_CLUSTER_HEARTBEAT;
+    so.Config.AckPolicy = js_AckNone;
+    so.Config.MaxDeliver = 1;
+    so.Config.MemoryStorage = true;
 
     if (from > 1) {
         so.Config.DeliverPolicy = js_DeliverByStartSequence;
