@@ -1010,6 +1010,7 @@ cv_cluster_apply(cv_txn *t, uint64_t seq, const char *cmd, size_t len,
             res->deleted = 0;
             res->settings = NULL;
             res->webhooks = 0;
+            res->presence = NULL;
 
             st = (res->status == CV_FULL || res->status == CV_ERROR)
                  ? res->status : CV_OK;

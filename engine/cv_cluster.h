@@ -60,6 +60,10 @@ typedef struct {
                                   webhooks: endpoints it changed (for the
                                   node's mirrors and sender; not kept) */
     int         webhooks;
+    const char *presence;      /* an agent's status it set (result's "id"),
+                                  presence_external: the integrator's
+                                  (not kept) */
+    int         presence_external;
     const char *author;        /* who posted: "customer", "agent" (not
                                   kept by cv_cluster_result_get()) */
     char        customer_id[CV_ID_MAX];      /* "" when none */

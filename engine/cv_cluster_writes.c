@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "cv_cluster_writes.h"
+#include "cv_agents.h"
 #include "cv_customers.h"
 #include "cv_time.h"
 #include "cv_webhooks.h"
@@ -14,6 +15,13 @@
 #include <stdio.h>
 #include <string.h>
 
+
+/* an agent's statuses (presence: the module's) */
+#define CV_CLUSTER_OFFLINE  "offline"
+
+static const char  *cv_cluster_statuses[] = {
+    "available", "away", CV_CLUSTER_OFFLINE, NULL
+};
 
 /* the settings objects a command may replace (cv_settings.h) */
 static const char  *cv_cluster_settings_names[] = {
@@ -312,6 +320,72 @@ cv_cluster_visitor_identify(cv_txn *t, const cJSON *cmd,
 }
 
 
+/*
+ * {"op":"agent.status","agent_id","status","external":bool}: an agent's
+ * status as the agent (a console) or the integrator (external: the agent
+ * must exist, and be enabled unless set offline) chose it. Not in the
+ * store: each node puts it into its presence (res->presence) once
+ * committed; whether the agent is online stays each node's own.
+ */
+static cv_status
+cv_cluster_agent_status(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
+{
+    size_t        i;
+    cJSON        *agent;
+    cv_status     st;
+    const char   *id, *status;
+
+    id = cv_cw_str(cmd, "agent_id");
+    status = cv_cw_str(cmd, "status");
+
+    if (id == NULL || status == NULL) {
+        return CV_INVALID;
+    }
+
+    for (i = 0; cv_cluster_statuses[i]; i++) {
+        if (strcmp(status, cv_cluster_statuses[i]) == 0) {
+            break;
+        }
+    }
+
+    if (cv_cluster_statuses[i] == NULL) {
+        return CV_INVALID;
+    }
+
+    res->presence_external =
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cmd, "external"));
+
+    if (res->presence_external) {
+        st = cv_agent_get(t, id, &agent);
+        if (st != CV_OK) {
+            return st;
+        }
+
+        if (!cJSON_IsTrue(cJSON_GetObjectItem(agent, "enabled"))
+            && strcmp(status, CV_CLUSTER_OFFLINE) != 0)
+        {
+            cJSON_Delete(agent);
+            cv_cw_why(res, "the agent is disabled");
+            return CV_CONFLICT;
+        }
+
+        res->result = agent;
+
+    } else {
+        res->result = cJSON_CreateObject();
+        if (res->result == NULL
+            || cJSON_AddStringToObject(res->result, "id", id) == NULL)
+        {
+            return CV_ERROR;
+        }
+    }
+
+    res->presence = cv_cluster_statuses[i];
+
+    return CV_OK;
+}
+
+
 typedef struct {
     const char       *op;
     cv_cluster_op_pt  run;
@@ -326,6 +400,7 @@ static const cv_cluster_write_op_t  cv_cluster_write_ops[] = {
     { "api.webhook_rotate",  cv_cluster_webhook_rotate },
     { "visitor.contact",     cv_cluster_visitor_contact },
     { "visitor.identify",    cv_cluster_visitor_identify },
+    { "agent.status",        cv_cluster_agent_status },
     { NULL, NULL }
 };
 

@@ -1,7 +1,7 @@
 /*
- * Cluster mode's commands for runtime settings, webhook endpoints and a
- * visitor's contact and identity (docs/cluster.md, "What goes through the
- * stream"); the rest are cv_cluster.c's. Each is JSON with "op", "seed",
+ * Cluster mode's commands for runtime settings, webhook endpoints, a
+ * visitor's contact and identity, an agent's status (docs/cluster.md,
+ * "What goes through the stream"); the rest are cv_cluster.c's. Each is JSON with "op", "seed",
  * "now" (cv_cluster.h) and:
  *
  * {"op":"api.settings_put",…,"name":"widget"|"visibility","value":{…}}
@@ -17,6 +17,9 @@
  * {"op":"visitor.identify",…,"customer_id" (absent: a new visitor),
  *  "ext" (the integrator's id, its signature checked; absent: none),
  *  "fields":{…}?}
+ * {"op":"agent.status",…,"agent_id","status":"available"|"away"|
+ *  "offline","external":bool} (not stored: res->presence for the node's
+ *  presence; external: the integrator's, the agent checked)
  */
 #ifndef CV_CLUSTER_WRITES_H
 #define CV_CLUSTER_WRITES_H

@@ -15,6 +15,9 @@
 #     cookie works on B;
 #   - identify on B (signed id, names) and a new visitor's identify on C:
 #     GET customers?id= finds the same customer on every node;
+#   - an agent's status set by the integrator on one node is the one GET
+#     agents/ID gives on the others; the console's (away on B) is the
+#     agent's status on C once the console polls there;
 #   - bad input answers 400 with a JSON error and publishes nothing (the
 #     stream's last seq does not move);
 #   - every server stopped: each of these writes answers 503 no_quorum,
@@ -234,6 +237,58 @@ for my $i (0, 1) {
     is($f && $f->{customer_id}, $cus43, "node $i finds 43 as that customer");
 }
 
+# ---- agent status: the integrator's and the console's, on every node ----
+
+$r = $apiA->call(PUT => 'agents/ann', { name => 'Ann' });
+ok($r->{status} == 200 || $r->{status} == 201, 'PUT agents/ann on A')
+    or diag($r->{content});
+$r = $apiA->call(PUT => 'agents/ann/status', { status => 'available' });
+is($r->{status}, 200, 'PUT agents/ann/status available on A: 200')
+    or diag($r->{content});
+is($r->{json}{status}, 'available', 'answered available');
+for my $i (1, 2) {
+    ok(until_ok($SEEN_MAX, sub {
+           ($api[$i]->call(GET => 'agents/ann', undef, spec_check => 0)
+                ->{json}{status} // '') eq 'available' }),
+       "node $i: GET agents/ann says available");
+}
+$r = $apiB->call(PUT => 'agents/ann/status', { status => 'offline' });
+is($r->{status}, 200, 'PUT agents/ann/status offline on B: 200');
+ok(until_ok($SEEN_MAX, sub {
+       ($apiA->call(GET => 'agents/ann', undef, spec_check => 0)
+            ->{json}{status} // '') eq 'offline' }),
+   'node 0: offline');
+$r = $apiC->call(PUT => 'agents/nobody/status', { status => 'available' });
+is($r->{status}, 404, 'an unknown agent: 404');
+
+# the console: logs in on B and says away there; polled on C next (the
+# load balancer's choice), it is away on C too
+{
+    my $url = $apiC->call(POST => 'agents/ann/login-url', { ttl_seconds => 600 },
+                          spec_check => 0);
+    my ($token) = ($url->{json}{url} // '') =~ m{/join#(\S+)};
+    my $j = Chatvisor::Chat::Agent->join($B, $token);
+    is($j->{status}, 200, 'ann logs in on B') or diag($j->{content});
+    my $ann = $j->{agent};
+    $r = $ann->write(PUT => 'status', { status => 'away' });
+    is($r->{status}, 200, 'PUT v1/agent/status away on B: 200') or diag($r->{content});
+    is($r->{json}{status}, 'away', 'answered away');
+    my $annC = bless { %$ann, t => $C }, ref $ann;
+    my $me = until_ok($SEEN_MAX, sub {
+        $annC->events(after => 0, wait => 0);    # a console polling on C
+        my $m = $annC->get('me');
+        ($m->{json}{status} // '') eq 'away' ? $m : undef });
+    ok($me, 'the console polling on C is away there');
+    $r = $annC->write(PUT => 'status', { status => 'available' });
+    is($r->{status}, 200, 'available again, on C');
+    ok(until_ok($SEEN_MAX, sub {
+           $ann->events(after => 0, wait => 0);
+           ($ann->get('me')->{json}{status} // '') eq 'available' }),
+       'and on B');
+    $r = $ann->write(PUT => 'status', { status => 'busy' });
+    is($r->{status}, 400, 'a bad status from the console: 400');
+}
+
 # ---- bad input: 400 with a JSON error, nothing published ----
 
 {
@@ -244,6 +299,7 @@ for my $i (0, 1) {
         [ $apiB, PUT => 'visibility', { mode => 'sometimes' } ],
         [ $apiC, POST => 'webhooks', { url => 'ftp://example.com/' } ],
         [ $apiA, PATCH => "webhooks/$wh", { status => 'maybe' } ],
+        [ $apiB, PUT => 'agents/ann/status', { status => 'busy' } ],
     );
     for my $b (@bad) {
         my ($api, $m, $p, $body) = @$b;
@@ -276,6 +332,7 @@ my @writes = (
     [ 'PUT visibility',      sub { $apiB->call(PUT => 'visibility', { mode => 'hidden' }) } ],
     [ 'POST webhooks',       sub { $apiC->call(POST => 'webhooks', { url => 'https://hooks.example.com/x' }) } ],
     [ 'PUT v1/visitor/contact', sub { $v->request(PUT => 'v1/visitor/contact', json => { email => 'x@example.com' }) } ],
+    [ 'PUT agents/ID/status', sub { $apiA->call(PUT => 'agents/ann/status', { status => 'away' }) } ],
     [ 'POST v1/visitor/identify', sub { $vB->request(POST => 'v1/visitor/identify', json => { firstname => 'X' }) } ],
 );
 for my $wr (@writes) {

@@ -1,9 +1,10 @@
 /*
  * Unit tests of cluster mode's commands for settings, webhook endpoints,
- * a visitor's contact and identity (engine/cv_cluster_writes.c): two
+ * a visitor's contact and identity, an agent's status (engine/cv_cluster_writes.c): two
  * stores that apply the same commands come out the same (the endpoint's
- * id and signing secret, the customer made for a new visitor), and a
- * refused command is applied as nothing with its reason.
+ * id and signing secret, the customer made for a new visitor), an
+ * agent's status is named for the node's presence, and a refused command
+ * is applied as nothing with its reason.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -200,6 +201,29 @@ main(void)
        "store b finds crm-7 as that customer, with the contact's email");
     cv_txn_abort(t);
     cJSON_Delete(c);
+
+    /* an agent's status: not stored, named for the node's presence */
+
+    ok(both(a, b, 11, "{\"op\":\"agent.status\",\"seed\":\"" SEED_A "\","
+                      "\"now\":" NOW ",\"agent_id\":\"ann\","
+                      "\"status\":\"available\",\"external\":true}",
+            &ra, &rb)
+       && ra.status == CV_NOT_FOUND && ra.presence == NULL,
+       "the integrator's status for an unknown agent is refused");
+
+    ok(both(a, b, 12, "{\"op\":\"agent.status\",\"seed\":\"" SEED_A "\","
+                      "\"now\":" NOW ",\"agent_id\":\"ann\","
+                      "\"status\":\"away\"}", &ra, &rb)
+       && ra.status == CV_OK && ra.presence
+       && strcmp(ra.presence, "away") == 0 && !ra.presence_external
+       && strcmp(str(ra.result, "id"), "ann") == 0,
+       "a console's status applies, for the node's presence");
+
+    ok(both(a, b, 13, "{\"op\":\"agent.status\",\"seed\":\"" SEED_A "\","
+                      "\"now\":" NOW ",\"agent_id\":\"ann\","
+                      "\"status\":\"busy\"}", &ra, &rb)
+       && ra.status == CV_INVALID,
+       "a status that is not one is refused");
 
     cv_cluster_result_clear(&ra);
     cv_cluster_result_clear(&rb);

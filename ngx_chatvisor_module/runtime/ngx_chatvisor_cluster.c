@@ -1335,7 +1335,7 @@ ngx_chatvisor_cluster_apply_run(ngx_chatvisor_op_t *op, cv_txn *t)
         return CV_OK;
     }
 
-    if (a->res.settings) {
+    if (a->res.settings || a->res.presence) {
         return CV_OK;       /* no poll has news: mirrored once committed */
     }
 
@@ -1381,6 +1381,35 @@ ngx_chatvisor_cluster_settings(ngx_chatvisor_cluster_t *cl,
 }
 
 
+/* an agent's status a command set, committed by this worker: into the
+ * node's presence (whether the agent is online stays the node's own) */
+
+static void
+ngx_chatvisor_cluster_presence(ngx_chatvisor_cluster_t *cl,
+    ngx_chatvisor_cluster_apply_t *a)
+{
+    const char  *id;
+
+    if (a->res.presence == NULL || a->res.skipped
+        || a->res.status != CV_OK)
+    {
+        return;
+    }
+
+    id = cJSON_GetStringValue(cJSON_GetObjectItem(a->res.result, "id"));
+
+    if (id == NULL
+        || ngx_chatvisor_presence_set(cl->cmcf, id, a->res.presence,
+                                      a->res.presence_external)
+           != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, cl->log, 0,
+                      "chatvisor: cluster: the agent status of seq %uL "
+                      "does not fit in the presence table", a->seq);
+    }
+}
+
+
 static void
 ngx_chatvisor_cluster_apply_done(ngx_chatvisor_op_t *op)
 {
@@ -1393,6 +1422,7 @@ ngx_chatvisor_cluster_apply_done(ngx_chatvisor_op_t *op)
 
         if (op->status == CV_OK) {
             ngx_chatvisor_cluster_settings(cl, a);
+            ngx_chatvisor_cluster_presence(cl, a);
 
             if (a->seq > cl->seen) {
                 cl->seen = a->seq;
