@@ -1380,6 +1380,17 @@ ngx_chatvisor_cluster_apply_run(ngx_chatvisor_op_t *op, cv_txn *t)
     op->opened = a->res.opened;
     op->closed = a->res.closed;
 
+    if (a->res.webhooks) {
+        /* endpoints changed: the node's sender looks again */
+        ngx_chatvisor_op_notice(op, NGX_CHATVISOR_NOTICE_WEBHOOKS, NULL,
+                                NULL);
+        return CV_OK;
+    }
+
+    if (a->res.settings || a->res.presence) {
+        return CV_OK;       /* no poll has news: mirrored once committed */
+    }
+
     if (a->res.conversation_id[0] == '\0') {
         /* an agent's record: a disabled one's conversations went back to
          * the queue, and every console looks */
@@ -1396,6 +1407,61 @@ ngx_chatvisor_cluster_apply_run(ngx_chatvisor_op_t *op, cv_txn *t)
 }
 
 
+/* settings a command replaced, committed by this worker: the node's
+ * shared memory mirrors them for the edge (as after a local PUT) */
+
+static void
+ngx_chatvisor_cluster_settings(ngx_chatvisor_cluster_t *cl,
+    ngx_chatvisor_cluster_apply_t *a)
+{
+    if (a->res.settings == NULL || a->res.skipped
+        || a->res.status != CV_OK || a->res.result == NULL)
+    {
+        return;
+    }
+
+    if (ngx_strcmp(a->res.settings, "visibility") == 0) {
+        ngx_chatvisor_settings_visibility_set(cl->cmcf, a->res.result);
+
+    } else if (ngx_chatvisor_settings_widget_set(cl->cmcf, a->res.result)
+               != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, cl->log, 0,
+                      "chatvisor: cluster: runtime widget settings of seq "
+                      "%uL too large", a->seq);
+    }
+}
+
+
+/* an agent's status a command set, committed by this worker: into the
+ * node's presence (whether the agent is online stays the node's own) */
+
+static void
+ngx_chatvisor_cluster_presence(ngx_chatvisor_cluster_t *cl,
+    ngx_chatvisor_cluster_apply_t *a)
+{
+    const char  *id;
+
+    if (a->res.presence == NULL || a->res.skipped
+        || a->res.status != CV_OK)
+    {
+        return;
+    }
+
+    id = cJSON_GetStringValue(cJSON_GetObjectItem(a->res.result, "id"));
+
+    if (id == NULL
+        || ngx_chatvisor_presence_set(cl->cmcf, id, a->res.presence,
+                                      a->res.presence_external)
+           != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, cl->log, 0,
+                      "chatvisor: cluster: the agent status of seq %uL "
+                      "does not fit in the presence table", a->seq);
+    }
+}
+
+
 static void
 ngx_chatvisor_cluster_apply_done(ngx_chatvisor_op_t *op)
 {
@@ -1407,6 +1473,9 @@ ngx_chatvisor_cluster_apply_done(ngx_chatvisor_op_t *op)
     if (cl && a->gen == cl->gen) {
 
         if (op->status == CV_OK) {
+            ngx_chatvisor_cluster_settings(cl, a);
+            ngx_chatvisor_cluster_presence(cl, a);
+
             if (a->seq > cl->seen) {
                 cl->seen = a->seq;
 
