@@ -6,11 +6,14 @@
 #include "cv_cluster_webhooks.h"
 #include "cv_time.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define CV_CLUSTER_WH_SETTLE  "webhook.settle"
 #define CV_CLUSTER_WH_RECORD  "webhook.record"
+#define CV_CLUSTER_WH_TEST    "webhook.test"
+#define CV_CLUSTER_WH_RETRY   "webhook.retry"
 
 
 /* --------------------------------------------------------------- making */
@@ -141,13 +144,37 @@ cv_cluster_webhook_record_cmd(const char *id, uint64_t dseq,
 }
 
 
+cJSON *
+cv_cluster_webhook_api_cmd(const char *id, const char *delivery_id)
+{
+    cJSON  *cmd;
+
+    cmd = cJSON_CreateObject();
+    if (cmd == NULL) {
+        return NULL;
+    }
+
+    cJSON_AddStringToObject(cmd, "op", delivery_id ? CV_CLUSTER_WH_RETRY
+                                                   : CV_CLUSTER_WH_TEST);
+    cJSON_AddStringToObject(cmd, "webhook_id", id);
+
+    if (delivery_id) {
+        cJSON_AddStringToObject(cmd, "delivery_id", delivery_id);
+    }
+
+    return cmd;
+}
+
+
 /* ------------------------------------------------------------- applying */
 
 int
 cv_cluster_webhook_op(const char *op)
 {
     return op && (strcmp(op, CV_CLUSTER_WH_SETTLE) == 0
-                  || strcmp(op, CV_CLUSTER_WH_RECORD) == 0);
+                  || strcmp(op, CV_CLUSTER_WH_RECORD) == 0
+                  || strcmp(op, CV_CLUSTER_WH_TEST) == 0
+                  || strcmp(op, CV_CLUSTER_WH_RETRY) == 0);
 }
 
 
@@ -295,6 +322,42 @@ cv_cluster_wh_settle_part(cv_txn *t, const cJSON *part)
 }
 
 
+/* the API's test and retry: their outcome as the local write answers */
+static cv_status
+cv_cluster_wh_api(cv_txn *t, const cJSON *cmd, const char *op,
+    cv_cluster_result *res)
+{
+    cv_status    st;
+    const char  *id, *delivery_id;
+
+    id = cv_cluster_wh_str(cmd, "webhook_id");
+    delivery_id = cv_cluster_wh_str(cmd, "delivery_id");
+
+    if (id == NULL) {
+        return CV_INVALID;
+    }
+
+    if (strcmp(op, CV_CLUSTER_WH_TEST) == 0) {
+        st = cv_webhook_test(t, id, cv_now_ms(), &res->result);
+
+    } else if (delivery_id == NULL) {
+        return CV_INVALID;
+
+    } else {
+        st = cv_webhook_retry(t, id, delivery_id, cv_now_ms(), &res->result);
+
+        if (st == CV_CONFLICT) {
+            snprintf(res->why, sizeof(res->why), "%s",
+                     "this delivery was delivered");
+        }
+    }
+
+    res->webhooks = (st == CV_OK);
+
+    return st;
+}
+
+
 cv_status
 cv_cluster_webhook_apply(cv_txn *t, const cJSON *cmd, const char *op,
     cv_cluster_result *res)
@@ -303,6 +366,12 @@ cv_cluster_webhook_apply(cv_txn *t, const cJSON *cmd, const char *op,
     const char          *id, *disable;
     const cJSON         *parts, *part;
     cv_delivery_result   r;
+
+    if (strcmp(op, CV_CLUSTER_WH_TEST) == 0
+        || strcmp(op, CV_CLUSTER_WH_RETRY) == 0)
+    {
+        return cv_cluster_wh_api(t, cmd, op, res);
+    }
 
     res->quiet = 1;
 

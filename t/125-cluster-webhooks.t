@@ -14,6 +14,10 @@
 #    again: at least once), and those not in flight exactly once.
 # 3. The sender's progress goes through the stream: GET
 #    webhooks/{id}/deliveries answers the same on every node.
+# 4. POST webhooks/{id}/test on each node: each test arrives, once, sent
+#    by the one sending node; a failed delivery retried (POST
+#    .../retry) on a node that does not send: it arrives, and is
+#    delivered on every node.
 
 use strict;
 use warnings;
@@ -239,5 +243,66 @@ is(scalar(() = $lists[0] =~ /delivered/g), $events,
 ok($lists[1] eq $lists[0] && $lists[2] eq $lists[0],
    'GET webhooks/wh_cfg_hooks/deliveries is the same on the three nodes')
     or diag(join "\n--\n", @lists);
+
+# ---- 4. the API's test and retry, asked of any node ----
+my @tests;
+for my $i (0 .. 2) {
+    my $r = $api[$i]->call(POST => 'webhooks/wh_cfg_hooks/test', {},
+                           spec_check => 0);
+    is($r->{status}, 202, "POST webhooks/wh_cfg_hooks/test on node $i: 202")
+        or diag($r->{content});
+    push @tests, $r->{json}{event_id} // "none-$i";
+}
+my %tests = map { $_ => 1 } @tests;
+my @got = wait_events($rx, sub {
+    my %seen = map { ($_->{json}{id} // '') => 1 } @_;
+    !grep { !$seen{$_} } keys %tests;
+}, $DELIVER_MAX);
+my %count;
+$count{ $_->{json}{id} }++ for grep { $tests{ $_->{json}{id} // '' } } @got;
+is(scalar(grep { ($count{$_} // 0) == 1 } keys %tests), 3,
+   'the three tests arrived, each once')
+    or diag(join ', ', map { "$_ x" . ($count{$_} // 0) } keys %tests);
+
+# a delivery that fails every attempt (4: "0s 1s 1s 1s"), then a retry
+$rx->then({ status => 500 });
+$r = post_on($alive[0], 'failing');
+is($r->{status}, 201, 'a message whose webhook fails');
+my ($failed, $dlv);
+wait_until(sub {
+    my $l = $api[$alive[0]]->call(
+        GET => 'webhooks/wh_cfg_hooks/deliveries?status=failed', undef,
+        spec_check => 0);
+    ($failed) = grep { $_->{attempts} == 4 } @{ $l->{json}{items} || [] };
+    $failed;
+}, $DELIVER_MAX);
+ok($failed, 'it is failed after 4 attempts') or diag(deliveries_on($alive[0]));
+$rx->then({ status => 200 });
+my $sending = sender_node() // -1;
+my ($other) = grep { $_ != $sending } 0 .. 2;
+$r = $api[$other]->call(
+    POST => "webhooks/wh_cfg_hooks/deliveries/" . ($failed->{id} // 'x')
+            . '/retry', {}, spec_check => 0);
+is($r->{status}, 202, "retried on node $other (node $sending sends)")
+    or diag($r->{content});
+%by = wait_texts('failing');
+wait_until(sub {
+    my @d = map { deliveries_on($_) // '' } 0 .. 2;
+    my $id = $failed->{id} // 'x';
+    !grep { $_ !~ /^\Q$id\E delivered 5 200$/m } @d;
+}, $DELIVER_MAX);
+for my $i (0 .. 2) {
+    my $id = $failed->{id} // 'x';
+    like(deliveries_on($i) // '', qr/^\Q$id\E delivered 5 200$/m,
+         "node $i: the retried delivery is delivered, after 5 attempts");
+}
+$r = $api[$other]->call(
+    POST => "webhooks/wh_cfg_hooks/deliveries/" . ($failed->{id} // 'x')
+            . '/retry', {}, spec_check => 0);
+is($r->{status}, 409, 'a delivered one is not retried: 409');
+$r = $api[$other]->call(
+    POST => 'webhooks/wh_cfg_hooks/deliveries/dlv_9999999999999/retry', {},
+    spec_check => 0);
+is($r->{status}, 404, 'no such delivery: 404');
 
 done_testing;

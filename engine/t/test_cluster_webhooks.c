@@ -3,7 +3,8 @@
  * cv_cluster_webhooks.c): two stores that apply the sender's settle and a
  * retry's outcome come out with the same deliveries and cursor; an
  * endpoint a store does not have is passed over; a delivery recorded
- * already stays as it is; the commands make no notice (quiet).
+ * already stays as it is; the sender's commands make no notice (quiet);
+ * the API's test and retry make the same delivery on both.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -237,11 +238,49 @@ main(void)
     free(da);
     free(db);
 
+    /* the API's test: the same delivery on both (its id and event id
+     * from the command's seed), the sender told */
+    c = cv_cluster_webhook_api_cmd(HOOK, NULL);
+    cmd = text_of(c, T0 + 75000);
+    {
+        cv_cluster_result  ra, rb;
+
+        ok(apply(a, 7, cmd, &ra) == CV_OK && apply(b, 7, cmd, &rb) == CV_OK
+           && ra.status == CV_OK && ra.webhooks && !ra.quiet && ra.result
+           && rb.result && strcmp(str(ra.result, "id"), str(rb.result, "id"))
+              == 0
+           && strcmp(str(ra.result, "event_id"), str(rb.result, "event_id"))
+              == 0, "a test delivery: the same on both, the sender told");
+        cv_cluster_result_clear(&ra);
+        cv_cluster_result_clear(&rb);
+    }
+    free(cmd);
+
+    /* the API's retry of a delivered one: refused, with its reason */
+    {
+        cv_cluster_result  ra;
+        char               id[CV_DELIVERY_ID_MAX];
+
+        memcpy(id, d[0].id, sizeof(id));
+        c = cv_cluster_webhook_api_cmd(HOOK, id);
+        cmd = text_of(c, T0 + 76000);
+        ok(apply(a, 8, cmd, &ra) == CV_OK && ra.status == CV_CONFLICT
+           && strcmp(ra.why, "this delivery was delivered") == 0,
+           "a retry of a delivered one: 409 and why");
+        apply(b, 8, cmd, &ra);
+        free(cmd);
+    }
+    da = deliveries(a);
+    db = deliveries(b);
+    ok(strcmp(da, db) == 0, "the same deliveries on both, the test's too");
+    free(da);
+    free(db);
+
     /* a disable travels with its settle */
     c = cv_cluster_webhook_settle_cmd();
     cv_cluster_webhook_settle_part(c, HOOK, NULL, 0, d[1].log_seq, "gone");
     cmd = text_of(c, T0 + 80000);
-    ok(apply_both(a, b, 7, cmd, CV_OK, 1), "a settle with a disable");
+    ok(apply_both(a, b, 9, cmd, CV_OK, 1), "a settle with a disable");
     free(cmd);
     ok(cursor_of(a) == 0 && cursor_of(b) == 0,
        "the endpoint is disabled on both (no longer listed)");
@@ -249,7 +288,7 @@ main(void)
     c = cv_cluster_webhook_settle_cmd();
     cv_cluster_webhook_settle_part(c, HOOK, NULL, 0, 0, "bogus");
     cmd = text_of(c, T0 + 90000);
-    ok(apply_both(a, b, 8, cmd, CV_INVALID, 1), "an unknown reason: refused");
+    ok(apply_both(a, b, 10, cmd, CV_INVALID, 1), "an unknown reason: refused");
     free(cmd);
 
     cv_store_close(a);
