@@ -73,9 +73,10 @@ cv_conv_rec_view(const cv_conv_rec *rec)
 }
 
 
-/* the same as text, into b: the stored JSON with the two fields added */
+/* the same as text, into b, not closed: the stored JSON with the two
+ * fields added */
 static void
-cv_conv_rec_view_text(cv_json_text *b, const cv_conv_rec *rec)
+cv_conv_rec_view_open(cv_json_text *b, const cv_conv_rec *rec)
 {
     cv_jt_raw(b, rec->json, rec->json_len - 1);
     cv_jt_lit(b, rec->json_len > CV_EMPTY_OBJECT_LEN ? ",\"updated_at\":"
@@ -83,6 +84,13 @@ cv_conv_rec_view_text(cv_json_text *b, const cv_conv_rec *rec)
     cv_jt_time(b, rec->updated_ms);
     cv_jt_lit(b, ",\"last_seq\":");
     cv_jt_u64(b, rec->last_seq);
+}
+
+
+static void
+cv_conv_rec_view_text(cv_json_text *b, const cv_conv_rec *rec)
+{
+    cv_conv_rec_view_open(b, rec);
     cv_jt_raw(b, "}", 1);
 }
 
@@ -713,6 +721,46 @@ cv_conversation_get(cv_txn *t, const char *id, cJSON **out)
     cv_conv_rec_free(&rec);
 
     return *out ? CV_OK : CV_ERROR;
+}
+
+
+cv_status
+cv_conversation_console_text(cv_txn *t, const char *id, cv_json_text *b,
+    uint64_t *last_seq)
+{
+    MDB_val      v, c;
+    cv_status    st;
+    cv_conv_rec  rec;
+
+    st = cv_raw_get(t, CV_DB_CONVERSATIONS, id, strlen(id), &v);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    /* in place: the map stays valid while t is open */
+    st = cv_conv_rec_decode(v.mv_data, v.mv_size, &rec);
+    if (st != CV_OK) {
+        return st;
+    }
+
+    if (rec.json_len < CV_EMPTY_OBJECT_LEN) {
+        return CV_ERROR;
+    }
+
+    cv_conv_rec_view_open(b, &rec);
+
+    if (rec.customer_id[0]
+        && cv_raw_get(t, CV_DB_CUSTOMERS, rec.customer_id,
+                      strlen(rec.customer_id), &c)
+           == CV_OK)
+    {
+        cv_jt_lit(b, ",\"customer\":");
+        cv_jt_raw(b, c.mv_data, c.mv_size);
+    }
+
+    *last_seq = rec.last_seq;
+
+    return CV_OK;
 }
 
 

@@ -77,6 +77,14 @@ cv_status cv_message_post(cv_txn *t, const char *conv_id,
 /* The conversation as the API shows it (the caller frees it). */
 cv_status cv_conversation_get(cv_txn *t, const char *id, cJSON **out);
 
+/* The same with its customer's record as "customer", appended to b as
+ * text without the closing brace (the caller adds members and closes it):
+ * what printing cv_conversation_get() with the customer added gives,
+ * since records are stored as cJSON prints them; *last_seq: the seq of
+ * its last event. CV_NOT_FOUND (b unchanged) when there is none. */
+cv_status cv_conversation_console_text(cv_txn *t, const char *id,
+    cv_json_text *b, uint64_t *last_seq);
+
 /* What changes with every event, read without parsing the record. */
 typedef struct {
     uint64_t  last_seq;

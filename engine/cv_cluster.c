@@ -4,6 +4,8 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "cv_cluster.h"
+#include "cv_cluster_webhooks.h"
+#include "cv_cluster_writes.h"
 #include "cv_routing.h"
 #include "cv_agents.h"
 #include "cv_customers.h"
@@ -752,9 +754,15 @@ cv_cluster_api_token(cv_txn *t, const cJSON *cmd)
 static cv_status
 cv_cluster_run(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
 {
-    const char  *op;
+    const char        *op;
+    cv_cluster_op_pt   run;
 
     op = cv_cluster_str(cmd, "op");
+
+    run = cv_cluster_write_op(op);
+    if (run) {
+        return run(t, cmd, res);
+    }
 
     if (op && strcmp(op, "visitor.message") == 0) {
         return cv_cluster_visitor_message(t, cmd, res);
@@ -801,6 +809,10 @@ cv_cluster_run(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
                || strcmp(op, "api.customer_erase") == 0))
     {
         return cv_cluster_api_customers(t, cmd, res, op);
+    }
+
+    if (cv_cluster_webhook_op(op)) {
+        return cv_cluster_webhook_apply(t, cmd, op, res);
     }
 
     return CV_INVALID;      /* a newer node's command: see docs/cluster.md */
@@ -1104,6 +1116,9 @@ cv_cluster_apply_after(cv_txn *t, uint64_t seq, uint64_t prev,
             res->closed = 0;
             res->created = 0;
             res->deleted = 0;
+            res->settings = NULL;
+            res->webhooks = 0;
+            res->presence = NULL;
 
             st = (res->status == CV_FULL || res->status == CV_ERROR)
                  ? res->status : CV_OK;

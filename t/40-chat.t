@@ -448,6 +448,11 @@ is_deeply(\@late, [], "wake loop: each poll answered within $WAKE_MAX s of the p
                        || exists $_->{event} } @msgs ],
               [], 'agent events: conversation with its customer and last message, no raw event');
 
+    # the entries' conversation (made from the stored texts) is the
+    # conversation as GET conversations/{id} shows it (parsed and printed)
+    is_deeply($msgs[-1]{conversation}, $ann->get("conversations/$conv2")->{json},
+              'agent events: the conversation is GET conversations/{id}\'s');
+
     # agent events after=cursor are exactly the log entries after it
     my $all = $ann->events(after => 0);
     my @g = map { $_->{seq} } @{ $all->{json}{events} };

@@ -270,6 +270,35 @@ main(void)
     todo(b, buf, sizeof(buf));
     ok(strcmp(buf, "") == 0, "b has nothing to remove: '%s'", buf);
 
+    /* ---- a visitor's contact and identify carry data too ---- */
+
+    snprintf(cmds[11], 1024,
+             "{\"op\":\"visitor.contact\",\"seed\":\"" SEED_A "\","
+             "\"now\":1764547210000,\"email\":\"z@example.com\","
+             "\"name\":\"Zed\"}");
+    ok(apply(a, 11, 10, cmds[11], &r) == CV_OK && r.status == CV_OK
+       && r.customer_id[0], "a new visitor Z leaves an email");
+    strcpy(cus, r.customer_id);
+    cv_cluster_result_clear(&r);
+
+    snprintf(cmds[12], 1024,
+             "{\"op\":\"visitor.identify\",\"seed\":\"" SEED_B "\","
+             "\"now\":1764547211000,\"customer_id\":\"%s\","
+             "\"ext\":\"crm-z\",\"fields\":{\"lastname\":\"Zz\"}}", cus);
+    ok(apply(a, 12, 11, cmds[12], &r) == CV_OK && r.status == CV_OK
+       && strcmp(r.customer_id, cus) == 0, "Z identifies as crm-z");
+    cv_cluster_result_clear(&r);
+
+    snprintf(cmds[13], 1024,
+             "{\"op\":\"api.customer_erase\",\"seed\":\"" SEED_C "\","
+             "\"now\":1764547212000,\"customer_id\":\"%s\"}", cus);
+    ok(apply(a, 13, 12, cmds[13], &r) == CV_OK && r.status == CV_OK
+       && r.erase_todo == 2, "Z's erasure: the contact and the identify");
+    cv_cluster_result_clear(&r);
+
+    todo(a, buf, sizeof(buf));
+    ok(strcmp(buf, "3,4,6,11,12") == 0, "the to-do: %s", buf);
+
     for (i = 0; i < CMDS_MAX; i++) {
         free(cmds[i]);
     }

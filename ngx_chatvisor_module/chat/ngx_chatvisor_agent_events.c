@@ -196,9 +196,10 @@ static cv_status
 ngx_chatvisor_agent_entry_text(void *data, const cv_log_text *e)
 {
     char                          id[CV_ID_MAX], *view;
-    cJSON                        *conv, *last, *item;
-    size_t                        mlen, vlen;
+    cJSON                        *last;
+    size_t                        mlen, start;
     uint64_t                      last_seq;
+    cv_status                     st;
     const char                   *end, *p, *q, *msg;
     ngx_chatvisor_console_text_t *ct;
 
@@ -207,6 +208,8 @@ ngx_chatvisor_agent_entry_text(void *data, const cv_log_text *e)
     if (ct->count++) {
         cv_jt_lit(&ct->out, ",");
     }
+
+    start = ct->out.len;
 
     /* where the entry's own fields end (not before its first byte) */
     if (e->event) {
@@ -258,11 +261,6 @@ ngx_chatvisor_agent_entry_text(void *data, const cv_log_text *e)
     ngx_memcpy(id, p, q - p);
     id[q - p] = '\0';
 
-    if (cv_conversation_get(ct->txn, id, &conv) != CV_OK) {
-        /* gone (purged): the entry keeps what it has */
-        return ngx_chatvisor_agent_entry_json(ct, e);
-    }
-
     cv_jt_raw(&ct->out, e->text, end - e->text);
 
     if (msg) {
@@ -270,24 +268,22 @@ ngx_chatvisor_agent_entry_text(void *data, const cv_log_text *e)
         cv_jt_raw(&ct->out, msg, mlen);
     }
 
-    /* the view, its last message added after printing */
-    item = cJSON_GetObjectItem(conv, "last_seq");
-    last_seq = cJSON_IsNumber(item) ? (uint64_t) item->valuedouble : 0;
+    /* the view from the stored texts (a parse and a print of the records
+     * were a third of a console message's instructions), its last
+     * message added */
+    cv_jt_lit(&ct->out, ",\"conversation\":");
 
-    ngx_chatvisor_conversation_customer(ct->txn, conv);
+    st = cv_conversation_console_text(ct->txn, id, &ct->out, &last_seq);
 
-    view = cJSON_PrintUnformatted(conv);
-    cJSON_Delete(conv);
-
-    if (view == NULL) {
-        return CV_ERROR;
+    if (st == CV_NOT_FOUND) {
+        /* gone (purged): the entry keeps what it has */
+        ct->out.len = start;
+        return ngx_chatvisor_agent_entry_json(ct, e);
     }
 
-    vlen = ngx_strlen(view);
-
-    cv_jt_lit(&ct->out, ",\"conversation\":");
-    cv_jt_raw(&ct->out, view, vlen - 1);
-    cJSON_free(view);
+    if (st != CV_OK) {
+        return CV_ERROR;
+    }
 
     cv_jt_lit(&ct->out, ",\"last_message\":");
 
