@@ -34,6 +34,7 @@
 #include "ngx_chatvisor_cluster_lease.h"
 #include "cv_time.h"
 
+#include <dlfcn.h>
 #include <nats/nats.h>
 #include <pthread.h>
 
@@ -1183,6 +1184,42 @@ ngx_chatvisor_cluster_applied(ngx_chatvisor_main_conf_t *cmcf,
 }
 
 
+/*
+ * An exiting worker unloads this module (the cycle pool's cleanup,
+ * dlclose) and with it libnats, before exit(). A thread of libnats that
+ * let nats_CloseAndWait() go on may still be returning through libnats'
+ * code then, or calling ours: it ran into unmapped memory (SIGSEGV, one
+ * run in about 20 of t/127; the core had neither library mapped). Both
+ * stay loaded in a worker that used the cluster: the process's end
+ * unmaps them.
+ */
+static void
+ngx_chatvisor_cluster_pin(ngx_log_t *log)
+{
+    void        *h;
+    ngx_uint_t   i;
+    Dl_info      info;
+    void        *in[2];
+
+    in[0] = (void *) ngx_chatvisor_cluster_pin;
+    in[1] = (void *) nats_Now;
+
+    for (i = 0; i < 2; i++) {
+        if (dladdr(in[i], &info) == 0 || info.dli_fname == NULL) {
+            continue;
+        }
+
+        h = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
+
+        if (h == NULL) {
+            ngx_log_error(NGX_LOG_WARN, log, 0,
+                          "chatvisor: cluster: cannot keep \"%s\" loaded "
+                          "until exit", info.dli_fname);
+        }
+    }
+}
+
+
 ngx_int_t
 ngx_chatvisor_cluster_init_process(ngx_cycle_t *cycle,
     ngx_chatvisor_main_conf_t *cmcf)
@@ -1193,6 +1230,8 @@ ngx_chatvisor_cluster_init_process(ngx_cycle_t *cycle,
     if (!ngx_chatvisor_cluster_on(cmcf) || cmcf->store == NULL) {
         return NGX_OK;
     }
+
+    ngx_chatvisor_cluster_pin(cycle->log);
 
     /* not in the cycle's pool: libnats' threads may outlive the pool by
      * a moment at exit; the process's end frees it */
