@@ -44,6 +44,18 @@
  * catch-up): answered 500, the client retries with its client_msg_id */
 #define NGX_CHATVISOR_CLUSTER_APPLY_WAIT   30000
 
+/*
+ * Commands read but not applied yet, per worker: beyond, the reader's
+ * callback waits (checking every CMDS_WAIT ms), libnats stops answering
+ * JetStream's flow control and the server stops pushing. A node catching
+ * up a long stream then holds this many in memory, not the whole backlog.
+ */
+#define NGX_CHATVISOR_CLUSTER_CMDS_MAX     4096
+#define NGX_CHATVISOR_CLUSTER_CMDS_WAIT    100
+
+/* the consumer's idle heartbeat, ns: JetStream's flow control needs one */
+#define NGX_CHATVISOR_CLUSTER_HEARTBEAT    5000000000LL
+
 /* how often our thread looks at the connection, the stream, the reader */
 #define NGX_CHATVISOR_CLUSTER_TICK         1000
 
@@ -138,6 +150,8 @@ typedef struct {
     /* ours and libnats' threads: under mu */
     pthread_mutex_t                mu;
     pthread_cond_t                 cond;
+    pthread_cond_t                 room;       /* cmds fell below the max */
+    ngx_uint_t                     cmds;       /* read, not applied yet */
     pthread_t                      thread;
     ngx_uint_t                     thread_started;
     ngx_uint_t                     stop;
@@ -304,6 +318,54 @@ ngx_chatvisor_cluster_acked(jsCtx *js, natsMsg *msg, jsPubAck *pa,
 }
 
 
+/* a libnats thread: waits while the loop has CMDS_MAX commands to apply;
+ * 0 when the worker exits */
+static ngx_uint_t
+ngx_chatvisor_cluster_room(ngx_chatvisor_cluster_t *cl)
+{
+    ngx_uint_t       go;
+    struct timespec  ts;
+
+    pthread_mutex_lock(&cl->mu);
+
+    while (cl->cmds >= NGX_CHATVISOR_CLUSTER_CMDS_MAX && !cl->stop) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += NGX_CHATVISOR_CLUSTER_CMDS_WAIT * 1000000L;
+
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+
+        (void) pthread_cond_timedwait(&cl->room, &cl->mu, &ts);
+    }
+
+    go = !cl->stop;
+
+    if (go) {
+        cl->cmds++;
+    }
+
+    pthread_mutex_unlock(&cl->mu);
+
+    return go;
+}
+
+
+/* any thread: a command read is applied or dropped */
+static void
+ngx_chatvisor_cluster_cmd_left(ngx_chatvisor_cluster_t *cl)
+{
+    pthread_mutex_lock(&cl->mu);
+
+    if (cl->cmds > 0 && cl->cmds-- == NGX_CHATVISOR_CLUSTER_CMDS_MAX) {
+        pthread_cond_signal(&cl->room);
+    }
+
+    pthread_mutex_unlock(&cl->mu);
+}
+
+
 /* a libnats thread: the next command of the stream */
 static void
 ngx_chatvisor_cluster_cmd(natsConnection *nc, natsSubscription *sub,
@@ -315,11 +377,17 @@ ngx_chatvisor_cluster_cmd(natsConnection *nc, natsSubscription *sub,
     jsMsgMetaData                 *meta;
     ngx_chatvisor_cluster_item_t  *it;
 
+    if (!ngx_chatvisor_cluster_room(cl)) {
+        natsMsg_Destroy(msg);
+        return;
+    }
+
     pthread_mutex_lock(&cl->mu);
     gen = cl->sub_gen;
     pthread_mutex_unlock(&cl->mu);
 
     if (natsMsg_GetMetaData(&meta, msg) != NATS_OK) {
+        ngx_chatvisor_cluster_cmd_left(cl);
         natsMsg_Destroy(msg);
         return;
     }
@@ -331,6 +399,10 @@ ngx_chatvisor_cluster_cmd(natsConnection *nc, natsSubscription *sub,
         it->seq = meta->Sequence.Stream;
         it->gen = gen;
         ngx_chatvisor_cluster_push(cl, it);
+
+    } else {
+        /* lost: the next one's seq is a gap, read again from the store */
+        ngx_chatvisor_cluster_cmd_left(cl);
     }
 
     jsMsgMetaData_Destroy(meta);
@@ -703,6 +775,8 @@ ngx_chatvisor_cluster_subscribe(ngx_chatvisor_cluster_t *cl)
     so.Config.AckPolicy = js_AckNone;
     so.Config.MaxDeliver = 1;
     so.Config.MemoryStorage = true;
+    so.Config.FlowControl = true;
+    so.Config.Heartbeat = NGX_CHATVISOR_CLUSTER_HEARTBEAT;
 
     if (from > 1) {
         so.Config.DeliverPolicy = js_DeliverByStartSequence;
@@ -1044,6 +1118,7 @@ ngx_chatvisor_cluster_init_process(ngx_cycle_t *cycle,
 
     pthread_mutex_init(&cl->mu, NULL);
     pthread_cond_init(&cl->cond, NULL);
+    pthread_cond_init(&cl->room, NULL);
 
     /* the reader starts after what this store applied; the store may
      * hold the cluster's secret already (cmcf->secret is it then) */
@@ -1085,6 +1160,7 @@ ngx_chatvisor_cluster_exit_process(ngx_cycle_t *cycle)
         pthread_mutex_lock(&cl->mu);
         cl->stop = 1;
         pthread_cond_signal(&cl->cond);
+        pthread_cond_broadcast(&cl->room);
         pthread_mutex_unlock(&cl->mu);
 
         /* it closes the connection: libnats' threads are gone after */
@@ -1352,6 +1428,10 @@ ngx_chatvisor_cluster_apply_done(ngx_chatvisor_op_t *op)
 
     cl = ngx_chatvisor_cluster;
 
+    if (cl) {
+        ngx_chatvisor_cluster_cmd_left(cl);
+    }
+
     if (cl && a->gen == cl->gen) {
 
         if (op->status == CV_OK) {
@@ -1414,15 +1494,18 @@ ngx_chatvisor_cluster_apply(ngx_chatvisor_cluster_t *cl,
     ngx_chatvisor_cluster_apply_t  *a;
 
     if (it->gen != cl->gen) {
+        ngx_chatvisor_cluster_cmd_left(cl);
         return;             /* a reader we replaced */
     }
 
     if (it->seq <= cl->seen) {
+        ngx_chatvisor_cluster_cmd_left(cl);
         return;             /* applied here before (a reader's restart) */
     }
 
     a = ngx_alloc(sizeof(ngx_chatvisor_cluster_apply_t) + it->len, cl->log);
     if (a == NULL) {
+        ngx_chatvisor_cluster_cmd_left(cl);
         ngx_chatvisor_cluster_resync(cl);
         return;
     }
@@ -1438,6 +1521,7 @@ ngx_chatvisor_cluster_apply(ngx_chatvisor_cluster_t *cl,
     a->op.data = a;
 
     if (ngx_chatvisor_commit(cl->cmcf, &a->op) != NGX_OK) {
+        ngx_chatvisor_cluster_cmd_left(cl);
         ngx_free(a);
     }
 }
