@@ -155,6 +155,9 @@ typedef struct {
     pthread_t                      thread;
     ngx_uint_t                     thread_started;
     ngx_uint_t                     stop;
+    ngx_uint_t                     stuck;      /* at a command this node
+                                                  does not know: it reads
+                                                  and writes no more */
     ngx_uint_t                     lost;       /* the connection was lost
                                                   since our thread looked */
     ngx_uint_t                     ready;      /* connected, the stream and
@@ -187,6 +190,7 @@ typedef struct {
     uint64_t                       next_id;
     uint64_t                       seen;       /* the reader is past it */
     uint64_t                       gen;        /* the reader's generation */
+    ngx_uint_t                     halted;     /* stuck, as the loop knows */
     ngx_chatvisor_op_t             secret_op;
     u_char                         typing_subject[NGX_MAX_ERROR_STR];
     u_char                         presence_subject[NGX_MAX_ERROR_STR];
@@ -478,7 +482,7 @@ static void
 ngx_chatvisor_cluster_ready(ngx_chatvisor_cluster_t *cl, ngx_uint_t ready)
 {
     pthread_mutex_lock(&cl->mu);
-    cl->ready = ready;
+    cl->ready = ready && !cl->stuck;
     pthread_mutex_unlock(&cl->mu);
 }
 
@@ -736,6 +740,7 @@ ngx_chatvisor_cluster_subscribe(ngx_chatvisor_cluster_t *cl)
     uint64_t                    from, gen;
     jsErrCode                   jerr;
     natsStatus                  s;
+    ngx_uint_t                  stuck;
     jsSubOptions                so;
     ngx_chatvisor_main_conf_t  *cmcf;
 
@@ -744,7 +749,19 @@ ngx_chatvisor_cluster_subscribe(ngx_chatvisor_cluster_t *cl)
     pthread_mutex_lock(&cl->mu);
     from = cl->want_from;
     gen = cl->want_gen;
+    stuck = cl->stuck;
     pthread_mutex_unlock(&cl->mu);
+
+    if (stuck) {
+        /* until this node is upgraded: nothing more to read */
+        if (cl->sub) {
+            natsSubscription_Unsubscribe(cl->sub);
+            natsSubscription_Destroy(cl->sub);
+            cl->sub = NULL;
+        }
+
+        return;
+    }
 
     if (cl->sub && cl->sub_made_gen == gen
         && natsSubscription_IsValid(cl->sub))
@@ -1420,6 +1437,39 @@ ngx_chatvisor_cluster_apply_run(ngx_chatvisor_op_t *op, cv_txn *t)
 }
 
 
+/*
+ * A command of an op this node does not know: a newer node wrote it.
+ * Applying it as nothing would make this store differ from the others
+ * for good, so the worker stops there (reads stay, writes answer 503)
+ * until the node runs a version that knows it: a reload or restart then
+ * reads on from this seq.
+ */
+static void
+ngx_chatvisor_cluster_stuck(ngx_chatvisor_cluster_t *cl, uint64_t seq,
+    const char *op)
+{
+    pthread_mutex_lock(&cl->mu);
+
+    if (cl->stuck) {
+        pthread_mutex_unlock(&cl->mu);
+        return;
+    }
+
+    cl->stuck = 1;
+    cl->ready = 0;
+    pthread_cond_signal(&cl->cond);
+    pthread_mutex_unlock(&cl->mu);
+
+    cl->halted = 1;
+
+    ngx_log_error(NGX_LOG_CRIT, cl->log, 0,
+                  "chatvisor: cluster: seq %uL is a command this node does "
+                  "not know (op \"%s\"), written by a newer node: this "
+                  "worker applies nothing more and refuses writes until "
+                  "the node is upgraded", seq, op);
+}
+
+
 static void
 ngx_chatvisor_cluster_apply_done(ngx_chatvisor_op_t *op)
 {
@@ -1432,7 +1482,10 @@ ngx_chatvisor_cluster_apply_done(ngx_chatvisor_op_t *op)
         ngx_chatvisor_cluster_cmd_left(cl);
     }
 
-    if (cl && a->gen == cl->gen) {
+    if (cl && a->gen == cl->gen && op->status == CV_OK && a->res.unknown) {
+        ngx_chatvisor_cluster_stuck(cl, a->seq, a->res.why);
+
+    } else if (cl && a->gen == cl->gen && !cl->halted) {
 
         if (op->status == CV_OK) {
             if (a->seq > cl->seen) {
@@ -1493,9 +1546,9 @@ ngx_chatvisor_cluster_apply(ngx_chatvisor_cluster_t *cl,
 {
     ngx_chatvisor_cluster_apply_t  *a;
 
-    if (it->gen != cl->gen) {
+    if (it->gen != cl->gen || cl->halted) {
         ngx_chatvisor_cluster_cmd_left(cl);
-        return;             /* a reader we replaced */
+        return;             /* a reader we replaced, or we stopped */
     }
 
     if (it->seq <= cl->seen) {
