@@ -4,6 +4,8 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "cv_cluster.h"
+#include "cv_cluster_webhooks.h"
+#include "cv_cluster_writes.h"
 #include "cv_routing.h"
 #include "cv_agents.h"
 #include "cv_customers.h"
@@ -721,16 +723,17 @@ cv_cluster_api_token(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
 }
 
 
-typedef cv_status (*cv_cluster_op_pt)(cv_txn *t, const cJSON *cmd,
+typedef cv_status (*cv_cluster_run_pt)(cv_txn *t, const cJSON *cmd,
     cv_cluster_result *res, const char *op);
 
 typedef struct {
-    const char        *op;
-    cv_cluster_op_pt   run;
+    const char         *op;
+    cv_cluster_run_pt   run;
 } cv_cluster_op;
 
-/* every command a node applies, by its "op" (cv_cluster.h lists their
- * fields); a node meets one it lacks only when a newer node wrote it */
+/* the chat's commands, by their "op" (cv_cluster.h lists their fields);
+ * the REST writes' are cv_cluster_writes.c's, the webhook sender's
+ * cv_cluster_webhooks.c's */
 static const cv_cluster_op  cv_cluster_ops[] = {
     { "visitor.message",     cv_cluster_visitor_message },
     { "agent.reply",         cv_cluster_agent_reply },
@@ -765,6 +768,41 @@ cv_cluster_op_find(const char *op)
     }
 
     return NULL;
+}
+
+
+/* 1 when this node knows op: a node meets one it does not know only when
+ * a newer node wrote it */
+static int
+cv_cluster_known(const char *op)
+{
+    return cv_cluster_op_find(op) != NULL || cv_cluster_write_op(op) != NULL
+           || cv_cluster_webhook_op(op);
+}
+
+
+static cv_status
+cv_cluster_run(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
+    const char *op)
+{
+    cv_cluster_op_pt      write;
+    const cv_cluster_op  *chat;
+
+    chat = cv_cluster_op_find(op);
+    if (chat) {
+        return chat->run(t, cmd, res, op);
+    }
+
+    write = cv_cluster_write_op(op);
+    if (write) {
+        return write(t, cmd, res);
+    }
+
+    if (cv_cluster_webhook_op(op)) {
+        return cv_cluster_webhook_apply(t, cmd, op, res);
+    }
+
+    return CV_INVALID;
 }
 
 
@@ -946,13 +984,12 @@ cv_status
 cv_cluster_apply(cv_txn *t, uint64_t seq, const char *cmd, size_t len,
     cv_cluster_result *res)
 {
-    cJSON                *c, *now;
-    cv_txn               *child;
-    uint64_t              applied;
-    cv_status             st;
-    const char           *name;
-    const cv_cluster_op  *op;
-    unsigned char         seed[CV_DET_SEED];
+    cJSON          *c, *now;
+    cv_txn         *child;
+    uint64_t        applied;
+    cv_status       st;
+    const char     *name;
+    unsigned char   seed[CV_DET_SEED];
     unsigned char  be[8];
     unsigned char  key[CV_CLUSTER_KEY_MAX];
 
@@ -976,13 +1013,12 @@ cv_cluster_apply(cv_txn *t, uint64_t seq, const char *cmd, size_t len,
     now = cJSON_GetObjectItemCaseSensitive(c, "now");
 
     name = cv_cluster_str(c, "op");
-    op = cv_cluster_op_find(name);
 
     if (c == NULL || !cv_cluster_seed(c, seed) || !cJSON_IsNumber(now)) {
         /* not a command: applied as nothing, so the stream goes on */
         res->status = CV_INVALID;
 
-    } else if (op == NULL && name != NULL) {
+    } else if (name != NULL && !cv_cluster_known(name)) {
         /* a newer node's command: applied as nothing it would make this
          * store differ from the others for good; nothing is applied, the
          * node waits for its upgrade */
@@ -1001,7 +1037,7 @@ cv_cluster_apply(cv_txn *t, uint64_t seq, const char *cmd, size_t len,
         }
 
         cv_det_begin(seed, (int64_t) now->valuedouble);
-        res->status = op ? op->run(child, c, res, name) : CV_INVALID;
+        res->status = name ? cv_cluster_run(child, c, res, name) : CV_INVALID;
         cv_det_end();
 
         if (res->status == CV_OK) {
@@ -1016,6 +1052,9 @@ cv_cluster_apply(cv_txn *t, uint64_t seq, const char *cmd, size_t len,
             res->closed = 0;
             res->created = 0;
             res->deleted = 0;
+            res->settings = NULL;
+            res->webhooks = 0;
+            res->presence = NULL;
 
             st = (res->status == CV_FULL || res->status == CV_ERROR)
                  ? res->status : CV_OK;

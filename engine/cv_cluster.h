@@ -31,7 +31,11 @@
  * {"op":"api.customer_put",…,"customer_id","fields":{…},"replace":bool}
  * {"op":"api.customer_erase",…,"customer_id"}
  * {"op":"api.token",…,"client","fingerprint","ttl_ms","token_hash"}
+ * {"op":"webhook.settle",…}, {"op":"webhook.record",…}: the webhook
+ *  sender's progress (cv_cluster_webhooks.h)
  * (a secret is never in a command: only its hash, the store's key)
+ * Settings, webhook endpoints, a visitor's contact and identity:
+ * cv_cluster_writes.h.
  */
 #ifndef CV_CLUSTER_H
 #define CV_CLUSTER_H
@@ -56,6 +60,16 @@ typedef struct {
     int         skipped;       /* applied before (by another worker) */
     int         unknown;       /* an op this node does not know (a newer
                                   node's): not applied, its name in why */
+    int         quiet;         /* nothing a poll waits for (webhooks'
+                                  progress): no notice */
+    const char *settings;      /* settings it replaced ("widget", …) and
+                                  webhooks: endpoints it changed (for the
+                                  node's mirrors and sender; not kept) */
+    int         webhooks;
+    const char *presence;      /* an agent's status it set (result's "id"),
+                                  presence_external: the integrator's
+                                  (not kept) */
+    int         presence_external;
     const char *author;        /* who posted: "customer", "agent" (not
                                   kept by cv_cluster_result_get()) */
     char        customer_id[CV_ID_MAX];      /* "" when none */

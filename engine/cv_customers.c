@@ -63,7 +63,7 @@ cv_text_ok(const cJSON *v, size_t max)
 }
 
 
-static const char *
+const char *
 cv_customer_check(const cJSON *fields)
 {
     const cJSON  *f, *l;

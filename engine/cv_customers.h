@@ -22,6 +22,10 @@
 cv_status cv_customer_update(cv_txn *t, const char *customer_id,
     const cJSON *fields, int replace, cJSON **out, const char **why);
 
+/* NULL when fields are what cv_customer_update() takes, else the reason
+ * (a cluster's node refuses them before it publishes anything) */
+const char *cv_customer_check(const cJSON *fields);
+
 /* The customer with the integrator's id (its text form). */
 cv_status cv_customer_find(cv_txn *t, const char *ext_id, cJSON **out);
 

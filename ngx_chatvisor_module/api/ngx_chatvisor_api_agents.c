@@ -560,6 +560,52 @@ ngx_chatvisor_api_agent_status_run(ngx_http_request_t *r, cv_txn *t)
 }
 
 
+/*
+ * Cluster mode: the status as a command (engine/cv_cluster_writes.h) that
+ * every node puts into its presence; the agent is checked where it is
+ * applied. The answer's status is the one set (this node's presence may
+ * hold a later one by then).
+ */
+
+static ngx_int_t
+ngx_chatvisor_api_agent_status_done(ngx_http_request_t *r, cv_status st)
+{
+    ngx_chatvisor_ctx_t  *ctx;
+
+    ctx = ngx_chatvisor_ctx(r);
+
+    if (st == CV_OK && ctx->op.result) {
+        cJSON_DeleteItemFromObject(ctx->op.result, "status");
+        cJSON_AddStringToObject(ctx->op.result, "status",
+                                ngx_chatvisor_body_string(ctx->body,
+                                                          "status"));
+    }
+
+    return ngx_chatvisor_send_op(r, st);
+}
+
+
+static ngx_int_t
+ngx_chatvisor_api_agent_status_cluster(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx, const char *status)
+{
+    cJSON  *cmd;
+
+    cmd = cJSON_CreateObject();
+    if (cmd == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cJSON_AddStringToObject(cmd, "op", "agent.status");
+    cJSON_AddStringToObject(cmd, "agent_id", ctx->param[0]);
+    cJSON_AddStringToObject(cmd, "status", status);
+    cJSON_AddTrueToObject(cmd, "external");
+
+    return ngx_chatvisor_cluster_write(r, cmd,
+                                       ngx_chatvisor_api_agent_status_done);
+}
+
+
 ngx_int_t
 ngx_chatvisor_api_agent_status(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx)
@@ -577,6 +623,13 @@ ngx_chatvisor_api_agent_status(ngx_http_request_t *r,
                                         "invalid_request",
                                         "\"status\" must be available, away "
                                         "or offline");
+    }
+
+    if (ngx_chatvisor_cluster_on(
+            (ngx_chatvisor_main_conf_t *)
+            ngx_http_get_module_main_conf(r, ngx_chatvisor_module)))
+    {
+        return ngx_chatvisor_api_agent_status_cluster(r, ctx, status);
     }
 
     return ngx_chatvisor_write(r, ngx_chatvisor_api_agent_status_run, NULL);

@@ -116,7 +116,15 @@ static ngx_int_t
 ngx_chatvisor_api_customer_cluster(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx, const char *op)
 {
-    cJSON  *cmd;
+    cJSON       *cmd;
+    const char  *why;
+
+    /* bad fields are refused before anything is published */
+    why = ctx->body ? cv_customer_check(ctx->body) : NULL;
+    if (why) {
+        return ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_request", why);
+    }
 
     cmd = cJSON_CreateObject();
     if (cmd == NULL) {

@@ -224,6 +224,33 @@ ngx_chatvisor_api_widget_done(ngx_http_request_t *r, cv_status st)
 }
 
 
+/*
+ * Cluster mode: the settings as stored, a command (engine/
+ * cv_cluster_writes.h) that every node applies and mirrors in its shared
+ * memory; the answer is the stored view (this worker does not mirror it
+ * again: a later PUT may have been applied meanwhile).
+ */
+
+static ngx_int_t
+ngx_chatvisor_api_widget_cluster(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx)
+{
+    cJSON  *cmd;
+
+    cmd = cJSON_CreateObject();
+    if (cmd == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cJSON_AddStringToObject(cmd, "op", "api.settings_put");
+    cJSON_AddStringToObject(cmd, "name", "widget");
+    cJSON_AddItemToObject(cmd, "value",
+                          ngx_chatvisor_settings_view(ctx->body));
+
+    return ngx_chatvisor_cluster_write(r, cmd, NULL);
+}
+
+
 /* PUT settings/widget {"color", "position", "language", "texts"} */
 
 ngx_int_t
@@ -235,6 +262,13 @@ ngx_chatvisor_api_widget_put(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
     if (why) {
         return ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST,
                                         "invalid_request", why);
+    }
+
+    if (ngx_chatvisor_cluster_on(
+            (ngx_chatvisor_main_conf_t *)
+            ngx_http_get_module_main_conf(r, ngx_chatvisor_module)))
+    {
+        return ngx_chatvisor_api_widget_cluster(r, ctx);
     }
 
     return ngx_chatvisor_write(r, ngx_chatvisor_api_widget_run,

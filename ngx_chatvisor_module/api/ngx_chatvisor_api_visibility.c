@@ -54,23 +54,21 @@ ngx_chatvisor_api_visibility_get(ngx_http_request_t *r,
 }
 
 
-static cv_status
-ngx_chatvisor_api_visibility_run(ngx_http_request_t *r, cv_txn *t)
-{
-    char                  stamp[CV_TIME_STR];
-    cJSON                *stored;
-    int64_t               ms;
-    cv_status             st;
-    const char           *u;
-    ngx_chatvisor_ctx_t  *ctx;
+/* {"mode", "until"} as the store keeps them, from a checked body */
 
-    ctx = ngx_chatvisor_ctx(r);
+static cJSON *
+ngx_chatvisor_visibility_stored(cJSON *body)
+{
+    char         stamp[CV_TIME_STR];
+    cJSON       *stored;
+    int64_t      ms;
+    const char  *u;
 
     stored = cJSON_CreateObject();
     cJSON_AddStringToObject(stored, "mode",
-                            ngx_chatvisor_body_string(ctx->body, "mode"));
+                            ngx_chatvisor_body_string(body, "mode"));
 
-    u = ngx_chatvisor_body_string(ctx->body, "until");
+    u = ngx_chatvisor_body_string(body, "until");
 
     if (u && cv_parse_time(u, &ms) == CV_OK) {
         cv_format_time(ms, stamp);
@@ -79,6 +77,21 @@ ngx_chatvisor_api_visibility_run(ngx_http_request_t *r, cv_txn *t)
     } else {
         cJSON_AddNullToObject(stored, "until");
     }
+
+    return stored;
+}
+
+
+static cv_status
+ngx_chatvisor_api_visibility_run(ngx_http_request_t *r, cv_txn *t)
+{
+    cJSON                *stored;
+    cv_status             st;
+    ngx_chatvisor_ctx_t  *ctx;
+
+    ctx = ngx_chatvisor_ctx(r);
+
+    stored = ngx_chatvisor_visibility_stored(ctx->body);
 
     st = cv_settings_put(t, "visibility", stored);
     if (st != CV_OK) {
@@ -109,6 +122,70 @@ ngx_chatvisor_api_visibility_done(ngx_http_request_t *r, cv_status st)
 
     return ngx_chatvisor_send_json(r, NGX_HTTP_OK,
                                    ngx_chatvisor_visibility_view(cmcf));
+}
+
+
+/*
+ * Cluster mode: the stored object is a command (engine/
+ * cv_cluster_writes.h) that every node applies and mirrors in its shared
+ * memory; the answer is made from it as GET reads it (an "until" passed
+ * reads as auto), not from this node's mirror, which a later PUT may
+ * have changed meanwhile.
+ */
+
+static ngx_int_t
+ngx_chatvisor_api_visibility_cluster_done(ngx_http_request_t *r,
+    cv_status st)
+{
+    cJSON                *stored, *out;
+    int64_t               until;
+    const char           *u;
+    ngx_chatvisor_ctx_t  *ctx;
+
+    if (st != CV_OK) {
+        return ngx_chatvisor_send_status(r, st, NULL);
+    }
+
+    ctx = ngx_chatvisor_ctx(r);
+    stored = ctx->op.result;
+
+    u = cJSON_GetStringValue(cJSON_GetObjectItem(stored, "until"));
+
+    if (u == NULL || cv_parse_time(u, &until) != CV_OK
+        || cv_now_ms() < until)
+    {
+        /* as stored (auto never has an until: the PUT refuses it) */
+        ctx->op.result = NULL;
+        out = stored;
+
+    } else {
+        out = cJSON_CreateObject();
+        cJSON_AddStringToObject(out, "mode", "auto");
+        cJSON_AddNullToObject(out, "until");
+    }
+
+    return ngx_chatvisor_send_json(r, NGX_HTTP_OK, out);
+}
+
+
+static ngx_int_t
+ngx_chatvisor_api_visibility_cluster(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx)
+{
+    cJSON  *cmd;
+
+    cmd = cJSON_CreateObject();
+    if (cmd == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cJSON_AddStringToObject(cmd, "op", "api.settings_put");
+    cJSON_AddStringToObject(cmd, "name", "visibility");
+    cJSON_AddItemToObject(cmd, "value",
+                          ngx_chatvisor_visibility_stored(ctx->body));
+
+    return ngx_chatvisor_cluster_write(r, cmd,
+                                ngx_chatvisor_api_visibility_cluster_done);
 }
 
 
@@ -150,6 +227,13 @@ ngx_chatvisor_api_visibility_put(ngx_http_request_t *r,
                                         "invalid_request",
                                         "\"until\" goes with visible or "
                                         "hidden");
+    }
+
+    if (ngx_chatvisor_cluster_on(
+            (ngx_chatvisor_main_conf_t *)
+            ngx_http_get_module_main_conf(r, ngx_chatvisor_module)))
+    {
+        return ngx_chatvisor_api_visibility_cluster(r, ctx);
     }
 
     return ngx_chatvisor_write(r, ngx_chatvisor_api_visibility_run,

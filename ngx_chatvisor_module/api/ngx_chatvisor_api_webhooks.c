@@ -10,6 +10,7 @@
 #include "cv_time.h"
 #include "cv_url.h"
 #include "cv_webhooks.h"
+#include "cv_cluster_webhooks.h"
 
 
 typedef struct {
@@ -130,6 +131,62 @@ ngx_chatvisor_api_webhook_changed(ngx_chatvisor_ctx_t *ctx, cv_status st)
 }
 
 
+/*
+ * Cluster mode: an endpoint's write as a command (engine/
+ * cv_cluster_writes.h) that every node applies, so every node has the
+ * same endpoints (ids and signing secrets from the command's seed); the
+ * answer is the outcome, with 201 for a new endpoint, 204 for a deletion.
+ */
+
+static ngx_int_t
+ngx_chatvisor_api_webhook_cluster_done(ngx_http_request_t *r, cv_status st)
+{
+    ngx_chatvisor_ctx_t  *ctx;
+
+    ctx = ngx_chatvisor_ctx(r);
+
+    if (st == CV_OK && ctx->cluster.res.created) {
+        ctx->op.ok_status = NGX_HTTP_CREATED;
+
+    } else if (st == CV_OK && ctx->cluster.res.deleted) {
+        ctx->op.ok_status = NGX_HTTP_NO_CONTENT;
+    }
+
+    return ngx_chatvisor_send_op(r, st);
+}
+
+
+/* a command for op, with the endpoint of the path (NULL: none) */
+
+static cJSON *
+ngx_chatvisor_api_webhook_cmd(const char *op, const char *id)
+{
+    cJSON  *cmd;
+
+    cmd = cJSON_CreateObject();
+    if (cmd == NULL) {
+        return NULL;
+    }
+
+    cJSON_AddStringToObject(cmd, "op", op);
+
+    if (id) {
+        cJSON_AddStringToObject(cmd, "webhook_id", id);
+    }
+
+    return cmd;
+}
+
+
+static ngx_uint_t
+ngx_chatvisor_api_webhook_cluster_on(ngx_http_request_t *r)
+{
+    return ngx_chatvisor_cluster_on(
+               (ngx_chatvisor_main_conf_t *)
+               ngx_http_get_module_main_conf(r, ngx_chatvisor_module));
+}
+
+
 /* POST webhooks {"url", "events"} */
 
 static cv_status
@@ -159,6 +216,7 @@ ngx_int_t
 ngx_chatvisor_api_webhook_create(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx)
 {
+    cJSON                        *cmd;
     ngx_chatvisor_err_t           err;
     ngx_chatvisor_api_webhook_t  *w;
 
@@ -174,6 +232,18 @@ ngx_chatvisor_api_webhook_create(ngx_http_request_t *r,
            != NGX_OK)
     {
         return ngx_chatvisor_send_err(r, &err);
+    }
+
+    if (ngx_chatvisor_api_webhook_cluster_on(r)) {
+        cmd = ngx_chatvisor_api_webhook_cmd("api.webhook_create", NULL);
+
+        if (cmd) {
+            cJSON_AddStringToObject(cmd, "url", w->url);
+            cJSON_AddNumberToObject(cmd, "events", w->events);
+        }
+
+        return ngx_chatvisor_cluster_write(r, cmd,
+                                    ngx_chatvisor_api_webhook_cluster_done);
     }
 
     return ngx_chatvisor_write(r, ngx_chatvisor_api_webhook_create_run, NULL);
@@ -271,6 +341,7 @@ ngx_int_t
 ngx_chatvisor_api_webhook_update(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx)
 {
+    cJSON                        *cmd;
     const char                   *status;
     ngx_chatvisor_err_t           err;
     ngx_chatvisor_api_webhook_t  *w;
@@ -310,6 +381,26 @@ ngx_chatvisor_api_webhook_update(ngx_http_request_t *r,
         }
     }
 
+    if (ngx_chatvisor_api_webhook_cluster_on(r)) {
+        cmd = ngx_chatvisor_api_webhook_cmd("api.webhook_update",
+                                            ctx->param[0]);
+
+        if (cmd) {
+            if (w->url) {
+                cJSON_AddStringToObject(cmd, "url", w->url);
+            }
+
+            if (w->set_events) {
+                cJSON_AddNumberToObject(cmd, "events", w->events);
+            }
+
+            cJSON_AddNumberToObject(cmd, "status", (double) w->status);
+        }
+
+        return ngx_chatvisor_cluster_write(r, cmd,
+                                    ngx_chatvisor_api_webhook_cluster_done);
+    }
+
     return ngx_chatvisor_write(r, ngx_chatvisor_api_webhook_update_run, NULL);
 }
 
@@ -331,6 +422,13 @@ ngx_int_t
 ngx_chatvisor_api_webhook_delete(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx)
 {
+    if (ngx_chatvisor_api_webhook_cluster_on(r)) {
+        return ngx_chatvisor_cluster_write(r,
+                   ngx_chatvisor_api_webhook_cmd("api.webhook_delete",
+                                                 ctx->param[0]),
+                   ngx_chatvisor_api_webhook_cluster_done);
+    }
+
     return ngx_chatvisor_write(r, ngx_chatvisor_api_webhook_delete_run, NULL);
 }
 
@@ -353,6 +451,13 @@ ngx_int_t
 ngx_chatvisor_api_webhook_rotate(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx)
 {
+    if (ngx_chatvisor_api_webhook_cluster_on(r)) {
+        return ngx_chatvisor_cluster_write(r,
+                   ngx_chatvisor_api_webhook_cmd("api.webhook_rotate",
+                                                 ctx->param[0]),
+                   ngx_chatvisor_api_webhook_cluster_done);
+    }
+
     return ngx_chatvisor_write(r, ngx_chatvisor_api_webhook_rotate_run, NULL);
 }
 
@@ -373,10 +478,29 @@ ngx_chatvisor_api_webhook_test_run(ngx_http_request_t *r, cv_txn *t)
 }
 
 
+/* cluster mode: a test or a retry applied, answered 202 as locally */
+
+static ngx_int_t
+ngx_chatvisor_api_webhook_accepted(ngx_http_request_t *r, cv_status st)
+{
+    ngx_chatvisor_ctx(r)->op.ok_status = NGX_HTTP_ACCEPTED;
+
+    return ngx_chatvisor_send_op(r, st);
+}
+
+
 ngx_int_t
 ngx_chatvisor_api_webhook_test(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx)
 {
+    /* cluster mode: a command, so that the sending node has the test,
+     * whichever node was asked (cv_cluster_webhooks.h) */
+    if (ngx_chatvisor_api_webhook_cluster_on(r)) {
+        return ngx_chatvisor_cluster_write(r,
+                   cv_cluster_webhook_api_cmd(ctx->param[0], NULL),
+                   ngx_chatvisor_api_webhook_accepted);
+    }
+
     return ngx_chatvisor_write(r, ngx_chatvisor_api_webhook_test_run, NULL);
 }
 
@@ -473,5 +597,18 @@ ngx_int_t
 ngx_chatvisor_api_webhook_retry(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx)
 {
+    uint64_t  dseq;
+
+    if (ngx_chatvisor_api_webhook_cluster_on(r)) {
+        /* no delivery's id: nothing to publish */
+        if (cv_delivery_id_parse(ctx->param[1], &dseq) != CV_OK) {
+            return ngx_chatvisor_send_status(r, CV_NOT_FOUND, NULL);
+        }
+
+        return ngx_chatvisor_cluster_write(r,
+                   cv_cluster_webhook_api_cmd(ctx->param[0], ctx->param[1]),
+                   ngx_chatvisor_api_webhook_accepted);
+    }
+
     return ngx_chatvisor_write(r, ngx_chatvisor_api_webhook_retry_run, NULL);
 }

@@ -127,6 +127,51 @@ ngx_chatvisor_agent_me(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
 }
 
 
+/*
+ * Cluster mode: the status as a command (engine/cv_cluster_writes.h), so
+ * that every node has it: a console that polls another node next (the
+ * load balancer's choice) keeps it. Answered as locally.
+ */
+
+static ngx_int_t
+ngx_chatvisor_agent_status_done(ngx_http_request_t *r, cv_status st)
+{
+    cJSON  *out;
+
+    if (st != CV_OK) {
+        return ngx_chatvisor_send_status(r, st, NULL);
+    }
+
+    out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "status",
+                            ngx_chatvisor_body_string(ngx_chatvisor_ctx(r)
+                                                          ->body,
+                                                      "status"));
+
+    return ngx_chatvisor_send_json(r, NGX_HTTP_OK, out);
+}
+
+
+static ngx_int_t
+ngx_chatvisor_agent_status_cluster(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx, const char *status)
+{
+    cJSON  *cmd;
+
+    cmd = cJSON_CreateObject();
+    if (cmd == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cJSON_AddStringToObject(cmd, "op", "agent.status");
+    cJSON_AddStringToObject(cmd, "agent_id", ctx->caller.agent_id);
+    cJSON_AddStringToObject(cmd, "status", status);
+
+    return ngx_chatvisor_cluster_write(r, cmd,
+                                       ngx_chatvisor_agent_status_done);
+}
+
+
 static ngx_int_t
 ngx_chatvisor_agent_status(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
 {
@@ -147,6 +192,10 @@ ngx_chatvisor_agent_status(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
                                         "invalid_request",
                                         "\"status\" must be \"available\" or "
                                         "\"away\"");
+    }
+
+    if (ngx_chatvisor_cluster_on(cmcf)) {
+        return ngx_chatvisor_agent_status_cluster(r, ctx, status);
     }
 
     if (ngx_chatvisor_presence_set(cmcf, ctx->caller.agent_id, status, 0)

@@ -261,6 +261,86 @@ ngx_chatvisor_identify_done(ngx_http_request_t *r, cv_status st)
 }
 
 
+/*
+ * Cluster mode: identify as a command (engine/cv_cluster_writes.h), the
+ * integrator's id checked against its signature here, so that every
+ * node's store has the same customer with that id; the customer the
+ * visitor is then comes back with the outcome, and its cookies are set
+ * here as after a local write.
+ */
+
+static ngx_int_t
+ngx_chatvisor_identify_cluster_done(ngx_http_request_t *r, cv_status st)
+{
+    ngx_chatvisor_ctx_t       *ctx;
+    ngx_chatvisor_identify_t  *d;
+
+    ctx = ngx_chatvisor_ctx(r);
+    d = ctx->data;
+
+    if (st == CV_OK) {
+        ngx_cpystrn((u_char *) d->target,
+                    (u_char *) ctx->cluster.res.customer_id, CV_ID_MAX);
+
+        /* a new visitor's caller.customer_id is already the new one (the
+         * cluster's answer): it needs its cookie all the same */
+        if ((ctx->caller.new_visitor
+             || ngx_strcmp(d->target, ctx->caller.customer_id) != 0)
+            && ngx_chatvisor_visitor_cookie_set(r, d->target) != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (d->ext[0]
+            && ngx_chatvisor_identity_cookie_set(r, d->target, d->ext)
+               != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return ngx_chatvisor_send_op(r, st);
+}
+
+
+static ngx_int_t
+ngx_chatvisor_identify_cluster(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx, ngx_chatvisor_identify_t *d)
+{
+    cJSON       *cmd;
+    const char  *why;
+
+    /* refused before anything is published */
+    why = d->fields ? cv_customer_check(d->fields) : NULL;
+    if (why) {
+        return ngx_chatvisor_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_request", why);
+    }
+
+    cmd = cJSON_CreateObject();
+    if (cmd == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cJSON_AddStringToObject(cmd, "op", "visitor.identify");
+
+    if (!ctx->caller.new_visitor) {
+        cJSON_AddStringToObject(cmd, "customer_id", ctx->caller.customer_id);
+    }
+
+    if (d->ext[0]) {
+        cJSON_AddStringToObject(cmd, "ext", d->ext);
+    }
+
+    if (d->fields) {
+        cJSON_AddItemReferenceToObject(cmd, "fields", d->fields);
+    }
+
+    return ngx_chatvisor_cluster_write(r, cmd,
+                                       ngx_chatvisor_identify_cluster_done);
+}
+
+
 static ngx_int_t
 ngx_chatvisor_visitor_identify(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx)
@@ -327,6 +407,13 @@ ngx_chatvisor_visitor_identify(ngx_http_request_t *r,
                                              "later");
     if (rc != NGX_DECLINED) {
         return rc;
+    }
+
+    if (ngx_chatvisor_cluster_on(
+            (ngx_chatvisor_main_conf_t *)
+            ngx_http_get_module_main_conf(r, ngx_chatvisor_module)))
+    {
+        return ngx_chatvisor_identify_cluster(r, ctx, d);
     }
 
     return ngx_chatvisor_write(r, ngx_chatvisor_identify_run,

@@ -18,6 +18,8 @@
 
 static cv_status ngx_chatvisor_visitor_contact_run(ngx_http_request_t *r,
     cv_txn *t);
+static cJSON *ngx_chatvisor_visitor_contact_cmd(ngx_chatvisor_ctx_t *ctx,
+    const char *email, const char *name);
 
 
 /* PUT v1/visitor/contact {"email", "name"?}: before the first message too,
@@ -64,8 +66,51 @@ ngx_chatvisor_visitor_contact(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
         return rc;
     }
 
+    if (ngx_chatvisor_cluster_on(
+            (ngx_chatvisor_main_conf_t *)
+            ngx_http_get_module_main_conf(r, ngx_chatvisor_module)))
+    {
+        return ngx_chatvisor_cluster_write(r,
+                   ngx_chatvisor_visitor_contact_cmd(ctx, email, name),
+                   ngx_chatvisor_visitor_write_done);
+    }
+
     return ngx_chatvisor_write(r, ngx_chatvisor_visitor_contact_run,
                                ngx_chatvisor_visitor_write_done);
+}
+
+
+/*
+ * Cluster mode: the contact as a command (engine/cv_cluster_writes.h), so
+ * that every node's customer has it; a new visitor's customer is made
+ * from the command's seed, the same on every node, and its cookie signed
+ * here once applied.
+ */
+
+static cJSON *
+ngx_chatvisor_visitor_contact_cmd(ngx_chatvisor_ctx_t *ctx,
+    const char *email, const char *name)
+{
+    cJSON  *cmd;
+
+    cmd = cJSON_CreateObject();
+    if (cmd == NULL) {
+        return NULL;
+    }
+
+    cJSON_AddStringToObject(cmd, "op", "visitor.contact");
+
+    if (!ctx->caller.new_visitor) {
+        cJSON_AddStringToObject(cmd, "customer_id", ctx->caller.customer_id);
+    }
+
+    cJSON_AddStringToObject(cmd, "email", email);
+
+    if (name) {
+        cJSON_AddStringToObject(cmd, "name", name);
+    }
+
+    return cmd;
 }
 
 

@@ -22,10 +22,15 @@
  * typing signals (STREAM.typing) and each node's available agents for
  * routing (STREAM.presence, every 2 s), each with the sending node's id so
  * that a node skips its own.
+ *
+ * The webhooks are sent by one node at a time: our thread keeps the lease
+ * in the key-value bucket for the worker that would send
+ * (ngx_chatvisor_cluster_lease.c, ngx_chatvisor_cluster_webhooks()).
  */
 
 
 #include "ngx_chatvisor_runtime.h"
+#include "ngx_chatvisor_cluster_lease.h"
 #include "cv_time.h"
 
 #include <nats/nats.h>
@@ -183,6 +188,10 @@ typedef struct {
     uint64_t                       stall_from;
     ngx_uint_t                     stall_checks;
     ngx_msec_t                     stall_checked;
+    ngx_msec_t                     lease_wait;  /* 0: the tick's */
+
+    /* the webhooks' sending node: its own mutex */
+    ngx_chatvisor_cluster_lease_t  lease;
 
     /* the event loop's alone */
     ngx_connection_t              *conn;
@@ -879,6 +888,22 @@ ngx_chatvisor_cluster_stall(ngx_chatvisor_cluster_t *cl)
 }
 
 
+/* the webhooks' lease: before the stall check and the reader, which may
+ * wait for JetStream, so that a renewal is not late for them */
+static void
+ngx_chatvisor_cluster_lease_run(ngx_chatvisor_cluster_t *cl)
+{
+    const char  *note;
+
+    note = ngx_chatvisor_cluster_lease_step(&cl->lease, cl->kv, cl->js,
+                                  (const char *) cl->cmcf->cluster.stream.data,
+                                  &cl->lease_wait);
+    if (note) {
+        ngx_chatvisor_cluster_note(cl, note, NATS_OK);
+    }
+}
+
+
 static void
 ngx_chatvisor_cluster_step(ngx_chatvisor_cluster_t *cl)
 {
@@ -958,6 +983,7 @@ ngx_chatvisor_cluster_step(ngx_chatvisor_cluster_t *cl)
         }
     }
 
+    ngx_chatvisor_cluster_lease_run(cl);
     ngx_chatvisor_cluster_stall(cl);
     ngx_chatvisor_cluster_subscribe(cl);
 }
@@ -968,6 +994,7 @@ ngx_chatvisor_cluster_thread(void *data)
 {
     ngx_chatvisor_cluster_t *cl = data;
 
+    ngx_msec_t       wait;
     struct timespec  ts;
 
     pthread_mutex_lock(&cl->mu);
@@ -975,6 +1002,7 @@ ngx_chatvisor_cluster_thread(void *data)
     while (!cl->stop) {
         pthread_mutex_unlock(&cl->mu);
 
+        cl->lease_wait = 0;
         ngx_chatvisor_cluster_step(cl);
 
         pthread_mutex_lock(&cl->mu);
@@ -983,13 +1011,33 @@ ngx_chatvisor_cluster_thread(void *data)
             break;
         }
 
+        /* the lease's renewals come more often than the tick */
+        wait = NGX_CHATVISOR_CLUSTER_TICK;
+
+        if (cl->lease_wait && cl->lease_wait < wait) {
+            wait = cl->lease_wait;
+        }
+
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += NGX_CHATVISOR_CLUSTER_TICK / 1000;
+        ts.tv_sec += wait / 1000;
+        ts.tv_nsec += (long) (wait % 1000) * 1000000;
+
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
 
         (void) pthread_cond_timedwait(&cl->cond, &cl->mu, &ts);
     }
 
     pthread_mutex_unlock(&cl->mu);
+
+    /* an exiting worker's lease goes to the others at once */
+    if (cl->nc
+        && natsConnection_Status(cl->nc) == NATS_CONN_STATUS_CONNECTED)
+    {
+        ngx_chatvisor_cluster_lease_release(&cl->lease, cl->kv);
+    }
 
     if (cl->sub) {
         natsSubscription_Destroy(cl->sub);
@@ -1082,6 +1130,8 @@ ngx_chatvisor_cluster_init_process(ngx_cycle_t *cycle,
     cl->cmcf = cmcf;
     cl->log = cycle->log;
     ngx_queue_init(&cl->waiting);
+    ngx_chatvisor_cluster_lease_init(&cl->lease, cmcf->cluster.node,
+                                     sizeof(cmcf->cluster.node));
 
     (void) ngx_snprintf(cl->typing_subject, sizeof(cl->typing_subject) - 1,
                         "%s%s%Z", cmcf->cluster.stream.data,
@@ -1410,7 +1460,9 @@ ngx_chatvisor_cluster_apply_run(ngx_chatvisor_op_t *op, cv_txn *t)
     st = cv_cluster_apply(t, a->seq, (const char *) a->data, a->len,
                           &a->res);
 
-    if (st != CV_OK || a->res.skipped || a->res.status != CV_OK) {
+    if (st != CV_OK || a->res.skipped || a->res.status != CV_OK
+        || a->res.quiet)
+    {
         return st;
     }
 
@@ -1420,6 +1472,17 @@ ngx_chatvisor_cluster_apply_run(ngx_chatvisor_op_t *op, cv_txn *t)
 
     op->opened = a->res.opened;
     op->closed = a->res.closed;
+
+    if (a->res.webhooks) {
+        /* endpoints changed: the node's sender looks again */
+        ngx_chatvisor_op_notice(op, NGX_CHATVISOR_NOTICE_WEBHOOKS, NULL,
+                                NULL);
+        return CV_OK;
+    }
+
+    if (a->res.settings || a->res.presence) {
+        return CV_OK;       /* no poll has news: mirrored once committed */
+    }
 
     if (a->res.conversation_id[0] == '\0') {
         /* an agent's record: a disabled one's conversations went back to
@@ -1470,6 +1533,61 @@ ngx_chatvisor_cluster_stuck(ngx_chatvisor_cluster_t *cl, uint64_t seq,
 }
 
 
+/* settings a command replaced, committed by this worker: the node's
+ * shared memory mirrors them for the edge (as after a local PUT) */
+
+static void
+ngx_chatvisor_cluster_settings(ngx_chatvisor_cluster_t *cl,
+    ngx_chatvisor_cluster_apply_t *a)
+{
+    if (a->res.settings == NULL || a->res.skipped
+        || a->res.status != CV_OK || a->res.result == NULL)
+    {
+        return;
+    }
+
+    if (ngx_strcmp(a->res.settings, "visibility") == 0) {
+        ngx_chatvisor_settings_visibility_set(cl->cmcf, a->res.result);
+
+    } else if (ngx_chatvisor_settings_widget_set(cl->cmcf, a->res.result)
+               != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, cl->log, 0,
+                      "chatvisor: cluster: runtime widget settings of seq "
+                      "%uL too large", a->seq);
+    }
+}
+
+
+/* an agent's status a command set, committed by this worker: into the
+ * node's presence (whether the agent is online stays the node's own) */
+
+static void
+ngx_chatvisor_cluster_presence(ngx_chatvisor_cluster_t *cl,
+    ngx_chatvisor_cluster_apply_t *a)
+{
+    const char  *id;
+
+    if (a->res.presence == NULL || a->res.skipped
+        || a->res.status != CV_OK)
+    {
+        return;
+    }
+
+    id = cJSON_GetStringValue(cJSON_GetObjectItem(a->res.result, "id"));
+
+    if (id == NULL
+        || ngx_chatvisor_presence_set(cl->cmcf, id, a->res.presence,
+                                      a->res.presence_external)
+           != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, cl->log, 0,
+                      "chatvisor: cluster: the agent status of seq %uL "
+                      "does not fit in the presence table", a->seq);
+    }
+}
+
+
 static void
 ngx_chatvisor_cluster_apply_done(ngx_chatvisor_op_t *op)
 {
@@ -1488,6 +1606,9 @@ ngx_chatvisor_cluster_apply_done(ngx_chatvisor_op_t *op)
     } else if (cl && a->gen == cl->gen && !cl->halted) {
 
         if (op->status == CV_OK) {
+            ngx_chatvisor_cluster_settings(cl, a);
+            ngx_chatvisor_cluster_presence(cl, a);
+
             if (a->seq > cl->seen) {
                 cl->seen = a->seq;
 
@@ -1870,6 +1991,32 @@ ngx_chatvisor_cluster_read(ngx_event_t *ev)
         ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
                       "chatvisor: cluster: cannot watch its pipe");
     }
+}
+
+
+ngx_uint_t
+ngx_chatvisor_cluster_webhooks(ngx_uint_t want)
+{
+    ngx_uint_t                held, asked;
+    ngx_chatvisor_cluster_t  *cl;
+
+    cl = ngx_chatvisor_cluster;
+
+    if (cl == NULL) {
+        return 0;
+    }
+
+    held = ngx_chatvisor_cluster_lease_held(&cl->lease, want, cl->seen,
+                                            &asked);
+
+    if (asked) {
+        /* our thread asks for the lease now, not at its next tick */
+        pthread_mutex_lock(&cl->mu);
+        pthread_cond_signal(&cl->cond);
+        pthread_mutex_unlock(&cl->mu);
+    }
+
+    return held;
 }
 
 
