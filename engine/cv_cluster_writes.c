@@ -197,49 +197,6 @@ cv_cluster_webhook_rotate(cv_txn *t, const cJSON *cmd,
 }
 
 
-/* {"op":"api.webhook_test","webhook_id"}: a webhook.test delivery (its
- * event id from the seed), due at the command's time */
-static cv_status
-cv_cluster_webhook_test(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
-{
-    const char  *id;
-
-    id = cv_cw_str(cmd, "webhook_id");
-    if (id == NULL) {
-        return CV_INVALID;
-    }
-
-    return cv_cluster_webhook_changed(res,
-               cv_webhook_test(t, id, cv_now_ms(), &res->result));
-}
-
-
-/* {"op":"api.webhook_retry","webhook_id","delivery_id"}: due again at the
- * command's time, for whichever node sends */
-static cv_status
-cv_cluster_webhook_retry(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
-{
-    cv_status    st;
-    const char  *id, *delivery;
-
-    id = cv_cw_str(cmd, "webhook_id");
-    delivery = cv_cw_str(cmd, "delivery_id");
-
-    if (id == NULL || delivery == NULL) {
-        return CV_INVALID;
-    }
-
-    st = cv_webhook_retry(t, id, delivery, cv_now_ms(), &res->result);
-
-    if (st == CV_CONFLICT) {
-        cv_cw_why(res, "this delivery was delivered");
-        return st;
-    }
-
-    return cv_cluster_webhook_changed(res, st);
-}
-
-
 /*
  * The visitor a command names ("customer_id"), or a new one made from the
  * seed (absent: a new visitor, whose cookie its node then signs).
@@ -441,8 +398,6 @@ static const cv_cluster_write_op_t  cv_cluster_write_ops[] = {
     { "api.webhook_update",  cv_cluster_webhook_update },
     { "api.webhook_delete",  cv_cluster_webhook_delete },
     { "api.webhook_rotate",  cv_cluster_webhook_rotate },
-    { "api.webhook_test",    cv_cluster_webhook_test },
-    { "api.webhook_retry",   cv_cluster_webhook_retry },
     { "visitor.contact",     cv_cluster_visitor_contact },
     { "visitor.identify",    cv_cluster_visitor_identify },
     { "agent.status",        cv_cluster_agent_status },

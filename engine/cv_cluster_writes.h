@@ -12,8 +12,6 @@
  *  "status":-1|0|1}
  * {"op":"api.webhook_delete",…,"webhook_id"}
  * {"op":"api.webhook_rotate",…,"webhook_id"}
- * {"op":"api.webhook_test",…,"webhook_id"}
- * {"op":"api.webhook_retry",…,"webhook_id","delivery_id"}
  * {"op":"visitor.contact",…,"customer_id" (absent: a new visitor),
  *  "email","name"?}
  * {"op":"visitor.identify",…,"customer_id" (absent: a new visitor),

@@ -9,8 +9,7 @@
 #   - visibility PUT on B: GET visibility on A and C, and C's pages lose
 #     the widget;
 #   - a webhook endpoint POSTed on A is on B with the same id; a change on
-#     C, a rotation on B and a deletion on C are seen on the others; a
-#     test delivery made on B is listed on A and C, and retried on C;
+#     C, a rotation on B and a deletion on C are seen on the others;
 #   - the pre-chat contact of a new visitor on A: the customer (the same
 #     id, from the command's seed) has the email on C, and the visitor's
 #     cookie works on B;
@@ -157,25 +156,6 @@ for my $i (1, 2) {
     my $l = $api[$i]->call(GET => 'webhooks')->{json}{items} || [];
     is_deeply([ map { $_->{id} } @$l ], [$wh], "node $i lists it");
 }
-
-# a test delivery made on B, retried on C: the same delivery everywhere
-$r = $apiB->call(POST => "webhooks/$wh/test");
-is($r->{status}, 202, 'POST webhooks/ID/test on B: 202') or diag($r->{content});
-my ($did, $evid) = ($r->{json}{id} // '', $r->{json}{event_id} // '');
-ok($did && $evid, "a delivery ($did) of an event ($evid)");
-for my $i (0, 2) {
-    my $l = until_ok($SEEN_MAX, sub {
-        my $x = $api[$i]->call(GET => "webhooks/$wh/deliveries", undef, spec_check => 0);
-        $x->{json} && @{ $x->{json}{items} || [] } ? $x->{json}{items} : undef });
-    is_deeply([ map { [$_->{id}, $_->{event_id}, $_->{event_type}] } @{ $l || [] } ],
-              [ [$did, $evid, 'webhook.test'] ],
-              "node $i lists the same delivery of the same event");
-}
-$r = $apiC->call(POST => "webhooks/$wh/deliveries/$did/retry");
-is($r->{status}, 202, 'its retry on C: 202') or diag($r->{content});
-is($r->{json}{id}, $did, 'the same delivery');
-$r = $apiA->call(POST => "webhooks/$wh/deliveries/d_nope/retry");
-is($r->{status}, 404, 'a retry of an unknown delivery: 404');
 
 $r = $apiC->call(PATCH => "webhooks/$wh", { status => 'disabled' });
 is($r->{status}, 200, 'PATCH webhooks/ID on C: 200') or diag($r->{content});

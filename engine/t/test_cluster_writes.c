@@ -92,7 +92,7 @@ settings_text(cv_store *st, const char *name)
 int
 main(void)
 {
-    char               cmd[1024], wh[64], dl[64], cus[CV_ID_MAX], *sa, *sb;
+    char               cmd[1024], wh[64], cus[CV_ID_MAX], *sa, *sb;
     cJSON             *c;
     cv_txn            *t;
     cv_store          *a, *b;
@@ -152,47 +152,23 @@ main(void)
        "an endpoint's change applies on both");
 
     snprintf(cmd, sizeof(cmd),
-             "{\"op\":\"api.webhook_test\",\"seed\":\"" SEED_B "\","
-             "\"now\":" NOW ",\"webhook_id\":\"%s\"}", wh);
-    ok(both(a, b, 5, cmd, &ra, &rb) && ra.status == CV_OK && ra.webhooks
-       && str(ra.result, "id") && str(ra.result, "event_id"),
-       "a test delivery is the same on both (%s)",
-       ra.result && str(ra.result, "event_id") ? str(ra.result, "event_id")
-                                                : "-");
-
-    snprintf(dl, sizeof(dl), "%s", ra.result ? str(ra.result, "id") : "");
-    snprintf(cmd, sizeof(cmd),
-             "{\"op\":\"api.webhook_retry\",\"seed\":\"" SEED_A "\","
-             "\"now\":" NOW ",\"webhook_id\":\"%s\","
-             "\"delivery_id\":\"%s\"}", wh, dl);
-    ok(both(a, b, 6, cmd, &ra, &rb) && ra.status == CV_OK && ra.webhooks,
-       "its retry applies on both");
-
-    snprintf(cmd, sizeof(cmd),
-             "{\"op\":\"api.webhook_retry\",\"seed\":\"" SEED_A "\","
-             "\"now\":" NOW ",\"webhook_id\":\"%s\","
-             "\"delivery_id\":\"nope\"}", wh);
-    ok(both(a, b, 7, cmd, &ra, &rb) && ra.status == CV_NOT_FOUND,
-       "an unknown delivery's retry is refused");
-
-    snprintf(cmd, sizeof(cmd),
              "{\"op\":\"api.webhook_rotate\",\"seed\":\"" SEED_A "\","
              "\"now\":" NOW ",\"webhook_id\":\"%s\"}", wh);
-    ok(both(a, b, 8, cmd, &ra, &rb) && ra.status == CV_OK,
+    ok(both(a, b, 5, cmd, &ra, &rb) && ra.status == CV_OK,
        "a rotated secret is the same on both");
 
     snprintf(cmd, sizeof(cmd),
              "{\"op\":\"api.webhook_delete\",\"seed\":\"" SEED_A "\","
              "\"now\":" NOW ",\"webhook_id\":\"%s\"}", wh);
-    ok(both(a, b, 9, cmd, &ra, &rb) && ra.status == CV_OK && ra.deleted,
+    ok(both(a, b, 6, cmd, &ra, &rb) && ra.status == CV_OK && ra.deleted,
        "an endpoint's deletion applies on both");
-    ok(both(a, b, 10, cmd, &ra, &rb) && ra.status == CV_NOT_FOUND
+    ok(both(a, b, 7, cmd, &ra, &rb) && ra.status == CV_NOT_FOUND
        && !ra.deleted && !ra.webhooks,
        "deleting it again is refused, as nothing");
 
     /* a visitor's contact and identity */
 
-    ok(both(a, b, 11, "{\"op\":\"visitor.contact\",\"seed\":\"" SEED_A "\","
+    ok(both(a, b, 8, "{\"op\":\"visitor.contact\",\"seed\":\"" SEED_A "\","
                      "\"now\":" NOW ",\"email\":\"ann@example.com\","
                      "\"name\":\"Ann\"}", &ra, &rb)
        && ra.status == CV_OK && ra.customer_id[0],
@@ -205,14 +181,14 @@ main(void)
              "{\"op\":\"visitor.contact\",\"seed\":\"" SEED_A "\","
              "\"now\":" NOW ",\"customer_id\":\"%s\",\"email\":\"bad\"}",
              cus);
-    ok(both(a, b, 12, cmd, &ra, &rb) && ra.status == CV_INVALID
+    ok(both(a, b, 9, cmd, &ra, &rb) && ra.status == CV_INVALID
        && ra.why[0], "a bad email is refused with its reason: %s", ra.why);
 
     snprintf(cmd, sizeof(cmd),
              "{\"op\":\"visitor.identify\",\"seed\":\"" SEED_B "\","
              "\"now\":" NOW ",\"customer_id\":\"%s\",\"ext\":\"crm-7\","
              "\"fields\":{\"firstname\":\"Ann\"}}", cus);
-    ok(both(a, b, 13, cmd, &ra, &rb) && ra.status == CV_OK && ra.result
+    ok(both(a, b, 10, cmd, &ra, &rb) && ra.status == CV_OK && ra.result
        && strcmp(str(ra.result, "id"), "crm-7") == 0,
        "identify gives the integrator's id on both");
 
@@ -228,14 +204,14 @@ main(void)
 
     /* an agent's status: not stored, named for the node's presence */
 
-    ok(both(a, b, 14, "{\"op\":\"agent.status\",\"seed\":\"" SEED_A "\","
+    ok(both(a, b, 11, "{\"op\":\"agent.status\",\"seed\":\"" SEED_A "\","
                       "\"now\":" NOW ",\"agent_id\":\"ann\","
                       "\"status\":\"available\",\"external\":true}",
             &ra, &rb)
        && ra.status == CV_NOT_FOUND && ra.presence == NULL,
        "the integrator's status for an unknown agent is refused");
 
-    ok(both(a, b, 15, "{\"op\":\"agent.status\",\"seed\":\"" SEED_A "\","
+    ok(both(a, b, 12, "{\"op\":\"agent.status\",\"seed\":\"" SEED_A "\","
                       "\"now\":" NOW ",\"agent_id\":\"ann\","
                       "\"status\":\"away\"}", &ra, &rb)
        && ra.status == CV_OK && ra.presence
@@ -243,7 +219,7 @@ main(void)
        && strcmp(str(ra.result, "id"), "ann") == 0,
        "a console's status applies, for the node's presence");
 
-    ok(both(a, b, 16, "{\"op\":\"agent.status\",\"seed\":\"" SEED_A "\","
+    ok(both(a, b, 13, "{\"op\":\"agent.status\",\"seed\":\"" SEED_A "\","
                       "\"now\":" NOW ",\"agent_id\":\"ann\","
                       "\"status\":\"busy\"}", &ra, &rb)
        && ra.status == CV_INVALID,

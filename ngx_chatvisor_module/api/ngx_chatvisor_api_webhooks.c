@@ -155,19 +155,6 @@ ngx_chatvisor_api_webhook_cluster_done(ngx_http_request_t *r, cv_status st)
 }
 
 
-/* cluster mode: a delivery queued (a test, a retry) is 202 */
-
-static ngx_int_t
-ngx_chatvisor_api_webhook_queued(ngx_http_request_t *r, cv_status st)
-{
-    if (st == CV_OK) {
-        ngx_chatvisor_ctx(r)->op.ok_status = NGX_HTTP_ACCEPTED;
-    }
-
-    return ngx_chatvisor_send_op(r, st);
-}
-
-
 /* a command for op, with the endpoint of the path (NULL: none) */
 
 static cJSON *
@@ -494,13 +481,6 @@ ngx_int_t
 ngx_chatvisor_api_webhook_test(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx)
 {
-    if (ngx_chatvisor_api_webhook_cluster_on(r)) {
-        return ngx_chatvisor_cluster_write(r,
-                   ngx_chatvisor_api_webhook_cmd("api.webhook_test",
-                                                 ctx->param[0]),
-                   ngx_chatvisor_api_webhook_queued);
-    }
-
     return ngx_chatvisor_write(r, ngx_chatvisor_api_webhook_test_run, NULL);
 }
 
@@ -597,18 +577,5 @@ ngx_int_t
 ngx_chatvisor_api_webhook_retry(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx)
 {
-    cJSON  *cmd;
-
-    if (ngx_chatvisor_api_webhook_cluster_on(r)) {
-        cmd = ngx_chatvisor_api_webhook_cmd("api.webhook_retry",
-                                            ctx->param[0]);
-        if (cmd) {
-            cJSON_AddStringToObject(cmd, "delivery_id", ctx->param[1]);
-        }
-
-        return ngx_chatvisor_cluster_write(r, cmd,
-                                           ngx_chatvisor_api_webhook_queued);
-    }
-
     return ngx_chatvisor_write(r, ngx_chatvisor_api_webhook_retry_run, NULL);
 }
