@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "cv_cluster.h"
+#include "cv_cluster_webhooks.h"
 #include "cv_cluster_writes.h"
 #include "cv_routing.h"
 #include "cv_agents.h"
@@ -768,6 +769,10 @@ cv_cluster_run(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
                || strcmp(op, "api.customer_erase") == 0))
     {
         return cv_cluster_api_customers(t, cmd, res, op);
+    }
+
+    if (cv_cluster_webhook_op(op)) {
+        return cv_cluster_webhook_apply(t, cmd, op, res);
     }
 
     return CV_INVALID;      /* a newer node's command: see docs/cluster.md */

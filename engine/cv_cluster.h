@@ -31,6 +31,8 @@
  * {"op":"api.customer_put",…,"customer_id","fields":{…},"replace":bool}
  * {"op":"api.customer_erase",…,"customer_id"}
  * {"op":"api.token",…,"client","fingerprint","ttl_ms","token_hash"}
+ * {"op":"webhook.settle",…}, {"op":"webhook.record",…}: the webhook
+ *  sender's progress (cv_cluster_webhooks.h)
  * (a secret is never in a command: only its hash, the store's key)
  * Settings, webhook endpoints, a visitor's contact and identity:
  * cv_cluster_writes.h.
@@ -56,6 +58,8 @@ typedef struct {
     int         created;       /* it made a record (an agent) */
     int         deleted;       /* it deleted one */
     int         skipped;       /* applied before (by another worker) */
+    int         quiet;         /* nothing a poll waits for (webhooks'
+                                  progress): no notice */
     const char *settings;      /* settings it replaced ("widget", …) and
                                   webhooks: endpoints it changed (for the
                                   node's mirrors and sender; not kept) */

@@ -10,6 +10,7 @@
 #include "cv_time.h"
 #include "cv_url.h"
 #include "cv_webhooks.h"
+#include "cv_cluster_webhooks.h"
 
 
 typedef struct {
@@ -477,10 +478,29 @@ ngx_chatvisor_api_webhook_test_run(ngx_http_request_t *r, cv_txn *t)
 }
 
 
+/* cluster mode: a test or a retry applied, answered 202 as locally */
+
+static ngx_int_t
+ngx_chatvisor_api_webhook_accepted(ngx_http_request_t *r, cv_status st)
+{
+    ngx_chatvisor_ctx(r)->op.ok_status = NGX_HTTP_ACCEPTED;
+
+    return ngx_chatvisor_send_op(r, st);
+}
+
+
 ngx_int_t
 ngx_chatvisor_api_webhook_test(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx)
 {
+    /* cluster mode: a command, so that the sending node has the test,
+     * whichever node was asked (cv_cluster_webhooks.h) */
+    if (ngx_chatvisor_api_webhook_cluster_on(r)) {
+        return ngx_chatvisor_cluster_write(r,
+                   cv_cluster_webhook_api_cmd(ctx->param[0], NULL),
+                   ngx_chatvisor_api_webhook_accepted);
+    }
+
     return ngx_chatvisor_write(r, ngx_chatvisor_api_webhook_test_run, NULL);
 }
 
@@ -577,5 +597,18 @@ ngx_int_t
 ngx_chatvisor_api_webhook_retry(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx)
 {
+    uint64_t  dseq;
+
+    if (ngx_chatvisor_api_webhook_cluster_on(r)) {
+        /* no delivery's id: nothing to publish */
+        if (cv_delivery_id_parse(ctx->param[1], &dseq) != CV_OK) {
+            return ngx_chatvisor_send_status(r, CV_NOT_FOUND, NULL);
+        }
+
+        return ngx_chatvisor_cluster_write(r,
+                   cv_cluster_webhook_api_cmd(ctx->param[0], ctx->param[1]),
+                   ngx_chatvisor_api_webhook_accepted);
+    }
+
     return ngx_chatvisor_write(r, ngx_chatvisor_api_webhook_retry_run, NULL);
 }

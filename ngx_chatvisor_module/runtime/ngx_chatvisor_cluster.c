@@ -22,10 +22,15 @@
  * typing signals (STREAM.typing) and each node's available agents for
  * routing (STREAM.presence, every 2 s), each with the sending node's id so
  * that a node skips its own.
+ *
+ * The webhooks are sent by one node at a time: our thread keeps the lease
+ * in the key-value bucket for the worker that would send
+ * (ngx_chatvisor_cluster_lease.c, ngx_chatvisor_cluster_webhooks()).
  */
 
 
 #include "ngx_chatvisor_runtime.h"
+#include "ngx_chatvisor_cluster_lease.h"
 #include "cv_time.h"
 
 #include <nats/nats.h>
@@ -166,6 +171,10 @@ typedef struct {
     uint64_t                       stall_from;
     ngx_uint_t                     stall_checks;
     ngx_msec_t                     stall_checked;
+    ngx_msec_t                     lease_wait;  /* 0: the tick's */
+
+    /* the webhooks' sending node: its own mutex */
+    ngx_chatvisor_cluster_lease_t  lease;
 
     /* the event loop's alone */
     ngx_connection_t              *conn;
@@ -788,6 +797,22 @@ ngx_chatvisor_cluster_stall(ngx_chatvisor_cluster_t *cl)
 }
 
 
+/* the webhooks' lease: before the stall check and the reader, which may
+ * wait for JetStream, so that a renewal is not late for them */
+static void
+ngx_chatvisor_cluster_lease_run(ngx_chatvisor_cluster_t *cl)
+{
+    const char  *note;
+
+    note = ngx_chatvisor_cluster_lease_step(&cl->lease, cl->kv, cl->js,
+                                  (const char *) cl->cmcf->cluster.stream.data,
+                                  &cl->lease_wait);
+    if (note) {
+        ngx_chatvisor_cluster_note(cl, note, NATS_OK);
+    }
+}
+
+
 static void
 ngx_chatvisor_cluster_step(ngx_chatvisor_cluster_t *cl)
 {
@@ -867,6 +892,7 @@ ngx_chatvisor_cluster_step(ngx_chatvisor_cluster_t *cl)
         }
     }
 
+    ngx_chatvisor_cluster_lease_run(cl);
     ngx_chatvisor_cluster_stall(cl);
     ngx_chatvisor_cluster_subscribe(cl);
 }
@@ -877,6 +903,7 @@ ngx_chatvisor_cluster_thread(void *data)
 {
     ngx_chatvisor_cluster_t *cl = data;
 
+    ngx_msec_t       wait;
     struct timespec  ts;
 
     pthread_mutex_lock(&cl->mu);
@@ -884,6 +911,7 @@ ngx_chatvisor_cluster_thread(void *data)
     while (!cl->stop) {
         pthread_mutex_unlock(&cl->mu);
 
+        cl->lease_wait = 0;
         ngx_chatvisor_cluster_step(cl);
 
         pthread_mutex_lock(&cl->mu);
@@ -892,13 +920,33 @@ ngx_chatvisor_cluster_thread(void *data)
             break;
         }
 
+        /* the lease's renewals come more often than the tick */
+        wait = NGX_CHATVISOR_CLUSTER_TICK;
+
+        if (cl->lease_wait && cl->lease_wait < wait) {
+            wait = cl->lease_wait;
+        }
+
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += NGX_CHATVISOR_CLUSTER_TICK / 1000;
+        ts.tv_sec += wait / 1000;
+        ts.tv_nsec += (long) (wait % 1000) * 1000000;
+
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
 
         (void) pthread_cond_timedwait(&cl->cond, &cl->mu, &ts);
     }
 
     pthread_mutex_unlock(&cl->mu);
+
+    /* an exiting worker's lease goes to the others at once */
+    if (cl->nc
+        && natsConnection_Status(cl->nc) == NATS_CONN_STATUS_CONNECTED)
+    {
+        ngx_chatvisor_cluster_lease_release(&cl->lease, cl->kv);
+    }
 
     if (cl->sub) {
         natsSubscription_Destroy(cl->sub);
@@ -991,6 +1039,8 @@ ngx_chatvisor_cluster_init_process(ngx_cycle_t *cycle,
     cl->cmcf = cmcf;
     cl->log = cycle->log;
     ngx_queue_init(&cl->waiting);
+    ngx_chatvisor_cluster_lease_init(&cl->lease, cmcf->cluster.node,
+                                     sizeof(cmcf->cluster.node));
 
     (void) ngx_snprintf(cl->typing_subject, sizeof(cl->typing_subject) - 1,
                         "%s%s%Z", cmcf->cluster.stream.data,
@@ -1317,7 +1367,9 @@ ngx_chatvisor_cluster_apply_run(ngx_chatvisor_op_t *op, cv_txn *t)
     st = cv_cluster_apply(t, a->seq, (const char *) a->data, a->len,
                           &a->res);
 
-    if (st != CV_OK || a->res.skipped || a->res.status != CV_OK) {
+    if (st != CV_OK || a->res.skipped || a->res.status != CV_OK
+        || a->res.quiet)
+    {
         return st;
     }
 
@@ -1802,6 +1854,32 @@ ngx_chatvisor_cluster_read(ngx_event_t *ev)
         ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
                       "chatvisor: cluster: cannot watch its pipe");
     }
+}
+
+
+ngx_uint_t
+ngx_chatvisor_cluster_webhooks(ngx_uint_t want)
+{
+    ngx_uint_t                held, asked;
+    ngx_chatvisor_cluster_t  *cl;
+
+    cl = ngx_chatvisor_cluster;
+
+    if (cl == NULL) {
+        return 0;
+    }
+
+    held = ngx_chatvisor_cluster_lease_held(&cl->lease, want, cl->seen,
+                                            &asked);
+
+    if (asked) {
+        /* our thread asks for the lease now, not at its next tick */
+        pthread_mutex_lock(&cl->mu);
+        pthread_cond_signal(&cl->cond);
+        pthread_mutex_unlock(&cl->mu);
+    }
+
+    return held;
 }
 
 

@@ -222,6 +222,15 @@ void ngx_chatvisor_cluster_exit_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_chatvisor_cluster_publish(ngx_chatvisor_main_conf_t *cmcf,
     cJSON *cmd, ngx_chatvisor_cluster_wait_t *w);
 
+/*
+ * The webhooks (docs/cluster.md "Webhooks"): want is 1 while this worker
+ * would send them (it holds the node's webhooks lease and there are
+ * endpoints). Returns 1 while this node holds the cluster's lease and
+ * this worker applied everything the stream had when it was taken: then,
+ * and only then, this worker sends.
+ */
+ngx_uint_t ngx_chatvisor_cluster_webhooks(ngx_uint_t want);
+
 
 /* ---------------------------------------------------------- long-polls */
 

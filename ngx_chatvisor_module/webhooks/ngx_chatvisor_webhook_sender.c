@@ -21,6 +21,13 @@
  * and the cursor never passes an event not settled; whatever was in
  * flight or answered but not settled when a worker died is sent again by
  * the next owner, with the same webhook-id.
+ *
+ * In cluster mode (docs/cluster.md "Webhooks") one node sends: the owner
+ * worker sends only while its node holds the cluster's webhooks lease
+ * (ngx_chatvisor_cluster_webhooks()), and its settles and retries'
+ * outcomes are commands of the stream, applied by every node, instead of
+ * writes of its own store: the node that takes over goes on from the same
+ * cursor and pending deliveries.
  */
 
 
@@ -28,6 +35,7 @@
 #include "ngx_chatvisor_webhook_client.h"
 #include "cv_time.h"
 #include "cv_webhooks.h"
+#include "cv_cluster_webhooks.h"
 
 
 #define NGX_CHATVISOR_LEASE_TTL         1000      /* ms */
@@ -68,6 +76,8 @@
 #define NGX_CHATVISOR_PRUNE_BATCH       500
 #define NGX_CHATVISOR_JITTER            10        /* +-% of a retry delay */
 #define NGX_CHATVISOR_KEEPALIVE         60000     /* ms an idle connection */
+#define NGX_CHATVISOR_SETTLE_AGAIN      500       /* ms: a settle the cluster
+                                                     did not take, again */
 #define NGX_CHATVISOR_IDLE_MAX          16        /* idle connections kept */
 
 /* webhook-id, -timestamp and two signatures (during a rotation) */
@@ -116,6 +126,8 @@ typedef struct {
     int64_t                            started_ms;
     ngx_chatvisor_client_request_t    *request;   /* NULL once answered */
     ngx_chatvisor_op_t                 op;        /* recording the outcome */
+    ngx_chatvisor_cluster_wait_t       cw;        /* the same, in cluster
+                                                     mode */
     cv_delivery_result                 result;
     char                               error[CV_WEBHOOK_ERROR_MAX + 1];
     const char                        *disable;   /* "gone", "failing" */
@@ -176,10 +188,16 @@ static struct {
     size_t                             pruned;
     int64_t                            prune_at;
     ngx_chatvisor_op_t                 settle_op;
+    ngx_chatvisor_cluster_wait_t       settle_wait;   /* cluster mode */
+    int64_t                            settle_again;  /* ms: not before */
     ngx_chatvisor_settle_part_t       *parts;
     ngx_uint_t                         nparts;
     ngx_uint_t                         nparts_cap;
     unsigned                           owner:1;
+    unsigned                           sending:1; /* owner, and its node
+                                                     holds the cluster's
+                                                     lease (always without
+                                                     a cluster) */
     unsigned                           reload:1;
     unsigned                           read:1;
     unsigned                           pruning:1;
@@ -645,20 +663,17 @@ ngx_chatvisor_attempt_run(ngx_chatvisor_op_t *op, cv_txn *t)
 
 
 static void
-ngx_chatvisor_attempt_done(ngx_chatvisor_op_t *op)
+ngx_chatvisor_attempt_finish(ngx_chatvisor_attempt_t *a, cv_status status)
 {
-    ngx_chatvisor_attempt_t   *a = op->data;
     ngx_chatvisor_endpoint_t  *ep;
-
-    ngx_chatvisor_op_clear(op);
 
     ep = a->ep;
 
-    if (op->status != CV_OK) {
+    if (status != CV_OK) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "chatvisor: webhook %s: recording a delivery failed "
                       "(%s); it is sent again", ep->rec.id,
-                      cv_status_text(op->status));
+                      cv_status_text(status));
     }
 
     if (a->disable) {
@@ -677,6 +692,60 @@ ngx_chatvisor_attempt_done(ngx_chatvisor_op_t *op)
     }
 
     ngx_chatvisor_sender_wake();
+}
+
+
+static void
+ngx_chatvisor_attempt_done(ngx_chatvisor_op_t *op)
+{
+    ngx_chatvisor_op_clear(op);
+    ngx_chatvisor_attempt_finish(op->data, op->status);
+}
+
+
+/* cluster mode: the outcome's command applied on this node, or not */
+static void
+ngx_chatvisor_attempt_recorded(ngx_chatvisor_cluster_wait_t *w)
+{
+    cv_status  status;
+
+    status = (w->rc == NGX_OK) ? w->res.status : CV_ERROR;
+    cv_cluster_result_clear(&w->res);
+
+    ngx_chatvisor_attempt_finish(w->data, status);
+}
+
+
+/* the outcome of an attempt from the store into the store, or into the
+ * stream in cluster mode: NGX_OK when its done follows */
+static ngx_int_t
+ngx_chatvisor_attempt_record(ngx_chatvisor_attempt_t *a)
+{
+    cJSON      *cmd;
+    ngx_int_t   rc;
+
+    if (!ngx_chatvisor_cluster_on(ngx_chatvisor_sender.cmcf)) {
+        a->op.run = ngx_chatvisor_attempt_run;
+        a->op.done = ngx_chatvisor_attempt_done;
+        a->op.data = a;
+
+        return ngx_chatvisor_commit(ngx_chatvisor_sender.cmcf, &a->op);
+    }
+
+    cmd = cv_cluster_webhook_record_cmd(a->ep->rec.id, a->dseq, &a->result,
+                                        a->disable);
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    a->cw.done = ngx_chatvisor_attempt_recorded;
+    a->cw.data = a;
+
+    rc = ngx_chatvisor_cluster_publish(ngx_chatvisor_sender.cmcf, cmd,
+                                       &a->cw);
+    cJSON_Delete(cmd);
+
+    return rc == NGX_OK ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -769,11 +838,8 @@ ngx_chatvisor_sender_answered(ngx_chatvisor_client_result_t *res, void *data)
         return;
     }
 
-    a->op.run = ngx_chatvisor_attempt_run;
-    a->op.done = ngx_chatvisor_attempt_done;
-    a->op.data = a;
-
-    if (ngx_chatvisor_commit(ngx_chatvisor_sender.cmcf, &a->op) != NGX_OK) {
+    if (ngx_chatvisor_attempt_record(a) != NGX_OK) {
+        /* still due in the store: sent again */
         ngx_queue_remove(&a->queue);
         ep->in_flight--;
         ngx_free(a);
@@ -1149,22 +1215,21 @@ ngx_chatvisor_settle_run(ngx_chatvisor_op_t *op, cv_txn *t)
 
 
 static void
-ngx_chatvisor_settle_done(ngx_chatvisor_op_t *op)
+ngx_chatvisor_settle_finish(cv_status status)
 {
     ngx_uint_t                    i, k, settled;
     ngx_chatvisor_wevent_t       *w;
     ngx_chatvisor_endpoint_t     *ep;
     ngx_chatvisor_settle_part_t  *part;
 
-    ngx_chatvisor_op_clear(op);
     ngx_chatvisor_sender.settling = 0;
 
-    settled = (op->status == CV_OK);
+    settled = (status == CV_OK);
 
     if (!settled) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "chatvisor: settling webhook deliveries failed (%s); "
-                      "they are settled again", cv_status_text(op->status));
+                      "they are settled again", cv_status_text(status));
     }
 
     for (i = 0; i < ngx_chatvisor_sender.nparts; i++) {
@@ -1226,6 +1291,71 @@ ngx_chatvisor_settle_done(ngx_chatvisor_op_t *op)
     ngx_chatvisor_sender.nparts = 0;
 
     ngx_chatvisor_sender_wake();
+}
+
+
+static void
+ngx_chatvisor_settle_done(ngx_chatvisor_op_t *op)
+{
+    ngx_chatvisor_op_clear(op);
+    ngx_chatvisor_settle_finish(op->status);
+}
+
+
+/* cluster mode: the settle's command applied on this node, or not (then
+ * settled again a little later: the cluster may be away a while) */
+static void
+ngx_chatvisor_settle_applied(ngx_chatvisor_cluster_wait_t *w)
+{
+    cv_status  status;
+
+    status = (w->rc == NGX_OK) ? w->res.status : CV_ERROR;
+    cv_cluster_result_clear(&w->res);
+
+    if (status != CV_OK) {
+        ngx_chatvisor_sender.settle_again = cv_now_ms()
+                                            + NGX_CHATVISOR_SETTLE_AGAIN;
+    }
+
+    ngx_chatvisor_settle_finish(status);
+}
+
+
+/* cluster mode: the settle's parts as one command of the stream */
+static ngx_int_t
+ngx_chatvisor_settle_publish(void)
+{
+    cJSON                        *cmd;
+    ngx_int_t                     rc;
+    ngx_uint_t                    i;
+    ngx_chatvisor_settle_part_t  *part;
+
+    cmd = cv_cluster_webhook_settle_cmd();
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < ngx_chatvisor_sender.nparts; i++) {
+        part = &ngx_chatvisor_sender.parts[i];
+
+        if (cv_cluster_webhook_settle_part(cmd, part->id, part->items,
+                                           part->n, part->cursor,
+                                           part->disable)
+            != CV_OK)
+        {
+            cJSON_Delete(cmd);
+            return NGX_ERROR;
+        }
+    }
+
+    ngx_chatvisor_sender.settle_wait.done = ngx_chatvisor_settle_applied;
+    ngx_chatvisor_sender.settle_wait.data = NULL;
+
+    rc = ngx_chatvisor_cluster_publish(ngx_chatvisor_sender.cmcf, cmd,
+                                       &ngx_chatvisor_sender.settle_wait);
+    cJSON_Delete(cmd);
+
+    return rc == NGX_OK ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -1329,7 +1459,9 @@ ngx_chatvisor_settle(void)
     ngx_queue_t               *q;
     ngx_chatvisor_endpoint_t  *ep;
 
-    if (ngx_chatvisor_sender.settling) {
+    if (ngx_chatvisor_sender.settling
+        || cv_now_ms() < ngx_chatvisor_sender.settle_again)
+    {
         return;
     }
 
@@ -1376,6 +1508,20 @@ ngx_chatvisor_settle(void)
     }
 
     ngx_chatvisor_sender.nparts = n;
+
+    if (ngx_chatvisor_cluster_on(ngx_chatvisor_sender.cmcf)) {
+        if (ngx_chatvisor_settle_publish() == NGX_OK) {
+            ngx_chatvisor_sender.settling = 1;
+            return;
+        }
+
+        /* no quorum now: as if it had failed, again a little later */
+        ngx_chatvisor_sender.settle_again = cv_now_ms()
+                                            + NGX_CHATVISOR_SETTLE_AGAIN;
+        ngx_chatvisor_settle_finish(CV_ERROR);
+        return;
+    }
+
     ngx_chatvisor_sender.settle_op.run = ngx_chatvisor_settle_run;
     ngx_chatvisor_sender.settle_op.done = ngx_chatvisor_settle_done;
 
@@ -1474,6 +1620,31 @@ ngx_chatvisor_prune_run(ngx_chatvisor_op_t *op, cv_txn *t)
 }
 
 
+/* finished deliveries older than NGX_CHATVISOR_KEEP_FINISHED deleted,
+ * now and then (in cluster mode by each node from its own store, as the
+ * retention purge) */
+
+static void
+ngx_chatvisor_sender_prune(int64_t now)
+{
+    if (ngx_chatvisor_sender.pruning || now < ngx_chatvisor_sender.prune_at)
+    {
+        return;
+    }
+
+    ngx_chatvisor_sender.prune_at = now + NGX_CHATVISOR_PRUNE_EVERY;
+    ngx_chatvisor_sender.prune_op.run = ngx_chatvisor_prune_run;
+    ngx_chatvisor_sender.prune_op.done = ngx_chatvisor_prune_run_done;
+
+    if (ngx_chatvisor_commit(ngx_chatvisor_sender.cmcf,
+                             &ngx_chatvisor_sender.prune_op)
+        == NGX_OK)
+    {
+        ngx_chatvisor_sender.pruning = 1;
+    }
+}
+
+
 /* each endpoint's room for first attempts in this pass: its free slots,
  * and while the chat keeps this worker busy its share of the budget; 0
  * when the chat is busy and no endpoint has any */
@@ -1557,7 +1728,7 @@ ngx_chatvisor_sender_work(ngx_event_t *ev)
     ngx_queue_t               *q;
     ngx_chatvisor_endpoint_t  *ep;
 
-    if (!ngx_chatvisor_sender.owner || ngx_exiting || ngx_quit
+    if (!ngx_chatvisor_sender.sending || ngx_exiting || ngx_quit
         || ngx_terminate)
     {
         return;
@@ -1617,19 +1788,13 @@ ngx_chatvisor_sender_work(ngx_event_t *ev)
     }
 
     ngx_chatvisor_settle();
+    ngx_chatvisor_sender_prune(now);
 
-    if (!ngx_chatvisor_sender.pruning && now >= ngx_chatvisor_sender.prune_at)
+    /* a settle the cluster did not take goes again then */
+    if (ngx_chatvisor_sender.settle_again > now
+        && (next == 0 || ngx_chatvisor_sender.settle_again < next))
     {
-        ngx_chatvisor_sender.prune_at = now + NGX_CHATVISOR_PRUNE_EVERY;
-        ngx_chatvisor_sender.prune_op.run = ngx_chatvisor_prune_run;
-        ngx_chatvisor_sender.prune_op.done = ngx_chatvisor_prune_run_done;
-
-        if (ngx_chatvisor_commit(ngx_chatvisor_sender.cmcf,
-                                 &ngx_chatvisor_sender.prune_op)
-            == NGX_OK)
-        {
-            ngx_chatvisor_sender.pruning = 1;
-        }
+        next = ngx_chatvisor_sender.settle_again;
     }
 
     /* look again when the next delivery is due (the answers of what is in
@@ -1647,13 +1812,16 @@ ngx_chatvisor_sender_work(ngx_event_t *ev)
 
 /* ----------------------------------------------------- lease, notices */
 
+/* nothing more is sent: what is in flight is sent again by the next
+ * sender (this worker, another, or in cluster mode another node) */
+
 static void
-ngx_chatvisor_sender_stop(void)
+ngx_chatvisor_sender_drop(void)
 {
     ngx_queue_t               *q, *next;
     ngx_chatvisor_endpoint_t  *ep;
 
-    ngx_chatvisor_sender.owner = 0;
+    ngx_chatvisor_sender.sending = 0;
 
     for (q = ngx_queue_head(&ngx_chatvisor_sender.endpoints);
          q != ngx_queue_sentinel(&ngx_chatvisor_sender.endpoints);
@@ -1674,6 +1842,81 @@ ngx_chatvisor_sender_stop(void)
 
 
 static void
+ngx_chatvisor_sender_stop(void)
+{
+    ngx_chatvisor_sender.owner = 0;
+    ngx_chatvisor_sender_drop();
+}
+
+
+/* cluster mode: 1 when the store has an enabled endpoint (a node with
+ * none does not ask for the cluster's lease: it would send nothing) */
+
+static ngx_uint_t
+ngx_chatvisor_sender_endpoints_any(void)
+{
+    size_t                n;
+    cv_txn               *t;
+    cv_status             st;
+    cv_webhook_endpoint  *list;
+
+    if (!ngx_queue_empty(&ngx_chatvisor_sender.endpoints)) {
+        return 1;
+    }
+
+    if (cv_txn_begin(ngx_chatvisor_sender.cmcf->store, 0, &t) != CV_OK) {
+        return 0;
+    }
+
+    st = cv_webhook_endpoints(t, &list, &n);
+    cv_txn_abort(t);
+
+    if (st != CV_OK) {
+        return 0;
+    }
+
+    free(list);
+
+    return n > 0;
+}
+
+
+/* whether this worker sends: it is the owner, and in cluster mode its
+ * node holds the cluster's lease */
+
+static void
+ngx_chatvisor_sender_cluster(void)
+{
+    ngx_uint_t  sending;
+
+    sending = ngx_chatvisor_sender.owner;
+
+    if (ngx_chatvisor_cluster_on(ngx_chatvisor_sender.cmcf)) {
+        sending = ngx_chatvisor_cluster_webhooks(sending
+                                       && ngx_chatvisor_sender_endpoints_any());
+    }
+
+    if (sending && !ngx_chatvisor_sender.sending) {
+        /* from the store's cursors and pending deliveries, which the
+         * node that sent before left there */
+        ngx_chatvisor_sender.sending = 1;
+        ngx_chatvisor_sender.reload = 1;
+        ngx_chatvisor_sender.read = 1;
+        ngx_chatvisor_sender_wake();
+
+    } else if (!sending && ngx_chatvisor_sender.sending) {
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "chatvisor: this worker stops sending the webhooks");
+        ngx_chatvisor_sender_drop();
+    }
+
+    if (ngx_chatvisor_sender.owner && !sending) {
+        ngx_chatvisor_sender_prune(cv_now_ms());
+    }
+}
+
+
+static void
 ngx_chatvisor_sender_lease(ngx_event_t *ev)
 {
     ngx_uint_t  held;
@@ -1684,6 +1927,11 @@ ngx_chatvisor_sender_lease(ngx_event_t *ev)
         ngx_chatvisor_lease_release(ngx_chatvisor_sender.cmcf,
                                     NGX_CHATVISOR_LEASE_WEBHOOKS);
         (void) ngx_chatvisor_ipc_hear(NGX_CHATVISOR_HEAR_ALL, 0);
+
+        if (ngx_chatvisor_cluster_on(ngx_chatvisor_sender.cmcf)) {
+            (void) ngx_chatvisor_cluster_webhooks(0);
+        }
+
         return;
     }
 
@@ -1719,6 +1967,8 @@ ngx_chatvisor_sender_lease(ngx_event_t *ev)
         ngx_chatvisor_sender_stop();
     }
 
+    ngx_chatvisor_sender_cluster();
+
     ngx_add_timer(ev, NGX_CHATVISOR_LEASE_RENEW);
 }
 
@@ -1726,7 +1976,7 @@ ngx_chatvisor_sender_lease(ngx_event_t *ev)
 static void
 ngx_chatvisor_sender_notice(ngx_chatvisor_notice_t *n)
 {
-    if (!ngx_chatvisor_sender.owner) {
+    if (!ngx_chatvisor_sender.sending) {
         return;
     }
 
