@@ -80,6 +80,15 @@
 /* JetStream's API requests (stream info, consumer creation), ms */
 #define NGX_CHATVISOR_CLUSTER_API_WAIT     2000
 
+/*
+ * Removing an erased customer's commands from the stream (ms): one removal
+ * waits this long for JetStream, and a batch stops after ERASE_STEP, so
+ * that our thread is back soon to its other work (the reader, the
+ * webhooks' lease); what is left goes at the next look
+ */
+#define NGX_CHATVISOR_CLUSTER_ERASE_WAIT   500
+#define NGX_CHATVISOR_CLUSTER_ERASE_STEP   200
+
 /* publishes in flight before js_PublishMsgAsync() would stall */
 #define NGX_CHATVISOR_CLUSTER_MAX_PENDING  65536
 
@@ -981,9 +990,11 @@ static void
 ngx_chatvisor_cluster_erase_work(ngx_chatvisor_cluster_t *cl)
 {
     size_t                         i, n, ndone;
+    int64_t                        start;
     uint64_t                       seqs[CV_CLUSTER_ERASE_BATCH];
     uint64_t                       done[CV_CLUSTER_ERASE_BATCH];
     jsErrCode                      jerr;
+    jsOptions                      jo;
     natsStatus                     s, failed;
     jsStreamInfo                  *si;
     ngx_chatvisor_cluster_item_t  *it;
@@ -1004,11 +1015,19 @@ ngx_chatvisor_cluster_erase_work(ngx_chatvisor_cluster_t *cl)
     ndone = 0;
     failed = NATS_OK;
     si = NULL;
+    start = nats_Now();
+
+    jsOptions_Init(&jo);
+    jo.Wait = NGX_CHATVISOR_CLUSTER_ERASE_WAIT;
 
     for (i = 0; i < n; i++) {
+        if (i && nats_Now() - start >= NGX_CHATVISOR_CLUSTER_ERASE_STEP) {
+            break;          /* the rest at the next look */
+        }
+
         jerr = 0;
         s = js_EraseMsg(cl->js, (const char *) cmcf->cluster.stream.data,
-                        seqs[i], NULL, &jerr);
+                        seqs[i], &jo, &jerr);
 
         if (s != NATS_OK && jerr == JSStreamMsgDeleteFailed && si == NULL) {
             /* a generic failure, or a seq the stream does not have */
@@ -1029,13 +1048,15 @@ ngx_chatvisor_cluster_erase_work(ngx_chatvisor_cluster_t *cl)
             done[ndone++] = seqs[i];
 
         } else {
+            /* refused or not answered: so would the next ones be now */
             failed = s;
+            break;
         }
     }
 
     jsStreamInfo_Destroy(si);
 
-    if (ndone < n) {
+    if (failed != NATS_OK) {
         ngx_chatvisor_cluster_note(cl, "some erased commands are not "
                                    "removed from the stream yet, again "
                                    "later", failed);

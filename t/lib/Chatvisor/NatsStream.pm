@@ -6,6 +6,7 @@ package Chatvisor::NatsStream;
 # what the stream holds rather than what a node applied of it.
 #
 #   my $s = Chatvisor::NatsStream->new(port => $cluster->client_port(0));
+#   (user => U, pass => P when the servers want them)
 #   my $info = $s->info('chatvisor');       # {state => {first_seq, ...}}
 #   my $m = $s->get('chatvisor', 7);        # {seq, subject, data} or undef
 #   my @all = $s->messages('chatvisor');    # every message there is
@@ -34,10 +35,11 @@ sub new {
     my $self = bless { sock => $sock, buf => '', n => 0 }, $class;
     my $info = $self->_line;
     die "not a nats-server: $info\n" unless $info =~ /^INFO /;
+    my %auth = defined $o{user} ? (user => $o{user}, pass => $o{pass}) : ();
     $self->_send('CONNECT ' . $JSON->encode({ verbose => JSON::PP::false,
         pedantic => JSON::PP::false, headers => JSON::PP::true,
         no_responders => JSON::PP::true, lang => 'perl', version => '0',
-        protocol => 1 }) . "\r\nSUB _INBOX.cvtest.* 1\r\nPING\r\n");
+        protocol => 1, %auth }) . "\r\nSUB _INBOX.cvtest.* 1\r\nPING\r\n");
     while (1) {
         my $l = $self->_line;
         last if $l eq 'PONG';
