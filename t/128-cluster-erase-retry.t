@@ -83,11 +83,22 @@ sub until_ok {
     }
 }
 
+# the stream's messages holding text (asked again while the stream has no
+# leader yet, after the servers' restarts)
 sub stream_with {
     my ($text) = @_;
-    my $ns = Chatvisor::NatsStream->new(port => $c->client_port(0),
-                                        user => $ADMIN, pass => $APASS);
-    return grep { index($_->{data}, $text) >= 0 } $ns->messages($STREAM);
+    my $deadline = time + 30;
+    while (1) {
+        my @m = eval {
+            my $ns = Chatvisor::NatsStream->new(port => $c->client_port(0),
+                                                user => $ADMIN, pass => $APASS);
+            my @all = $ns->messages($STREAM);
+            grep { index($_->{data}, $text) >= 0 } @all;
+        };
+        return @m unless $@;
+        die "the stream: $@" if time > $deadline;
+        sleep 0.5;
+    }
 }
 
 my $y = Chatvisor::Chat::Visitor->new($A);
