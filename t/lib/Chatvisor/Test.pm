@@ -536,10 +536,16 @@ sub allow_log {
 sub error_log { $_[0]->read_file('error.log') // '' }
 
 # error.log lines that fail the end-of-file check.
+# With ASan's abort_on_error=0 a worker that hits a memory error prints
+# its report on stderr and exits with code 1 (a notice in error.log):
+# both count, as do UBSan's runtime errors.
 sub bad_log_lines {
     my ($self) = @_;
-    my @bad = grep { /\[(?:alert|crit|emerg)\]/ || /exited on signal/ }
+    my @bad = grep { /\[(?:alert|crit|emerg)\]/ || /exited on signal/
+                     || /worker process \d+ exited with code [1-9]/ }
               split /\n/, $self->error_log;
+    push @bad, grep { /ERROR: (?:Address|Leak)Sanitizer|runtime error: / }
+               split /\n/, $self->read_file('stderr.log') // '';
     for my $re (@{ $self->{allowed} }) { @bad = grep { $_ !~ $re } @bad }
     return @bad;
 }
