@@ -145,11 +145,13 @@ cv_cluster_seed(const cJSON *cmd, unsigned char seed[CV_DET_SEED])
 
 static cv_status
 cv_cluster_visitor_message(cv_txn *t, const cJSON *cmd,
-    cv_cluster_result *res)
+    cv_cluster_result *res, const char *op)
 {
     const char    *customer_id;
     const cJSON   *routing;
     cv_author      author;
+
+    (void) op;
     cv_status      st;
     cv_message    *m;
 
@@ -202,7 +204,8 @@ cv_cluster_visitor_message(cv_txn *t, const cJSON *cmd,
 
 
 static cv_status
-cv_cluster_agent_reply(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
+cv_cluster_agent_reply(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
+    const char *op)
 {
     int            changed;
     const char    *conv_id;
@@ -210,6 +213,7 @@ cv_cluster_agent_reply(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
     cv_status      st;
     cv_conv_state  cs;
 
+    (void) op;
     conv_id = cv_cluster_str(cmd, "conversation_id");
     me.type = "agent";
     res->author = me.type;
@@ -285,7 +289,8 @@ cv_cluster_answer_conv(cv_txn *t, cv_cluster_result *res,
 
 /* the console: to the agent named ("to"), or to oneself */
 static cv_status
-cv_cluster_agent_assign(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
+cv_cluster_agent_assign(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
+    const char *op)
 {
     int            changed;
     cJSON         *target;
@@ -294,6 +299,7 @@ cv_cluster_agent_assign(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
     const char    *to;
     cv_conv_state  cs;
 
+    (void) op;
     if (!cv_cluster_agent(cmd, &who)) {
         return CV_INVALID;
     }
@@ -328,13 +334,15 @@ cv_cluster_agent_assign(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
 
 
 static cv_status
-cv_cluster_agent_close(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
+cv_cluster_agent_close(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
+    const char *op)
 {
     int            changed;
     cv_author      me;
     cv_status      st;
     cv_conv_state  cs;
 
+    (void) op;
     if (!cv_cluster_agent(cmd, &me)) {
         return CV_INVALID;
     }
@@ -692,10 +700,14 @@ cv_cluster_api_customers(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
 
 /* an access token of the REST API, by its hash (POST auth/token) */
 static cv_status
-cv_cluster_api_token(cv_txn *t, const cJSON *cmd)
+cv_cluster_api_token(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
+    const char *op)
 {
     const char     *client, *fp;
     unsigned char   hash[CV_SHA256_LEN];
+
+    (void) res;
+    (void) op;
 
     client = cv_cluster_str(cmd, "client");
     fp = cv_cluster_str(cmd, "fingerprint");
@@ -711,71 +723,86 @@ cv_cluster_api_token(cv_txn *t, const cJSON *cmd)
 }
 
 
-static cv_status
-cv_cluster_run(cv_txn *t, const cJSON *cmd, cv_cluster_result *res)
+typedef cv_status (*cv_cluster_run_pt)(cv_txn *t, const cJSON *cmd,
+    cv_cluster_result *res, const char *op);
+
+typedef struct {
+    const char         *op;
+    cv_cluster_run_pt   run;
+} cv_cluster_op;
+
+/* the chat's commands, by their "op" (cv_cluster.h lists their fields);
+ * the REST writes' are cv_cluster_writes.c's, the webhook sender's
+ * cv_cluster_webhooks.c's */
+static const cv_cluster_op  cv_cluster_ops[] = {
+    { "visitor.message",     cv_cluster_visitor_message },
+    { "agent.reply",         cv_cluster_agent_reply },
+    { "agent.assign",        cv_cluster_agent_assign },
+    { "agent.close",         cv_cluster_agent_close },
+    { "api.message",         cv_cluster_api_change },
+    { "api.assign",          cv_cluster_api_change },
+    { "api.close",           cv_cluster_api_change },
+    { "api.agent_put",       cv_cluster_api_agents },
+    { "api.agent_delete",    cv_cluster_api_agents },
+    { "api.agents_sync",     cv_cluster_api_agents },
+    { "login.create",        cv_cluster_secrets },
+    { "agent.join",          cv_cluster_secrets },
+    { "agent.logout",        cv_cluster_secrets },
+    { "api.token",           cv_cluster_api_token },
+    { "api.customer_put",    cv_cluster_api_customers },
+    { "api.customer_erase",  cv_cluster_api_customers },
+};
+
+
+static const cv_cluster_op *
+cv_cluster_op_find(const char *op)
 {
-    const char        *op;
-    cv_cluster_op_pt   run;
+    size_t  i;
 
-    op = cv_cluster_str(cmd, "op");
-
-    run = cv_cluster_write_op(op);
-    if (run) {
-        return run(t, cmd, res);
-    }
-
-    if (op && strcmp(op, "visitor.message") == 0) {
-        return cv_cluster_visitor_message(t, cmd, res);
-    }
-
-    if (op && strcmp(op, "agent.reply") == 0) {
-        return cv_cluster_agent_reply(t, cmd, res);
-    }
-
-    if (op && strcmp(op, "agent.assign") == 0) {
-        return cv_cluster_agent_assign(t, cmd, res);
-    }
-
-    if (op && strcmp(op, "agent.close") == 0) {
-        return cv_cluster_agent_close(t, cmd, res);
-    }
-
-    if (op && (strcmp(op, "api.message") == 0
-               || strcmp(op, "api.assign") == 0
-               || strcmp(op, "api.close") == 0))
+    for (i = 0; op && i < sizeof(cv_cluster_ops) / sizeof(cv_cluster_ops[0]);
+         i++)
     {
-        return cv_cluster_api_change(t, cmd, res, op);
+        if (strcmp(op, cv_cluster_ops[i].op) == 0) {
+            return &cv_cluster_ops[i];
+        }
     }
 
-    if (op && (strcmp(op, "api.agent_put") == 0
-               || strcmp(op, "api.agent_delete") == 0
-               || strcmp(op, "api.agents_sync") == 0))
-    {
-        return cv_cluster_api_agents(t, cmd, res, op);
+    return NULL;
+}
+
+
+/* 1 when this node knows op: a node meets one it does not know only when
+ * a newer node wrote it */
+static int
+cv_cluster_known(const char *op)
+{
+    return cv_cluster_op_find(op) != NULL || cv_cluster_write_op(op) != NULL
+           || cv_cluster_webhook_op(op);
+}
+
+
+static cv_status
+cv_cluster_run(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
+    const char *op)
+{
+    cv_cluster_op_pt      write;
+    const cv_cluster_op  *chat;
+
+    chat = cv_cluster_op_find(op);
+    if (chat) {
+        return chat->run(t, cmd, res, op);
     }
 
-    if (op && (strcmp(op, "login.create") == 0
-               || strcmp(op, "agent.join") == 0
-               || strcmp(op, "agent.logout") == 0))
-    {
-        return cv_cluster_secrets(t, cmd, res, op);
-    }
-
-    if (op && strcmp(op, "api.token") == 0) {
-        return cv_cluster_api_token(t, cmd);
-    }
-
-    if (op && (strcmp(op, "api.customer_put") == 0
-               || strcmp(op, "api.customer_erase") == 0))
-    {
-        return cv_cluster_api_customers(t, cmd, res, op);
+    write = cv_cluster_write_op(op);
+    if (write) {
+        return write(t, cmd, res);
     }
 
     if (cv_cluster_webhook_op(op)) {
         return cv_cluster_webhook_apply(t, cmd, op, res);
     }
 
-    return CV_INVALID;      /* a newer node's command: see docs/cluster.md */
+    return CV_INVALID;
 }
 
 
@@ -957,11 +984,12 @@ cv_status
 cv_cluster_apply(cv_txn *t, uint64_t seq, const char *cmd, size_t len,
     cv_cluster_result *res)
 {
-    cJSON         *c, *now;
-    cv_txn        *child;
-    uint64_t       applied;
-    cv_status      st;
-    unsigned char  seed[CV_DET_SEED];
+    cJSON          *c, *now;
+    cv_txn         *child;
+    uint64_t        applied;
+    cv_status       st;
+    const char     *name;
+    unsigned char   seed[CV_DET_SEED];
     unsigned char  be[8];
     unsigned char  key[CV_CLUSTER_KEY_MAX];
 
@@ -984,9 +1012,20 @@ cv_cluster_apply(cv_txn *t, uint64_t seq, const char *cmd, size_t len,
     c = cJSON_ParseWithLength(cmd, len);
     now = cJSON_GetObjectItemCaseSensitive(c, "now");
 
+    name = cv_cluster_str(c, "op");
+
     if (c == NULL || !cv_cluster_seed(c, seed) || !cJSON_IsNumber(now)) {
         /* not a command: applied as nothing, so the stream goes on */
         res->status = CV_INVALID;
+
+    } else if (name != NULL && !cv_cluster_known(name)) {
+        /* a newer node's command: applied as nothing it would make this
+         * store differ from the others for good; nothing is applied, the
+         * node waits for its upgrade */
+        res->unknown = 1;
+        (void) snprintf(res->why, sizeof(res->why), "%s", name);
+        cJSON_Delete(c);
+        return CV_OK;
 
     } else {
         /* the command's effects in a transaction of their own: a refused
@@ -998,7 +1037,7 @@ cv_cluster_apply(cv_txn *t, uint64_t seq, const char *cmd, size_t len,
         }
 
         cv_det_begin(seed, (int64_t) now->valuedouble);
-        res->status = cv_cluster_run(child, c, res);
+        res->status = name ? cv_cluster_run(child, c, res, name) : CV_INVALID;
         cv_det_end();
 
         if (res->status == CV_OK) {

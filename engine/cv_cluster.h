@@ -58,6 +58,8 @@ typedef struct {
     int         created;       /* it made a record (an agent) */
     int         deleted;       /* it deleted one */
     int         skipped;       /* applied before (by another worker) */
+    int         unknown;       /* an op this node does not know (a newer
+                                  node's): not applied, its name in why */
     int         quiet;         /* nothing a poll waits for (webhooks'
                                   progress): no notice */
     const char *settings;      /* settings it replaced ("widget", …) and
@@ -84,6 +86,9 @@ cv_status cv_cluster_applied(cv_txn *t, uint64_t *seq);
  * Applies the command of stream seq: CV_OK with res filled (res->status is
  * the command's own outcome, a refusal included: a refused command is
  * applied too, as nothing); res->skipped when seq was applied before;
+ * res->unknown (nothing applied, seq not either) for an op this node does
+ * not know: a newer node wrote it, and this one applies nothing more until
+ * it is upgraded, rather than differ from the others for good;
  * CV_CONFLICT when seq is not the next one (a command is missing: the
  * caller reads the stream again from cv_cluster_applied() + 1); CV_FULL or
  * CV_ERROR when the store failed (nothing applied, to be tried again).

@@ -18,6 +18,8 @@
 #    by the one sending node; a failed delivery retried (POST
 #    .../retry) on a node that does not send: it arrives, and is
 #    delivered on every node.
+# 5. A reload of the sending node: its old worker gives the lease up,
+#    and the next events arrive once each.
 
 use strict;
 use warnings;
@@ -304,5 +306,25 @@ $r = $api[$other]->call(
     POST => 'webhooks/wh_cfg_hooks/deliveries/dlv_9999999999999/retry', {},
     spec_check => 0);
 is($r->{status}, 404, 'no such delivery: 404');
+
+# ---- 5. the sending node reloaded ----
+$sending = sender_node();
+ok(defined $sending, 'a node keeps a connection to the receiver');
+$sending //= $alive[0];
+ok($n[$sending]->reload, "node $sending reloaded");
+my @fifth;
+for my $k (1 .. 3) {
+    my $text = "five-$k";
+    $r = post_on($k % 3, $text);
+    push @fifth, $text if $r->{status} == 201;
+}
+is(scalar @fifth, 3, 'three messages after the reload');
+%by = wait_texts(@fifth);
+sleep 2;
+%by = by_text(events_of($rx->log));
+is(scalar(grep { @{ $by{$_} || [] } == 1 } @fifth), 3,
+   'each arrives once after the reload')
+    or diag(join ', ', map { "$_ x" . scalar @{ $by{$_} || [] } } @fifth);
+is(scalar @{ $by{after} || [] }, 1, 'and the earlier ones are not sent again');
 
 done_testing;

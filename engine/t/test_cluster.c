@@ -2,7 +2,8 @@
  * Unit tests of cluster mode's commands (engine/cv_cluster.c): two stores
  * that apply the same commands in the same order come out the same (ids,
  * times, log seqs), each seq applies once, a gap is refused, a refused or
- * unreadable command is applied as nothing, outcomes are kept by seq.
+ * unreadable command is applied as nothing, an unknown op is not applied
+ * at all, outcomes are kept by seq.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -272,6 +273,26 @@ main(void)
            "its reason is kept: %s", ra.why);
         cv_cluster_result_clear(&ra);
         cv_txn_abort(t);
+
+        /* a newer node's op: nothing applied, not even its seq; the
+         * same seq applies once the node knows the op */
+        snprintf(cmd, sizeof(cmd),
+                 "{\"op\":\"future.op\",\"seed\":\"" SEED_A "\","
+                 "\"now\":1764547210000}");
+        ok(apply(a, 15, cmd, &ra) == CV_OK && ra.unknown
+           && strcmp(ra.why, "future.op") == 0,
+           "an unknown op is not applied: %s", ra.why);
+        cv_cluster_result_clear(&ra);
+        cv_txn_begin(a, 0, &t);
+        ok(cv_cluster_applied(t, &applied) == CV_OK && applied == 14,
+           "its seq is not applied either");
+        cv_txn_abort(t);
+        snprintf(cmd, sizeof(cmd),
+                 "{\"seed\":\"" SEED_A "\",\"now\":1764547210000}");
+        ok(apply(a, 15, cmd, &ra) == CV_OK && !ra.unknown
+           && ra.status == CV_INVALID,
+           "a command without an op is applied as nothing");
+        cv_cluster_result_clear(&ra);
 
         cv_txn_begin(a, 0, &t);
         ok(cv_cluster_result_get(t, 7, &ra) == CV_OK && ra.closed

@@ -49,6 +49,18 @@
  * catch-up): answered 500, the client retries with its client_msg_id */
 #define NGX_CHATVISOR_CLUSTER_APPLY_WAIT   30000
 
+/*
+ * Commands read but not applied yet, per worker: beyond, the reader's
+ * callback waits (checking every CMDS_WAIT ms), libnats stops answering
+ * JetStream's flow control and the server stops pushing. A node catching
+ * up a long stream then holds this many in memory, not the whole backlog.
+ */
+#define NGX_CHATVISOR_CLUSTER_CMDS_MAX     4096
+#define NGX_CHATVISOR_CLUSTER_CMDS_WAIT    100
+
+/* the consumer's idle heartbeat, ns: JetStream's flow control needs one */
+#define NGX_CHATVISOR_CLUSTER_HEARTBEAT    5000000000LL
+
 /* how often our thread looks at the connection, the stream, the reader */
 #define NGX_CHATVISOR_CLUSTER_TICK         1000
 
@@ -143,9 +155,14 @@ typedef struct {
     /* ours and libnats' threads: under mu */
     pthread_mutex_t                mu;
     pthread_cond_t                 cond;
+    pthread_cond_t                 room;       /* cmds fell below the max */
+    ngx_uint_t                     cmds;       /* read, not applied yet */
     pthread_t                      thread;
     ngx_uint_t                     thread_started;
     ngx_uint_t                     stop;
+    ngx_uint_t                     stuck;      /* at a command this node
+                                                  does not know: it reads
+                                                  and writes no more */
     ngx_uint_t                     lost;       /* the connection was lost
                                                   since our thread looked */
     ngx_uint_t                     ready;      /* connected, the stream and
@@ -182,6 +199,7 @@ typedef struct {
     uint64_t                       next_id;
     uint64_t                       seen;       /* the reader is past it */
     uint64_t                       gen;        /* the reader's generation */
+    ngx_uint_t                     halted;     /* stuck, as the loop knows */
     ngx_chatvisor_op_t             secret_op;
     u_char                         typing_subject[NGX_MAX_ERROR_STR];
     u_char                         presence_subject[NGX_MAX_ERROR_STR];
@@ -313,6 +331,54 @@ ngx_chatvisor_cluster_acked(jsCtx *js, natsMsg *msg, jsPubAck *pa,
 }
 
 
+/* a libnats thread: waits while the loop has CMDS_MAX commands to apply;
+ * 0 when the worker exits */
+static ngx_uint_t
+ngx_chatvisor_cluster_room(ngx_chatvisor_cluster_t *cl)
+{
+    ngx_uint_t       go;
+    struct timespec  ts;
+
+    pthread_mutex_lock(&cl->mu);
+
+    while (cl->cmds >= NGX_CHATVISOR_CLUSTER_CMDS_MAX && !cl->stop) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += NGX_CHATVISOR_CLUSTER_CMDS_WAIT * 1000000L;
+
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+
+        (void) pthread_cond_timedwait(&cl->room, &cl->mu, &ts);
+    }
+
+    go = !cl->stop;
+
+    if (go) {
+        cl->cmds++;
+    }
+
+    pthread_mutex_unlock(&cl->mu);
+
+    return go;
+}
+
+
+/* any thread: a command read is applied or dropped */
+static void
+ngx_chatvisor_cluster_cmd_left(ngx_chatvisor_cluster_t *cl)
+{
+    pthread_mutex_lock(&cl->mu);
+
+    if (cl->cmds > 0 && cl->cmds-- == NGX_CHATVISOR_CLUSTER_CMDS_MAX) {
+        pthread_cond_signal(&cl->room);
+    }
+
+    pthread_mutex_unlock(&cl->mu);
+}
+
+
 /* a libnats thread: the next command of the stream */
 static void
 ngx_chatvisor_cluster_cmd(natsConnection *nc, natsSubscription *sub,
@@ -324,11 +390,17 @@ ngx_chatvisor_cluster_cmd(natsConnection *nc, natsSubscription *sub,
     jsMsgMetaData                 *meta;
     ngx_chatvisor_cluster_item_t  *it;
 
+    if (!ngx_chatvisor_cluster_room(cl)) {
+        natsMsg_Destroy(msg);
+        return;
+    }
+
     pthread_mutex_lock(&cl->mu);
     gen = cl->sub_gen;
     pthread_mutex_unlock(&cl->mu);
 
     if (natsMsg_GetMetaData(&meta, msg) != NATS_OK) {
+        ngx_chatvisor_cluster_cmd_left(cl);
         natsMsg_Destroy(msg);
         return;
     }
@@ -340,6 +412,10 @@ ngx_chatvisor_cluster_cmd(natsConnection *nc, natsSubscription *sub,
         it->seq = meta->Sequence.Stream;
         it->gen = gen;
         ngx_chatvisor_cluster_push(cl, it);
+
+    } else {
+        /* lost: the next one's seq is a gap, read again from the store */
+        ngx_chatvisor_cluster_cmd_left(cl);
     }
 
     jsMsgMetaData_Destroy(meta);
@@ -415,7 +491,7 @@ static void
 ngx_chatvisor_cluster_ready(ngx_chatvisor_cluster_t *cl, ngx_uint_t ready)
 {
     pthread_mutex_lock(&cl->mu);
-    cl->ready = ready;
+    cl->ready = ready && !cl->stuck;
     pthread_mutex_unlock(&cl->mu);
 }
 
@@ -673,6 +749,7 @@ ngx_chatvisor_cluster_subscribe(ngx_chatvisor_cluster_t *cl)
     uint64_t                    from, gen;
     jsErrCode                   jerr;
     natsStatus                  s;
+    ngx_uint_t                  stuck;
     jsSubOptions                so;
     ngx_chatvisor_main_conf_t  *cmcf;
 
@@ -681,7 +758,19 @@ ngx_chatvisor_cluster_subscribe(ngx_chatvisor_cluster_t *cl)
     pthread_mutex_lock(&cl->mu);
     from = cl->want_from;
     gen = cl->want_gen;
+    stuck = cl->stuck;
     pthread_mutex_unlock(&cl->mu);
+
+    if (stuck) {
+        /* until this node is upgraded: nothing more to read */
+        if (cl->sub) {
+            natsSubscription_Unsubscribe(cl->sub);
+            natsSubscription_Destroy(cl->sub);
+            cl->sub = NULL;
+        }
+
+        return;
+    }
 
     if (cl->sub && cl->sub_made_gen == gen
         && natsSubscription_IsValid(cl->sub))
@@ -712,6 +801,8 @@ ngx_chatvisor_cluster_subscribe(ngx_chatvisor_cluster_t *cl)
     so.Config.AckPolicy = js_AckNone;
     so.Config.MaxDeliver = 1;
     so.Config.MemoryStorage = true;
+    so.Config.FlowControl = true;
+    so.Config.Heartbeat = NGX_CHATVISOR_CLUSTER_HEARTBEAT;
 
     if (from > 1) {
         so.Config.DeliverPolicy = js_DeliverByStartSequence;
@@ -1094,6 +1185,7 @@ ngx_chatvisor_cluster_init_process(ngx_cycle_t *cycle,
 
     pthread_mutex_init(&cl->mu, NULL);
     pthread_cond_init(&cl->cond, NULL);
+    pthread_cond_init(&cl->room, NULL);
 
     /* the reader starts after what this store applied; the store may
      * hold the cluster's secret already (cmcf->secret is it then) */
@@ -1135,6 +1227,7 @@ ngx_chatvisor_cluster_exit_process(ngx_cycle_t *cycle)
         pthread_mutex_lock(&cl->mu);
         cl->stop = 1;
         pthread_cond_signal(&cl->cond);
+        pthread_cond_broadcast(&cl->room);
         pthread_mutex_unlock(&cl->mu);
 
         /* it closes the connection: libnats' threads are gone after */
@@ -1407,6 +1500,39 @@ ngx_chatvisor_cluster_apply_run(ngx_chatvisor_op_t *op, cv_txn *t)
 }
 
 
+/*
+ * A command of an op this node does not know: a newer node wrote it.
+ * Applying it as nothing would make this store differ from the others
+ * for good, so the worker stops there (reads stay, writes answer 503)
+ * until the node runs a version that knows it: a reload or restart then
+ * reads on from this seq.
+ */
+static void
+ngx_chatvisor_cluster_stuck(ngx_chatvisor_cluster_t *cl, uint64_t seq,
+    const char *op)
+{
+    pthread_mutex_lock(&cl->mu);
+
+    if (cl->stuck) {
+        pthread_mutex_unlock(&cl->mu);
+        return;
+    }
+
+    cl->stuck = 1;
+    cl->ready = 0;
+    pthread_cond_signal(&cl->cond);
+    pthread_mutex_unlock(&cl->mu);
+
+    cl->halted = 1;
+
+    ngx_log_error(NGX_LOG_CRIT, cl->log, 0,
+                  "chatvisor: cluster: seq %uL is a command this node does "
+                  "not know (op \"%s\"), written by a newer node: this "
+                  "worker applies nothing more and refuses writes until "
+                  "the node is upgraded", seq, op);
+}
+
+
 /* settings a command replaced, committed by this worker: the node's
  * shared memory mirrors them for the edge (as after a local PUT) */
 
@@ -1470,7 +1596,14 @@ ngx_chatvisor_cluster_apply_done(ngx_chatvisor_op_t *op)
 
     cl = ngx_chatvisor_cluster;
 
-    if (cl && a->gen == cl->gen) {
+    if (cl) {
+        ngx_chatvisor_cluster_cmd_left(cl);
+    }
+
+    if (cl && a->gen == cl->gen && op->status == CV_OK && a->res.unknown) {
+        ngx_chatvisor_cluster_stuck(cl, a->seq, a->res.why);
+
+    } else if (cl && a->gen == cl->gen && !cl->halted) {
 
         if (op->status == CV_OK) {
             ngx_chatvisor_cluster_settings(cl, a);
@@ -1534,16 +1667,19 @@ ngx_chatvisor_cluster_apply(ngx_chatvisor_cluster_t *cl,
 {
     ngx_chatvisor_cluster_apply_t  *a;
 
-    if (it->gen != cl->gen) {
-        return;             /* a reader we replaced */
+    if (it->gen != cl->gen || cl->halted) {
+        ngx_chatvisor_cluster_cmd_left(cl);
+        return;             /* a reader we replaced, or we stopped */
     }
 
     if (it->seq <= cl->seen) {
+        ngx_chatvisor_cluster_cmd_left(cl);
         return;             /* applied here before (a reader's restart) */
     }
 
     a = ngx_alloc(sizeof(ngx_chatvisor_cluster_apply_t) + it->len, cl->log);
     if (a == NULL) {
+        ngx_chatvisor_cluster_cmd_left(cl);
         ngx_chatvisor_cluster_resync(cl);
         return;
     }
@@ -1559,6 +1695,7 @@ ngx_chatvisor_cluster_apply(ngx_chatvisor_cluster_t *cl,
     a->op.data = a;
 
     if (ngx_chatvisor_commit(cl->cmcf, &a->op) != NGX_OK) {
+        ngx_chatvisor_cluster_cmd_left(cl);
         ngx_free(a);
     }
 }
