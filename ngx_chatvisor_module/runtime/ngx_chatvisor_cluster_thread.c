@@ -1,0 +1,737 @@
+/*
+ * Cluster mode: the worker's own thread. It connects, makes the stream
+ * and the key-value bucket when they are missing, takes the cluster's
+ * signing secret, (re)starts the stream's reader, notices a stalled one,
+ * removes erased customers' commands from the stream and keeps the
+ * webhooks' lease: everything that may block on the network happens
+ * here, never in the event loop.
+ */
+
+
+#include "ngx_chatvisor_cluster_impl.h"
+
+
+/* writes are taken while this worker's reader runs: a write is answered
+ * once the reader got past it, so without one it would only wait */
+static void
+ngx_chatvisor_cluster_ready(ngx_chatvisor_cluster_t *cl, ngx_uint_t ready)
+{
+    pthread_mutex_lock(&cl->mu);
+    cl->ready = ready && !cl->stuck;
+    pthread_mutex_unlock(&cl->mu);
+}
+
+
+/* a libnats thread: the connection is lost; the reader's consumer may go
+ * with the servers that held it (libnats would notice only once its
+ * heartbeats are missed): our thread makes a new one once connected */
+static void
+ngx_chatvisor_cluster_disconnected(natsConnection *nc, void *closure)
+{
+    ngx_chatvisor_cluster_t *cl = closure;
+
+    pthread_mutex_lock(&cl->mu);
+    cl->lost = 1;
+    cl->ready = 0;
+    pthread_cond_signal(&cl->cond);
+    pthread_mutex_unlock(&cl->mu);
+}
+
+
+/* a libnats thread: connected at last (our thread's next tick looks) */
+static void
+ngx_chatvisor_cluster_connected(natsConnection *nc, void *closure)
+{
+    ngx_chatvisor_cluster_t *cl = closure;
+
+    pthread_mutex_lock(&cl->mu);
+    pthread_cond_signal(&cl->cond);
+    pthread_mutex_unlock(&cl->mu);
+}
+
+
+static void
+ngx_chatvisor_cluster_connect(ngx_chatvisor_cluster_t *cl)
+{
+    jsOptions                   jo;
+    natsStatus                  s;
+    natsOptions                *opts;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cmcf = cl->cmcf;
+
+    s = natsOptions_Create(&opts);
+    if (s != NATS_OK) {
+        return;
+    }
+
+    s = natsOptions_SetServers(opts, (const char **) cmcf->cluster.urls,
+                               (int) cmcf->cluster.nurls);
+
+    if (s == NATS_OK) {
+        /* never give up, and never buffer while disconnected: a write
+         * that cannot reach the cluster is refused at once (503) */
+        s = natsOptions_SetMaxReconnect(opts, -1);
+    }
+
+    if (s == NATS_OK) {
+        s = natsOptions_SetReconnectWait(opts,
+                                         NGX_CHATVISOR_CLUSTER_RECONNECT);
+    }
+
+    if (s == NATS_OK) {
+        /* with a callback the first connect does not wait either */
+        s = natsOptions_SetRetryOnFailedConnect(opts, true,
+                                        ngx_chatvisor_cluster_connected, cl);
+    }
+
+    if (s == NATS_OK) {
+        s = natsOptions_SetTimeout(opts, NGX_CHATVISOR_CLUSTER_API_WAIT);
+    }
+
+    if (s == NATS_OK) {
+        s = natsOptions_SetDisconnectedCB(opts,
+                                    ngx_chatvisor_cluster_disconnected, cl);
+    }
+
+    if (s == NATS_OK) {
+        s = natsOptions_SetReconnectedCB(opts,
+                                    ngx_chatvisor_cluster_connected, cl);
+    }
+
+    if (s == NATS_OK && cmcf->cluster.tls) {
+        s = natsOptions_SetSecure(opts, true);
+    }
+
+    if (s == NATS_OK && cmcf->cluster.credentials.len) {
+        s = natsOptions_SetUserCredentialsFromFiles(opts,
+                             (const char *) cmcf->cluster.credentials.data,
+                             NULL);
+    }
+
+    if (s == NATS_OK) {
+        s = natsConnection_Connect(&cl->nc, opts);
+
+        if (s == NATS_NOT_YET_CONNECTED) {
+            s = NATS_OK;    /* libnats goes on trying */
+        }
+    }
+
+    natsOptions_Destroy(opts);
+
+    if (s != NATS_OK) {
+        ngx_chatvisor_cluster_note(cl, "cannot connect to the cluster", s);
+        cl->nc = NULL;
+        return;
+    }
+
+    jsOptions_Init(&jo);
+    jo.Wait = NGX_CHATVISOR_CLUSTER_API_WAIT;
+    jo.PublishAsync.MaxPending = NGX_CHATVISOR_CLUSTER_MAX_PENDING;
+    jo.PublishAsync.AckHandler = ngx_chatvisor_cluster_acked;
+    jo.PublishAsync.AckHandlerClosure = cl;
+
+    s = natsConnection_JetStream(&cl->js, cl->nc, &jo);
+    if (s != NATS_OK) {
+        ngx_chatvisor_cluster_note(cl, "no JetStream context", s);
+        natsConnection_Destroy(cl->nc);
+        cl->nc = NULL;
+        cl->js = NULL;
+    }
+}
+
+
+/* the stream, made when it is missing */
+static void
+ngx_chatvisor_cluster_stream(ngx_chatvisor_cluster_t *cl)
+{
+    jsErrCode                   jerr;
+    natsStatus                  s;
+    const char                 *subjects[1];
+    jsStreamInfo               *si;
+    jsStreamConfig              sc;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cmcf = cl->cmcf;
+    si = NULL;
+    jerr = 0;
+
+    s = js_GetStreamInfo(&si, cl->js, (const char *) cmcf->cluster.stream.data,
+                         NULL, &jerr);
+
+    if (s == NATS_NOT_FOUND) {
+        jsStreamConfig_Init(&sc);
+        subjects[0] = (const char *) cmcf->cluster.subject.data;
+        sc.Name = (const char *) cmcf->cluster.stream.data;
+        sc.Subjects = subjects;
+        sc.SubjectsLen = 1;
+        sc.Storage = js_FileStorage;
+        sc.Replicas = (int64_t) cmcf->cluster.replicas;
+
+        s = js_AddStream(&si, cl->js, &sc, NULL, &jerr);
+    }
+
+    if (s != NATS_OK) {
+        ngx_chatvisor_cluster_note(cl, "the stream is not available", s);
+        return;
+    }
+
+    jsStreamInfo_Destroy(si);
+    cl->stream_ok = 1;
+    ngx_chatvisor_cluster_note(cl, "the stream is available", NATS_OK);
+}
+
+
+/*
+ * The signing secret every node uses (a cookie one node signed is good on
+ * every other): the first node to put one into the shared key-value
+ * bucket wins (kvStore_Create() fails when the key exists), the others
+ * read it.
+ */
+static void
+ngx_chatvisor_cluster_secret(ngx_chatvisor_cluster_t *cl)
+{
+    char                           bucket[NGX_MAX_ERROR_STR];
+    kvEntry                       *e;
+    uint64_t                       rev;
+    kvConfig                       kc;
+    natsStatus                     s;
+    unsigned char                  secret[CV_STORE_SECRET_LEN];
+    ngx_chatvisor_cluster_item_t  *it;
+    ngx_chatvisor_main_conf_t     *cmcf;
+
+    cmcf = cl->cmcf;
+
+    if (cl->kv == NULL) {
+        (void) snprintf(bucket, sizeof(bucket), "%s%s",
+                        (const char *) cmcf->cluster.stream.data,
+                        NGX_CHATVISOR_CLUSTER_KV_SUFFIX);
+
+        s = js_KeyValue(&cl->kv, cl->js, bucket);
+
+        if (s == NATS_NOT_FOUND) {
+            kvConfig_Init(&kc);
+            kc.Bucket = bucket;
+            kc.History = 1;
+            kc.Replicas = (int) cmcf->cluster.replicas;
+
+            s = js_CreateKeyValue(&cl->kv, cl->js, &kc);
+        }
+
+        if (s != NATS_OK) {
+            cl->kv = NULL;
+            ngx_chatvisor_cluster_note(cl, "the shared bucket is not "
+                                       "available", s);
+            return;
+        }
+    }
+
+    e = NULL;
+    s = kvStore_Get(&e, cl->kv, NGX_CHATVISOR_CLUSTER_KV_SECRET);
+
+    if (s == NATS_NOT_FOUND) {
+        if (cv_random_bytes(secret, sizeof(secret)) != CV_OK) {
+            return;
+        }
+
+        s = kvStore_Create(&rev, cl->kv, NGX_CHATVISOR_CLUSTER_KV_SECRET,
+                           secret, sizeof(secret));
+
+        if (s == NATS_OK) {
+            goto got;
+        }
+
+        /* another node's came first */
+        s = kvStore_Get(&e, cl->kv, NGX_CHATVISOR_CLUSTER_KV_SECRET);
+    }
+
+    if (s != NATS_OK || kvEntry_ValueLen(e) != CV_STORE_SECRET_LEN) {
+        kvEntry_Destroy(e);
+        ngx_chatvisor_cluster_note(cl, "no shared signing secret yet", s);
+        return;
+    }
+
+    ngx_memcpy(secret, kvEntry_Value(e), CV_STORE_SECRET_LEN);
+    kvEntry_Destroy(e);
+
+got:
+
+    it = ngx_chatvisor_cluster_item(NGX_CHATVISOR_CLUSTER_SECRET, secret,
+                                    sizeof(secret));
+    if (it == NULL) {
+        return;
+    }
+
+    ngx_chatvisor_cluster_push(cl, it);
+    cl->secret_ok = 1;
+}
+
+
+/* the stream's consumer, from the seq the loop asked for */
+static void
+ngx_chatvisor_cluster_subscribe(ngx_chatvisor_cluster_t *cl)
+{
+    char                             text[NGX_INT64_LEN + 32];
+    uint64_t                         from, gen;
+    jsErrCode                        jerr;
+    natsStatus                       s;
+    ngx_uint_t                       stuck;
+    jsSubOptions                     so;
+    ngx_chatvisor_main_conf_t       *cmcf;
+    ngx_chatvisor_cluster_reader_t  *r;
+
+    cmcf = cl->cmcf;
+
+    pthread_mutex_lock(&cl->mu);
+    from = cl->want_from;
+    gen = cl->want_gen;
+    stuck = cl->stuck;
+    pthread_mutex_unlock(&cl->mu);
+
+    if (stuck) {
+        /* until this node is upgraded: nothing more to read */
+        if (cl->sub) {
+            natsSubscription_Unsubscribe(cl->sub);
+            natsSubscription_Destroy(cl->sub);
+            cl->sub = NULL;
+        }
+
+        return;
+    }
+
+    if (cl->sub && cl->sub_made_gen == gen
+        && natsSubscription_IsValid(cl->sub))
+    {
+        ngx_chatvisor_cluster_ready(cl, 1);
+        return;
+    }
+
+    ngx_chatvisor_cluster_ready(cl, 0);
+
+    if (cl->sub) {
+        natsSubscription_Unsubscribe(cl->sub);
+        natsSubscription_Destroy(cl->sub);
+        cl->sub = NULL;
+    }
+
+    /*
+     * A plain push consumer, not libnats' ordered one: an ordered consumer
+     * that libnats resets (a gap, missed heartbeats) while we unsubscribe
+     * it is put back into the connection's table of subscriptions after
+     * the unsubscribe released it (libnats 3.4 applyNewSID()), and the
+     * connection later locks freed memory: workers crashed. Our loop finds
+     * gaps itself (CV_CONFLICT, then a new reader), the stall check finds
+     * a consumer gone with its server.
+     */
+    jsSubOptions_Init(&so);
+    so.Stream = (const char *) cmcf->cluster.stream.data;
+    so.Config.AckPolicy = js_AckNone;
+    so.Config.MaxDeliver = 1;
+    so.Config.MemoryStorage = true;
+    so.Config.FlowControl = true;
+    so.Config.Heartbeat = NGX_CHATVISOR_CLUSTER_HEARTBEAT;
+
+    if (from > 1) {
+        so.Config.DeliverPolicy = js_DeliverByStartSequence;
+        so.Config.OptStartSeq = from;
+    }
+
+    /* what the reader delivers is of this generation; before its first,
+     * it delivered "from - 1" (cv_cluster_apply_after()'s prev) */
+    r = calloc(1, sizeof(ngx_chatvisor_cluster_reader_t));
+    if (r == NULL) {
+        return;
+    }
+
+    r->cl = cl;
+    r->gen = gen;
+    r->stream = from ? from - 1 : 0;
+
+    jerr = 0;
+
+    s = js_Subscribe(&cl->sub, cl->js,
+                     (const char *) cmcf->cluster.subject.data,
+                     ngx_chatvisor_cluster_cmd, r, NULL, &so, &jerr);
+
+    if (s != NATS_OK) {
+        cl->sub = NULL;
+        free(r);
+        ngx_chatvisor_cluster_note(cl, "cannot read the stream", s);
+        return;
+    }
+
+    if (natsSubscription_SetOnCompleteCB(cl->sub,
+                                         ngx_chatvisor_cluster_reader_free, r)
+        != NATS_OK)
+    {
+        /* closed already: r stays (a few bytes, once) */
+    }
+
+    cl->sub_made_gen = gen;
+    ngx_chatvisor_cluster_ready(cl, 1);
+
+    (void) snprintf(text, sizeof(text), "reading the stream from seq %llu",
+                    (unsigned long long) (from ? from : 1));
+    ngx_chatvisor_cluster_note(cl, text, NATS_OK);
+}
+
+
+static void
+ngx_chatvisor_cluster_stall(ngx_chatvisor_cluster_t *cl)
+{
+    uint64_t                    from, last;
+    natsMsg                    *m;
+    jsErrCode                   jerr;
+    natsStatus                  s;
+    ngx_msec_t                  now;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cmcf = cl->cmcf;
+    now = (ngx_msec_t) (nats_Now());
+
+    if (cl->sub == NULL
+        || now - cl->stall_checked < NGX_CHATVISOR_CLUSTER_STALL_CHECK)
+    {
+        return;
+    }
+
+    cl->stall_checked = now;
+
+    pthread_mutex_lock(&cl->mu);
+    from = cl->want_from;
+    pthread_mutex_unlock(&cl->mu);
+
+    /*
+     * The last message there is, not the stream's last seq: an erasure
+     * may have removed the last ones, and the stream's last seq stays
+     * beyond anything a reader will deliver
+     */
+    m = NULL;
+    jerr = 0;
+
+    s = js_GetLastMsg(&m, cl->js, (const char *) cmcf->cluster.stream.data,
+                      (const char *) cmcf->cluster.subject.data, NULL, &jerr);
+
+    if (s == NATS_NOT_FOUND) {
+        last = 0;
+
+    } else if (s == NATS_OK) {
+        last = natsMsg_GetSequence(m);
+        natsMsg_Destroy(m);
+
+    } else {
+        return;
+    }
+
+    if (last < from || from != cl->stall_from) {
+        /* nothing to read, or reading */
+        cl->stall_from = from;
+        cl->stall_checks = 0;
+
+    } else if (++cl->stall_checks >= NGX_CHATVISOR_CLUSTER_STALL_CHECKS) {
+        ngx_chatvisor_cluster_note(cl, "the reader stalled, a new one",
+                                   NATS_OK);
+        cl->stall_checks = 0;
+
+        natsSubscription_Unsubscribe(cl->sub);
+        natsSubscription_Destroy(cl->sub);
+        cl->sub = NULL;
+    }
+}
+
+
+/*
+ * The seqs the loop handed over are removed from the stream (an erased
+ * customer's commands, cv_cluster_erase.h), each with js_EraseMsg (its
+ * content overwritten on the servers' disks, not only marked deleted);
+ * one removed already (by another node, or another worker of this one)
+ * or beyond the stream's ends is done too. The loop hears which are done
+ * and takes them off the store's to-do; the others stay there, tried
+ * again later (no quorum now, a timeout).
+ */
+static void
+ngx_chatvisor_cluster_erase_work(ngx_chatvisor_cluster_t *cl)
+{
+    size_t                         i, n, ndone;
+    int64_t                        start;
+    uint64_t                       seqs[CV_CLUSTER_ERASE_BATCH];
+    uint64_t                       done[CV_CLUSTER_ERASE_BATCH];
+    jsErrCode                      jerr;
+    jsOptions                      jo;
+    natsStatus                     s, failed;
+    jsStreamInfo                  *si;
+    ngx_chatvisor_cluster_item_t  *it;
+    ngx_chatvisor_main_conf_t     *cmcf;
+
+    cmcf = cl->cmcf;
+
+    pthread_mutex_lock(&cl->mu);
+    n = cl->nerase;
+    ngx_memcpy(seqs, cl->erase, n * sizeof(uint64_t));
+    cl->nerase = 0;
+    pthread_mutex_unlock(&cl->mu);
+
+    if (n == 0) {
+        return;
+    }
+
+    ndone = 0;
+    failed = NATS_OK;
+    si = NULL;
+    start = nats_Now();
+
+    jsOptions_Init(&jo);
+    jo.Wait = NGX_CHATVISOR_CLUSTER_ERASE_WAIT;
+
+    for (i = 0; i < n; i++) {
+        if (i && nats_Now() - start >= NGX_CHATVISOR_CLUSTER_ERASE_STEP) {
+            break;          /* the rest at the next look */
+        }
+
+        jerr = 0;
+        s = js_EraseMsg(cl->js, (const char *) cmcf->cluster.stream.data,
+                        seqs[i], &jo, &jerr);
+
+        if (s != NATS_OK && jerr == JSStreamMsgDeleteFailed && si == NULL) {
+            /* a generic failure, or a seq the stream does not have */
+            if (js_GetStreamInfo(&si, cl->js,
+                                 (const char *) cmcf->cluster.stream.data,
+                                 NULL, NULL)
+                != NATS_OK)
+            {
+                si = NULL;
+            }
+        }
+
+        if (s == NATS_OK || jerr == JSSequenceNotFoundErr
+            || (jerr == JSStreamMsgDeleteFailed && si
+                && (seqs[i] > si->State.LastSeq
+                    || seqs[i] < si->State.FirstSeq)))
+        {
+            done[ndone++] = seqs[i];
+
+        } else {
+            /* refused or not answered: so would the next ones be now */
+            failed = s;
+            break;
+        }
+    }
+
+    jsStreamInfo_Destroy(si);
+
+    if (failed != NATS_OK) {
+        ngx_chatvisor_cluster_note(cl, "some erased commands are not "
+                                   "removed from the stream yet, again "
+                                   "later", failed);
+    }
+
+    /* even none: the loop hands over the next batch */
+    it = ngx_chatvisor_cluster_item(NGX_CHATVISOR_CLUSTER_ERASED, done,
+                                    ndone * sizeof(uint64_t));
+    if (it == NULL) {
+        pthread_mutex_lock(&cl->mu);
+        ngx_memcpy(cl->erase, seqs, n * sizeof(uint64_t));
+        cl->nerase = n;
+        pthread_mutex_unlock(&cl->mu);
+        return;
+    }
+
+    ngx_chatvisor_cluster_push(cl, it);
+}
+
+
+/* the webhooks' lease: before the stall check and the reader, which may
+ * wait for JetStream, so that a renewal is not late for them */
+static void
+ngx_chatvisor_cluster_lease_run(ngx_chatvisor_cluster_t *cl)
+{
+    const char  *note;
+
+    note = ngx_chatvisor_cluster_lease_step(&cl->lease, cl->kv, cl->js,
+                                  (const char *) cl->cmcf->cluster.stream.data,
+                                  &cl->lease_wait);
+    if (note) {
+        ngx_chatvisor_cluster_note(cl, note, NATS_OK);
+    }
+}
+
+
+static void
+ngx_chatvisor_cluster_step(ngx_chatvisor_cluster_t *cl)
+{
+    ngx_uint_t  lost;
+
+    if (cl->nc == NULL) {
+        ngx_chatvisor_cluster_connect(cl);
+
+        if (cl->nc == NULL) {
+            return;
+        }
+    }
+
+    if (natsConnection_Status(cl->nc) != NATS_CONN_STATUS_CONNECTED) {
+        ngx_chatvisor_cluster_ready(cl, 0);
+
+        if (cl->connected_told) {
+            cl->connected_told = 0;
+            ngx_chatvisor_cluster_note(cl, "disconnected from the cluster, "
+                                       "writes answer 503", NATS_OK);
+        }
+
+        return;
+    }
+
+    if (!cl->connected_told) {
+        cl->connected_told = 1;
+        ngx_chatvisor_cluster_note(cl, "connected to the cluster", NATS_OK);
+    }
+
+    if (cl->presence_sub == NULL) {
+        if (natsConnection_Subscribe(&cl->presence_sub, cl->nc,
+                                     (const char *) cl->presence_subject,
+                                     ngx_chatvisor_cluster_presence_in, cl)
+            != NATS_OK)
+        {
+            cl->presence_sub = NULL;
+        }
+    }
+
+    if (cl->typing_sub == NULL) {
+        /* a core subscription: libnats keeps it across reconnects */
+        if (natsConnection_Subscribe(&cl->typing_sub, cl->nc,
+                                     (const char *) cl->typing_subject,
+                                     ngx_chatvisor_cluster_typing_in, cl)
+            != NATS_OK)
+        {
+            cl->typing_sub = NULL;
+        }
+    }
+
+    pthread_mutex_lock(&cl->mu);
+    lost = cl->lost;
+    cl->lost = 0;
+    pthread_mutex_unlock(&cl->mu);
+
+    if (lost && cl->sub) {
+        /* back after a loss: a new reader, from where the store is */
+        natsSubscription_Unsubscribe(cl->sub);
+        natsSubscription_Destroy(cl->sub);
+        cl->sub = NULL;
+    }
+
+    if (!cl->stream_ok) {
+        ngx_chatvisor_cluster_stream(cl);
+
+        if (!cl->stream_ok) {
+            return;
+        }
+    }
+
+    if (!cl->secret_ok) {
+        ngx_chatvisor_cluster_secret(cl);
+
+        if (!cl->secret_ok) {
+            return;
+        }
+    }
+
+    ngx_chatvisor_cluster_lease_run(cl);
+    ngx_chatvisor_cluster_stall(cl);
+    ngx_chatvisor_cluster_subscribe(cl);
+    ngx_chatvisor_cluster_erase_work(cl);
+}
+
+
+void *
+ngx_chatvisor_cluster_thread(void *data)
+{
+    ngx_chatvisor_cluster_t *cl = data;
+
+    ngx_msec_t       wait;
+    struct timespec  ts;
+
+    pthread_mutex_lock(&cl->mu);
+
+    while (!cl->stop) {
+        pthread_mutex_unlock(&cl->mu);
+
+        cl->lease_wait = 0;
+        ngx_chatvisor_cluster_step(cl);
+
+        pthread_mutex_lock(&cl->mu);
+
+        if (cl->stop) {
+            break;
+        }
+
+        /* the lease's renewals come more often than the tick */
+        wait = NGX_CHATVISOR_CLUSTER_TICK;
+
+        if (cl->lease_wait && cl->lease_wait < wait) {
+            wait = cl->lease_wait;
+        }
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += wait / 1000;
+        ts.tv_nsec += (long) (wait % 1000) * 1000000;
+
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+
+        (void) pthread_cond_timedwait(&cl->cond, &cl->mu, &ts);
+    }
+
+    pthread_mutex_unlock(&cl->mu);
+
+    /* an exiting worker's lease goes to the others at once */
+    if (cl->nc
+        && natsConnection_Status(cl->nc) == NATS_CONN_STATUS_CONNECTED)
+    {
+        ngx_chatvisor_cluster_lease_release(&cl->lease, cl->kv);
+    }
+
+    if (cl->sub) {
+        natsSubscription_Destroy(cl->sub);
+        cl->sub = NULL;
+    }
+
+    if (cl->typing_sub) {
+        natsSubscription_Destroy(cl->typing_sub);
+        cl->typing_sub = NULL;
+    }
+
+    if (cl->presence_sub) {
+        natsSubscription_Destroy(cl->presence_sub);
+        cl->presence_sub = NULL;
+    }
+
+    if (cl->kv) {
+        kvStore_Destroy(cl->kv);
+        cl->kv = NULL;
+    }
+
+    if (cl->js) {
+        jsCtx_Destroy(cl->js);
+        cl->js = NULL;
+    }
+
+    if (cl->nc) {
+        natsConnection_Destroy(cl->nc);
+        cl->nc = NULL;
+    }
+
+    /*
+     * libnats' own threads must be gone before the process exits (they
+     * crashed it during exit's cleanup): wait for them. Not with tls=on:
+     * nats_Close() then leaves OpenSSL in a state that OpenSSL's own
+     * cleanup at exit crashes on (t/124); there, libnats' last calls find
+     * cl (never freed) and its pipe (closed only by the exit).
+     */
+    if (!cl->cmcf->cluster.tls) {
+        (void) nats_CloseAndWait(NGX_CHATVISOR_CLUSTER_CLOSE_WAIT);
+    }
+
+    return NULL;
+}
