@@ -724,21 +724,32 @@ cv_conversation_get(cv_txn *t, const char *id, cJSON **out)
 }
 
 
-cv_status
-cv_conversation_console_text(cv_txn *t, const char *id, cv_json_text *b,
-    uint64_t *last_seq)
+/* a conversation's record read in place: rec->json points into the map,
+ * valid while t is open */
+static cv_status
+cv_conv_rec_peek(cv_txn *t, const char *id, cv_conv_rec *rec)
 {
-    MDB_val      v, c;
-    cv_status    st;
-    cv_conv_rec  rec;
+    MDB_val    v;
+    cv_status  st;
 
     st = cv_raw_get(t, CV_DB_CONVERSATIONS, id, strlen(id), &v);
     if (st != CV_OK) {
         return st;
     }
 
-    /* in place: the map stays valid while t is open */
-    st = cv_conv_rec_decode(v.mv_data, v.mv_size, &rec);
+    return cv_conv_rec_decode(v.mv_data, v.mv_size, rec);
+}
+
+
+cv_status
+cv_conversation_console_text(cv_txn *t, const char *id, cv_json_text *b,
+    uint64_t *last_seq)
+{
+    MDB_val      c;
+    cv_status    st;
+    cv_conv_rec  rec;
+
+    st = cv_conv_rec_peek(t, id, &rec);
     if (st != CV_OK) {
         return st;
     }
@@ -767,17 +778,11 @@ cv_conversation_console_text(cv_txn *t, const char *id, cv_json_text *b,
 cv_status
 cv_conversation_state(cv_txn *t, const char *id, cv_conv_state *out)
 {
-    MDB_val      v;
     cv_status    st;
     cv_conv_rec  rec;
 
-    st = cv_raw_get(t, CV_DB_CONVERSATIONS, id, strlen(id), &v);
-    if (st != CV_OK) {
-        return st;
-    }
-
-    /* read in place: nothing of it is kept */
-    st = cv_conv_rec_decode(v.mv_data, v.mv_size, &rec);
+    /* nothing of the record is kept */
+    st = cv_conv_rec_peek(t, id, &rec);
     if (st != CV_OK) {
         return st;
     }

@@ -589,19 +589,7 @@ static ngx_int_t
 ngx_chatvisor_api_agent_status_cluster(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx, const char *status)
 {
-    cJSON  *cmd;
-
-    cmd = cJSON_CreateObject();
-    if (cmd == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cJSON_AddStringToObject(cmd, "op", "agent.status");
-    cJSON_AddStringToObject(cmd, "agent_id", ctx->param[0]);
-    cJSON_AddStringToObject(cmd, "status", status);
-    cJSON_AddTrueToObject(cmd, "external");
-
-    return ngx_chatvisor_cluster_write(r, cmd,
+    return ngx_chatvisor_cluster_agent_status(r, ctx->param[0], status, 1,
                                        ngx_chatvisor_api_agent_status_done);
 }
 

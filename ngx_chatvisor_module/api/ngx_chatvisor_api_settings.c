@@ -235,19 +235,9 @@ static ngx_int_t
 ngx_chatvisor_api_widget_cluster(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx)
 {
-    cJSON  *cmd;
-
-    cmd = cJSON_CreateObject();
-    if (cmd == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cJSON_AddStringToObject(cmd, "op", "api.settings_put");
-    cJSON_AddStringToObject(cmd, "name", "widget");
-    cJSON_AddItemToObject(cmd, "value",
-                          ngx_chatvisor_settings_view(ctx->body));
-
-    return ngx_chatvisor_cluster_write(r, cmd, NULL);
+    return ngx_chatvisor_cluster_settings_put(r, "widget",
+                                     ngx_chatvisor_settings_view(ctx->body),
+                                     NULL);
 }
 
 

@@ -172,19 +172,8 @@ static ngx_int_t
 ngx_chatvisor_api_visibility_cluster(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx)
 {
-    cJSON  *cmd;
-
-    cmd = cJSON_CreateObject();
-    if (cmd == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cJSON_AddStringToObject(cmd, "op", "api.settings_put");
-    cJSON_AddStringToObject(cmd, "name", "visibility");
-    cJSON_AddItemToObject(cmd, "value",
-                          ngx_chatvisor_visibility_stored(ctx->body));
-
-    return ngx_chatvisor_cluster_write(r, cmd,
+    return ngx_chatvisor_cluster_settings_put(r, "visibility",
+                                ngx_chatvisor_visibility_stored(ctx->body),
                                 ngx_chatvisor_api_visibility_cluster_done);
 }
 

@@ -156,19 +156,8 @@ static ngx_int_t
 ngx_chatvisor_agent_status_cluster(ngx_http_request_t *r,
     ngx_chatvisor_ctx_t *ctx, const char *status)
 {
-    cJSON  *cmd;
-
-    cmd = cJSON_CreateObject();
-    if (cmd == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cJSON_AddStringToObject(cmd, "op", "agent.status");
-    cJSON_AddStringToObject(cmd, "agent_id", ctx->caller.agent_id);
-    cJSON_AddStringToObject(cmd, "status", status);
-
-    return ngx_chatvisor_cluster_write(r, cmd,
-                                       ngx_chatvisor_agent_status_done);
+    return ngx_chatvisor_cluster_agent_status(r, ctx->caller.agent_id, status,
+                                       0, ngx_chatvisor_agent_status_done);
 }
 
 

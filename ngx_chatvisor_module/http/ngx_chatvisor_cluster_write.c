@@ -103,3 +103,47 @@ ngx_chatvisor_cluster_write(ngx_http_request_t *r, cJSON *cmd,
 
     return NGX_DONE;
 }
+
+
+ngx_int_t
+ngx_chatvisor_cluster_settings_put(ngx_http_request_t *r, const char *name,
+    cJSON *value, ngx_chatvisor_write_done_pt done)
+{
+    cJSON  *cmd;
+
+    cmd = cJSON_CreateObject();
+    if (cmd == NULL) {
+        cJSON_Delete(value);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cJSON_AddStringToObject(cmd, "op", "api.settings_put");
+    cJSON_AddStringToObject(cmd, "name", name);
+    cJSON_AddItemToObject(cmd, "value", value);
+
+    return ngx_chatvisor_cluster_write(r, cmd, done);
+}
+
+
+ngx_int_t
+ngx_chatvisor_cluster_agent_status(ngx_http_request_t *r,
+    const char *agent_id, const char *status, ngx_uint_t external,
+    ngx_chatvisor_write_done_pt done)
+{
+    cJSON  *cmd;
+
+    cmd = cJSON_CreateObject();
+    if (cmd == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cJSON_AddStringToObject(cmd, "op", "agent.status");
+    cJSON_AddStringToObject(cmd, "agent_id", agent_id);
+    cJSON_AddStringToObject(cmd, "status", status);
+
+    if (external) {
+        cJSON_AddTrueToObject(cmd, "external");
+    }
+
+    return ngx_chatvisor_cluster_write(r, cmd, done);
+}

@@ -420,6 +420,17 @@ ngx_int_t ngx_chatvisor_write(ngx_http_request_t *r,
 ngx_int_t ngx_chatvisor_cluster_write(ngx_http_request_t *r, cJSON *cmd,
     ngx_chatvisor_write_done_pt done);
 
+/* a setting (name: "widget", "visibility") replaced through the stream,
+ * as ngx_chatvisor_cluster_write(); value is taken */
+ngx_int_t ngx_chatvisor_cluster_settings_put(ngx_http_request_t *r,
+    const char *name, cJSON *value, ngx_chatvisor_write_done_pt done);
+
+/* an agent's status (available, away, offline) set through the stream,
+ * as ngx_chatvisor_cluster_write(); external: set by the integrator */
+ngx_int_t ngx_chatvisor_cluster_agent_status(ngx_http_request_t *r,
+    const char *agent_id, const char *status, ngx_uint_t external,
+    ngx_chatvisor_write_done_pt done);
+
 /* the answer of a committed write: the error (with op->why), or the posted
  * message (201, 200 for a retry), or op->result with op->ok_status */
 ngx_int_t ngx_chatvisor_send_op(ngx_http_request_t *r, cv_status st);
