@@ -35,6 +35,21 @@ const SLIM_DOM = {
   headMetaRobots: true, headMetaHttpEquiv: true, headMetaVerification: true,
 };
 
+// Whether any form control holds something else than the page's HTML put
+// there (typed, or restored by the browser).
+function formChanged(doc) {
+  for (const el of doc.querySelectorAll('input, textarea, select')) {
+    if (el.tagName === 'SELECT') {
+      for (const o of el.options) if (o.selected !== o.defaultSelected) return true;
+    } else if (el.type === 'checkbox' || el.type === 'radio') {
+      if (el.checked !== el.defaultChecked) return true;
+    } else if (el.value !== el.defaultValue) {
+      return true;
+    }
+  }
+  return false;
+}
+
 export function createRecorder({ win, prefix, block, mask, onStop }) {
   const id = randomId(ID_BYTES);
   const privacy = recordOptions(win.document, { block, mask });
@@ -75,6 +90,17 @@ export function createRecorder({ win, prefix, block, mask, onStop }) {
     if (!stopRecording) {
       halt();
       throw new Error('co-browsing: this page could not be recorded');
+    }
+    // Going back, the browser may restore what was typed into the form
+    // after the first snapshot, without an event rrweb would hear: the
+    // view then showed those fields empty. A form that differs from its
+    // defaults once the page has loaded is snapshotted again (masked as
+    // ever).
+    if (win.document.readyState !== 'complete') {
+      const mine2 = stopRecording;
+      win.addEventListener('load', () => win.setTimeout(() => {
+        if (stopRecording === mine2 && formChanged(win.document)) snapshot();
+      }, 0), { once: true });
     }
   }
 
