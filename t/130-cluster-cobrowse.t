@@ -12,6 +12,8 @@
 #   - a chunk over the servers' max_payload (1 MB by default) is refused
 #     on A like an over-bound chunk (413 too_large, the session ends), and
 #     B hears the end;
+#   - the agent polling on B keeps the session alive on A past the 30 s
+#     after which A would end it (agent_gone);
 #   - stop from the visitor on A ends it on B, stop from the agent on B
 #     ends it on A.
 
@@ -31,6 +33,7 @@ use Chatvisor::Cobrowse qw(:all);
 Chatvisor::Cluster::skip_unless_nats();
 
 my $CROSS_MAX = 3;      # seconds for a change on one node to show on the other
+my $AGENT_TIMEOUT = 30; # NGX_CHATVISOR_COBROWSE_AGENT_TIMEOUT, s
 
 my $c = Chatvisor::Cluster->new(servers => 3);
 $c->start;
@@ -250,10 +253,24 @@ sub ask_and_allow {
        'B: no pointer after the end');
 }
 
-# ---- stop from the agent on B ends it on A ----
+# ---- the agent's console on B keeps the session alive on A ----
+# (a node ends a session whose agent it has not seen for 30 s: A hears of
+# the agent's polls on B, told every 5 s)
 
 {
     ask_and_allow();
+    my $t0 = time;
+    while (time - $t0 < $AGENT_TIMEOUT + 8) {
+        cb_view($ann, $conv, after => 0);       # held up to 2 s
+    }
+    is(cb_state($v)->{json}{state}, 'active',
+       sprintf('A: still active %.0f s later, the agent polling on B',
+               time - $t0));
+}
+
+# ---- stop from the agent on B ends it on A ----
+
+{
     my $g = cb_state($v)->{json}{generation};
     my $p = cb_visitor_poll($v, after => $cursor, cobrowse => $g);
     sleep 0.2;

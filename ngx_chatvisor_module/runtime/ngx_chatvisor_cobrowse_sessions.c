@@ -1180,7 +1180,13 @@ ngx_chatvisor_cobrowse_want_snapshot(ngx_chatvisor_main_conf_t *cmcf,
 /* ------------------------------------------- another node's change (cluster) */
 
 /* another node's chunk (seq: its number there, the same here; one known
- * already is not added again); its bounds were applied where it was sent */
+ * already is not added again); its bounds were applied where it was sent.
+ * Returns what to tell: COBROWSE_TOLD_* */
+
+#define NGX_CHATVISOR_COBROWSE_TOLD_STATE     1   /* a state change */
+#define NGX_CHATVISOR_COBROWSE_TOLD_DATA      2   /* new events */
+#define NGX_CHATVISOR_COBROWSE_TOLD_SNAPSHOT  4   /* the recorder's node
+                                                     is asked for one */
 
 static ngx_uint_t
 ngx_chatvisor_cobrowse_apply_events(ngx_chatvisor_main_conf_t *cmcf,
@@ -1203,6 +1209,22 @@ ngx_chatvisor_cobrowse_apply_events(ngx_chatvisor_main_conf_t *cmcf,
          * worker's connection there) and may come after them */
         s->v.state = NGX_CHATVISOR_COBROWSE_ACTIVE;
         changed = 1;
+    }
+
+    if (!ch->flag && ch->seq != s->v.last_seq + 1) {
+        /*
+         * A gap: one came ahead of another (the sender's workers publish
+         * on their own connections) or was lost. What is kept here goes,
+         * so that a view reads a reset, not events with a hole, and a
+         * full snapshot is asked for, here and where the recorder is.
+         */
+        ngx_chatvisor_cobrowse_drop(shpool, s);
+
+        if (ngx_chatvisor_cobrowse_ask_snapshot(cmcf->cobrowse, s)) {
+            changed = 1;
+        }
+
+        changed |= NGX_CHATVISOR_COBROWSE_TOLD_SNAPSHOT;
     }
 
     if (ch->flag) {
@@ -1229,7 +1251,7 @@ ngx_chatvisor_cobrowse_apply_events(ngx_chatvisor_main_conf_t *cmcf,
         }
     }
 
-    if (changed) {
+    if (changed & NGX_CHATVISOR_COBROWSE_TOLD_STATE) {
         ngx_chatvisor_cobrowse_bump(cmcf->cobrowse, s);
     }
 
@@ -1252,7 +1274,7 @@ ngx_chatvisor_cobrowse_apply_events(ngx_chatvisor_main_conf_t *cmcf,
     s->last = c;
     s->buffered += len;
 
-    return changed | 2;
+    return changed | NGX_CHATVISOR_COBROWSE_TOLD_DATA;
 }
 
 
@@ -1385,17 +1407,23 @@ ngx_chatvisor_cobrowse_apply(ngx_chatvisor_main_conf_t *cmcf,
         break;
     }
 
-    if (told & 1) {
+    if (told & NGX_CHATVISOR_COBROWSE_TOLD_STATE) {
         ngx_chatvisor_cobrowse_notice(notice, &n,
                                       NGX_CHATVISOR_NOTICE_COBROWSE, s);
     }
 
-    if (told & 2) {
+    if (told & NGX_CHATVISOR_COBROWSE_TOLD_DATA) {
         ngx_chatvisor_cobrowse_notice(notice, &n,
                                       NGX_CHATVISOR_NOTICE_COBROWSE_DATA, s);
     }
 
     ngx_chatvisor_cobrowse_unlock_notify(cmcf, notice, n);
+
+    if (told & NGX_CHATVISOR_COBROWSE_TOLD_SNAPSHOT) {
+        /* this node's own want, not the change told again */
+        ch->op = NGX_CHATVISOR_COBROWSE_OP_SNAPSHOT;
+        ngx_chatvisor_cobrowse_tell(ch, NULL, 0);
+    }
 }
 
 
