@@ -393,7 +393,7 @@ ngx_chatvisor_cobrowse_unlock_notify(ngx_chatvisor_main_conf_t *cmcf,
 }
 
 
-/* ------------------------------------------------ the other nodes (cluster) */
+/* ----------------------------------------------- the other nodes (cluster) */
 
 /* under the lock: the change to tell the other nodes after it */
 
@@ -1177,7 +1177,7 @@ ngx_chatvisor_cobrowse_want_snapshot(ngx_chatvisor_main_conf_t *cmcf,
 }
 
 
-/* ------------------------------------------- another node's change (cluster) */
+/* ------------------------------------------ another node's change (cluster) */
 
 /* another node's chunk (seq: its number there, the same here; one known
  * already is not added again); its bounds were applied where it was sent.
