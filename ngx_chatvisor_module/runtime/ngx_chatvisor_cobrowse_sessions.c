@@ -1302,6 +1302,14 @@ ngx_chatvisor_cobrowse_apply(ngx_chatvisor_main_conf_t *cmcf,
 
     s = ngx_chatvisor_cobrowse_find(zone, ch->conversation_id);
 
+    if (s && ch->op != NGX_CHATVISOR_COBROWSE_OP_START
+        && ngx_strcmp(s->v.agent_id, ch->agent_id) != 0)
+    {
+        /* another agent's session: two agents asked on two nodes at once;
+         * each node keeps the one asked there until it ends */
+        s = NULL;
+    }
+
     switch (ch->op) {
 
     case NGX_CHATVISOR_COBROWSE_OP_START:
@@ -1381,24 +1389,20 @@ ngx_chatvisor_cobrowse_apply(ngx_chatvisor_main_conf_t *cmcf,
         break;
 
     case NGX_CHATVISOR_COBROWSE_OP_POINTER:
-        if (s && s->v.state == NGX_CHATVISOR_COBROWSE_ACTIVE
-            && ngx_strcmp(s->v.agent_id, ch->agent_id) == 0)
-        {
+        if (s && s->v.state == NGX_CHATVISOR_COBROWSE_ACTIVE) {
             ngx_chatvisor_cobrowse_point(zone, s, ch->x, ch->y, ch->flag);
             told = 1;
         }
         break;
 
     case NGX_CHATVISOR_COBROWSE_OP_SNAPSHOT:
-        if (s && ngx_strcmp(s->v.agent_id, ch->agent_id) == 0) {
+        if (s) {
             told = ngx_chatvisor_cobrowse_ask_snapshot(zone, s);
         }
         break;
 
     case NGX_CHATVISOR_COBROWSE_OP_TOUCH:
-        if (s && ngx_chatvisor_cobrowse_live(s)
-            && ngx_strcmp(s->v.agent_id, ch->agent_id) == 0)
-        {
+        if (s && ngx_chatvisor_cobrowse_live(s)) {
             s->agent_seen_ms = now;
         }
         break;
