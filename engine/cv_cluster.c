@@ -22,7 +22,6 @@
 #define CV_CLUSTER_APPLIED   "cluster/applied"
 #define CV_CLUSTER_RESULT    "cluster/r/"      /* + u64be seq */
 #define CV_CLUSTER_KEY_MAX   (sizeof(CV_CLUSTER_RESULT) - 1 + 8)
-#define CV_CLUSTER_SEED_HEX  (CV_DET_SEED * 2)
 
 /*
  * The log seqs a command's entries start at: seq * CV_CLUSTER_LOG_SPAN (or
@@ -144,23 +143,25 @@ cv_cluster_str(const cJSON *cmd, const char *name)
 }
 
 
+/* a field of n bytes as 2n hex digits (a seed, a secret's hash) */
 static int
-cv_cluster_seed(const cJSON *cmd, unsigned char seed[CV_DET_SEED])
+cv_cluster_hex(const cJSON *cmd, const char *name, unsigned char *out,
+    size_t n)
 {
     size_t       i;
     unsigned     byte;
     const char  *hex;
 
-    hex = cv_cluster_str(cmd, "seed");
-    if (hex == NULL || strlen(hex) != CV_CLUSTER_SEED_HEX) {
+    hex = cv_cluster_str(cmd, name);
+    if (hex == NULL || strlen(hex) != 2 * n) {
         return 0;
     }
 
-    for (i = 0; i < CV_DET_SEED; i++) {
+    for (i = 0; i < n; i++) {
         if (sscanf(hex + 2 * i, "%2x", &byte) != 1) {
             return 0;
         }
-        seed[i] = (unsigned char) byte;
+        out[i] = (unsigned char) byte;
     }
 
     return 1;
@@ -551,29 +552,6 @@ cv_cluster_api_agents(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
 }
 
 
-/* a field of n bytes as 2n hex digits (a secret's hash) */
-static int
-cv_cluster_hex(const cJSON *cmd, const char *name, unsigned char *out,
-    size_t n)
-{
-    size_t       i;
-    unsigned     byte;
-    const char  *hex;
-
-    hex = cv_cluster_str(cmd, name);
-    if (hex == NULL || strlen(hex) != 2 * n) {
-        return 0;
-    }
-
-    for (i = 0; i < n; i++) {
-        if (sscanf(hex + 2 * i, "%2x", &byte) != 1) {
-            return 0;
-        }
-        out[i] = (unsigned char) byte;
-    }
-
-    return 1;
-}
 
 
 static int64_t
@@ -811,38 +789,41 @@ cv_cluster_op_find(const char *op)
 }
 
 
-/* 1 when this node knows op: a node meets one it does not know only when
- * a newer node wrote it */
+/* who applies an op: the chat's table, the REST writes' or the webhook
+ * sender's (all NULL / 0: this node does not know it; a node meets one
+ * only when a newer node wrote it) */
+typedef struct {
+    const cv_cluster_op  *chat;
+    cv_cluster_op_pt      write;
+    int                   webhook;
+} cv_cluster_runner;
+
+
 static int
-cv_cluster_known(const char *op)
+cv_cluster_runner_find(const char *op, cv_cluster_runner *rn)
 {
-    return cv_cluster_op_find(op) != NULL || cv_cluster_write_op(op) != NULL
-           || cv_cluster_webhook_op(op);
+    rn->chat = cv_cluster_op_find(op);
+    rn->write = rn->chat ? NULL : cv_cluster_write_op(op);
+    rn->webhook = (rn->chat || rn->write) ? 0 : cv_cluster_webhook_op(op);
+
+    return rn->chat || rn->write || rn->webhook;
 }
 
 
 static cv_status
-cv_cluster_run(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
-    const char *op)
+cv_cluster_run(const cv_cluster_runner *rn, cv_txn *t, const cJSON *cmd,
+    cv_cluster_result *res, const char *op)
 {
-    cv_cluster_op_pt      write;
-    const cv_cluster_op  *chat;
-
-    chat = cv_cluster_op_find(op);
-    if (chat) {
-        return chat->run(t, cmd, res, op);
+    if (rn->chat) {
+        return rn->chat->run(t, cmd, res, op);
     }
 
-    write = cv_cluster_write_op(op);
-    if (write) {
-        return write(t, cmd, res);
+    if (rn->write) {
+        return rn->write(t, cmd, res);
     }
 
-    if (cv_cluster_webhook_op(op)) {
-        return cv_cluster_webhook_apply(t, cmd, op, res);
-    }
-
-    return CV_INVALID;
+    return rn->webhook ? cv_cluster_webhook_apply(t, cmd, op, res)
+                       : CV_INVALID;
 }
 
 
@@ -1071,14 +1052,15 @@ cv_status
 cv_cluster_apply_after(cv_txn *t, uint64_t seq, uint64_t prev,
     const char *cmd, size_t len, cv_cluster_result *res)
 {
-    cJSON          *c, *now;
-    cv_txn         *child;
-    uint64_t        applied, next;
-    cv_status       st;
-    const char     *name;
-    unsigned char   seed[CV_DET_SEED];
-    unsigned char   be[8];
-    unsigned char   key[CV_CLUSTER_KEY_MAX];
+    cJSON              *c, *now;
+    cv_txn             *child;
+    uint64_t            applied, next;
+    cv_status           st;
+    const char         *name;
+    cv_cluster_runner   rn = { NULL, NULL, 0 };
+    unsigned char       seed[CV_DET_SEED];
+    unsigned char       be[8];
+    unsigned char       key[CV_CLUSTER_KEY_MAX];
 
     memset(res, 0, sizeof(*res));
 
@@ -1103,11 +1085,13 @@ cv_cluster_apply_after(cv_txn *t, uint64_t seq, uint64_t prev,
 
     name = cv_cluster_str(c, "op");
 
-    if (c == NULL || !cv_cluster_seed(c, seed) || !cJSON_IsNumber(now)) {
+    if (c == NULL || !cv_cluster_hex(c, "seed", seed, CV_DET_SEED)
+        || !cJSON_IsNumber(now))
+    {
         /* not a command: applied as nothing, so the stream goes on */
         res->status = CV_INVALID;
 
-    } else if (name != NULL && !cv_cluster_known(name)) {
+    } else if (name != NULL && !cv_cluster_runner_find(name, &rn)) {
         /* a newer node's command: applied as nothing it would make this
          * store differ from the others for good; nothing is applied, the
          * node waits for its upgrade */
@@ -1140,7 +1124,8 @@ cv_cluster_apply_after(cv_txn *t, uint64_t seq, uint64_t prev,
         }
 
         cv_det_begin(seed, (int64_t) now->valuedouble);
-        res->status = name ? cv_cluster_run(child, c, res, name) : CV_INVALID;
+        res->status = name ? cv_cluster_run(&rn, child, c, res, name)
+                           : CV_INVALID;
         cv_det_end();
 
         if (res->status == CV_OK) {

@@ -9,6 +9,7 @@
 
 #include "cv_cluster.h"
 #include "fixture.h"
+#include "fixture_cluster.h"
 #include "cv_agents.h"
 #include "cv_time.h"
 
@@ -18,25 +19,6 @@
 #define SEED_A  "00112233445566778899aabbccddeeff"
 #define SEED_B  "ffeeddccbbaa99887766554433221100"
 
-
-static cv_status
-apply(cv_store *st, uint64_t seq, const char *cmd, cv_cluster_result *res)
-{
-    cv_txn     *t;
-    cv_status   s;
-
-    cv_txn_begin(st, 1, &t);
-    s = cv_cluster_apply(t, seq, cmd, strlen(cmd), res);
-
-    if (s == CV_OK) {
-        cv_txn_commit(t);
-
-    } else {
-        cv_txn_abort(t);
-    }
-
-    return s;
-}
 
 
 static char *

@@ -10,6 +10,7 @@
 
 #include "cv_cluster_webhooks.h"
 #include "fixture.h"
+#include "fixture_cluster.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -19,25 +20,6 @@
 #define SECRET  "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 #define HOOK    "wh_cfg_hooks"
 
-
-static cv_status
-apply(cv_store *st, uint64_t seq, const char *cmd, cv_cluster_result *res)
-{
-    cv_txn     *t;
-    cv_status   s;
-
-    cv_txn_begin(st, 1, &t);
-    s = cv_cluster_apply(t, seq, cmd, strlen(cmd), res);
-
-    if (s == CV_OK) {
-        cv_txn_commit(t);
-
-    } else {
-        cv_txn_abort(t);
-    }
-
-    return s;
-}
 
 
 /* a command of the sender, with what publishing adds: seed and time */

@@ -233,6 +233,30 @@ ngx_chatvisor_identify_run(ngx_http_request_t *r, cv_txn *t)
 }
 
 
+/* the cookies of the customer the visitor is now (d->target): the
+ * visitor's when it changed (or is_new: a new visitor's), the identity's
+ * when an integrator's id was given */
+
+static ngx_int_t
+ngx_chatvisor_identify_cookies(ngx_http_request_t *r,
+    ngx_chatvisor_ctx_t *ctx, ngx_chatvisor_identify_t *d, ngx_uint_t is_new)
+{
+    if ((is_new || ngx_strcmp(d->target, ctx->caller.customer_id) != 0)
+        && ngx_chatvisor_visitor_cookie_set(r, d->target) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (d->ext[0]
+        && ngx_chatvisor_identity_cookie_set(r, d->target, d->ext) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_chatvisor_identify_done(ngx_http_request_t *r, cv_status st)
 {
@@ -242,19 +266,9 @@ ngx_chatvisor_identify_done(ngx_http_request_t *r, cv_status st)
     ctx = ngx_chatvisor_ctx(r);
     d = ctx->data;
 
-    if (st == CV_OK) {
-        if (ngx_strcmp(d->target, ctx->caller.customer_id) != 0
-            && ngx_chatvisor_visitor_cookie_set(r, d->target) != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        if (d->ext[0]
-            && ngx_chatvisor_identity_cookie_set(r, d->target, d->ext)
-               != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    if (st == CV_OK && ngx_chatvisor_identify_cookies(r, ctx, d, 0) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return ngx_chatvisor_send_op(r, st);
@@ -284,16 +298,9 @@ ngx_chatvisor_identify_cluster_done(ngx_http_request_t *r, cv_status st)
 
         /* a new visitor's caller.customer_id is already the new one (the
          * cluster's answer): it needs its cookie all the same */
-        if ((ctx->caller.new_visitor
-             || ngx_strcmp(d->target, ctx->caller.customer_id) != 0)
-            && ngx_chatvisor_visitor_cookie_set(r, d->target) != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        if (d->ext[0]
-            && ngx_chatvisor_identity_cookie_set(r, d->target, d->ext)
-               != NGX_OK)
+        if (ngx_chatvisor_identify_cookies(r, ctx, d,
+                                           ctx->caller.new_visitor)
+            != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
