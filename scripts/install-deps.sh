@@ -34,10 +34,19 @@ if [ -n "$missing" ]; then
     fi
     echo "installing:$missing"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
+    # a fresh machine often runs unattended-upgrades at boot: wait for
+    # dpkg's lock (and try again a few times) rather than fail at once
+    lock="-o DPkg::Lock::Timeout=600"
+    tries=0
+    until apt-get $lock update -qq; do
+        tries=$((tries + 1))
+        [ "$tries" -lt 20 ] || exit 1
+        echo "apt-get update failed (another apt running?), trying again" >&2
+        sleep 15
+    done
     # the nginx package starts a daemon on :80 via its postinst where
     # policy-rc.d allows it; we only need the binary
-    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    apt-get $lock install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
 # npm packages: reinstall when the lock file is newer than the install.
