@@ -70,6 +70,9 @@
 #define NGX_CHATVISOR_BUSY_TICK         10        /* ms: a look again when
                                                      out of budget */
 #define NGX_CHATVISOR_MILLI             1000
+#define NGX_CHATVISOR_SETTLE_LOG_EVERY  120       /* failed settles in a row
+                                                     between two logs (about
+                                                     a minute) */
 #define NGX_CHATVISOR_FAILING_MAX       (5LL * 86400000)  /* then disabled */
 #define NGX_CHATVISOR_KEEP_FINISHED     (7LL * 86400000)  /* then pruned */
 #define NGX_CHATVISOR_PRUNE_EVERY       60000     /* ms */
@@ -190,6 +193,7 @@ static struct {
     ngx_chatvisor_op_t                 settle_op;
     ngx_chatvisor_cluster_wait_t       settle_wait;   /* cluster mode */
     int64_t                            settle_again;  /* ms: not before */
+    ngx_uint_t                         settle_failed; /* in a row */
     ngx_chatvisor_settle_part_t       *parts;
     ngx_uint_t                         nparts;
     ngx_uint_t                         nparts_cap;
@@ -1226,10 +1230,25 @@ ngx_chatvisor_settle_finish(cv_status status)
 
     settled = (status == CV_OK);
 
+    /* a settle is tried again every few hundred ms while it fails (no
+     * quorum in cluster mode): the log says it once, every
+     * NGX_CHATVISOR_SETTLE_LOG_EVERY failures after, and when it works */
     if (!settled) {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "chatvisor: settling webhook deliveries failed (%s); "
-                      "they are settled again", cv_status_text(status));
+        if (ngx_chatvisor_sender.settle_failed++
+            % NGX_CHATVISOR_SETTLE_LOG_EVERY == 0)
+        {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "chatvisor: settling webhook deliveries failed "
+                          "(%s, %ui time(s) in a row); they are settled "
+                          "again", cv_status_text(status),
+                          ngx_chatvisor_sender.settle_failed);
+        }
+
+    } else if (ngx_chatvisor_sender.settle_failed) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "chatvisor: webhook deliveries settled again after "
+                      "%ui failure(s)", ngx_chatvisor_sender.settle_failed);
+        ngx_chatvisor_sender.settle_failed = 0;
     }
 
     for (i = 0; i < ngx_chatvisor_sender.nparts; i++) {
