@@ -106,14 +106,25 @@ cv_cluster_result_del(cv_txn *t, uint64_t seq)
 cv_status
 cv_cluster_applied(cv_txn *t, uint64_t *seq)
 {
+    int64_t  at;
+
+    return cv_cluster_applied_at(t, seq, &at);
+}
+
+
+cv_status
+cv_cluster_applied_at(cv_txn *t, uint64_t *seq, int64_t *at_ms)
+{
     MDB_val    v;
     cv_status  st;
+
+    *seq = 0;
+    *at_ms = 0;
 
     st = cv_raw_get(t, CV_DB_META, CV_CLUSTER_APPLIED,
                     sizeof(CV_CLUSTER_APPLIED) - 1, &v);
 
     if (st == CV_NOT_FOUND) {
-        *seq = 0;
         return CV_OK;
     }
 
@@ -121,11 +132,17 @@ cv_cluster_applied(cv_txn *t, uint64_t *seq)
         return st;
     }
 
-    if (v.mv_size != 8) {
+    /* the seq, then (stores since the stream's maximum age) the time */
+    if (v.mv_size != 8 && v.mv_size != 16) {
         return CV_ERROR;
     }
 
     *seq = cv_cluster_be64(v.mv_data);
+
+    if (v.mv_size == 16) {
+        *at_ms = (int64_t) cv_cluster_be64((unsigned char *) v.mv_data + 8);
+    }
+
     return CV_OK;
 }
 
@@ -1054,23 +1071,26 @@ cv_cluster_apply_after(cv_txn *t, uint64_t seq, uint64_t prev,
 {
     cJSON              *c, *now;
     cv_txn             *child;
+    int64_t             at;
     uint64_t            applied, next;
     cv_status           st;
     const char         *name;
     cv_cluster_runner   rn = { NULL, NULL, 0 };
     unsigned char       seed[CV_DET_SEED];
-    unsigned char       be[8];
+    unsigned char       be[16];
     unsigned char       key[CV_CLUSTER_KEY_MAX];
 
     memset(res, 0, sizeof(*res));
 
-    st = cv_cluster_applied(t, &applied);
+    st = cv_cluster_applied_at(t, &applied, &at);
     if (st != CV_OK) {
         return st;
     }
 
     if (seq <= applied) {
+        /* the time of what the store applied, later or the same */
         res->skipped = 1;
+        res->applied_at = at;
         return CV_OK;
     }
 
@@ -1156,6 +1176,11 @@ cv_cluster_apply_after(cv_txn *t, uint64_t seq, uint64_t prev,
         }
     }
 
+    /* a command without a time (not a command) keeps the last one's */
+    if (cJSON_IsNumber(now) && now->valuedouble > 0) {
+        at = (int64_t) now->valuedouble;
+    }
+
     st = cv_cluster_erase_keep(t, seq, c, res);
     cJSON_Delete(c);
 
@@ -1165,12 +1190,15 @@ cv_cluster_apply_after(cv_txn *t, uint64_t seq, uint64_t prev,
     }
 
     cv_cluster_u64be(be, seq);
+    cv_cluster_u64be(be + 8, (uint64_t) at);
+    res->applied_at = at;
 
     st = cv_cluster_result_put(t, seq, res);
 
     if (st == CV_OK) {
         st = cv_record_put_raw(t, CV_DB_META, CV_CLUSTER_APPLIED,
-                               sizeof(CV_CLUSTER_APPLIED) - 1, be, 8);
+                               sizeof(CV_CLUSTER_APPLIED) - 1, be,
+                               sizeof(be));
     }
 
     if (st == CV_OK && seq > CV_CLUSTER_RESULTS_KEEP) {

@@ -76,6 +76,8 @@ typedef struct {
                                   kept by cv_cluster_result_get()) */
     char        customer_id[CV_ID_MAX];      /* "" when none */
     char        conversation_id[CV_ID_MAX];
+    int64_t     applied_at;    /* ms: the applied command's time, as
+                                  cv_cluster_applied_at() tells it */
 } cv_cluster_result;
 
 /* frees what a result holds */
@@ -83,6 +85,14 @@ void cv_cluster_result_clear(cv_cluster_result *res);
 
 /* the stream seq of the last command applied to this store (0: none) */
 cv_status cv_cluster_applied(cv_txn *t, uint64_t *seq);
+
+/*
+ * The same, and the time (ms since the epoch, the writer's clock) of that
+ * command: 0 when none is known (nothing applied, or applied before the
+ * store kept it). A node that was away tells by it whether what it missed
+ * may have aged out of a stream with a maximum age.
+ */
+cv_status cv_cluster_applied_at(cv_txn *t, uint64_t *seq, int64_t *at_ms);
 
 /*
  * Applies the command of stream seq: CV_OK with res filled (res->status is

@@ -48,6 +48,7 @@ main(void)
     char               cus[CV_ID_MAX], conv[CV_ID_MAX];
     cv_txn            *t;
     cv_store          *a, *b;
+    int64_t            at;
     uint64_t           applied;
     cv_cluster_result  ra, rb;
 
@@ -103,6 +104,12 @@ main(void)
     ok(apply(a, 4, "not json", &ra) == CV_OK && ra.status == CV_INVALID,
        "an unreadable command is applied as nothing");
 
+    cv_txn_begin(a, 0, &t);
+    ok(cv_cluster_applied_at(t, &applied, &at) == CV_OK && applied == 4
+       && at == 1764547202000, "a command without a time keeps the time "
+       "of the one before (seq 3's, refused but applied)");
+    cv_txn_abort(t);
+
     /* the same visitor's retry (same client_msg_id, another seed) */
     snprintf(cmd, sizeof(cmd),
              "{\"op\":\"visitor.message\",\"seed\":\"" SEED_B "\","
@@ -115,6 +122,8 @@ main(void)
     cv_txn_begin(a, 0, &t);
     ok(cv_cluster_applied(t, &applied) == CV_OK && applied == 5,
        "applied up to 5");
+    ok(cv_cluster_applied_at(t, &applied, &at) == CV_OK && applied == 5
+       && at == 1764547203000, "at seq 5's time");
     ok(cv_cluster_result_get(t, 2, &ra) == CV_OK && ra.status == CV_OK
        && ra.message.json && strstr(ra.message.json, "hi there")
        && strcmp(ra.conversation_id, conv) == 0, "seq 2's outcome is kept");

@@ -45,21 +45,27 @@ ngx_chatvisor_cluster_t  *ngx_chatvisor_cluster;
 
 uint64_t
 ngx_chatvisor_cluster_applied(ngx_chatvisor_main_conf_t *cmcf,
-    ngx_uint_t *secret_kept)
+    ngx_uint_t *secret_kept, int64_t *at)
 {
     cv_txn    *t;
+    int64_t    when;
     uint64_t   seq;
 
     seq = 0;
+    when = 0;
 
     if (cmcf->store && cv_txn_begin(cmcf->store, 0, &t) == CV_OK) {
-        (void) cv_cluster_applied(t, &seq);
+        (void) cv_cluster_applied_at(t, &seq, &when);
 
         if (secret_kept) {
             *secret_kept = cv_cluster_secret_kept(t);
         }
 
         cv_txn_abort(t);
+    }
+
+    if (at) {
+        *at = when;
     }
 
     return seq;
@@ -184,7 +190,8 @@ ngx_chatvisor_cluster_init_process(ngx_cycle_t *cycle,
 
     /* the reader starts after what this store applied; the store may
      * hold the cluster's secret already (cmcf->secret is it then) */
-    cl->seen = ngx_chatvisor_cluster_applied(cmcf, &cl->secret_ok);
+    cl->seen = ngx_chatvisor_cluster_applied(cmcf, &cl->secret_ok,
+                                             &cl->want_from_at);
     cl->want_from = cl->seen + 1;
     cl->want_gen = 1;
     cl->gen = 1;

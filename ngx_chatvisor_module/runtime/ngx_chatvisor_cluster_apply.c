@@ -185,6 +185,8 @@ ngx_chatvisor_cluster_apply_done(ngx_chatvisor_op_t *op)
                  * gone for long) is made again from here */
                 pthread_mutex_lock(&cl->mu);
                 cl->want_from = cl->seen + 1;
+                cl->want_from_at = a->res.applied_at;
+
                 pthread_mutex_unlock(&cl->mu);
             }
 
@@ -210,9 +212,10 @@ ngx_chatvisor_cluster_apply_done(ngx_chatvisor_op_t *op)
 static void
 ngx_chatvisor_cluster_resync(ngx_chatvisor_cluster_t *cl)
 {
+    int64_t   at;
     uint64_t  applied;
 
-    applied = ngx_chatvisor_cluster_applied(cl->cmcf, NULL);
+    applied = ngx_chatvisor_cluster_applied(cl->cmcf, NULL, &at);
 
     if (applied > cl->seen) {
         cl->seen = applied;
@@ -222,6 +225,7 @@ ngx_chatvisor_cluster_resync(ngx_chatvisor_cluster_t *cl)
 
     pthread_mutex_lock(&cl->mu);
     cl->want_from = applied + 1;
+    cl->want_from_at = at;
     cl->want_gen = cl->gen;
     pthread_cond_signal(&cl->cond);
     pthread_mutex_unlock(&cl->mu);

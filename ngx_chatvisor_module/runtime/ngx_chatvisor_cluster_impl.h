@@ -75,6 +75,23 @@
 /* a lost connection is retried forever, this often, ms */
 #define NGX_CHATVISOR_CLUSTER_RECONNECT    500
 
+/*
+ * The stream keeps commands for chatvisor_retention (its maximum age). A
+ * node whose next command may have aged out (it applied its last one more
+ * than the age ago, less this margin for the clocks of servers and nodes)
+ * stops, rather than apply what is left and differ from the others: its
+ * store is restored from another node's. The margin is a tenth of the age,
+ * at most AGE_MARGIN_MAX ms.
+ */
+#define NGX_CHATVISOR_CLUSTER_AGE_MARGIN       10
+#define NGX_CHATVISOR_CLUSTER_AGE_MARGIN_MAX   3600000
+#define NGX_CHATVISOR_CLUSTER_NS_PER_MS        1000000
+#define NGX_CHATVISOR_CLUSTER_NS_PER_S         1000000000LL
+
+/* JetStream's default window for duplicate publishes; a stream's must not
+ * be longer than its maximum age */
+#define NGX_CHATVISOR_CLUSTER_DUPLICATES   (120 * NGX_CHATVISOR_CLUSTER_NS_PER_S)
+
 /* the header that names a publish to its worker */
 #define NGX_CHATVISOR_CLUSTER_ID_HEADER    "Cv-Id"
 #define NGX_CHATVISOR_CLUSTER_ID_LEN       NGX_INT64_LEN
@@ -92,6 +109,8 @@
 #define NGX_CHATVISOR_CLUSTER_PRESENCE     7   /* data: node, JSON ids */
 #define NGX_CHATVISOR_CLUSTER_ERASED       8   /* data: u64 seqs removed
                                                   from the stream */
+#define NGX_CHATVISOR_CLUSTER_BEHIND      10   /* data: why this node
+                                                  cannot catch up (to log) */
 
 /* the agents available on each node, told to the others this often (ms),
  * and forgotten when not told again for PRESENCE_KEEP of these */
@@ -185,6 +204,9 @@ typedef struct ngx_chatvisor_cluster_s {
                                                   reader runs */
     ngx_chatvisor_cluster_item_t  *head, *tail;
     uint64_t                       want_from;  /* the reader starts here */
+    int64_t                        want_from_at;  /* ms: the time of the
+                                                  command before it (0:
+                                                  not known) */
     uint64_t                       want_gen;   /* asked for by the loop */
     int                            pipe[2];
     uint64_t                       erase[CV_CLUSTER_ERASE_BATCH];
@@ -269,7 +291,7 @@ void ngx_chatvisor_cluster_presence_tell(ngx_event_t *ev);
 
 /* ngx_chatvisor_cluster.c: the writers' side, the process */
 uint64_t ngx_chatvisor_cluster_applied(ngx_chatvisor_main_conf_t *cmcf,
-    ngx_uint_t *secret_kept);
+    ngx_uint_t *secret_kept, int64_t *at);
 void ngx_chatvisor_cluster_answer(ngx_chatvisor_cluster_t *cl,
     ngx_chatvisor_cluster_wait_t *w, ngx_int_t rc);
 void ngx_chatvisor_cluster_wake(ngx_chatvisor_cluster_t *cl);

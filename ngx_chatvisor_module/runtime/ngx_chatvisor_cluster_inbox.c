@@ -312,6 +312,14 @@ ngx_chatvisor_cluster_read(ngx_event_t *ev)
             ngx_chatvisor_cluster_erased_take(cl, it);
             break;
 
+        case NGX_CHATVISOR_CLUSTER_BEHIND:
+            /* our thread stopped reading (cl->stuck): as for an op this
+             * node does not know, reads stay and writes are refused */
+            cl->halted = 1;
+            ngx_log_error(NGX_LOG_CRIT, cl->log, 0,
+                          "chatvisor: cluster: %s", it->data);
+            break;
+
         default: /* NGX_CHATVISOR_CLUSTER_NOTE */
             ngx_log_error(NGX_LOG_NOTICE, cl->log, 0,
                           "chatvisor: cluster: %s", it->data);

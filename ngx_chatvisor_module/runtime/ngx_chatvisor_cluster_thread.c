@@ -11,6 +11,12 @@
 #include "ngx_chatvisor_cluster_impl.h"
 
 
+static void ngx_chatvisor_cluster_max_age(jsStreamConfig *sc,
+    int64_t max_age);
+static ngx_int_t ngx_chatvisor_cluster_reachable(ngx_chatvisor_cluster_t *cl,
+    uint64_t from, int64_t from_at);
+
+
 /* writes are taken while this worker's reader runs: a write is answered
  * once the reader got past it, so without one it would only wait */
 static void
@@ -145,16 +151,22 @@ ngx_chatvisor_cluster_connect(ngx_chatvisor_cluster_t *cl)
 static void
 ngx_chatvisor_cluster_stream(ngx_chatvisor_cluster_t *cl)
 {
+    char                        text[NGX_MAX_ERROR_STR];
+    int64_t                     max_age;
     jsErrCode                   jerr;
     natsStatus                  s;
     const char                 *subjects[1];
-    jsStreamInfo               *si;
+    jsStreamInfo               *si, *up;
     jsStreamConfig              sc;
     ngx_chatvisor_main_conf_t  *cmcf;
 
     cmcf = cl->cmcf;
     si = NULL;
     jerr = 0;
+
+    /* what chatvisor_retention purges from the stores leaves the stream
+     * too: its maximum age (0, off: for ever) */
+    max_age = (int64_t) cmcf->retention * NGX_CHATVISOR_CLUSTER_NS_PER_S;
 
     s = js_GetStreamInfo(&si, cl->js, (const char *) cmcf->cluster.stream.data,
                          NULL, &jerr);
@@ -167,11 +179,28 @@ ngx_chatvisor_cluster_stream(ngx_chatvisor_cluster_t *cl)
         sc.SubjectsLen = 1;
         sc.Storage = js_FileStorage;
         sc.Replicas = (int64_t) cmcf->cluster.replicas;
+        ngx_chatvisor_cluster_max_age(&sc, max_age);
 
         s = js_AddStream(&si, cl->js, &sc, NULL, &jerr);
+
+    } else if (s == NATS_OK && si->Config->MaxAge != max_age) {
+        ngx_chatvisor_cluster_max_age(si->Config, max_age);
+
+        up = NULL;
+        s = js_UpdateStream(&up, cl->js, si->Config, NULL, &jerr);
+
+        if (s == NATS_OK) {
+            jsStreamInfo_Destroy(up);
+
+            (void) snprintf(text, sizeof(text), "the stream keeps commands "
+                            "for %llds now (chatvisor_retention; 0: "
+                            "for ever)", (long long) cmcf->retention);
+            ngx_chatvisor_cluster_note(cl, text, NATS_OK);
+        }
     }
 
     if (s != NATS_OK) {
+        jsStreamInfo_Destroy(si);
         ngx_chatvisor_cluster_note(cl, "the stream is not available", s);
         return;
     }
@@ -179,6 +208,96 @@ ngx_chatvisor_cluster_stream(ngx_chatvisor_cluster_t *cl)
     jsStreamInfo_Destroy(si);
     cl->stream_ok = 1;
     ngx_chatvisor_cluster_note(cl, "the stream is available", NATS_OK);
+}
+
+
+static void
+ngx_chatvisor_cluster_max_age(jsStreamConfig *sc, int64_t max_age)
+{
+    sc->MaxAge = max_age;
+
+    if (max_age && (sc->Duplicates == 0
+                    || sc->Duplicates > max_age))
+    {
+        sc->Duplicates = ngx_min(max_age, NGX_CHATVISOR_CLUSTER_DUPLICATES);
+    }
+}
+
+
+/*
+ * Whether the reader may start at "from": what the stream no longer has
+ * before its first seq was erased (a customer's commands: nothing this
+ * node needs), or aged out (a maximum age, chatvisor_retention), which
+ * this node would then miss for good. Erasures never need a check; an age
+ * may have taken what this node did not apply when its last command is
+ * older than the age, or, for an empty store, when the stream is.
+ */
+static ngx_int_t
+ngx_chatvisor_cluster_reachable(ngx_chatvisor_cluster_t *cl, uint64_t from,
+    int64_t from_at)
+{
+    char                         text[NGX_MAX_ERROR_STR];
+    int64_t                      now, age, margin, since;
+    jsErrCode                    jerr;
+    natsStatus                   s;
+    jsStreamInfo                *si;
+    ngx_chatvisor_cluster_item_t *it;
+
+    si = NULL;
+    jerr = 0;
+
+    s = js_GetStreamInfo(&si, cl->js,
+                         (const char *) cl->cmcf->cluster.stream.data,
+                         NULL, &jerr);
+    if (s != NATS_OK) {
+        ngx_chatvisor_cluster_note(cl, "no stream information", s);
+        return NGX_AGAIN;
+    }
+
+    age = si->Config->MaxAge / NGX_CHATVISOR_CLUSTER_NS_PER_MS;
+
+    if (from >= si->State.FirstSeq || age == 0) {
+        jsStreamInfo_Destroy(si);
+        return NGX_OK;
+    }
+
+    now = cv_now_ms();
+    margin = ngx_min(age / NGX_CHATVISOR_CLUSTER_AGE_MARGIN,
+                     NGX_CHATVISOR_CLUSTER_AGE_MARGIN_MAX);
+
+    /* an empty store: the stream's own age says whether any aged out */
+    since = (from <= 1) ? si->Created / NGX_CHATVISOR_CLUSTER_NS_PER_MS
+                        : from_at;
+
+    if (since && now - since < age - margin) {
+        jsStreamInfo_Destroy(si);
+        return NGX_OK;
+    }
+
+    (void) snprintf(text, sizeof(text),
+                    "this node's store is behind what the stream keeps "
+                    "(it applied up to seq %llu, the stream begins at seq "
+                    "%llu and keeps commands for %llds): this worker "
+                    "applies nothing and refuses writes; restore its store "
+                    "from a running node's (chatvisorctl backup) and "
+                    "restart it",
+                    (unsigned long long) (from - 1),
+                    (unsigned long long) si->State.FirstSeq,
+                    (long long) (age / 1000));
+
+    jsStreamInfo_Destroy(si);
+
+    pthread_mutex_lock(&cl->mu);
+    cl->stuck = 1;
+    pthread_mutex_unlock(&cl->mu);
+
+    it = ngx_chatvisor_cluster_item(NGX_CHATVISOR_CLUSTER_BEHIND, text,
+                                    ngx_strlen(text));
+    if (it) {
+        ngx_chatvisor_cluster_push(cl, it);
+    }
+
+    return NGX_DECLINED;
 }
 
 
@@ -272,6 +391,7 @@ static void
 ngx_chatvisor_cluster_subscribe(ngx_chatvisor_cluster_t *cl)
 {
     char                             text[NGX_INT64_LEN + 32];
+    int64_t                          from_at;
     uint64_t                         from, gen;
     jsErrCode                        jerr;
     natsStatus                       s;
@@ -284,6 +404,7 @@ ngx_chatvisor_cluster_subscribe(ngx_chatvisor_cluster_t *cl)
 
     pthread_mutex_lock(&cl->mu);
     from = cl->want_from;
+    from_at = cl->want_from_at;
     gen = cl->want_gen;
     stuck = cl->stuck;
     pthread_mutex_unlock(&cl->mu);
@@ -312,6 +433,12 @@ ngx_chatvisor_cluster_subscribe(ngx_chatvisor_cluster_t *cl)
         natsSubscription_Unsubscribe(cl->sub);
         natsSubscription_Destroy(cl->sub);
         cl->sub = NULL;
+    }
+
+    /* behind what the stream keeps: stuck from now on; no answer: the
+     * next tick asks again */
+    if (ngx_chatvisor_cluster_reachable(cl, from, from_at) != NGX_OK) {
+        return;
     }
 
     /*
