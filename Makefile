@@ -136,7 +136,7 @@ ASAN_TESTS  ?= t/20-inject.t t/21-inject-gzip.t t/22-inject-length.t t/40-chat.t
                t/70-api.t t/71-api-errors.t t/80-visibility.t \
                t/90-webhooks-api.t t/91-webhooks-delivery.t t/92-webhooks-chaos.t \
                t/94-webhooks-transport.t t/48-chat-limits.t t/49-review-fixes.t \
-                t/100-cobrowse-api.t t/101-cobrowse-hostile.t t/110-identify.t \
+                t/100-cobrowse-api.t t/101-cobrowse-hostile.t t/103-cobrowse-http2.t t/110-identify.t \
                 t/66-prechat.t t/114-metrics.t \
                 t/42-chat-power-loss.t
 
