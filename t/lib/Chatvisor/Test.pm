@@ -59,6 +59,14 @@ package Chatvisor::Test;
 #                            (false when nginx kept the old config)
 #   kill9                    kill -9 of the master and its workers at once
 #                            (a node lost); run starts it again, same store
+#   run(daemon => 1)         nginx daemonized ("daemon on"): it takes
+#                            SIGWINCH only then, and SIGUSR2 only once its
+#                            parent is not the one it started with; not the
+#                            test's child (stop waits for it to be gone)
+#   upgrade                  a binary upgrade of a daemonized nginx: USR2
+#                            (a new master), WINCH (the old workers stop),
+#                            QUIT (the old master); pid is the new master's.
+#                            undef when done, else what went wrong
 #   worker_pids(all => 1)    live workers (all: with old ones shutting down)
 #   port(NAME) url(PATH)     ports of the placeholders; http://127.0.0.1:...
 #   get head post request    HTTP::Tiny answers (see Chatvisor::HTTP)
@@ -339,6 +347,8 @@ sub run {
     my $dir = $self->{dir};
     my %facts = config_facts($conf);
     my @ports = @{ $facts{ports} };
+    return $self->_run_daemon($conf, \%facts, %o) if $o{daemon};
+    $self->{daemon} = 0;
 
     my $pid = fork // die "fork: $!\n";
     if ($pid == 0) {
@@ -378,6 +388,71 @@ sub run {
         }
     }
     return $self;
+}
+
+# nginx daemonized: the launcher exits once the master forked away, the
+# master is found by its pid file
+sub _run_daemon {
+    my ($self, $conf, $facts, %o) = @_;
+    my $dir = $self->{dir};
+    (my $text = $conf) =~ s/\bdaemon off;/daemon on; /;
+    $self->write_file('nginx.conf', $text);
+    unlink "$dir/nginx.pid";
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>>', "$dir/stderr.log";
+        open STDERR, '>&', \*STDOUT;
+        exec $NGINX, '-p', "$dir/", '-c', 'nginx.conf', '-e', "$dir/error.log"
+            or POSIX::_exit(127);
+    }
+    waitpid($pid, 0);
+    die "nginx did not start: $?\n" . $self->_logs_for_diag if $?;
+    $self->{ran} = 1;
+    my $timeout = $o{timeout} // 10;
+    $self->_wait(sub { defined _read_pid("$dir/nginx.pid") }, $timeout)
+        or die "nginx wrote no pid file\n" . $self->_logs_for_diag;
+    $self->{pid} = _read_pid("$dir/nginx.pid");
+    $self->{daemon} = 1;
+    for my $port (@{ $facts->{ports} }) {
+        Chatvisor::Port::wait_port($port, $timeout, sub { kill 0, $self->{pid} })
+            or die "nginx did not start (port $port)\n" . $self->_logs_for_diag;
+    }
+    $self->_wait(sub { my @w = $self->worker_pids; @w >= $facts->{workers} },
+                 $timeout);
+    return $self;
+}
+
+sub _read_pid {
+    my ($file) = @_;
+    open my $fh, '<', $file or return undef;
+    my $p = <$fh> // return undef;
+    return $p =~ /^(\d+)/ ? $1 : undef;
+}
+
+sub upgrade {
+    my ($self, %o) = @_;
+    my $dir = $self->{dir};
+    my $old = $self->{pid} or return 'not running';
+    return 'not daemonized (run(daemon => 1))' unless $self->{daemon};
+    my $workers = () = $self->worker_pids;
+    my $of = sub { local $self->{pid} = $_[0]; $self->worker_pids(all => 1) };
+    kill 'USR2', $old or return 'USR2 failed';
+    $self->_wait(sub { -e "$dir/nginx.pid.oldbin"
+                       && (_read_pid("$dir/nginx.pid") // $old) != $old }, 10)
+        or return 'no new master after USR2';
+    my $new = _read_pid("$dir/nginx.pid");
+    $self->_wait(sub { my @w = $of->($new); @w >= $workers }, 10)
+        or return 'the new master started no workers';
+    $o{between}->($new) if $o{between};
+    kill 'WINCH', $old;
+    $self->_wait(sub { !$of->($old) }, 20)
+        or return 'old workers still there 20 s after WINCH';
+    kill 'QUIT', $old;
+    $self->_wait(sub { !kill 0, $old }, 10)
+        or return 'the old master did not exit after QUIT';
+    $self->{pid} = $new;
+    return undef;
 }
 
 # What run reads back from a written config (see parse_config):
@@ -490,6 +565,7 @@ sub stop {
     my ($self, %o) = @_;
     my $pid = delete $self->{pid} or return undef;
     return undef unless $self->{owner} == $$;
+    return $self->_stop_daemon($pid, %o) if $self->{daemon};
     my $status;
     for my $sig (qw(QUIT TERM KILL)) {
         kill $sig, $pid;
@@ -509,6 +585,20 @@ sub stop {
     # stray workers of a killed master
     kill 'KILL', -$pid;
     return $status;
+}
+
+# a daemonized nginx is not our child: gone is all we can know
+sub _stop_daemon {
+    my ($self, $pid, %o) = @_;
+    for my $sig (qw(QUIT TERM KILL)) {
+        kill $sig, $pid;
+        return 0 if $self->_wait(sub { !kill 0, $pid },
+                                 $sig eq 'QUIT' ? ($o{timeout} // 10) : 5);
+        Test::More::diag("nginx master $pid did not exit after SIG$sig")
+            unless $sig eq 'KILL';
+    }
+    kill 'KILL', -$pid;
+    return undef;
 }
 
 # kill -9 of the whole nginx (its process group: master and workers at
