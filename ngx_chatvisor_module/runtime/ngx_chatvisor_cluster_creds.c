@@ -272,7 +272,8 @@ ngx_chatvisor_cluster_creds_check(ngx_conf_t *cf, ngx_command_t *cmd,
 
     case NGX_CHATVISOR_CREDS_OPEN:
     case NGX_CHATVISOR_CREDS_READ:
-        if (name) {
+        /* a file that is not there is not the user's fault */
+        if (name && res.err != NGX_ENOENT && res.err != NGX_ENOTDIR) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, res.err,
                                "the workers' user \"%s\" cannot read the "
                                "credentials file \"%V\" of \"%V\" (libnats "
