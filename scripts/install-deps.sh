@@ -12,7 +12,9 @@ case "${1:-build}" in
     # corpus (fuzz/); llvm-14: make fuzz-coverage
     # dpkg-dev and lintian: t/112-deb.t builds the package and checks it
     # nats-server: the JetStream cluster of the cluster tests (t/119-...)
-    test)  want="$want chromium lmdb-utils faketime clang-14 libclang-rt-14-dev llvm-14 dpkg-dev lintian nats-server" ;;
+    # openssl (the command; libssl-dev does not bring it): test
+    # certificates (t/94, t/124) and the NKeys and JWTs of t/131
+    test)  want="$want chromium lmdb-utils faketime clang-14 libclang-rt-14-dev llvm-14 dpkg-dev lintian nats-server openssl" ;;
     deb)   want="$want dpkg-dev lintian" ;;     # make deb
     # chromium: bench/cobrowse; nghttp2-client: h2load, bench/inject over
     # HTTP/2; nats-server: bench/cluster

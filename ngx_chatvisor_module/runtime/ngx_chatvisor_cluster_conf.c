@@ -136,6 +136,14 @@ ngx_chatvisor_cluster_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             ngx_memcpy(cmcf->cluster.credentials.data, s.data, s.len);
             cmcf->cluster.credentials.data[s.len] = '\0';
             cmcf->cluster.credentials.len = s.len;
+
+            if (ngx_chatvisor_cluster_creds_check(cf, cmd,
+                                                  &cmcf->cluster.credentials)
+                != NGX_CONF_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
             continue;
         }
 

@@ -109,8 +109,12 @@
 #define NGX_CHATVISOR_CLUSTER_PRESENCE     7   /* data: node, JSON ids */
 #define NGX_CHATVISOR_CLUSTER_ERASED       8   /* data: u64 seqs removed
                                                   from the stream */
+#define NGX_CHATVISOR_CLUSTER_NOTE_ERR     9   /* data: to log, at error */
 #define NGX_CHATVISOR_CLUSTER_BEHIND      10   /* data: why this node
                                                   cannot catch up (to log) */
+
+/* libnats' last error text kept, to log it once per change */
+#define NGX_CHATVISOR_CLUSTER_WHY_LEN      256
 
 /* the agents available on each node, told to the others this often (ms),
  * and forgotten when not told again for PRESENCE_KEEP of these */
@@ -224,6 +228,9 @@ typedef struct ngx_chatvisor_cluster_s {
     ngx_uint_t                     secret_ok;
     uint64_t                       sub_made_gen;
     ngx_uint_t                     connected_told;
+    char                           why[NGX_CHATVISOR_CLUSTER_WHY_LEN];
+                                                /* not connected: why,
+                                                   as last logged */
     uint64_t                       stall_from;
     ngx_uint_t                     stall_checks;
     ngx_msec_t                     stall_checked;

@@ -320,6 +320,11 @@ ngx_chatvisor_cluster_read(ngx_event_t *ev)
                           "chatvisor: cluster: %s", it->data);
             break;
 
+        case NGX_CHATVISOR_CLUSTER_NOTE_ERR:
+            ngx_log_error(NGX_LOG_ERR, cl->log, 0,
+                          "chatvisor: cluster: %s", it->data);
+            break;
+
         default: /* NGX_CHATVISOR_CLUSTER_NOTE */
             ngx_log_error(NGX_LOG_NOTICE, cl->log, 0,
                           "chatvisor: cluster: %s", it->data);

@@ -56,6 +56,56 @@ ngx_chatvisor_cluster_connected(natsConnection *nc, void *closure)
 }
 
 
+/*
+ * Not connected: why, as libnats last said (the servers refuse the
+ * credentials, libnats cannot read them, a certificate does not verify),
+ * logged at error once per change: a node that answers writes 503 says
+ * why. libnats' texts name files, never their content.
+ */
+static void
+ngx_chatvisor_cluster_why(ngx_chatvisor_cluster_t *cl)
+{
+    int                            n;
+    char                           text[NGX_CHATVISOR_CLUSTER_WHY_LEN];
+    char                           note[NGX_MAX_ERROR_STR];
+    natsStatus                     s;
+    const char                    *last;
+    ngx_chatvisor_cluster_item_t  *it;
+
+    last = NULL;
+    s = natsConnection_GetLastError(cl->nc, &last);
+
+    /* "no server available" follows the cause once libnats tried every
+     * server: the cause stays the one told */
+    if (s == NATS_OK || s == NATS_NO_SERVER || last == NULL
+        || last[0] == '\0')
+    {
+        return;
+    }
+
+    /* libnats' own buffer, which its threads may be writing: a copy */
+    (void) snprintf(text, sizeof(text), "%s", last);
+
+    if (strcmp(text, cl->why) == 0) {
+        return;
+    }
+
+    ngx_memcpy(cl->why, text, sizeof(text));
+
+    n = snprintf(note, sizeof(note), "not connected to the cluster, writes "
+                 "answer 503: %s (%s)", text, natsStatus_GetText(s));
+    if (n < 0) {
+        return;
+    }
+
+    it = ngx_chatvisor_cluster_item(NGX_CHATVISOR_CLUSTER_NOTE_ERR, note,
+                                    ngx_min((size_t) n, sizeof(note) - 1));
+    if (it) {
+        ngx_chatvisor_cluster_push(cl, it);
+    }
+}
+
+
 static void
 ngx_chatvisor_cluster_connect(ngx_chatvisor_cluster_t *cl)
 {
@@ -302,6 +352,44 @@ ngx_chatvisor_cluster_reachable(ngx_chatvisor_cluster_t *cl, uint64_t from,
 
 
 /*
+ * The key-value bucket the nodes share (the signing secret, the webhooks'
+ * lease), made when it is missing. Opened on every connection, also when
+ * the store kept the secret already: the lease needs it.
+ */
+static void
+ngx_chatvisor_cluster_bucket(ngx_chatvisor_cluster_t *cl)
+{
+    char                        bucket[NGX_MAX_ERROR_STR];
+    kvConfig                    kc;
+    natsStatus                  s;
+    ngx_chatvisor_main_conf_t  *cmcf;
+
+    cmcf = cl->cmcf;
+
+    (void) snprintf(bucket, sizeof(bucket), "%s%s",
+                    (const char *) cmcf->cluster.stream.data,
+                    NGX_CHATVISOR_CLUSTER_KV_SUFFIX);
+
+    s = js_KeyValue(&cl->kv, cl->js, bucket);
+
+    if (s == NATS_NOT_FOUND) {
+        kvConfig_Init(&kc);
+        kc.Bucket = bucket;
+        kc.History = 1;
+        kc.Replicas = (int) cmcf->cluster.replicas;
+
+        s = js_CreateKeyValue(&cl->kv, cl->js, &kc);
+    }
+
+    if (s != NATS_OK) {
+        cl->kv = NULL;
+        ngx_chatvisor_cluster_note(cl, "the shared bucket is not available",
+                                   s);
+    }
+}
+
+
+/*
  * The signing secret every node uses (a cookie one node signed is good on
  * every other): the first node to put one into the shared key-value
  * bucket wins (kvStore_Create() fails when the key exists), the others
@@ -310,40 +398,11 @@ ngx_chatvisor_cluster_reachable(ngx_chatvisor_cluster_t *cl, uint64_t from,
 static void
 ngx_chatvisor_cluster_secret(ngx_chatvisor_cluster_t *cl)
 {
-    char                           bucket[NGX_MAX_ERROR_STR];
     kvEntry                       *e;
     uint64_t                       rev;
-    kvConfig                       kc;
     natsStatus                     s;
     unsigned char                  secret[CV_STORE_SECRET_LEN];
     ngx_chatvisor_cluster_item_t  *it;
-    ngx_chatvisor_main_conf_t     *cmcf;
-
-    cmcf = cl->cmcf;
-
-    if (cl->kv == NULL) {
-        (void) snprintf(bucket, sizeof(bucket), "%s%s",
-                        (const char *) cmcf->cluster.stream.data,
-                        NGX_CHATVISOR_CLUSTER_KV_SUFFIX);
-
-        s = js_KeyValue(&cl->kv, cl->js, bucket);
-
-        if (s == NATS_NOT_FOUND) {
-            kvConfig_Init(&kc);
-            kc.Bucket = bucket;
-            kc.History = 1;
-            kc.Replicas = (int) cmcf->cluster.replicas;
-
-            s = js_CreateKeyValue(&cl->kv, cl->js, &kc);
-        }
-
-        if (s != NATS_OK) {
-            cl->kv = NULL;
-            ngx_chatvisor_cluster_note(cl, "the shared bucket is not "
-                                       "available", s);
-            return;
-        }
-    }
 
     e = NULL;
     s = kvStore_Get(&e, cl->kv, NGX_CHATVISOR_CLUSTER_KV_SECRET);
@@ -683,6 +742,42 @@ ngx_chatvisor_cluster_lease_run(ngx_chatvisor_cluster_t *cl)
 }
 
 
+/* the connection and what was made on it, gone */
+static void
+ngx_chatvisor_cluster_hang_up(ngx_chatvisor_cluster_t *cl)
+{
+    if (cl->sub) {
+        natsSubscription_Destroy(cl->sub);
+        cl->sub = NULL;
+    }
+
+    if (cl->typing_sub) {
+        natsSubscription_Destroy(cl->typing_sub);
+        cl->typing_sub = NULL;
+    }
+
+    if (cl->presence_sub) {
+        natsSubscription_Destroy(cl->presence_sub);
+        cl->presence_sub = NULL;
+    }
+
+    if (cl->kv) {
+        kvStore_Destroy(cl->kv);
+        cl->kv = NULL;
+    }
+
+    if (cl->js) {
+        jsCtx_Destroy(cl->js);
+        cl->js = NULL;
+    }
+
+    if (cl->nc) {
+        natsConnection_Destroy(cl->nc);
+        cl->nc = NULL;
+    }
+}
+
+
 static void
 ngx_chatvisor_cluster_step(ngx_chatvisor_cluster_t *cl)
 {
@@ -705,8 +800,23 @@ ngx_chatvisor_cluster_step(ngx_chatvisor_cluster_t *cl)
                                        "writes answer 503", NATS_OK);
         }
 
+        ngx_chatvisor_cluster_why(cl);
+
+        /*
+         * libnats gives a connection up for good once the servers refused
+         * its credentials (a user revoked or expired, an account they do
+         * not know): a new one at the next tick, so that the node comes
+         * back by itself once they are fixed (its .creds file rewritten,
+         * the account's JWT on the servers); libnats reads the file anew
+         */
+        if (natsConnection_Status(cl->nc) == NATS_CONN_STATUS_CLOSED) {
+            ngx_chatvisor_cluster_hang_up(cl);
+        }
+
         return;
     }
+
+    cl->why[0] = '\0';
 
     if (!cl->connected_told) {
         cl->connected_told = 1;
@@ -750,6 +860,14 @@ ngx_chatvisor_cluster_step(ngx_chatvisor_cluster_t *cl)
         ngx_chatvisor_cluster_stream(cl);
 
         if (!cl->stream_ok) {
+            return;
+        }
+    }
+
+    if (cl->kv == NULL) {
+        ngx_chatvisor_cluster_bucket(cl);
+
+        if (cl->kv == NULL) {
             return;
         }
     }
@@ -819,35 +937,7 @@ ngx_chatvisor_cluster_thread(void *data)
         ngx_chatvisor_cluster_lease_release(&cl->lease, cl->kv);
     }
 
-    if (cl->sub) {
-        natsSubscription_Destroy(cl->sub);
-        cl->sub = NULL;
-    }
-
-    if (cl->typing_sub) {
-        natsSubscription_Destroy(cl->typing_sub);
-        cl->typing_sub = NULL;
-    }
-
-    if (cl->presence_sub) {
-        natsSubscription_Destroy(cl->presence_sub);
-        cl->presence_sub = NULL;
-    }
-
-    if (cl->kv) {
-        kvStore_Destroy(cl->kv);
-        cl->kv = NULL;
-    }
-
-    if (cl->js) {
-        jsCtx_Destroy(cl->js);
-        cl->js = NULL;
-    }
-
-    if (cl->nc) {
-        natsConnection_Destroy(cl->nc);
-        cl->nc = NULL;
-    }
+    ngx_chatvisor_cluster_hang_up(cl);
 
     /*
      * libnats' own threads must be gone before the process exits (they

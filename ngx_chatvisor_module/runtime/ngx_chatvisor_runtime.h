@@ -201,6 +201,11 @@ struct ngx_chatvisor_cluster_wait_s {
 char *ngx_chatvisor_cluster_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
+/* ngx_chatvisor_cluster_creds.c: credentials=FILE (NUL-ended) is a .creds
+ * file the workers' user can read; NGX_CONF_ERROR, said, when not */
+char *ngx_chatvisor_cluster_creds_check(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *file);
+
 /* a typing signal of this node: to the other nodes' polls too (a core
  * NATS subject, not the stream: it is not kept) */
 void ngx_chatvisor_cluster_typing(ngx_chatvisor_notice_t *n);

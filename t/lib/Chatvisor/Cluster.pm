@@ -31,6 +31,9 @@ package Chatvisor::Cluster;
 #   kill(I)           kill -9, reaped
 #   stop(I)           SIGTERM (nats-server's clean shutdown), reaped
 #   restart(I)        stop then start_server
+#   reload(I)         writes I's config again (after a change of extra or
+#                     extra_server) and sends it SIGHUP (nats-server's
+#                     reload: accounts, resolver_preload, ...)
 #   isolate(I)        restarts I on its store with a new cluster port and
 #                     a route to nowhere, so that no peer reaches it nor it them:
 #                     a lone minority (no JetStream quorum) whose client
@@ -312,6 +315,18 @@ sub restart {
     my ($self, $i, %o) = @_;
     $self->stop($i);
     return $self->start_server($i, %o);
+}
+
+sub reload {
+    my ($self, $i) = @_;
+    my $s = $self->_s($i);
+    die "server $i is not running\n" unless $self->running($i);
+    my $conf = "$self->{dir}/s$i.conf";
+    open my $fh, '>', $conf or die "write $conf: $!\n";
+    print $fh $self->_config($i, isolated => $s->{isolated});
+    close $fh;
+    CORE::kill('HUP', $s->{pid});
+    return $self;
 }
 
 sub isolate {
