@@ -138,7 +138,9 @@ ASAN_TESTS  ?= t/20-inject.t t/21-inject-gzip.t t/22-inject-length.t t/40-chat.t
                t/94-webhooks-transport.t t/48-chat-limits.t t/49-review-fixes.t \
                 t/100-cobrowse-api.t t/101-cobrowse-hostile.t t/103-cobrowse-http2.t t/110-identify.t \
                 t/66-prechat.t t/114-metrics.t \
-                t/42-chat-power-loss.t
+                t/42-chat-power-loss.t \
+                t/120-cluster-basic.t t/126-cluster-writes.t t/127-cluster-erase.t \
+                t/133-cluster-retention.t t/134-cluster-upgrade.t
 
 ifndef ASAN_INNER
 $(ASAN_MODULE): $(MODULE_SRCS) $(ASSETS_C) $(DEFAULTS_H)

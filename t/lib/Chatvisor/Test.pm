@@ -243,6 +243,8 @@ sub _write_conf {
     push @pre, "pid $dir/nginx.pid;" unless $main{pid};
     push @pre, "error_log $dir/$log $level;" unless $main{error_log};
     push @pre, 'daemon off;';
+    # under make test-asan: a new binary (an upgrade) keeps libasan too
+    push @pre, "env $_;" for grep { defined $ENV{$_} } qw(LD_PRELOAD ASAN_OPTIONS);
     push @pre, 'worker_processes 1;' unless $main{worker_processes};
 
     # inside the first http block, right after its "{" (same line)
