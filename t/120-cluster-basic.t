@@ -49,9 +49,6 @@ $_->run for @n;
 my ($A, $B, $C) = @n;
 my @store = map { $_->testdir . '/store' } @n;
 
-# the agent, on every node's store (agents are not replicated yet)
-ctl('agent-put', '--store', $_, '--id', 'ann', '--name', 'Ann') for @store;
-
 # Every worker of a node takes writes once its own reader of the stream
 # runs (it says so in the error log); before, a write answers 503.
 # since: the error log's length to look after (a reader made again).
@@ -70,6 +67,27 @@ sub wait_readers {
 
 ok(wait_readers($_), 'node ' . $_->port . ': both workers read the stream')
     for @n;
+
+# the agent, through the stream (a write of chatvisorctl into a node's
+# store would reach that node only: it refuses, below)
+{
+    my $api = $c->api($A);
+    my $p = $api->call(PUT => 'agents/ann', { name => 'Ann' }, spec_check => 0);
+    ok($p->{status} == 201 || $p->{status} == 200, 'ann made on A (REST)')
+        or diag($p->{content});
+    for my $node ($B, $C) {
+        my $api_n = $c->api($node);
+        my ($got) = grep { $_ } map {
+            my $g = $api_n->call(GET => 'agents/ann', undef, spec_check => 0);
+            $g->{status} == 200 ? 1 : do { sleep 0.05; 0 };
+        } 1 .. 100;
+        ok($got, 'and on node ' . $node->port);
+    }
+    my ($st, $out) = Chatvisor::Chat::ctl_status('agent-put', '--store',
+                                                 $store[1], '--id', 'bob');
+    isnt($st, 0, "chatvisorctl agent-put refuses a cluster node's store");
+    like($out, qr/a cluster node's .*REST API/, 'and says to use the REST API');
+}
 
 # ---- the first write ----
 
@@ -122,7 +140,7 @@ for my $i (1, 2) {
     ok(defined $took, "node $i has the first message") or diag('not seen');
 }
 
-my $agent = Chatvisor::Chat::Agent->login($B, $store[1], 'ann', no_put => 1);
+my $agent = $c->console($B, 'ann', api => $api{1});
 
 # the console on B waits; the visitor writes on A
 my $ev = $agent->events(after => 0);

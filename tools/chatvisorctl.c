@@ -7,6 +7,7 @@
 
 #include "cv_agents.h"
 #include "cv_chat.h"
+#include "cv_cluster.h"
 #include "cv_stats.h"
 #include "cv_time.h"
 
@@ -18,9 +19,9 @@
 static const char  usage[] =
     "usage:\n"
     "  chatvisorctl agent-put --store PATH --id ID [--name NAME]"
-    " [--email EMAIL] [--disable]\n"
+    " [--email EMAIL] [--disable] [--standalone]\n"
     "  chatvisorctl login-url --store PATH --agent ID [--conversation ID]"
-    " [--base-url URL] [--ttl SECONDS]\n"
+    " [--base-url URL] [--ttl SECONDS] [--standalone]\n"
     "  chatvisorctl conversations --store PATH [--status open|closed]\n"
     "  chatvisorctl backup --store PATH DEST_DIR\n"
     "  chatvisorctl stats --store PATH\n";
@@ -30,6 +31,7 @@ typedef struct {
     const char  *base_url, *status;
     long         ttl;
     int          disable;
+    int          standalone;   /* a store that left its cluster for good */
 } cv_args;
 
 
@@ -62,6 +64,41 @@ open_store(const cv_args *a, cv_store **st)
     }
 
     return 0;
+}
+
+
+/*
+ * A node of a cluster applies the stream into its store; a write of ours
+ * would reach this node only and its store would differ from the others'
+ * for good (an agent the others do not have routes differently). Such a
+ * store has applied a command or keeps the cluster's secret.
+ */
+static int
+refuse_cluster_store(cv_store *st, const cv_args *a, const char *rest)
+{
+    cv_txn    *t;
+    uint64_t   applied;
+    int        cluster;
+
+    if (a->standalone || cv_txn_begin(st, 0, &t) != CV_OK) {
+        return 0;
+    }
+
+    applied = 0;
+    cluster = (cv_cluster_applied(t, &applied) == CV_OK && applied > 0)
+              || cv_cluster_secret_kept(t);
+    cv_txn_abort(t);
+
+    if (!cluster) {
+        return 0;
+    }
+
+    fprintf(stderr, "chatvisorctl: this store is a cluster node's "
+            "(chatvisor_cluster): a write here would reach this node only "
+            "and its store would differ from the others'; use the REST API "
+            "on any node instead (%s; docs/cluster.md); --standalone if "
+            "this store left its cluster for good\n", rest);
+    return 1;
 }
 
 
@@ -264,6 +301,7 @@ main(int argc, char **argv)
         { "ttl", required_argument, NULL, 't' },
         { "status", required_argument, NULL, 'S' },
         { "disable", no_argument, NULL, 'd' },
+        { "standalone", no_argument, NULL, 'A' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -296,6 +334,7 @@ main(int argc, char **argv)
         case 'b': a.base_url = optarg; break;
         case 'S': a.status = optarg; break;
         case 'd': a.disable = 1; break;
+        case 'A': a.standalone = 1; break;
         case 't':
             a.ttl = strtol(optarg, &end, 10);
             if (*end || a.ttl <= 0) {
@@ -332,10 +371,12 @@ main(int argc, char **argv)
     }
 
     if (strcmp(cmd, "agent-put") == 0) {
-        rc = cmd_agent_put(st, &a);
+        rc = refuse_cluster_store(st, &a, "PUT api/v1/agents/ID")
+             ? 1 : cmd_agent_put(st, &a);
 
     } else if (strcmp(cmd, "login-url") == 0) {
-        rc = cmd_login_url(st, &a);
+        rc = refuse_cluster_store(st, &a, "POST api/v1/agents/ID/login-url")
+             ? 1 : cmd_login_url(st, &a);
 
     } else if (strcmp(cmd, "conversations") == 0) {
         rc = cmd_conversations(st, &a);

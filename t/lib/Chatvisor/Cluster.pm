@@ -84,6 +84,10 @@ package Chatvisor::Cluster;
 #                     logged that it reads the stream, and T answers 2xx
 #                     to a visitor's message (a probe visitor of its own)
 #                     and to a REST write (PUT agents/cluster-probe)
+#   console(T, ID, api => API)  agent ID's console logged in on node T: a
+#                     login URL from the REST API (API, or one on T) used
+#                     on T (chatvisorctl refuses a cluster node's store);
+#                     a Chatvisor::Chat::Agent; dies
 #   messages(T, API, CONV)      every message of CONV as node T lists it
 #                     (GET conversations/CONV/messages, paged): [{...}]
 #   wait_texts(T, API, CONV, [TEXT...], timeout => S)   the messages once
@@ -526,6 +530,20 @@ sub wait_writable {
         return 0 if Time::HiRes::time() > $deadline;
         Time::HiRes::sleep(0.2);
     }
+}
+
+sub console {
+    my ($self, $t, $id, %o) = @_;
+    require Chatvisor::Chat;
+    my $api = $o{api} // $self->api($t);
+    my $u = $api->call(POST => "agents/$id/login-url", { ttl_seconds => 600 },
+                       spec_check => 0);
+    my ($token) = ($u->{json}{url} // '') =~ m{/join#(\S+)}
+        or die "login-url for $id: $u->{status} $u->{content}\n";
+    my $j = Chatvisor::Chat::Agent->join($t, $token);
+    $j->{agent} or die "join as $id on " . $t->port
+                       . ": $j->{status} $j->{content}\n";
+    return $j->{agent};
 }
 
 sub messages {
