@@ -4,6 +4,10 @@
 # (docs/cluster.md "Presence"). Three nats-servers, three nginx nodes A, B,
 # C, each on its own store; ann's console polls on B only:
 #   - before: nobody is online anywhere (what the rest checks can fail);
+#   - what a node hears on the presence subject is checked: garbage
+#     changes nothing and kills no worker; a forged tell of an unknown
+#     node (ann online there) holds on every node until it runs out;
+#     more nodes than the shared zone keeps take the oldest one's place;
 #   - A's widget says an agent is available (v1/visitor/availability), A's
 #     pages under chatvisor_show_if any_agent_online / any_agent_available
 #     carry the widget, with data-online="1";
@@ -29,6 +33,7 @@ use Time::HiRes qw(time sleep);
 
 use Chatvisor::Cluster;
 use Chatvisor::Chat;
+use Chatvisor::NatsStream;
 use Chatvisor::Proc ();
 use Chatvisor::Widget qw(find_tags);
 
@@ -136,6 +141,40 @@ is(available_for_visitor($A), 0, "A's widget: nobody available");
 ok(!page_tag($A, '/online/index.html'),
    "A's any_agent_online page: no widget");
 ok(page_tag($A, '/index.html'), "A's page without rules: the widget");
+
+# ---- what the nodes hear on STREAM.presence (a core NATS subject) ----
+
+{
+    my $nats = Chatvisor::NatsStream->new(port => $c->client_port(1));
+    my $subject = 'chatvisor.presence';
+    my $node = sub { sprintf '%-16.16s', "fake-node-$_[0]" };   # 16 bytes
+    my @bad = ('', 'short', $node->(0), $node->(0) . 'not json',
+               $node->(0) . '"ann"', $node->(0) . '[[[[',
+               $node->(0) . '{"available":5,"away":"ann"}',
+               $node->(0) . '{"available":[1,null,{"id":"ann"},["ann"],"'
+                          . ('x' x 300) . '"],"away":{"ann":1}}');
+    $nats->publish($subject, $_) for @bad;
+    sleep $TELL;
+    is(status_on($_), 'offline', "after garbage on $subject: $_ says offline")
+        for qw(A B C);
+    is(available_for_visitor($A), 0, "  and A's widget: nobody available");
+
+    # a forged tell of a node that says nothing more: holds KEEP seconds
+    $nats->publish($subject, $node->(1) . '{"available":["ann"]}');
+    my $heard = time;
+    ok(all_say('available', $SEEN_MAX, qw(A B C)),
+       'a tell of an unknown node (ann available there): available on A, B, C');
+    ok(all_say('offline', $KEEP + $MARGIN, qw(A B C)),
+       '  then offline on every node, as it said nothing more');
+    cmp_ok(time - $heard, '>=', $KEEP - 1, sprintf '  after %.1fs', time - $heard);
+
+    # more nodes than the shared zone keeps (32): the newest still counts
+    $nats->publish($subject, $node->($_) . '{"available":[]}') for 2 .. 40;
+    $nats->publish($subject, $node->(41) . '{"available":["ann"]}');
+    ok(all_say('available', $SEEN_MAX, qw(A C)),
+       "the 41st node's tell (ann available there) counts on A and C");
+    ok(all_say('offline', $KEEP + $MARGIN, qw(A B C)), '  then offline again');
+}
 
 # ann logs in on B (the login URL made on C)
 my $url = $apiC->call(POST => 'agents/ann/login-url', { ttl_seconds => 600 });
