@@ -171,6 +171,9 @@ typedef struct {
 } ngx_chatvisor_limits_conf_t;
 
 
+/* a node's random id, bytes (cluster mode) */
+#define NGX_CHATVISOR_NODE_ID_LEN           16
+
 /* chatvisor_cluster: the NATS servers (JetStream) the writes go through */
 typedef struct {
     ngx_str_t                 servers;      /* "nats://h:p,...", NUL-ended;
@@ -182,7 +185,8 @@ typedef struct {
     ngx_uint_t                replicas;
     ngx_str_t                 credentials;  /* a .creds file; len 0: none */
     ngx_flag_t                tls;
-    u_char                    node[16];     /* this node's random id (its
+    u_char                    node[NGX_CHATVISOR_NODE_ID_LEN];
+                                            /* this node's random id (its
                                                typing signals are its own) */
 } ngx_chatvisor_cluster_conf_t;
 

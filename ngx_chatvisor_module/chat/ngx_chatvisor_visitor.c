@@ -214,9 +214,9 @@ ngx_chatvisor_visitor_post_cmd(ngx_http_request_t *r,
     ids = cJSON_AddArrayToObject(cmd, "available");
 
     if (ids && cscf->routing != NGX_CHATVISOR_ROUTING_MANUAL) {
-        /* the agents available here, then on the other nodes */
+        /* the agents available, on any node (the shared zone has the
+         * other nodes' word) */
         ngx_chatvisor_presence_available(cmcf, ids);
-        ngx_chatvisor_cluster_available(ids);
     }
 
     return cmd;

@@ -126,7 +126,8 @@ ngx_chatvisor_cluster_settings(ngx_chatvisor_cluster_t *cl,
 
 
 /* an agent's status a command set, committed by this worker: into the
- * node's presence (whether the agent is online stays the node's own) */
+ * node's presence (whether the agent is online comes from the nodes'
+ * presence subject, ngx_chatvisor_cluster_signals.c) */
 
 static void
 ngx_chatvisor_cluster_presence(ngx_chatvisor_cluster_t *cl,

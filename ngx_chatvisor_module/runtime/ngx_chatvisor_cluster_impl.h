@@ -106,7 +106,7 @@
 #define NGX_CHATVISOR_CLUSTER_NOTE         4   /* data: to log */
 #define NGX_CHATVISOR_CLUSTER_SECRET       5   /* data: the cluster's */
 #define NGX_CHATVISOR_CLUSTER_TYPING       6   /* data: a notice */
-#define NGX_CHATVISOR_CLUSTER_PRESENCE     7   /* data: node, JSON ids */
+#define NGX_CHATVISOR_CLUSTER_PRESENCE     7   /* data: node, JSON */
 #define NGX_CHATVISOR_CLUSTER_ERASED       8   /* data: u64 seqs removed
                                                   from the stream */
 #define NGX_CHATVISOR_CLUSTER_NOTE_ERR     9   /* data: to log, at error */
@@ -116,13 +116,13 @@
 /* libnats' last error text kept, to log it once per change */
 #define NGX_CHATVISOR_CLUSTER_WHY_LEN      256
 
-/* the agents available on each node, told to the others this often (ms),
- * and forgotten when not told again for PRESENCE_KEEP of these */
+/* the agents online on each node, told to the others this often (ms),
+ * and forgotten when not told again for PRESENCE_KEEP of these (the
+ * shared zone keeps up to NGX_CHATVISOR_PRESENCE_NODES other nodes) */
 #define NGX_CHATVISOR_CLUSTER_PRESENCE_SUFFIX  ".presence"
 #define NGX_CHATVISOR_CLUSTER_PRESENCE_EVERY   2000
 #define NGX_CHATVISOR_CLUSTER_PRESENCE_KEEP    3
-#define NGX_CHATVISOR_CLUSTER_NODES_MAX        32
-#define NGX_CHATVISOR_CLUSTER_NODE_LEN         16
+#define NGX_CHATVISOR_CLUSTER_NODE_LEN     NGX_CHATVISOR_NODE_ID_LEN
 
 /* typing signals' subject: the stream's name and this */
 #define NGX_CHATVISOR_CLUSTER_TYPING_SUFFIX  ".typing"
@@ -155,14 +155,6 @@ typedef struct {
     uint64_t                        consumer;  /* the consumer's delivery
                                                   seq of the last one */
 } ngx_chatvisor_cluster_reader_t;
-
-
-/* what another node said of its available agents */
-typedef struct {
-    u_char                         node[NGX_CHATVISOR_CLUSTER_NODE_LEN];
-    ngx_msec_t                     at;
-    cJSON                         *ids;       /* NULL: a free slot */
-} ngx_chatvisor_cluster_peer_t;
 
 
 /* a command being applied through the group commit */
@@ -250,7 +242,6 @@ typedef struct ngx_chatvisor_cluster_s {
     u_char                         typing_subject[NGX_MAX_ERROR_STR];
     u_char                         presence_subject[NGX_MAX_ERROR_STR];
     ngx_event_t                    presence_timer;
-    ngx_chatvisor_cluster_peer_t   peers[NGX_CHATVISOR_CLUSTER_NODES_MAX];
     ngx_uint_t                     erasing;    /* a batch is with our
                                                   thread or the commit */
     ngx_chatvisor_cluster_erased_t erased;

@@ -40,7 +40,7 @@ ngx_chatvisor_cluster_typing_in(natsConnection *nc, natsSubscription *sub,
 }
 
 
-/* a libnats thread: another node's available agents (node id, JSON) */
+/* a libnats thread: another node's agents online (node id, JSON) */
 void
 ngx_chatvisor_cluster_presence_in(natsConnection *nc, natsSubscription *sub,
     natsMsg *msg, void *closure)
@@ -70,66 +70,51 @@ ngx_chatvisor_cluster_presence_in(natsConnection *nc, natsSubscription *sub,
 }
 
 
-/* another node's available agents replace what it said before */
+/*
+ * Another node's agents online, into the shared zone where every request
+ * reads presence. {"available": [ids], "away": [ids]}; a bare array is a
+ * node of the version before (its available agents only).
+ */
 void
 ngx_chatvisor_cluster_presence_take(ngx_chatvisor_cluster_t *cl,
     ngx_chatvisor_cluster_item_t *it)
 {
-    cJSON                         *ids;
-    ngx_uint_t                     i;
-    ngx_chatvisor_cluster_peer_t  *p, *free, *old;
+    cJSON  *told, *available, *away;
 
-    ids = cJSON_ParseWithLength((const char *) it->data
-                                + NGX_CHATVISOR_CLUSTER_NODE_LEN,
-                                it->len - NGX_CHATVISOR_CLUSTER_NODE_LEN);
-    if (!cJSON_IsArray(ids)) {
-        cJSON_Delete(ids);
+    told = cJSON_ParseWithLength((const char *) it->data
+                                 + NGX_CHATVISOR_CLUSTER_NODE_LEN,
+                                 it->len - NGX_CHATVISOR_CLUSTER_NODE_LEN);
+
+    if (cJSON_IsArray(told)) {
+        available = told;
+        away = NULL;
+
+    } else if (cJSON_IsObject(told)) {
+        available = cJSON_GetObjectItemCaseSensitive(told,
+                                     NGX_CHATVISOR_PRESENCE_AVAILABLE);
+        away = cJSON_GetObjectItemCaseSensitive(told,
+                                     NGX_CHATVISOR_PRESENCE_AWAY);
+
+    } else {
+        cJSON_Delete(told);
         return;
     }
 
-    p = NULL;
-    free = NULL;
-    old = &cl->peers[0];
-
-    for (i = 0; i < NGX_CHATVISOR_CLUSTER_NODES_MAX; i++) {
-        if (cl->peers[i].ids == NULL) {
-            if (free == NULL) {
-                free = &cl->peers[i];
-            }
-            continue;
-        }
-
-        if (ngx_memcmp(cl->peers[i].node, it->data,
-                       NGX_CHATVISOR_CLUSTER_NODE_LEN) == 0)
-        {
-            p = &cl->peers[i];
-            break;
-        }
-
-        if (cl->peers[i].at < old->at) {
-            old = &cl->peers[i];
-        }
-    }
-
-    if (p == NULL) {
-        /* a new node (a full table forgets the one heard of longest ago) */
-        p = free ? free : old;
-        ngx_memcpy(p->node, it->data, NGX_CHATVISOR_CLUSTER_NODE_LEN);
-    }
-
-    cJSON_Delete(p->ids);
-    p->ids = ids;
-    p->at = ngx_current_msec;
+    ngx_chatvisor_presence_heard(cl->cmcf, it->data, available, away,
+                                 NGX_CHATVISOR_CLUSTER_PRESENCE_EVERY
+                                 * NGX_CHATVISOR_CLUSTER_PRESENCE_KEEP);
+    cJSON_Delete(told);
 }
 
 
-/* this node's available agents, to the others */
+/* this node's agents online, to the others (every node, even with none:
+ * what it says replaces what it said) */
 void
 ngx_chatvisor_cluster_presence_tell(ngx_event_t *ev)
 {
     char                     *text;
     u_char                   *data;
-    cJSON                    *ids;
+    cJSON                    *told, *available, *away;
     size_t                    len;
     ngx_uint_t                ready;
     ngx_chatvisor_cluster_t  *cl = ev->data;
@@ -149,14 +134,18 @@ ngx_chatvisor_cluster_presence_tell(ngx_event_t *ev)
         return;
     }
 
-    ids = cJSON_CreateArray();
-    if (ids == NULL) {
+    told = cJSON_CreateObject();
+    available = cJSON_AddArrayToObject(told, NGX_CHATVISOR_PRESENCE_AVAILABLE);
+    away = cJSON_AddArrayToObject(told, NGX_CHATVISOR_PRESENCE_AWAY);
+
+    if (available == NULL || away == NULL) {
+        cJSON_Delete(told);
         return;
     }
 
-    ngx_chatvisor_presence_available(cl->cmcf, ids);
-    text = cJSON_PrintUnformatted(ids);
-    cJSON_Delete(ids);
+    ngx_chatvisor_presence_local(cl->cmcf, available, away);
+    text = cJSON_PrintUnformatted(told);
+    cJSON_Delete(told);
 
     if (text == NULL) {
         return;
@@ -177,52 +166,6 @@ ngx_chatvisor_cluster_presence_tell(ngx_event_t *ev)
     }
 
     cJSON_free(text);
-}
-
-
-void
-ngx_chatvisor_cluster_available(cJSON *ids)
-{
-    cJSON                    *id, *have;
-    ngx_uint_t                i, known;
-    ngx_chatvisor_cluster_t  *cl;
-
-    cl = ngx_chatvisor_cluster;
-
-    if (cl == NULL) {
-        return;
-    }
-
-    for (i = 0; i < NGX_CHATVISOR_CLUSTER_NODES_MAX; i++) {
-        if (cl->peers[i].ids == NULL
-            || ngx_current_msec - cl->peers[i].at
-               > NGX_CHATVISOR_CLUSTER_PRESENCE_EVERY
-                 * NGX_CHATVISOR_CLUSTER_PRESENCE_KEEP)
-        {
-            continue;       /* not heard of lately: gone */
-        }
-
-        cJSON_ArrayForEach(id, cl->peers[i].ids) {
-            if (!cJSON_IsString(id)) {
-                continue;
-            }
-
-            known = 0;
-
-            cJSON_ArrayForEach(have, ids) {
-                if (cJSON_IsString(have)
-                    && ngx_strcmp(have->valuestring, id->valuestring) == 0)
-                {
-                    known = 1;
-                    break;
-                }
-            }
-
-            if (!known) {
-                cJSON_AddItemToArray(ids, cJSON_CreateString(id->valuestring));
-            }
-        }
-    }
 }
 
 

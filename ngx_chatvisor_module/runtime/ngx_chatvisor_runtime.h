@@ -210,10 +210,6 @@ char *ngx_chatvisor_cluster_creds_check(ngx_conf_t *cf, ngx_command_t *cmd,
  * NATS subject, not the stream: it is not kept) */
 void ngx_chatvisor_cluster_typing(ngx_chatvisor_notice_t *n);
 
-/* adds to ids the agents the other nodes said are available there (each
- * node tells every 2 s; a node not heard of for 6 s counts as none) */
-void ngx_chatvisor_cluster_available(cJSON *ids);
-
 /* worker start (the connection, the stream's reader) and exit */
 ngx_int_t ngx_chatvisor_cluster_init_process(ngx_cycle_t *cycle,
     ngx_chatvisor_main_conf_t *cmcf);
@@ -373,6 +369,23 @@ void ngx_chatvisor_presence_count(ngx_chatvisor_main_conf_t *cmcf,
  * ago) */
 ngx_uint_t ngx_chatvisor_presence_any(ngx_chatvisor_main_conf_t *cmcf,
     ngx_uint_t available);
+
+/*
+ * Cluster mode (docs/cluster.md "Presence"): an agent is online on every
+ * node while it is online on one. Each node tells the others its own
+ * (ngx_chatvisor_presence_local()); what node (NGX_CHATVISOR_NODE_ID_LEN
+ * bytes) told replaces what it told before and holds for keep ms.
+ * available and away: arrays of agent ids (or NULL); the status told is
+ * taken only for an agent this node has no entry for (the stream carries
+ * status changes to every node).
+ */
+void ngx_chatvisor_presence_heard(ngx_chatvisor_main_conf_t *cmcf,
+    const u_char *node, cJSON *available, cJSON *away, ngx_msec_t keep);
+
+/* adds the ids of the agents online by this node's own knowledge (a
+ * console polls here, or the integrator said so) to available and away */
+void ngx_chatvisor_presence_local(ngx_chatvisor_main_conf_t *cmcf,
+    cJSON *available, cJSON *away);
 
 
 /* leases: what one worker at a time does (the webhook sender) */

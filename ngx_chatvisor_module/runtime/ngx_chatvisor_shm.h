@@ -17,6 +17,8 @@
 
 
 #define NGX_CHATVISOR_PRESENCE_MAX     1024   /* agents */
+#define NGX_CHATVISOR_PRESENCE_NODES   32     /* other nodes heard of (a
+                                                 bit each in "nodes") */
 #define NGX_CHATVISOR_LIMIT_SLOTS      8192   /* keys counted at once */
 #define NGX_CHATVISOR_LIMIT_PROBE      8      /* slots a key may use */
 #define NGX_CHATVISOR_WIDGET_MAX       16384  /* bytes of widget settings */
@@ -29,13 +31,26 @@ typedef struct {
     uint8_t                   room;         /* enabled and under its
                                                max_concurrent, as the store
                                                said at room_at */
+    uint32_t                  nodes;        /* cluster mode: the other
+                                               nodes (bits of the table's
+                                               nodes) where the agent is
+                                               online, as they said last */
     int64_t                   online_until; /* ms, wall clock */
 } ngx_chatvisor_presence_t;
+
+
+/* cluster mode: another node that told its agents online */
+typedef struct {
+    u_char                    id[NGX_CHATVISOR_NODE_ID_LEN];
+    int64_t                   until;        /* ms, wall clock: what it said
+                                               holds until; 0: a free slot */
+} ngx_chatvisor_presence_node_t;
 
 
 typedef struct {
     ngx_uint_t                n;
     int64_t                   room_at;      /* ms: the rooms were read */
+    ngx_chatvisor_presence_node_t  nodes[NGX_CHATVISOR_PRESENCE_NODES];
     ngx_chatvisor_presence_t  agents[NGX_CHATVISOR_PRESENCE_MAX];
 } ngx_chatvisor_presence_table_t;
 

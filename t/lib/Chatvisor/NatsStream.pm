@@ -10,6 +10,8 @@ package Chatvisor::NatsStream;
 #   my $info = $s->info('chatvisor');       # {state => {first_seq, ...}}
 #   my $m = $s->get('chatvisor', 7);        # {seq, subject, data} or undef
 #   my @all = $s->messages('chatvisor');    # every message there is
+#   $s->publish('chatvisor.presence', $bytes); # a core NATS message, as a
+#                                              # node would send it
 #
 # Dies when the server does not answer in time.
 
@@ -120,6 +122,19 @@ sub request {
             return $JSON->decode($payload);
         }
     }
+}
+
+# a core NATS message (no reply subject); returns once the server has it
+# (a PING after it is answered)
+sub publish {
+    my ($self, $subject, $data) = @_;
+    $self->_send("PUB $subject " . length($data) . "\r\n$data\r\nPING\r\n");
+    while (1) {
+        my $l = $self->_line;
+        last if $l eq 'PONG';
+        die "nats-server: $l\n" if $l =~ /^-ERR/;
+    }
+    return $self;
 }
 
 sub info {
