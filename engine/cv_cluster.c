@@ -545,6 +545,7 @@ cv_cluster_api_agents(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
         }
 
         cJSON_AddItemToObject(res->result, "items", items);
+        res->agents = 1;
         return CV_OK;
     }
 
@@ -556,6 +557,12 @@ cv_cluster_api_agents(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
     if (strcmp(op, "api.agent_delete") == 0) {
         st = cv_agent_delete(t, id);
         res->deleted = (st == CV_OK);
+
+        if (st == CV_OK) {
+            res->agents = 1;
+            strcpy(res->agent_deleted, id);
+        }
+
         return st;
     }
 
@@ -563,9 +570,11 @@ cv_cluster_api_agents(cv_txn *t, const cJSON *cmd, cv_cluster_result *res,
         return CV_INVALID;
     }
 
-    return cv_agent_put(t, id, cJSON_GetObjectItemCaseSensitive(cmd,
-                                                                "fields"),
-                        &res->result, &res->created);
+    st = cv_agent_put(t, id, cJSON_GetObjectItemCaseSensitive(cmd, "fields"),
+                      &res->result, &res->created);
+    res->agents = (st == CV_OK);
+
+    return st;
 }
 
 
@@ -1163,6 +1172,8 @@ cv_cluster_apply_after(cv_txn *t, uint64_t seq, uint64_t prev,
             res->settings = NULL;
             res->webhooks = 0;
             res->presence = NULL;
+            res->agents = 0;
+            res->agent_deleted[0] = '\0';
 
             st = (res->status == CV_FULL || res->status == CV_ERROR)
                  ? res->status : CV_OK;

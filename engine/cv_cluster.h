@@ -40,6 +40,7 @@
 #ifndef CV_CLUSTER_H
 #define CV_CLUSTER_H
 
+#include "cv_agents.h"
 #include "cv_chat.h"
 #include "cv_det.h"
 
@@ -78,6 +79,10 @@ typedef struct {
     char        conversation_id[CV_ID_MAX];
     int64_t     applied_at;    /* ms: the applied command's time, as
                                   cv_cluster_applied_at() tells it */
+    int         agents;        /* it changed agents' records: result holds
+                                  them (an agent, or "items"), or
+                                  agent_deleted names the one deleted */
+    char        agent_deleted[CV_AGENT_ID_MAX + 1];
 } cv_cluster_result;
 
 /* frees what a result holds */

@@ -184,13 +184,15 @@ my $ann = $j->{agent} or die "ann could not log in on B\n";
 my $console_stop = $A->testdir . '/console.stop';
 
 sub start_console {
+    my ($who) = @_;
+    $who //= $ann;
     unlink $console_stop;
-    my $cur = $ann->events(after => 0, wait => 0)->{json}{cursor} // 0;
+    my $cur = $who->events(after => 0, wait => 0)->{json}{cursor} // 0;
     my $pid = fork // die "fork: $!\n";
     if ($pid == 0) {
         Chatvisor::Proc::die_with_parent();
         until (-e $console_stop) {
-            my $e = $ann->events(after => $cur);
+            my $e = $who->events(after => $cur);
             $cur = $e->{json}{cursor} if $e->{json} && $e->{json}{cursor};
             sleep 0.2 unless $e->{status} == 200;
         }
@@ -291,5 +293,22 @@ cmp_ok($gone, '<', $POLL + $GRACE,
                $gone));
 ok(until_ok($SEEN_MAX, sub { !available_for_visitor($C) }),
    "C's widget: nobody available");
+
+# ---- disabled on C while the console polls on A: offline at once ----
+
+my $ann_a = $c->console($A, 'ann', api => $apiA);
+$console = start_console($ann_a);
+ok(all_say('available', $SEEN_MAX, qw(A C)), 'the console polls on A: available'
+                                             . ' on A and C');
+$r = $apiC->call(PUT => 'agents/ann', { enabled => JSON::PP::false() });
+is($r->{status}, 200, 'PUT agents/ann enabled false on C') or diag($r->{content});
+my $disabled = time;
+$off = all_say('offline', $SEEN_MAX, qw(A C));
+$gone = time - $disabled;
+ok($off, 'ann is offline on A (where the console polled) and C');
+cmp_ok($gone, '<', $GRACE,
+       sprintf('  once the command applied (%.1fs), not a console grace later',
+               $gone));
+stop_console($console);
 
 done_testing();

@@ -155,6 +155,57 @@ ngx_chatvisor_cluster_presence(ngx_chatvisor_cluster_t *cl,
 }
 
 
+/*
+ * Agents a command disabled or deleted stop counting as online on this
+ * node at once, as on the node that took the request (its API does the
+ * same after a local write): otherwise a console that polled here would
+ * keep telling the other nodes about a disabled agent until it timed out.
+ */
+
+static void
+ngx_chatvisor_cluster_agent_offline(ngx_chatvisor_cluster_t *cl,
+    cJSON *agent)
+{
+    const char  *id;
+
+    if (cJSON_IsFalse(cJSON_GetObjectItem(agent, "enabled"))) {
+        id = cJSON_GetStringValue(cJSON_GetObjectItem(agent, "id"));
+
+        if (id) {
+            ngx_chatvisor_presence_remove(cl->cmcf, id);
+        }
+    }
+}
+
+
+static void
+ngx_chatvisor_cluster_agents_offline(ngx_chatvisor_cluster_t *cl,
+    ngx_chatvisor_cluster_apply_t *a)
+{
+    cJSON  *items, *agent;
+
+    if (!a->res.agents || a->res.skipped || a->res.status != CV_OK) {
+        return;
+    }
+
+    if (a->res.agent_deleted[0]) {
+        ngx_chatvisor_presence_remove(cl->cmcf, a->res.agent_deleted);
+        return;
+    }
+
+    items = cJSON_GetObjectItem(a->res.result, "items");
+
+    if (items == NULL) {
+        ngx_chatvisor_cluster_agent_offline(cl, a->res.result);
+        return;
+    }
+
+    cJSON_ArrayForEach(agent, items) {
+        ngx_chatvisor_cluster_agent_offline(cl, agent);
+    }
+}
+
+
 static void
 ngx_chatvisor_cluster_apply_done(ngx_chatvisor_op_t *op)
 {
@@ -178,6 +229,7 @@ ngx_chatvisor_cluster_apply_done(ngx_chatvisor_op_t *op)
             }
             ngx_chatvisor_cluster_settings(cl, a);
             ngx_chatvisor_cluster_presence(cl, a);
+            ngx_chatvisor_cluster_agents_offline(cl, a);
 
             if (a->seq > cl->seen) {
                 cl->seen = a->seq;
