@@ -92,6 +92,11 @@
 #define NGX_CHATVISOR_CLUSTER_PRESENCE     7   /* data: node, JSON ids */
 #define NGX_CHATVISOR_CLUSTER_ERASED       8   /* data: u64 seqs removed
                                                   from the stream */
+#define NGX_CHATVISOR_CLUSTER_COBROWSE     9   /* data: a co-browsing
+                                                  change, its events */
+
+/* co-browsing changes' subject: the stream's name and this */
+#define NGX_CHATVISOR_CLUSTER_COBROWSE_SUFFIX  ".cobrowse"
 
 /* the agents available on each node, told to the others this often (ms),
  * and forgotten when not told again for PRESENCE_KEEP of these */
@@ -197,6 +202,7 @@ typedef struct ngx_chatvisor_cluster_s {
     natsSubscription              *sub;
     natsSubscription              *typing_sub;
     natsSubscription              *presence_sub;
+    natsSubscription              *cobrowse_sub;  /* worker 0's alone */
     kvStore                       *kv;
     ngx_uint_t                     stream_ok;
     ngx_uint_t                     secret_ok;
@@ -220,6 +226,7 @@ typedef struct ngx_chatvisor_cluster_s {
     ngx_chatvisor_op_t             secret_op;
     u_char                         typing_subject[NGX_MAX_ERROR_STR];
     u_char                         presence_subject[NGX_MAX_ERROR_STR];
+    u_char                         cobrowse_subject[NGX_MAX_ERROR_STR];
     ngx_event_t                    presence_timer;
     ngx_chatvisor_cluster_peer_t   peers[NGX_CHATVISOR_CLUSTER_NODES_MAX];
     ngx_uint_t                     erasing;    /* a batch is with our
@@ -266,6 +273,12 @@ void ngx_chatvisor_cluster_presence_in(natsConnection *nc,
 void ngx_chatvisor_cluster_presence_take(ngx_chatvisor_cluster_t *cl,
     ngx_chatvisor_cluster_item_t *it);
 void ngx_chatvisor_cluster_presence_tell(ngx_event_t *ev);
+
+/* ngx_chatvisor_cluster_cobrowse.c: co-browsing changes */
+void ngx_chatvisor_cluster_cobrowse_in(natsConnection *nc,
+    natsSubscription *sub, natsMsg *msg, void *closure);
+void ngx_chatvisor_cluster_cobrowse_take(ngx_chatvisor_cluster_t *cl,
+    ngx_chatvisor_cluster_item_t *it);
 
 /* ngx_chatvisor_cluster.c: the writers' side, the process */
 uint64_t ngx_chatvisor_cluster_applied(ngx_chatvisor_main_conf_t *cmcf,

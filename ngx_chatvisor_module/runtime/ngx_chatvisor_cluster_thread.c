@@ -607,6 +607,18 @@ ngx_chatvisor_cluster_step(ngx_chatvisor_cluster_t *cl)
         }
     }
 
+    /* one worker applies another node's co-browsing to the node's
+     * shared table (every worker would apply each chunk again) */
+    if (cl->cobrowse_sub == NULL && ngx_worker == 0) {
+        if (natsConnection_Subscribe(&cl->cobrowse_sub, cl->nc,
+                                     (const char *) cl->cobrowse_subject,
+                                     ngx_chatvisor_cluster_cobrowse_in, cl)
+            != NATS_OK)
+        {
+            cl->cobrowse_sub = NULL;
+        }
+    }
+
     pthread_mutex_lock(&cl->mu);
     lost = cl->lost;
     cl->lost = 0;
@@ -705,6 +717,11 @@ ngx_chatvisor_cluster_thread(void *data)
     if (cl->presence_sub) {
         natsSubscription_Destroy(cl->presence_sub);
         cl->presence_sub = NULL;
+    }
+
+    if (cl->cobrowse_sub) {
+        natsSubscription_Destroy(cl->cobrowse_sub);
+        cl->cobrowse_sub = NULL;
     }
 
     if (cl->kv) {

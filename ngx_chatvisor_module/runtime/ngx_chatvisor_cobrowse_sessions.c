@@ -52,6 +52,9 @@ typedef struct {
     ngx_uint_t                       used;
     int64_t                          ended_ms;
     int64_t                          agent_seen_ms;
+    int64_t                          agent_here_ms;  /* seen by this node
+                                                   itself: told to the
+                                                   others (cluster) */
 
     /* oldest first; every chunk before a full snapshot is dropped */
     ngx_chatvisor_cobrowse_chunk_t  *first;
@@ -113,6 +116,11 @@ static ngx_chatvisor_notice_t      ngx_chatvisor_cobrowse_ended[
 static char                        ngx_chatvisor_cobrowse_open[
                                        NGX_CHATVISOR_COBROWSE_SESSIONS_MAX]
                                        [CV_ID_MAX];
+
+/* this worker's: the sessions whose agent this node saw since the last
+ * sweep, told to the other nodes (cluster) */
+static ngx_chatvisor_cobrowse_change_t  ngx_chatvisor_cobrowse_touched[
+                                       NGX_CHATVISOR_COBROWSE_SESSIONS_MAX];
 
 
 ngx_uint_t
@@ -385,6 +393,41 @@ ngx_chatvisor_cobrowse_unlock_notify(ngx_chatvisor_main_conf_t *cmcf,
 }
 
 
+/* ----------------------------------------------- the other nodes (cluster) */
+
+/* under the lock: the change to tell the other nodes after it */
+
+static void
+ngx_chatvisor_cobrowse_change(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_chatvisor_cobrowse_change_t *ch, ngx_uint_t op, ngx_uint_t flag,
+    ngx_chatvisor_cobrowse_session_t *s)
+{
+    if (cmcf->cluster.servers.len == 0) {
+        return;
+    }
+
+    ngx_memzero(ch, sizeof(ngx_chatvisor_cobrowse_change_t));
+    ch->op = op;
+    ch->flag = flag;
+    ngx_memcpy(ch->conversation_id, s->conversation_id, CV_ID_MAX);
+    ngx_memcpy(ch->customer_id, s->v.customer_id, CV_ID_MAX);
+    ngx_memcpy(ch->agent_id, s->v.agent_id, sizeof(ch->agent_id));
+    ngx_memcpy(ch->agent_name, s->v.agent_name, sizeof(ch->agent_name));
+}
+
+
+/* after the lock: the change (op 0: none) to the other nodes */
+
+static void
+ngx_chatvisor_cobrowse_tell(ngx_chatvisor_cobrowse_change_t *ch,
+    u_char *data, size_t len)
+{
+    if (ch->op) {
+        ngx_chatvisor_cluster_cobrowse(ch, data, len);
+    }
+}
+
+
 /* --------------------------------------------------------- the callers */
 
 ngx_int_t
@@ -487,12 +530,14 @@ ngx_chatvisor_cobrowse_start(ngx_chatvisor_main_conf_t *cmcf,
     ngx_chatvisor_notice_t              notice[NGX_CHATVISOR_COBROWSE_NOTICES];
     ngx_chatvisor_cobrowse_rc_e         rc;
     ngx_chatvisor_cobrowse_zone_t      *zone;
+    ngx_chatvisor_cobrowse_change_t     ch;
     ngx_chatvisor_cobrowse_session_t   *s;
 
     zone = cmcf->cobrowse;
     now = cv_now_ms();
     *created = 0;
     n = 0;
+    ch.op = 0;
     rc = NGX_CHATVISOR_COBROWSE_OK;
 
     ngx_chatvisor_cobrowse_lock(cmcf);
@@ -505,6 +550,7 @@ ngx_chatvisor_cobrowse_start(ngx_chatvisor_main_conf_t *cmcf,
 
         } else {
             s->agent_seen_ms = now;
+            s->agent_here_ms = now;
         }
 
         goto done;
@@ -542,6 +588,7 @@ ngx_chatvisor_cobrowse_start(ngx_chatvisor_main_conf_t *cmcf,
     s->v.state = NGX_CHATVISOR_COBROWSE_REQUESTED;
     s->v.requested_ms = now;
     s->agent_seen_ms = now;
+    s->agent_here_ms = now;
     s->rate_ms = now;
     s->rate_tokens = NGX_CHATVISOR_COBROWSE_RATE
                      / 1000 * NGX_CHATVISOR_COBROWSE_RATE_WINDOW;
@@ -555,6 +602,8 @@ ngx_chatvisor_cobrowse_start(ngx_chatvisor_main_conf_t *cmcf,
 
     ngx_chatvisor_cobrowse_notice(notice, &n, NGX_CHATVISOR_NOTICE_COBROWSE,
                                   s);
+    ngx_chatvisor_cobrowse_change(cmcf, &ch, NGX_CHATVISOR_COBROWSE_OP_START,
+                                  0, s);
 
 done:
 
@@ -563,6 +612,7 @@ done:
     }
 
     ngx_chatvisor_cobrowse_unlock_notify(cmcf, notice, n);
+    ngx_chatvisor_cobrowse_tell(&ch, NULL, 0);
 
     return rc;
 }
@@ -576,10 +626,12 @@ ngx_chatvisor_cobrowse_decide(ngx_chatvisor_main_conf_t *cmcf,
     ngx_uint_t                         n;
     ngx_chatvisor_notice_t             notice[NGX_CHATVISOR_COBROWSE_NOTICES];
     ngx_chatvisor_cobrowse_rc_e        rc;
+    ngx_chatvisor_cobrowse_change_t    ch;
     ngx_chatvisor_cobrowse_session_t  *s;
 
     n = 0;
     rc = NGX_CHATVISOR_COBROWSE_OK;
+    ch.op = 0;
 
     ngx_chatvisor_cobrowse_lock(cmcf);
 
@@ -602,6 +654,8 @@ ngx_chatvisor_cobrowse_decide(ngx_chatvisor_main_conf_t *cmcf,
         ngx_chatvisor_cobrowse_bump(cmcf->cobrowse, s);
         ngx_chatvisor_cobrowse_notice(notice, &n,
                                       NGX_CHATVISOR_NOTICE_COBROWSE, s);
+        ngx_chatvisor_cobrowse_change(cmcf, &ch,
+                                      NGX_CHATVISOR_COBROWSE_OP_ALLOW, 0, s);
 
     } else {
         ngx_chatvisor_cobrowse_end_locked(ngx_chatvisor_cobrowse_pool(cmcf),
@@ -609,6 +663,9 @@ ngx_chatvisor_cobrowse_decide(ngx_chatvisor_main_conf_t *cmcf,
                                           NGX_CHATVISOR_COBROWSE_DECLINED_BY);
         ngx_chatvisor_cobrowse_notice(notice, &n,
                                       NGX_CHATVISOR_NOTICE_COBROWSE, s);
+        ngx_chatvisor_cobrowse_change(cmcf, &ch,
+                                      NGX_CHATVISOR_COBROWSE_OP_END,
+                                      NGX_CHATVISOR_COBROWSE_DECLINED_BY, s);
     }
 
     if (s) {
@@ -616,6 +673,7 @@ ngx_chatvisor_cobrowse_decide(ngx_chatvisor_main_conf_t *cmcf,
     }
 
     ngx_chatvisor_cobrowse_unlock_notify(cmcf, notice, n);
+    ngx_chatvisor_cobrowse_tell(&ch, NULL, 0);
 
     return rc;
 }
@@ -629,10 +687,12 @@ ngx_chatvisor_cobrowse_end(ngx_chatvisor_main_conf_t *cmcf,
     ngx_uint_t                         n;
     ngx_chatvisor_notice_t             notice[NGX_CHATVISOR_COBROWSE_NOTICES];
     ngx_chatvisor_cobrowse_rc_e        rc;
+    ngx_chatvisor_cobrowse_change_t    ch;
     ngx_chatvisor_cobrowse_session_t  *s;
 
     n = 0;
     rc = NGX_CHATVISOR_COBROWSE_OK;
+    ch.op = 0;
 
     ngx_chatvisor_cobrowse_lock(cmcf);
 
@@ -650,6 +710,9 @@ ngx_chatvisor_cobrowse_end(ngx_chatvisor_main_conf_t *cmcf,
                                           cmcf->cobrowse, s, reason);
         ngx_chatvisor_cobrowse_notice(notice, &n,
                                       NGX_CHATVISOR_NOTICE_COBROWSE, s);
+        ngx_chatvisor_cobrowse_change(cmcf, &ch,
+                                      NGX_CHATVISOR_COBROWSE_OP_END, reason,
+                                      s);
     }
 
     if (s && view) {
@@ -657,6 +720,7 @@ ngx_chatvisor_cobrowse_end(ngx_chatvisor_main_conf_t *cmcf,
     }
 
     ngx_chatvisor_cobrowse_unlock_notify(cmcf, notice, n);
+    ngx_chatvisor_cobrowse_tell(&ch, NULL, 0);
 
     return rc;
 }
@@ -833,6 +897,7 @@ ngx_chatvisor_cobrowse_events(ngx_chatvisor_main_conf_t *cmcf,
     u_char *data, size_t len, ngx_uint_t *retry_after)
 {
     int64_t                            now;
+    size_t                             cluster_max;
     ngx_uint_t                         n, takeover, relay;
     ngx_slab_pool_t                   *shpool;
     ngx_chatvisor_notice_t             notice[NGX_CHATVISOR_COBROWSE_NOTICES];
@@ -840,6 +905,7 @@ ngx_chatvisor_cobrowse_events(ngx_chatvisor_main_conf_t *cmcf,
     ngx_chatvisor_cobrowse_rc_e        rc;
     ngx_chatvisor_cobrowse_zone_t     *zone;
     ngx_chatvisor_cobrowse_chunk_t    *c;
+    ngx_chatvisor_cobrowse_change_t    ch;
     ngx_chatvisor_cobrowse_session_t  *s;
 
     shpool = ngx_chatvisor_cobrowse_pool(cmcf);
@@ -848,6 +914,10 @@ ngx_chatvisor_cobrowse_events(ngx_chatvisor_main_conf_t *cmcf,
     n = 0;
     relay = 0;
     rc = NGX_CHATVISOR_COBROWSE_OK;
+    ch.op = 0;
+
+    /* in a cluster, a chunk must fit in one NATS message to the others */
+    cluster_max = ngx_chatvisor_cluster_cobrowse_max();
 
     ngx_shmtx_lock(&shpool->mutex);
 
@@ -868,7 +938,9 @@ ngx_chatvisor_cobrowse_events(ngx_chatvisor_main_conf_t *cmcf,
         goto done;
     }
 
-    if (len > NGX_CHATVISOR_COBROWSE_CHUNK_MAX) {
+    if (len > NGX_CHATVISOR_COBROWSE_CHUNK_MAX
+        || (cluster_max && len > cluster_max))
+    {
         goto too_large;
     }
 
@@ -964,6 +1036,13 @@ ngx_chatvisor_cobrowse_events(ngx_chatvisor_main_conf_t *cmcf,
                               s->v.customer_id, s->conversation_id);
     relay = 1;
 
+    ngx_chatvisor_cobrowse_change(cmcf, &ch, NGX_CHATVISOR_COBROWSE_OP_EVENTS,
+                                  full, s);
+    if (ch.op) {
+        ch.seq = c->seq;
+        ngx_memcpy(ch.recorder, s->v.recorder, sizeof(ch.recorder));
+    }
+
     goto done;
 
 too_large:
@@ -972,6 +1051,8 @@ too_large:
                                       NGX_CHATVISOR_COBROWSE_TOO_LARGE);
     ngx_chatvisor_cobrowse_notice(notice, &n, NGX_CHATVISOR_NOTICE_COBROWSE,
                                   s);
+    ngx_chatvisor_cobrowse_change(cmcf, &ch, NGX_CHATVISOR_COBROWSE_OP_END,
+                                  NGX_CHATVISOR_COBROWSE_TOO_LARGE, s);
     rc = NGX_CHATVISOR_COBROWSE_ENDED_TOO_LARGE;
 
 done:
@@ -986,7 +1067,29 @@ done:
         ngx_chatvisor_cobrowse_relay_add(&news);
     }
 
+    /* the events sent are the caller's, still there */
+    ngx_chatvisor_cobrowse_tell(&ch, data,
+                                (ch.op == NGX_CHATVISOR_COBROWSE_OP_EVENTS)
+                                ? len : 0);
+
     return rc;
+}
+
+
+static void
+ngx_chatvisor_cobrowse_point(ngx_chatvisor_cobrowse_zone_t *zone,
+    ngx_chatvisor_cobrowse_session_t *s, int32_t x, int32_t y,
+    ngx_uint_t click)
+{
+    s->v.pointer = ++zone->pointer;
+    s->v.x = x;
+    s->v.y = y;
+
+    if (click) {
+        s->v.click = s->v.pointer;
+        s->v.click_x = x;
+        s->v.click_y = y;
+    }
 }
 
 
@@ -998,10 +1101,12 @@ ngx_chatvisor_cobrowse_pointer(ngx_chatvisor_main_conf_t *cmcf,
     ngx_uint_t                         n;
     ngx_chatvisor_notice_t             notice[NGX_CHATVISOR_COBROWSE_NOTICES];
     ngx_chatvisor_cobrowse_rc_e        rc;
+    ngx_chatvisor_cobrowse_change_t    ch;
     ngx_chatvisor_cobrowse_session_t  *s;
 
     n = 0;
     rc = NGX_CHATVISOR_COBROWSE_OK;
+    ch.op = 0;
 
     ngx_chatvisor_cobrowse_lock(cmcf);
 
@@ -1020,21 +1125,18 @@ ngx_chatvisor_cobrowse_pointer(ngx_chatvisor_main_conf_t *cmcf,
         rc = NGX_CHATVISOR_COBROWSE_NOT_ACTIVE;
 
     } else {
-        s->v.pointer = ++cmcf->cobrowse->pointer;
-        s->v.x = x;
-        s->v.y = y;
-
-        if (click) {
-            s->v.click = s->v.pointer;
-            s->v.click_x = x;
-            s->v.click_y = y;
-        }
-
+        ngx_chatvisor_cobrowse_point(cmcf->cobrowse, s, x, y, click);
         ngx_chatvisor_cobrowse_notice(notice, &n,
                                       NGX_CHATVISOR_NOTICE_COBROWSE, s);
+        ngx_chatvisor_cobrowse_change(cmcf, &ch,
+                                      NGX_CHATVISOR_COBROWSE_OP_POINTER,
+                                      click, s);
+        ch.x = x;
+        ch.y = y;
     }
 
     ngx_chatvisor_cobrowse_unlock_notify(cmcf, notice, n);
+    ngx_chatvisor_cobrowse_tell(&ch, NULL, 0);
 
     return rc;
 }
@@ -1046,22 +1148,286 @@ ngx_chatvisor_cobrowse_want_snapshot(ngx_chatvisor_main_conf_t *cmcf,
 {
     ngx_uint_t                         n;
     ngx_chatvisor_notice_t             notice[NGX_CHATVISOR_COBROWSE_NOTICES];
+    ngx_chatvisor_cobrowse_change_t    ch;
     ngx_chatvisor_cobrowse_session_t  *s;
 
     n = 0;
+    ch.op = 0;
 
     ngx_chatvisor_cobrowse_lock(cmcf);
 
     s = ngx_chatvisor_cobrowse_find(cmcf->cobrowse, conversation_id);
 
     if (s && ngx_strcmp(s->v.agent_id, agent_id) == 0
-        && ngx_chatvisor_cobrowse_ask_snapshot(cmcf->cobrowse, s))
+        && s->v.state == NGX_CHATVISOR_COBROWSE_ACTIVE)
     {
+        if (ngx_chatvisor_cobrowse_ask_snapshot(cmcf->cobrowse, s)) {
+            ngx_chatvisor_cobrowse_notice(notice, &n,
+                                          NGX_CHATVISOR_NOTICE_COBROWSE, s);
+        }
+
+        /* the recorder may be on another node, which may not know yet */
+        ngx_chatvisor_cobrowse_change(cmcf, &ch,
+                                      NGX_CHATVISOR_COBROWSE_OP_SNAPSHOT, 0,
+                                      s);
+    }
+
+    ngx_chatvisor_cobrowse_unlock_notify(cmcf, notice, n);
+    ngx_chatvisor_cobrowse_tell(&ch, NULL, 0);
+}
+
+
+/* ------------------------------------------ another node's change (cluster) */
+
+/* another node's chunk (seq: its number there, the same here; one known
+ * already is not added again); its bounds were applied where it was sent.
+ * Returns what to tell: COBROWSE_TOLD_* */
+
+#define NGX_CHATVISOR_COBROWSE_TOLD_STATE     1   /* a state change */
+#define NGX_CHATVISOR_COBROWSE_TOLD_DATA      2   /* new events */
+#define NGX_CHATVISOR_COBROWSE_TOLD_SNAPSHOT  4   /* the recorder's node
+                                                     is asked for one */
+
+static ngx_uint_t
+ngx_chatvisor_cobrowse_apply_events(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_chatvisor_cobrowse_session_t *s, ngx_chatvisor_cobrowse_change_t *ch,
+    u_char *data, size_t len)
+{
+    ngx_uint_t                       changed;
+    ngx_slab_pool_t                 *shpool;
+    ngx_chatvisor_cobrowse_chunk_t  *c;
+
+    shpool = ngx_chatvisor_cobrowse_pool(cmcf);
+    changed = 0;
+
+    if (ch->seq <= s->v.last_seq) {
+        return 0;
+    }
+
+    if (s->v.state == NGX_CHATVISOR_COBROWSE_REQUESTED) {
+        /* events say it was allowed: the allow went another way (another
+         * worker's connection there) and may come after them */
+        s->v.state = NGX_CHATVISOR_COBROWSE_ACTIVE;
+        changed = 1;
+    }
+
+    if (!ch->flag && ch->seq != s->v.last_seq + 1) {
+        /*
+         * A gap: one came ahead of another (the sender's workers publish
+         * on their own connections) or was lost. What is kept here goes,
+         * so that a view reads a reset, not events with a hole, and a
+         * full snapshot is asked for, here and where the recorder is.
+         */
+        ngx_chatvisor_cobrowse_drop(shpool, s);
+
+        if (ngx_chatvisor_cobrowse_ask_snapshot(cmcf->cobrowse, s)) {
+            changed = 1;
+        }
+
+        changed |= NGX_CHATVISOR_COBROWSE_TOLD_SNAPSHOT;
+    }
+
+    if (ch->flag) {
+        ngx_chatvisor_cobrowse_drop(shpool, s);
+        c = ngx_chatvisor_cobrowse_chunk(shpool, data, len, 1);
+        s->v.snapshot = 0;
+
+        if (ngx_strcmp(s->v.recorder, ch->recorder) != 0) {
+            ngx_cpystrn((u_char *) s->v.recorder, (u_char *) ch->recorder,
+                        sizeof(s->v.recorder));
+            changed = 1;
+        }
+
+    } else {
+        if (s->buffered + len > NGX_CHATVISOR_COBROWSE_BUFFER_MAX) {
+            ngx_chatvisor_cobrowse_drop(shpool, s);
+        }
+
+        c = ngx_chatvisor_cobrowse_chunk(shpool, data, len, 0);
+
+        if (c == NULL && s->first) {
+            ngx_chatvisor_cobrowse_drop(shpool, s);
+            c = ngx_chatvisor_cobrowse_chunk(shpool, data, len, 0);
+        }
+    }
+
+    if (changed & NGX_CHATVISOR_COBROWSE_TOLD_STATE) {
+        ngx_chatvisor_cobrowse_bump(cmcf->cobrowse, s);
+    }
+
+    if (c == NULL) {
+        /* no room here: the agent's view here asks for a snapshot */
+        return changed;
+    }
+
+    c->seq = ch->seq;
+    c->prev = s->last;
+    s->v.last_seq = ch->seq;
+
+    if (s->last) {
+        s->last->next = c;
+
+    } else {
+        s->first = c;
+    }
+
+    s->last = c;
+    s->buffered += len;
+
+    return changed | NGX_CHATVISOR_COBROWSE_TOLD_DATA;
+}
+
+
+void
+ngx_chatvisor_cobrowse_apply(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_chatvisor_cobrowse_change_t *ch, u_char *data, size_t len)
+{
+    int64_t                            now;
+    ngx_uint_t                         n, told;
+    ngx_chatvisor_notice_t             notice[NGX_CHATVISOR_COBROWSE_NOTICES];
+    ngx_chatvisor_cobrowse_zone_t     *zone;
+    ngx_chatvisor_cobrowse_session_t  *s;
+
+    zone = cmcf->cobrowse;
+
+    if (zone == NULL) {
+        return;         /* no location here offers co-browsing */
+    }
+
+    now = cv_now_ms();
+    n = 0;
+    told = 0;
+
+    ngx_chatvisor_cobrowse_lock(cmcf);
+
+    s = ngx_chatvisor_cobrowse_find(zone, ch->conversation_id);
+
+    if (s && ch->op != NGX_CHATVISOR_COBROWSE_OP_START
+        && ngx_strcmp(s->v.agent_id, ch->agent_id) != 0)
+    {
+        /* another agent's session: two agents asked on two nodes at once;
+         * each node keeps the one asked there until it ends */
+        s = NULL;
+    }
+
+    switch (ch->op) {
+
+    case NGX_CHATVISOR_COBROWSE_OP_START:
+        if (s && ngx_chatvisor_cobrowse_live(s)) {
+            if (ngx_strcmp(s->v.agent_id, ch->agent_id) == 0) {
+                s->agent_seen_ms = now;
+            }
+
+            break;      /* another agent's, asked here at the same time */
+        }
+
+        if (zone->live >= NGX_CHATVISOR_COBROWSE_SESSIONS_MAX) {
+            break;
+        }
+
+        if (s == NULL) {
+            s = ngx_chatvisor_cobrowse_slot(zone);
+
+            if (s == NULL) {
+                break;
+            }
+        }
+
+        ngx_memzero(s, sizeof(ngx_chatvisor_cobrowse_session_t));
+
+        s->used = 1;
+        s->hash = ngx_hash_key((u_char *) ch->conversation_id,
+                               ngx_strlen(ch->conversation_id));
+        ngx_memcpy(s->conversation_id, ch->conversation_id, CV_ID_MAX);
+        ngx_memcpy(s->v.customer_id, ch->customer_id, CV_ID_MAX);
+        ngx_memcpy(s->v.agent_id, ch->agent_id, sizeof(s->v.agent_id));
+        ngx_memcpy(s->v.agent_name, ch->agent_name, sizeof(s->v.agent_name));
+
+        s->v.state = NGX_CHATVISOR_COBROWSE_REQUESTED;
+        s->v.requested_ms = now;
+        s->agent_seen_ms = now;
+
+        /* the visitor may post here: the bounds start full, as there */
+        s->rate_ms = now;
+        s->rate_tokens = NGX_CHATVISOR_COBROWSE_RATE
+                         / 1000 * NGX_CHATVISOR_COBROWSE_RATE_WINDOW;
+        s->full_ms = now;
+        s->full_tokens = NGX_CHATVISOR_COBROWSE_FULL_BURST
+                         * NGX_CHATVISOR_COBROWSE_FULL_EVERY;
+
+        ngx_chatvisor_cobrowse_bump(zone, s);
+        zone->live++;
+        told = 1;
+        break;
+
+    case NGX_CHATVISOR_COBROWSE_OP_ALLOW:
+        if (s && s->v.state == NGX_CHATVISOR_COBROWSE_REQUESTED) {
+            s->v.state = NGX_CHATVISOR_COBROWSE_ACTIVE;
+            s->v.snapshot = 1;
+            ngx_chatvisor_cobrowse_bump(zone, s);
+            told = 1;
+        }
+        break;
+
+    case NGX_CHATVISOR_COBROWSE_OP_END:
+        if (s && ngx_chatvisor_cobrowse_live(s)
+            && ch->flag >= NGX_CHATVISOR_COBROWSE_BY_VISITOR
+            && ch->flag <= NGX_CHATVISOR_COBROWSE_DECLINED_BY)
+        {
+            ngx_chatvisor_cobrowse_end_locked(
+                                   ngx_chatvisor_cobrowse_pool(cmcf), zone, s,
+                                   ch->flag);
+            told = 1;
+        }
+        break;
+
+    case NGX_CHATVISOR_COBROWSE_OP_EVENTS:
+        if (s && ngx_chatvisor_cobrowse_live(s)) {
+            told = ngx_chatvisor_cobrowse_apply_events(cmcf, s, ch, data,
+                                                       len);
+        }
+        break;
+
+    case NGX_CHATVISOR_COBROWSE_OP_POINTER:
+        if (s && s->v.state == NGX_CHATVISOR_COBROWSE_ACTIVE) {
+            ngx_chatvisor_cobrowse_point(zone, s, ch->x, ch->y, ch->flag);
+            told = 1;
+        }
+        break;
+
+    case NGX_CHATVISOR_COBROWSE_OP_SNAPSHOT:
+        if (s) {
+            told = ngx_chatvisor_cobrowse_ask_snapshot(zone, s);
+        }
+        break;
+
+    case NGX_CHATVISOR_COBROWSE_OP_TOUCH:
+        if (s && ngx_chatvisor_cobrowse_live(s)) {
+            s->agent_seen_ms = now;
+        }
+        break;
+
+    default:
+        break;
+    }
+
+    if (told & NGX_CHATVISOR_COBROWSE_TOLD_STATE) {
         ngx_chatvisor_cobrowse_notice(notice, &n,
                                       NGX_CHATVISOR_NOTICE_COBROWSE, s);
     }
 
+    if (told & NGX_CHATVISOR_COBROWSE_TOLD_DATA) {
+        ngx_chatvisor_cobrowse_notice(notice, &n,
+                                      NGX_CHATVISOR_NOTICE_COBROWSE_DATA, s);
+    }
+
     ngx_chatvisor_cobrowse_unlock_notify(cmcf, notice, n);
+
+    if (told & NGX_CHATVISOR_COBROWSE_TOLD_SNAPSHOT) {
+        /* this node's own want, not the change told again */
+        ch->op = NGX_CHATVISOR_COBROWSE_OP_SNAPSHOT;
+        ngx_chatvisor_cobrowse_tell(ch, NULL, 0);
+    }
 }
 
 
@@ -1138,6 +1504,7 @@ ngx_chatvisor_cobrowse_read(ngx_chatvisor_main_conf_t *cmcf,
 
     if (ngx_chatvisor_cobrowse_live(s)) {
         s->agent_seen_ms = cv_now_ms();
+        s->agent_here_ms = s->agent_seen_ms;
     }
 
     if (s->v.state != NGX_CHATVISOR_COBROWSE_ACTIVE || after == last) {
@@ -1204,6 +1571,7 @@ ngx_chatvisor_cobrowse_touch(ngx_chatvisor_wait_t *w, void *data)
         && ngx_strcmp(s->v.agent_id, w->agent_id) == 0)
     {
         s->agent_seen_ms = now;
+        s->agent_here_ms = now;
     }
 }
 
@@ -1218,6 +1586,7 @@ ngx_chatvisor_cobrowse_sweep(ngx_event_t *ev)
     cv_status                          st;
     ngx_uint_t                         i, n, nopen, reason;
     cv_conv_state                      cs;
+    ngx_uint_t                         ntouched;
     ngx_slab_pool_t                   *shpool;
     ngx_chatvisor_cobrowse_zone_t     *zone;
     ngx_chatvisor_cobrowse_session_t  *s;
@@ -1238,6 +1607,7 @@ ngx_chatvisor_cobrowse_sweep(ngx_event_t *ev)
     now = cv_now_ms();
     n = 0;
     nopen = 0;
+    ntouched = 0;
 
     ngx_shmtx_lock(&shpool->mutex);
 
@@ -1263,6 +1633,17 @@ ngx_chatvisor_cobrowse_sweep(ngx_event_t *ev)
         if (ngx_chatvisor_cobrowse_live(s)) {
             ngx_memcpy(ngx_chatvisor_cobrowse_open[nopen++],
                        s->conversation_id, CV_ID_MAX);
+
+            /* the other nodes' sessions would end agent_gone without */
+            if (cmcf->cluster.servers.len
+                && now - s->agent_here_ms <= NGX_CHATVISOR_COBROWSE_SWEEP
+                && ntouched < NGX_CHATVISOR_COBROWSE_SESSIONS_MAX)
+            {
+                ngx_chatvisor_cobrowse_change(cmcf,
+                                &ngx_chatvisor_cobrowse_touched[ntouched++],
+                                NGX_CHATVISOR_COBROWSE_OP_TOUCH, 0, s);
+            }
+
             continue;
         }
 
@@ -1276,6 +1657,11 @@ ngx_chatvisor_cobrowse_sweep(ngx_event_t *ev)
 
     if (n) {
         ngx_chatvisor_notify_many(ngx_chatvisor_cobrowse_ended, n);
+    }
+
+    for (i = 0; i < ntouched; i++) {
+        ngx_chatvisor_cobrowse_tell(&ngx_chatvisor_cobrowse_touched[i],
+                                    NULL, 0);
     }
 
     /* a conversation closed elsewhere than in this nginx (chatvisorctl)
