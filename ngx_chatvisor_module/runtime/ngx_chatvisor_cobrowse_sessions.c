@@ -14,6 +14,7 @@
 
 
 #include "ngx_chatvisor_runtime.h"
+#include "cv_chunk_order.h"
 #include "cv_time.h"
 
 
@@ -29,6 +30,10 @@
 
 /* turns the relay gives way to other work at most, one after another */
 #define NGX_CHATVISOR_COBROWSE_RELAY_YIELD  4
+
+/* how often (ms) the worker that applies other nodes' chunks looks for a
+ * gap held too long (cv_chunk_order.h: CV_ORDER_HOLD_MS), while one is */
+#define NGX_CHATVISOR_COBROWSE_ORDER_TICK   100
 
 
 typedef struct ngx_chatvisor_cobrowse_chunk_s  ngx_chatvisor_cobrowse_chunk_t;
@@ -60,6 +65,10 @@ typedef struct {
     ngx_chatvisor_cobrowse_chunk_t  *first;
     ngx_chatvisor_cobrowse_chunk_t  *last;
     size_t                           buffered;  /* bytes of the chunks */
+
+    /* cluster: other nodes' chunks put in order, in the slab; NULL until
+     * the first comes, freed with the chunks it holds when it ends */
+    cv_chunk_order                  *order;
 
     /* token buckets: incremental bytes, full snapshots (in ms of refill) */
     int64_t                          rate_ms;
@@ -121,6 +130,18 @@ static char                        ngx_chatvisor_cobrowse_open[
  * sweep, told to the other nodes (cluster) */
 static ngx_chatvisor_cobrowse_change_t  ngx_chatvisor_cobrowse_touched[
                                        NGX_CHATVISOR_COBROWSE_SESSIONS_MAX];
+
+/* the worker that applies other nodes' chunks (cluster): the timer of
+ * their gaps, and the snapshots it asks for in one go */
+static ngx_event_t                 ngx_chatvisor_cobrowse_order_event;
+static ngx_chatvisor_cobrowse_change_t  ngx_chatvisor_cobrowse_asked[
+                                       NGX_CHATVISOR_COBROWSE_SESSIONS_MAX];
+static ngx_chatvisor_notice_t      ngx_chatvisor_cobrowse_asked_notice[
+                                       NGX_CHATVISOR_COBROWSE_SESSIONS_MAX];
+
+
+static void ngx_chatvisor_cobrowse_order_free(ngx_slab_pool_t *shpool,
+    ngx_chatvisor_cobrowse_session_t *s);
 
 
 ngx_uint_t
@@ -303,6 +324,7 @@ ngx_chatvisor_cobrowse_end_locked(ngx_slab_pool_t *shpool,
     ngx_uint_t reason)
 {
     ngx_chatvisor_cobrowse_drop(shpool, s);
+    ngx_chatvisor_cobrowse_order_free(shpool, s);
 
     s->v.state = (reason == NGX_CHATVISOR_COBROWSE_DECLINED_BY)
                  ? NGX_CHATVISOR_COBROWSE_DECLINED
@@ -1179,90 +1201,43 @@ ngx_chatvisor_cobrowse_want_snapshot(ngx_chatvisor_main_conf_t *cmcf,
 
 /* ------------------------------------------ another node's change (cluster) */
 
-/* another node's chunk (seq: its number there, the same here; one known
- * already is not added again); its bounds were applied where it was sent.
- * Returns what to tell: COBROWSE_TOLD_* */
+/* what applying another node's change tells: COBROWSE_TOLD_* */
 
 #define NGX_CHATVISOR_COBROWSE_TOLD_STATE     1   /* a state change */
 #define NGX_CHATVISOR_COBROWSE_TOLD_DATA      2   /* new events */
 #define NGX_CHATVISOR_COBROWSE_TOLD_SNAPSHOT  4   /* the recorder's node
                                                      is asked for one */
 
-static ngx_uint_t
-ngx_chatvisor_cobrowse_apply_events(ngx_chatvisor_main_conf_t *cmcf,
-    ngx_chatvisor_cobrowse_session_t *s, ngx_chatvisor_cobrowse_change_t *ch,
-    u_char *data, size_t len)
+/* the order's callbacks (cv_chunk_order.h), under the zone's lock */
+typedef struct {
+    ngx_slab_pool_t                   *shpool;
+    ngx_chatvisor_cobrowse_session_t  *s;
+    ngx_uint_t                         told;
+} ngx_chatvisor_cobrowse_order_ctx_t;
+
+
+/* a chunk next in order: to the session's chunks, as where it was posted */
+static void
+ngx_chatvisor_cobrowse_order_apply(void *data, const cv_order_chunk *oc)
 {
-    ngx_uint_t                       changed;
-    ngx_slab_pool_t                 *shpool;
-    ngx_chatvisor_cobrowse_chunk_t  *c;
+    ngx_chatvisor_cobrowse_order_ctx_t *ctx = data;
 
-    shpool = ngx_chatvisor_cobrowse_pool(cmcf);
-    changed = 0;
+    ngx_chatvisor_cobrowse_chunk_t    *c;
+    ngx_chatvisor_cobrowse_session_t  *s;
 
-    if (ch->seq <= s->v.last_seq) {
-        return 0;
-    }
+    s = ctx->s;
+    c = oc->data;
 
-    if (s->v.state == NGX_CHATVISOR_COBROWSE_REQUESTED) {
-        /* events say it was allowed: the allow went another way (another
-         * worker's connection there) and may come after them */
-        s->v.state = NGX_CHATVISOR_COBROWSE_ACTIVE;
-        changed = 1;
-    }
-
-    if (!ch->flag && ch->seq != s->v.last_seq + 1) {
-        /*
-         * A gap: one came ahead of another (the sender's workers publish
-         * on their own connections) or was lost. What is kept here goes,
-         * so that a view reads a reset, not events with a hole, and a
-         * full snapshot is asked for, here and where the recorder is.
-         */
-        ngx_chatvisor_cobrowse_drop(shpool, s);
-
-        if (ngx_chatvisor_cobrowse_ask_snapshot(cmcf->cobrowse, s)) {
-            changed = 1;
-        }
-
-        changed |= NGX_CHATVISOR_COBROWSE_TOLD_SNAPSHOT;
-    }
-
-    if (ch->flag) {
-        ngx_chatvisor_cobrowse_drop(shpool, s);
-        c = ngx_chatvisor_cobrowse_chunk(shpool, data, len, 1);
+    if (c->full) {
+        ngx_chatvisor_cobrowse_drop(ctx->shpool, s);
         s->v.snapshot = 0;
 
-        if (ngx_strcmp(s->v.recorder, ch->recorder) != 0) {
-            ngx_cpystrn((u_char *) s->v.recorder, (u_char *) ch->recorder,
-                        sizeof(s->v.recorder));
-            changed = 1;
-        }
-
-    } else {
-        if (s->buffered + len > NGX_CHATVISOR_COBROWSE_BUFFER_MAX) {
-            ngx_chatvisor_cobrowse_drop(shpool, s);
-        }
-
-        c = ngx_chatvisor_cobrowse_chunk(shpool, data, len, 0);
-
-        if (c == NULL && s->first) {
-            ngx_chatvisor_cobrowse_drop(shpool, s);
-            c = ngx_chatvisor_cobrowse_chunk(shpool, data, len, 0);
-        }
+    } else if (s->buffered + c->len > NGX_CHATVISOR_COBROWSE_BUFFER_MAX) {
+        ngx_chatvisor_cobrowse_drop(ctx->shpool, s);
     }
 
-    if (changed & NGX_CHATVISOR_COBROWSE_TOLD_STATE) {
-        ngx_chatvisor_cobrowse_bump(cmcf->cobrowse, s);
-    }
-
-    if (c == NULL) {
-        /* no room here: the agent's view here asks for a snapshot */
-        return changed;
-    }
-
-    c->seq = ch->seq;
     c->prev = s->last;
-    s->v.last_seq = ch->seq;
+    c->next = NULL;
 
     if (s->last) {
         s->last->next = c;
@@ -1272,9 +1247,249 @@ ngx_chatvisor_cobrowse_apply_events(ngx_chatvisor_main_conf_t *cmcf,
     }
 
     s->last = c;
-    s->buffered += len;
+    s->buffered += c->len;
+    s->v.last_seq = c->seq;
 
-    return changed | NGX_CHATVISOR_COBROWSE_TOLD_DATA;
+    ctx->told |= NGX_CHATVISOR_COBROWSE_TOLD_DATA;
+}
+
+
+static void
+ngx_chatvisor_cobrowse_order_discard(void *data, const cv_order_chunk *oc)
+{
+    ngx_chatvisor_cobrowse_order_ctx_t *ctx = data;
+
+    ngx_slab_free_locked(ctx->shpool, oc->data);
+}
+
+
+static void
+ngx_chatvisor_cobrowse_order_ops(ngx_chatvisor_cobrowse_order_ctx_t *ctx,
+    cv_order_ops *ops, ngx_slab_pool_t *shpool,
+    ngx_chatvisor_cobrowse_session_t *s)
+{
+    ctx->shpool = shpool;
+    ctx->s = s;
+    ctx->told = 0;
+
+    ops->apply = ngx_chatvisor_cobrowse_order_apply;
+    ops->discard = ngx_chatvisor_cobrowse_order_discard;
+    ops->ctx = ctx;
+}
+
+
+static void
+ngx_chatvisor_cobrowse_order_free(ngx_slab_pool_t *shpool,
+    ngx_chatvisor_cobrowse_session_t *s)
+{
+    cv_order_ops                        ops;
+    ngx_chatvisor_cobrowse_order_ctx_t  ctx;
+
+    if (s->order == NULL) {
+        return;
+    }
+
+    ngx_chatvisor_cobrowse_order_ops(&ctx, &ops, shpool, s);
+    cv_order_clear(s->order, &ops);
+    ngx_slab_free_locked(shpool, s->order);
+    s->order = NULL;
+}
+
+
+/*
+ * A gap that did not fill: the chunks kept go, so that a view reads a
+ * reset, not events with a hole, and a full snapshot is asked for, here
+ * and where the recorder is (NGX_CHATVISOR_COBROWSE_TOLD_SNAPSHOT).
+ */
+static ngx_uint_t
+ngx_chatvisor_cobrowse_order_lost(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_chatvisor_cobrowse_session_t *s)
+{
+    ngx_uint_t  told;
+
+    ngx_chatvisor_metric_add(NGX_CHATVISOR_METRIC_CB_LOST);
+    ngx_chatvisor_cobrowse_drop(ngx_chatvisor_cobrowse_pool(cmcf), s);
+
+    told = NGX_CHATVISOR_COBROWSE_TOLD_SNAPSHOT;
+
+    if (ngx_chatvisor_cobrowse_ask_snapshot(cmcf->cobrowse, s)) {
+        told |= NGX_CHATVISOR_COBROWSE_TOLD_STATE;
+    }
+
+    return told;
+}
+
+
+/*
+ * Another node's chunk (seq: its number there, the same here), applied in
+ * the order of those numbers: the sender's workers publish on their own
+ * connections, so one may come ahead of another (cv_chunk_order.h). Its
+ * bounds were applied where it was sent.
+ */
+static ngx_uint_t
+ngx_chatvisor_cobrowse_apply_events(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_chatvisor_cobrowse_session_t *s, ngx_chatvisor_cobrowse_change_t *ch,
+    u_char *data, size_t len)
+{
+    int                                  rc;
+    ngx_uint_t                           changed;
+    cv_order_ops                         ops;
+    cv_order_chunk                       oc;
+    ngx_slab_pool_t                     *shpool;
+    ngx_chatvisor_cobrowse_chunk_t      *c;
+    ngx_chatvisor_cobrowse_order_ctx_t   ctx;
+
+    shpool = ngx_chatvisor_cobrowse_pool(cmcf);
+    changed = 0;
+
+    if (s->v.state == NGX_CHATVISOR_COBROWSE_REQUESTED) {
+        /* events say it was allowed: the allow went another way (another
+         * worker's connection there) and may come after them */
+        s->v.state = NGX_CHATVISOR_COBROWSE_ACTIVE;
+        changed = NGX_CHATVISOR_COBROWSE_TOLD_STATE;
+    }
+
+    if (s->order == NULL) {
+        s->order = ngx_slab_alloc_locked(shpool, sizeof(cv_chunk_order));
+
+        if (s->order == NULL) {
+            return changed;     /* the zone is full: lost, as below */
+        }
+
+        cv_order_init(s->order, s->v.last_seq);
+    }
+
+    c = ngx_chatvisor_cobrowse_chunk(shpool, data, len, ch->flag ? 1 : 0);
+
+    if (c == NULL && s->first) {
+        /* the zone is full: this session's older events go */
+        ngx_chatvisor_cobrowse_drop(shpool, s);
+        c = ngx_chatvisor_cobrowse_chunk(shpool, data, len,
+                                         ch->flag ? 1 : 0);
+    }
+
+    if (c == NULL) {
+        /* no room here: a gap, which the order takes for a loss */
+        return changed;
+    }
+
+    c->seq = ch->seq;
+
+    ngx_memzero(&oc, sizeof(cv_order_chunk));
+    oc.seq = ch->seq;
+    oc.len = len;
+    oc.full = ch->flag ? 1 : 0;
+    oc.data = c;
+
+    ngx_chatvisor_cobrowse_order_ops(&ctx, &ops, shpool, s);
+
+    rc = cv_order_offer(s->order, s->v.last_seq, &oc, cv_now_ms(), &ops);
+
+    changed |= ctx.told;
+
+    if (rc & CV_ORDER_HELD) {
+        ngx_chatvisor_metric_add(NGX_CHATVISOR_METRIC_CB_WAITED);
+    }
+
+    if (rc & CV_ORDER_RESET) {
+        changed |= ngx_chatvisor_cobrowse_order_lost(cmcf, s);
+    }
+
+    if (ch->flag && (rc & CV_ORDER_APPLIED)
+        && ngx_strcmp(s->v.recorder, ch->recorder) != 0)
+    {
+        ngx_cpystrn((u_char *) s->v.recorder, (u_char *) ch->recorder,
+                    sizeof(s->v.recorder));
+        changed |= NGX_CHATVISOR_COBROWSE_TOLD_STATE;
+    }
+
+    if (changed & NGX_CHATVISOR_COBROWSE_TOLD_STATE) {
+        ngx_chatvisor_cobrowse_bump(cmcf->cobrowse, s);
+    }
+
+    return changed;
+}
+
+
+/* the gaps held too long, in every session: the order's timer, in the
+ * worker that applies other nodes' changes */
+
+static void
+ngx_chatvisor_cobrowse_order_tick(ngx_event_t *ev)
+{
+    ngx_chatvisor_main_conf_t *cmcf = ev->data;
+
+    int                                rc;
+    int64_t                            now;
+    ngx_uint_t                         i, n, nasked, pending, told;
+    ngx_slab_pool_t                   *shpool;
+    ngx_chatvisor_cobrowse_zone_t     *zone;
+    ngx_chatvisor_cobrowse_session_t  *s;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    zone = cmcf->cobrowse;
+    shpool = ngx_chatvisor_cobrowse_pool(cmcf);
+    now = cv_now_ms();
+    n = 0;
+    nasked = 0;
+    pending = 0;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    for (i = 0; i < NGX_CHATVISOR_COBROWSE_SLOTS; i++) {
+        s = &zone->slots[i];
+
+        if (!s->used || s->order == NULL || !ngx_chatvisor_cobrowse_live(s)) {
+            continue;
+        }
+
+        rc = cv_order_tick(s->order, now);
+        told = 0;
+
+        if (rc & CV_ORDER_RESET) {
+            told = ngx_chatvisor_cobrowse_order_lost(cmcf, s);
+
+        } else if (rc & CV_ORDER_ASK) {
+            told = NGX_CHATVISOR_COBROWSE_TOLD_SNAPSHOT;
+        }
+
+        if ((told & NGX_CHATVISOR_COBROWSE_TOLD_STATE)
+            && n < NGX_CHATVISOR_COBROWSE_SESSIONS_MAX)
+        {
+            ngx_chatvisor_cobrowse_notice(ngx_chatvisor_cobrowse_asked_notice,
+                                          &n, NGX_CHATVISOR_NOTICE_COBROWSE,
+                                          s);
+        }
+
+        if ((told & NGX_CHATVISOR_COBROWSE_TOLD_SNAPSHOT)
+            && nasked < NGX_CHATVISOR_COBROWSE_SESSIONS_MAX)
+        {
+            ngx_chatvisor_cobrowse_change(cmcf,
+                                &ngx_chatvisor_cobrowse_asked[nasked++],
+                                NGX_CHATVISOR_COBROWSE_OP_SNAPSHOT, 0, s);
+        }
+
+        if (cv_order_deadline(s->order) >= 0) {
+            pending = 1;
+        }
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    if (n) {
+        ngx_chatvisor_notify_many(ngx_chatvisor_cobrowse_asked_notice, n);
+    }
+
+    for (i = 0; i < nasked; i++) {
+        ngx_chatvisor_cobrowse_tell(&ngx_chatvisor_cobrowse_asked[i], NULL, 0);
+    }
+
+    if (pending) {
+        ngx_add_timer(ev, NGX_CHATVISOR_COBROWSE_ORDER_TICK);
+    }
 }
 
 
@@ -1283,7 +1498,7 @@ ngx_chatvisor_cobrowse_apply(ngx_chatvisor_main_conf_t *cmcf,
     ngx_chatvisor_cobrowse_change_t *ch, u_char *data, size_t len)
 {
     int64_t                            now;
-    ngx_uint_t                         n, told;
+    ngx_uint_t                         n, told, wait;
     ngx_chatvisor_notice_t             notice[NGX_CHATVISOR_COBROWSE_NOTICES];
     ngx_chatvisor_cobrowse_zone_t     *zone;
     ngx_chatvisor_cobrowse_session_t  *s;
@@ -1297,6 +1512,7 @@ ngx_chatvisor_cobrowse_apply(ngx_chatvisor_main_conf_t *cmcf,
     now = cv_now_ms();
     n = 0;
     told = 0;
+    wait = 0;
 
     ngx_chatvisor_cobrowse_lock(cmcf);
 
@@ -1385,6 +1601,7 @@ ngx_chatvisor_cobrowse_apply(ngx_chatvisor_main_conf_t *cmcf,
         if (s && ngx_chatvisor_cobrowse_live(s)) {
             told = ngx_chatvisor_cobrowse_apply_events(cmcf, s, ch, data,
                                                        len);
+            wait = (s->order && cv_order_deadline(s->order) >= 0);
         }
         break;
 
@@ -1422,6 +1639,13 @@ ngx_chatvisor_cobrowse_apply(ngx_chatvisor_main_conf_t *cmcf,
     }
 
     ngx_chatvisor_cobrowse_unlock_notify(cmcf, notice, n);
+
+    if (wait && !ngx_chatvisor_cobrowse_order_event.timer_set
+        && ngx_chatvisor_cobrowse_order_event.handler)
+    {
+        ngx_add_timer(&ngx_chatvisor_cobrowse_order_event,
+                      NGX_CHATVISOR_COBROWSE_ORDER_TICK);
+    }
 
     if (told & NGX_CHATVISOR_COBROWSE_TOLD_SNAPSHOT) {
         /* this node's own want, not the change told again */
@@ -1719,6 +1943,14 @@ ngx_chatvisor_cobrowse_init_process(ngx_cycle_t *cycle,
     ev->handler = ngx_chatvisor_cobrowse_relay;
     ev->log = cycle->log;
     ev->data = cmcf;
+
+    ev = &ngx_chatvisor_cobrowse_order_event;
+
+    ngx_memzero(ev, sizeof(ngx_event_t));
+    ev->handler = ngx_chatvisor_cobrowse_order_tick;
+    ev->log = cycle->log;
+    ev->data = cmcf;
+    ev->cancelable = 1;
 
     return NGX_OK;
 }

@@ -476,6 +476,8 @@ typedef enum {
     NGX_CHATVISOR_METRIC_LIMIT_API_LOGIN,
     NGX_CHATVISOR_METRIC_LIMIT_CB_SESSIONS,   /* co-browsing: sessions */
     NGX_CHATVISOR_METRIC_LIMIT_CB_RATE,       /* and a recorder's rate */
+    NGX_CHATVISOR_METRIC_CB_WAITED,   /* another node's chunk came early */
+    NGX_CHATVISOR_METRIC_CB_LOST,     /* a gap in them did not fill */
     NGX_CHATVISOR_METRIC_N
 } ngx_chatvisor_metric_e;
 
