@@ -8,6 +8,10 @@
 #   - the visitor allows on A: the agent's view held on B hears "active";
 #   - the recorder's chunks posted on A reach the agent's view on B, in
 #     order, byte for byte, with the same cursors, a held view woken;
+#   - chunks posted at once on many connections to A (spread over its
+#     workers, each publishing on its own NATS connection) reach B in the
+#     order A numbered them, none lost, though some came early to B (B's
+#     chatvisor_cobrowse_chunks_reordered_total{outcome="waited"});
 #   - the agent's pointer and click on B reach the visitor's poll on A;
 #   - a chunk over the servers' max_payload (1 MB by default) is refused
 #     on A like an over-bound chunk (413 too_large, the session ends), and
@@ -38,8 +42,9 @@ my $AGENT_TIMEOUT = 30; # NGX_CHATVISOR_COBROWSE_AGENT_TIMEOUT, s
 my $c = Chatvisor::Cluster->new(servers => 3);
 $c->start;
 
+# reuseport: each worker its own socket, so connections spread over both
 (my $template = Chatvisor::Cluster::node_template())
-    =~ s/(listen [^\n]*\n)/$1        chatvisor_cobrowse on;\n/;
+    =~ s/(listen [^;\n]*);\n/$1 reuseport;\n        chatvisor_cobrowse on;\n        location = \/metrics { chatvisor_status; }\n/;
 my @n = $c->nodes(2, args => 'replicas=3', template => $template);
 $_->run for @n;
 my ($A, $B) = @n;
@@ -206,10 +211,81 @@ my $full = full_snapshot(bytes => 3000, mark => 'cluster page');
     is_deeply([ @{ $clicked || {} }{qw(x y)} ], [ 50, 60 ], 'A: at its place');
 }
 
+# ---- chunks posted at once on many connections to A: in A's order on B ----
+
+my $vcur = 22;
+{
+    my $BURST = 16;         # chunks posted at once, each its own connection
+    my $ROUNDS_MAX = 10;    # bursts until one came out of order to B
+
+    my $ann_a = Chatvisor::Chat::Agent->login($A, $store[0], 'ann',
+                                              no_put => 1);
+    my $waited = sub {
+        my $r = $_[0]->get('/metrics');
+        return ($r->{content} =~ /^chatvisor_cobrowse_chunks_reordered_total
+                                  \{outcome="waited"\}\s+(\d+)$/mx)[0];
+    };
+    # the events of the view from $after to $want, reset or not
+    my $read = sub {
+        my ($agent, $after, $want) = @_;
+        my (@ev, $resets);
+        $resets = 0;
+        my $done = until_ok(10, sub {
+            my $res = cb_view($agent, $conv, after => $after, wait => 0);
+            return 0 unless $res->{status} == 200 && $res->{json};
+            $resets++ if $res->{json}{reset};
+            push @ev, @{ $res->{json}{events} || [] };
+            $after = $res->{json}{cursor};
+            return $after == $want;
+        });
+        return ($done, \@ev, $resets);
+    };
+
+    my $before = $waited->($B);
+    ok(defined $before, "B: the metric is there ($before)");
+    my ($rounds, $all_204, $all_same, $after_b) = (0, 1, 1, $before);
+    while ($rounds < $ROUNDS_MAX) {
+        $rounds++;
+        my @sent;
+        my @p = map {
+            my $inc = incremental(n => 1, mark => "burst $rounds.$_");
+            push @sent, @{ decode($inc) };
+            $A->start_request(method => 'POST',
+                path => $Chatvisor::Chat::PREFIX
+                        . 'v1/visitor/cobrowse/events?recorder=tab1',
+                headers => [ %{ $v->headers(
+                    'Content-Type' => 'application/json') } ],
+                body => $inc);
+        } 1 .. $BURST;
+        my @st = map { $_->finish(timeout => 10)->status } @p;
+        $all_204 &&= !grep { $_ != 204 } @st;
+        my $want = $vcur + $BURST;
+        my ($a_done, $a_ev) = $read->($ann_a, $vcur, $want);
+        my ($b_done, $b_ev, $b_resets) = $read->($ann, $vcur, $want);
+        my $same = $a_done && $b_done && !$b_resets
+                   && @$b_ev == $BURST
+                   && Test::More::eq_set($b_ev, \@sent)
+                   && Test::More::eq_array($b_ev, $a_ev);
+        diag("burst $rounds: A at cursor " . ($a_done ? $want : '?')
+             . ', B at ' . ($b_done ? $want : '?')
+             . ", B reset $b_resets, " . scalar(@$b_ev) . ' events')
+            unless $same;
+        $all_same &&= $same;
+        $vcur = $want;
+        $after_b = $waited->($B);
+        last if $after_b > $before;
+    }
+    ok($all_204, "A: every chunk of $rounds bursts of $BURST: 204");
+    ok($all_same, "B: each burst whole, no reset, in the order A numbered "
+                  . "its chunks (A's view and B's alike)");
+    ok($after_b > $before, sprintf('B: %d chunks came early and waited '
+       . '(%d bursts)', $after_b - $before, $rounds));
+}
+
 # ---- over the servers' max_payload: refused like an over-bound chunk ----
 
 {
-    my $view = cb_start_view($ann, $conv, after => 22);
+    my $view = cb_start_view($ann, $conv, after => $vcur);
     sleep 0.2;
     my $big = full_snapshot(bytes => 1_100_000, mark => 'too big');
     my $r = cb_send($v, $big, recorder => 'tab1', full => 1);
