@@ -29,6 +29,7 @@ use lib "$FindBin::Bin/lib";
 
 use Test::More;
 use Time::HiRes qw(time sleep);
+use JSON::PP;
 
 use Chatvisor::Cluster;
 use Chatvisor::Chat qw(ctl);
@@ -220,11 +221,13 @@ my $vcur = 22;
 
     my $ann_a = Chatvisor::Chat::Agent->login($A, $store[0], 'ann',
                                               no_put => 1);
-    my $waited = sub {
-        my $r = $_[0]->get('/metrics');
+    my $reordered = sub {
+        my ($t, $outcome) = @_;
+        my $r = $t->get('/metrics');
         return ($r->{content} =~ /^chatvisor_cobrowse_chunks_reordered_total
-                                  \{outcome="waited"\}\s+(\d+)$/mx)[0];
+                                  \{outcome="$outcome"\}\s+(\d+)$/mx)[0];
     };
+    my $waited = sub { $reordered->($_[0], 'waited') };
     # the events of the view from $after to $want, reset or not
     my $read = sub {
         my ($agent, $after, $want) = @_;
@@ -241,8 +244,14 @@ my $vcur = 22;
         return ($done, \@ev, $resets);
     };
 
+    # events as a bag (their order aside): their canonical texts, sorted
+    my $canon = JSON::PP->new->canonical;
+    my $bag = sub { join "\n", sort map { $canon->encode($_) } @{ $_[0] } };
+
     my $before = $waited->($B);
-    ok(defined $before, "B: the metric is there ($before)");
+    my $lost_before = $reordered->($B, 'lost');
+    ok(defined $before && defined $lost_before,
+       "B: the metric is there ($before waited, $lost_before lost)");
     my ($rounds, $all_204, $all_same, $after_b) = (0, 1, 1, $before);
     while ($rounds < $ROUNDS_MAX) {
         $rounds++;
@@ -264,11 +273,14 @@ my $vcur = 22;
         my ($b_done, $b_ev, $b_resets) = $read->($ann, $vcur, $want);
         my $same = $a_done && $b_done && !$b_resets
                    && @$b_ev == $BURST
-                   && Test::More::eq_set($b_ev, \@sent)
+                   && $bag->($b_ev) eq $bag->(\@sent)
                    && Test::More::eq_array($b_ev, $a_ev);
         diag("burst $rounds: A at cursor " . ($a_done ? $want : '?')
              . ', B at ' . ($b_done ? $want : '?')
-             . ", B reset $b_resets, " . scalar(@$b_ev) . ' events')
+             . ", B reset $b_resets, " . scalar(@$b_ev) . ' events; '
+             . join(' / ', map { my $e = $_;
+                   join(',', map { $_->{data}{mark} // '?' } @$e) }
+                   \@sent, $a_ev, $b_ev))
             unless $same;
         $all_same &&= $same;
         $vcur = $want;
@@ -280,6 +292,7 @@ my $vcur = 22;
                   . "its chunks (A's view and B's alike)");
     ok($after_b > $before, sprintf('B: %d chunks came early and waited '
        . '(%d bursts)', $after_b - $before, $rounds));
+    is($reordered->($B, 'lost'), $lost_before, 'B: no gap taken for a loss');
 }
 
 # ---- over the servers' max_payload: refused like an over-bound chunk ----

@@ -992,6 +992,10 @@ ngx_chatvisor_cobrowse_events(ngx_chatvisor_main_conf_t *cmcf,
 
         s->v.snapshot = 0;
 
+        /* the recorder posts here now: what another node's order held
+         * or awaited is behind this snapshot */
+        ngx_chatvisor_cobrowse_order_free(shpool, s);
+
         if (takeover) {
             /* the visitor's other tabs learn that they stopped recording */
             ngx_cpystrn((u_char *) s->v.recorder, (u_char *) recorder,
