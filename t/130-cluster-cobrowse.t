@@ -13,6 +13,10 @@
 #     order A numbered them, none lost, though some came early to B (B's
 #     chatvisor_cobrowse_chunks_reordered_total{outcome="waited"});
 #   - the agent's pointer and click on B reach the visitor's poll on A;
+#   - B's NATS connection cut (its server killed and started again):
+#     the chunks of the meanwhile never reach B, and after the hold
+#     (400 ms) the gap is taken for a loss: B's view resets, the
+#     recorder on A is asked for a full snapshot, and B goes on from it;
 #   - a chunk over the servers' max_payload (1 MB by default) is refused
 #     on A like an over-bound chunk (413 too_large, the session ends), and
 #     B hears the end;
@@ -46,7 +50,9 @@ $c->start;
 # reuseport: each worker its own socket, so connections spread over both
 (my $template = Chatvisor::Cluster::node_template())
     =~ s/(listen [^;\n]*);\n/$1 reuseport;\n        chatvisor_cobrowse on;\n        location = \/metrics { chatvisor_status; }\n/;
-my @n = $c->nodes(2, args => 'replicas=3', template => $template);
+# B on server 2 alone, so that its NATS connection can be cut (below)
+my @n = map { $c->node(args => 'replicas=3', template => $template,
+                       servers => $_) } [ 0, 1 ], [ 2 ];
 $_->run for @n;
 my ($A, $B) = @n;
 my @store = map { $_->testdir . '/store' } @n;
@@ -214,6 +220,15 @@ my $full = full_snapshot(bytes => 3000, mark => 'cluster page');
 
 # ---- chunks posted at once on many connections to A: in A's order on B ----
 
+# B's chatvisor_cobrowse_chunks_reordered_total{outcome="..."}
+sub reordered {
+    my ($t, $outcome) = @_;
+    my $r = $t->get('/metrics');
+    return ($r->{content} =~ /^chatvisor_cobrowse_chunks_reordered_total
+                              \{outcome="$outcome"\}\s+(\d+)$/mx)[0];
+}
+my $reordered = \&reordered;
+
 my $vcur = 22;
 {
     my $BURST = 16;         # chunks posted at once, each its own connection
@@ -221,12 +236,6 @@ my $vcur = 22;
 
     my $ann_a = Chatvisor::Chat::Agent->login($A, $store[0], 'ann',
                                               no_put => 1);
-    my $reordered = sub {
-        my ($t, $outcome) = @_;
-        my $r = $t->get('/metrics');
-        return ($r->{content} =~ /^chatvisor_cobrowse_chunks_reordered_total
-                                  \{outcome="$outcome"\}\s+(\d+)$/mx)[0];
-    };
     my $waited = sub { $reordered->($_[0], 'waited') };
     # the events of the view from $after to $want, reset or not
     my $read = sub {
@@ -293,6 +302,52 @@ my $vcur = 22;
     ok($after_b > $before, sprintf('B: %d chunks came early and waited '
        . '(%d bursts)', $after_b - $before, $rounds));
     is($reordered->($B, 'lost'), $lost_before, 'B: no gap taken for a loss');
+}
+
+# ---- B's NATS connection cut: a loss, a snapshot asked of A's recorder ----
+
+{
+    my $lost0 = $reordered->($B, 'lost');
+    ok(!cb_state($v)->{json}{snapshot}, 'A: no snapshot wanted before');
+    my $b_cursor = $vcur;
+
+    $c->kill(2);
+    my $i = 0;
+    # chunks on A until B, reconnected, has taken the gap for a loss
+    my $lost = until_ok(60, sub {
+        my $r = cb_send($v, incremental(mark => 'cut ' . ++$i),
+                        recorder => 'tab1');
+        $vcur++ if $r->{status} == 204;
+        $c->start_server(2) if $i == 5;
+        sleep 0.2;
+        return $reordered->($B, 'lost') > $lost0;
+    });
+    ok($lost, "B: the gap after its server came back is a loss ($i chunks "
+              . 'posted on A)');
+    ok(until_ok($CROSS_MAX, sub { cb_state($v)->{json}{snapshot} }),
+       'A: the recorder is asked for a full snapshot');
+
+    my $snap = full_snapshot(mark => 'after the cut');
+    is(cb_send($v, $snap, recorder => 'tab1', full => 1)->{status}, 204,
+       'A: the snapshot: 204');
+    $vcur++;
+    my $x = until_ok($CROSS_MAX, sub {
+        my $res = cb_view($ann, $conv, after => $b_cursor, wait => 0);
+        ($res->{json}{cursor} // 0) == $vcur ? $res : undef });
+    ok($x && $x->{json}{reset}, "B: its view resets to A's snapshot, "
+                                . "cursor $vcur as on A");
+    is_deeply($x && $x->{json}{events}, decode($snap),
+              'B: the snapshot as sent');
+    my $inc = incremental(mark => 'after the snapshot');
+    is(cb_send($v, $inc, recorder => 'tab1')->{status}, 204,
+       'A: the next chunk: 204');
+    $vcur++;
+    my $y = until_ok($CROSS_MAX, sub {
+        my $res = cb_view($ann, $conv, after => $vcur - 1, wait => 0);
+        ($res->{json}{cursor} // 0) == $vcur ? $res : undef });
+    is_deeply($y && $y->{json}{events}, decode($inc),
+              'B: and goes on from it');
+    ok(!cb_state($v)->{json}{snapshot}, 'A: no snapshot wanted any more');
 }
 
 # ---- over the servers' max_payload: refused like an over-bound chunk ----
