@@ -22,6 +22,7 @@ size_t
 ngx_chatvisor_cluster_cobrowse_max(void)
 {
     int64_t                   max;
+    ngx_uint_t                linked;
     ngx_chatvisor_cluster_t  *cl;
 
     cl = ngx_chatvisor_cluster;
@@ -30,7 +31,11 @@ ngx_chatvisor_cluster_cobrowse_max(void)
         return 0;
     }
 
-    max = cl->nc ? natsConnection_GetMaxPayload(cl->nc) : 0;
+    pthread_mutex_lock(&cl->mu);
+    linked = cl->linked;
+    pthread_mutex_unlock(&cl->mu);
+
+    max = linked ? natsConnection_GetMaxPayload(cl->nc) : 0;
 
     if (max <= (int64_t) NGX_CHATVISOR_CLUSTER_COBROWSE_HEAD) {
         max = NGX_CHATVISOR_CLUSTER_PAYLOAD_DEFAULT;
@@ -45,7 +50,7 @@ ngx_chatvisor_cluster_cobrowse(ngx_chatvisor_cobrowse_change_t *ch,
     u_char *data, size_t len)
 {
     u_char                   *msg, *p;
-    ngx_uint_t                ready;
+    ngx_uint_t                linked;
     ngx_chatvisor_cluster_t  *cl;
 
     cl = ngx_chatvisor_cluster;
@@ -54,13 +59,16 @@ ngx_chatvisor_cluster_cobrowse(ngx_chatvisor_cobrowse_change_t *ch,
         return;
     }
 
+    /* connected is enough: a change is a core NATS message, it needs the
+     * stream no more than the servers' quorum (t/130: a node whose server
+     * came back read the stream again only seconds later) */
     pthread_mutex_lock(&cl->mu);
-    ready = cl->ready;
+    linked = cl->linked;
     pthread_mutex_unlock(&cl->mu);
 
     /* like typing, a change is worth nothing later: the other nodes'
      * sessions end by themselves (agent_gone) when they miss too much */
-    if (!ready
+    if (!linked
         || natsConnection_Status(cl->nc) != NATS_CONN_STATUS_CONNECTED)
     {
         return;

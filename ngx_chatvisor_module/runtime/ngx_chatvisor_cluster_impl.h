@@ -188,6 +188,10 @@ typedef struct ngx_chatvisor_cluster_s {
     ngx_uint_t                     ready;      /* connected, the stream and
                                                   the secret are there, the
                                                   reader runs */
+    ngx_uint_t                     linked;     /* nc is made, and stays
+                                                  until the worker exits:
+                                                  core NATS messages (co-
+                                                  browsing) need no more */
     ngx_chatvisor_cluster_item_t  *head, *tail;
     uint64_t                       want_from;  /* the reader starts here */
     uint64_t                       want_gen;   /* asked for by the loop */

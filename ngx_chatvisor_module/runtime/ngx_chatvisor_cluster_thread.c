@@ -137,7 +137,12 @@ ngx_chatvisor_cluster_connect(ngx_chatvisor_cluster_t *cl)
         natsConnection_Destroy(cl->nc);
         cl->nc = NULL;
         cl->js = NULL;
+        return;
     }
+
+    pthread_mutex_lock(&cl->mu);
+    cl->linked = 1;
+    pthread_mutex_unlock(&cl->mu);
 }
 
 

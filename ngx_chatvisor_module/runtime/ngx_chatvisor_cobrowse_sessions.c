@@ -1346,6 +1346,12 @@ ngx_chatvisor_cobrowse_apply_events(ngx_chatvisor_main_conf_t *cmcf,
     shpool = ngx_chatvisor_cobrowse_pool(cmcf);
     changed = 0;
 
+    if (ch->seq <= s->v.last_seq) {
+        /* one applied already, or of an older epoch: not even copied
+         * (the copy could push the session's chunks out of a full zone) */
+        return 0;
+    }
+
     if (s->v.state == NGX_CHATVISOR_COBROWSE_REQUESTED) {
         /* events say it was allowed: the allow went another way (another
          * worker's connection there) and may come after them */
