@@ -164,7 +164,8 @@ my @FAMILIES = qw(chatvisor_messages_total chatvisor_conversations_opened_total
     chatvisor_commit_duration_seconds chatvisor_store_used_bytes
     chatvisor_store_max_bytes chatvisor_webhook_deliveries_total
     chatvisor_webhook_oldest_undelivered_seconds chatvisor_cobrowse_sessions
-    chatvisor_limits_hit_total chatvisor_store_readable);
+    chatvisor_limits_hit_total chatvisor_cobrowse_chunks_reordered_total
+    chatvisor_store_readable);
 
 my $scrapes = 0;
 

@@ -50,6 +50,12 @@ static ngx_chatvisor_status_series_t  ngx_chatvisor_status_limits[] = {
     { NULL, 0 }
 };
 
+static ngx_chatvisor_status_series_t  ngx_chatvisor_status_reordered[] = {
+    { "outcome=\"waited\"", NGX_CHATVISOR_METRIC_CB_WAITED },
+    { "outcome=\"lost\"", NGX_CHATVISOR_METRIC_CB_LOST },
+    { NULL, 0 }
+};
+
 
 /* "# HELP" and "# TYPE" of a metric */
 static u_char *
@@ -235,6 +241,13 @@ ngx_chatvisor_status_text(u_char *p, u_char *last,
     p = ngx_chatvisor_status_one(p, last, "chatvisor_cobrowse_sessions",
                                  "gauge", "Live co-browsing sessions "
                                  "(requested or active).", m->cobrowse_live);
+
+    p = ngx_chatvisor_status_labeled(p, last,
+                              "chatvisor_cobrowse_chunks_reordered_total",
+                              "Co-browsing chunks from another node that "
+                              "came early (waited), gaps in them that did "
+                              "not fill (lost).",
+                              ngx_chatvisor_status_reordered, m);
 
     p = ngx_chatvisor_status_labeled(p, last, "chatvisor_limits_hit_total",
                                      "Requests refused by a limit.",

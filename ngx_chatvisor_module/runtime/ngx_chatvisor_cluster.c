@@ -141,6 +141,10 @@ ngx_chatvisor_cluster_init_process(ngx_cycle_t *cycle,
                         sizeof(cl->presence_subject) - 1, "%s%s%Z",
                         cmcf->cluster.stream.data,
                         NGX_CHATVISOR_CLUSTER_PRESENCE_SUFFIX);
+    (void) ngx_snprintf(cl->cobrowse_subject,
+                        sizeof(cl->cobrowse_subject) - 1, "%s%s%Z",
+                        cmcf->cluster.stream.data,
+                        NGX_CHATVISOR_CLUSTER_COBROWSE_SUFFIX);
 
     cl->presence_timer.handler = ngx_chatvisor_cluster_presence_tell;
     cl->presence_timer.data = cl;

@@ -109,9 +109,14 @@
 #define NGX_CHATVISOR_CLUSTER_PRESENCE     7   /* data: node, JSON */
 #define NGX_CHATVISOR_CLUSTER_ERASED       8   /* data: u64 seqs removed
                                                   from the stream */
-#define NGX_CHATVISOR_CLUSTER_NOTE_ERR     9   /* data: to log, at error */
-#define NGX_CHATVISOR_CLUSTER_BEHIND      10   /* data: why this node
+#define NGX_CHATVISOR_CLUSTER_COBROWSE     9   /* data: a co-browsing
+                                                  change, its events */
+#define NGX_CHATVISOR_CLUSTER_NOTE_ERR    10   /* data: to log, at error */
+#define NGX_CHATVISOR_CLUSTER_BEHIND      11   /* data: why this node
                                                   cannot catch up (to log) */
+
+/* co-browsing changes' subject: the stream's name and this */
+#define NGX_CHATVISOR_CLUSTER_COBROWSE_SUFFIX  ".cobrowse"
 
 /* libnats' last error text kept, to log it once per change */
 #define NGX_CHATVISOR_CLUSTER_WHY_LEN      256
@@ -198,6 +203,10 @@ typedef struct ngx_chatvisor_cluster_s {
     ngx_uint_t                     ready;      /* connected, the stream and
                                                   the secret are there, the
                                                   reader runs */
+    ngx_uint_t                     linked;     /* nc is made, and stays
+                                                  until the worker exits:
+                                                  core NATS messages (co-
+                                                  browsing) need no more */
     ngx_chatvisor_cluster_item_t  *head, *tail;
     uint64_t                       want_from;  /* the reader starts here */
     int64_t                        want_from_at;  /* ms: the time of the
@@ -215,6 +224,7 @@ typedef struct ngx_chatvisor_cluster_s {
     natsSubscription              *sub;
     natsSubscription              *typing_sub;
     natsSubscription              *presence_sub;
+    natsSubscription              *cobrowse_sub;  /* worker 0's alone */
     kvStore                       *kv;
     ngx_uint_t                     stream_ok;
     ngx_uint_t                     secret_ok;
@@ -241,6 +251,7 @@ typedef struct ngx_chatvisor_cluster_s {
     ngx_chatvisor_op_t             secret_op;
     u_char                         typing_subject[NGX_MAX_ERROR_STR];
     u_char                         presence_subject[NGX_MAX_ERROR_STR];
+    u_char                         cobrowse_subject[NGX_MAX_ERROR_STR];
     ngx_event_t                    presence_timer;
     ngx_uint_t                     erasing;    /* a batch is with our
                                                   thread or the commit */
@@ -286,6 +297,12 @@ void ngx_chatvisor_cluster_presence_in(natsConnection *nc,
 void ngx_chatvisor_cluster_presence_take(ngx_chatvisor_cluster_t *cl,
     ngx_chatvisor_cluster_item_t *it);
 void ngx_chatvisor_cluster_presence_tell(ngx_event_t *ev);
+
+/* ngx_chatvisor_cluster_cobrowse.c: co-browsing changes */
+void ngx_chatvisor_cluster_cobrowse_in(natsConnection *nc,
+    natsSubscription *sub, natsMsg *msg, void *closure);
+void ngx_chatvisor_cluster_cobrowse_take(ngx_chatvisor_cluster_t *cl,
+    ngx_chatvisor_cluster_item_t *it);
 
 /* ngx_chatvisor_cluster.c: the writers' side, the process */
 uint64_t ngx_chatvisor_cluster_applied(ngx_chatvisor_main_conf_t *cmcf,

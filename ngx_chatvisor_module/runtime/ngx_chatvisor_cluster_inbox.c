@@ -308,6 +308,10 @@ ngx_chatvisor_cluster_read(ngx_event_t *ev)
             ngx_chatvisor_cluster_secret_take(cl, it->data);
             break;
 
+        case NGX_CHATVISOR_CLUSTER_COBROWSE:
+            ngx_chatvisor_cluster_cobrowse_take(cl, it);
+            break;
+
         case NGX_CHATVISOR_CLUSTER_ERASED:
             ngx_chatvisor_cluster_erased_take(cl, it);
             break;

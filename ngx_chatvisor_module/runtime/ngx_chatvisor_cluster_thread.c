@@ -193,7 +193,12 @@ ngx_chatvisor_cluster_connect(ngx_chatvisor_cluster_t *cl)
         natsConnection_Destroy(cl->nc);
         cl->nc = NULL;
         cl->js = NULL;
+        return;
     }
+
+    pthread_mutex_lock(&cl->mu);
+    cl->linked = 1;
+    pthread_mutex_unlock(&cl->mu);
 }
 
 
@@ -761,6 +766,11 @@ ngx_chatvisor_cluster_hang_up(ngx_chatvisor_cluster_t *cl)
         cl->presence_sub = NULL;
     }
 
+    if (cl->cobrowse_sub) {
+        natsSubscription_Destroy(cl->cobrowse_sub);
+        cl->cobrowse_sub = NULL;
+    }
+
     if (cl->kv) {
         kvStore_Destroy(cl->kv);
         cl->kv = NULL;
@@ -841,6 +851,18 @@ ngx_chatvisor_cluster_step(ngx_chatvisor_cluster_t *cl)
             != NATS_OK)
         {
             cl->typing_sub = NULL;
+        }
+    }
+
+    /* one worker applies another node's co-browsing to the node's
+     * shared table (every worker would apply each chunk again) */
+    if (cl->cobrowse_sub == NULL && ngx_worker == 0) {
+        if (natsConnection_Subscribe(&cl->cobrowse_sub, cl->nc,
+                                     (const char *) cl->cobrowse_subject,
+                                     ngx_chatvisor_cluster_cobrowse_in, cl)
+            != NATS_OK)
+        {
+            cl->cobrowse_sub = NULL;
         }
     }
 

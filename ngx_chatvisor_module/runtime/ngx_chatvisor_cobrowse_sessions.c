@@ -14,6 +14,7 @@
 
 
 #include "ngx_chatvisor_runtime.h"
+#include "cv_chunk_order.h"
 #include "cv_time.h"
 
 
@@ -29,6 +30,10 @@
 
 /* turns the relay gives way to other work at most, one after another */
 #define NGX_CHATVISOR_COBROWSE_RELAY_YIELD  4
+
+/* how often (ms) the worker that applies other nodes' chunks looks for a
+ * gap held too long (cv_chunk_order.h: CV_ORDER_HOLD_MS), while one is */
+#define NGX_CHATVISOR_COBROWSE_ORDER_TICK   100
 
 
 typedef struct ngx_chatvisor_cobrowse_chunk_s  ngx_chatvisor_cobrowse_chunk_t;
@@ -52,11 +57,18 @@ typedef struct {
     ngx_uint_t                       used;
     int64_t                          ended_ms;
     int64_t                          agent_seen_ms;
+    int64_t                          agent_here_ms;  /* seen by this node
+                                                   itself: told to the
+                                                   others (cluster) */
 
     /* oldest first; every chunk before a full snapshot is dropped */
     ngx_chatvisor_cobrowse_chunk_t  *first;
     ngx_chatvisor_cobrowse_chunk_t  *last;
     size_t                           buffered;  /* bytes of the chunks */
+
+    /* cluster: other nodes' chunks put in order, in the slab; NULL until
+     * the first comes, freed with the chunks it holds when it ends */
+    cv_chunk_order                  *order;
 
     /* token buckets: incremental bytes, full snapshots (in ms of refill) */
     int64_t                          rate_ms;
@@ -113,6 +125,23 @@ static ngx_chatvisor_notice_t      ngx_chatvisor_cobrowse_ended[
 static char                        ngx_chatvisor_cobrowse_open[
                                        NGX_CHATVISOR_COBROWSE_SESSIONS_MAX]
                                        [CV_ID_MAX];
+
+/* this worker's: the sessions whose agent this node saw since the last
+ * sweep, told to the other nodes (cluster) */
+static ngx_chatvisor_cobrowse_change_t  ngx_chatvisor_cobrowse_touched[
+                                       NGX_CHATVISOR_COBROWSE_SESSIONS_MAX];
+
+/* the worker that applies other nodes' chunks (cluster): the timer of
+ * their gaps, and the snapshots it asks for in one go */
+static ngx_event_t                 ngx_chatvisor_cobrowse_order_event;
+static ngx_chatvisor_cobrowse_change_t  ngx_chatvisor_cobrowse_asked[
+                                       NGX_CHATVISOR_COBROWSE_SESSIONS_MAX];
+static ngx_chatvisor_notice_t      ngx_chatvisor_cobrowse_asked_notice[
+                                       NGX_CHATVISOR_COBROWSE_SESSIONS_MAX];
+
+
+static void ngx_chatvisor_cobrowse_order_free(ngx_slab_pool_t *shpool,
+    ngx_chatvisor_cobrowse_session_t *s);
 
 
 ngx_uint_t
@@ -295,6 +324,7 @@ ngx_chatvisor_cobrowse_end_locked(ngx_slab_pool_t *shpool,
     ngx_uint_t reason)
 {
     ngx_chatvisor_cobrowse_drop(shpool, s);
+    ngx_chatvisor_cobrowse_order_free(shpool, s);
 
     s->v.state = (reason == NGX_CHATVISOR_COBROWSE_DECLINED_BY)
                  ? NGX_CHATVISOR_COBROWSE_DECLINED
@@ -381,6 +411,41 @@ ngx_chatvisor_cobrowse_unlock_notify(ngx_chatvisor_main_conf_t *cmcf,
 
     if (n) {
         ngx_chatvisor_notify_many(notice, n);
+    }
+}
+
+
+/* ----------------------------------------------- the other nodes (cluster) */
+
+/* under the lock: the change to tell the other nodes after it */
+
+static void
+ngx_chatvisor_cobrowse_change(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_chatvisor_cobrowse_change_t *ch, ngx_uint_t op, ngx_uint_t flag,
+    ngx_chatvisor_cobrowse_session_t *s)
+{
+    if (cmcf->cluster.servers.len == 0) {
+        return;
+    }
+
+    ngx_memzero(ch, sizeof(ngx_chatvisor_cobrowse_change_t));
+    ch->op = op;
+    ch->flag = flag;
+    ngx_memcpy(ch->conversation_id, s->conversation_id, CV_ID_MAX);
+    ngx_memcpy(ch->customer_id, s->v.customer_id, CV_ID_MAX);
+    ngx_memcpy(ch->agent_id, s->v.agent_id, sizeof(ch->agent_id));
+    ngx_memcpy(ch->agent_name, s->v.agent_name, sizeof(ch->agent_name));
+}
+
+
+/* after the lock: the change (op 0: none) to the other nodes */
+
+static void
+ngx_chatvisor_cobrowse_tell(ngx_chatvisor_cobrowse_change_t *ch,
+    u_char *data, size_t len)
+{
+    if (ch->op) {
+        ngx_chatvisor_cluster_cobrowse(ch, data, len);
     }
 }
 
@@ -487,12 +552,14 @@ ngx_chatvisor_cobrowse_start(ngx_chatvisor_main_conf_t *cmcf,
     ngx_chatvisor_notice_t              notice[NGX_CHATVISOR_COBROWSE_NOTICES];
     ngx_chatvisor_cobrowse_rc_e         rc;
     ngx_chatvisor_cobrowse_zone_t      *zone;
+    ngx_chatvisor_cobrowse_change_t     ch;
     ngx_chatvisor_cobrowse_session_t   *s;
 
     zone = cmcf->cobrowse;
     now = cv_now_ms();
     *created = 0;
     n = 0;
+    ch.op = 0;
     rc = NGX_CHATVISOR_COBROWSE_OK;
 
     ngx_chatvisor_cobrowse_lock(cmcf);
@@ -505,6 +572,7 @@ ngx_chatvisor_cobrowse_start(ngx_chatvisor_main_conf_t *cmcf,
 
         } else {
             s->agent_seen_ms = now;
+            s->agent_here_ms = now;
         }
 
         goto done;
@@ -542,6 +610,7 @@ ngx_chatvisor_cobrowse_start(ngx_chatvisor_main_conf_t *cmcf,
     s->v.state = NGX_CHATVISOR_COBROWSE_REQUESTED;
     s->v.requested_ms = now;
     s->agent_seen_ms = now;
+    s->agent_here_ms = now;
     s->rate_ms = now;
     s->rate_tokens = NGX_CHATVISOR_COBROWSE_RATE
                      / 1000 * NGX_CHATVISOR_COBROWSE_RATE_WINDOW;
@@ -555,6 +624,8 @@ ngx_chatvisor_cobrowse_start(ngx_chatvisor_main_conf_t *cmcf,
 
     ngx_chatvisor_cobrowse_notice(notice, &n, NGX_CHATVISOR_NOTICE_COBROWSE,
                                   s);
+    ngx_chatvisor_cobrowse_change(cmcf, &ch, NGX_CHATVISOR_COBROWSE_OP_START,
+                                  0, s);
 
 done:
 
@@ -563,6 +634,7 @@ done:
     }
 
     ngx_chatvisor_cobrowse_unlock_notify(cmcf, notice, n);
+    ngx_chatvisor_cobrowse_tell(&ch, NULL, 0);
 
     return rc;
 }
@@ -576,10 +648,12 @@ ngx_chatvisor_cobrowse_decide(ngx_chatvisor_main_conf_t *cmcf,
     ngx_uint_t                         n;
     ngx_chatvisor_notice_t             notice[NGX_CHATVISOR_COBROWSE_NOTICES];
     ngx_chatvisor_cobrowse_rc_e        rc;
+    ngx_chatvisor_cobrowse_change_t    ch;
     ngx_chatvisor_cobrowse_session_t  *s;
 
     n = 0;
     rc = NGX_CHATVISOR_COBROWSE_OK;
+    ch.op = 0;
 
     ngx_chatvisor_cobrowse_lock(cmcf);
 
@@ -602,6 +676,8 @@ ngx_chatvisor_cobrowse_decide(ngx_chatvisor_main_conf_t *cmcf,
         ngx_chatvisor_cobrowse_bump(cmcf->cobrowse, s);
         ngx_chatvisor_cobrowse_notice(notice, &n,
                                       NGX_CHATVISOR_NOTICE_COBROWSE, s);
+        ngx_chatvisor_cobrowse_change(cmcf, &ch,
+                                      NGX_CHATVISOR_COBROWSE_OP_ALLOW, 0, s);
 
     } else {
         ngx_chatvisor_cobrowse_end_locked(ngx_chatvisor_cobrowse_pool(cmcf),
@@ -609,6 +685,9 @@ ngx_chatvisor_cobrowse_decide(ngx_chatvisor_main_conf_t *cmcf,
                                           NGX_CHATVISOR_COBROWSE_DECLINED_BY);
         ngx_chatvisor_cobrowse_notice(notice, &n,
                                       NGX_CHATVISOR_NOTICE_COBROWSE, s);
+        ngx_chatvisor_cobrowse_change(cmcf, &ch,
+                                      NGX_CHATVISOR_COBROWSE_OP_END,
+                                      NGX_CHATVISOR_COBROWSE_DECLINED_BY, s);
     }
 
     if (s) {
@@ -616,6 +695,7 @@ ngx_chatvisor_cobrowse_decide(ngx_chatvisor_main_conf_t *cmcf,
     }
 
     ngx_chatvisor_cobrowse_unlock_notify(cmcf, notice, n);
+    ngx_chatvisor_cobrowse_tell(&ch, NULL, 0);
 
     return rc;
 }
@@ -629,10 +709,12 @@ ngx_chatvisor_cobrowse_end(ngx_chatvisor_main_conf_t *cmcf,
     ngx_uint_t                         n;
     ngx_chatvisor_notice_t             notice[NGX_CHATVISOR_COBROWSE_NOTICES];
     ngx_chatvisor_cobrowse_rc_e        rc;
+    ngx_chatvisor_cobrowse_change_t    ch;
     ngx_chatvisor_cobrowse_session_t  *s;
 
     n = 0;
     rc = NGX_CHATVISOR_COBROWSE_OK;
+    ch.op = 0;
 
     ngx_chatvisor_cobrowse_lock(cmcf);
 
@@ -650,6 +732,9 @@ ngx_chatvisor_cobrowse_end(ngx_chatvisor_main_conf_t *cmcf,
                                           cmcf->cobrowse, s, reason);
         ngx_chatvisor_cobrowse_notice(notice, &n,
                                       NGX_CHATVISOR_NOTICE_COBROWSE, s);
+        ngx_chatvisor_cobrowse_change(cmcf, &ch,
+                                      NGX_CHATVISOR_COBROWSE_OP_END, reason,
+                                      s);
     }
 
     if (s && view) {
@@ -657,6 +742,7 @@ ngx_chatvisor_cobrowse_end(ngx_chatvisor_main_conf_t *cmcf,
     }
 
     ngx_chatvisor_cobrowse_unlock_notify(cmcf, notice, n);
+    ngx_chatvisor_cobrowse_tell(&ch, NULL, 0);
 
     return rc;
 }
@@ -833,6 +919,7 @@ ngx_chatvisor_cobrowse_events(ngx_chatvisor_main_conf_t *cmcf,
     u_char *data, size_t len, ngx_uint_t *retry_after)
 {
     int64_t                            now;
+    size_t                             cluster_max;
     ngx_uint_t                         n, takeover, relay;
     ngx_slab_pool_t                   *shpool;
     ngx_chatvisor_notice_t             notice[NGX_CHATVISOR_COBROWSE_NOTICES];
@@ -840,6 +927,7 @@ ngx_chatvisor_cobrowse_events(ngx_chatvisor_main_conf_t *cmcf,
     ngx_chatvisor_cobrowse_rc_e        rc;
     ngx_chatvisor_cobrowse_zone_t     *zone;
     ngx_chatvisor_cobrowse_chunk_t    *c;
+    ngx_chatvisor_cobrowse_change_t    ch;
     ngx_chatvisor_cobrowse_session_t  *s;
 
     shpool = ngx_chatvisor_cobrowse_pool(cmcf);
@@ -848,6 +936,10 @@ ngx_chatvisor_cobrowse_events(ngx_chatvisor_main_conf_t *cmcf,
     n = 0;
     relay = 0;
     rc = NGX_CHATVISOR_COBROWSE_OK;
+    ch.op = 0;
+
+    /* in a cluster, a chunk must fit in one NATS message to the others */
+    cluster_max = ngx_chatvisor_cluster_cobrowse_max();
 
     ngx_shmtx_lock(&shpool->mutex);
 
@@ -868,7 +960,9 @@ ngx_chatvisor_cobrowse_events(ngx_chatvisor_main_conf_t *cmcf,
         goto done;
     }
 
-    if (len > NGX_CHATVISOR_COBROWSE_CHUNK_MAX) {
+    if (len > NGX_CHATVISOR_COBROWSE_CHUNK_MAX
+        || (cluster_max && len > cluster_max))
+    {
         goto too_large;
     }
 
@@ -897,6 +991,10 @@ ngx_chatvisor_cobrowse_events(ngx_chatvisor_main_conf_t *cmcf,
         }
 
         s->v.snapshot = 0;
+
+        /* the recorder posts here now: what another node's order held
+         * or awaited is behind this snapshot */
+        ngx_chatvisor_cobrowse_order_free(shpool, s);
 
         if (takeover) {
             /* the visitor's other tabs learn that they stopped recording */
@@ -964,6 +1062,13 @@ ngx_chatvisor_cobrowse_events(ngx_chatvisor_main_conf_t *cmcf,
                               s->v.customer_id, s->conversation_id);
     relay = 1;
 
+    ngx_chatvisor_cobrowse_change(cmcf, &ch, NGX_CHATVISOR_COBROWSE_OP_EVENTS,
+                                  full, s);
+    if (ch.op) {
+        ch.seq = c->seq;
+        ngx_memcpy(ch.recorder, s->v.recorder, sizeof(ch.recorder));
+    }
+
     goto done;
 
 too_large:
@@ -972,6 +1077,8 @@ too_large:
                                       NGX_CHATVISOR_COBROWSE_TOO_LARGE);
     ngx_chatvisor_cobrowse_notice(notice, &n, NGX_CHATVISOR_NOTICE_COBROWSE,
                                   s);
+    ngx_chatvisor_cobrowse_change(cmcf, &ch, NGX_CHATVISOR_COBROWSE_OP_END,
+                                  NGX_CHATVISOR_COBROWSE_TOO_LARGE, s);
     rc = NGX_CHATVISOR_COBROWSE_ENDED_TOO_LARGE;
 
 done:
@@ -986,7 +1093,29 @@ done:
         ngx_chatvisor_cobrowse_relay_add(&news);
     }
 
+    /* the events sent are the caller's, still there */
+    ngx_chatvisor_cobrowse_tell(&ch, data,
+                                (ch.op == NGX_CHATVISOR_COBROWSE_OP_EVENTS)
+                                ? len : 0);
+
     return rc;
+}
+
+
+static void
+ngx_chatvisor_cobrowse_point(ngx_chatvisor_cobrowse_zone_t *zone,
+    ngx_chatvisor_cobrowse_session_t *s, int32_t x, int32_t y,
+    ngx_uint_t click)
+{
+    s->v.pointer = ++zone->pointer;
+    s->v.x = x;
+    s->v.y = y;
+
+    if (click) {
+        s->v.click = s->v.pointer;
+        s->v.click_x = x;
+        s->v.click_y = y;
+    }
 }
 
 
@@ -998,10 +1127,12 @@ ngx_chatvisor_cobrowse_pointer(ngx_chatvisor_main_conf_t *cmcf,
     ngx_uint_t                         n;
     ngx_chatvisor_notice_t             notice[NGX_CHATVISOR_COBROWSE_NOTICES];
     ngx_chatvisor_cobrowse_rc_e        rc;
+    ngx_chatvisor_cobrowse_change_t    ch;
     ngx_chatvisor_cobrowse_session_t  *s;
 
     n = 0;
     rc = NGX_CHATVISOR_COBROWSE_OK;
+    ch.op = 0;
 
     ngx_chatvisor_cobrowse_lock(cmcf);
 
@@ -1020,21 +1151,18 @@ ngx_chatvisor_cobrowse_pointer(ngx_chatvisor_main_conf_t *cmcf,
         rc = NGX_CHATVISOR_COBROWSE_NOT_ACTIVE;
 
     } else {
-        s->v.pointer = ++cmcf->cobrowse->pointer;
-        s->v.x = x;
-        s->v.y = y;
-
-        if (click) {
-            s->v.click = s->v.pointer;
-            s->v.click_x = x;
-            s->v.click_y = y;
-        }
-
+        ngx_chatvisor_cobrowse_point(cmcf->cobrowse, s, x, y, click);
         ngx_chatvisor_cobrowse_notice(notice, &n,
                                       NGX_CHATVISOR_NOTICE_COBROWSE, s);
+        ngx_chatvisor_cobrowse_change(cmcf, &ch,
+                                      NGX_CHATVISOR_COBROWSE_OP_POINTER,
+                                      click, s);
+        ch.x = x;
+        ch.y = y;
     }
 
     ngx_chatvisor_cobrowse_unlock_notify(cmcf, notice, n);
+    ngx_chatvisor_cobrowse_tell(&ch, NULL, 0);
 
     return rc;
 }
@@ -1046,22 +1174,494 @@ ngx_chatvisor_cobrowse_want_snapshot(ngx_chatvisor_main_conf_t *cmcf,
 {
     ngx_uint_t                         n;
     ngx_chatvisor_notice_t             notice[NGX_CHATVISOR_COBROWSE_NOTICES];
+    ngx_chatvisor_cobrowse_change_t    ch;
     ngx_chatvisor_cobrowse_session_t  *s;
 
     n = 0;
+    ch.op = 0;
 
     ngx_chatvisor_cobrowse_lock(cmcf);
 
     s = ngx_chatvisor_cobrowse_find(cmcf->cobrowse, conversation_id);
 
     if (s && ngx_strcmp(s->v.agent_id, agent_id) == 0
-        && ngx_chatvisor_cobrowse_ask_snapshot(cmcf->cobrowse, s))
+        && s->v.state == NGX_CHATVISOR_COBROWSE_ACTIVE)
     {
+        if (ngx_chatvisor_cobrowse_ask_snapshot(cmcf->cobrowse, s)) {
+            ngx_chatvisor_cobrowse_notice(notice, &n,
+                                          NGX_CHATVISOR_NOTICE_COBROWSE, s);
+        }
+
+        /* the recorder may be on another node, which may not know yet */
+        ngx_chatvisor_cobrowse_change(cmcf, &ch,
+                                      NGX_CHATVISOR_COBROWSE_OP_SNAPSHOT, 0,
+                                      s);
+    }
+
+    ngx_chatvisor_cobrowse_unlock_notify(cmcf, notice, n);
+    ngx_chatvisor_cobrowse_tell(&ch, NULL, 0);
+}
+
+
+/* ------------------------------------------ another node's change (cluster) */
+
+/* what applying another node's change tells: COBROWSE_TOLD_* */
+
+#define NGX_CHATVISOR_COBROWSE_TOLD_STATE     1   /* a state change */
+#define NGX_CHATVISOR_COBROWSE_TOLD_DATA      2   /* new events */
+#define NGX_CHATVISOR_COBROWSE_TOLD_SNAPSHOT  4   /* the recorder's node
+                                                     is asked for one */
+
+/* the order's callbacks (cv_chunk_order.h), under the zone's lock */
+typedef struct {
+    ngx_slab_pool_t                   *shpool;
+    ngx_chatvisor_cobrowse_session_t  *s;
+    ngx_uint_t                         told;
+} ngx_chatvisor_cobrowse_order_ctx_t;
+
+
+/* a chunk next in order: to the session's chunks, as where it was posted */
+static void
+ngx_chatvisor_cobrowse_order_apply(void *data, const cv_order_chunk *oc)
+{
+    ngx_chatvisor_cobrowse_order_ctx_t *ctx = data;
+
+    ngx_chatvisor_cobrowse_chunk_t    *c;
+    ngx_chatvisor_cobrowse_session_t  *s;
+
+    s = ctx->s;
+    c = oc->data;
+
+    if (c->full) {
+        ngx_chatvisor_cobrowse_drop(ctx->shpool, s);
+        s->v.snapshot = 0;
+
+    } else if (s->buffered + c->len > NGX_CHATVISOR_COBROWSE_BUFFER_MAX) {
+        ngx_chatvisor_cobrowse_drop(ctx->shpool, s);
+    }
+
+    c->prev = s->last;
+    c->next = NULL;
+
+    if (s->last) {
+        s->last->next = c;
+
+    } else {
+        s->first = c;
+    }
+
+    s->last = c;
+    s->buffered += c->len;
+    s->v.last_seq = c->seq;
+
+    ctx->told |= NGX_CHATVISOR_COBROWSE_TOLD_DATA;
+}
+
+
+static void
+ngx_chatvisor_cobrowse_order_discard(void *data, const cv_order_chunk *oc)
+{
+    ngx_chatvisor_cobrowse_order_ctx_t *ctx = data;
+
+    ngx_slab_free_locked(ctx->shpool, oc->data);
+}
+
+
+static void
+ngx_chatvisor_cobrowse_order_ops(ngx_chatvisor_cobrowse_order_ctx_t *ctx,
+    cv_order_ops *ops, ngx_slab_pool_t *shpool,
+    ngx_chatvisor_cobrowse_session_t *s)
+{
+    ctx->shpool = shpool;
+    ctx->s = s;
+    ctx->told = 0;
+
+    ops->apply = ngx_chatvisor_cobrowse_order_apply;
+    ops->discard = ngx_chatvisor_cobrowse_order_discard;
+    ops->ctx = ctx;
+}
+
+
+static void
+ngx_chatvisor_cobrowse_order_free(ngx_slab_pool_t *shpool,
+    ngx_chatvisor_cobrowse_session_t *s)
+{
+    cv_order_ops                        ops;
+    ngx_chatvisor_cobrowse_order_ctx_t  ctx;
+
+    if (s->order == NULL) {
+        return;
+    }
+
+    ngx_chatvisor_cobrowse_order_ops(&ctx, &ops, shpool, s);
+    cv_order_clear(s->order, &ops);
+    ngx_slab_free_locked(shpool, s->order);
+    s->order = NULL;
+}
+
+
+/*
+ * A gap that did not fill: the chunks kept go, so that a view reads a
+ * reset, not events with a hole, and a full snapshot is asked for, here
+ * and where the recorder is (NGX_CHATVISOR_COBROWSE_TOLD_SNAPSHOT).
+ */
+static ngx_uint_t
+ngx_chatvisor_cobrowse_order_lost(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_chatvisor_cobrowse_session_t *s)
+{
+    ngx_uint_t  told;
+
+    ngx_chatvisor_metric_add(NGX_CHATVISOR_METRIC_CB_LOST);
+    ngx_chatvisor_cobrowse_drop(ngx_chatvisor_cobrowse_pool(cmcf), s);
+
+    told = NGX_CHATVISOR_COBROWSE_TOLD_SNAPSHOT;
+
+    if (ngx_chatvisor_cobrowse_ask_snapshot(cmcf->cobrowse, s)) {
+        told |= NGX_CHATVISOR_COBROWSE_TOLD_STATE;
+    }
+
+    return told;
+}
+
+
+/*
+ * Another node's chunk (seq: its number there, the same here), applied in
+ * the order of those numbers: the sender's workers publish on their own
+ * connections, so one may come ahead of another (cv_chunk_order.h). Its
+ * bounds were applied where it was sent.
+ */
+static ngx_uint_t
+ngx_chatvisor_cobrowse_apply_events(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_chatvisor_cobrowse_session_t *s, ngx_chatvisor_cobrowse_change_t *ch,
+    u_char *data, size_t len)
+{
+    int                                  rc;
+    ngx_uint_t                           changed;
+    cv_order_ops                         ops;
+    cv_order_chunk                       oc;
+    ngx_slab_pool_t                     *shpool;
+    ngx_chatvisor_cobrowse_chunk_t      *c;
+    ngx_chatvisor_cobrowse_order_ctx_t   ctx;
+
+    shpool = ngx_chatvisor_cobrowse_pool(cmcf);
+    changed = 0;
+
+    if (ch->seq <= s->v.last_seq) {
+        /* one applied already, or of an older epoch: not even copied
+         * (the copy could push the session's chunks out of a full zone) */
+        return 0;
+    }
+
+    if (s->v.state == NGX_CHATVISOR_COBROWSE_REQUESTED) {
+        /* events say it was allowed: the allow went another way (another
+         * worker's connection there) and may come after them */
+        s->v.state = NGX_CHATVISOR_COBROWSE_ACTIVE;
+        changed = NGX_CHATVISOR_COBROWSE_TOLD_STATE;
+    }
+
+    if (s->order == NULL) {
+        s->order = ngx_slab_alloc_locked(shpool, sizeof(cv_chunk_order));
+
+        if (s->order == NULL) {
+            return changed;     /* the zone is full: lost, as below */
+        }
+
+        cv_order_init(s->order, s->v.last_seq);
+    }
+
+    c = ngx_chatvisor_cobrowse_chunk(shpool, data, len, ch->flag ? 1 : 0);
+
+    if (c == NULL && s->first) {
+        /* the zone is full: this session's older events go */
+        ngx_chatvisor_cobrowse_drop(shpool, s);
+        c = ngx_chatvisor_cobrowse_chunk(shpool, data, len,
+                                         ch->flag ? 1 : 0);
+    }
+
+    if (c == NULL) {
+        /* no room here: a gap, which the order takes for a loss */
+        return changed;
+    }
+
+    c->seq = ch->seq;
+
+    ngx_memzero(&oc, sizeof(cv_order_chunk));
+    oc.seq = ch->seq;
+    oc.len = len;
+    oc.full = ch->flag ? 1 : 0;
+    oc.data = c;
+
+    ngx_chatvisor_cobrowse_order_ops(&ctx, &ops, shpool, s);
+
+    rc = cv_order_offer(s->order, s->v.last_seq, &oc, cv_now_ms(), &ops);
+
+    changed |= ctx.told;
+
+    if (rc & CV_ORDER_HELD) {
+        ngx_chatvisor_metric_add(NGX_CHATVISOR_METRIC_CB_WAITED);
+    }
+
+    if (rc & CV_ORDER_RESET) {
+        changed |= ngx_chatvisor_cobrowse_order_lost(cmcf, s);
+    }
+
+    if (ch->flag && (rc & CV_ORDER_APPLIED)
+        && ngx_strcmp(s->v.recorder, ch->recorder) != 0)
+    {
+        ngx_cpystrn((u_char *) s->v.recorder, (u_char *) ch->recorder,
+                    sizeof(s->v.recorder));
+        changed |= NGX_CHATVISOR_COBROWSE_TOLD_STATE;
+    }
+
+    if (changed & NGX_CHATVISOR_COBROWSE_TOLD_STATE) {
+        ngx_chatvisor_cobrowse_bump(cmcf->cobrowse, s);
+    }
+
+    return changed;
+}
+
+
+/* the gaps held too long, in every session: the order's timer, in the
+ * worker that applies other nodes' changes */
+
+static void
+ngx_chatvisor_cobrowse_order_tick(ngx_event_t *ev)
+{
+    ngx_chatvisor_main_conf_t *cmcf = ev->data;
+
+    int                                rc;
+    int64_t                            now;
+    ngx_uint_t                         i, n, nasked, pending, told;
+    ngx_slab_pool_t                   *shpool;
+    ngx_chatvisor_cobrowse_zone_t     *zone;
+    ngx_chatvisor_cobrowse_session_t  *s;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    zone = cmcf->cobrowse;
+    shpool = ngx_chatvisor_cobrowse_pool(cmcf);
+    now = cv_now_ms();
+    n = 0;
+    nasked = 0;
+    pending = 0;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    for (i = 0; i < NGX_CHATVISOR_COBROWSE_SLOTS; i++) {
+        s = &zone->slots[i];
+
+        if (!s->used || s->order == NULL || !ngx_chatvisor_cobrowse_live(s)) {
+            continue;
+        }
+
+        rc = cv_order_tick(s->order, now);
+        told = 0;
+
+        if (rc & CV_ORDER_RESET) {
+            told = ngx_chatvisor_cobrowse_order_lost(cmcf, s);
+
+        } else if (rc & CV_ORDER_ASK) {
+            told = NGX_CHATVISOR_COBROWSE_TOLD_SNAPSHOT;
+        }
+
+        if ((told & NGX_CHATVISOR_COBROWSE_TOLD_STATE)
+            && n < NGX_CHATVISOR_COBROWSE_SESSIONS_MAX)
+        {
+            ngx_chatvisor_cobrowse_notice(ngx_chatvisor_cobrowse_asked_notice,
+                                          &n, NGX_CHATVISOR_NOTICE_COBROWSE,
+                                          s);
+        }
+
+        if ((told & NGX_CHATVISOR_COBROWSE_TOLD_SNAPSHOT)
+            && nasked < NGX_CHATVISOR_COBROWSE_SESSIONS_MAX)
+        {
+            ngx_chatvisor_cobrowse_change(cmcf,
+                                &ngx_chatvisor_cobrowse_asked[nasked++],
+                                NGX_CHATVISOR_COBROWSE_OP_SNAPSHOT, 0, s);
+        }
+
+        if (cv_order_deadline(s->order) >= 0) {
+            pending = 1;
+        }
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    if (n) {
+        ngx_chatvisor_notify_many(ngx_chatvisor_cobrowse_asked_notice, n);
+    }
+
+    for (i = 0; i < nasked; i++) {
+        ngx_chatvisor_cobrowse_tell(&ngx_chatvisor_cobrowse_asked[i], NULL, 0);
+    }
+
+    if (pending) {
+        ngx_add_timer(ev, NGX_CHATVISOR_COBROWSE_ORDER_TICK);
+    }
+}
+
+
+void
+ngx_chatvisor_cobrowse_apply(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_chatvisor_cobrowse_change_t *ch, u_char *data, size_t len)
+{
+    int64_t                            now;
+    ngx_uint_t                         n, told, wait;
+    ngx_chatvisor_notice_t             notice[NGX_CHATVISOR_COBROWSE_NOTICES];
+    ngx_chatvisor_cobrowse_zone_t     *zone;
+    ngx_chatvisor_cobrowse_session_t  *s;
+
+    zone = cmcf->cobrowse;
+
+    if (zone == NULL) {
+        return;         /* no location here offers co-browsing */
+    }
+
+    now = cv_now_ms();
+    n = 0;
+    told = 0;
+    wait = 0;
+
+    ngx_chatvisor_cobrowse_lock(cmcf);
+
+    s = ngx_chatvisor_cobrowse_find(zone, ch->conversation_id);
+
+    if (s && ch->op != NGX_CHATVISOR_COBROWSE_OP_START
+        && ngx_strcmp(s->v.agent_id, ch->agent_id) != 0)
+    {
+        /* another agent's session: two agents asked on two nodes at once;
+         * each node keeps the one asked there until it ends */
+        s = NULL;
+    }
+
+    switch (ch->op) {
+
+    case NGX_CHATVISOR_COBROWSE_OP_START:
+        if (s && ngx_chatvisor_cobrowse_live(s)) {
+            if (ngx_strcmp(s->v.agent_id, ch->agent_id) == 0) {
+                s->agent_seen_ms = now;
+            }
+
+            break;      /* another agent's, asked here at the same time */
+        }
+
+        if (zone->live >= NGX_CHATVISOR_COBROWSE_SESSIONS_MAX) {
+            break;
+        }
+
+        if (s == NULL) {
+            s = ngx_chatvisor_cobrowse_slot(zone);
+
+            if (s == NULL) {
+                break;
+            }
+        }
+
+        ngx_memzero(s, sizeof(ngx_chatvisor_cobrowse_session_t));
+
+        s->used = 1;
+        s->hash = ngx_hash_key((u_char *) ch->conversation_id,
+                               ngx_strlen(ch->conversation_id));
+        ngx_memcpy(s->conversation_id, ch->conversation_id, CV_ID_MAX);
+        ngx_memcpy(s->v.customer_id, ch->customer_id, CV_ID_MAX);
+        ngx_memcpy(s->v.agent_id, ch->agent_id, sizeof(s->v.agent_id));
+        ngx_memcpy(s->v.agent_name, ch->agent_name, sizeof(s->v.agent_name));
+
+        s->v.state = NGX_CHATVISOR_COBROWSE_REQUESTED;
+        s->v.requested_ms = now;
+        s->agent_seen_ms = now;
+
+        /* the visitor may post here: the bounds start full, as there */
+        s->rate_ms = now;
+        s->rate_tokens = NGX_CHATVISOR_COBROWSE_RATE
+                         / 1000 * NGX_CHATVISOR_COBROWSE_RATE_WINDOW;
+        s->full_ms = now;
+        s->full_tokens = NGX_CHATVISOR_COBROWSE_FULL_BURST
+                         * NGX_CHATVISOR_COBROWSE_FULL_EVERY;
+
+        ngx_chatvisor_cobrowse_bump(zone, s);
+        zone->live++;
+        told = 1;
+        break;
+
+    case NGX_CHATVISOR_COBROWSE_OP_ALLOW:
+        if (s && s->v.state == NGX_CHATVISOR_COBROWSE_REQUESTED) {
+            s->v.state = NGX_CHATVISOR_COBROWSE_ACTIVE;
+            s->v.snapshot = 1;
+            ngx_chatvisor_cobrowse_bump(zone, s);
+            told = 1;
+        }
+        break;
+
+    case NGX_CHATVISOR_COBROWSE_OP_END:
+        if (s && ngx_chatvisor_cobrowse_live(s)
+            && ch->flag >= NGX_CHATVISOR_COBROWSE_BY_VISITOR
+            && ch->flag <= NGX_CHATVISOR_COBROWSE_DECLINED_BY)
+        {
+            ngx_chatvisor_cobrowse_end_locked(
+                                   ngx_chatvisor_cobrowse_pool(cmcf), zone, s,
+                                   ch->flag);
+            told = 1;
+        }
+        break;
+
+    case NGX_CHATVISOR_COBROWSE_OP_EVENTS:
+        if (s && ngx_chatvisor_cobrowse_live(s)) {
+            told = ngx_chatvisor_cobrowse_apply_events(cmcf, s, ch, data,
+                                                       len);
+            wait = (s->order && cv_order_deadline(s->order) >= 0);
+        }
+        break;
+
+    case NGX_CHATVISOR_COBROWSE_OP_POINTER:
+        if (s && s->v.state == NGX_CHATVISOR_COBROWSE_ACTIVE) {
+            ngx_chatvisor_cobrowse_point(zone, s, ch->x, ch->y, ch->flag);
+            told = 1;
+        }
+        break;
+
+    case NGX_CHATVISOR_COBROWSE_OP_SNAPSHOT:
+        if (s) {
+            told = ngx_chatvisor_cobrowse_ask_snapshot(zone, s);
+        }
+        break;
+
+    case NGX_CHATVISOR_COBROWSE_OP_TOUCH:
+        if (s && ngx_chatvisor_cobrowse_live(s)) {
+            s->agent_seen_ms = now;
+        }
+        break;
+
+    default:
+        break;
+    }
+
+    if (told & NGX_CHATVISOR_COBROWSE_TOLD_STATE) {
         ngx_chatvisor_cobrowse_notice(notice, &n,
                                       NGX_CHATVISOR_NOTICE_COBROWSE, s);
     }
 
+    if (told & NGX_CHATVISOR_COBROWSE_TOLD_DATA) {
+        ngx_chatvisor_cobrowse_notice(notice, &n,
+                                      NGX_CHATVISOR_NOTICE_COBROWSE_DATA, s);
+    }
+
     ngx_chatvisor_cobrowse_unlock_notify(cmcf, notice, n);
+
+    if (wait && !ngx_chatvisor_cobrowse_order_event.timer_set
+        && ngx_chatvisor_cobrowse_order_event.handler)
+    {
+        ngx_add_timer(&ngx_chatvisor_cobrowse_order_event,
+                      NGX_CHATVISOR_COBROWSE_ORDER_TICK);
+    }
+
+    if (told & NGX_CHATVISOR_COBROWSE_TOLD_SNAPSHOT) {
+        /* this node's own want, not the change told again */
+        ch->op = NGX_CHATVISOR_COBROWSE_OP_SNAPSHOT;
+        ngx_chatvisor_cobrowse_tell(ch, NULL, 0);
+    }
 }
 
 
@@ -1138,6 +1738,7 @@ ngx_chatvisor_cobrowse_read(ngx_chatvisor_main_conf_t *cmcf,
 
     if (ngx_chatvisor_cobrowse_live(s)) {
         s->agent_seen_ms = cv_now_ms();
+        s->agent_here_ms = s->agent_seen_ms;
     }
 
     if (s->v.state != NGX_CHATVISOR_COBROWSE_ACTIVE || after == last) {
@@ -1204,6 +1805,7 @@ ngx_chatvisor_cobrowse_touch(ngx_chatvisor_wait_t *w, void *data)
         && ngx_strcmp(s->v.agent_id, w->agent_id) == 0)
     {
         s->agent_seen_ms = now;
+        s->agent_here_ms = now;
     }
 }
 
@@ -1218,6 +1820,7 @@ ngx_chatvisor_cobrowse_sweep(ngx_event_t *ev)
     cv_status                          st;
     ngx_uint_t                         i, n, nopen, reason;
     cv_conv_state                      cs;
+    ngx_uint_t                         ntouched;
     ngx_slab_pool_t                   *shpool;
     ngx_chatvisor_cobrowse_zone_t     *zone;
     ngx_chatvisor_cobrowse_session_t  *s;
@@ -1238,6 +1841,7 @@ ngx_chatvisor_cobrowse_sweep(ngx_event_t *ev)
     now = cv_now_ms();
     n = 0;
     nopen = 0;
+    ntouched = 0;
 
     ngx_shmtx_lock(&shpool->mutex);
 
@@ -1263,6 +1867,17 @@ ngx_chatvisor_cobrowse_sweep(ngx_event_t *ev)
         if (ngx_chatvisor_cobrowse_live(s)) {
             ngx_memcpy(ngx_chatvisor_cobrowse_open[nopen++],
                        s->conversation_id, CV_ID_MAX);
+
+            /* the other nodes' sessions would end agent_gone without */
+            if (cmcf->cluster.servers.len
+                && now - s->agent_here_ms <= NGX_CHATVISOR_COBROWSE_SWEEP
+                && ntouched < NGX_CHATVISOR_COBROWSE_SESSIONS_MAX)
+            {
+                ngx_chatvisor_cobrowse_change(cmcf,
+                                &ngx_chatvisor_cobrowse_touched[ntouched++],
+                                NGX_CHATVISOR_COBROWSE_OP_TOUCH, 0, s);
+            }
+
             continue;
         }
 
@@ -1276,6 +1891,11 @@ ngx_chatvisor_cobrowse_sweep(ngx_event_t *ev)
 
     if (n) {
         ngx_chatvisor_notify_many(ngx_chatvisor_cobrowse_ended, n);
+    }
+
+    for (i = 0; i < ntouched; i++) {
+        ngx_chatvisor_cobrowse_tell(&ngx_chatvisor_cobrowse_touched[i],
+                                    NULL, 0);
     }
 
     /* a conversation closed elsewhere than in this nginx (chatvisorctl)
@@ -1333,6 +1953,14 @@ ngx_chatvisor_cobrowse_init_process(ngx_cycle_t *cycle,
     ev->handler = ngx_chatvisor_cobrowse_relay;
     ev->log = cycle->log;
     ev->data = cmcf;
+
+    ev = &ngx_chatvisor_cobrowse_order_event;
+
+    ngx_memzero(ev, sizeof(ngx_event_t));
+    ev->handler = ngx_chatvisor_cobrowse_order_tick;
+    ev->log = cycle->log;
+    ev->data = cmcf;
+    ev->cancelable = 1;
 
     return NGX_OK;
 }

@@ -494,6 +494,8 @@ typedef enum {
     NGX_CHATVISOR_METRIC_LIMIT_API_LOGIN,
     NGX_CHATVISOR_METRIC_LIMIT_CB_SESSIONS,   /* co-browsing: sessions */
     NGX_CHATVISOR_METRIC_LIMIT_CB_RATE,       /* and a recorder's rate */
+    NGX_CHATVISOR_METRIC_CB_WAITED,   /* another node's chunk came early */
+    NGX_CHATVISOR_METRIC_CB_LOST,     /* a gap in them did not fill */
     NGX_CHATVISOR_METRIC_N
 } ngx_chatvisor_metric_e;
 
@@ -740,6 +742,47 @@ ngx_chatvisor_cobrowse_rc_e ngx_chatvisor_cobrowse_pointer(
  * already wanted */
 void ngx_chatvisor_cobrowse_want_snapshot(ngx_chatvisor_main_conf_t *cmcf,
     const char *conversation_id, const char *agent_id);
+
+/*
+ * Cluster mode: a change of a session, told to the other nodes on a core
+ * NATS subject (ngx_chatvisor_cluster_cobrowse.c) and applied there as if
+ * it had happened there (ngx_chatvisor_cobrowse_apply), not told again.
+ * Sent as it is, after the sending node's id: every node runs one build.
+ */
+#define NGX_CHATVISOR_COBROWSE_OP_START     1   /* customer, agent */
+#define NGX_CHATVISOR_COBROWSE_OP_ALLOW     2
+#define NGX_CHATVISOR_COBROWSE_OP_END       3   /* flag: the reason */
+#define NGX_CHATVISOR_COBROWSE_OP_EVENTS    4   /* flag: full; seq,
+                                                   recorder; the data */
+#define NGX_CHATVISOR_COBROWSE_OP_POINTER   5   /* flag: click; x, y */
+#define NGX_CHATVISOR_COBROWSE_OP_SNAPSHOT  6   /* a full one is wanted */
+#define NGX_CHATVISOR_COBROWSE_OP_TOUCH     7   /* its agent is still there */
+
+typedef struct {
+    uint32_t                  op;
+    uint32_t                  flag;
+    int32_t                   x, y;
+    uint64_t                  seq;          /* the chunk's, the same on
+                                               every node */
+    char                      conversation_id[CV_ID_MAX];
+    char                      customer_id[CV_ID_MAX];
+    char                      agent_id[CV_AGENT_ID_MAX + 1];
+    char                      agent_name[CV_AGENT_NAME_MAX + 1];
+    char                      recorder[NGX_CHATVISOR_COBROWSE_RECORDER_MAX
+                                       + 1];
+} ngx_chatvisor_cobrowse_change_t;
+
+/* another node's change (data, len: a chunk's events), here */
+void ngx_chatvisor_cobrowse_apply(ngx_chatvisor_main_conf_t *cmcf,
+    ngx_chatvisor_cobrowse_change_t *ch, u_char *data, size_t len);
+
+/* this node's change, to the other nodes; nothing without the cluster */
+void ngx_chatvisor_cluster_cobrowse(ngx_chatvisor_cobrowse_change_t *ch,
+    u_char *data, size_t len);
+
+/* the bytes of events a chunk may have to reach the other nodes (the
+ * servers' max_payload less the change); 0 without the cluster */
+size_t ngx_chatvisor_cluster_cobrowse_max(void);
 
 /* what an agent's poll answers with */
 typedef struct {

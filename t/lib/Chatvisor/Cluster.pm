@@ -536,8 +536,16 @@ sub console {
     my ($self, $t, $id, %o) = @_;
     require Chatvisor::Chat;
     my $api = $o{api} // $self->api($t);
-    my $u = $api->call(POST => "agents/$id/login-url", { ttl_seconds => 600 },
-                       spec_check => 0);
+    # the agent may not be applied on this node yet (404), or its worker
+    # not reading yet (503)
+    my ($u, $deadline) = (undef, Time::HiRes::time() + 10);
+    while (1) {
+        $u = $api->call(POST => "agents/$id/login-url", { ttl_seconds => 600 },
+                        spec_check => 0);
+        last unless $u->{status} == 404 || $u->{status} == 503;
+        last if Time::HiRes::time() > $deadline;
+        Time::HiRes::sleep(0.1);
+    }
     my ($token) = ($u->{json}{url} // '') =~ m{/join#(\S+)}
         or die "login-url for $id: $u->{status} $u->{content}\n";
     my $j = Chatvisor::Chat::Agent->join($t, $token);
