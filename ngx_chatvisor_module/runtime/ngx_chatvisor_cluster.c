@@ -256,6 +256,38 @@ ngx_chatvisor_cluster_exit_process(ngx_cycle_t *cycle)
 }
 
 
+/*
+ * The connection a publish from the event loop may use now, NULL when not
+ * connected (or, with reading, when this worker's reader does not run).
+ * Read under the mutex: our thread makes a new connection when libnats
+ * closed one for good, and hands the old one to this loop to destroy
+ * (NGX_CHATVISOR_CLUSTER_HUNG_UP), so what this returns stays good for the
+ * rest of the loop's turn.
+ */
+natsConnection *
+ngx_chatvisor_cluster_conn(ngx_chatvisor_cluster_t *cl, ngx_uint_t reading,
+    jsCtx **js)
+{
+    natsConnection  *nc;
+
+    pthread_mutex_lock(&cl->mu);
+
+    nc = (reading ? cl->ready : cl->linked) ? cl->nc : NULL;
+
+    if (js) {
+        *js = nc ? cl->js : NULL;
+    }
+
+    pthread_mutex_unlock(&cl->mu);
+
+    if (nc && natsConnection_Status(nc) != NATS_CONN_STATUS_CONNECTED) {
+        return NULL;
+    }
+
+    return nc;
+}
+
+
 /* a writer's answer: its outcome from the store */
 void
 ngx_chatvisor_cluster_answer(ngx_chatvisor_cluster_t *cl,
@@ -369,9 +401,9 @@ ngx_chatvisor_cluster_publish(ngx_chatvisor_main_conf_t *cmcf, cJSON *cmd,
     u_char                     seed[CV_DET_SEED];
     u_char                     hex[NGX_CHATVISOR_CLUSTER_SEED_HEX + 1];
     u_char                     id[NGX_CHATVISOR_CLUSTER_ID_LEN + 1];
+    jsCtx                     *js;
     natsMsg                   *msg;
     natsStatus                 s;
-    ngx_uint_t                 ready;
     jsPubOptions               po;
     ngx_chatvisor_cluster_t   *cl;
 
@@ -381,14 +413,7 @@ ngx_chatvisor_cluster_publish(ngx_chatvisor_main_conf_t *cmcf, cJSON *cmd,
         return NGX_DECLINED;
     }
 
-    /* nc and js are set before ready, and stay until the worker exits */
-    pthread_mutex_lock(&cl->mu);
-    ready = cl->ready;
-    pthread_mutex_unlock(&cl->mu);
-
-    if (!ready
-        || natsConnection_Status(cl->nc) != NATS_CONN_STATUS_CONNECTED)
-    {
+    if (ngx_chatvisor_cluster_conn(cl, 1, &js) == NULL) {
         return NGX_DECLINED;
     }
 
@@ -433,7 +458,7 @@ ngx_chatvisor_cluster_publish(ngx_chatvisor_main_conf_t *cmcf, cJSON *cmd,
 
         /* buffered for libnats' flusher: it does not wait for the
          * network (MaxPending keeps it from stalling) */
-        s = js_PublishMsgAsync(cl->js, &msg, &po);
+        s = js_PublishMsgAsync(js, &msg, &po);
     }
 
     if (s != NATS_OK) {

@@ -22,7 +22,7 @@ size_t
 ngx_chatvisor_cluster_cobrowse_max(void)
 {
     int64_t                   max;
-    ngx_uint_t                linked;
+    natsConnection           *nc;
     ngx_chatvisor_cluster_t  *cl;
 
     cl = ngx_chatvisor_cluster;
@@ -31,11 +31,8 @@ ngx_chatvisor_cluster_cobrowse_max(void)
         return 0;
     }
 
-    pthread_mutex_lock(&cl->mu);
-    linked = cl->linked;
-    pthread_mutex_unlock(&cl->mu);
-
-    max = linked ? natsConnection_GetMaxPayload(cl->nc) : 0;
+    nc = ngx_chatvisor_cluster_conn(cl, 0, NULL);
+    max = nc ? natsConnection_GetMaxPayload(nc) : 0;
 
     if (max <= (int64_t) NGX_CHATVISOR_CLUSTER_COBROWSE_HEAD) {
         max = NGX_CHATVISOR_CLUSTER_PAYLOAD_DEFAULT;
@@ -50,7 +47,7 @@ ngx_chatvisor_cluster_cobrowse(ngx_chatvisor_cobrowse_change_t *ch,
     u_char *data, size_t len)
 {
     u_char                   *msg, *p;
-    ngx_uint_t                linked;
+    natsConnection           *nc;
     ngx_chatvisor_cluster_t  *cl;
 
     cl = ngx_chatvisor_cluster;
@@ -62,15 +59,11 @@ ngx_chatvisor_cluster_cobrowse(ngx_chatvisor_cobrowse_change_t *ch,
     /* connected is enough: a change is a core NATS message, it needs the
      * stream no more than the servers' quorum (t/130: a node whose server
      * came back read the stream again only seconds later) */
-    pthread_mutex_lock(&cl->mu);
-    linked = cl->linked;
-    pthread_mutex_unlock(&cl->mu);
+    nc = ngx_chatvisor_cluster_conn(cl, 0, NULL);
 
     /* like typing, a change is worth nothing later: the other nodes'
      * sessions end by themselves (agent_gone) when they miss too much */
-    if (!linked
-        || natsConnection_Status(cl->nc) != NATS_CONN_STATUS_CONNECTED)
-    {
+    if (nc == NULL) {
         return;
     }
 
@@ -88,7 +81,7 @@ ngx_chatvisor_cluster_cobrowse(ngx_chatvisor_cobrowse_change_t *ch,
     }
 
     /* buffered for libnats' flusher: no wait here */
-    (void) natsConnection_Publish(cl->nc,
+    (void) natsConnection_Publish(nc,
                                   (const char *) cl->cobrowse_subject, msg,
                                   (int) (NGX_CHATVISOR_CLUSTER_COBROWSE_HEAD
                                          + len));

@@ -114,6 +114,8 @@
 #define NGX_CHATVISOR_CLUSTER_NOTE_ERR    10   /* data: to log, at error */
 #define NGX_CHATVISOR_CLUSTER_BEHIND      11   /* data: why this node
                                                   cannot catch up (to log) */
+#define NGX_CHATVISOR_CLUSTER_HUNG_UP     12   /* data: a connection given
+                                                  up (nc, js) to destroy */
 
 /* co-browsing changes' subject: the stream's name and this */
 #define NGX_CHATVISOR_CLUSTER_COBROWSE_SUFFIX  ".cobrowse"
@@ -146,6 +148,8 @@ struct ngx_chatvisor_cluster_item_s {
     uint64_t                       seq;
     uint64_t                       prev;       /* cv_cluster_apply_after()'s */
     uint64_t                       gen;
+    natsConnection                *nc;         /* HUNG_UP's */
+    jsCtx                         *js;
     size_t                         len;
     u_char                         data[1];
 };
@@ -305,6 +309,8 @@ void ngx_chatvisor_cluster_cobrowse_take(ngx_chatvisor_cluster_t *cl,
     ngx_chatvisor_cluster_item_t *it);
 
 /* ngx_chatvisor_cluster.c: the writers' side, the process */
+natsConnection *ngx_chatvisor_cluster_conn(ngx_chatvisor_cluster_t *cl,
+    ngx_uint_t reading, jsCtx **js);
 uint64_t ngx_chatvisor_cluster_applied(ngx_chatvisor_main_conf_t *cmcf,
     ngx_uint_t *secret_kept, int64_t *at);
 void ngx_chatvisor_cluster_answer(ngx_chatvisor_cluster_t *cl,

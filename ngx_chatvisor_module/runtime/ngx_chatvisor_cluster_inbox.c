@@ -324,6 +324,15 @@ ngx_chatvisor_cluster_read(ngx_event_t *ev)
                           "chatvisor: cluster: %s", it->data);
             break;
 
+        case NGX_CHATVISOR_CLUSTER_HUNG_UP:
+            /* no publish of this loop uses them any more */
+            if (it->js) {
+                jsCtx_Destroy(it->js);
+            }
+
+            natsConnection_Destroy(it->nc);
+            break;
+
         case NGX_CHATVISOR_CLUSTER_NOTE_ERR:
             ngx_log_error(NGX_LOG_ERR, cl->log, 0,
                           "chatvisor: cluster: %s", it->data);

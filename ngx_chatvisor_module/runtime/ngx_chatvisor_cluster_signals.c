@@ -116,7 +116,7 @@ ngx_chatvisor_cluster_presence_tell(ngx_event_t *ev)
     u_char                   *data;
     cJSON                    *told, *available, *away;
     size_t                    len;
-    ngx_uint_t                ready;
+    natsConnection           *nc;
     ngx_chatvisor_cluster_t  *cl = ev->data;
 
     ngx_add_timer(ev, NGX_CHATVISOR_CLUSTER_PRESENCE_EVERY);
@@ -124,13 +124,8 @@ ngx_chatvisor_cluster_presence_tell(ngx_event_t *ev)
     /* the store's to-do of removals from the stream, tried again */
     ngx_chatvisor_cluster_erase_look(cl);
 
-    pthread_mutex_lock(&cl->mu);
-    ready = cl->ready;
-    pthread_mutex_unlock(&cl->mu);
-
-    if (!ready
-        || natsConnection_Status(cl->nc) != NATS_CONN_STATUS_CONNECTED)
-    {
+    nc = ngx_chatvisor_cluster_conn(cl, 1, NULL);
+    if (nc == NULL) {
         return;
     }
 
@@ -159,7 +154,7 @@ ngx_chatvisor_cluster_presence_tell(ngx_event_t *ev)
                    NGX_CHATVISOR_CLUSTER_NODE_LEN);
         ngx_memcpy(data + NGX_CHATVISOR_CLUSTER_NODE_LEN, text, len);
 
-        (void) natsConnection_Publish(cl->nc,
+        (void) natsConnection_Publish(nc,
                                 (const char *) cl->presence_subject, data,
                                 (int) (NGX_CHATVISOR_CLUSTER_NODE_LEN + len));
         ngx_free(data);
@@ -175,7 +170,7 @@ ngx_chatvisor_cluster_typing(ngx_chatvisor_notice_t *n)
     u_char                    data[sizeof(((ngx_chatvisor_cluster_conf_t *)
                                            0)->node)
                                    + sizeof(ngx_chatvisor_notice_t)];
-    ngx_uint_t                ready;
+    natsConnection           *nc;
     ngx_chatvisor_cluster_t  *cl;
 
     cl = ngx_chatvisor_cluster;
@@ -184,14 +179,9 @@ ngx_chatvisor_cluster_typing(ngx_chatvisor_notice_t *n)
         return;
     }
 
-    pthread_mutex_lock(&cl->mu);
-    ready = cl->ready;
-    pthread_mutex_unlock(&cl->mu);
-
     /* a signal is worth nothing later: not sent while disconnected */
-    if (!ready
-        || natsConnection_Status(cl->nc) != NATS_CONN_STATUS_CONNECTED)
-    {
+    nc = ngx_chatvisor_cluster_conn(cl, 1, NULL);
+    if (nc == NULL) {
         return;
     }
 
@@ -200,7 +190,7 @@ ngx_chatvisor_cluster_typing(ngx_chatvisor_notice_t *n)
                sizeof(ngx_chatvisor_notice_t));
 
     /* buffered for libnats' flusher: no wait here */
-    (void) natsConnection_Publish(cl->nc,
+    (void) natsConnection_Publish(nc,
                                   (const char *) cl->typing_subject,
                                   data, (int) sizeof(data));
 }

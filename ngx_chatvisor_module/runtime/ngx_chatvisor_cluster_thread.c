@@ -749,8 +749,24 @@ ngx_chatvisor_cluster_lease_run(ngx_chatvisor_cluster_t *cl)
 
 /* the connection and what was made on it, gone */
 static void
-ngx_chatvisor_cluster_hang_up(ngx_chatvisor_cluster_t *cl)
+ngx_chatvisor_cluster_hang_up(ngx_chatvisor_cluster_t *cl,
+    ngx_uint_t exiting)
 {
+    jsCtx                         *js;
+    natsConnection                *nc;
+    ngx_chatvisor_cluster_item_t  *it;
+
+    /* the loop's publishers read nc and js under the mutex
+     * (ngx_chatvisor_cluster_conn()): from here they see none */
+    pthread_mutex_lock(&cl->mu);
+    cl->ready = 0;
+    cl->linked = 0;
+    nc = cl->nc;
+    js = cl->js;
+    cl->nc = NULL;
+    cl->js = NULL;
+    pthread_mutex_unlock(&cl->mu);
+
     if (cl->sub) {
         natsSubscription_Destroy(cl->sub);
         cl->sub = NULL;
@@ -776,15 +792,34 @@ ngx_chatvisor_cluster_hang_up(ngx_chatvisor_cluster_t *cl)
         cl->kv = NULL;
     }
 
-    if (cl->js) {
-        jsCtx_Destroy(cl->js);
-        cl->js = NULL;
+    if (nc == NULL) {
+        return;
     }
 
-    if (cl->nc) {
-        natsConnection_Destroy(cl->nc);
-        cl->nc = NULL;
+    /*
+     * A publish of the loop may have taken nc or js just before: the loop
+     * destroys them, in a later turn of its own (a worker that exits
+     * publishes no more: destroyed here)
+     */
+    if (!exiting) {
+        it = ngx_chatvisor_cluster_item(NGX_CHATVISOR_CLUSTER_HUNG_UP, NULL,
+                                        0);
+        if (it) {
+            it->nc = nc;
+            it->js = js;
+            ngx_chatvisor_cluster_push(cl, it);
+            return;
+        }
+
+        /* no memory: both stay (a few hundred bytes, once) */
+        return;
     }
+
+    if (js) {
+        jsCtx_Destroy(js);
+    }
+
+    natsConnection_Destroy(nc);
 }
 
 
@@ -820,7 +855,7 @@ ngx_chatvisor_cluster_step(ngx_chatvisor_cluster_t *cl)
          * the account's JWT on the servers); libnats reads the file anew
          */
         if (natsConnection_Status(cl->nc) == NATS_CONN_STATUS_CLOSED) {
-            ngx_chatvisor_cluster_hang_up(cl);
+            ngx_chatvisor_cluster_hang_up(cl, 0);
         }
 
         return;
@@ -959,7 +994,7 @@ ngx_chatvisor_cluster_thread(void *data)
         ngx_chatvisor_cluster_lease_release(&cl->lease, cl->kv);
     }
 
-    ngx_chatvisor_cluster_hang_up(cl);
+    ngx_chatvisor_cluster_hang_up(cl, 1);
 
     /*
      * libnats' own threads must be gone before the process exits (they
