@@ -124,7 +124,7 @@ ngx_chatvisor_cluster_presence_tell(ngx_event_t *ev)
     /* the store's to-do of removals from the stream, tried again */
     ngx_chatvisor_cluster_erase_look(cl);
 
-    nc = ngx_chatvisor_cluster_conn(cl, 1, NULL);
+    nc = ngx_chatvisor_cluster_conn(cl, 0, NULL);
     if (nc == NULL) {
         return;
     }
@@ -179,8 +179,9 @@ ngx_chatvisor_cluster_typing(ngx_chatvisor_notice_t *n)
         return;
     }
 
-    /* a signal is worth nothing later: not sent while disconnected */
-    nc = ngx_chatvisor_cluster_conn(cl, 1, NULL);
+    /* a signal is worth nothing later: not sent while disconnected; a
+     * core NATS message, it does not wait for the stream's reader */
+    nc = ngx_chatvisor_cluster_conn(cl, 0, NULL);
     if (nc == NULL) {
         return;
     }
