@@ -198,15 +198,39 @@ is(scalar @more, 0, 'none arrives more than twice') or diag("@more");
 # one conversation's events go one at a time: one is in flight at most
 ok($again <= 1, "at most the delivery in flight is sent again ($again)");
 
+# the lease changing hands after log offset %mark: a new holder sends
+# again what the old one had on the wire (at least once, by design), so a
+# check of "once" holds only while no lease changed hands
+sub takeovers_since {
+    my ($mark) = @_;
+    my $k = 0;
+    for my $i (0 .. $#n) {
+        my $log = $n[$i]->error_log;
+        $k += () = substr($log, $mark->{$i} // 0)
+            =~ /cluster: this node sends the webhooks/g;
+    }
+    return $k;
+}
+
 # the node again: it sends nothing twice
 $n[$sender]->run;
 ok($c->wait_writable($n[$sender], timeout => 30), 'the killed node is back');
+my %mark = map { $_ => length $n[$_]->error_log } 0 .. $#n;
 my $r = post_on($sender, 'after');
 is($r->{status}, 201, 'a message on it');
 %by = wait_texts('after');
 sleep 2;
 %by = by_text(events_of($rx->log));
-is(scalar @{ $by{after} || [] }, 1, 'its event arrives once');
+my $moved = takeovers_since(\%mark);
+note("the lease changed hands $moved time(s) meanwhile (a loaded machine)")
+    if $moved;
+my $after_n = scalar @{ $by{after} || [] };
+if ($moved) {
+    ok($after_n >= 1 && $after_n <= 1 + $moved,
+       "its event arrives, at most once more per change of hands ($after_n)");
+} else {
+    is($after_n, 1, 'its event arrives once');
+}
 is(scalar @{ $by{'one-1'} || [] }, 1, 'and the old ones are not sent again');
 
 # ---- 3. the same deliveries on every node ----
@@ -325,6 +349,7 @@ sleep 2;
 is(scalar(grep { @{ $by{$_} || [] } == 1 } @fifth), 3,
    'each arrives once after the reload')
     or diag(join ', ', map { "$_ x" . scalar @{ $by{$_} || [] } } @fifth);
-is(scalar @{ $by{after} || [] }, 1, 'and the earlier ones are not sent again');
+is(scalar @{ $by{after} || [] }, $after_n,
+   'and the earlier ones are not sent again');
 
 done_testing;
