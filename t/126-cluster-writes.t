@@ -34,7 +34,7 @@ use Time::HiRes qw(time sleep);
 use Digest::SHA qw(hmac_sha256_hex);
 use JSON::PP ();
 
-use Chatvisor::Cluster;
+use Chatvisor::Cluster qw(until_ok);
 use Chatvisor::Chat;
 use Chatvisor::Widget qw(find_tags);
 
@@ -70,16 +70,6 @@ ok($c->wait_writable($_, timeout => 60), 'node ' . $_->port . ' takes writes')
 my @api = map { $c->api($_) } @n;
 my ($apiA, $apiB, $apiC) = @api;
 
-sub until_ok {
-    my ($max, $code) = @_;
-    my $start = time;
-    while (1) {
-        my $got = $code->();
-        return $got if $got;
-        return undef if time - $start > $max;
-        sleep 0.05;
-    }
-}
 
 sub page_tag {
     my ($t) = @_;

@@ -30,7 +30,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 
-use Chatvisor::Cluster;
+use Chatvisor::Cluster qw(until_ok);
 use Chatvisor::Chat qw(ctl);
 use Chatvisor::API;
 use Chatvisor::NatsStream;
@@ -60,16 +60,6 @@ for my $node (@n) {
 
 my %api = map { $_ => $c->api($n[$_]) } 0 .. 2;
 
-sub until_ok {
-    my ($max, $code) = @_;
-    my $start = time;
-    while (1) {
-        my $got = $code->();
-        return $got if $got;
-        return undef if time - $start > $max;
-        sleep 0.1;
-    }
-}
 
 # ---- X and Y write; C's nginx misses the second half ----
 

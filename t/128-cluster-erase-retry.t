@@ -24,7 +24,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 
-use Chatvisor::Cluster;
+use Chatvisor::Cluster qw(until_ok);
 use Chatvisor::Chat ();
 use Chatvisor::NatsStream;
 
@@ -72,16 +72,6 @@ for my $node (@n) {
 }
 my %api = map { $_ => $c->api($n[$_]) } 0 .. 1;
 
-sub until_ok {
-    my ($max, $code) = @_;
-    my $start = time;
-    while (1) {
-        my $got = $code->();
-        return $got if $got;
-        return undef if time - $start > $max;
-        sleep 0.2;
-    }
-}
 
 # the stream's messages holding text (asked again while the stream has no
 # leader yet, after the servers' restarts)

@@ -35,7 +35,7 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use JSON::PP;
 
-use Chatvisor::Cluster;
+use Chatvisor::Cluster qw(until_ok);
 use Chatvisor::Chat;
 use Chatvisor::Cobrowse qw(:all);
 
@@ -68,16 +68,6 @@ my $api_a = $c->api($A);
         unless $p->{status} == 200 || $p->{status} == 201;
 }
 
-sub until_ok {
-    my ($max, $code) = @_;
-    my $start = time;
-    while (1) {
-        my $got = $code->();
-        return $got if $got;
-        return undef if time - $start > $max;
-        sleep 0.05;
-    }
-}
 
 sub cobrowse_events {
     my ($res) = @_;

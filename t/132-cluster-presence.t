@@ -31,7 +31,7 @@ use Test::More;
 use POSIX ();
 use Time::HiRes qw(time sleep);
 
-use Chatvisor::Cluster;
+use Chatvisor::Cluster qw(until_ok);
 use Chatvisor::Chat;
 use Chatvisor::NatsStream;
 use Chatvisor::Proc ();
@@ -82,16 +82,6 @@ ok($c->wait_writable($_, timeout => 60), "node $name{$_->port} takes writes")
 my ($apiA, $apiB, $apiC) = map { $c->api($_) } @n;
 my %api = (A => $apiA, B => $apiB, C => $apiC);
 
-sub until_ok {
-    my ($max, $code) = @_;
-    my $start = time;
-    while (1) {
-        my $got = $code->();
-        return $got if $got;
-        return undef if time - $start > $max;
-        sleep 0.1;
-    }
-}
 
 # the widget's tag on a page of node T, or undef (hidden)
 sub page_tag {

@@ -88,6 +88,9 @@ package Chatvisor::Cluster;
 #                     login URL from the REST API (API, or one on T) used
 #                     on T (chatvisorctl refuses a cluster node's store);
 #                     a Chatvisor::Chat::Agent; dies
+#   until_ok(MAX, CODE)         CODE's first true answer, asked every
+#                     50 ms for MAX seconds (undef after); exported on
+#                     request: use Chatvisor::Cluster qw(until_ok)
 #   messages(T, API, CONV)      every message of CONV as node T lists it
 #                     (GET conversations/CONV/messages, paged): [{...}]
 #   wait_texts(T, API, CONV, [TEXT...], timeout => S)   the messages once
@@ -120,6 +123,9 @@ use Time::HiRes ();
 use Chatvisor::Port ();
 use Chatvisor::Proc ();
 use Chatvisor::Test ();
+
+use Exporter 'import';
+our @EXPORT_OK = qw(until_ok);
 
 our $NATS_SERVER = $ENV{CHATVISOR_NATS_SERVER} || 'nats-server';
 
@@ -552,6 +558,17 @@ sub console {
     $j->{agent} or die "join as $id on " . $t->port
                        . ": $j->{status} $j->{content}\n";
     return $j->{agent};
+}
+
+sub until_ok {
+    my ($max, $code) = @_;
+    my $start = Time::HiRes::time();
+    while (1) {
+        my $got = $code->();
+        return $got if $got;
+        return undef if Time::HiRes::time() - $start > $max;
+        Time::HiRes::sleep(0.05);
+    }
 }
 
 sub messages {
