@@ -46,46 +46,14 @@ void
 ngx_chatvisor_cluster_cobrowse(ngx_chatvisor_cobrowse_change_t *ch,
     u_char *data, size_t len)
 {
-    u_char                   *msg, *p;
-    natsConnection           *nc;
-    ngx_chatvisor_cluster_t  *cl;
-
-    cl = ngx_chatvisor_cluster;
-
-    if (cl == NULL) {
-        return;
-    }
-
-    /* connected is enough: a change is a core NATS message, it needs the
-     * stream no more than the servers' quorum (t/130: a node whose server
-     * came back read the stream again only seconds later) */
-    nc = ngx_chatvisor_cluster_conn(cl, 0, NULL);
-
     /* like typing, a change is worth nothing later: the other nodes'
      * sessions end by themselves (agent_gone) when they miss too much */
-    if (nc == NULL) {
-        return;
+    if (ngx_chatvisor_cluster) {
+        ngx_chatvisor_cluster_tell(ngx_chatvisor_cluster,
+                                   ngx_chatvisor_cluster->cobrowse_subject, ch,
+                                   sizeof(ngx_chatvisor_cobrowse_change_t),
+                                   data, len);
     }
-
-    msg = ngx_alloc(NGX_CHATVISOR_CLUSTER_COBROWSE_HEAD + len, cl->log);
-    if (msg == NULL) {
-        return;
-    }
-
-    p = ngx_cpymem(msg, cl->cmcf->cluster.node,
-                   NGX_CHATVISOR_CLUSTER_NODE_LEN);
-    p = ngx_cpymem(p, ch, sizeof(ngx_chatvisor_cobrowse_change_t));
-
-    if (len) {
-        ngx_memcpy(p, data, len);
-    }
-
-    /* buffered for libnats' flusher: no wait here */
-    (void) natsConnection_Publish(nc,
-                                  (const char *) cl->cobrowse_subject, msg,
-                                  (int) (NGX_CHATVISOR_CLUSTER_COBROWSE_HEAD
-                                         + len));
-    ngx_free(msg);
 }
 
 

@@ -301,6 +301,8 @@ void ngx_chatvisor_cluster_presence_in(natsConnection *nc,
 void ngx_chatvisor_cluster_presence_take(ngx_chatvisor_cluster_t *cl,
     ngx_chatvisor_cluster_item_t *it);
 void ngx_chatvisor_cluster_presence_tell(ngx_event_t *ev);
+void ngx_chatvisor_cluster_tell(ngx_chatvisor_cluster_t *cl, u_char *subject,
+    const void *head, size_t head_len, const void *body, size_t body_len);
 
 /* ngx_chatvisor_cluster_cobrowse.c: co-browsing changes */
 void ngx_chatvisor_cluster_cobrowse_in(natsConnection *nc,

@@ -107,16 +107,52 @@ ngx_chatvisor_cluster_presence_take(ngx_chatvisor_cluster_t *cl,
 }
 
 
+/*
+ * A core NATS message to the other nodes (typing, presence, co-browsing):
+ * this node's id, head, body. Not sent while disconnected: worth nothing
+ * later; connected is enough, it does not wait for the stream's reader.
+ * Buffered for libnats' flusher: no wait here.
+ */
+void
+ngx_chatvisor_cluster_tell(ngx_chatvisor_cluster_t *cl, u_char *subject,
+    const void *head, size_t head_len, const void *body, size_t body_len)
+{
+    u_char          *msg, *p;
+    size_t           len;
+    natsConnection  *nc;
+
+    nc = ngx_chatvisor_cluster_conn(cl, 0, NULL);
+    if (nc == NULL) {
+        return;
+    }
+
+    len = NGX_CHATVISOR_CLUSTER_NODE_LEN + head_len + body_len;
+
+    msg = ngx_alloc(len, cl->log);
+    if (msg == NULL) {
+        return;
+    }
+
+    p = ngx_cpymem(msg, cl->cmcf->cluster.node,
+                   NGX_CHATVISOR_CLUSTER_NODE_LEN);
+    p = ngx_cpymem(p, head, head_len);
+
+    if (body_len) {
+        ngx_memcpy(p, body, body_len);
+    }
+
+    (void) natsConnection_Publish(nc, (const char *) subject, msg, (int) len);
+    ngx_free(msg);
+}
+
+
 /* this node's agents online, to the others (every node, even with none:
  * what it says replaces what it said) */
 void
 ngx_chatvisor_cluster_presence_tell(ngx_event_t *ev)
 {
     char                     *text;
-    u_char                   *data;
     cJSON                    *told, *available, *away;
-    size_t                    len;
-    natsConnection           *nc;
     ngx_chatvisor_cluster_t  *cl = ev->data;
 
     ngx_add_timer(ev, NGX_CHATVISOR_CLUSTER_PRESENCE_EVERY);
@@ -124,8 +160,7 @@ ngx_chatvisor_cluster_presence_tell(ngx_event_t *ev)
     /* the store's to-do of removals from the stream, tried again */
     ngx_chatvisor_cluster_erase_look(cl);
 
-    nc = ngx_chatvisor_cluster_conn(cl, 0, NULL);
-    if (nc == NULL) {
+    if (ngx_chatvisor_cluster_conn(cl, 0, NULL) == NULL) {
         return;
     }
 
@@ -146,20 +181,8 @@ ngx_chatvisor_cluster_presence_tell(ngx_event_t *ev)
         return;
     }
 
-    len = ngx_strlen(text);
-    data = ngx_alloc(NGX_CHATVISOR_CLUSTER_NODE_LEN + len, ev->log);
-
-    if (data) {
-        ngx_memcpy(data, cl->cmcf->cluster.node,
-                   NGX_CHATVISOR_CLUSTER_NODE_LEN);
-        ngx_memcpy(data + NGX_CHATVISOR_CLUSTER_NODE_LEN, text, len);
-
-        (void) natsConnection_Publish(nc,
-                                (const char *) cl->presence_subject, data,
-                                (int) (NGX_CHATVISOR_CLUSTER_NODE_LEN + len));
-        ngx_free(data);
-    }
-
+    ngx_chatvisor_cluster_tell(cl, cl->presence_subject, text,
+                               ngx_strlen(text), NULL, 0);
     cJSON_free(text);
 }
 
@@ -167,31 +190,9 @@ ngx_chatvisor_cluster_presence_tell(ngx_event_t *ev)
 void
 ngx_chatvisor_cluster_typing(ngx_chatvisor_notice_t *n)
 {
-    u_char                    data[sizeof(((ngx_chatvisor_cluster_conf_t *)
-                                           0)->node)
-                                   + sizeof(ngx_chatvisor_notice_t)];
-    natsConnection           *nc;
-    ngx_chatvisor_cluster_t  *cl;
-
-    cl = ngx_chatvisor_cluster;
-
-    if (cl == NULL) {
-        return;
+    if (ngx_chatvisor_cluster) {
+        ngx_chatvisor_cluster_tell(ngx_chatvisor_cluster,
+                                   ngx_chatvisor_cluster->typing_subject, n,
+                                   sizeof(ngx_chatvisor_notice_t), NULL, 0);
     }
-
-    /* a signal is worth nothing later: not sent while disconnected; a
-     * core NATS message, it does not wait for the stream's reader */
-    nc = ngx_chatvisor_cluster_conn(cl, 0, NULL);
-    if (nc == NULL) {
-        return;
-    }
-
-    ngx_memcpy(data, cl->cmcf->cluster.node, sizeof(cl->cmcf->cluster.node));
-    ngx_memcpy(data + sizeof(cl->cmcf->cluster.node), n,
-               sizeof(ngx_chatvisor_notice_t));
-
-    /* buffered for libnats' flusher: no wait here */
-    (void) natsConnection_Publish(nc,
-                                  (const char *) cl->typing_subject,
-                                  data, (int) sizeof(data));
 }
