@@ -576,17 +576,6 @@ sub active_session {
 
 my $MB = 1024 * 1024;
 
-# a full snapshot of exactly $size bytes (put together as text: JSON::PP
-# takes seconds over megabytes)
-sub snapshot_of {
-    my ($size) = @_;
-    my $head = '[{"type":4,"timestamp":1,"data":{"href":"http://shop.example/'
-             . 'big","width":1280,"height":800}},{"type":2,"timestamp":2,'
-             . '"data":{"node":{"type":0,"id":1,"childNodes":[{"type":3,'
-             . '"id":2,"textContent":"';
-    my $tail = '"}]},"initialOffset":{"left":0,"top":0}}}]';
-    return $head . ('x' x ($size - length($head) - length($tail))) . $tail;
-}
 
 # the agent's view as bytes, not decoded
 sub raw_view {

@@ -98,16 +98,6 @@ sub raw_view {
                        headers => $ann->headers, timeout => 30);
 }
 
-# a full snapshot of exactly $size bytes
-sub snapshot_of {
-    my ($size, $fill) = @_;
-    my $head = '[{"type":4,"timestamp":1,"data":{"href":"http://shop.example/'
-             . 'h2","width":1280,"height":800}},{"type":2,"timestamp":2,'
-             . '"data":{"node":{"type":0,"id":1,"childNodes":[{"type":3,'
-             . '"id":2,"textContent":"';
-    my $tail = '"}]},"initialOffset":{"left":0,"top":0}}}]';
-    return $head . ($fill x ($size - length($head) - length($tail))) . $tail;
-}
 
 {
     my $r = cb_start($ann, $conv);

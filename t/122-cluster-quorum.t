@@ -24,7 +24,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 
-use Chatvisor::Cluster;
+use Chatvisor::Cluster qw(refused_ok);
 use Chatvisor::API;
 
 Chatvisor::Cluster::skip_unless_nats();
@@ -72,19 +72,6 @@ sub rest_write {
                           spec_check => 0, request_check => 0, timeout => 20);
 }
 
-sub refused_ok {
-    my ($r, $what) = @_;
-    subtest $what => sub {
-        is($r->{status}, 503, 'status 503');
-        like($r->{headers}{'content-type'} // '', qr{^application/json\b},
-             'JSON');
-        my $j = eval { JSON::PP->new->utf8->decode($r->{content}) };
-        ok(ref $j eq 'HASH' && ref $j->{error} eq 'HASH'
-           && ($j->{error}{code} // '') =~ /\S/
-           && ($j->{error}{message} // '') =~ /\S/,
-           'an error {code, message}') or diag($r->{content});
-    };
-}
 
 # waits until a visitor's write on T is refused (503); the last answer
 sub wait_refused {

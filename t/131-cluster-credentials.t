@@ -36,7 +36,7 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use JSON::PP ();
 
-use Chatvisor::Cluster;
+use Chatvisor::Cluster qw(refused_ok);
 use Chatvisor::NatsJWT;
 use Chatvisor::API;
 
@@ -133,19 +133,6 @@ sub visitor_post {
     return $v->post($text, client_msg_id => $text, timeout => 20);
 }
 
-sub refused_ok {
-    my ($r, $what) = @_;
-    subtest $what => sub {
-        is($r->{status}, 503, 'status 503');
-        like($r->{headers}{'content-type'} // '', qr{^application/json\b},
-             'JSON');
-        my $j = eval { JSON::PP->new->utf8->decode($r->{content}) };
-        ok(ref $j eq 'HASH' && ref $j->{error} eq 'HASH'
-           && ($j->{error}{code} // '') =~ /\S/
-           && ($j->{error}{message} // '') =~ /\S/,
-           'an error {code, message}') or diag($r->{content});
-    };
-}
 
 # every visitor's write on T for S seconds: the answers' statuses, and
 # the last answer

@@ -62,29 +62,9 @@ void
 ngx_chatvisor_cluster_cobrowse_in(natsConnection *nc, natsSubscription *sub,
     natsMsg *msg, void *closure)
 {
-    ngx_chatvisor_cluster_t *cl = closure;
-
-    int                            len;
-    const u_char                  *data;
-    ngx_chatvisor_cluster_item_t  *it;
-
-    data = (const u_char *) natsMsg_GetData(msg);
-    len = natsMsg_GetDataLength(msg);
-
-    if (len >= (int) NGX_CHATVISOR_CLUSTER_COBROWSE_HEAD
-        && ngx_memcmp(data, cl->cmcf->cluster.node,
-                      NGX_CHATVISOR_CLUSTER_NODE_LEN)
-           != 0)
-    {
-        it = ngx_chatvisor_cluster_item(NGX_CHATVISOR_CLUSTER_COBROWSE,
-                                        data + NGX_CHATVISOR_CLUSTER_NODE_LEN,
-                                        len - NGX_CHATVISOR_CLUSTER_NODE_LEN);
-        if (it) {
-            ngx_chatvisor_cluster_push(cl, it);
-        }
-    }
-
-    natsMsg_Destroy(msg);
+    ngx_chatvisor_cluster_heard(closure, msg, NGX_CHATVISOR_CLUSTER_COBROWSE,
+                                sizeof(ngx_chatvisor_cobrowse_change_t),
+                                (size_t) -1, 0);
 }
 
 

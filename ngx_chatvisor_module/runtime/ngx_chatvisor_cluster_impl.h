@@ -303,6 +303,8 @@ void ngx_chatvisor_cluster_presence_take(ngx_chatvisor_cluster_t *cl,
 void ngx_chatvisor_cluster_presence_tell(ngx_event_t *ev);
 void ngx_chatvisor_cluster_tell(ngx_chatvisor_cluster_t *cl, u_char *subject,
     const void *head, size_t head_len, const void *body, size_t body_len);
+void ngx_chatvisor_cluster_heard(ngx_chatvisor_cluster_t *cl, natsMsg *msg,
+    ngx_uint_t kind, size_t min, size_t max, ngx_uint_t with_node);
 
 /* ngx_chatvisor_cluster_cobrowse.c: co-browsing changes */
 void ngx_chatvisor_cluster_cobrowse_in(natsConnection *nc,

@@ -1,36 +1,41 @@
 /*
  * Cluster mode: what crosses nodes without being kept, on core NATS
- * subjects beside the stream: typing signals (STREAM.typing) and each
- * node's available agents for routing (STREAM.presence, every
- * PRESENCE_EVERY ms), each with the sending node's id so that a node
- * skips its own.
+ * subjects beside the stream: typing signals (STREAM.typing), each node's
+ * agents online (STREAM.presence, every PRESENCE_EVERY ms) and co-browsing
+ * changes (ngx_chatvisor_cluster_cobrowse.c), each told with the sending
+ * node's id so that a node skips its own.
  */
 
 
 #include "ngx_chatvisor_cluster_impl.h"
 
 
-/* a libnats thread: another node's typing signal (node id, notice) */
+/*
+ * A libnats thread: another node's message (ngx_chatvisor_cluster_tell():
+ * its node id, then min to max bytes), into the inbox as kind, with the
+ * node id when the loop needs to know who said it; this node's own, and
+ * one of another size, are dropped.
+ */
 void
-ngx_chatvisor_cluster_typing_in(natsConnection *nc, natsSubscription *sub,
-    natsMsg *msg, void *closure)
+ngx_chatvisor_cluster_heard(ngx_chatvisor_cluster_t *cl, natsMsg *msg,
+    ngx_uint_t kind, size_t min, size_t max, ngx_uint_t with_node)
 {
-    ngx_chatvisor_cluster_t *cl = closure;
-
+    size_t                         len, skip;
     const u_char                  *data;
     ngx_chatvisor_cluster_item_t  *it;
 
     data = (const u_char *) natsMsg_GetData(msg);
+    len = (size_t) natsMsg_GetDataLength(msg);
 
-    if (natsMsg_GetDataLength(msg) == (int) (sizeof(cl->cmcf->cluster.node)
-                                         + sizeof(ngx_chatvisor_notice_t))
+    if (len >= NGX_CHATVISOR_CLUSTER_NODE_LEN + min
+        && len - NGX_CHATVISOR_CLUSTER_NODE_LEN <= max
         && ngx_memcmp(data, cl->cmcf->cluster.node,
-                      sizeof(cl->cmcf->cluster.node))
+                      NGX_CHATVISOR_CLUSTER_NODE_LEN)
            != 0)
     {
-        it = ngx_chatvisor_cluster_item(NGX_CHATVISOR_CLUSTER_TYPING,
-                                        data + sizeof(cl->cmcf->cluster.node),
-                                        sizeof(ngx_chatvisor_notice_t));
+        skip = with_node ? 0 : NGX_CHATVISOR_CLUSTER_NODE_LEN;
+
+        it = ngx_chatvisor_cluster_item(kind, data + skip, len - skip);
         if (it) {
             ngx_chatvisor_cluster_push(cl, it);
         }
@@ -40,33 +45,25 @@ ngx_chatvisor_cluster_typing_in(natsConnection *nc, natsSubscription *sub,
 }
 
 
-/* a libnats thread: another node's agents online (node id, JSON) */
+/* a libnats thread: another node's typing signal (a notice) */
+void
+ngx_chatvisor_cluster_typing_in(natsConnection *nc, natsSubscription *sub,
+    natsMsg *msg, void *closure)
+{
+    ngx_chatvisor_cluster_heard(closure, msg, NGX_CHATVISOR_CLUSTER_TYPING,
+                                sizeof(ngx_chatvisor_notice_t),
+                                sizeof(ngx_chatvisor_notice_t), 0);
+}
+
+
+/* a libnats thread: another node's agents online (JSON; the loop keeps
+ * them by node) */
 void
 ngx_chatvisor_cluster_presence_in(natsConnection *nc, natsSubscription *sub,
     natsMsg *msg, void *closure)
 {
-    ngx_chatvisor_cluster_t *cl = closure;
-
-    int                            len;
-    const u_char                  *data;
-    ngx_chatvisor_cluster_item_t  *it;
-
-    data = (const u_char *) natsMsg_GetData(msg);
-    len = natsMsg_GetDataLength(msg);
-
-    if (len > NGX_CHATVISOR_CLUSTER_NODE_LEN
-        && ngx_memcmp(data, cl->cmcf->cluster.node,
-                      NGX_CHATVISOR_CLUSTER_NODE_LEN)
-           != 0)
-    {
-        it = ngx_chatvisor_cluster_item(NGX_CHATVISOR_CLUSTER_PRESENCE,
-                                        data, (size_t) len);
-        if (it) {
-            ngx_chatvisor_cluster_push(cl, it);
-        }
-    }
-
-    natsMsg_Destroy(msg);
+    ngx_chatvisor_cluster_heard(closure, msg, NGX_CHATVISOR_CLUSTER_PRESENCE,
+                                1, (size_t) -1, 1);
 }
 
 

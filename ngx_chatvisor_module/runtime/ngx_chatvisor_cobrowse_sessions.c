@@ -541,6 +541,47 @@ ngx_chatvisor_cobrowse_slot(ngx_chatvisor_cobrowse_zone_t *zone)
 }
 
 
+/*
+ * A session asked for (here, or on another node: the same state): its
+ * bounds start full. Under the zone's lock; the strings may come from
+ * another node's message, so each is cut to its field.
+ */
+static void
+ngx_chatvisor_cobrowse_begin(ngx_chatvisor_cobrowse_zone_t *zone,
+    ngx_chatvisor_cobrowse_session_t *s, const char *conversation_id,
+    const char *customer_id, const char *agent_id, const char *agent_name,
+    int64_t now)
+{
+    ngx_memzero(s, sizeof(ngx_chatvisor_cobrowse_session_t));
+
+    s->used = 1;
+    ngx_cpystrn((u_char *) s->conversation_id, (u_char *) conversation_id,
+                sizeof(s->conversation_id));
+    s->hash = ngx_hash_key((u_char *) s->conversation_id,
+                           ngx_strlen(s->conversation_id));
+    ngx_cpystrn((u_char *) s->v.customer_id, (u_char *) customer_id,
+                sizeof(s->v.customer_id));
+    ngx_cpystrn((u_char *) s->v.agent_id, (u_char *) agent_id,
+                sizeof(s->v.agent_id));
+    ngx_cpystrn((u_char *) s->v.agent_name, (u_char *) agent_name,
+                sizeof(s->v.agent_name));
+
+    s->v.state = NGX_CHATVISOR_COBROWSE_REQUESTED;
+    s->v.requested_ms = now;
+    s->agent_seen_ms = now;
+    s->rate_ms = now;
+    s->rate_tokens = NGX_CHATVISOR_COBROWSE_RATE
+                     / 1000 * NGX_CHATVISOR_COBROWSE_RATE_WINDOW;
+    s->full_ms = now;
+    s->full_tokens = NGX_CHATVISOR_COBROWSE_FULL_BURST
+                     * NGX_CHATVISOR_COBROWSE_FULL_EVERY;
+
+    ngx_chatvisor_cobrowse_bump(zone, s);
+    zone->live++;
+}
+
+
+
 ngx_chatvisor_cobrowse_rc_e
 ngx_chatvisor_cobrowse_start(ngx_chatvisor_main_conf_t *cmcf,
     const char *conversation_id, const char *customer_id,
@@ -593,33 +634,9 @@ ngx_chatvisor_cobrowse_start(ngx_chatvisor_main_conf_t *cmcf,
         }
     }
 
-    ngx_memzero(s, sizeof(ngx_chatvisor_cobrowse_session_t));
-
-    s->used = 1;
-    s->hash = ngx_hash_key((u_char *) conversation_id,
-                           ngx_strlen(conversation_id));
-    ngx_cpystrn((u_char *) s->conversation_id, (u_char *) conversation_id,
-                sizeof(s->conversation_id));
-    ngx_cpystrn((u_char *) s->v.customer_id, (u_char *) customer_id,
-                sizeof(s->v.customer_id));
-    ngx_cpystrn((u_char *) s->v.agent_id, (u_char *) agent_id,
-                sizeof(s->v.agent_id));
-    ngx_cpystrn((u_char *) s->v.agent_name, (u_char *) agent_name,
-                sizeof(s->v.agent_name));
-
-    s->v.state = NGX_CHATVISOR_COBROWSE_REQUESTED;
-    s->v.requested_ms = now;
-    s->agent_seen_ms = now;
+    ngx_chatvisor_cobrowse_begin(zone, s, conversation_id, customer_id,
+                                 agent_id, agent_name, now);
     s->agent_here_ms = now;
-    s->rate_ms = now;
-    s->rate_tokens = NGX_CHATVISOR_COBROWSE_RATE
-                     / 1000 * NGX_CHATVISOR_COBROWSE_RATE_WINDOW;
-    s->full_ms = now;
-    s->full_tokens = NGX_CHATVISOR_COBROWSE_FULL_BURST
-                     * NGX_CHATVISOR_COBROWSE_FULL_EVERY;
-
-    ngx_chatvisor_cobrowse_bump(zone, s);
-    zone->live++;
     *created = 1;
 
     ngx_chatvisor_cobrowse_notice(notice, &n, NGX_CHATVISOR_NOTICE_COBROWSE,
@@ -1559,30 +1576,10 @@ ngx_chatvisor_cobrowse_apply(ngx_chatvisor_main_conf_t *cmcf,
             }
         }
 
-        ngx_memzero(s, sizeof(ngx_chatvisor_cobrowse_session_t));
-
-        s->used = 1;
-        s->hash = ngx_hash_key((u_char *) ch->conversation_id,
-                               ngx_strlen(ch->conversation_id));
-        ngx_memcpy(s->conversation_id, ch->conversation_id, CV_ID_MAX);
-        ngx_memcpy(s->v.customer_id, ch->customer_id, CV_ID_MAX);
-        ngx_memcpy(s->v.agent_id, ch->agent_id, sizeof(s->v.agent_id));
-        ngx_memcpy(s->v.agent_name, ch->agent_name, sizeof(s->v.agent_name));
-
-        s->v.state = NGX_CHATVISOR_COBROWSE_REQUESTED;
-        s->v.requested_ms = now;
-        s->agent_seen_ms = now;
-
         /* the visitor may post here: the bounds start full, as there */
-        s->rate_ms = now;
-        s->rate_tokens = NGX_CHATVISOR_COBROWSE_RATE
-                         / 1000 * NGX_CHATVISOR_COBROWSE_RATE_WINDOW;
-        s->full_ms = now;
-        s->full_tokens = NGX_CHATVISOR_COBROWSE_FULL_BURST
-                         * NGX_CHATVISOR_COBROWSE_FULL_EVERY;
-
-        ngx_chatvisor_cobrowse_bump(zone, s);
-        zone->live++;
+        ngx_chatvisor_cobrowse_begin(zone, s, ch->conversation_id,
+                                     ch->customer_id, ch->agent_id,
+                                     ch->agent_name, now);
         told = 1;
         break;
 

@@ -91,6 +91,9 @@ package Chatvisor::Cluster;
 #   until_ok(MAX, CODE)         CODE's first true answer, asked every
 #                     50 ms for MAX seconds (undef after); exported on
 #                     request: use Chatvisor::Cluster qw(until_ok)
+#   refused_ok(R, NAME)         a subtest: answer R is the cluster's 503
+#                     with a JSON error {code, message}; exported on
+#                     request
 #   messages(T, API, CONV)      every message of CONV as node T lists it
 #                     (GET conversations/CONV/messages, paged): [{...}]
 #   wait_texts(T, API, CONV, [TEXT...], timeout => S)   the messages once
@@ -125,7 +128,7 @@ use Chatvisor::Proc ();
 use Chatvisor::Test ();
 
 use Exporter 'import';
-our @EXPORT_OK = qw(until_ok);
+our @EXPORT_OK = qw(until_ok refused_ok);
 
 our $NATS_SERVER = $ENV{CHATVISOR_NATS_SERVER} || 'nats-server';
 
@@ -569,6 +572,21 @@ sub until_ok {
         return undef if Time::HiRes::time() - $start > $max;
         Time::HiRes::sleep(0.05);
     }
+}
+
+sub refused_ok {
+    my ($r, $what) = @_;
+    Test::More::subtest($what => sub {
+        Test::More::is($r->{status}, 503, 'status 503');
+        Test::More::like($r->{headers}{'content-type'} // '',
+                         qr{^application/json\b}, 'JSON');
+        my $j = eval { JSON::PP->new->utf8->decode($r->{content}) };
+        Test::More::ok(ref $j eq 'HASH' && ref $j->{error} eq 'HASH'
+                       && ($j->{error}{code} // '') =~ /\S/
+                       && ($j->{error}{message} // '') =~ /\S/,
+                       'an error {code, message}')
+            or Test::More::diag($r->{content});
+    });
 }
 
 sub messages {

@@ -19,6 +19,9 @@ package Chatvisor::Cobrowse;
 #   full_snapshot(bytes => N, mark => 'x')   a meta and a full snapshot
 #                                            event with about N bytes of text
 #   incremental(n => N, bytes => B, mark => 'x')  N mouse-move-like events
+#   snapshot_of(SIZE, FILL)  a full snapshot of exactly SIZE bytes, its
+#                           text FILL (default 'x') repeated; put together
+#                           as text (JSON::PP takes seconds over megabytes)
 #   conversation($t)        a new visitor with a conversation: (visitor, id)
 
 use strict;
@@ -32,12 +35,24 @@ use Chatvisor::Chat ();
 use Exporter 'import';
 our @EXPORT_OK = qw(cb_start cb_decide cb_send cb_view cb_start_view
                     cb_pointer cb_state cb_vstop cb_astop cb_visitor_poll
-                    full_snapshot incremental conversation decode);
+                    full_snapshot incremental snapshot_of conversation
+                    decode);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
 my $JSON = JSON::PP->new->utf8->canonical;
 
 sub decode { Chatvisor::Chat::decode_json($_[0]) }
+
+sub snapshot_of {
+    my ($size, $fill) = @_;
+    $fill //= 'x';
+    my $head = '[{"type":4,"timestamp":1,"data":{"href":"http://shop.example/'
+             . 'big","width":1280,"height":800}},{"type":2,"timestamp":2,'
+             . '"data":{"node":{"type":0,"id":1,"childNodes":[{"type":3,'
+             . '"id":2,"textContent":"';
+    my $tail = '"}]},"initialOffset":{"left":0,"top":0}}}]';
+    return $head . ($fill x ($size - length($head) - length($tail))) . $tail;
+}
 
 # ------------------------------------------------------------- batches
 
