@@ -221,12 +221,41 @@ async function visitorSession(base, agent, k) {
   return v;
 }
 
+// The peer (CHATVISOR_REPLAY_RELAY=nchan): the same chunks relayed by nchan
+// in the same nginx (POST /nchan/pub/cbK, the agent's side a longpoll
+// subscriber on /nchan/sub/cbK), so that what relaying this traffic costs
+// the chat is measured for the relay users would pick instead.
+function nchanSession(base, k) {
+  return { k, h: {}, url: () => `${base}/nchan/pub/cb${k}`, nchan: true };
+}
+
+function nchanView(base, k, onAnswer) {
+  const v = { stopped: false, cursor: 0, answers: 0, bytes: 0, state: '', done: null };
+  v.done = (async () => {
+    let h = {};
+    while (!v.stopped) {
+      const r = await request('GET', `${base}/nchan/sub/cb${k}`, h);
+      if (v.stopped) break;
+      if (r.status === 304 || r.status === 408) continue;
+      must(r, 'nchan subscriber', 200);
+      h = { 'If-Modified-Since': r.headers['last-modified'], 'If-None-Match': r.headers.etag };
+      if (v.cursor !== 0) onAnswer(r);
+      v.cursor++;
+      v.answers++;
+      v.bytes += r.text.length;
+    }
+  })();
+  return v;
+}
+
 async function replayPhase(base, cookie, csrf, traceFile, sessions, seconds) {
   const trace = JSON.parse(readFileSync(traceFile, 'utf8'));
   if (!trace.full || !trace.chunks.length) throw new Error('the trace has no chunks');
+  const peer = process.env.CHATVISOR_REPLAY_RELAY === 'nchan';
   const agent = new Agent(base, cookie, csrf);
   const vs = [];
-  for (let k = 0; k < sessions; k++) vs.push(await visitorSession(base, agent, k));
+  for (let k = 0; k < sessions; k++) vs.push(peer ? nchanSession(base, k) : await visitorSession(base, agent, k));
+  const sentOk = peer ? [201, 202] : [204];
 
   let measuring = false;
   let stopped = false;
@@ -239,7 +268,7 @@ async function replayPhase(base, cookie, csrf, traceFile, sessions, seconds) {
   const errors = [];
   const chatPolls = [];
 
-  const views = vs.map((v) => viewLoop(agent, v.conv, (r) => {
+  const onAnswer = (r) => {
     for (const m of r.text.matchAll(MARK)) {
       const s = sent.get(m[1]);
       if (!s) continue;
@@ -248,12 +277,14 @@ async function replayPhase(base, cookie, csrf, traceFile, sessions, seconds) {
       relays.push(r.t - s.t);
       for (const a of s.ages) lags.push(r.t - s.t + a);
     }
-  }));
+  };
+  const views = vs.map((v) => (peer ? nchanView(base, v.k, onAnswer) : viewLoop(agent, v.conv, onAnswer)));
 
   // the visitor's widget holds its chat poll meanwhile, and sends a full
   // snapshot when nginx asks for one (a long session's changes outgrew it)
   let fulls = 0;
   for (const v of vs) {
+    if (peer) break;
     chatPolls.push((async () => {
       let after = 0;
       let gen = 0;
@@ -271,7 +302,7 @@ async function replayPhase(base, cookie, csrf, traceFile, sessions, seconds) {
   }
 
   const senders = vs.map((v, i) => (async () => {
-    must(await request('POST', v.url(true), v.h, trace.full), 'full snapshot', 204);
+    must(await request('POST', v.url(true), v.h, trace.full), 'full snapshot', ...sentOk);
     // sessions start spread over one pass of the trace
     const period = trace.seconds * 1000;
     let start = now() + (i * 150) / sessions;
@@ -285,7 +316,7 @@ async function replayPhase(base, cookie, csrf, traceFile, sessions, seconds) {
       if (v.wantFull) {
         v.wantFull = false;
         const f = await request('POST', v.url(true), v.h, trace.full);
-        if (f.status !== 204) errors.push(`full snapshot ${f.status} ${f.text.slice(0, 100)}`);
+        if (!sentOk.includes(f.status)) errors.push(`full snapshot ${f.status} ${f.text.slice(0, 100)}`);
         if (measuring) {
           fulls++;
           posts++;
@@ -297,7 +328,7 @@ async function replayPhase(base, cookie, csrf, traceFile, sessions, seconds) {
       const t = now();
       sent.set(id, { t, ages: c.ages, measured: measuring });
       const r = await request('POST', v.url(false), v.h, body);
-      if (r.status !== 204) errors.push(`chunk ${r.status} ${r.text.slice(0, 100)}`);
+      if (!sentOk.includes(r.status)) errors.push(`chunk ${r.status} ${r.text.slice(0, 100)}`);
       if (measuring) {
         posts++;
         bytes += Buffer.byteLength(body);
@@ -322,7 +353,9 @@ async function replayPhase(base, cookie, csrf, traceFile, sessions, seconds) {
   await sleep(500);     // what was sent while measuring arrives
   stopped = true;
   for (const w of views) w.stopped = true;
-  for (const v of vs) must(await agent.post(`conversations/${v.conv}/cobrowse/stop`), 'stop');
+  // nchan's held polls are answered by one more message each
+  if (peer) for (const v of vs) await request('POST', v.url(), {}, '[]');
+  for (const v of vs) if (!peer) must(await agent.post(`conversations/${v.conv}/cobrowse/stop`), 'stop');
   await Promise.all(views.map((w) => w.done.catch((e) => errors.push(String(e)))));
   await Promise.all(senders);
   const pending = Array.from(sent.values()).filter((s) => s.measured).length;
