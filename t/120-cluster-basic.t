@@ -87,6 +87,26 @@ ok(wait_readers($_), 'node ' . $_->port . ': both workers read the stream')
                                                  $store[1], '--id', 'bob');
     isnt($st, 0, "chatvisorctl agent-put refuses a cluster node's store");
     like($out, qr/a cluster node's .*REST API/, 'and says to use the REST API');
+
+    # a store that left its cluster for good (here a backup of B's):
+    # --standalone writes to it
+    my $copy = $n[1]->testdir . '/left-the-cluster';
+    mkdir $copy or die "$copy: $!";
+    ctl('backup', '--store', $store[1], $copy);
+    ($st, $out) = Chatvisor::Chat::ctl_status('login-url', '--store', $copy,
+                                              '--agent', 'ann');
+    isnt($st, 0, 'login-url refuses it too without --standalone');
+    like($out, qr/--standalone/, 'and names --standalone');
+    ($st, $out) = Chatvisor::Chat::ctl_status('agent-put', '--store', $copy,
+                                              '--id', 'bob', '--standalone');
+    is($st, 0, 'agent-put --standalone writes to it') or diag($out);
+    ($st, $out) = Chatvisor::Chat::ctl_status('login-url', '--store', $copy,
+                                              '--agent', 'bob', '--standalone');
+    is($st, 0, 'login-url --standalone for the agent it made') or diag($out);
+    like($out, qr{/join#\S+}, 'a one-time login URL');
+    ($st, $out) = Chatvisor::Chat::ctl_status('login-url', '--store', $copy,
+                                              '--agent', 'nobody', '--standalone');
+    isnt($st, 0, 'an agent it does not have: refused');
 }
 
 # ---- the first write ----
