@@ -226,6 +226,8 @@ unlike($D->error_log, qr/reading the stream again/,
 for my $node ($A, $B, $C, $D) {
     unlike($node->error_log, qr/not removed from the stream yet/,
            'node ' . $node->port . ': every removal went through');
+    unlike($node->error_log, qr/denies deletes/,
+           'and it did not take its own stream for one that denies them');
 }
 
 done_testing();

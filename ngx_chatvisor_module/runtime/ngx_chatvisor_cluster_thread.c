@@ -13,6 +13,8 @@
 
 static void ngx_chatvisor_cluster_max_age(jsStreamConfig *sc,
     int64_t max_age);
+static void ngx_chatvisor_cluster_deny_delete(ngx_chatvisor_cluster_t *cl,
+    jsStreamInfo *si);
 static ngx_int_t ngx_chatvisor_cluster_reachable(ngx_chatvisor_cluster_t *cl,
     uint64_t from, int64_t from_at);
 
@@ -260,9 +262,40 @@ ngx_chatvisor_cluster_stream(ngx_chatvisor_cluster_t *cl)
         return;
     }
 
+    ngx_chatvisor_cluster_deny_delete(cl, si);
+
     jsStreamInfo_Destroy(si);
     cl->stream_ok = 1;
     ngx_chatvisor_cluster_note(cl, "the stream is available", NATS_OK);
+}
+
+
+/*
+ * A stream made elsewhere with deny_delete (which JetStream does not let
+ * an update change) keeps an erased customer's commands until they age
+ * out: erasure is not complete there, so it is said at error, once a
+ * connection, with the remedy.
+ */
+static void
+ngx_chatvisor_cluster_deny_delete(ngx_chatvisor_cluster_t *cl,
+    jsStreamInfo *si)
+{
+    ngx_chatvisor_cluster_item_t  *it;
+
+    static const char  text[] = "the stream denies deletes (deny_delete): "
+        "an erased customer's commands stay in it until they age out "
+        "(chatvisor_retention), so erasure is not complete; make the "
+        "stream anew without deny_delete (docs/cluster.md)";
+
+    if (si->Config == NULL || !si->Config->DenyDelete) {
+        return;
+    }
+
+    it = ngx_chatvisor_cluster_item(NGX_CHATVISOR_CLUSTER_NOTE_ERR, text,
+                                    sizeof(text) - 1);
+    if (it) {
+        ngx_chatvisor_cluster_push(cl, it);
+    }
 }
 
 
