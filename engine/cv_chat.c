@@ -1285,6 +1285,9 @@ typedef struct {
     cv_txn   *t;
     cJSON    *items;
     size_t    left;
+    uint64_t  last;     /* the order of the last one taken */
+    int       peek;     /* look one beyond the page: is there more? */
+    int       more;
 } cv_list_ctx;
 
 
@@ -1297,9 +1300,8 @@ cv_list_one(void *data, const char *id, uint64_t order, int *stop)
     cv_status     st;
     cv_conv_rec   rec;
 
-    (void) order;
-
     if (l->left == 0) {
+        l->more = 1;
         *stop = 1;
         return CV_OK;
     }
@@ -1320,8 +1322,9 @@ cv_list_one(void *data, const char *id, uint64_t order, int *stop)
     }
 
     cJSON_AddItemToArray(l->items, conv);
+    l->last = order;
 
-    if (--l->left == 0) {
+    if (--l->left == 0 && !l->peek) {
         *stop = 1;
     }
 
@@ -1333,9 +1336,23 @@ cv_status
 cv_conversation_list(cv_txn *t, const char *status,
     const char *assigned_agent_id, size_t limit, cJSON *items)
 {
+    return cv_conversation_page(t, status, assigned_agent_id, 0, limit,
+                                items, NULL);
+}
+
+
+cv_status
+cv_conversation_page(cv_txn *t, const char *status,
+    const char *assigned_agent_id, uint64_t before, size_t limit,
+    cJSON *items, uint64_t *next)
+{
     cJSON        *got, *conv;
     cv_status     st;
     cv_list_ctx   l;
+
+    if (next) {
+        *next = 0;
+    }
 
     if (limit == 0) {
         return CV_OK;
@@ -1349,9 +1366,16 @@ cv_conversation_list(cv_txn *t, const char *status,
     l.t = t;
     l.items = got;
     l.left = limit;
+    l.last = 0;
+    l.peek = (next != NULL);
+    l.more = 0;
 
-    st = cv_index_conversations(t, status, assigned_agent_id, 0, cv_list_one,
-                                &l);
+    st = cv_index_conversations(t, status, assigned_agent_id, before,
+                                cv_list_one, &l);
+
+    if (st == CV_OK && next && l.more) {
+        *next = l.last;
+    }
 
     /* all or nothing */
     while (st == CV_OK && got->child) {

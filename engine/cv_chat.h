@@ -143,6 +143,14 @@ cv_status cv_conversation_close(cv_txn *t, const char *conv_id,
 cv_status cv_conversation_list(cv_txn *t, const char *status,
     const char *assigned_agent_id, size_t limit, cJSON *items);
 
+/* One page of the same list: those created before the one of order
+ * before (0: from the newest). *next is what to pass as before for the
+ * next page, 0 when none comes after this one (it looks one beyond the
+ * page to know). */
+cv_status cv_conversation_page(cv_txn *t, const char *status,
+    const char *assigned_agent_id, uint64_t before, size_t limit,
+    cJSON *items, uint64_t *next);
+
 /* The global log (cv_log.c): entries after a position, in order; each
  * has seq, type, conversation_id, customer_id, conversation_seq,
  * created_at, the conversation's state and, when it has one, its event. */

@@ -106,6 +106,39 @@ is(console($ann, 'all', 'all'), 'free bobs done later long',
    'all of them, open and closed, newest first');
 is(console($ann, 'mine', 'all'), 'done later long', "ann's, open and closed");
 
+# the same list a page at a time, as the console follows next_cursor
+{
+    my (@pages, $cursor, $last);
+    for (1 .. 5) {
+        my $r = $ann->get('conversations?filter=all&status=all&limit=2'
+                          . (defined $cursor ? "&cursor=$cursor" : ''));
+        $last = $r;
+        last unless $r->{status} == 200;
+        push @pages, join ' ', map { $name_of{ $_->{id} } // 'new' }
+                               @{ $r->{json}{items} };
+        $cursor = $r->{json}{next_cursor};
+        last unless defined $cursor;
+    }
+    is(join(' | ', @pages), 'free bobs | done later | long',
+       'pages of 2: the same list, each once, newest first');
+    ok($last->{status} == 200 && exists $last->{json}{next_cursor}
+       && !defined $last->{json}{next_cursor},
+       'the last page says no more (next_cursor null)');
+
+    my $r = $ann->get('conversations?filter=all&status=all&limit=5');
+    ok($r->{status} == 200 && @{ $r->{json}{items} } == 5
+       && !defined $r->{json}{next_cursor},
+       'a page that holds them all: no cursor after it');
+
+    for my $bad ('cursor=abc', 'cursor=-1', 'limit=0', 'limit=201',
+                 'limit=x')
+    {
+        $r = $ann->get("conversations?filter=all&status=all&$bad");
+        ok($r->{status} == 400 && ($r->{json}{error}{code} // '') eq 'invalid_request',
+           "$bad: 400 invalid_request") or diag $r->{content};
+    }
+}
+
 {
     my $r = $api->call(GET => "conversations/$conv{long}/messages?after=30&limit=5");
     my @m = @{ $r->{json}{items} || [] };

@@ -161,6 +161,9 @@ test_counts(cv_store *st)
 }
 
 
+static void test_pages(cv_txn *t, char c[4][CV_ID_MAX]);
+
+
 static void
 test_lists(cv_store *st)
 {
@@ -213,7 +216,74 @@ test_lists(cv_store *st)
     list_ids(t, "closed", NULL, 0, got, sizeof(got));
     ok(got[0] == '\0', "a limit of 0: none");
 
+    test_pages(t, c);
+
     cv_txn_commit(t);
+}
+
+
+/* the same list a page at a time: each once, newest first, and no
+ * cursor after the last page (the store holds earlier tests' ones too) */
+static void
+test_pages(cv_txn *t, char c[4][CV_ID_MAX])
+{
+    char       all[2048], got[2048];
+    cJSON     *page, *conv;
+    uint64_t   before, next;
+    size_t     n, total, pages;
+    int        good;
+
+    list_ids(t, NULL, NULL, 1000, all, sizeof(all));
+    ok(strstr(all, c[0]) && strstr(all, c[3]), "the whole list holds c0..c3");
+
+    got[0] = '\0';
+    n = 0;
+    total = 0;
+    pages = 0;
+    before = 0;
+    good = 1;
+
+    do {
+        page = cJSON_CreateArray();
+        good = good && cv_conversation_page(t, NULL, NULL, before, 2, page,
+                                            &next) == CV_OK;
+        pages++;
+        total += cJSON_GetArraySize(page);
+
+        cJSON_ArrayForEach(conv, page) {
+            n += snprintf(got + n, sizeof(got) - n, "%s%s", n ? " " : "",
+                          str(conv, "id"));
+        }
+
+        good = good && (next == 0 || cJSON_GetArraySize(page) == 2);
+        cJSON_Delete(page);
+        before = next;
+
+    } while (next && pages < 100);
+
+    ok(good && strcmp(got, all) == 0, "pages of 2, one after the other: the "
+       "whole list, newest first, each once");
+    ok(pages == (total + 1) / 2, "as many pages as it takes, no empty one "
+       "after the last (it looked one beyond)");
+
+    page = cJSON_CreateArray();
+    ok(cv_conversation_page(t, NULL, NULL, 0, total, page, &next) == CV_OK
+       && (size_t) cJSON_GetArraySize(page) == total && next == 0,
+       "a page that holds them all: no cursor");
+    cJSON_Delete(page);
+
+    page = cJSON_CreateArray();
+    ok(cv_conversation_page(t, NULL, NULL, 0, total - 1, page, &next) == CV_OK
+       && (size_t) cJSON_GetArraySize(page) == total - 1 && next != 0,
+       "one short of them all: a cursor");
+    cJSON_Delete(page);
+
+    page = cJSON_CreateArray();
+    ok(cv_conversation_page(t, "open", "cat", 0, 1, page, &next) == CV_OK
+       && cJSON_GetArraySize(page) == 1
+       && strcmp(str(page->child, "id"), c[1]) == 0 && next == 0,
+       "cat's open ones by 1: c1 and no cursor");
+    cJSON_Delete(page);
 }
 
 

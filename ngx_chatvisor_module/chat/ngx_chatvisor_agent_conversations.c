@@ -51,7 +51,8 @@ ngx_chatvisor_conversation_view(cv_txn *t, cJSON *conv)
 }
 
 
-/* GET conversations?filter=unassigned|mine|all&status=open|closed|all */
+/* GET conversations?filter=unassigned|mine|all&status=open|closed|all
+ *     [&cursor=NEXT_CURSOR][&limit=N]: newest first, a page at a time */
 
 ngx_int_t
 ngx_chatvisor_agent_list(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
@@ -62,8 +63,11 @@ ngx_chatvisor_agent_list(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
     static const char  *filters[] = { "unassigned", "mine", "all", NULL };
     static const char  *statuses[] = { "open", "closed", "all", NULL };
 
+    char                        next_text[NGX_INT64_LEN + 1];
     cJSON                      *items, *conv;
+    size_t                      limit;
     cv_txn                     *t;
+    uint64_t                    before, next;
     cv_status                   st;
     ngx_uint_t                  filter, status;
     const char                 *assigned, *stat;
@@ -79,6 +83,11 @@ ngx_chatvisor_agent_list(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
         || ngx_chatvisor_arg_choice(r, "status", statuses, OPEN, &status,
                                     "\"status\" must be open, closed or all",
                                     &err)
+           != NGX_OK
+        || ngx_chatvisor_arg_cursor(r, "cursor", &before, &err) != NGX_OK
+        || ngx_chatvisor_arg_limit(r, NGX_CHATVISOR_CONSOLE_LIST_MAX,
+                                   NGX_CHATVISOR_CONSOLE_LIST_MAX, &limit,
+                                   &err)
            != NGX_OK)
     {
         return ngx_chatvisor_send_err(r, &err);
@@ -95,8 +104,7 @@ ngx_chatvisor_agent_list(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
     }
 
     items = cJSON_CreateArray();
-    st = cv_conversation_list(t, stat, assigned,
-                              NGX_CHATVISOR_CONSOLE_LIST_MAX, items);
+    st = cv_conversation_page(t, stat, assigned, before, limit, items, &next);
 
     cJSON_ArrayForEach(conv, items) {
         ngx_chatvisor_conversation_view(t, conv);
@@ -109,8 +117,13 @@ ngx_chatvisor_agent_list(ngx_http_request_t *r, ngx_chatvisor_ctx_t *ctx)
         return ngx_chatvisor_send_status(r, st, NULL);
     }
 
+    if (next) {
+        *ngx_sprintf((u_char *) next_text, "%uL", next) = '\0';
+    }
+
     return ngx_chatvisor_send_json(r, NGX_HTTP_OK,
-                                   ngx_chatvisor_page(items, NULL));
+                                   ngx_chatvisor_page(items,
+                                                      next ? next_text : NULL));
 }
 
 
