@@ -16,6 +16,11 @@
  * any process (whose fdatasync carried its meta page to disk). Meanwhile
  * the next batch commits. Batches are answered in the order of their
  * commits, each only once it and everything it saw is durable.
+ *
+ * Late joiners: while a batch's thread waits for the writer lock (the
+ * other workers' commits hold it through their fdatasync), the writes
+ * that arrive join it ("late") instead of waiting for the next batch's
+ * turn at the lock; the thread takes them once it holds the lock.
  */
 
 
@@ -94,6 +99,14 @@ static int64_t       ngx_chatvisor_usage_warned;
 static ngx_thread_task_t  *ngx_chatvisor_commit_task;
 static ngx_thread_task_t  *ngx_chatvisor_sync_task;
 
+/* writes for the batch in the thread, until it takes them (late_open
+ * cleared): both under late_mutex, shared by the event loop and the
+ * thread */
+static ngx_thread_mutex_t  ngx_chatvisor_late_mutex;
+static ngx_queue_t         ngx_chatvisor_late;
+static ngx_uint_t          ngx_chatvisor_late_open;
+static ngx_uint_t          ngx_chatvisor_late_ready;
+
 /*
  * An exiting worker (reload) leaves once no timer is left, and a batch in
  * the thread has none: this one keeps the worker until the batch is
@@ -148,6 +161,15 @@ ngx_chatvisor_commit_setup(void)
     ngx_queue_init(&ngx_chatvisor_batch);
     ngx_queue_init(&ngx_chatvisor_unsynced);
 
+#if (NGX_THREADS)
+    ngx_queue_init(&ngx_chatvisor_late);
+
+    /* without it, writes wait for the next batch as before */
+    ngx_chatvisor_late_ready =
+        (ngx_thread_mutex_create(&ngx_chatvisor_late_mutex, ngx_cycle->log)
+         == NGX_OK);
+#endif
+
     ngx_memzero(&ngx_chatvisor_flush_event, sizeof(ngx_event_t));
     ngx_chatvisor_flush_event.handler = ngx_chatvisor_commit_flush;
     ngx_chatvisor_flush_event.log = ngx_cycle->log;
@@ -155,6 +177,57 @@ ngx_chatvisor_commit_setup(void)
 
     ngx_chatvisor_commit_ready = 1;
 }
+
+
+#if (NGX_THREADS)
+
+/* in the event loop: the write joins the batch in the thread if that
+ * has not taken the late ones yet */
+static ngx_uint_t
+ngx_chatvisor_late_join(ngx_chatvisor_op_t *op)
+{
+    ngx_uint_t  joined;
+
+    if (ngx_thread_mutex_lock(&ngx_chatvisor_late_mutex, ngx_cycle->log)
+        != NGX_OK)
+    {
+        return 0;
+    }
+
+    joined = ngx_chatvisor_late_open;
+
+    if (joined) {
+        ngx_queue_insert_tail(&ngx_chatvisor_late, &op->queue);
+    }
+
+    (void) ngx_thread_mutex_unlock(&ngx_chatvisor_late_mutex, ngx_cycle->log);
+
+    return joined;
+}
+
+
+/* in the thread, holding the writer lock: the late writes join the batch,
+ * later ones wait for the next */
+static void
+ngx_chatvisor_late_take(ngx_log_t *log)
+{
+    if (!ngx_chatvisor_late_open
+        || ngx_thread_mutex_lock(&ngx_chatvisor_late_mutex, log) != NGX_OK)
+    {
+        return;
+    }
+
+    ngx_chatvisor_late_open = 0;
+
+    if (!ngx_queue_empty(&ngx_chatvisor_late)) {
+        ngx_queue_add(&ngx_chatvisor_batch, &ngx_chatvisor_late);
+        ngx_queue_init(&ngx_chatvisor_late);
+    }
+
+    (void) ngx_thread_mutex_unlock(&ngx_chatvisor_late_mutex, log);
+}
+
+#endif
 
 
 ngx_int_t
@@ -167,6 +240,12 @@ ngx_chatvisor_commit(ngx_chatvisor_main_conf_t *cmcf, ngx_chatvisor_op_t *op)
     if (!ngx_chatvisor_commit_ready) {
         ngx_chatvisor_commit_setup();
     }
+
+#if (NGX_THREADS)
+    if (ngx_chatvisor_late_open && ngx_chatvisor_late_join(op)) {
+        return NGX_OK;
+    }
+#endif
 
     ngx_queue_insert_tail(&ngx_chatvisor_ops, &op->queue);
 
@@ -247,6 +326,9 @@ ngx_chatvisor_commit_flush(ngx_event_t *ev)
 
             ngx_chatvisor_batch_unsynced = 1;
 
+            /* the thread is not running yet: no lock needed to open it */
+            ngx_chatvisor_late_open = ngx_chatvisor_late_ready;
+
             if (ngx_thread_task_post(cmcf->thread_pool,
                                      ngx_chatvisor_commit_task)
                 == NGX_OK)
@@ -254,6 +336,8 @@ ngx_chatvisor_commit_flush(ngx_event_t *ev)
                 ngx_chatvisor_commit_guard_set(ev->log);
                 return;
             }
+
+            ngx_chatvisor_late_open = 0;
         }
 
         ngx_log_error(NGX_LOG_WARN, ev->log, 0,
@@ -503,15 +587,20 @@ ngx_chatvisor_batch_run(void *data, ngx_log_t *log)
 
     ngx_chatvisor_batch_need = 0;
 
+    st = ngx_chatvisor_batch_unsynced
+         ? cv_txn_begin_unsynced_meta(cmcf->store, &t)
+         : cv_txn_begin(cmcf->store, 1, &t);
+
+#if (NGX_THREADS)
+    /* what came while it waited for the writer lock */
+    ngx_chatvisor_late_take(log);
+#endif
+
     /* a write alone in its batch (a paced chat's usual case) needs no
      * child: the batch's own abort drops what it did (a third of a
      * commit's CPU, docs/decisions.md) */
     alone = (ngx_queue_head(&ngx_chatvisor_batch)
              == ngx_queue_last(&ngx_chatvisor_batch));
-
-    st = ngx_chatvisor_batch_unsynced
-         ? cv_txn_begin_unsynced_meta(cmcf->store, &t)
-         : cv_txn_begin(cmcf->store, 1, &t);
 
     if (st == CV_OK && alone) {
         op = ngx_queue_data(ngx_queue_head(&ngx_chatvisor_batch),
