@@ -82,7 +82,7 @@ $(MODULE): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS) $(ASSETS_C) $(DEFAULTS_H)
 # compile every engine file again: 23 x 31 files under ASan/UBSan)
 ENGINE_OBJS  := $(patsubst engine/%.c,$(BUILD)/engine/obj/%.o,$(ENGINE_SRCS))
 
-$(BUILD)/engine/obj/%.o: engine/%.c $(ENGINE_HDRS)
+$(BUILD)/engine/obj/%.o: engine/%.c $(ENGINE_HDRS) | deps
 	@mkdir -p $(@D)
 	$(CC) $(ENGINE_CFLAGS) -c -o $@ $<
 
@@ -101,7 +101,9 @@ $(BUILD)/engine/test_alloc: ENGINE_TEST_LDFLAGS := -Wl,--wrap=malloc \
 
 engine-tests: $(ENGINE_TESTS)
 
-$(CTL): tools/chatvisorctl.c $(ENGINE_SRCS) $(ENGINE_HDRS)
+# (after deps: with make -j it would compile before the headers it needs
+# are installed)
+$(CTL): tools/chatvisorctl.c $(ENGINE_SRCS) $(ENGINE_HDRS) | deps
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -O2 -g -Wall -Wextra -Werror -Iengine \
 	    -fstack-protector-strong -D_FORTIFY_SOURCE=2 -Wl,-z,relro -Wl,-z,now \
