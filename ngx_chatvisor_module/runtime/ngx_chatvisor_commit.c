@@ -904,6 +904,29 @@ ngx_chatvisor_answer(ngx_queue_t *batch)
 }
 
 
+/* an idle store's purge step each second would otherwise cost a sync of
+ * the file (and a trip through the pool) each second */
+static ngx_uint_t
+ngx_chatvisor_batch_background(void)
+{
+    ngx_queue_t         *q;
+    ngx_chatvisor_op_t  *op;
+
+    for (q = ngx_queue_head(&ngx_chatvisor_batch);
+         q != ngx_queue_sentinel(&ngx_chatvisor_batch);
+         q = ngx_queue_next(q))
+    {
+        op = ngx_queue_data(q, ngx_chatvisor_op_t, queue);
+
+        if (!op->background) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 /* the batch is committed (or failed): answered now if it is durable,
  * else put behind the unsynced batches; then the next batch goes */
 static void
@@ -931,6 +954,17 @@ ngx_chatvisor_batch_done(ngx_event_t *ev)
     {
         /* synced in its commit (sync=on) or not meant to be (sync=off) */
         ngx_chatvisor_answer(&ngx_chatvisor_batch);
+        goto next;
+    }
+
+    if (ngx_chatvisor_batch_background()) {
+        /* telling no one: the next commit carries its meta page */
+        ngx_chatvisor_answer(&ngx_chatvisor_batch);
+
+        /* the batches before it may have counted on this commit to carry
+         * them, and it may have written nothing */
+        ngx_chatvisor_unsynced_check();
+        ngx_chatvisor_sync_post(ev->log);
         goto next;
     }
 

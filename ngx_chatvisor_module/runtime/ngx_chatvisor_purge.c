@@ -177,6 +177,7 @@ ngx_chatvisor_purge_tick(ngx_event_t *ev)
 
     ngx_chatvisor_purge.op.run = ngx_chatvisor_purge_run;
     ngx_chatvisor_purge.op.done = ngx_chatvisor_purge_done;
+    ngx_chatvisor_purge.op.background = 1;
 
     if (ngx_chatvisor_commit(cmcf, &ngx_chatvisor_purge.op) == NGX_OK) {
         ngx_chatvisor_purge.busy = 1;

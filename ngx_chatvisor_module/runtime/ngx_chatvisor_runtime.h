@@ -136,6 +136,11 @@ struct ngx_chatvisor_op_s {
     unsigned                      notify:1;
     unsigned                      opened:1;   /* it opened a conversation */
     unsigned                      closed:1;   /* it closed one */
+    unsigned                      background:1; /* answers no one (the
+                                                 purge): a batch of only
+                                                 such ops waits for no sync,
+                                                 a power cut only undoes
+                                                 what is redone */
 };
 
 /*
