@@ -122,7 +122,8 @@ const newContext = (browser) => browser.newContext({ viewport: { width: 1280, he
 async function run(browser) {
   mkdirSync(ARTIFACTS, { recursive: true });
   const early = Math.round(WAIT_MS * 0.75);
-  const late = WAIT_MS + 500;
+  // the widget's timer may fire late on a busy machine, not early
+  const late = WAIT_MS + 1500;
 
   // 1. the first page of a visit waits
   note(`1. first page: the launcher waits ${WAIT_MS} ms`);
@@ -170,31 +171,41 @@ async function run(browser) {
   }
 
   // 3. a fresh context (a new visitor): waits again
+  // 4. the visitor opens the panel (from the page's code) during the wait.
+  // The launcher would show by itself at WAIT_MS: shown before it proves
+  // that open() lifted the hold. A machine too busy to open the panel
+  // before WAIT_MS proves nothing either way: that visit is made again
+  // (at most 3 times).
   note('3. a new browser context');
-  const fresh = await newContext(browser);
-  {
+  for (let attempt = 1; ; attempt++) {
+    const fresh = await newContext(browser);
     const { page: p } = await openPage(fresh, '/second.html');
     await waitForWidget(p);
     const f = await launcherState(p);
-    ok(f.exists && !f.shown && f.stored === null, `fresh context: the launcher is held back at first (${Math.round(f.at)} ms)`, f);
-    await shot(p, '4-fresh-context');
-
-    // 4. the visitor opens the panel (from the page's code) during the wait
-    note('4. the panel opens during the wait');
-    const opened = await p.evaluate(() => {
+    const openedAt = await p.evaluate(() => new Promise((resolve) => {
       const w = window.__chatvisor && window.__chatvisor.widget;
-      if (!w) return false;
+      if (!w) { resolve(null); return; }
+      const at = performance.now();
       w.open();
-      return true;
-    });
-    ok(opened, 'window.__chatvisor.widget.open() during the wait');
+      requestAnimationFrame(() => resolve(at));
+    }));
     const o = await launcherState(p);
-    ok(o.panelOpen && o.exists && !o.hiddenAttr && o.at < early, `the panel is open and the launcher no longer held back (${Math.round(o.at)} ms)`, o);
+    if (openedAt !== null && o.at >= WAIT_MS && attempt < 3) {
+      note(`too busy: the panel opened at ${Math.round(openedAt)} ms, checked at ${Math.round(o.at)} ms; again`);
+      await fresh.close();
+      continue;
+    }
+    ok(f.exists && !f.shown && f.stored === null, `fresh context: the launcher is held back at first (${Math.round(f.at)} ms)`, f);
+    note('4. the panel opens during the wait');
+    ok(openedAt !== null, `window.__chatvisor.widget.open() during the wait (${Math.round(openedAt)} ms)`);
+    ok(o.panelOpen && o.exists && !o.hiddenAttr && o.at < WAIT_MS, `the panel is open and the launcher no longer held back (${Math.round(o.at)} ms)`, o);
     is(o.stored, '1', '  remembered for this tab');
     ok(p.__errors.length === 0, 'no page errors', p.__errors.join('\n'));
+    await shot(p, '4-panel-open');
     await p.close();
+    await fresh.close();
+    break;
   }
-  await fresh.close();
 
   // 5. a visitor who already has a conversation: at once, in a new context
   note('5. a visitor with a conversation');
