@@ -25,31 +25,21 @@ use Time::HiRes qw(time sleep);
 
 use Chatvisor::Test;
 use Chatvisor::Chat;
+use Chatvisor::Powercut ();
 use Chatvisor::Proc ();
 
 my $WRITERS = 4;
 my $RUN_FOR = 2;    # seconds of writing before the kill
 
-my $cc = grep { -x "$_/cc" } split /:/, $ENV{PATH} // '';
-plan skip_all => 'needs cc for t/lib/powercut.c' unless $cc;
+plan skip_all => 'needs cc for t/lib/powercut.c'
+    unless Chatvisor::Powercut::have_cc();
 
 my $t = Chatvisor::Test->new;
 my $dir   = $t->testdir;
 my $store = "$dir/store";
-my $disk  = "$dir/disk";
 
-system('cc', '-O2', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC',
-       '-o', "$dir/powercut.so", "$FindBin::Bin/lib/powercut.c", '-ldl') == 0
-    or BAIL_OUT('cannot build t/lib/powercut.c');
-
-# the workers (nobody when we are root) publish the image too
-mkdir $disk or die "$disk: $!";
-for my $f ("$disk/lock", "$disk/durable.at") {
-    open my $fh, '>', $f or die "$f: $!";
-    close $fh;
-    chmod 0666, $f;
-}
-chmod 0777, $disk;
+# nginx, preloaded, keeps the power cut's image in $disk
+my $disk = Chatvisor::Powercut::setup($t, "$store/data.mdb");
 
 $t->write_config(<<'EOF');
 worker_processes 2;
@@ -63,12 +53,6 @@ http {
     }
 }
 EOF
-
-# ASan's runtime (make test-asan) must stay first
-$ENV{LD_PRELOAD} = join ' ', grep { defined && length } $ENV{LD_PRELOAD},
-                                                       "$dir/powercut.so";
-$ENV{POWERCUT_FILE} = "$store/data.mdb";
-$ENV{POWERCUT_DIR}  = $disk;
 
 $t->run;
 

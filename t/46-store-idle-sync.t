@@ -18,29 +18,15 @@ use Time::HiRes qw(sleep);
 
 use Chatvisor::Test;
 use Chatvisor::Chat;
+use Chatvisor::Powercut ();
 
-my $cc = grep { -x "$_/cc" } split /:/, $ENV{PATH} // '';
-plan skip_all => 'needs cc for t/lib/powercut.c' unless $cc;
+plan skip_all => 'needs cc for t/lib/powercut.c'
+    unless Chatvisor::Powercut::have_cc();
 
 my $IDLE = 3.5;    # seconds: three purge steps at least
 
 my $t = Chatvisor::Test->new;
-my $dir   = $t->testdir;
-my $store = "$dir/store";
-my $disk  = "$dir/disk";
-
-system('cc', '-O2', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC',
-       '-o', "$dir/powercut.so", "$FindBin::Bin/lib/powercut.c", '-ldl') == 0
-    or BAIL_OUT('cannot build t/lib/powercut.c');
-
-# the workers (nobody when we are root) write there too
-mkdir $disk or die "$disk: $!";
-for my $f ("$disk/lock", "$disk/durable.at") {
-    open my $fh, '>', $f or die "$f: $!";
-    close $fh;
-    chmod 0666, $f;
-}
-chmod 0777, $disk;
+my $disk = Chatvisor::Powercut::setup($t, $t->testdir . '/store/data.mdb');
 
 $t->write_config(<<'EOF2');
 worker_processes 2;
@@ -53,20 +39,9 @@ http {
 }
 EOF2
 
-# ASan's runtime (make test-asan) must stay first
-$ENV{LD_PRELOAD} = join ' ', grep { defined && length } $ENV{LD_PRELOAD},
-                                                       "$dir/powercut.so";
-$ENV{POWERCUT_FILE} = "$store/data.mdb";
-$ENV{POWERCUT_DIR}  = $disk;
-
 $t->run;
 
-sub last_sync {
-    open my $fh, '<', "$disk/durable.at" or die "durable.at: $!";
-    my $at = <$fh> // '';
-    chomp $at;
-    return $at eq '' ? 0 : $at;
-}
+sub last_sync { Chatvisor::Powercut::last_sync($disk) }
 
 my $v = Chatvisor::Chat::Visitor->new($t);
 is($v->post('before the quiet')->{status}, 201, 'a message is answered');
