@@ -2,9 +2,9 @@
  * powercut.so, an LD_PRELOAD shim (t/lib/Chatvisor/Powercut.pm, for t/42
  * and t/46): keeps what a disk would hold after a power cut, i.e. the
  * watched file as it was when the last fdatasync()/fsync() of it that
- * completed had started (every
- * write before that start is on disk once it returns), or right after the
- * last write to it through an O_DSYNC descriptor (LMDB's synced meta page).
+ * completed had started (every write before that start is on disk once it
+ * returns), or right after the last write to it through an O_DSYNC
+ * descriptor (LMDB's synced meta page).
  *
  * POWERCUT_FILE  the file to watch (the store's data.mdb), read at load
  * POWERCUT_DIR   where the image goes: DIR/durable.img, replaced atomically
