@@ -239,6 +239,27 @@ export async function answerPrompt(visitor, env, what) {
 }
 
 // The view shows the visitor's page: the replayed element sel has text.
+// When (the page's Date.now()) the view first showed `text` in `sel`:
+// watched inside the console (the view is same-origin to it) every 10 ms,
+// so a busy test runner's polling does not count; 0 if not within timeout.
+export function viewShownAt(agent, sel, text, timeout) {
+  return agent.evaluate(({ view, sel, text, timeout }) => new Promise((resolve) => {
+    const until = Date.now() + timeout;
+    const look = () => {
+      let t = null;
+      try {
+        const f = document.querySelector(view);
+        const el = f && f.contentDocument && f.contentDocument.querySelector(sel);
+        t = el && el.textContent;
+      } catch (e) { /* not yet */ }
+      if (t && t.includes(text)) resolve(Date.now());
+      else if (Date.now() > until) resolve(0);
+      else setTimeout(look, 10);
+    };
+    look();
+  }), { view: VIEW, sel, text, timeout }).catch(() => 0);
+}
+
 export async function viewShows(agent, env, sel, text) {
   return until(async () => {
     const t = await viewDocument(agent, (s) => {
