@@ -160,10 +160,13 @@ my $D = must(POST => 'webhooks', { url => "http://127.0.0.1:$port/down",
     my $started = time;
     my @msgs = write_round(\@v, 10, 'down');
     is(scalar @msgs, 50, '50 messages written while the receiver is down');
+    # an event is listed once it was tried or waits behind one that
+    # failed (docs/webhooks.md): the sender may list the last ones a
+    # moment after the heads' second attempts (it did under ASan)
     my $refused = wait_until(sub {
         my @d = all_deliveries($D->{id});
         my @tried = grep { $_->{attempts} >= 2 } @d;
-        @tried >= 5 && \@d;
+        @tried >= 5 && @d >= 55 && \@d;
     }, 10);
     ok($refused, 'the head of each conversation was tried, and again');
     my @heads = grep { $_->{attempts} } @{ $refused || [] };
