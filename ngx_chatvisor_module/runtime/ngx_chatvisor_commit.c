@@ -100,12 +100,13 @@ static ngx_thread_task_t  *ngx_chatvisor_commit_task;
 static ngx_thread_task_t  *ngx_chatvisor_sync_task;
 
 /* writes for the batch in the thread, until it takes them (late_open
- * cleared): both under late_mutex, shared by the event loop and the
- * thread */
-static ngx_thread_mutex_t  ngx_chatvisor_late_mutex;
-static ngx_queue_t         ngx_chatvisor_late;
-static ngx_uint_t          ngx_chatvisor_late_open;
-static ngx_uint_t          ngx_chatvisor_late_ready;
+ * cleared): both changed under late_mutex, shared by the event loop and
+ * the thread; late_open is also read without it, as a hint that the
+ * locked look confirms (so it is nginx's atomic type) */
+static ngx_thread_mutex_t     ngx_chatvisor_late_mutex;
+static ngx_queue_t            ngx_chatvisor_late;
+static volatile ngx_atomic_t  ngx_chatvisor_late_open;
+static ngx_uint_t             ngx_chatvisor_late_ready;
 
 /*
  * An exiting worker (reload) leaves once no timer is left, and a batch in
@@ -206,8 +207,9 @@ ngx_chatvisor_late_join(ngx_chatvisor_op_t *op)
 }
 
 
-/* in the thread, holding the writer lock: the late writes join the batch,
- * later ones wait for the next */
+/* in the thread, once cv_txn_begin() returned (holding the writer lock,
+ * or failed: then they fail with the batch): the late writes join the
+ * batch, later ones wait for the next */
 static void
 ngx_chatvisor_late_take(ngx_log_t *log)
 {
