@@ -238,7 +238,6 @@ export async function answerPrompt(visitor, env, what) {
   await visitor.click(`chatvisor-widget .cb-${what}`);
 }
 
-// The view shows the visitor's page: the replayed element sel has text.
 // When (the page's Date.now()) the view first showed `text` in `sel`:
 // watched inside the console (the view is same-origin to it) every 10 ms,
 // so a busy test runner's polling does not count; 0 if not within timeout.
@@ -260,6 +259,7 @@ export function viewShownAt(agent, sel, text, timeout) {
   }), { view: VIEW, sel, text, timeout }).catch(() => 0);
 }
 
+// The view shows the visitor's page: the replayed element sel has text.
 export async function viewShows(agent, env, sel, text) {
   return until(async () => {
     const t = await viewDocument(agent, (s) => {
